@@ -1,0 +1,85 @@
+//! The events a video's watchers receive: one per shot change and one per video change, each with
+//! the video's next sequence number.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::shot::{ShotRecord, ShotState};
+use super::video::VideoState;
+use crate::ids::{NodeId, ShotId, VideoId};
+
+/// A shot changed (`{"type":"shot",...}` on the wire).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShotEvent {
+    pub seq: u64,
+    pub video_id: VideoId,
+    pub shot_id: ShotId,
+    pub index: usize,
+    pub state: ShotState,
+    pub step: u32,
+    pub steps: u32,
+    pub progress: f64,
+    pub attempt: u32,
+    pub node: Option<NodeId>,
+    pub eta: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub ts: DateTime<Utc>,
+}
+
+impl ShotEvent {
+    /// The event describing `shot` as it is now.
+    pub fn of(seq: u64, video_id: &VideoId, shot: &ShotRecord, ts: DateTime<Utc>) -> Self {
+        Self {
+            seq,
+            video_id: video_id.clone(),
+            shot_id: shot.id.clone(),
+            index: shot.index,
+            state: shot.state,
+            step: shot.step,
+            steps: shot.spec.steps,
+            progress: shot.progress(),
+            attempt: shot.attempt,
+            node: shot.node.clone(),
+            eta: shot.eta,
+            error: shot.error.clone(),
+            ts,
+        }
+    }
+}
+
+/// A video's derived state or progress changed (`{"type":"video",...}` on the wire).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoEvent {
+    pub seq: u64,
+    pub video_id: VideoId,
+    pub state: VideoState,
+    pub progress: f64,
+    pub eta: Option<DateTime<Utc>>,
+    pub ts: DateTime<Utc>,
+}
+
+/// Anything published on the event bus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum FarmEvent {
+    Shot(ShotEvent),
+    Video(VideoEvent),
+}
+
+impl FarmEvent {
+    /// The per-video sequence number.
+    pub fn seq(&self) -> u64 {
+        match self {
+            FarmEvent::Shot(e) => e.seq,
+            FarmEvent::Video(e) => e.seq,
+        }
+    }
+
+    /// The video the event belongs to.
+    pub fn video_id(&self) -> &VideoId {
+        match self {
+            FarmEvent::Shot(e) => &e.video_id,
+            FarmEvent::Video(e) => &e.video_id,
+        }
+    }
+}

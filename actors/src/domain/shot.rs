@@ -1,0 +1,234 @@
+//! A shot: what to render, and its state machine
+//! (`queued → assigned → running → completed|failed|cancelled`, `preempted → queued` the way back).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{NodeId, ShotId};
+
+/// Where a shot is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShotState {
+    Queued,
+    Assigned,
+    Running,
+    Preempted,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// Scheduling priority of a video: `high` is placed before `standard`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Standard,
+}
+
+impl Priority {
+    /// Every priority, most urgent first.
+    pub const ALL: [Priority; 2] = [Priority::High, Priority::Standard];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::High => "high",
+            Priority::Standard => "standard",
+        }
+    }
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("shot cannot go from {from:?} to {to:?}")]
+pub struct TransitionError {
+    pub from: ShotState,
+    pub to: ShotState,
+}
+
+impl ShotState {
+    /// Completed, failed and cancelled shots never change again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ShotState::Completed | ShotState::Failed | ShotState::Cancelled
+        )
+    }
+
+    /// Assigned and running shots hold GPUs on a node.
+    pub fn holds_gpus(self) -> bool {
+        matches!(self, ShotState::Assigned | ShotState::Running)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShotState::Queued => "queued",
+            ShotState::Assigned => "assigned",
+            ShotState::Running => "running",
+            ShotState::Preempted => "preempted",
+            ShotState::Completed => "completed",
+            ShotState::Failed => "failed",
+            ShotState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the machine allows `self → to`. Failing from `queued`/`assigned` covers a shot
+    /// that can never run (its model vanished, its retries ran out while waiting).
+    pub fn can_go_to(self, to: ShotState) -> bool {
+        use ShotState::*;
+        match (self, to) {
+            (Queued, Assigned | Cancelled | Failed) => true,
+            (Assigned, Running | Preempted | Failed | Cancelled | Queued) => true,
+            (Running, Completed | Failed | Cancelled | Preempted | Queued) => true,
+            (Preempted, Queued | Cancelled | Failed) => true,
+            _ => false,
+        }
+    }
+
+    /// Checked transition.
+    pub fn go_to(self, to: ShotState) -> Result<ShotState, TransitionError> {
+        if self.can_go_to(to) {
+            Ok(to)
+        } else {
+            Err(TransitionError { from: self, to })
+        }
+    }
+}
+
+/// What the user asked this shot to be (immutable once accepted).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShotSpec {
+    pub prompt: String,
+    pub duration_s: u32,
+    pub model: String,
+    pub seed: u64,
+    pub steps: u32,
+}
+
+/// The stored state of one shot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShotRecord {
+    pub id: ShotId,
+    pub index: usize,
+    pub spec: ShotSpec,
+    pub state: ShotState,
+    /// Steps done in the current attempt's timeline (resumes from `checkpoint_step`).
+    pub step: u32,
+    /// The last step whose latent is saved; a requeued shot resumes here.
+    pub checkpoint_step: u32,
+    /// Fencing token: 1 on first placement, +1 on every requeue.
+    pub attempt: u32,
+    pub preemptions: u32,
+    pub failures: u32,
+    pub node: Option<NodeId>,
+    pub artifact: Option<String>,
+    pub error: Option<String>,
+    /// GPU-seconds consumed over every attempt so far.
+    pub gpu_seconds: f64,
+    /// What those GPU-seconds cost at their nodes' prices.
+    pub cost_usd: f64,
+    /// When the current attempt is expected to finish, while running.
+    pub eta: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ShotRecord {
+    /// A freshly accepted shot, queued for its first attempt.
+    pub fn new(id: ShotId, index: usize, spec: ShotSpec, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            index,
+            spec,
+            state: ShotState::Queued,
+            step: 0,
+            checkpoint_step: 0,
+            attempt: 1,
+            preemptions: 0,
+            failures: 0,
+            node: None,
+            artifact: None,
+            error: None,
+            gpu_seconds: 0.0,
+            cost_usd: 0.0,
+            eta: None,
+            updated_at: now,
+        }
+    }
+
+    /// Fraction done, 0..=1: steps over total, 1 once completed.
+    pub fn progress(&self) -> f64 {
+        if self.state == ShotState::Completed {
+            return 1.0;
+        }
+        if self.spec.steps == 0 {
+            return 0.0;
+        }
+        (f64::from(self.step) / f64::from(self.spec.steps)).clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_state() -> impl Strategy<Value = ShotState> {
+        prop_oneof![
+            Just(ShotState::Queued),
+            Just(ShotState::Assigned),
+            Just(ShotState::Running),
+            Just(ShotState::Preempted),
+            Just(ShotState::Completed),
+            Just(ShotState::Failed),
+            Just(ShotState::Cancelled),
+        ]
+    }
+
+    #[test]
+    fn happy_path_and_preemption_loop_are_allowed() {
+        use ShotState::*;
+        let path = [
+            Queued, Assigned, Running, Preempted, Queued, Assigned, Running, Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(pair[0].can_go_to(pair[1]), "{:?} -> {:?}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn queued_cannot_jump_to_running_or_completed() {
+        assert!(ShotState::Queued.go_to(ShotState::Running).is_err());
+        assert!(ShotState::Queued.go_to(ShotState::Completed).is_err());
+        assert!(ShotState::Preempted.go_to(ShotState::Running).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn final_states_never_change(from in any_state(), to in any_state()) {
+            if from.is_final() {
+                prop_assert!(!from.can_go_to(to));
+            }
+        }
+
+        #[test]
+        fn a_random_walk_completes_at_most_once(steps in proptest::collection::vec(any_state(), 0..64)) {
+            let mut state = ShotState::Queued;
+            let mut completions = 0;
+            for to in steps {
+                if let Ok(next) = state.go_to(to) {
+                    if next == ShotState::Completed {
+                        completions += 1;
+                    }
+                    state = next;
+                }
+            }
+            prop_assert!(completions <= 1);
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Opaque string identifiers for videos, shots, nodes and owners, and how new ones are minted.
+
+use std::fmt;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            /// The id as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A video: one user's submission of up to 16 shots (`vid_...`).
+    VideoId
+);
+string_id!(
+    /// One shot of a video (`shot_...`).
+    ShotId
+);
+string_id!(
+    /// A GPU node, local or remote.
+    NodeId
+);
+string_id!(
+    /// The user who owns a video (the JWT `sub`).
+    OwnerId
+);
+
+/// Mints a new random id with a readable prefix, e.g. `vid_3k9x...`: 80 random bits in base32,
+/// so ids are unguessable (a user must not find another's video by counting).
+pub fn mint(prefix: &str) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+    let mut rng = rand::thread_rng();
+    let mut out = String::with_capacity(prefix.len() + 17);
+    out.push_str(prefix);
+    out.push('_');
+    for _ in 0..16 {
+        out.push(ALPHABET[rng.gen_range(0..32)] as char);
+    }
+    out
+}
+
+impl VideoId {
+    /// A fresh, unguessable video id.
+    pub fn new_random() -> Self {
+        Self(mint("vid"))
+    }
+}
+
+impl ShotId {
+    /// The id of shot `index` of `video`: derived, so a shot's id never needs its own lookup.
+    pub fn for_video(video: &VideoId, index: usize) -> Self {
+        let suffix = video.0.strip_prefix("vid_").unwrap_or(&video.0);
+        Self(format!("shot_{suffix}_{index}"))
+    }
+
+    /// The video this shot belongs to, recovered from the derived id.
+    pub fn video(&self) -> Option<VideoId> {
+        let rest = self.0.strip_prefix("shot_")?;
+        let (video, _) = rest.rsplit_once('_')?;
+        Some(VideoId(format!("vid_{video}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_ids_are_distinct_and_prefixed() {
+        let a = VideoId::new_random();
+        let b = VideoId::new_random();
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with("vid_"));
+        assert_eq!(a.as_str().len(), 20);
+    }
+
+    #[test]
+    fn shot_id_round_trips_to_its_video() {
+        let v = VideoId::new_random();
+        let s = ShotId::for_video(&v, 7);
+        assert_eq!(s.video(), Some(v));
+        assert!(s.as_str().ends_with("_7"));
+    }
+}

@@ -1,0 +1,18 @@
+//! shotfarm's domain: the actors that run the farm, the placement policy, and the ports with
+//! their adapters. Knows nothing of HTTP.
+//!
+//! # Layout
+//!
+//! - [`domain`]: plain data (shots and their state machine, videos, nodes, events).
+//! - [`placement`]: the pure placement policy and its queue.
+//! - [`ports`]: store, event bus, executor and telemetry traits; [`adapters`] implement them.
+//! - [`supervisor`], [`gpu_node`], [`shot_job`]: the actors, one per file; [`messages`] holds
+//!   every message they exchange, grouped by receiver.
+//! - [`farm`]: starts the actor system from [`settings::Settings`] and is the facade the web
+//!   layer calls.
+
+pub mod domain;
+pub mod ids;
+pub mod placement;
+pub mod ports;
+pub mod settings;

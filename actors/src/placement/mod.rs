@@ -1,0 +1,101 @@
+//! The placement policy as plain data and a pure function: which queued shot goes to which GPUs
+//! of which node. The supervisor owns a [`PlacementQueue`] and a [`NodeCapacity`] per node, calls
+//! [`plan`] whenever work or capacity changes, and applies the [`Assignment`]s it returns.
+
+mod policy;
+mod queue;
+
+pub use policy::plan;
+pub use queue::{PlacementQueue, QueuedShot};
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::ids::{NodeId, ShotId};
+
+/// What a shot needs of a node. Shared by every shot of a model (an `Arc`), so comparing and
+/// hashing requirement classes in the hot loop is cheap.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Requirement {
+    /// The model to run (nodes that have it loaded are preferred).
+    pub model: String,
+    pub pool: String,
+    /// GPU models the shot can run on; never empty.
+    pub gpu_models: Vec<String>,
+    /// Memory needed on each GPU.
+    pub gpu_memory_mb: u64,
+    /// GPUs needed at once on one node (gang placement).
+    pub gpus: u32,
+    /// Set once a shot has used up its preemption budget: on-demand nodes only.
+    pub on_demand_only: bool,
+}
+
+/// A node's capacity as the policy sees it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NodeCapacity {
+    pub node: NodeId,
+    pub pool: String,
+    pub gpu_model: String,
+    pub gpu_memory_mb: u64,
+    pub spot: bool,
+    /// Only ready nodes take work.
+    pub accepting: bool,
+    /// Bit `i` set: GPU `i` is free. Nodes have at most 64 GPUs.
+    pub free_gpus: u64,
+    /// Models whose weights are already in this node's memory.
+    pub loaded_models: Vec<String>,
+    /// Models this node must not run (it failed them repeatedly).
+    pub blocked_models: Vec<String>,
+}
+
+impl NodeCapacity {
+    /// How many GPUs are free.
+    pub fn free_count(&self) -> u32 {
+        self.free_gpus.count_ones()
+    }
+
+    /// Whether this node could ever run a shot needing `req` (ignoring what is free now).
+    pub fn fits(&self, req: &Requirement) -> bool {
+        self.accepting
+            && self.pool == req.pool
+            && self.gpu_memory_mb >= req.gpu_memory_mb
+            && (!req.on_demand_only || !self.spot)
+            && req.gpu_models.iter().any(|m| *m == self.gpu_model)
+            && !self.blocked_models.iter().any(|m| *m == req.model)
+    }
+
+    /// Whether `model` is loaded here.
+    pub fn has_loaded(&self, model: &str) -> bool {
+        self.loaded_models.iter().any(|m| m == model)
+    }
+}
+
+/// The lowest `n` set bits of `mask` as GPU indices, or `None` when fewer are set.
+pub fn take_gpus(mask: u64, n: u32) -> Option<(Vec<u32>, u64)> {
+    if mask.count_ones() < n {
+        return None;
+    }
+    let mut rest = mask;
+    let mut gpus = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let i = rest.trailing_zeros();
+        gpus.push(i);
+        rest &= rest - 1;
+    }
+    Some((gpus, rest))
+}
+
+/// One decision: run `shot` on these GPUs of `node`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub shot: ShotId,
+    pub node: NodeId,
+    pub gpus: Vec<u32>,
+}
+
+/// A shared requirement, as stored in queued shots.
+pub type SharedRequirement = Arc<Requirement>;
+
+#[cfg(test)]
+mod tests;

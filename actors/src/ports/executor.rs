@@ -1,0 +1,128 @@
+//! The executor port: runs one shot's denoising steps on a node's GPUs and reports each step,
+//! checkpoint and the result as [`ExecEvent`]s to the node's actor.
+
+use std::sync::Arc;
+
+use actix::{Message, Recipient};
+use tokio::sync::watch;
+
+use crate::domain::ShotSpec;
+use crate::ids::{NodeId, ShotId, VideoId};
+
+/// Everything an executor needs to run one attempt of a shot.
+#[derive(Clone, Debug)]
+pub struct ExecJob {
+    pub shot: ShotId,
+    pub video: VideoId,
+    pub attempt: u32,
+    pub node: NodeId,
+    pub spec: ShotSpec,
+    /// GPU model of the node (timing profiles are per GPU model).
+    pub gpu_model: String,
+    pub gpus: Vec<u32>,
+    /// Resume from this step (0: from noise).
+    pub from_step: u32,
+    /// Seconds one step takes at this GPU model and shot length, before the time factor.
+    pub seconds_per_step: f64,
+    pub checkpoint_every_steps: u32,
+}
+
+/// What an executor reports. Every event carries the attempt it belongs to.
+#[derive(Clone, Debug, PartialEq, Message)]
+#[rtype(result = "()")]
+pub enum ExecEvent {
+    /// The model is loaded and step `from_step + 1` is under way.
+    Started { shot: ShotId, attempt: u32 },
+    /// Step `step` of `steps` is done.
+    Stepped {
+        shot: ShotId,
+        attempt: u32,
+        step: u32,
+    },
+    /// The latent after `step` is saved: a later attempt may resume there.
+    Checkpointed {
+        shot: ShotId,
+        attempt: u32,
+        step: u32,
+    },
+    /// Every step is done and the clip is stored.
+    Completed {
+        shot: ShotId,
+        attempt: u32,
+        artifact: Option<String>,
+    },
+    /// The model failed.
+    Failed {
+        shot: ShotId,
+        attempt: u32,
+        error: String,
+    },
+    /// Stopped on request; `checkpoint_step` is the last step saved.
+    Stopped {
+        shot: ShotId,
+        attempt: u32,
+        checkpoint_step: u32,
+    },
+}
+
+impl ExecEvent {
+    /// The shot the event is about.
+    pub fn shot(&self) -> &ShotId {
+        match self {
+            ExecEvent::Started { shot, .. }
+            | ExecEvent::Stepped { shot, .. }
+            | ExecEvent::Checkpointed { shot, .. }
+            | ExecEvent::Completed { shot, .. }
+            | ExecEvent::Failed { shot, .. }
+            | ExecEvent::Stopped { shot, .. } => shot,
+        }
+    }
+
+    /// The attempt the event belongs to (the fencing token).
+    pub fn attempt(&self) -> u32 {
+        match self {
+            ExecEvent::Started { attempt, .. }
+            | ExecEvent::Stepped { attempt, .. }
+            | ExecEvent::Checkpointed { attempt, .. }
+            | ExecEvent::Completed { attempt, .. }
+            | ExecEvent::Failed { attempt, .. }
+            | ExecEvent::Stopped { attempt, .. } => *attempt,
+        }
+    }
+
+    /// Whether the executor is done with the shot after this event.
+    pub fn is_last(&self) -> bool {
+        matches!(
+            self,
+            ExecEvent::Completed { .. } | ExecEvent::Failed { .. } | ExecEvent::Stopped { .. }
+        )
+    }
+}
+
+/// Control of a running shot: stop it between steps (after checkpointing where possible).
+#[derive(Clone, Debug)]
+pub struct ExecHandle {
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl ExecHandle {
+    /// A handle and the receiver the executor watches.
+    pub fn new() -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (Self { stop: Arc::new(tx) }, rx)
+    }
+
+    /// Asks the executor to checkpoint and stop at the next step boundary (or at once).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// Runs shots. Implementations never block the caller: work runs on tasks or blocking threads.
+pub trait Executor: Send + Sync + 'static {
+    /// Starts one attempt; events go to `sink` until a last one ([`ExecEvent::is_last`]).
+    fn start(&self, job: ExecJob, sink: Recipient<ExecEvent>) -> ExecHandle;
+
+    /// The executor's name, shown to operators (`timing-model`, `onnx`, ...).
+    fn name(&self) -> &'static str;
+}

@@ -1,0 +1,21 @@
+//! The telemetry port: one sample per GPU of a node, from NVML or the simulated device.
+
+use crate::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
+
+/// What the node is doing, for a simulated device to follow (NVML ignores it: it measures).
+#[derive(Clone, Debug, Default)]
+pub struct NodeLoad {
+    /// For each GPU index, whether a shot is running on it.
+    pub busy: Vec<bool>,
+    /// For each GPU index, the memory its shots' models take.
+    pub model_memory_mb: Vec<u64>,
+}
+
+/// A source of GPU readings.
+pub trait TelemetrySource: Send + 'static {
+    /// One reading per GPU.
+    fn sample(&mut self, gpus: &[GpuSpec], load: &NodeLoad) -> Vec<GpuTelemetry>;
+
+    /// Where the readings come from; shown wherever telemetry is.
+    fn kind(&self) -> TelemetrySourceKind;
+}
