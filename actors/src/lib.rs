@@ -11,8 +11,21 @@
 //! - [`farm`]: starts the actor system from [`settings::Settings`] and is the facade the web
 //!   layer calls.
 
+pub mod adapters;
 pub mod domain;
+pub mod error;
+pub mod farm;
+pub mod gpu_node;
 pub mod ids;
+pub mod messages;
+pub mod metrics;
 pub mod placement;
 pub mod ports;
+pub mod provider;
 pub mod settings;
+pub mod shot_job;
+pub mod supervisor;
+pub mod views;
+
+pub use error::FarmError;
+pub use farm::{Farm, NewVideo};

@@ -37,6 +37,8 @@ pub struct Settings {
     #[serde(default)]
     pub store: StoreSettings,
     pub timing: TimingSettings,
+    #[serde(default)]
+    pub retries: RetrySettings,
     /// The model used by shots that name none.
     pub default_model: String,
     pub models: BTreeMap<String, ModelSettings>,
@@ -99,6 +101,25 @@ pub struct TimingSettings {
 
 fn one() -> u32 {
     1
+}
+
+/// Retry budgets, counted apart: a model error is not a preemption.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Attempts a shot may lose to preemption before it is pinned to on-demand nodes.
+    pub preemptions: u32,
+    /// Model failures after which a shot fails with the last error.
+    pub failures: u32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            preemptions: 5,
+            failures: 3,
+        }
+    }
 }
 
 /// One entry of the model registry.
@@ -179,7 +200,7 @@ impl Settings {
                 self.default_model
             ));
         }
-        if !(self.timing.time_factor > 0.0) {
+        if self.timing.time_factor.is_nan() || self.timing.time_factor <= 0.0 {
             return bad("timing.time_factor must be above 0".into());
         }
         if self.auth.secret.len() < 16 {

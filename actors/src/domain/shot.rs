@@ -82,13 +82,13 @@ impl ShotState {
     /// that can never run (its model vanished, its retries ran out while waiting).
     pub fn can_go_to(self, to: ShotState) -> bool {
         use ShotState::*;
-        match (self, to) {
-            (Queued, Assigned | Cancelled | Failed) => true,
-            (Assigned, Running | Preempted | Failed | Cancelled | Queued) => true,
-            (Running, Completed | Failed | Cancelled | Preempted | Queued) => true,
-            (Preempted, Queued | Cancelled | Failed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (Queued, Assigned | Cancelled | Failed)
+                | (Assigned, Running | Preempted | Failed | Cancelled | Queued)
+                | (Running, Completed | Failed | Cancelled | Preempted | Queued)
+                | (Preempted, Queued | Cancelled | Failed)
+        )
     }
 
     /// Checked transition.

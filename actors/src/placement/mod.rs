@@ -61,8 +61,8 @@ impl NodeCapacity {
             && self.pool == req.pool
             && self.gpu_memory_mb >= req.gpu_memory_mb
             && (!req.on_demand_only || !self.spot)
-            && req.gpu_models.iter().any(|m| *m == self.gpu_model)
-            && !self.blocked_models.iter().any(|m| *m == req.model)
+            && req.gpu_models.contains(&self.gpu_model)
+            && !self.blocked_models.contains(&req.model)
     }
 
     /// Whether `model` is loaded here.

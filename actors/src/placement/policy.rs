@@ -1,26 +1,19 @@
 //! [`plan`]: the pure placement function. High before standard; within a priority, the owner with
-//! the fewest GPUs in use goes next (so one user's 40 videos cannot starve another's one); a shot
-//! goes to a fitting node that already has its model loaded if one has room, else to any fitting
-//! node; gang shots get all their GPUs on one node or wait.
+//! the fewest GPUs in use goes next, ties going to the owner whose turn came longest ago (so one
+//! user's 40 videos cannot starve another's one, even on a single GPU); a shot goes to a fitting
+//! node that already has its model loaded if one has room, else to any fitting node; gang shots
+//! get all their GPUs on one node or wait.
 
 use std::cmp::Reverse;
 use std::collections::btree_map;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
+use super::SharedRequirement;
 use super::{take_gpus, Assignment, NodeCapacity, PlacementQueue, QueuedShot, Requirement};
 use crate::domain::Priority;
 use crate::ids::OwnerId;
-
-/// Candidate nodes for one requirement class, with cursors that only move forward: within one
-/// call free GPUs only shrink, so a node skipped for lack of room stays skipped.
-struct Candidates {
-    /// Fitting nodes that had the model loaded (nodes that load it during this call are added).
-    warm: Vec<usize>,
-    warm_cursor: usize,
-    /// Every fitting node.
-    all: Vec<usize>,
-    all_cursor: usize,
-}
 
 /// Plans assignments for as much of `queue` as `nodes` have room for. `in_use` is each owner's
 /// GPUs already running (fair share counts what an owner holds, not only what it asks for).
@@ -30,117 +23,220 @@ pub fn plan(
     nodes: &[NodeCapacity],
     in_use: &HashMap<OwnerId, u32>,
 ) -> Vec<Assignment> {
-    let mut free: Vec<u64> = nodes
-        .iter()
-        .map(|n| if n.accepting { n.free_gpus } else { 0 })
-        .collect();
-    let mut total_free: u32 = free.iter().map(|m| m.count_ones()).sum();
     let mut assignments = Vec::new();
-    if total_free == 0 || queue.is_empty() {
+    if queue.is_empty() {
         return assignments;
     }
-    let mut classes: HashMap<&Requirement, Candidates> = HashMap::new();
-    // A class that found no room stays blocked for this call: room only shrinks.
-    let mut blocked: HashSet<&Requirement> = HashSet::new();
-    let mut usage: HashMap<&OwnerId, u32> = HashMap::new();
+    let mut room = Room::new(nodes);
+    if room.total == 0 {
+        return assignments;
+    }
+    let mut classes = ClassTable::default();
+    // GPUs granted by this call, so the standard lane sees what the high lane gave.
+    let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
+    // Ticks for this call's grants continue the queue's clock, matching the turns the queue
+    // records when the caller applies the plan.
+    let mut clock = queue.clock();
 
-    for priority in Priority::ALL {
+    for priority in [Priority::Standard, Priority::High] {
+        // Classes of this lane that may still find room. When none can, the lane is skipped:
+        // otherwise idle capacity that no waiting shot can use (another pool, a blocked model)
+        // would make every call walk every shot.
+        let mut open = 0usize;
+        for need in queue.classes(priority) {
+            let id = classes.id(need);
+            if classes.try_pick(id, nodes, &room).is_some() {
+                open += 1;
+            }
+        }
+        if open == 0 {
+            continue;
+        }
+
         let lane = queue.lane(priority);
-        // Min-heap on (GPUs in use, oldest waiting shot): the least-served owner goes next.
-        let mut turns: BinaryHeap<Reverse<(u32, u64, &OwnerId)>> = BinaryHeap::new();
-        let mut lines: HashMap<&OwnerId, btree_map::Values<'_, u64, QueuedShot>> = HashMap::new();
+        let mut lines: Vec<(&OwnerId, btree_map::Values<'_, u64, QueuedShot>)> =
+            Vec::with_capacity(lane.len());
+        let mut turns = Vec::with_capacity(lane.len());
         for (owner, shots) in lane {
             let Some(head) = shots.values().next() else {
                 continue;
             };
-            let used = *usage
-                .entry(owner)
-                .or_insert_with(|| in_use.get(owner).copied().unwrap_or(0));
-            turns.push(Reverse((used, head.order, owner)));
-            lines.insert(owner, shots.values());
+            let used =
+                in_use.get(owner).copied().unwrap_or(0) + granted.get(owner).copied().unwrap_or(0);
+            turns.push(Reverse((used, queue.turn(owner), head.order, lines.len())));
+            lines.push((owner, shots.values()));
         }
-        while let Some(Reverse((_, _, owner))) = turns.pop() {
-            if total_free == 0 {
+        // Min-heap on (GPUs in use, turn tick, oldest waiting shot): least served goes next.
+        let mut turns = BinaryHeap::from(turns);
+
+        while let Some(Reverse((used, tick, _, slot))) = turns.pop() {
+            if room.total == 0 {
                 return assignments;
             }
-            let Some(line) = lines.get_mut(owner) else {
-                continue;
-            };
+            let (owner, line) = &mut lines[slot];
             // This owner's first shot whose class may still find room.
-            let Some(shot) = line.by_ref().find(|s| !blocked.contains(&*s.need)) else {
+            let Some((shot, id)) = line.by_ref().find_map(|s| {
+                let id = classes.id(&s.need);
+                (!classes.states[id].blocked).then_some((s, id))
+            }) else {
                 continue;
             };
             let need: &Requirement = &shot.need;
-            let cands = classes
-                .entry(need)
-                .or_insert_with(|| candidates_for(need, nodes));
-            match pick(cands, need, &free) {
-                Some(node) => {
-                    let (gpus, rest) = match take_gpus(free[node], need.gpus) {
-                        Some(taken) => taken,
-                        None => continue,
-                    };
-                    free[node] = rest;
-                    total_free -= need.gpus;
-                    if !nodes[node].has_loaded(&need.model) && !cands.warm.contains(&node) {
-                        cands.warm.push(node);
-                    }
+            let taken = classes
+                .try_pick(id, nodes, &room)
+                .and_then(|node| Some((node, take_gpus(room.free[node], need.gpus)?)));
+            let (used, tick) = match taken {
+                Some((node, (gpus, rest))) => {
+                    room.take(node, rest, need.gpus);
                     assignments.push(Assignment {
                         shot: shot.shot.clone(),
                         node: nodes[node].node.clone(),
                         gpus,
                     });
-                    let used = usage.entry(owner).or_insert(0);
-                    *used += need.gpus;
-                    if let Some(next) = line.clone().next() {
-                        turns.push(Reverse((*used, next.order, owner)));
-                    }
+                    *granted.entry(*owner).or_insert(0) += need.gpus;
+                    clock += 1;
+                    (used + need.gpus, clock)
                 }
                 None => {
-                    blocked.insert(need);
-                    // The owner may have shots of another class that still fit.
-                    if let Some(next) = line.clone().next() {
-                        turns.push(Reverse((usage[owner], next.order, owner)));
+                    // Room only shrinks within a call, so the class stays blocked.
+                    classes.states[id].blocked = true;
+                    open -= 1;
+                    if open == 0 {
+                        break;
                     }
+                    (used, tick)
                 }
+            };
+            // The owner may have more shots, possibly of a class that still fits.
+            if let Some(next) = line.clone().next() {
+                turns.push(Reverse((used, tick, next.order, slot)));
             }
         }
     }
     assignments
 }
 
-/// The fitting nodes for a requirement class, warm ones listed apart.
-fn candidates_for(need: &Requirement, nodes: &[NodeCapacity]) -> Candidates {
-    let all: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].fits(need)).collect();
-    let warm = all
-        .iter()
-        .copied()
-        .filter(|&i| nodes[i].has_loaded(&need.model))
-        .collect();
-    Candidates {
-        warm,
-        warm_cursor: 0,
-        all,
-        all_cursor: 0,
+/// Free GPUs as this call hands them out.
+struct Room {
+    /// Per node (same index as `nodes`): free GPU bits, 0 for a node that is not accepting.
+    free: Vec<u64>,
+    /// Nodes that had a free GPU at the start: the only ones worth scanning, since room only
+    /// shrinks. Usually a handful once the farm is busy, whatever the cluster's size.
+    open: Vec<usize>,
+    total: u32,
+}
+
+impl Room {
+    fn new(nodes: &[NodeCapacity]) -> Self {
+        let free: Vec<u64> = nodes
+            .iter()
+            .map(|n| if n.accepting { n.free_gpus } else { 0 })
+            .collect();
+        let open: Vec<usize> = (0..free.len()).filter(|&i| free[i] != 0).collect();
+        let total = open.iter().map(|&i| free[i].count_ones()).sum();
+        Self { free, open, total }
+    }
+
+    fn has(&self, node: usize, gpus: u32) -> bool {
+        self.free[node].count_ones() >= gpus
+    }
+
+    fn take(&mut self, node: usize, rest: u64, gpus: u32) {
+        self.free[node] = rest;
+        self.total -= gpus;
     }
 }
 
-/// A node with room for `need`: a warm one first. Advances the cursors past full nodes.
-fn pick(c: &mut Candidates, need: &Requirement, free: &[u64]) -> Option<usize> {
-    let room = |i: usize| free[i].count_ones() >= need.gpus;
-    while c.warm_cursor < c.warm.len() {
-        let i = c.warm[c.warm_cursor];
-        if room(i) {
-            return Some(i);
+/// One requirement class's progress through this call.
+struct ClassState<'q> {
+    need: &'q Requirement,
+    /// Cursors into [`Room::open`] that only move forward: a node passed over (no room, does
+    /// not fit, or for `warm` does not have the model loaded) stays passed over for this call.
+    warm: usize,
+    cold: usize,
+    /// Found no room: stays so for this call.
+    blocked: bool,
+}
+
+/// Requirement classes met in this call. Shots usually share one `Arc` per class, so the
+/// lookup is by pointer first and by value (hashing the strings) only for a new pointer.
+#[derive(Default)]
+struct ClassTable<'q> {
+    by_ptr: HashMap<usize, usize, BuildHasherDefault<PtrHasher>>,
+    by_need: HashMap<&'q Requirement, usize>,
+    states: Vec<ClassState<'q>>,
+}
+
+impl<'q> ClassTable<'q> {
+    /// The class id of `need`, registering the class on first sight.
+    fn id(&mut self, need: &'q SharedRequirement) -> usize {
+        let ptr = Arc::as_ptr(need) as usize;
+        if let Some(&id) = self.by_ptr.get(&ptr) {
+            return id;
         }
-        c.warm_cursor += 1;
+        let states = &mut self.states;
+        let id = *self.by_need.entry(&**need).or_insert_with(|| {
+            states.push(ClassState {
+                need,
+                warm: 0,
+                cold: 0,
+                blocked: false,
+            });
+            states.len() - 1
+        });
+        self.by_ptr.insert(ptr, id);
+        id
     }
-    while c.all_cursor < c.all.len() {
-        let i = c.all[c.all_cursor];
-        if room(i) {
-            return Some(i);
+
+    /// A node with room for class `id`, one with the model loaded first; `None` when there is
+    /// none. A cold node that gets picked stays the cold cursor's answer until it is full, so
+    /// later shots of the class follow the model there rather than loading it somewhere else.
+    fn try_pick(&mut self, id: usize, nodes: &[NodeCapacity], room: &Room) -> Option<usize> {
+        let c = &mut self.states[id];
+        if c.blocked {
+            return None;
         }
-        c.all_cursor += 1;
+        let need = c.need;
+        let open = &room.open;
+        while let Some(&i) = open.get(c.warm) {
+            if room.has(i, need.gpus) && nodes[i].has_loaded(&need.model) && nodes[i].fits(need) {
+                return Some(i);
+            }
+            c.warm += 1;
+        }
+        while let Some(&i) = open.get(c.cold) {
+            if room.has(i, need.gpus) && nodes[i].fits(need) {
+                return Some(i);
+            }
+            c.cold += 1;
+        }
+        c.blocked = true;
+        None
     }
-    None
+}
+
+/// Hashes a pointer-sized key with one multiply; SipHash would cost more than the lookup.
+#[derive(Default)]
+struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        let h = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Fold the high bits down: pointers are aligned, so their low bits carry nothing.
+        self.0 = h ^ (h >> 32);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }

@@ -29,6 +29,15 @@ pub struct PlacementQueue {
     lanes: [HashMap<OwnerId, BTreeMap<u64, QueuedShot>>; 2],
     /// Where each queued shot is, for O(log n) removal.
     index: HashMap<ShotId, (Priority, OwnerId, u64)>,
+    /// Per lane, how many shots wait in each requirement class: `plan` skips a lane once every
+    /// class in it is known to have no room, instead of walking every shot to find that out.
+    classes: [HashMap<SharedRequirement, usize>; 2],
+    /// Per owner with shots waiting: the tick at which one of its shots last left the queue, or
+    /// at which it joined if none has since. Among owners holding as many GPUs, the smallest
+    /// tick goes first, so owners take turns instead of the oldest backlog winning every tie.
+    turns: HashMap<OwnerId, u64>,
+    /// Advances on every join and every removal.
+    clock: u64,
     next_order: u64,
 }
 
@@ -44,30 +53,42 @@ impl PlacementQueue {
         self.next_order
     }
 
-    /// Adds a shot; a shot already queued is replaced (its newer attempt wins).
+    /// Adds a shot; a shot already queued is replaced (its newer attempt wins) without costing
+    /// its owner its turn.
     pub fn push(&mut self, shot: QueuedShot) {
-        self.remove(&shot.shot);
+        if let Some(old) = self.detach(&shot.shot) {
+            if old.owner != shot.owner {
+                self.forget_if_idle(&old.owner);
+            }
+        }
         self.next_order = self.next_order.max(shot.order);
+        if !self.turns.contains_key(&shot.owner) {
+            self.clock += 1;
+            self.turns.insert(shot.owner.clone(), self.clock);
+        }
         self.index.insert(
             shot.shot.clone(),
             (shot.priority, shot.owner.clone(), shot.order),
         );
+        *self.classes[shot.priority as usize]
+            .entry(shot.need.clone())
+            .or_insert(0) += 1;
         self.lanes[shot.priority as usize]
             .entry(shot.owner.clone())
             .or_default()
             .insert(shot.order, shot);
     }
 
-    /// Takes a shot out (placed or cancelled).
+    /// Takes a shot out (placed or cancelled); its owner's turn moves to the back.
     pub fn remove(&mut self, shot: &ShotId) -> Option<QueuedShot> {
-        let (priority, owner, order) = self.index.remove(shot)?;
-        let lane = &mut self.lanes[priority as usize];
-        let owned = lane.get_mut(&owner)?;
-        let taken = owned.remove(&order);
-        if owned.is_empty() {
-            lane.remove(&owner);
+        let taken = self.detach(shot)?;
+        if self.has_waiting(&taken.owner) {
+            self.clock += 1;
+            self.turns.insert(taken.owner.clone(), self.clock);
+        } else {
+            self.turns.remove(&taken.owner);
         }
-        taken
+        Some(taken)
     }
 
     /// Whether the shot is waiting.
@@ -95,5 +116,52 @@ impl PlacementQueue {
         self.lanes
             .iter()
             .flat_map(|lane| lane.values().flat_map(BTreeMap::values))
+    }
+
+    /// The requirement classes waiting at `priority` (one representative `Arc` per class).
+    pub(super) fn classes(&self, priority: Priority) -> impl Iterator<Item = &SharedRequirement> {
+        self.classes[priority as usize].keys()
+    }
+
+    /// `owner`'s turn tick (see `turns`); 0 for an owner with nothing queued.
+    pub(super) fn turn(&self, owner: &OwnerId) -> u64 {
+        self.turns.get(owner).copied().unwrap_or(0)
+    }
+
+    /// The latest tick handed out: ticks `plan` hands out for its own grants start above it.
+    pub(super) fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// Takes a shot out of the lanes, the index and the class counts, leaving turns alone.
+    fn detach(&mut self, shot: &ShotId) -> Option<QueuedShot> {
+        let (priority, owner, order) = self.index.remove(shot)?;
+        let lane = &mut self.lanes[priority as usize];
+        let owned = lane.get_mut(&owner)?;
+        let taken = owned.remove(&order);
+        if owned.is_empty() {
+            lane.remove(&owner);
+        }
+        let taken = taken?;
+        let classes = &mut self.classes[priority as usize];
+        if let Some(count) = classes.get_mut(&taken.need) {
+            *count -= 1;
+            if *count == 0 {
+                classes.remove(&taken.need);
+            }
+        }
+        Some(taken)
+    }
+
+    /// Whether `owner` has a shot waiting at any priority.
+    fn has_waiting(&self, owner: &OwnerId) -> bool {
+        self.lanes.iter().any(|lane| lane.contains_key(owner))
+    }
+
+    /// Drops `owner`'s turn once nothing of it waits, so the map holds only waiting owners.
+    fn forget_if_idle(&mut self, owner: &OwnerId) {
+        if !self.has_waiting(owner) {
+            self.turns.remove(owner);
+        }
     }
 }

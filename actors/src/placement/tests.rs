@@ -1,7 +1,13 @@
-//! Tests of the placement policy: examples first, then properties over random queues and clusters.
+//! Tests of the placement policy: examples first, then properties of one plan over random queues
+//! and clusters, then multi-round simulations (completions, preemptions, re-planning).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 use super::*;
 use crate::domain::Priority;
@@ -97,4 +103,564 @@ fn owners_interleave_so_a_small_user_is_not_starved() {
         out.iter().any(|a| a.shot == ShotId::from("small0")),
         "{out:?}"
     );
+}
+
+#[test]
+fn a_late_owner_is_not_stuck_behind_an_early_backlog_on_one_gpu() {
+    // Regression: ties on GPUs in use used to go to the oldest waiting shot, so with one GPU the
+    // owner who queued 40 shots first kept winning every tie and the late owner waited for all 40.
+    let mut q = PlacementQueue::new();
+    for i in 0..40 {
+        push(
+            &mut q,
+            &format!("big{i}"),
+            "big",
+            Priority::Standard,
+            req("m", 1),
+        );
+    }
+    push(&mut q, "small0", "small", Priority::Standard, req("m", 1));
+    let nodes = [node("n1", 1, &[])];
+    let first = plan(&q, &nodes, &HashMap::new());
+    assert_eq!(first[0].shot, ShotId::from("big0"));
+    q.remove(&first[0].shot);
+    // big0 completes: both owners hold nothing again; the one whose turn came longest ago goes.
+    let second = plan(&q, &nodes, &HashMap::new());
+    assert_eq!(second[0].shot, ShotId::from("small0"), "{second:?}");
+}
+
+#[test]
+fn idle_capacity_nobody_fits_places_nothing() {
+    let mut q = PlacementQueue::new();
+    for i in 0..100 {
+        push(
+            &mut q,
+            &format!("s{i}"),
+            &format!("o{}", i % 7),
+            Priority::High,
+            req("m", 2),
+        );
+    }
+    let mut other = node("other", 8, &[]);
+    other.pool = "preview".into();
+    let out = plan(&q, &[node("n1", 1, &["m"]), other], &HashMap::new());
+    assert!(out.is_empty(), "{out:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generators.
+
+const MODELS: [&str; 3] = ["wan", "ltx", "cog"];
+/// GPU models with their memory per GPU: the L4 is too small for most shots.
+const GPU_MODELS: [(&str, u64); 3] = [("A100-80GB", 81_920), ("H100-80GB", 81_920), ("L4", 24_576)];
+const OWNERS: usize = 5;
+
+fn arb_need() -> impl Strategy<Value = Requirement> {
+    (
+        0..MODELS.len(),
+        prop_oneof![Just(1u32), Just(2), Just(4)],
+        prop::bool::weighted(0.15),
+        1u8..8,
+        prop_oneof![Just(16_000u64), Just(40_000), Just(80_000)],
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(
+            |(model, gpus, preview, gpu_mask, memory, on_demand_only)| Requirement {
+                model: MODELS[model].into(),
+                pool: if preview { "preview" } else { "video" }.into(),
+                gpu_models: GPU_MODELS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| gpu_mask & (1 << i) != 0)
+                    .map(|(_, (m, _))| m.to_string())
+                    .collect(),
+                gpu_memory_mb: memory,
+                gpus,
+                on_demand_only,
+            },
+        )
+}
+
+fn arb_node() -> impl Strategy<Value = NodeCapacity> {
+    (
+        prop_oneof![Just(1u32), Just(2), Just(4), Just(8)],
+        0..GPU_MODELS.len(),
+        prop::bool::weighted(0.15),
+        any::<bool>(),
+        prop::bool::weighted(0.85),
+        prop_oneof![Just(0u8), any::<u8>()],
+        0u8..8,
+        prop::option::weighted(0.15, 0..MODELS.len()),
+    )
+        .prop_map(
+            |(gpus, gpu_model, preview, spot, accepting, busy, loaded, blocked)| NodeCapacity {
+                node: NodeId::from("unnamed"),
+                pool: if preview { "preview" } else { "video" }.into(),
+                gpu_model: GPU_MODELS[gpu_model].0.into(),
+                gpu_memory_mb: GPU_MODELS[gpu_model].1,
+                spot,
+                accepting,
+                free_gpus: ((1u64 << gpus) - 1) & !u64::from(busy),
+                loaded_models: MODELS
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| loaded & (1 << i) != 0)
+                    .map(|(_, m)| m.to_string())
+                    .collect(),
+                blocked_models: blocked.map(|i| MODELS[i].to_string()).into_iter().collect(),
+            },
+        )
+}
+
+fn arb_cluster() -> impl Strategy<Value = Vec<NodeCapacity>> {
+    prop::collection::vec(arb_node(), 1..8).prop_map(|mut nodes| {
+        for (i, n) in nodes.iter_mut().enumerate() {
+            n.node = NodeId(format!("n{i}"));
+        }
+        nodes
+    })
+}
+
+/// Shots as (owner, high priority, requirement), in submission order.
+fn arb_shots(max: usize) -> impl Strategy<Value = Vec<(usize, bool, Requirement)>> {
+    prop::collection::vec((0..OWNERS, prop::bool::weighted(0.3), arb_need()), 0..max)
+}
+
+/// A queue of `specs`; with `share`, equal requirements share one `Arc` as the supervisor's do,
+/// otherwise each shot has its own (the policy must treat equal classes alike either way).
+fn build_queue(specs: &[(usize, bool, Requirement)], share: bool) -> PlacementQueue {
+    let mut interned: HashMap<Requirement, SharedRequirement> = HashMap::new();
+    let mut q = PlacementQueue::new();
+    for (i, (owner, high, need)) in specs.iter().enumerate() {
+        let need = if share {
+            interned
+                .entry(need.clone())
+                .or_insert_with(|| Arc::new(need.clone()))
+                .clone()
+        } else {
+            Arc::new(need.clone())
+        };
+        let order = q.next_order();
+        q.push(QueuedShot {
+            shot: ShotId(format!("s{i}")),
+            owner: OwnerId(format!("o{owner}")),
+            priority: if *high {
+                Priority::High
+            } else {
+                Priority::Standard
+            },
+            need,
+            attempt: 1,
+            order,
+        });
+    }
+    q
+}
+
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        // Failing seeds are printed; no regression files are written into the source tree.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The invariants of one plan.
+
+/// Whether `n` may run `need`, written out again rather than trusting `NodeCapacity::fits`.
+fn fits_by_hand(n: &NodeCapacity, need: &Requirement) -> bool {
+    n.accepting
+        && n.pool == need.pool
+        && n.gpu_memory_mb >= need.gpu_memory_mb
+        && !(need.on_demand_only && n.spot)
+        && need.gpu_models.contains(&n.gpu_model)
+        && !n.blocked_models.contains(&need.model)
+}
+
+/// Checks every single-plan property of `out` = `plan(queue, nodes, _)`.
+fn check_plan(
+    queue: &PlacementQueue,
+    nodes: &[NodeCapacity],
+    out: &[Assignment],
+) -> Result<(), TestCaseError> {
+    let by_id: HashMap<&NodeId, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (&n.node, i))
+        .collect();
+    let queued: HashMap<&ShotId, &QueuedShot> = queue.iter().map(|s| (&s.shot, s)).collect();
+    let mut taken = vec![0u64; nodes.len()];
+    let mut standard_taken = vec![0u64; nodes.len()];
+    let mut placed: HashSet<&ShotId> = HashSet::new();
+
+    for a in out {
+        // Only queued shots, each at most once.
+        let shot = queued.get(&a.shot);
+        prop_assert!(shot.is_some(), "{} is not queued", a.shot);
+        let Some(shot) = shot else { continue };
+        prop_assert!(placed.insert(&a.shot), "{} assigned twice", a.shot);
+        let n = by_id.get(&a.node).copied();
+        prop_assert!(n.is_some(), "unknown node {}", a.node);
+        let Some(n) = n else { continue };
+        // Capacity: exactly the gang's GPUs, all free in the input, none given twice.
+        prop_assert_eq!(a.gpus.len(), shot.need.gpus as usize, "{:?}", a);
+        for &g in &a.gpus {
+            prop_assert!(g < 64, "{:?}", a);
+            let bit = 1u64 << g;
+            prop_assert!(
+                nodes[n].free_gpus & bit != 0,
+                "GPU {g} of {} was busy",
+                a.node
+            );
+            prop_assert!(taken[n] & bit == 0, "GPU {g} of {} given twice", a.node);
+            taken[n] |= bit;
+            if shot.priority == Priority::Standard {
+                standard_taken[n] |= bit;
+            }
+        }
+        // Fit: pool, GPU model, memory, spot, blocked models, accepting.
+        prop_assert!(
+            fits_by_hand(&nodes[n], &shot.need),
+            "{:?} on {:?}",
+            shot,
+            nodes[n]
+        );
+    }
+
+    let left: Vec<u64> = nodes
+        .iter()
+        .zip(&taken)
+        .map(|(n, t)| if n.accepting { n.free_gpus & !t } else { 0 })
+        .collect();
+    let room = |n: usize, need: &Requirement, extra: u64| {
+        fits_by_hand(&nodes[n], need) && (left[n] | extra).count_ones() >= need.gpus
+    };
+    for s in queue.iter().filter(|s| !placed.contains(&s.shot)) {
+        for n in 0..nodes.len() {
+            // Work conservation: nothing left waiting fits in what is left free.
+            prop_assert!(
+                !room(n, &s.need, 0),
+                "{} fits on {} but waits",
+                s.shot,
+                nodes[n].node
+            );
+            // Priority: standard shots took a node's GPUs only if no waiting high shot would
+            // have fitted in them (plus what is still free there). Backfilling a node is fine
+            // when the high shot cannot fit on it.
+            if s.priority == Priority::High && standard_taken[n] != 0 {
+                prop_assert!(
+                    !room(n, &s.need, standard_taken[n]),
+                    "{} waits while standard shots took room for it on {}",
+                    s.shot,
+                    nodes[n].node
+                );
+            }
+        }
+    }
+    // Warm first: a shot went to a node without its model only if no fitting node with the
+    // model loaded has room for it even now.
+    for a in out {
+        let (Some(shot), Some(&n)) = (queued.get(&a.shot), by_id.get(&a.node)) else {
+            continue;
+        };
+        if !nodes[n].has_loaded(&shot.need.model) {
+            for m in 0..nodes.len() {
+                prop_assert!(
+                    !(nodes[m].has_loaded(&shot.need.model) && room(m, &shot.need, 0)),
+                    "{} went cold to {} while {} had it loaded and room",
+                    shot.shot,
+                    a.node,
+                    nodes[m].node
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn one_plan_respects_capacity_fit_priority_and_conservation(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        share in any::<bool>(),
+        used in prop::collection::vec(0u32..4, OWNERS),
+    ) {
+        let queue = build_queue(&specs, share);
+        let in_use: HashMap<OwnerId, u32> = used
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+            .collect();
+        let out = plan(&queue, &nodes, &in_use);
+        check_plan(&queue, &nodes, &out)?;
+    }
+
+    #[test]
+    fn equal_shots_share_the_gpus_evenly(
+        gpus in prop::collection::vec(prop_oneof![Just(1u32), Just(2), Just(4), Just(8)], 1..5),
+        owners in prop::collection::vec(0usize..OWNERS, 1..40),
+        high in any::<bool>(),
+    ) {
+        let specs: Vec<(usize, bool, Requirement)> =
+            owners.iter().map(|&o| (o, high, (*req("m", 1)).clone())).collect();
+        let queue = build_queue(&specs, true);
+        let nodes: Vec<NodeCapacity> = gpus
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| node(&format!("n{i}"), g, &[]))
+            .collect();
+        let out = plan(&queue, &nodes, &HashMap::new());
+        check_plan(&queue, &nodes, &out)?;
+        let owner_of: HashMap<&ShotId, &OwnerId> = queue.iter().map(|s| (&s.shot, &s.owner)).collect();
+        let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
+        for a in &out {
+            *granted.entry(owner_of[&a.shot]).or_insert(0) += 1;
+        }
+        let placed: HashSet<&ShotId> = out.iter().map(|a| &a.shot).collect();
+        let waiting: HashSet<&OwnerId> = queue
+            .iter()
+            .filter(|s| !placed.contains(&s.shot))
+            .map(|s| &s.owner)
+            .collect();
+        let got = |o: &OwnerId| granted.get(o).copied().unwrap_or(0);
+        if let Some(least) = waiting.iter().map(|o| got(o)).min() {
+            // Capacity ran out (work conservation says so, everything fits everywhere): the
+            // owners still waiting got within one GPU of each other, and nobody got more than
+            // one GPU over any of them.
+            let most = waiting.iter().map(|o| got(o)).max().unwrap_or(0);
+            prop_assert!(most - least <= 1, "waiting owners got {granted:?}");
+            for (o, &g) in &granted {
+                prop_assert!(g <= least + 1, "{o} got {g}, a waiting owner {least}");
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Multi-round simulation: plan, apply, complete some shots, sometimes preempt a node, re-plan.
+
+/// A toy supervisor around the policy, checking the shot lifecycle as it goes.
+struct Sim {
+    queue: PlacementQueue,
+    nodes: Vec<NodeCapacity>,
+    by_id: HashMap<NodeId, usize>,
+    /// Shots on GPUs: node index, GPU bits, the shot as it left the queue. Ordered, so a seed
+    /// replays the same run.
+    running: BTreeMap<ShotId, (usize, u64, QueuedShot)>,
+    done: HashSet<ShotId>,
+    /// Times each shot was preempted, to check the attempt it comes back with.
+    preempted: HashMap<ShotId, u32>,
+}
+
+impl Sim {
+    fn new(queue: PlacementQueue, nodes: Vec<NodeCapacity>) -> Self {
+        let by_id = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.node.clone(), i))
+            .collect();
+        Self {
+            queue,
+            nodes,
+            by_id,
+            running: BTreeMap::new(),
+            done: HashSet::new(),
+            preempted: HashMap::new(),
+        }
+    }
+
+    fn in_use(&self) -> HashMap<OwnerId, u32> {
+        let mut used = HashMap::new();
+        for (_, _, shot) in self.running.values() {
+            *used.entry(shot.owner.clone()).or_insert(0) += shot.need.gpus;
+        }
+        used
+    }
+
+    /// One plan, checked and applied; returns the owners it granted GPUs.
+    fn dispatch(&mut self) -> Result<HashSet<OwnerId>, TestCaseError> {
+        let out = plan(&self.queue, &self.nodes, &self.in_use());
+        check_plan(&self.queue, &self.nodes, &out)?;
+        let mut granted = HashSet::new();
+        for a in out {
+            prop_assert!(
+                !self.running.contains_key(&a.shot),
+                "{} on two nodes",
+                a.shot
+            );
+            prop_assert!(
+                !self.done.contains(&a.shot),
+                "{} placed after completing",
+                a.shot
+            );
+            let shot = self.queue.remove(&a.shot);
+            prop_assert!(shot.is_some(), "{} was not queued", a.shot);
+            let Some(shot) = shot else { continue };
+            let again = self.preempted.get(&shot.shot).copied().unwrap_or(0);
+            prop_assert_eq!(shot.attempt, 1 + again, "attempt of {}", shot.shot);
+            let n = self.by_id[&a.node];
+            let bits = a.gpus.iter().fold(0u64, |m, g| m | 1 << g);
+            self.nodes[n].free_gpus &= !bits;
+            granted.insert(shot.owner.clone());
+            self.running.insert(a.shot, (n, bits, shot));
+        }
+        Ok(granted)
+    }
+
+    fn complete(&mut self, shot: &ShotId) -> Result<(), TestCaseError> {
+        let Some((n, bits, _)) = self.running.remove(shot) else {
+            return Ok(());
+        };
+        prop_assert!(self.done.insert(shot.clone()), "{shot} completed twice");
+        self.nodes[n].free_gpus |= bits;
+        Ok(())
+    }
+
+    /// The node is reclaimed: its shots go back to the queue with their next attempt, keeping
+    /// their place in their owner's line.
+    fn preempt(&mut self, n: usize) {
+        let victims: Vec<ShotId> = self
+            .running
+            .iter()
+            .filter(|(_, (on, _, _))| *on == n)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in victims {
+            let Some((_, bits, shot)) = self.running.remove(&id) else {
+                continue;
+            };
+            self.nodes[n].free_gpus |= bits;
+            *self.preempted.entry(id).or_insert(0) += 1;
+            self.queue.push(QueuedShot {
+                attempt: shot.attempt + 1,
+                ..shot
+            });
+        }
+    }
+
+    /// Whether some node could ever take `need` (with all of this simulation's shots gone).
+    fn placeable(&self, start: &[NodeCapacity], need: &Requirement) -> bool {
+        start
+            .iter()
+            .any(|n| fits_by_hand(n, need) && n.free_gpus.count_ones() >= need.gpus)
+    }
+}
+
+const MAX_ROUNDS: usize = 3_000;
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    #[test]
+    fn shots_run_once_at_a_time_and_all_complete(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        share in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = nodes.clone();
+        let mut sim = Sim::new(build_queue(&specs, share), nodes);
+        let expected: HashSet<ShotId> = sim
+            .queue
+            .iter()
+            .filter(|s| sim.placeable(&start, &s.need))
+            .map(|s| s.shot.clone())
+            .collect();
+        for round in 0..MAX_ROUNDS {
+            sim.dispatch()?;
+            let finished: Vec<ShotId> = sim
+                .running
+                .keys()
+                .filter(|_| rng.gen_bool(0.3))
+                .cloned()
+                .collect();
+            for id in &finished {
+                sim.complete(id)?;
+            }
+            // Spot reclaims, early on (so that the run still drains).
+            if round < 200 && rng.gen_bool(0.05) {
+                let n = rng.gen_range(0..sim.nodes.len());
+                sim.preempt(n);
+            }
+            let stuck = sim.queue.iter().all(|s| !expected.contains(&s.shot));
+            if sim.running.is_empty() && stuck {
+                break;
+            }
+        }
+        prop_assert!(sim.running.is_empty(), "still running after {MAX_ROUNDS} rounds");
+        prop_assert_eq!(&sim.done, &expected);
+        // What never fits stays queued (and was never assigned: check_plan checks fit).
+        prop_assert_eq!(sim.queue.len(), specs.len() - expected.len());
+    }
+
+    #[test]
+    fn no_owner_waits_more_rounds_than_there_are_owners(
+        gpus in prop::collection::vec(prop_oneof![Just(1u32), Just(2), Just(4)], 1..3),
+        owners in prop::collection::vec(0usize..OWNERS, 1..60),
+        backlog_first in any::<bool>(),
+        high in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        // Equal one-GPU shots that fit everywhere, and every round at least one running shot
+        // completes: then an owner with shots waiting and nothing running gets a GPU within
+        // (owners - 1) rounds, since each round serves someone whose turn came before its own
+        // and that owner's turn then moves behind it.
+        let mut owners = owners;
+        if backlog_first {
+            // The hard case: one owner's backlog queued before anyone else's.
+            owners.sort_unstable();
+        }
+        let specs: Vec<(usize, bool, Requirement)> =
+            owners.iter().map(|&o| (o, high, (*req("m", 1)).clone())).collect();
+        let nodes: Vec<NodeCapacity> = gpus
+            .iter()
+            .enumerate()
+            .map(|(i, &g)| node(&format!("n{i}"), g, &[]))
+            .collect();
+        let total = specs.len();
+        let distinct = owners.iter().collect::<HashSet<_>>().len();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sim = Sim::new(build_queue(&specs, true), nodes);
+        let mut waited: HashMap<OwnerId, usize> = HashMap::new();
+        for _ in 0..MAX_ROUNDS {
+            let idle: HashSet<OwnerId> = {
+                let used = sim.in_use();
+                sim.queue
+                    .iter()
+                    .map(|s| s.owner.clone())
+                    .filter(|o| !used.contains_key(o))
+                    .collect()
+            };
+            let granted = sim.dispatch()?;
+            for o in idle {
+                if granted.contains(&o) {
+                    waited.remove(&o);
+                } else {
+                    let w = waited.entry(o.clone()).or_insert(0);
+                    *w += 1;
+                    prop_assert!(*w < distinct, "{o} waited {w} rounds with {distinct} owners");
+                }
+            }
+            // Owners that got a GPU or hold one are not waiting idle.
+            let used = sim.in_use();
+            waited.retain(|o, _| !used.contains_key(o));
+            let running: Vec<ShotId> = sim.running.keys().cloned().collect();
+            if running.is_empty() {
+                break;
+            }
+            let first = rng.gen_range(0..running.len());
+            for (i, id) in running.iter().enumerate() {
+                if i == first || rng.gen_bool(0.3) {
+                    sim.complete(id)?;
+                }
+            }
+        }
+        prop_assert_eq!(sim.done.len(), total);
+    }
 }

@@ -1,0 +1,252 @@
+//! The in-memory store: the embedded default. Each video sits behind its own lock, so writes to
+//! different videos never contend and a shot write, its sequence numbers and the video's derived
+//! state change together.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+use crate::domain::{ShotRecord, VideoRecord};
+use crate::ids::VideoId;
+use crate::ports::store::{ShotWritten, VideoChange};
+use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+
+/// Videos in a concurrent map, each behind its own mutex.
+#[derive(Default)]
+pub struct MemoryStore {
+    videos: DashMap<VideoId, Arc<Mutex<VideoRecord>>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn entry(&self, id: &VideoId) -> Option<Arc<Mutex<VideoRecord>>> {
+        self.videos.get(id).map(|e| Arc::clone(e.value()))
+    }
+}
+
+/// Applies a fenced shot write to a video held under its lock. Shared by every store adapter
+/// that keeps whole video records (the memory store; tests of others).
+pub fn apply_shot_write(
+    video: &mut VideoRecord,
+    shot: ShotRecord,
+) -> Result<ShotWritten, StoreError> {
+    let slot = video
+        .shots
+        .iter_mut()
+        .find(|s| s.id == shot.id)
+        .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
+    if shot.attempt < slot.attempt || (slot.state.is_final() && shot.state != slot.state) {
+        return Err(StoreError::Fenced {
+            shot: shot.id.clone(),
+            attempt: shot.attempt,
+            current: slot.attempt,
+        });
+    }
+    *slot = shot;
+    video.seq += 1;
+    let shot_seq = video.seq;
+    video.updated_at = Utc::now();
+    let state = VideoRecord::derive_state(&video.shots);
+    let change = (state != video.state).then(|| {
+        video.state = state;
+        video.seq += 1;
+        VideoChange {
+            seq: video.seq,
+            state,
+            progress: video.progress(),
+            eta: video.eta(),
+        }
+    });
+    Ok(ShotWritten {
+        shot_seq,
+        video: change,
+    })
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
+        use dashmap::mapref::entry::Entry;
+        match self.videos.entry(video.id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Duplicate(video.id)),
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::new(Mutex::new(video)));
+                Ok(())
+            }
+        }
+    }
+
+    async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
+        Ok(self.entry(id).map(|v| v.lock().clone()))
+    }
+
+    async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {
+        // Newest first; the cursor is the (created_at, id) of the last video of the previous page.
+        let after = query.cursor.as_deref().and_then(parse_cursor);
+        let mut rows: Vec<VideoRecord> = self
+            .videos
+            .iter()
+            .filter_map(|e| {
+                let v = e.value().lock();
+                let owner_ok = query.owner.as_ref().is_none_or(|o| *o == v.owner);
+                let state_ok = query.state.is_none_or(|s| s == v.state);
+                (owner_ok && state_ok).then(|| v.clone())
+            })
+            .filter(|v| {
+                after
+                    .as_ref()
+                    .is_none_or(|(ts, id)| (v.created_at.timestamp_micros(), &v.id.0) < (*ts, id))
+            })
+            .collect();
+        rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let limit = query.limit.max(1);
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = &rows[limit - 1];
+            format!("{}.{}", last.created_at.timestamp_micros(), last.id)
+        });
+        rows.truncate(limit);
+        Ok(VideoPage {
+            videos: rows,
+            next_cursor,
+        })
+    }
+
+    async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+        let video_id = shot
+            .id
+            .video()
+            .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
+        let video = self
+            .entry(&video_id)
+            .ok_or(StoreError::NoSuchVideo(video_id))?;
+        let mut guard = video.lock();
+        apply_shot_write(&mut guard, shot)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// `"<micros>.<id>"` back into its parts.
+fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
+    let (ts, id) = cursor.split_once('.')?;
+    Some((ts.parse().ok()?, id.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Priority, ShotSpec, ShotState, VideoState};
+    use crate::ids::{OwnerId, ShotId};
+
+    fn video(shots: usize) -> VideoRecord {
+        let id = VideoId::new_random();
+        let now = Utc::now();
+        let spec = ShotSpec {
+            prompt: "p".into(),
+            duration_s: 8,
+            model: "m".into(),
+            seed: 1,
+            steps: 4,
+        };
+        VideoRecord {
+            shots: (0..shots)
+                .map(|i| ShotRecord::new(ShotId::for_video(&id, i), i, spec.clone(), now))
+                .collect(),
+            id,
+            owner: OwnerId::from("u"),
+            title: None,
+            priority: Priority::Standard,
+            state: VideoState::Queued,
+            seq: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn writes_assign_increasing_seqs_and_derive_video_state() {
+        let store = MemoryStore::new();
+        let v = video(1);
+        store.create_video(v.clone()).await.expect("create");
+        let mut shot = v.shots[0].clone();
+        shot.state = ShotState::Assigned;
+        let w1 = store.write_shot(shot.clone()).await.expect("write");
+        assert_eq!(w1.shot_seq, 1);
+        assert_eq!(
+            w1.video.as_ref().map(|c| (c.seq, c.state)),
+            Some((2, VideoState::Running))
+        );
+        shot.state = ShotState::Running;
+        let w2 = store.write_shot(shot.clone()).await.expect("write");
+        assert_eq!((w2.shot_seq, w2.video.is_none()), (3, true));
+        shot.state = ShotState::Completed;
+        let w3 = store.write_shot(shot).await.expect("write");
+        assert_eq!(w3.video.map(|c| c.state), Some(VideoState::Completed));
+        let stored = store.video(&v.id).await.expect("read").expect("exists");
+        assert_eq!(stored.seq, 5);
+    }
+
+    #[actix_rt::test]
+    async fn older_attempts_and_rewrites_of_final_shots_are_fenced() {
+        let store = MemoryStore::new();
+        let v = video(1);
+        store.create_video(v.clone()).await.expect("create");
+        let mut shot = v.shots[0].clone();
+        shot.attempt = 2;
+        store.write_shot(shot.clone()).await.expect("newer attempt");
+        let mut late = shot.clone();
+        late.attempt = 1;
+        late.state = ShotState::Running;
+        assert!(matches!(
+            store.write_shot(late).await,
+            Err(StoreError::Fenced { .. })
+        ));
+        shot.state = ShotState::Cancelled;
+        store.write_shot(shot.clone()).await.expect("cancel");
+        shot.state = ShotState::Completed;
+        assert!(
+            store.write_shot(shot).await.is_err(),
+            "a final shot never changes"
+        );
+    }
+
+    #[actix_rt::test]
+    async fn listing_pages_newest_first_per_owner() {
+        let store = MemoryStore::new();
+        for _ in 0..5 {
+            store.create_video(video(1)).await.expect("create");
+        }
+        let mut other = video(1);
+        other.owner = OwnerId::from("someone-else");
+        store.create_video(other).await.expect("create");
+        let q = |cursor| VideoQuery {
+            owner: Some(OwnerId::from("u")),
+            state: None,
+            limit: 2,
+            cursor,
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.list_videos(q(cursor)).await.expect("list");
+            seen.extend(page.videos.into_iter().map(|v| v.id));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 5);
+        let mut dedup = seen.clone();
+        dedup.dedup();
+        assert_eq!(dedup.len(), 5);
+    }
+}

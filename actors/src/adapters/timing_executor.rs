@@ -1,0 +1,163 @@
+//! The timing-model executor: runs a named real model's step timing (seconds per step on the
+//! node's GPU model, scaled by the shot's length and the configured time factor) without a GPU.
+//! Used by the embedded default, load tests and capacity planning.
+
+use std::time::Duration;
+
+use actix::Recipient;
+
+use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor};
+
+/// Sleeps through each step on the async runtime; a stop request is honoured at once, with the
+/// last completed step as the checkpoint (the timing model's "latent" is its step count).
+pub struct TimingExecutor {
+    time_factor: f64,
+}
+
+impl TimingExecutor {
+    /// An executor whose steps take `seconds_per_step × time_factor`.
+    pub fn new(time_factor: f64) -> Self {
+        Self { time_factor }
+    }
+}
+
+impl Executor for TimingExecutor {
+    fn start(&self, job: ExecJob, sink: Recipient<ExecEvent>) -> ExecHandle {
+        let (handle, mut stop) = ExecHandle::new();
+        let step_time = Duration::from_secs_f64((job.seconds_per_step * self.time_factor).max(0.0));
+        let every = job.checkpoint_every_steps.max(1);
+        tokio::spawn(async move {
+            let (shot, attempt) = (job.shot.clone(), job.attempt);
+            sink.do_send(ExecEvent::Started {
+                shot: shot.clone(),
+                attempt,
+            });
+            let mut checkpoint = job.from_step;
+            for step in job.from_step + 1..=job.spec.steps {
+                tokio::select! {
+                    _ = tokio::time::sleep(step_time) => {}
+                    _ = stop.wait_for(|s| *s) => {
+                        // A timing model can checkpoint instantly: the last whole step is kept.
+                        let checkpoint_step = step - 1;
+                        sink.do_send(ExecEvent::Stopped { shot, attempt, checkpoint_step });
+                        return;
+                    }
+                }
+                sink.do_send(ExecEvent::Stepped {
+                    shot: shot.clone(),
+                    attempt,
+                    step,
+                });
+                if step % every == 0 || step == job.spec.steps {
+                    checkpoint = step;
+                    sink.do_send(ExecEvent::Checkpointed {
+                        shot: shot.clone(),
+                        attempt,
+                        step,
+                    });
+                }
+            }
+            debug_assert_eq!(checkpoint, job.spec.steps.max(job.from_step));
+            sink.do_send(ExecEvent::Completed {
+                shot,
+                attempt,
+                artifact: None,
+            });
+        });
+        handle
+    }
+
+    fn name(&self) -> &'static str {
+        "timing-model"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ShotSpec;
+    use crate::ids::{NodeId, ShotId, VideoId};
+    use actix::prelude::*;
+    use std::sync::{Arc, Mutex};
+
+    struct Collector(Arc<Mutex<Vec<ExecEvent>>>);
+    impl Actor for Collector {
+        type Context = Context<Self>;
+    }
+    impl Handler<ExecEvent> for Collector {
+        type Result = ();
+        fn handle(&mut self, msg: ExecEvent, _: &mut Context<Self>) {
+            self.0.lock().expect("lock").push(msg);
+        }
+    }
+
+    fn job(from_step: u32) -> ExecJob {
+        ExecJob {
+            shot: ShotId::from("shot_a_0"),
+            video: VideoId::from("vid_a"),
+            attempt: 1,
+            node: NodeId::from("n"),
+            spec: ShotSpec {
+                prompt: "p".into(),
+                duration_s: 8,
+                model: "m".into(),
+                seed: 1,
+                steps: 5,
+            },
+            gpu_model: "A100-80GB".into(),
+            gpus: vec![0],
+            from_step,
+            seconds_per_step: 1.0,
+            checkpoint_every_steps: 1,
+        }
+    }
+
+    #[actix_rt::test]
+    async fn runs_every_step_from_the_checkpoint_then_completes() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(Arc::clone(&seen)).start().recipient();
+        let _handle = TimingExecutor::new(0.001).start(job(2), sink);
+        for _ in 0..200 {
+            if seen.lock().expect("lock").iter().any(ExecEvent::is_last) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let events = seen.lock().expect("lock").clone();
+        let steps: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                ExecEvent::Stepped { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(steps, vec![3, 4, 5]);
+        assert!(matches!(events.last(), Some(ExecEvent::Completed { .. })));
+    }
+
+    #[actix_rt::test]
+    async fn stop_reports_the_last_whole_step() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(Arc::clone(&seen)).start().recipient();
+        let handle = TimingExecutor::new(10.0).start(job(0), sink);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        handle.stop();
+        for _ in 0..200 {
+            if seen.lock().expect("lock").iter().any(ExecEvent::is_last) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let events = seen.lock().expect("lock").clone();
+        assert!(
+            matches!(
+                events.last(),
+                Some(ExecEvent::Stopped {
+                    checkpoint_step: 0,
+                    ..
+                })
+            ),
+            "{events:?}"
+        );
+    }
+}

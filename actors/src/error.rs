@@ -1,0 +1,26 @@
+//! The domain crate's one error type: what callers of the farm facade branch on.
+
+use crate::ports::StoreError;
+
+/// Why a farm operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FarmError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is valid but the target's state forbids it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An actor's mailbox is closed (the farm is shutting down).
+    #[error("farm unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<actix::MailboxError> for FarmError {
+    fn from(e: actix::MailboxError) -> Self {
+        FarmError::Unavailable(e.to_string())
+    }
+}

@@ -1,0 +1,189 @@
+//! The farm facade: starts the actor system from settings and is what the web layer calls.
+//! Store I/O for submissions happens here, off the supervisor, so the supervisor's mailbox only
+//! ever waits on placement.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use chrono::Utc;
+
+use crate::adapters::{MemoryBus, MemoryStore, TimingExecutor};
+use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
+use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use crate::messages::{CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, PreemptNode};
+use crate::metrics::FarmMetrics;
+use crate::ports::{EventBus, Executor, Store, VideoPage, VideoQuery};
+use crate::provider::LocalProvider;
+use crate::settings::Settings;
+use crate::shot_job::ShotJobDeps;
+use crate::supervisor::Supervisor;
+use crate::views::{ClusterView, NodeView};
+use crate::FarmError;
+
+/// A validated submission.
+#[derive(Clone, Debug)]
+pub struct NewVideo {
+    pub title: Option<String>,
+    pub priority: Priority,
+    pub shots: Vec<ShotSpec>,
+}
+
+/// Handle on a running farm; cheap to clone and `Send`, so every HTTP worker holds one.
+#[derive(Clone)]
+pub struct Farm {
+    supervisor: Addr<Supervisor>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
+    settings: Arc<Settings>,
+    metrics: Arc<FarmMetrics>,
+}
+
+impl Farm {
+    /// Starts the supervisor and the configured local nodes on the current actix arbiter, with
+    /// the embedded default's adapters: in-memory store and bus, timing-model executor.
+    pub fn start(settings: Settings) -> Result<Self, FarmError> {
+        if let Some(url) = &settings.store.url {
+            return Err(FarmError::Invalid(format!(
+                "store.url {url:?}: only the in-memory store is built in so far; unset store.url"
+            )));
+        }
+        let executor: Arc<dyn Executor> =
+            Arc::new(TimingExecutor::new(settings.timing.time_factor));
+        Self::start_with(
+            settings,
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryBus::new()),
+            executor,
+        )
+    }
+
+    /// Starts the farm on the given adapters.
+    pub fn start_with(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        executor: Arc<dyn Executor>,
+    ) -> Result<Self, FarmError> {
+        let settings = Arc::new(settings);
+        let metrics = Arc::new(FarmMetrics::default());
+        let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
+        let deps = {
+            let (store, bus, metrics) =
+                (Arc::clone(&store), Arc::clone(&bus), Arc::clone(&metrics));
+            let max_failures = settings.retries.failures;
+            move |supervisor| ShotJobDeps {
+                store,
+                bus,
+                metrics,
+                supervisor,
+                max_failures,
+            }
+        };
+        let supervisor = Supervisor::new(
+            Arc::clone(&settings),
+            Arc::clone(&metrics),
+            deps,
+            Some(provider),
+        );
+        Ok(Self {
+            supervisor,
+            store,
+            bus,
+            settings,
+            metrics,
+        })
+    }
+
+    /// Stores a new video and queues its shots.
+    pub async fn submit(&self, owner: OwnerId, new: NewVideo) -> Result<VideoRecord, FarmError> {
+        let now = Utc::now();
+        let id = VideoId::new_random();
+        let shots = new
+            .shots
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| ShotRecord::new(ShotId::for_video(&id, i), i, spec, now))
+            .collect();
+        let video = VideoRecord {
+            id,
+            owner,
+            title: new.title,
+            priority: new.priority,
+            state: VideoState::Queued,
+            shots,
+            seq: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_video(video.clone()).await?;
+        self.supervisor
+            .send(EnqueueVideo {
+                video: video.clone(),
+            })
+            .await?;
+        Ok(video)
+    }
+
+    /// A video as stored now.
+    pub async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, FarmError> {
+        Ok(self.store.video(id).await?)
+    }
+
+    /// A page of videos.
+    pub async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, FarmError> {
+        Ok(self.store.list_videos(query).await?)
+    }
+
+    /// Cancels every unfinished shot of a video (idempotent) and returns it as stored after.
+    pub async fn cancel(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
+        let id = video.id.clone();
+        if !video.state.is_final() {
+            self.supervisor.send(CancelVideo { video }).await?;
+        }
+        self.store
+            .video(&id)
+            .await?
+            .ok_or(FarmError::NotFound(format!("video {id}")))
+    }
+
+    /// Every node, up ones first.
+    pub async fn nodes(&self) -> Result<Vec<NodeView>, FarmError> {
+        Ok(self.supervisor.send(GetNodes).await?)
+    }
+
+    /// The cluster summary.
+    pub async fn cluster(&self) -> Result<ClusterView, FarmError> {
+        Ok(self.supervisor.send(GetCluster).await?)
+    }
+
+    /// Delivers a preemption notice to a spot node.
+    pub async fn preempt(&self, node: NodeId, deadline: Option<Duration>) -> Result<(), FarmError> {
+        self.supervisor.send(PreemptNode { node, deadline }).await?
+    }
+
+    /// Drains a node.
+    pub async fn drain(&self, node: NodeId) -> Result<(), FarmError> {
+        self.supervisor.send(DrainNode { node }).await?
+    }
+
+    /// Whether the store answers and the supervisor is running.
+    pub async fn ready(&self) -> bool {
+        self.supervisor.connected() && self.store.ping().await.is_ok()
+    }
+
+    /// The event bus (websocket sessions subscribe here).
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.bus
+    }
+
+    /// The metrics the actors keep.
+    pub fn metrics(&self) -> &Arc<FarmMetrics> {
+        &self.metrics
+    }
+
+    /// The settings the farm runs with.
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+}

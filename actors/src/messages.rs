@@ -1,0 +1,156 @@
+//! Every message the actors exchange, grouped by the actor that receives it. Each names its
+//! sender. Peers are held as `Recipient<M>`, so a remote agent's connection can stand in for a
+//! local GPU-node actor without the supervisor knowing.
+
+use std::time::Duration;
+
+use actix::{Message, Recipient};
+
+use crate::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
+use crate::ids::{NodeId, ShotId};
+use crate::ports::{ExecEvent, ExecJob};
+use crate::views::{ClusterView, NodeView};
+use crate::FarmError;
+
+// ---- to the supervisor ----
+
+/// The farm facade, after storing a new video: start its shots' job actors and queue them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct EnqueueVideo {
+    pub video: VideoRecord,
+}
+
+/// The farm facade: cancel every unfinished shot of a video.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelVideo {
+    pub video: VideoRecord,
+}
+
+/// A GPU-node actor (local or an agent's connection), once started: add me to the registry.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RegisterNode {
+    pub spec: NodeSpec,
+    pub handle: Recipient<NodeCommand>,
+    /// Set for local nodes: the configured group to replace it from.
+    pub group: Option<usize>,
+}
+
+/// A GPU-node actor: my state changed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeStateChanged {
+    pub node: NodeId,
+    pub state: NodeState,
+}
+
+/// A GPU-node actor, every telemetry period: my latest sample.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReportTelemetry {
+    pub node: NodeId,
+    pub samples: Vec<GpuTelemetry>,
+    pub loaded_models: Vec<String>,
+}
+
+/// How a shot left its node.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Departure {
+    /// Final (completed, failed or cancelled): forget the shot.
+    Final,
+    /// Back to the queue for a new attempt (preempted, failed within budget, or its claim lost).
+    Requeue { attempt: u32 },
+}
+
+/// A shot job actor: my shot no longer holds GPUs on `node` (when `node` is set); here is what
+/// to do with it next.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShotLeft {
+    pub shot: ShotId,
+    pub node: Option<NodeId>,
+    /// The attempt that held the GPUs (stale departures are ignored).
+    pub attempt: u32,
+    pub departure: Departure,
+}
+
+/// The farm facade (operator route or a cloud notice): the provider reclaims this node.
+#[derive(Message)]
+#[rtype(result = "Result<(), FarmError>")]
+pub struct PreemptNode {
+    pub node: NodeId,
+    /// How long the node has before it is gone (the clouds give 30 s to 2 min).
+    pub deadline: Option<Duration>,
+}
+
+/// The farm facade: finish in-flight work, take no more.
+#[derive(Message)]
+#[rtype(result = "Result<(), FarmError>")]
+pub struct DrainNode {
+    pub node: NodeId,
+}
+
+/// The farm facade: every node as operators see it.
+#[derive(Message)]
+#[rtype(result = "Vec<NodeView>")]
+pub struct GetNodes;
+
+/// The farm facade: the cluster summary.
+#[derive(Message)]
+#[rtype(result = "ClusterView")]
+pub struct GetCluster;
+
+// ---- to a GPU-node actor ----
+
+/// The supervisor or a shot job actor: what a node must do.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub enum NodeCommand {
+    /// A shot job actor, after claiming its shot: run this attempt; report to `reporter`.
+    Run {
+        job: ExecJob,
+        reporter: Recipient<ShotReport>,
+    },
+    /// The supervisor: stop this attempt of a cancelled shot.
+    Cancel { shot: ShotId, attempt: u32 },
+    /// The supervisor: the provider reclaims you; checkpoint and hand every shot back.
+    Preempt { deadline: Option<Duration> },
+    /// The supervisor: finish what you run, take no more, then leave.
+    Drain,
+}
+
+// ---- to a shot job actor ----
+
+/// The supervisor's placement: claim your shot for `node` and have it run there.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct AssignShot {
+    pub node: NodeId,
+    pub node_handle: Recipient<NodeCommand>,
+    pub attempt: u32,
+    pub gpus: Vec<u32>,
+    pub gpu_model: String,
+    /// Seconds per step on this GPU model for this shot's length, before the time factor.
+    pub seconds_per_step: f64,
+    /// Seconds per step as they will pass (after the time factor), for ETAs.
+    pub wall_seconds_per_step: f64,
+    pub price_per_gpu_hour: f64,
+    pub checkpoint_every_steps: u32,
+}
+
+/// A GPU-node actor: what the executor reported for your shot, and why it stopped if it did.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct ShotReport {
+    pub node: NodeId,
+    pub event: ExecEvent,
+    /// Set when the node stopped the shot because it is being reclaimed.
+    pub preempted: bool,
+}
+
+/// The supervisor: the video is cancelled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelShot;

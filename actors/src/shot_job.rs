@@ -1,0 +1,317 @@
+//! The shot job actor: one per shot. Owns the shot's state machine, fences every report by its
+//! attempt number, writes each change to the store and publishes it on the event bus.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use tracing::{debug, warn};
+
+use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
+use crate::ids::{NodeId, VideoId};
+use crate::messages::{AssignShot, CancelShot, Departure, NodeCommand, ShotLeft, ShotReport};
+use crate::metrics::FarmMetrics;
+use crate::ports::{EventBus, ExecEvent, ExecJob, Store};
+
+/// Where the current attempt runs.
+struct Placement {
+    node: NodeId,
+    handle: Recipient<NodeCommand>,
+    gpus: u32,
+    since: Instant,
+    price_per_gpu_hour: f64,
+    wall_seconds_per_step: f64,
+}
+
+/// What a shot job actor needs from the farm.
+#[derive(Clone)]
+pub struct ShotJobDeps {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub metrics: Arc<FarmMetrics>,
+    pub supervisor: Recipient<ShotLeft>,
+    pub max_failures: u32,
+}
+
+/// One shot's life.
+pub struct ShotJob {
+    video: VideoId,
+    shot: ShotRecord,
+    placement: Option<Placement>,
+    deps: ShotJobDeps,
+}
+
+impl Actor for ShotJob {
+    type Context = Context<Self>;
+}
+
+impl ShotJob {
+    /// A job actor for a shot as stored.
+    pub fn new(video: VideoId, shot: ShotRecord, deps: ShotJobDeps) -> Self {
+        Self {
+            video,
+            shot,
+            placement: None,
+            deps,
+        }
+    }
+
+    /// Moves the state machine, counting the move; refuses (and logs) what it does not allow.
+    fn go_to(&mut self, to: ShotState) -> bool {
+        match self.shot.state.go_to(to) {
+            Ok(next) => {
+                self.deps.metrics.shot_moved(self.shot.state, next);
+                self.shot.state = next;
+                self.shot.updated_at = Utc::now();
+                true
+            }
+            Err(e) => {
+                warn!(shot_id = %self.shot.id, error = %e, "refused shot transition");
+                false
+            }
+        }
+    }
+
+    /// Writes the shot and publishes its events; the actor takes no other message until the
+    /// write is done, so events leave in the order the changes happened. Stops the actor after
+    /// a final state.
+    fn persist(&mut self, ctx: &mut Context<Self>) {
+        ctx.wait(self.persist_future().into_actor(self).map(|_, act, ctx| {
+            if act.shot.state.is_final() {
+                ctx.stop();
+            }
+        }));
+    }
+
+    fn persist_future(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let (store, bus) = (Arc::clone(&self.deps.store), Arc::clone(&self.deps.bus));
+        let (record, video) = (self.shot.clone(), self.video.clone());
+        async move {
+            match store.write_shot(record.clone()).await {
+                Ok(written) => {
+                    let ts = Utc::now();
+                    bus.publish(FarmEvent::Shot(ShotEvent::of(
+                        written.shot_seq,
+                        &video,
+                        &record,
+                        ts,
+                    )));
+                    if let Some(change) = written.video {
+                        bus.publish(FarmEvent::Video(VideoEvent {
+                            seq: change.seq,
+                            video_id: video,
+                            state: change.state,
+                            progress: change.progress,
+                            eta: change.eta,
+                            ts,
+                        }));
+                    }
+                }
+                Err(e) => warn!(shot_id = %record.id, error = %e, "shot write refused"),
+            }
+        }
+    }
+
+    /// Charges the GPU time of the current placement and tells the supervisor the GPUs are free.
+    fn leave_node(&mut self, held_attempt: u32, departure: Departure) {
+        let node = self.placement.take().map(|p| {
+            let gpu_seconds = p.since.elapsed().as_secs_f64() * f64::from(p.gpus);
+            self.shot.gpu_seconds += gpu_seconds;
+            self.shot.cost_usd += gpu_seconds * p.price_per_gpu_hour / 3600.0;
+            p.node
+        });
+        self.deps.supervisor.do_send(ShotLeft {
+            shot: self.shot.id.clone(),
+            node,
+            attempt: held_attempt,
+            departure,
+        });
+    }
+
+    /// `preempted → queued` (or `running → queued` after a failure within budget): a new attempt
+    /// resumes from the last checkpoint.
+    fn requeue(&mut self, ctx: &mut Context<Self>) {
+        let held = self.shot.attempt;
+        if !self.go_to(ShotState::Queued) {
+            return;
+        }
+        self.shot.attempt += 1;
+        self.shot.step = self.shot.checkpoint_step;
+        self.shot.node = None;
+        self.shot.eta = None;
+        self.deps
+            .metrics
+            .requeues
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.leave_node(
+            held,
+            Departure::Requeue {
+                attempt: self.shot.attempt,
+            },
+        );
+        self.persist(ctx);
+    }
+
+    fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
+        let p = self.placement.as_ref()?;
+        let remaining =
+            f64::from(self.shot.spec.steps.saturating_sub(step)) * p.wall_seconds_per_step;
+        Some(Utc::now() + ChronoDuration::milliseconds((remaining * 1000.0) as i64))
+    }
+}
+
+impl Handler<AssignShot> for ShotJob {
+    type Result = ();
+
+    fn handle(&mut self, msg: AssignShot, ctx: &mut Context<Self>) {
+        if self.shot.state != ShotState::Queued || msg.attempt != self.shot.attempt {
+            // Cancelled (or requeued again) while the assignment was in flight: give it back.
+            debug!(shot_id = %self.shot.id, "assignment no longer wanted");
+            let departure = if self.shot.state.is_final() {
+                Departure::Final
+            } else {
+                Departure::Requeue {
+                    attempt: self.shot.attempt,
+                }
+            };
+            self.deps.supervisor.do_send(ShotLeft {
+                shot: self.shot.id.clone(),
+                node: Some(msg.node),
+                attempt: msg.attempt,
+                departure,
+            });
+            return;
+        }
+        self.go_to(ShotState::Assigned);
+        self.shot.node = Some(msg.node.clone());
+        self.placement = Some(Placement {
+            node: msg.node.clone(),
+            handle: msg.node_handle.clone(),
+            gpus: msg.gpus.len() as u32,
+            since: Instant::now(),
+            price_per_gpu_hour: msg.price_per_gpu_hour,
+            wall_seconds_per_step: msg.wall_seconds_per_step,
+        });
+        self.shot.eta = self.eta_after(self.shot.checkpoint_step);
+        self.persist(ctx);
+        let job = ExecJob {
+            shot: self.shot.id.clone(),
+            video: self.video.clone(),
+            attempt: msg.attempt,
+            node: msg.node,
+            spec: self.shot.spec.clone(),
+            gpu_model: msg.gpu_model,
+            gpus: msg.gpus,
+            from_step: self.shot.checkpoint_step,
+            seconds_per_step: msg.seconds_per_step,
+            checkpoint_every_steps: msg.checkpoint_every_steps,
+        };
+        msg.node_handle.do_send(NodeCommand::Run {
+            job,
+            reporter: ctx.address().recipient(),
+        });
+    }
+}
+
+impl Handler<ShotReport> for ShotJob {
+    type Result = ();
+
+    fn handle(&mut self, msg: ShotReport, ctx: &mut Context<Self>) {
+        let current = self.placement.as_ref().is_some_and(|p| p.node == msg.node);
+        if msg.event.attempt() != self.shot.attempt || !current || self.shot.state.is_final() {
+            // Fencing: a report from an older attempt or another node changes nothing.
+            self.deps
+                .metrics
+                .stale_reports
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        match msg.event {
+            ExecEvent::Started { .. } => {
+                if self.go_to(ShotState::Running) {
+                    self.persist(ctx);
+                }
+            }
+            ExecEvent::Stepped { step, .. } => {
+                if step <= self.shot.step {
+                    return;
+                }
+                if self.shot.state == ShotState::Assigned {
+                    self.go_to(ShotState::Running);
+                }
+                self.shot.step = step.min(self.shot.spec.steps);
+                self.shot.eta = self.eta_after(step);
+                self.shot.updated_at = Utc::now();
+                self.persist(ctx);
+            }
+            ExecEvent::Checkpointed { step, .. } => {
+                // Saved with the next write; the step event already told watchers.
+                self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
+            }
+            ExecEvent::Completed { artifact, .. } => {
+                if self.shot.state == ShotState::Assigned {
+                    self.go_to(ShotState::Running);
+                }
+                if self.go_to(ShotState::Completed) {
+                    self.shot.step = self.shot.spec.steps;
+                    self.shot.checkpoint_step = self.shot.spec.steps;
+                    self.shot.artifact = artifact;
+                    self.shot.eta = None;
+                    self.leave_node(self.shot.attempt, Departure::Final);
+                    self.persist(ctx);
+                }
+            }
+            ExecEvent::Failed { error, .. } => {
+                self.shot.failures += 1;
+                self.shot.error = Some(error);
+                if self.shot.failures >= self.deps.max_failures {
+                    if self.go_to(ShotState::Failed) {
+                        self.shot.eta = None;
+                        self.leave_node(self.shot.attempt, Departure::Final);
+                        self.persist(ctx);
+                    }
+                } else {
+                    self.requeue(ctx);
+                }
+            }
+            ExecEvent::Stopped {
+                checkpoint_step, ..
+            } => {
+                self.shot.checkpoint_step = self.shot.checkpoint_step.max(checkpoint_step);
+                if msg.preempted {
+                    self.shot.preemptions += 1;
+                    if self.go_to(ShotState::Preempted) {
+                        self.shot.eta = None;
+                        self.persist(ctx);
+                    }
+                }
+                self.requeue(ctx);
+            }
+        }
+    }
+}
+
+impl Handler<CancelShot> for ShotJob {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, _: CancelShot, _: &mut Context<Self>) -> Self::Result {
+        if self.shot.state.is_final() || !self.go_to(ShotState::Cancelled) {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(())));
+        }
+        if let Some(p) = &self.placement {
+            p.handle.do_send(NodeCommand::Cancel {
+                shot: self.shot.id.clone(),
+                attempt: self.shot.attempt,
+            });
+        }
+        self.shot.eta = None;
+        self.leave_node(self.shot.attempt, Departure::Final);
+        // Answer only once the cancellation is stored, so the caller reads it back.
+        AtomicResponse::new(Box::pin(
+            self.persist_future()
+                .into_actor(self)
+                .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
+        ))
+    }
+}

@@ -1,0 +1,516 @@
+//! The supervisor actor: holds the node registry and the queue, runs the placement policy
+//! whenever work or capacity changes, and is the only place that decides which shot runs where.
+
+mod registry;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use chrono::Utc;
+use futures_util::future::join_all;
+use tracing::{debug, info, warn};
+
+use crate::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
+use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use crate::messages::{
+    AssignShot, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo, GetCluster, GetNodes,
+    NodeCommand, NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, ShotLeft,
+};
+use crate::metrics::FarmMetrics;
+use crate::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
+use crate::provider::LocalProvider;
+use crate::settings::Settings;
+use crate::shot_job::{ShotJob, ShotJobDeps};
+use crate::views::{ClusterView, NodeView};
+use crate::FarmError;
+pub use registry::{NodeSlot, Registry};
+
+/// A shot the supervisor is responsible for until it is final.
+struct JobSlot {
+    addr: Addr<ShotJob>,
+    video: VideoId,
+    owner: OwnerId,
+    priority: Priority,
+    spec: Arc<ShotSpec>,
+    need: SharedRequirement,
+    /// Order of first submission (kept across requeues).
+    order: u64,
+    /// When it last entered the queue (dispatch latency is measured from here).
+    queued_at: Instant,
+    /// Where it holds GPUs: node, attempt, GPU indices.
+    placed: Option<(NodeId, u32, Vec<u32>)>,
+}
+
+/// Runs placement once per burst of changes.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunPlacement;
+
+/// The farm's brain.
+pub struct Supervisor {
+    settings: Arc<Settings>,
+    metrics: Arc<FarmMetrics>,
+    job_deps: Option<ShotJobDeps>,
+    provider: Option<Arc<LocalProvider>>,
+    queue: PlacementQueue,
+    registry: Registry,
+    jobs: HashMap<ShotId, JobSlot>,
+    in_use: HashMap<OwnerId, u32>,
+    requirements: HashMap<String, SharedRequirement>,
+    placement_pending: bool,
+    preemptions: u64,
+    /// Nodes under a preemption notice (replaced when they leave).
+    reclaimed: HashSet<NodeId>,
+}
+
+impl Supervisor {
+    /// A supervisor; `job_deps` is completed with its own address once started.
+    pub fn new(
+        settings: Arc<Settings>,
+        metrics: Arc<FarmMetrics>,
+        job_deps: impl FnOnce(Recipient<ShotLeft>) -> ShotJobDeps + 'static,
+        provider: Option<Arc<LocalProvider>>,
+    ) -> Addr<Self> {
+        Supervisor::create(move |ctx| Self {
+            settings,
+            metrics,
+            job_deps: Some(job_deps(ctx.address().recipient())),
+            provider,
+            queue: PlacementQueue::new(),
+            registry: Registry::default(),
+            jobs: HashMap::new(),
+            in_use: HashMap::new(),
+            requirements: HashMap::new(),
+            placement_pending: false,
+            preemptions: 0,
+            reclaimed: HashSet::new(),
+        })
+    }
+
+    fn schedule_placement(&mut self, ctx: &mut Context<Self>) {
+        if !self.placement_pending {
+            self.placement_pending = true;
+            // Queued behind what is already in the mailbox, so a burst of changes places once.
+            ctx.notify(RunPlacement);
+        }
+    }
+
+    fn requirement(&mut self, model: &str) -> Option<SharedRequirement> {
+        if let Some(r) = self.requirements.get(model) {
+            return Some(Arc::clone(r));
+        }
+        let m = self.settings.models.get(model)?;
+        let r = Arc::new(Requirement {
+            model: model.to_owned(),
+            pool: m.pool.clone(),
+            gpu_models: m.seconds_per_step.keys().cloned().collect(),
+            gpu_memory_mb: m.gpu_memory_mb,
+            gpus: m.gpus,
+            on_demand_only: false,
+        });
+        self.requirements.insert(model.to_owned(), Arc::clone(&r));
+        Some(r)
+    }
+
+    fn enqueue(&mut self, shot: &ShotId, attempt: u32) {
+        let Some(job) = self.jobs.get_mut(shot) else {
+            return;
+        };
+        job.queued_at = Instant::now();
+        self.queue.push(QueuedShot {
+            shot: shot.clone(),
+            owner: job.owner.clone(),
+            priority: job.priority,
+            need: Arc::clone(&job.need),
+            attempt,
+            order: job.order,
+        });
+    }
+
+    /// Frees the GPUs a shot held on a node, if the departure matches its placement.
+    fn release(&mut self, shot: &ShotId, node: &NodeId, attempt: u32) {
+        let Some(job) = self.jobs.get_mut(shot) else {
+            return;
+        };
+        match &job.placed {
+            Some((n, a, _)) if n == node && *a == attempt => {}
+            _ => return,
+        }
+        let Some((_, _, gpus)) = job.placed.take() else {
+            return;
+        };
+        if let Some(used) = self.in_use.get_mut(&job.owner) {
+            *used = used.saturating_sub(gpus.len() as u32);
+        }
+        if let Some(slot) = self.registry.up.get_mut(node) {
+            for g in gpus {
+                slot.free_gpus |= 1u64 << g;
+            }
+            slot.shots.remove(shot);
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let capacities: Vec<_> = self.registry.up.values().map(NodeSlot::capacity).collect();
+        let assignments = plan(&self.queue, &capacities, &self.in_use);
+        for a in assignments {
+            let Some(queued) = self.queue.remove(&a.shot) else {
+                continue;
+            };
+            let (Some(job), Some(slot)) = (
+                self.jobs.get_mut(&a.shot),
+                self.registry.up.get_mut(&a.node),
+            ) else {
+                continue;
+            };
+            for &g in &a.gpus {
+                slot.free_gpus &= !(1u64 << g);
+            }
+            slot.shots.insert(a.shot.clone());
+            if !slot.loaded_models.contains(&job.spec.model) {
+                slot.loaded_models.push(job.spec.model.clone());
+            }
+            *self.in_use.entry(job.owner.clone()).or_insert(0) += a.gpus.len() as u32;
+            self.metrics
+                .dispatch_latency
+                .observe(job.queued_at.elapsed());
+            job.placed = Some((a.node.clone(), queued.attempt, a.gpus.clone()));
+            let gpu_model = slot
+                .spec
+                .gpus
+                .first()
+                .map(|g| g.model.clone())
+                .unwrap_or_default();
+            let model = self.settings.models.get(&job.spec.model);
+            let per_step = model
+                .and_then(|m| m.seconds_per_step.get(&gpu_model))
+                .copied()
+                .unwrap_or(1.0);
+            let clip = model.map(|m| m.clip_seconds).unwrap_or(1.0);
+            let seconds_per_step = per_step * f64::from(job.spec.duration_s) / clip;
+            job.addr.do_send(AssignShot {
+                node: a.node.clone(),
+                node_handle: slot.handle.clone(),
+                attempt: queued.attempt,
+                gpus: a.gpus,
+                gpu_model,
+                seconds_per_step,
+                wall_seconds_per_step: seconds_per_step * self.settings.timing.time_factor,
+                price_per_gpu_hour: slot.spec.price_per_gpu_hour(),
+                checkpoint_every_steps: self.settings.timing.checkpoint_every_steps,
+            });
+        }
+    }
+
+    fn cluster_view(&self) -> ClusterView {
+        let now = Utc::now();
+        let mut queue_depth: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        for q in self.queue.iter() {
+            *queue_depth
+                .entry(q.need.pool.clone())
+                .or_default()
+                .entry(q.priority.as_str().to_owned())
+                .or_default() += 1;
+        }
+        let mut nodes_by_state: BTreeMap<String, usize> = BTreeMap::new();
+        let (mut busy, mut total, mut util_sum, mut util_n) = (0u32, 0u32, 0.0, 0u32);
+        let mut sources = Vec::new();
+        for slot in self.registry.up.values() {
+            *nodes_by_state
+                .entry(slot.state.as_str().to_owned())
+                .or_default() += 1;
+            busy += slot.busy_gpus();
+            total += slot.spec.gpus.len() as u32;
+            for t in &slot.telemetry {
+                util_sum += t.utilization_gpu;
+                util_n += 1;
+                if !sources.contains(&t.source) {
+                    sources.push(t.source);
+                }
+            }
+        }
+        for slot in &self.registry.departed {
+            *nodes_by_state
+                .entry(slot.state.as_str().to_owned())
+                .or_default() += 1;
+        }
+        let telemetry_source = match sources.as_slice() {
+            [] => "none".to_owned(),
+            [one] => one.as_str().to_owned(),
+            _ if sources.contains(&TelemetrySourceKind::Simulated) => {
+                "mixed (partly simulated)".to_owned()
+            }
+            _ => "nvml".to_owned(),
+        };
+        let (cost_usd, burn_per_hour_usd) = self.registry.cost(now);
+        ClusterView {
+            queue_depth,
+            queued_total: self.queue.len(),
+            shots_running: self.jobs.values().filter(|j| j.placed.is_some()).count(),
+            gpus_busy: busy,
+            gpus_total: total,
+            allocation: if total == 0 {
+                0.0
+            } else {
+                f64::from(busy) / f64::from(total)
+            },
+            utilization_gpu: if util_n == 0 {
+                0.0
+            } else {
+                util_sum / f64::from(util_n)
+            },
+            telemetry_source,
+            nodes_by_state,
+            preemptions_total: self.preemptions,
+            requeues_total: self.metrics.requeues.load(Ordering::Relaxed),
+            cost_usd,
+            burn_per_hour_usd,
+            at: now,
+        }
+    }
+}
+
+impl Actor for Supervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(p) = &self.provider {
+            p.launch_all(&ctx.address());
+        }
+    }
+}
+
+impl Handler<RunPlacement> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: RunPlacement, _: &mut Context<Self>) {
+        self.placement_pending = false;
+        self.dispatch();
+    }
+}
+
+impl Handler<EnqueueVideo> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: EnqueueVideo, ctx: &mut Context<Self>) {
+        let Some(deps) = self.job_deps.clone() else {
+            return;
+        };
+        let video = msg.video;
+        for shot in &video.shots {
+            if shot.state.is_final() {
+                continue;
+            }
+            let Some(need) = self.requirement(&shot.spec.model) else {
+                warn!(video_id = %video.id, model = %shot.spec.model, "model vanished from registry");
+                continue;
+            };
+            let addr = ShotJob::new(video.id.clone(), shot.clone(), deps.clone()).start();
+            let order = self.queue.next_order();
+            self.jobs.insert(
+                shot.id.clone(),
+                JobSlot {
+                    addr,
+                    video: video.id.clone(),
+                    owner: video.owner.clone(),
+                    priority: video.priority,
+                    spec: Arc::new(shot.spec.clone()),
+                    need,
+                    order,
+                    queued_at: Instant::now(),
+                    placed: None,
+                },
+            );
+            self.metrics.shot_created();
+            self.enqueue(&shot.id, shot.attempt);
+        }
+        self.metrics
+            .videos_submitted
+            .fetch_add(1, Ordering::Relaxed);
+        debug!(video_id = %video.id, shots = video.shots.len(), "video queued");
+        self.schedule_placement(ctx);
+    }
+}
+
+impl Handler<CancelVideo> for Supervisor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, msg: CancelVideo, _: &mut Context<Self>) -> Self::Result {
+        let mut waits = Vec::new();
+        for shot in &msg.video.shots {
+            self.queue.remove(&shot.id);
+            if let Some(job) = self.jobs.get(&shot.id) {
+                debug_assert_eq!(job.video, msg.video.id);
+                waits.push(job.addr.send(CancelShot));
+            }
+        }
+        // The jobs answer once their cancellation is stored; the supervisor goes on meanwhile.
+        Box::pin(async move {
+            join_all(waits).await;
+        })
+    }
+}
+
+impl Handler<ShotLeft> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ShotLeft, ctx: &mut Context<Self>) {
+        if let Some(node) = &msg.node {
+            self.release(&msg.shot, node, msg.attempt);
+        }
+        match msg.departure {
+            Departure::Final => {
+                self.queue.remove(&msg.shot);
+                self.jobs.remove(&msg.shot);
+            }
+            Departure::Requeue { attempt } => self.enqueue(&msg.shot, attempt),
+        }
+        self.schedule_placement(ctx);
+    }
+}
+
+impl Handler<RegisterNode> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RegisterNode, ctx: &mut Context<Self>) {
+        info!(node_id = %msg.spec.id, pool = %msg.spec.pool, spot = msg.spec.spot, gpus = msg.spec.gpus.len(), "node registered");
+        let id = msg.spec.id.clone();
+        self.registry
+            .up
+            .insert(id, NodeSlot::new(msg.spec, msg.handle, msg.group));
+        self.schedule_placement(ctx);
+    }
+}
+
+impl Handler<NodeStateChanged> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodeStateChanged, ctx: &mut Context<Self>) {
+        match msg.state {
+            NodeState::Left | NodeState::Lost => {
+                // Only a reclaimed spot node comes back by itself; a drained one was let go.
+                let reclaimed = self.reclaimed.remove(&msg.node);
+                let Some(slot) = self.registry.depart(&msg.node, msg.state) else {
+                    return;
+                };
+                if let (true, Some(group), Some(provider)) = (
+                    reclaimed && slot.spec.spot,
+                    slot.group,
+                    self.provider.clone(),
+                ) {
+                    let delay = self.settings.timing.replace_preempted_after;
+                    ctx.run_later(delay, move |_, ctx| {
+                        if let Some(id) = provider.launch(group, ctx.address()) {
+                            info!(node_id = %id, "spot node replaced");
+                        }
+                    });
+                }
+            }
+            state => {
+                if let Some(slot) = self.registry.up.get_mut(&msg.node) {
+                    if state == NodeState::Preempted && slot.state != NodeState::Preempted {
+                        self.preemptions += 1;
+                        self.metrics.preemptions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    slot.state = state;
+                }
+            }
+        }
+        self.schedule_placement(ctx);
+    }
+}
+
+impl Handler<ReportTelemetry> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReportTelemetry, _: &mut Context<Self>) {
+        if let Some(slot) = self.registry.up.get_mut(&msg.node) {
+            slot.telemetry = msg.samples;
+            slot.last_report = Some(Instant::now());
+            for m in msg.loaded_models {
+                if !slot.loaded_models.contains(&m) {
+                    slot.loaded_models.push(m);
+                }
+            }
+        }
+    }
+}
+
+impl Handler<PreemptNode> for Supervisor {
+    type Result = Result<(), FarmError>;
+
+    fn handle(&mut self, msg: PreemptNode, _: &mut Context<Self>) -> Self::Result {
+        let slot = self
+            .registry
+            .up
+            .get(&msg.node)
+            .ok_or_else(|| FarmError::NotFound(format!("node {}", msg.node)))?;
+        if !slot.spec.spot {
+            return Err(FarmError::Conflict(format!(
+                "node {} is on demand: only spot nodes are reclaimed; drain it instead",
+                msg.node
+            )));
+        }
+        if slot.state == NodeState::Preempted {
+            return Err(FarmError::Conflict(format!(
+                "node {} is already being reclaimed",
+                msg.node
+            )));
+        }
+        info!(node_id = %msg.node, "preemption notice");
+        slot.handle.do_send(NodeCommand::Preempt {
+            deadline: msg.deadline,
+        });
+        self.reclaimed.insert(msg.node);
+        Ok(())
+    }
+}
+
+impl Handler<DrainNode> for Supervisor {
+    type Result = Result<(), FarmError>;
+
+    fn handle(&mut self, msg: DrainNode, _: &mut Context<Self>) -> Self::Result {
+        let slot = self
+            .registry
+            .up
+            .get_mut(&msg.node)
+            .ok_or_else(|| FarmError::NotFound(format!("node {}", msg.node)))?;
+        if slot.state == NodeState::Preempted {
+            return Err(FarmError::Conflict(format!(
+                "node {} is being reclaimed",
+                msg.node
+            )));
+        }
+        // Stop placing here at once; the node confirms when its shots finish.
+        slot.state = NodeState::Draining;
+        slot.handle.do_send(NodeCommand::Drain);
+        Ok(())
+    }
+}
+
+impl Handler<GetNodes> for Supervisor {
+    type Result = MessageResult<GetNodes>;
+
+    fn handle(&mut self, _: GetNodes, _: &mut Context<Self>) -> Self::Result {
+        let now = Utc::now();
+        let views: Vec<NodeView> = self
+            .registry
+            .up
+            .values()
+            .chain(self.registry.departed.iter().rev())
+            .map(|s| s.view(now))
+            .collect();
+        MessageResult(views)
+    }
+}
+
+impl Handler<GetCluster> for Supervisor {
+    type Result = MessageResult<GetCluster>;
+
+    fn handle(&mut self, _: GetCluster, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.cluster_view())
+    }
+}

@@ -1,0 +1,180 @@
+//! The supervisor's node registry: each node's spec, state, free GPUs, latest telemetry and the
+//! cost it has accrued, and the views operators read of them.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use actix::Recipient;
+use chrono::{DateTime, Utc};
+
+use crate::domain::{GpuTelemetry, NodeSpec, NodeState};
+use crate::ids::{NodeId, ShotId};
+use crate::messages::NodeCommand;
+use crate::placement::NodeCapacity;
+use crate::views::{CostSplit, GpuView, NodeView};
+
+/// Departed nodes kept for operators to see.
+const DEPARTED_KEPT: usize = 64;
+
+/// One node as the supervisor tracks it.
+pub struct NodeSlot {
+    pub spec: NodeSpec,
+    pub handle: Recipient<NodeCommand>,
+    pub state: NodeState,
+    /// Bit i set: GPU i is free. Authoritative: only the supervisor assigns GPUs.
+    pub free_gpus: u64,
+    pub loaded_models: Vec<String>,
+    pub shots: HashSet<ShotId>,
+    pub telemetry: Vec<GpuTelemetry>,
+    pub last_report: Option<Instant>,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+    /// Index of the configured node group a local node was started from (for replacement).
+    pub group: Option<usize>,
+}
+
+impl NodeSlot {
+    /// A node that just registered, with every GPU free.
+    pub fn new(spec: NodeSpec, handle: Recipient<NodeCommand>, group: Option<usize>) -> Self {
+        let gpus = spec.gpus.len().min(64) as u32;
+        let free_gpus = if gpus == 64 {
+            u64::MAX
+        } else {
+            (1u64 << gpus) - 1
+        };
+        Self {
+            spec,
+            handle,
+            state: NodeState::Ready,
+            free_gpus,
+            loaded_models: Vec::new(),
+            shots: HashSet::new(),
+            telemetry: Vec::new(),
+            last_report: None,
+            joined_at: Utc::now(),
+            left_at: None,
+            group,
+        }
+    }
+
+    /// Hours up so far (or until it left) times its price.
+    pub fn cost_usd(&self, now: DateTime<Utc>) -> f64 {
+        let end = self.left_at.unwrap_or(now);
+        let hours = (end - self.joined_at).num_milliseconds().max(0) as f64 / 3_600_000.0;
+        hours * self.spec.price_per_hour
+    }
+
+    /// GPUs in use.
+    pub fn busy_gpus(&self) -> u32 {
+        self.spec.gpus.len() as u32 - self.free_gpus.count_ones()
+    }
+
+    /// The placement policy's view of this node.
+    pub fn capacity(&self) -> NodeCapacity {
+        let first = self.spec.gpus.first();
+        NodeCapacity {
+            node: self.spec.id.clone(),
+            pool: self.spec.pool.clone(),
+            gpu_model: first.map(|g| g.model.clone()).unwrap_or_default(),
+            gpu_memory_mb: self
+                .spec
+                .gpus
+                .iter()
+                .map(|g| g.memory_mb)
+                .min()
+                .unwrap_or(0),
+            spot: self.spec.spot,
+            accepting: self.state.accepts_work(),
+            free_gpus: self.free_gpus,
+            loaded_models: self.loaded_models.clone(),
+            blocked_models: Vec::new(),
+        }
+    }
+
+    /// What operators see.
+    pub fn view(&self, now: DateTime<Utc>) -> NodeView {
+        NodeView {
+            id: self.spec.id.clone(),
+            pool: self.spec.pool.clone(),
+            provider: self.spec.provider.clone(),
+            spot: self.spec.spot,
+            state: self.state,
+            price_per_hour: self.spec.price_per_hour,
+            gpus: self
+                .spec
+                .gpus
+                .iter()
+                .enumerate()
+                .map(|(i, g)| GpuView {
+                    index: g.index,
+                    model: g.model.clone(),
+                    memory_mb: g.memory_mb,
+                    busy: i < 64 && self.free_gpus & (1 << i) == 0,
+                    telemetry: self.telemetry.iter().find(|t| t.gpu == g.index).cloned(),
+                })
+                .collect(),
+            shots_in_flight: {
+                let mut shots: Vec<ShotId> = self.shots.iter().cloned().collect();
+                shots.sort();
+                shots
+            },
+            loaded_models: self.loaded_models.clone(),
+            heartbeat_age_s: self.last_report.map(|t| t.elapsed().as_secs_f64()),
+            joined_at: self.joined_at,
+            cost_usd: self.cost_usd(now),
+        }
+    }
+}
+
+/// Every node the supervisor knows: those up, and the last few that left.
+#[derive(Default)]
+pub struct Registry {
+    pub up: BTreeMap<NodeId, NodeSlot>,
+    pub departed: VecDeque<NodeSlot>,
+    /// Cost of nodes that left and were dropped from `departed`.
+    forgotten_cost: CostSplit,
+}
+
+impl Registry {
+    /// Moves a node that left or was lost out of the placement set, keeping its cost.
+    pub fn depart(&mut self, id: &NodeId, state: NodeState) -> Option<&NodeSlot> {
+        let mut slot = self.up.remove(id)?;
+        slot.state = state;
+        slot.left_at = Some(Utc::now());
+        slot.free_gpus = 0;
+        if self.departed.len() == DEPARTED_KEPT {
+            if let Some(old) = self.departed.pop_front() {
+                add_cost(
+                    &mut self.forgotten_cost,
+                    old.spec.spot,
+                    old.cost_usd(Utc::now()),
+                );
+            }
+        }
+        self.departed.push_back(slot);
+        self.departed.back()
+    }
+
+    /// Cost so far, and what the nodes up now cost per hour.
+    pub fn cost(&self, now: DateTime<Utc>) -> (CostSplit, CostSplit) {
+        let mut so_far = self.forgotten_cost.clone();
+        let mut burn = CostSplit::default();
+        for slot in self.up.values() {
+            add_cost(&mut so_far, slot.spec.spot, slot.cost_usd(now));
+            add_cost(&mut burn, slot.spec.spot, slot.spec.price_per_hour);
+        }
+        for slot in &self.departed {
+            add_cost(&mut so_far, slot.spec.spot, slot.cost_usd(now));
+        }
+        (so_far, burn)
+    }
+}
+
+fn add_cost(split: &mut CostSplit, spot: bool, usd: f64) {
+    if spot {
+        split.spot += usd;
+    } else {
+        split.on_demand += usd;
+    }
+    split.total += usd;
+}

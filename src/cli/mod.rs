@@ -1,0 +1,44 @@
+//! Command-line parsing and dispatch to one module per subcommand.
+
+mod serve;
+mod token;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use shotfarm_actors::settings::Settings;
+
+/// shotfarm: an actor-based, real-time render farm for AI video generation.
+#[derive(Parser)]
+#[command(name = "shotfarm", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (with no flags: the embedded default, in memory, with local simulated GPU nodes).
+    Serve(serve::ServeArgs),
+    /// Print a token signed with the configured secret.
+    Token(token::TokenArgs),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve::run(args),
+            Command::Token(args) => token::run(args),
+        }
+    }
+}
+
+/// Loads `--config FILE` (or the embedded default) with `SHOTFARM_*` overrides from the environment.
+pub fn load_settings(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
+    Ok(Settings::load(
+        config.map(PathBuf::as_path),
+        std::env::vars(),
+    )?)
+}

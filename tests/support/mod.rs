@@ -1,0 +1,177 @@
+//! Test support: starts the real `shotfarm serve` binary on 127.0.0.1:0 with a fast time factor,
+//! reads the address it prints, and talks to it over real HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use shotfarm_web::auth::{Role, TokenIssuer};
+
+/// The secret the test servers sign with.
+pub const SECRET: &str = "test-secret-for-black-box-tests";
+
+/// A running server process, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub http: Client,
+    tokens: TokenIssuer,
+}
+
+impl Server {
+    /// Starts a server with the embedded default and `env` overrides on top of the test ones.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0"])
+            .env("SHOTFARM_AUTH__SECRET", SECRET)
+            .env("SHOTFARM_TIMING__TIME_FACTOR", "0.005")
+            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
+            .env("SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER", "200ms")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start shotfarm serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server exited before printing its address")
+                .expect("read");
+            if let Some(rest) = line.split("serving on ").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let http = Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client");
+        Self {
+            child,
+            base,
+            http,
+            tokens: TokenIssuer::new(SECRET),
+        }
+    }
+
+    /// A user token for `user`.
+    pub fn user(&self, user: &str) -> String {
+        self.tokens
+            .mint(user, Role::Authenticated, Duration::from_secs(600))
+            .expect("mint")
+    }
+
+    /// An operator token.
+    pub fn operator(&self) -> String {
+        self.tokens
+            .mint("ops", Role::Operator, Duration::from_secs(600))
+            .expect("mint")
+    }
+
+    /// The issuer, for odd tokens (expired, node role).
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .expect("GET")
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .expect("POST")
+    }
+
+    pub fn post_raw(&self, path: &str, token: &str, body: Vec<u8>) -> Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("POST")
+    }
+
+    /// Submits a video and returns its JSON (asserting 201).
+    pub fn submit(&self, token: &str, body: &Value) -> Value {
+        let resp = self.post("/api/v1/videos", token, body);
+        assert_eq!(
+            resp.status(),
+            201,
+            "submit: {}",
+            resp.text().unwrap_or_default()
+        );
+        resp.json().expect("video json")
+    }
+
+    /// Polls `GET path` until `done` holds, returning the last body.
+    pub fn wait_for(
+        &self,
+        path: &str,
+        token: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let start = Instant::now();
+        loop {
+            let body: Value = self.get(path, token).json().expect("json");
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting on {path}: {body:#}"
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Waits until the video is in a final state.
+    pub fn wait_final(&self, token: &str, id: &str) -> Value {
+        self.wait_for(
+            &format!("/api/v1/videos/{id}"),
+            token,
+            Duration::from_secs(60),
+            |v| {
+                matches!(
+                    v["state"].as_str(),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            },
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A video body of `n` shots of `model`.
+pub fn video(n: usize, model: &str) -> Value {
+    let shots: Vec<Value> = (0..n)
+        .map(
+            |i| serde_json::json!({ "prompt": format!("a fox in snow, shot {i}"), "model": model }),
+        )
+        .collect();
+    serde_json::json!({ "title": "test", "shots": shots })
+}

@@ -1,0 +1,249 @@
+//! Renders the farm's metrics in the Prometheus text format: names prefixed `shotfarm_`, base
+//! units, `_total` only on counters, so `promtool check metrics` passes.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use shotfarm_actors::metrics::FarmMetrics;
+use shotfarm_actors::views::{ClusterView, NodeView};
+
+/// One metric family being written.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        Self { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape(v));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", format_value(value));
+        self
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn format_value(v: f64) -> String {
+    if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The whole `/metrics` page.
+pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    let o = &mut out;
+
+    let mut f = Family::new(
+        o,
+        "shotfarm_queue_depth",
+        "gauge",
+        "Shots waiting for GPUs, by pool and priority.",
+    );
+    for (pool, by_prio) in &cluster.queue_depth {
+        for (prio, n) in by_prio {
+            f.sample(
+                "shotfarm_queue_depth",
+                &[("pool", pool), ("priority", prio)],
+                *n as f64,
+            );
+        }
+    }
+
+    let mut f = Family::new(o, "shotfarm_shots", "gauge", "Shots by state.");
+    for (state, n) in m.shots_by_state() {
+        f.sample("shotfarm_shots", &[("state", state.as_str())], n as f64);
+    }
+
+    let counters: [(&str, &str, u64); 5] = [
+        (
+            "shotfarm_videos_submitted_total",
+            "Videos accepted.",
+            m.videos_submitted.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_shots_submitted_total",
+            "Shots accepted.",
+            m.shots_submitted.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_preemptions_total",
+            "Preemption notices delivered to nodes.",
+            m.preemptions.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_requeues_total",
+            "Shots sent back to the queue for a new attempt.",
+            m.requeues.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_stale_reports_total",
+            "Reports from an older attempt dropped by fencing.",
+            m.stale_reports.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        Family::new(o, name, "counter", help).sample(name, &[], v as f64);
+    }
+
+    let name = "shotfarm_dispatch_latency_seconds";
+    let mut f = Family::new(
+        o,
+        name,
+        "histogram",
+        "Time from a shot entering the queue to its assignment.",
+    );
+    let (buckets, count, sum) = m.dispatch_latency.read();
+    for (bound, c) in buckets {
+        f.sample(
+            &format!("{name}_bucket"),
+            &[("le", &format_value(bound))],
+            c as f64,
+        );
+    }
+    f.sample(&format!("{name}_bucket"), &[("le", "+Inf")], count as f64);
+    f.sample(&format!("{name}_sum"), &[], sum);
+    f.sample(&format!("{name}_count"), &[], count as f64);
+
+    Family::new(
+        o,
+        "shotfarm_websocket_sessions",
+        "gauge",
+        "Open websocket sessions.",
+    )
+    .sample(
+        "shotfarm_websocket_sessions",
+        &[],
+        m.websocket_sessions.load(Ordering::Relaxed) as f64,
+    );
+
+    let mut f = Family::new(
+        o,
+        "shotfarm_gpus",
+        "gauge",
+        "GPUs of nodes that are up, busy or total.",
+    );
+    f.sample(
+        "shotfarm_gpus",
+        &[("state", "busy")],
+        f64::from(cluster.gpus_busy),
+    );
+    f.sample(
+        "shotfarm_gpus",
+        &[("state", "total")],
+        f64::from(cluster.gpus_total),
+    );
+
+    let mut f = Family::new(o, "shotfarm_nodes", "gauge", "Nodes by state.");
+    for (state, n) in &cluster.nodes_by_state {
+        f.sample("shotfarm_nodes", &[("state", state)], *n as f64);
+    }
+
+    let mut f = Family::new(
+        o,
+        "shotfarm_cost_usd_total",
+        "counter",
+        "Money the nodes have cost since the farm started, in US dollars.",
+    );
+    f.sample(
+        "shotfarm_cost_usd_total",
+        &[("kind", "on_demand")],
+        cluster.cost_usd.on_demand,
+    );
+    f.sample(
+        "shotfarm_cost_usd_total",
+        &[("kind", "spot")],
+        cluster.cost_usd.spot,
+    );
+    let mut f = Family::new(
+        o,
+        "shotfarm_burn_rate_usd_per_hour",
+        "gauge",
+        "What the nodes up now cost per hour, in US dollars.",
+    );
+    f.sample(
+        "shotfarm_burn_rate_usd_per_hour",
+        &[("kind", "on_demand")],
+        cluster.burn_per_hour_usd.on_demand,
+    );
+    f.sample(
+        "shotfarm_burn_rate_usd_per_hour",
+        &[("kind", "spot")],
+        cluster.burn_per_hour_usd.spot,
+    );
+
+    render_gpus(o, nodes);
+    out
+}
+
+/// Per-GPU telemetry, labelled by node, GPU and source (`nvml` or `simulated`).
+fn render_gpus(o: &mut String, nodes: &[NodeView]) {
+    type Pick = fn(&shotfarm_actors::domain::GpuTelemetry) -> f64;
+    let families: [(&str, &str, Pick); 5] = [
+        (
+            "shotfarm_gpu_utilization_ratio",
+            "GPU utilization, 0 to 1.",
+            |t| t.utilization_gpu / 100.0,
+        ),
+        (
+            "shotfarm_gpu_memory_used_bytes",
+            "GPU memory in use.",
+            |t| t.memory_used_mb as f64 * 1_048_576.0,
+        ),
+        (
+            "shotfarm_gpu_memory_total_bytes",
+            "GPU memory in all.",
+            |t| t.memory_total_mb as f64 * 1_048_576.0,
+        ),
+        ("shotfarm_gpu_power_watts", "GPU power draw.", |t| t.power_w),
+        (
+            "shotfarm_gpu_temperature_celsius",
+            "GPU temperature.",
+            |t| t.temperature_c,
+        ),
+    ];
+    for (name, help, pick) in families {
+        let mut f = Family::new(o, name, "gauge", help);
+        for node in nodes.iter().filter(|n| !n.state.is_gone()) {
+            for gpu in &node.gpus {
+                if let Some(t) = &gpu.telemetry {
+                    let idx = gpu.index.to_string();
+                    f.sample(
+                        name,
+                        &[
+                            ("node", node.id.as_str()),
+                            ("gpu", &idx),
+                            ("source", t.source.as_str()),
+                        ],
+                        pick(t),
+                    );
+                }
+            }
+        }
+    }
+}

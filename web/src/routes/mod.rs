@@ -1,0 +1,30 @@
+//! The HTTP routes, one file per resource.
+
+pub mod cluster;
+pub mod nodes;
+pub mod service;
+pub mod videos;
+
+use shotfarm_actors::ports::StoreError;
+use shotfarm_actors::FarmError;
+
+use crate::problem::ApiError;
+
+/// Seconds a client should wait before retrying when the store is unreachable.
+const RETRY_AFTER_S: u64 = 2;
+
+impl From<FarmError> for ApiError {
+    fn from(e: FarmError) -> Self {
+        match e {
+            FarmError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            FarmError::Conflict(why) => ApiError::Conflict(why),
+            FarmError::Invalid(why) => ApiError::BadRequest(why),
+            FarmError::Store(StoreError::Unavailable(_)) | FarmError::Unavailable(_) => {
+                ApiError::Unavailable {
+                    retry_after_s: RETRY_AFTER_S,
+                }
+            }
+            FarmError::Store(other) => ApiError::Internal(other.to_string()),
+        }
+    }
+}

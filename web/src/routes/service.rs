@@ -1,0 +1,38 @@
+//! Service routes: `/healthz` (process up), `/readyz` (store reachable, actors running) and
+//! `/metrics` (Prometheus text).
+
+use actix_web::{get, web, HttpResponse};
+
+use shotfarm_actors::Farm;
+
+use crate::metrics::render;
+use crate::problem::ApiError;
+
+#[get("/healthz")]
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+#[get("/readyz")]
+async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
+    if farm.ready().await {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "2"))
+            .json(serde_json::json!({ "status": "not ready" }))
+    }
+}
+
+#[get("/metrics")]
+async fn metrics(farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
+    let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render(farm.metrics(), &cluster, &nodes)))
+}
+
+/// Registers the service routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(healthz).service(readyz).service(metrics);
+}

@@ -1,0 +1,128 @@
+//! `/api/v1/videos`: submit, read, list and cancel videos. Owners see only their own videos
+//! (another user's answers 404: existence is not revealed); operators see every video.
+
+use actix_web::{get, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use tracing::instrument;
+
+use shotfarm_actors::domain::{VideoRecord, VideoState};
+use shotfarm_actors::ids::VideoId;
+use shotfarm_actors::ports::VideoQuery;
+use shotfarm_actors::Farm;
+
+use crate::auth::Caller;
+use crate::problem::{parse_query, ApiError, JsonBody};
+use crate::validate::{validate, SubmitVideoRequest};
+use crate::wire::VideoJson;
+
+/// Most videos one page lists.
+const MAX_PAGE: usize = 100;
+const DEFAULT_PAGE: usize = 20;
+
+/// The caller's video, or 404 (also when it is someone else's).
+pub async fn owned_video(farm: &Farm, caller: &Caller, id: &str) -> Result<VideoRecord, ApiError> {
+    let id = VideoId::from(id);
+    match farm.video(&id).await? {
+        Some(v) if caller.operator || v.owner == caller.user => Ok(v),
+        _ => Err(ApiError::NotFound(format!("video {id} not found"))),
+    }
+}
+
+#[post("/api/v1/videos")]
+#[instrument(skip_all, fields(user = %caller.user))]
+async fn submit(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    body: JsonBody<SubmitVideoRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let settings = farm.settings();
+    let new = validate(
+        body.into_inner(),
+        &settings.models,
+        &settings.default_model,
+        caller.operator,
+    )?;
+    let video = farm.submit(caller.user.clone(), new).await?;
+    tracing::info!(video_id = %video.id, shots = video.shots.len(), "video accepted");
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/videos/{}", video.id)))
+        .json(VideoJson::of(&video)))
+}
+
+#[get("/api/v1/videos/{id}")]
+async fn read(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let video = owned_video(&farm, &caller, &id).await?;
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video)))
+}
+
+#[post("/api/v1/videos/{id}/cancel")]
+#[instrument(skip_all, fields(user = %caller.user, video_id = %id))]
+async fn cancel(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let video = owned_video(&farm, &caller, &id).await?;
+    let video = farm.cancel(video).await?;
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video)))
+}
+
+/// `?state=&limit=&cursor=`
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    state: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize)]
+struct VideoList {
+    videos: Vec<VideoJson>,
+    next_cursor: Option<String>,
+}
+
+#[get("/api/v1/videos")]
+async fn list(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let params: ListParams = parse_query(req.query_string())?;
+    let state = match params.state.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(VideoState::parse(s).ok_or_else(|| {
+            ApiError::field(
+                "state",
+                format!("unknown state {s:?}: use queued, running, completed, failed or cancelled"),
+            )
+        })?),
+    };
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::field("limit", format!("must be 1..={MAX_PAGE}")));
+    }
+    let query = VideoQuery {
+        owner: (!caller.operator).then(|| caller.user.clone()),
+        state,
+        limit,
+        cursor: params.cursor.filter(|c| !c.is_empty()),
+    };
+    let page = farm.list_videos(query).await?;
+    Ok(HttpResponse::Ok().json(VideoList {
+        videos: page.videos.iter().map(VideoJson::of).collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Registers the video routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(submit)
+        .service(list)
+        .service(read)
+        .service(cancel);
+}

@@ -1,0 +1,46 @@
+//! Assembles the actix-web application: app data, extractor error handlers, routes, and the
+//! problem-details 404 for everything else.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{middleware, web, App, HttpServer};
+
+use shotfarm_actors::Farm;
+
+use crate::auth::TokenIssuer;
+use crate::problem::{self, BodyLimit};
+use crate::routes;
+
+/// Registers every route and the app data they need (used by the server and by tests).
+pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        let limit = farm.settings().server.max_body_bytes;
+        cfg.app_data(web::Data::new(farm))
+            .app_data(web::Data::new(tokens))
+            .app_data(BodyLimit(limit))
+            .app_data(web::PayloadConfig::new(limit))
+            .app_data(problem::json_config(limit))
+            .app_data(problem::path_config())
+            .app_data(problem::query_config())
+            .configure(routes::service::configure)
+            .configure(routes::videos::configure)
+            .configure(routes::nodes::configure)
+            .configure(routes::cluster::configure);
+    }
+}
+
+/// Starts the HTTP server on an already bound listener (bind to port 0 in tests).
+pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
+    let tokens = TokenIssuer::new(&farm.settings().auth.secret);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::Logger::new("%r %s %Dms").log_target("shotfarm::http"))
+            .configure(configure(farm.clone(), tokens.clone()))
+            .default_service(web::to(problem::not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,430 @@
+//! The body of `POST /api/v1/videos` and its validation into a [`NewVideo`]: every rule of the
+//! contract is checked and every broken one reported at once, each naming its field.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use shotfarm_actors::domain::{Priority, ShotSpec};
+use shotfarm_actors::settings::ModelSettings;
+pub use shotfarm_actors::NewVideo;
+
+use crate::problem::{ApiError, FieldError};
+
+/// Shots per video.
+pub const MAX_SHOTS: usize = 16;
+/// Characters (not bytes) per prompt.
+pub const MAX_PROMPT_CHARS: usize = 4000;
+/// Characters per title.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest clip, in seconds.
+pub const MAX_DURATION_S: u32 = 10;
+/// Clip length of a shot that names none.
+pub const DEFAULT_DURATION_S: u32 = 8;
+/// Most denoising steps a shot may ask for.
+pub const MAX_STEPS: u32 = 1000;
+
+/// What a user submits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitVideoRequest {
+    pub title: Option<String>,
+    pub priority: Option<Priority>,
+    pub shots: Vec<ShotRequest>,
+}
+
+/// One shot as submitted; omitted fields take the defaults of the contract.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShotRequest {
+    pub prompt: String,
+    pub duration_s: Option<u32>,
+    pub model: Option<String>,
+    pub seed: Option<u64>,
+    pub steps: Option<u32>,
+}
+
+/// Checks `req` against the contract and the model registry `models`, filling defaults
+/// (`default_model`, the model's steps, 8 s, a seed derived from the prompt). Only operators may
+/// ask for `high` priority. Returns every field error found, not just the first.
+pub fn validate(
+    req: SubmitVideoRequest,
+    models: &BTreeMap<String, ModelSettings>,
+    default_model: &str,
+    caller_is_operator: bool,
+) -> Result<NewVideo, ApiError> {
+    let mut errors = Vec::new();
+
+    let title = req.title.filter(|t| !t.trim().is_empty());
+    if let Some(title) = &title {
+        check_text(&mut errors, "title", title, MAX_TITLE_CHARS);
+    }
+
+    let priority = req.priority.unwrap_or_default();
+    if priority == Priority::High && !caller_is_operator {
+        errors.push(FieldError::new(
+            "priority",
+            "`high` priority is reserved for operators; use `standard`",
+        ));
+    }
+
+    match req.shots.len() {
+        0 => errors.push(FieldError::new("shots", "at least 1 shot is required")),
+        n if n > MAX_SHOTS => errors.push(FieldError::new(
+            "shots",
+            format!("at most {MAX_SHOTS} shots per video, got {n}"),
+        )),
+        _ => {}
+    }
+
+    // Past the shot limit, checking the rest would only grow the answer: a body at the size
+    // limit can hold thousands of empty shots.
+    let mut shots = Vec::with_capacity(req.shots.len().min(MAX_SHOTS));
+    for (i, shot) in req.shots.into_iter().take(MAX_SHOTS).enumerate() {
+        if let Some(spec) = validate_shot(&mut errors, i, shot, models, default_model) {
+            shots.push(spec);
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(NewVideo {
+            title,
+            priority,
+            shots,
+        })
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Checks shot `i`, pushing its errors; the spec when it has none.
+fn validate_shot(
+    errors: &mut Vec<FieldError>,
+    i: usize,
+    shot: ShotRequest,
+    models: &BTreeMap<String, ModelSettings>,
+    default_model: &str,
+) -> Option<ShotSpec> {
+    let before = errors.len();
+    let field = |name: &str| format!("shots[{i}].{name}");
+
+    if shot.prompt.trim().is_empty() {
+        errors.push(FieldError::new(field("prompt"), "must not be blank"));
+    } else {
+        check_text(errors, &field("prompt"), &shot.prompt, MAX_PROMPT_CHARS);
+    }
+
+    let duration_s = shot.duration_s.unwrap_or(DEFAULT_DURATION_S);
+    if !(1..=MAX_DURATION_S).contains(&duration_s) {
+        errors.push(FieldError::new(
+            field("duration_s"),
+            format!("must be 1..={MAX_DURATION_S} seconds, got {duration_s}"),
+        ));
+    }
+
+    let model_name = shot.model.unwrap_or_else(|| default_model.to_owned());
+    let model = models.get(&model_name);
+    if model.is_none() {
+        let known: Vec<&str> = models.keys().map(String::as_str).collect();
+        errors.push(FieldError::new(
+            field("model"),
+            format!(
+                "unknown model {model_name:?}; known models: {}",
+                known.join(", ")
+            ),
+        ));
+    }
+
+    let steps = shot.steps.or(model.map(|m| m.steps));
+    if let Some(steps) = steps.filter(|s| !(1..=MAX_STEPS).contains(s)) {
+        errors.push(FieldError::new(
+            field("steps"),
+            format!("must be 1..={MAX_STEPS}, got {steps}"),
+        ));
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    let seed = shot.seed.unwrap_or_else(|| seed_from_prompt(&shot.prompt));
+    Some(ShotSpec {
+        prompt: shot.prompt,
+        duration_s,
+        model: model_name,
+        seed,
+        // `model` was found above, so `steps` is set.
+        steps: steps.unwrap_or_default(),
+    })
+}
+
+/// Length in characters and no control characters but newline and tab.
+fn check_text(errors: &mut Vec<FieldError>, field: &str, text: &str, max_chars: usize) {
+    let chars = text.chars().count();
+    if chars > max_chars {
+        errors.push(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters, got {chars}"),
+        ));
+    }
+    if let Some((at, c)) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        errors.push(FieldError::new(
+            field,
+            format!(
+                "must not contain control characters (U+{:04X} at character {at})",
+                u32::from(c)
+            ),
+        ));
+    }
+}
+
+/// The seed of a shot that names none: FNV-1a of the prompt, so resubmitting a prompt renders
+/// the same clip. Spelled out rather than `DefaultHasher`, whose output Rust may change between
+/// releases.
+pub fn seed_from_prompt(prompt: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    prompt
+        .bytes()
+        .fold(OFFSET, |hash, b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+#[cfg(test)]
+// Tests may panic on the unexpected: that is how they fail.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::problem::parse_json;
+
+    fn models() -> BTreeMap<String, ModelSettings> {
+        let model = |steps| ModelSettings {
+            pool: "gpu".into(),
+            steps,
+            clip_seconds: 4.0,
+            gpus: 1,
+            gpu_memory_mb: 1000,
+            seconds_per_step: BTreeMap::from([("L4".to_owned(), 0.5)]),
+        };
+        BTreeMap::from([
+            ("tiny-video".to_owned(), model(20)),
+            ("big-video".to_owned(), model(50)),
+        ])
+    }
+
+    fn shot(prompt: &str) -> ShotRequest {
+        ShotRequest {
+            prompt: prompt.into(),
+            duration_s: None,
+            model: None,
+            seed: None,
+            steps: None,
+        }
+    }
+
+    fn request(shots: Vec<ShotRequest>) -> SubmitVideoRequest {
+        SubmitVideoRequest {
+            title: None,
+            priority: None,
+            shots,
+        }
+    }
+
+    fn run(req: SubmitVideoRequest) -> Result<NewVideo, ApiError> {
+        validate(req, &models(), "tiny-video", false)
+    }
+
+    fn errors(result: Result<NewVideo, ApiError>) -> Vec<FieldError> {
+        match result {
+            Err(ApiError::Validation(errors)) => errors,
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    fn fields(result: Result<NewVideo, ApiError>) -> Vec<String> {
+        errors(result).into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let video = run(request(vec![shot("a fox in snow, dawn")])).unwrap();
+        assert_eq!(video.priority, Priority::Standard);
+        assert_eq!(video.title, None);
+        let spec = &video.shots[0];
+        assert_eq!(spec.duration_s, DEFAULT_DURATION_S);
+        assert_eq!(spec.model, "tiny-video");
+        assert_eq!(spec.steps, 20);
+        assert_eq!(spec.seed, seed_from_prompt("a fox in snow, dawn"));
+    }
+
+    #[test]
+    fn explicit_values_are_kept() {
+        let mut s = shot("p");
+        s.duration_s = Some(3);
+        s.model = Some("big-video".into());
+        s.seed = Some(7);
+        s.steps = Some(1000);
+        let mut req = request(vec![s]);
+        req.title = Some("Trailer\tcut\n2".into());
+        let video = run(req).unwrap();
+        assert_eq!(video.title.as_deref(), Some("Trailer\tcut\n2"));
+        assert_eq!(
+            video.shots[0],
+            ShotSpec {
+                prompt: "p".into(),
+                duration_s: 3,
+                model: "big-video".into(),
+                seed: 7,
+                steps: 1000
+            }
+        );
+    }
+
+    #[test]
+    fn the_default_seed_is_stable_per_prompt() {
+        let a = run(request(vec![shot("same"), shot("same"), shot("other")])).unwrap();
+        assert_eq!(a.shots[0].seed, a.shots[1].seed);
+        assert_ne!(a.shots[0].seed, a.shots[2].seed);
+        // Pinned: a change of hash would silently change every resubmitted clip.
+        assert_eq!(seed_from_prompt(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(seed_from_prompt("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn shot_count_is_1_to_16() {
+        assert_eq!(fields(run(request(vec![]))), ["shots"]);
+        let many = (0..17).map(|i| shot(&format!("p{i}"))).collect();
+        let errs = errors(run(request(many)));
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("17"), "{:?}", errs[0]);
+        let sixteen = (0..16).map(|i| shot(&format!("p{i}"))).collect();
+        assert_eq!(run(request(sixteen)).unwrap().shots.len(), 16);
+    }
+
+    #[test]
+    fn prompts_must_be_present_short_and_printable() {
+        let long = "é".repeat(MAX_PROMPT_CHARS);
+        let too_long = "é".repeat(MAX_PROMPT_CHARS + 1);
+        let shots = vec![
+            shot(&long),
+            shot(""),
+            shot("  \n\t"),
+            shot(&too_long),
+            shot("bell\u{7}"),
+            shot("line\nbreak\tand tab"),
+        ];
+        let fields = fields(run(request(shots)));
+        assert_eq!(
+            fields,
+            [
+                "shots[1].prompt",
+                "shots[2].prompt",
+                "shots[3].prompt",
+                "shots[4].prompt"
+            ]
+        );
+    }
+
+    #[test]
+    fn duration_is_1_to_10() {
+        let mut zero = shot("p");
+        zero.duration_s = Some(0);
+        let mut eleven = shot("p");
+        eleven.duration_s = Some(11);
+        let mut ten = shot("p");
+        ten.duration_s = Some(10);
+        let fields = fields(run(request(vec![zero, ten, eleven])));
+        assert_eq!(fields, ["shots[0].duration_s", "shots[2].duration_s"]);
+    }
+
+    #[test]
+    fn unknown_models_are_named_with_the_known_ones() {
+        let mut s = shot("p");
+        s.model = Some("sora-9".into());
+        let errs = errors(run(request(vec![shot("ok"), s])));
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].field, "shots[1].model");
+        assert!(errs[0].message.contains("sora-9"), "{}", errs[0].message);
+        assert!(
+            errs[0].message.contains("big-video, tiny-video"),
+            "{}",
+            errs[0].message
+        );
+    }
+
+    #[test]
+    fn steps_are_1_to_1000() {
+        let mut zero = shot("p");
+        zero.steps = Some(0);
+        let mut big = shot("p");
+        big.steps = Some(1001);
+        assert_eq!(
+            fields(run(request(vec![zero, big]))),
+            ["shots[0].steps", "shots[1].steps"]
+        );
+    }
+
+    #[test]
+    fn titles_are_short_and_printable() {
+        let mut req = request(vec![shot("p")]);
+        req.title = Some("t".repeat(MAX_TITLE_CHARS + 1));
+        assert_eq!(fields(run(req)), ["title"]);
+        let mut req = request(vec![shot("p")]);
+        req.title = Some("esc\u{1b}[31m".into());
+        assert_eq!(fields(run(req)), ["title"]);
+        let mut req = request(vec![shot("p")]);
+        req.title = Some("   ".into());
+        assert_eq!(run(req).unwrap().title, None);
+    }
+
+    #[test]
+    fn high_priority_is_for_operators() {
+        let mut req = request(vec![shot("p")]);
+        req.priority = Some(Priority::High);
+        let errs = errors(validate(req.clone(), &models(), "tiny-video", false));
+        assert_eq!(errs[0].field, "priority");
+        assert!(errs[0].message.contains("operators"), "{}", errs[0].message);
+        let video = validate(req, &models(), "tiny-video", true).unwrap();
+        assert_eq!(video.priority, Priority::High);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let mut bad_model = shot("");
+        bad_model.model = Some("nope".into());
+        bad_model.duration_s = Some(30);
+        let mut req = request(vec![shot("fine"), bad_model]);
+        req.title = Some("x".repeat(201));
+        req.priority = Some(Priority::High);
+        assert_eq!(
+            fields(run(req)),
+            [
+                "title",
+                "priority",
+                "shots[1].prompt",
+                "shots[1].duration_s",
+                "shots[1].model"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_wire_shape_is_strict() {
+        let ok: SubmitVideoRequest = parse_json(
+            br#"{"title":"t","priority":"standard","shots":[{"prompt":"a fox","duration_s":8,"model":"tiny-video","seed":7,"steps":20}]}"#,
+        )
+        .unwrap();
+        assert_eq!(run(ok).unwrap().shots[0].seed, 7);
+
+        let err = parse_json::<SubmitVideoRequest>(br#"{"shots":[{"prompt":"a","fps":24}]}"#)
+            .unwrap_err();
+        assert!(matches!(&err, ApiError::Validation(e) if e[0].field == "shots[0].fps"));
+        let err =
+            parse_json::<SubmitVideoRequest>(br#"{"priority":"urgent","shots":[]}"#).unwrap_err();
+        assert!(matches!(&err, ApiError::Validation(e) if e[0].field == "priority"));
+        let err = parse_json::<SubmitVideoRequest>(br#"{"shots":[{"prompt":"a","seed":-1}]}"#)
+            .unwrap_err();
+        assert!(matches!(&err, ApiError::Validation(e) if e[0].field == "shots[0].seed"));
+    }
+}
