@@ -298,6 +298,53 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_config_loads() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut loaded = 0;
+        for entry in std::fs::read_dir(&dir).expect("config dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Settings::load(Some(&path), Vec::new())
+                    .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
+                loaded += 1;
+            }
+        }
+        assert!(
+            loaded >= 2,
+            "expected default.toml and seed-scenario-b.toml"
+        );
+    }
+
+    #[test]
+    fn seed_scenario_b_is_the_seeds_cluster() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/seed-scenario-b.toml");
+        let s = Settings::load(Some(&path), Vec::new()).expect("scenario b");
+        let gpus = |pool: &str, spot: bool| -> u32 {
+            s.node_groups
+                .iter()
+                .filter(|g| g.pool == pool && g.spot == spot)
+                .map(|g| g.count * g.gpus_per_node)
+                .sum()
+        };
+        assert_eq!(
+            (
+                gpus("llm", false),
+                gpus("video", false),
+                gpus("video", true),
+                gpus("image", false)
+            ),
+            (2, 8, 8, 2)
+        );
+        let spot_a100 = s
+            .node_groups
+            .iter()
+            .find(|g| g.spot)
+            .map(|g| g.price_per_hour);
+        assert_eq!(spot_a100, Some(1.10));
+    }
+
+    #[test]
     fn env_overrides_reach_nested_keys() {
         let env = vec![
             (

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Quick start, command 1: builds shotfarm and serves the embedded default (in-memory store, local
+# simulated GPU nodes), printing the URL and ready-to-use tokens. Extra arguments go to `serve`,
+# e.g. scripts/run.sh --bind 0.0.0.0:8080 --config config/seed-scenario-b.toml
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# What the server itself needs at run time (the ONNX Runtime library, once models run through ort).
+for s in scripts/ensure-onnxruntime.sh; do
+  if [ -f "$s" ]; then bash "$s" >/dev/null; fi
+done
+cargo build --release --bin shotfarm
+exec target/release/shotfarm serve "$@"
