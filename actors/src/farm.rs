@@ -11,7 +11,9 @@ use chrono::Utc;
 use crate::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
-use crate::messages::{CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, PreemptNode};
+use crate::messages::{
+    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, NodeUplink, PreemptNode,
+};
 use crate::metrics::FarmMetrics;
 use crate::ports::{EventBus, Executor, Store, VideoPage, VideoQuery};
 use crate::provider::LocalProvider;
@@ -170,6 +172,12 @@ impl Farm {
     /// Whether the store answers and the supervisor is running.
     pub async fn ready(&self) -> bool {
         self.supervisor.connected() && self.store.ping().await.is_ok()
+    }
+
+    /// Where a remote node's connection registers and reports, exactly as a local GPU-node actor
+    /// does (the supervisor cannot tell them apart).
+    pub fn node_uplink(&self) -> NodeUplink {
+        NodeUplink::from(&self.supervisor)
     }
 
     /// The event bus (websocket sessions subscribe here).

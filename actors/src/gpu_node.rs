@@ -11,9 +11,10 @@ use tracing::{info, warn};
 
 use crate::domain::{NodeSpec, NodeState};
 use crate::ids::ShotId;
-use crate::messages::{NodeCommand, NodeStateChanged, RegisterNode, ReportTelemetry, ShotReport};
+use crate::messages::{
+    NodeCommand, NodeStateChanged, NodeUplink, RegisterNode, ReportTelemetry, ShotReport,
+};
 use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor, NodeLoad, TelemetrySource};
-use crate::supervisor::Supervisor;
 
 /// How long a preempted node waits for its shots to hand off when the notice names no deadline
 /// (GCP's and Azure's notice).
@@ -40,7 +41,9 @@ pub struct GpuNode {
     executor: Arc<dyn Executor>,
     telemetry: Box<dyn TelemetrySource>,
     telemetry_period: Duration,
-    supervisor: Addr<Supervisor>,
+    /// Where registration, state and telemetry go: the supervisor in process, or an agent's
+    /// websocket uplink to a remote server.
+    uplink: NodeUplink,
     /// GPU memory per model, for the load the telemetry follows.
     model_memory_mb: Arc<BTreeMap<String, u64>>,
     running: HashMap<ShotId, InFlight>,
@@ -50,14 +53,14 @@ pub struct GpuNode {
 }
 
 impl GpuNode {
-    /// A node that will register with `supervisor` once started.
+    /// A node that will register through `uplink` once started.
     pub fn new(
         spec: NodeSpec,
         executor: Arc<dyn Executor>,
         telemetry: Box<dyn TelemetrySource>,
         telemetry_period: Duration,
         model_memory_mb: Arc<BTreeMap<String, u64>>,
-        supervisor: Addr<Supervisor>,
+        uplink: NodeUplink,
     ) -> Self {
         Self {
             spec,
@@ -65,7 +68,7 @@ impl GpuNode {
             executor,
             telemetry,
             telemetry_period,
-            supervisor,
+            uplink,
             model_memory_mb,
             running: HashMap::new(),
             loaded_models: VecDeque::new(),
@@ -83,7 +86,7 @@ impl GpuNode {
         if self.state != state {
             info!(node_id = %self.spec.id, from = self.state.as_str(), to = state.as_str(), "node state");
             self.state = state;
-            self.supervisor.do_send(NodeStateChanged {
+            self.uplink.state.do_send(NodeStateChanged {
                 node: self.spec.id.clone(),
                 state,
             });
@@ -106,7 +109,7 @@ impl GpuNode {
             }
         }
         let samples = self.telemetry.sample(&self.spec.gpus, &load);
-        self.supervisor.do_send(ReportTelemetry {
+        self.uplink.telemetry.do_send(ReportTelemetry {
             node: self.spec.id.clone(),
             samples,
             loaded_models: self.loaded_models.iter().cloned().collect(),
@@ -169,7 +172,7 @@ impl Actor for GpuNode {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.supervisor.do_send(RegisterNode {
+        self.uplink.register.do_send(RegisterNode {
             spec: self.spec.clone(),
             handle: ctx.address().recipient(),
             group: self.group,

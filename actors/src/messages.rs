@@ -102,6 +102,31 @@ pub struct GetNodes;
 #[rtype(result = "ClusterView")]
 pub struct GetCluster;
 
+/// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
+/// uplink actor that forwards them over its websocket to a remote server.
+#[derive(Clone)]
+pub struct NodeUplink {
+    pub register: Recipient<RegisterNode>,
+    pub state: Recipient<NodeStateChanged>,
+    pub telemetry: Recipient<ReportTelemetry>,
+}
+
+impl<A> From<&actix::Addr<A>> for NodeUplink
+where
+    A: actix::Actor<Context = actix::Context<A>>
+        + actix::Handler<RegisterNode>
+        + actix::Handler<NodeStateChanged>
+        + actix::Handler<ReportTelemetry>,
+{
+    fn from(addr: &actix::Addr<A>) -> Self {
+        Self {
+            register: addr.clone().recipient(),
+            state: addr.clone().recipient(),
+            telemetry: addr.clone().recipient(),
+        }
+    }
+}
+
 // ---- to a GPU-node actor ----
 
 /// The supervisor or a shot job actor: what a node must do.
@@ -148,6 +173,14 @@ pub struct ShotReport {
     pub event: ExecEvent,
     /// Set when the node stopped the shot because it is being reclaimed.
     pub preempted: bool,
+}
+
+/// The supervisor: the node your shot runs on was lost without notice; requeue from your last
+/// saved checkpoint.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeLost {
+    pub node: NodeId,
 }
 
 /// The supervisor: the video is cancelled.

@@ -13,6 +13,7 @@ use crate::adapters::SimulatedDevice;
 use crate::domain::{GpuSpec, NodeSpec};
 use crate::gpu_node::GpuNode;
 use crate::ids::NodeId;
+use crate::messages::NodeUplink;
 use crate::ports::Executor;
 use crate::settings::Settings;
 use crate::supervisor::Supervisor;
@@ -94,7 +95,7 @@ impl LocalProvider {
             Box::new(SimulatedDevice::new(h.finish())),
             self.settings.timing.telemetry_period,
             Arc::clone(&self.model_memory_mb),
-            supervisor,
+            NodeUplink::from(&supervisor),
         )
         .with_group(group)
         .start();

@@ -10,7 +10,9 @@ use tracing::{debug, warn};
 
 use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
 use crate::ids::{NodeId, VideoId};
-use crate::messages::{AssignShot, CancelShot, Departure, NodeCommand, ShotLeft, ShotReport};
+use crate::messages::{
+    AssignShot, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
+};
 use crate::metrics::FarmMetrics;
 use crate::ports::{EventBus, ExecEvent, ExecJob, Store};
 
@@ -288,6 +290,18 @@ impl Handler<ShotReport> for ShotJob {
                 }
                 self.requeue(ctx);
             }
+        }
+    }
+}
+
+impl Handler<NodeLost> for ShotJob {
+    type Result = ();
+
+    fn handle(&mut self, msg: NodeLost, ctx: &mut Context<Self>) {
+        let here = self.placement.as_ref().is_some_and(|p| p.node == msg.node);
+        if here && !self.shot.state.is_final() {
+            warn!(shot_id = %self.shot.id, node_id = %msg.node, "node lost; requeue from checkpoint");
+            self.requeue(ctx);
         }
     }
 }

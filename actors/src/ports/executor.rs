@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use actix::{Message, Recipient};
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::domain::ShotSpec;
 use crate::ids::{NodeId, ShotId, VideoId};
 
 /// Everything an executor needs to run one attempt of a shot.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ExecJob {
     pub shot: ShotId,
     pub video: VideoId,
@@ -28,8 +29,9 @@ pub struct ExecJob {
 }
 
 /// What an executor reports. Every event carries the attempt it belongs to.
-#[derive(Clone, Debug, PartialEq, Message)]
+#[derive(Clone, Debug, PartialEq, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ExecEvent {
     /// The model is loaded and step `from_step + 1` is under way.
     Started { shot: ShotId, attempt: u32 },

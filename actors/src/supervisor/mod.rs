@@ -17,7 +17,7 @@ use crate::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
     AssignShot, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo, GetCluster, GetNodes,
-    NodeCommand, NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, ShotLeft,
+    NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, ShotLeft,
 };
 use crate::metrics::FarmMetrics;
 use crate::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
@@ -396,6 +396,14 @@ impl Handler<NodeStateChanged> for Supervisor {
                 let Some(slot) = self.registry.depart(&msg.node, msg.state) else {
                     return;
                 };
+                // Shots still placed there will get no report from the node any more.
+                for shot in &slot.shots {
+                    if let Some(job) = self.jobs.get(shot) {
+                        job.addr.do_send(NodeLost {
+                            node: msg.node.clone(),
+                        });
+                    }
+                }
                 if let (true, Some(group), Some(provider)) = (
                     reclaimed && slot.spec.spot,
                     slot.group,
