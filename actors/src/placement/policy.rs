@@ -38,7 +38,7 @@ pub fn plan(
     // records when the caller applies the plan.
     let mut clock = queue.clock();
 
-    for priority in [Priority::Standard, Priority::High] {
+    for priority in Priority::ALL {
         // Classes of this lane that may still find room. When none can, the lane is skipped:
         // otherwise idle capacity that no waiting shot can use (another pool, a blocked model)
         // would make every call walk every shot.
@@ -58,18 +58,19 @@ pub fn plan(
             Vec::with_capacity(lane.len());
         let mut turns = Vec::with_capacity(lane.len());
         for (owner, shots) in lane {
-            let Some(head) = shots.values().next() else {
+            if shots.is_empty() {
                 continue;
-            };
+            }
             let used =
                 in_use.get(owner).copied().unwrap_or(0) + granted.get(owner).copied().unwrap_or(0);
-            turns.push(Reverse((used, queue.turn(owner), head.order, lines.len())));
+            turns.push(Reverse((used, queue.turn(owner), lines.len())));
             lines.push((owner, shots.values()));
         }
-        // Min-heap on (GPUs in use, turn tick, oldest waiting shot): least served goes next.
+        // Min-heap on (GPUs in use, turn tick): the least served goes next, and among equals
+        // the one whose turn came longest ago. Ticks are unique, so no further tie-break.
         let mut turns = BinaryHeap::from(turns);
 
-        while let Some(Reverse((used, tick, _, slot))) = turns.pop() {
+        while let Some(Reverse((used, tick, slot))) = turns.pop() {
             if room.total == 0 {
                 return assignments;
             }
@@ -100,7 +101,7 @@ pub fn plan(
                 None => {
                     // Room only shrinks within a call, so the class stays blocked.
                     classes.states[id].blocked = true;
-                    open -= 1;
+                    open = open.saturating_sub(1);
                     if open == 0 {
                         break;
                     }
@@ -108,8 +109,8 @@ pub fn plan(
                 }
             };
             // The owner may have more shots, possibly of a class that still fits.
-            if let Some(next) = line.clone().next() {
-                turns.push(Reverse((used, tick, next.order, slot)));
+            if line.clone().next().is_some() {
+                turns.push(Reverse((used, tick, slot)));
             }
         }
     }

@@ -56,9 +56,9 @@ impl PlacementQueue {
     /// Adds a shot; a shot already queued is replaced (its newer attempt wins) without costing
     /// its owner its turn.
     pub fn push(&mut self, shot: QueuedShot) {
-        if let Some(old) = self.detach(&shot.shot) {
-            if old.owner != shot.owner {
-                self.forget_if_idle(&old.owner);
+        if let Some((old, _)) = self.detach(&shot.shot) {
+            if old.owner != shot.owner && !self.has_waiting(&old.owner) {
+                self.turns.remove(&old.owner);
             }
         }
         self.next_order = self.next_order.max(shot.order);
@@ -81,12 +81,12 @@ impl PlacementQueue {
 
     /// Takes a shot out (placed or cancelled); its owner's turn moves to the back.
     pub fn remove(&mut self, shot: &ShotId) -> Option<QueuedShot> {
-        let taken = self.detach(shot)?;
-        if self.has_waiting(&taken.owner) {
-            self.clock += 1;
-            self.turns.insert(taken.owner.clone(), self.clock);
-        } else {
+        let (taken, emptied_lane) = self.detach(shot)?;
+        if emptied_lane && !self.has_waiting(&taken.owner) {
             self.turns.remove(&taken.owner);
+        } else if let Some(turn) = self.turns.get_mut(&taken.owner) {
+            self.clock += 1;
+            *turn = self.clock;
         }
         Some(taken)
     }
@@ -133,13 +133,15 @@ impl PlacementQueue {
         self.clock
     }
 
-    /// Takes a shot out of the lanes, the index and the class counts, leaving turns alone.
-    fn detach(&mut self, shot: &ShotId) -> Option<QueuedShot> {
+    /// Takes a shot out of the lanes, the index and the class counts, leaving turns alone; also
+    /// says whether that emptied its owner's line in its lane.
+    fn detach(&mut self, shot: &ShotId) -> Option<(QueuedShot, bool)> {
         let (priority, owner, order) = self.index.remove(shot)?;
         let lane = &mut self.lanes[priority as usize];
         let owned = lane.get_mut(&owner)?;
         let taken = owned.remove(&order);
-        if owned.is_empty() {
+        let emptied = owned.is_empty();
+        if emptied {
             lane.remove(&owner);
         }
         let taken = taken?;
@@ -150,18 +152,11 @@ impl PlacementQueue {
                 classes.remove(&taken.need);
             }
         }
-        Some(taken)
+        Some((taken, emptied))
     }
 
     /// Whether `owner` has a shot waiting at any priority.
     fn has_waiting(&self, owner: &OwnerId) -> bool {
         self.lanes.iter().any(|lane| lane.contains_key(owner))
-    }
-
-    /// Drops `owner`'s turn once nothing of it waits, so the map holds only waiting owners.
-    fn forget_if_idle(&mut self, owner: &OwnerId) {
-        if !self.has_waiting(owner) {
-            self.turns.remove(owner);
-        }
     }
 }

@@ -366,13 +366,13 @@ fn check_plan(
             continue;
         };
         if !nodes[n].has_loaded(&shot.need.model) {
-            for m in 0..nodes.len() {
+            for (m, warm) in nodes.iter().enumerate() {
                 prop_assert!(
-                    !(nodes[m].has_loaded(&shot.need.model) && room(m, &shot.need, 0)),
+                    !(warm.has_loaded(&shot.need.model) && room(m, &shot.need, 0)),
                     "{} went cold to {} while {} had it loaded and room",
                     shot.shot,
                     a.node,
-                    nodes[m].node
+                    warm.node
                 );
             }
         }
@@ -416,7 +416,8 @@ proptest! {
             .collect();
         let out = plan(&queue, &nodes, &HashMap::new());
         check_plan(&queue, &nodes, &out)?;
-        let owner_of: HashMap<&ShotId, &OwnerId> = queue.iter().map(|s| (&s.shot, &s.owner)).collect();
+        let owner_of: HashMap<&ShotId, &OwnerId> =
+            queue.iter().map(|s| (&s.shot, &s.owner)).collect();
         let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
         for a in &out {
             *granted.entry(owner_of[&a.shot]).or_insert(0) += 1;
