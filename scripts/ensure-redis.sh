@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs redis-server (Debian package) when it is missing; quiet when it is there.
-# The Redis store tests start their own redis-server on a free port, so they need the binary only.
+# The Redis tests and benchmark start their own redis-server on a free port, so they need only the
+# binary: the service the package may start is not used.
 set -euo pipefail
 
 if command -v redis-server >/dev/null 2>&1; then
@@ -12,14 +13,16 @@ if [ "$(id -u)" -ne 0 ]; then
     SUDO="sudo"
 fi
 
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 echo "ensure-redis: installing redis-server" >&2
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
-# The package starts a system service on 6379; the tests never use it, so stop it where systemd
-# is absent-safe (containers have no systemd: the service never started).
-if command -v redis-server >/dev/null 2>&1; then
-    exit 0
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends redis-server; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "ensure-redis: apt-get failed" >&2
+    exit 1
 fi
-echo "ensure-redis: redis-server still missing after install" >&2
-exit 1
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "ensure-redis: redis-server still missing after install" >&2
+    exit 1
+fi

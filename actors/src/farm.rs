@@ -2,26 +2,39 @@
 //! Store I/O for submissions happens here, off the supervisor, so the supervisor's mailbox only
 //! ever waits on placement.
 
+mod shared;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
 use chrono::Utc;
 
-use crate::adapters::{MemoryBus, MemoryStore, TimingExecutor};
+use crate::adapters::{LocalArtifacts, MemoryBus, MemoryStore, RoutingExecutor, TimingExecutor};
 use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
     CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, NodeUplink, PreemptNode,
 };
 use crate::metrics::FarmMetrics;
-use crate::ports::{EventBus, Executor, Store, VideoPage, VideoQuery};
+use crate::ports::{ArtifactStore, Clip, EventBus, Executor, Store, VideoPage, VideoQuery};
 use crate::provider::LocalProvider;
 use crate::settings::Settings;
 use crate::shot_job::ShotJobDeps;
 use crate::supervisor::Supervisor;
 use crate::views::{ClusterView, NodeView};
 use crate::FarmError;
+
+/// The executor the settings call for, as the server's local nodes and remote agents both run
+/// it: models with an `onnx` entry run through ort for real (a missing ONNX Runtime fails here,
+/// by name), the rest on the timing model with its configured faults.
+pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, FarmError> {
+    let timing: Arc<dyn Executor> =
+        Arc::new(TimingExecutor::new(settings.timing.time_factor).with_faults(settings));
+    let artifacts = Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone()));
+    RoutingExecutor::for_settings(settings, timing, artifacts)
+        .map_err(|e| FarmError::Invalid(e.to_string()))
+}
 
 /// A validated submission.
 #[derive(Clone, Debug)]
@@ -39,6 +52,10 @@ pub struct Farm {
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
     metrics: Arc<FarmMetrics>,
+    /// Where finished clips are read from (checkpoints and clips live under `executor.data_dir`).
+    artifacts: Arc<dyn ArtifactStore>,
+    /// Keeps this server in step with the others when the store is shared (Redis).
+    reconciler: Option<Addr<crate::reconciler::Reconciler>>,
 }
 
 impl Farm {
@@ -47,17 +64,24 @@ impl Farm {
     pub fn start(settings: Settings) -> Result<Self, FarmError> {
         if let Some(url) = &settings.store.url {
             return Err(FarmError::Invalid(format!(
-                "store.url {url:?}: only the in-memory store is built in so far; unset store.url"
+                "store.url {url:?}: a Redis store connects asynchronously; start with Farm::open"
             )));
         }
-        let executor: Arc<dyn Executor> =
-            Arc::new(TimingExecutor::new(settings.timing.time_factor));
-        Self::start_with(
+        Self::start_on(
             settings,
             Arc::new(MemoryStore::new()),
             Arc::new(MemoryBus::new()),
-            executor,
         )
+    }
+
+    /// Starts the farm on the given store and bus with the configured executor.
+    fn start_on(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+    ) -> Result<Self, FarmError> {
+        let executor = executor_for(&settings)?;
+        Self::start_with(settings, store, bus, executor)
     }
 
     /// Starts the farm on the given adapters.
@@ -73,13 +97,16 @@ impl Farm {
         let deps = {
             let (store, bus, metrics) =
                 (Arc::clone(&store), Arc::clone(&bus), Arc::clone(&metrics));
-            let max_failures = settings.retries.failures;
+            let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
             move |supervisor| ShotJobDeps {
                 store,
                 bus,
                 metrics,
                 supervisor,
-                max_failures,
+                max_failures: retries.failures,
+                max_preemptions: retries.preemptions,
+                stuck_after_steps: timing.stuck_after_steps,
+                stuck_min: timing.stuck_min,
             }
         };
         let supervisor = Supervisor::new(
@@ -89,11 +116,13 @@ impl Farm {
             Some(provider),
         );
         Ok(Self {
+            artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
             supervisor,
             store,
             bus,
             settings,
             metrics,
+            reconciler: None,
         })
     }
 
@@ -142,6 +171,8 @@ impl Farm {
         let id = video.id.clone();
         if !video.state.is_final() {
             self.supervisor.send(CancelVideo { video }).await?;
+            // Shots running on another server sharing the store are cancelled there.
+            self.cancel_in_store(&id).await?;
         }
         self.store
             .video(&id)
@@ -193,5 +224,26 @@ impl Farm {
     /// The settings the farm runs with.
     pub fn settings(&self) -> &Arc<Settings> {
         &self.settings
+    }
+
+    /// A shot's finished clip, if it has one.
+    pub async fn artifact(&self, shot: &ShotId) -> Result<Option<Clip>, FarmError> {
+        let Some(video) = shot.video() else {
+            return Ok(None);
+        };
+        let key = self.store.video(&video).await?.and_then(|v| {
+            v.shots
+                .into_iter()
+                .find(|s| &s.id == shot)
+                .and_then(|s| s.artifact)
+        });
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let artifacts = Arc::clone(&self.artifacts);
+        tokio::task::spawn_blocking(move || artifacts.load_clip(&key))
+            .await
+            .map_err(|e| FarmError::Unavailable(format!("reading a clip: {e}")))?
+            .map_err(|e| FarmError::Unavailable(e.to_string()))
     }
 }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use crate::adapters::SimulatedDevice;
 use crate::domain::{NodeSpec, NodeState};
 use crate::ids::ShotId;
 use crate::messages::{
@@ -39,7 +40,8 @@ pub struct GpuNode {
     spec: NodeSpec,
     state: NodeState,
     executor: Arc<dyn Executor>,
-    telemetry: Box<dyn TelemetrySource>,
+    /// Taken while a sample is out on a blocking thread.
+    telemetry: Option<Box<dyn TelemetrySource>>,
     telemetry_period: Duration,
     /// Where registration, state and telemetry go: the supervisor in process, or an agent's
     /// websocket uplink to a remote server.
@@ -66,7 +68,7 @@ impl GpuNode {
             spec,
             state: NodeState::Joining,
             executor,
-            telemetry,
+            telemetry: Some(telemetry),
             telemetry_period,
             uplink,
             model_memory_mb,
@@ -93,27 +95,59 @@ impl GpuNode {
         }
     }
 
-    fn report_telemetry(&mut self) {
+    /// What the node is doing, for the telemetry source (a simulated device follows it; NVML
+    /// only takes the shot on each GPU, to attribute its memory).
+    fn load(&self) -> NodeLoad {
         let n = self.spec.gpus.len();
         let mut load = NodeLoad {
             busy: vec![false; n],
             model_memory_mb: vec![0; n],
+            shots: vec![None; n],
         };
-        for shot in self.running.values() {
+        for (id, shot) in &self.running {
             let mem = self.model_memory_mb.get(&shot.model).copied().unwrap_or(0);
             for &g in &shot.gpus {
                 if let Some(i) = self.spec.gpus.iter().position(|s| s.index == g) {
                     load.busy[i] = true;
                     load.model_memory_mb[i] += mem;
+                    load.shots[i] = Some(id.clone());
                 }
             }
         }
-        let samples = self.telemetry.sample(&self.spec.gpus, &load);
-        self.uplink.telemetry.do_send(ReportTelemetry {
-            node: self.spec.id.clone(),
-            samples,
-            loaded_models: self.loaded_models.iter().cloned().collect(),
+        load
+    }
+
+    /// Samples on a blocking thread (NVML calls can take milliseconds, and nothing blocks an
+    /// actor's thread) and reports what comes back. A tick that finds the previous sample still
+    /// out is skipped rather than queued.
+    fn report_telemetry(&mut self, ctx: &mut Context<Self>) {
+        let Some(mut source) = self.telemetry.take() else {
+            return;
+        };
+        let (gpus, load) = (self.spec.gpus.clone(), self.load());
+        let sampling = tokio::task::spawn_blocking(move || {
+            let samples = source.sample(&gpus, &load);
+            (source, samples)
         });
+        ctx.spawn(sampling.into_actor(self).map(|joined, act, _| {
+            let samples = match joined {
+                Ok((source, samples)) => {
+                    act.telemetry = Some(source);
+                    samples
+                }
+                Err(e) => {
+                    // The source panicked and is gone; a labelled simulation beats silence.
+                    error!(node_id = %act.spec.id, error = %e, "telemetry source failed; simulated from now on");
+                    act.telemetry = Some(Box::new(SimulatedDevice::new(0)));
+                    return;
+                }
+            };
+            act.uplink.telemetry.do_send(ReportTelemetry {
+                node: act.spec.id.clone(),
+                samples,
+                loaded_models: act.loaded_models.iter().cloned().collect(),
+            });
+        }));
     }
 
     fn start_shot(
@@ -178,8 +212,8 @@ impl Actor for GpuNode {
             group: self.group,
         });
         self.set_state(NodeState::Ready);
-        self.report_telemetry();
-        ctx.run_interval(self.telemetry_period, |act, _| act.report_telemetry());
+        self.report_telemetry(ctx);
+        ctx.run_interval(self.telemetry_period, |act, ctx| act.report_telemetry(ctx));
     }
 }
 
@@ -221,6 +255,16 @@ impl Handler<NodeCommand> for GpuNode {
                     act.leave_if_idle(ctx);
                 });
                 self.leave_if_idle(ctx);
+            }
+            NodeCommand::Evict => {
+                // Declared lost: whatever still runs here is fenced off; stop it and go.
+                warn!(node_id = %self.spec.id, "evicted by the supervisor (no heartbeat)");
+                for f in self.running.values() {
+                    f.handle.stop();
+                }
+                self.running.clear();
+                self.state = NodeState::Lost;
+                ctx.stop();
             }
             NodeCommand::Drain => {
                 if self.state == NodeState::Ready || self.state == NodeState::Joining {

@@ -10,8 +10,12 @@
 //!   every message they exchange, grouped by receiver.
 //! - [`farm`]: starts the actor system from [`settings::Settings`] and is the facade the web
 //!   layer calls.
+//! - [`agent_protocol`]: the frames a remote node agent and the server exchange over their
+//!   websocket (serde types only; the web crate carries them).
 
 pub mod adapters;
+pub mod agent_protocol;
+pub mod autoscaler;
 pub mod domain;
 pub mod error;
 pub mod farm;
@@ -22,6 +26,7 @@ pub mod metrics;
 pub mod placement;
 pub mod ports;
 pub mod provider;
+pub mod reconciler;
 pub mod settings;
 pub mod shot_job;
 pub mod supervisor;

@@ -21,6 +21,32 @@ pub struct EnqueueVideo {
     pub video: VideoRecord,
 }
 
+/// The reconciler (servers sharing a Redis store): these shots of `video` are queued in the
+/// store; start job actors for those not tracked here and queue them. A shot another server
+/// claims first is given back when its claim is refused.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdoptVideo {
+    pub video: VideoRecord,
+}
+
+/// The reconciler: a shot held by one of this server's nodes was requeued because no job here
+/// tracked it (its server restarted, or its agent reconnected here): stop the old attempt there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelAttempt {
+    pub node: NodeId,
+    pub shot: ShotId,
+    pub attempt: u32,
+}
+
+/// The reconciler: which of these shots has no job actor on this server?
+#[derive(Message)]
+#[rtype(result = "Vec<ShotId>")]
+pub struct FilterUntracked {
+    pub shots: Vec<ShotId>,
+}
+
 /// The farm facade: cancel every unfinished shot of a video.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -60,8 +86,20 @@ pub struct ReportTelemetry {
 pub enum Departure {
     /// Final (completed, failed or cancelled): forget the shot.
     Final,
-    /// Back to the queue for a new attempt (preempted, failed within budget, or its claim lost).
-    Requeue { attempt: u32 },
+    /// Back to the queue for a new attempt (preempted, failed within budget, lost, stuck, or its
+    /// assignment came too late). `on_demand_only` once its preemption budget is spent.
+    Requeue { attempt: u32, on_demand_only: bool },
+}
+
+/// How the attempt that held the GPUs ended on its node, for the node's per-model failure count
+/// (a node on which a model fails 3 times in a row is blocklisted for it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptResult {
+    Completed,
+    /// A model error, or no progress (stuck).
+    Failed,
+    /// Preempted, lost, cancelled: says nothing about the model on that node.
+    Interrupted,
 }
 
 /// A shot job actor: my shot no longer holds GPUs on `node` (when `node` is set); here is what
@@ -73,6 +111,7 @@ pub struct ShotLeft {
     pub node: Option<NodeId>,
     /// The attempt that held the GPUs (stale departures are ignored).
     pub attempt: u32,
+    pub result: AttemptResult,
     pub departure: Departure,
 }
 
@@ -144,6 +183,9 @@ pub enum NodeCommand {
     Preempt { deadline: Option<Duration> },
     /// The supervisor: finish what you run, take no more, then leave.
     Drain,
+    /// The supervisor: you were declared lost (no heartbeat) and your shots went elsewhere; stop
+    /// everything (a remote agent's connection closes, so the agent reconnects afresh).
+    Evict,
 }
 
 // ---- to a shot job actor ----

@@ -88,6 +88,18 @@ impl FarmMetrics {
         }
     }
 
+    /// A shot submitted elsewhere came under this server's watch in `state` (adopted from a
+    /// store shared with other servers).
+    pub fn shot_adopted(&self, state: ShotState) {
+        self.shots_by_state[index(state)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A shot left this server's watch in `state` without reaching a final state here (another
+    /// server holds it now).
+    pub fn shot_released(&self, state: ShotState) {
+        self.shots_by_state[index(state)].fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// How many shots are in each state now.
     pub fn shots_by_state(&self) -> Vec<(ShotState, i64)> {
         SHOT_STATES

@@ -67,6 +67,12 @@ impl LocalProvider {
         } else {
             format!("{}-{kind}-{n}", g.pool)
         };
+        // Servers sharing one Redis each start nodes from their config: the instance name keeps
+        // their ids apart.
+        let id = match &self.settings.store.instance {
+            Some(instance) => format!("{instance}-{id}"),
+            None => id,
+        };
         Some(NodeSpec {
             id: NodeId(id),
             pool: g.pool.clone(),

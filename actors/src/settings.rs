@@ -8,6 +8,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod onnx;
+pub use onnx::{
+    DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
+};
+
 /// The embedded default (`config/default.toml`), compiled into the binary so that
 /// `shotfarm serve` works with no file at hand.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -44,6 +49,80 @@ pub struct Settings {
     pub models: BTreeMap<String, ModelSettings>,
     #[serde(default)]
     pub node_groups: Vec<NodeGroupSettings>,
+    /// Where ONNX Runtime, checkpoints and clips are (every key optional).
+    #[serde(default)]
+    pub executor: ExecutorSettings,
+    /// Websocket sessions (every key optional).
+    #[serde(default)]
+    pub websocket: WebsocketSettings,
+    /// Remote node agents' connections (every key optional).
+    #[serde(default)]
+    pub agents: AgentSettings,
+}
+
+/// Remote node agents: how a silent connection is told from a live one, and how an agent
+/// retries.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The server pings each agent this often.
+    #[serde(with = "humantime_serde_compat", default = "agent_heartbeat_interval")]
+    pub heartbeat_interval: Duration,
+    /// A connection silent this long is lost (its shots requeue); an agent that hears nothing
+    /// from the server this long reconnects. Keep it below `timing.heartbeat_timeout`, so that
+    /// the connection, which can tell the agent, notices a silent agent before the supervisor.
+    #[serde(with = "humantime_serde_compat", default = "agent_heartbeat_timeout")]
+    pub heartbeat_timeout: Duration,
+    /// An agent's first wait before reconnecting; doubled after each failed try.
+    #[serde(with = "humantime_serde_compat", default = "agent_reconnect_initial")]
+    pub reconnect_initial: Duration,
+    /// The longest wait between an agent's tries.
+    #[serde(with = "humantime_serde_compat", default = "agent_reconnect_max")]
+    pub reconnect_max: Duration,
+}
+
+fn agent_heartbeat_interval() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn agent_heartbeat_timeout() -> Duration {
+    Duration::from_secs(8)
+}
+
+fn agent_reconnect_initial() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn agent_reconnect_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: agent_heartbeat_interval(),
+            heartbeat_timeout: agent_heartbeat_timeout(),
+            reconnect_initial: agent_reconnect_initial(),
+            reconnect_max: agent_reconnect_max(),
+        }
+    }
+}
+
+/// Websocket sessions. An unset key keeps the session's built-in default (the constants at the
+/// top of `web/src/session/progress.rs`); tests shorten them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketSettings {
+    /// How often the server pings each client.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub heartbeat_interval: Option<Duration>,
+    /// A client silent for this long is dropped.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub client_timeout: Option<Duration>,
+    /// Bytes of frames a session queues for a slow client before it drops the backlog and
+    /// resynchronises the client with a fresh snapshot.
+    #[serde(default)]
+    pub outbox_bytes: Option<usize>,
 }
 
 /// The HTTP server.
@@ -70,14 +149,52 @@ pub struct AuthSettings {
     pub secret: String,
     #[serde(with = "humantime_serde_compat")]
     pub token_ttl: Duration,
+    /// How long a signed `artifact_url` stays valid.
+    #[serde(default = "default_artifact_url_ttl", with = "humantime_serde_compat")]
+    pub artifact_url_ttl: Duration,
+}
+
+fn default_artifact_url_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
     #[serde(default)]
     pub url: Option<String>,
+    /// This server's name among the servers sharing one Redis: it prefixes the ids of the nodes
+    /// it starts, so they are unique across the farm. Unset with Redis: a random one per start.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How long a node's lease lasts unless its server renews it; once it lapses, other servers
+    /// requeue the shots the node held.
+    #[serde(default = "default_node_lease", with = "humantime_serde_compat")]
+    pub node_lease: Duration,
+    /// How often a server sweeps the shared store for queued shots it does not track and for
+    /// shots held by nodes whose lease lapsed.
+    #[serde(default = "default_sweep_period", with = "humantime_serde_compat")]
+    pub sweep_period: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            instance: None,
+            node_lease: default_node_lease(),
+            sweep_period: default_sweep_period(),
+        }
+    }
+}
+
+fn default_node_lease() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_sweep_period() -> Duration {
+    Duration::from_millis(500)
 }
 
 /// Periods, timeouts and the simulation's time factor.
@@ -97,6 +214,29 @@ pub struct TimingSettings {
     /// A checkpoint is saved every this many steps.
     #[serde(default = "one")]
     pub checkpoint_every_steps: u32,
+    /// A node silent this long (no telemetry) is `lost`; its shots requeue from their last
+    /// checkpoint.
+    #[serde(default = "default_heartbeat_timeout", with = "humantime_serde_compat")]
+    pub heartbeat_timeout: Duration,
+    /// A shot that makes no progress for this many times its expected step time is `stuck`: it
+    /// is cancelled on its node and requeued (counted as a failure).
+    #[serde(default = "default_stuck_after_steps")]
+    pub stuck_after_steps: f64,
+    /// ...but never sooner than this, so a loaded machine does not look stuck.
+    #[serde(default = "default_stuck_min", with = "humantime_serde_compat")]
+    pub stuck_min: Duration,
+}
+
+fn default_heartbeat_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_stuck_after_steps() -> f64 {
+    10.0
+}
+
+fn default_stuck_min() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn one() -> u32 {
@@ -105,7 +245,7 @@ fn one() -> u32 {
 
 /// Retry budgets, counted apart: a model error is not a preemption.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetrySettings {
     /// Attempts a shot may lose to preemption before it is pinned to on-demand nodes.
     pub preemptions: u32,
@@ -140,6 +280,24 @@ pub struct ModelSettings {
     /// Seconds per denoising step on each GPU model able to run it (the keys are the GPU models
     /// the model fits on).
     pub seconds_per_step: BTreeMap<String, f64>,
+    /// Set: the model runs for real through ONNX Runtime (the timing profile still drives
+    /// placement and ETAs). Unset: the timing model stands in for it.
+    #[serde(default)]
+    pub onnx: Option<OnnxModelSettings>,
+    /// Faults the timing model injects, for chaos and retry tests: the chance that an attempt
+    /// fails with a model error, and that it hangs (stops making progress), at a random step.
+    #[serde(default)]
+    pub simulated_faults: SimulatedFaults,
+}
+
+/// Fault rates of the timing-model executor (0 unless configured).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedFaults {
+    #[serde(default)]
+    pub failure_rate: f64,
+    #[serde(default)]
+    pub hang_rate: f64,
 }
 
 /// A group of identical nodes started with the farm.
@@ -210,11 +368,31 @@ impl Settings {
             if m.seconds_per_step.is_empty() {
                 return bad(format!("models.{id}.seconds_per_step names no GPU model"));
             }
+            let f = m.simulated_faults;
+            if !(0.0..=1.0).contains(&f.failure_rate) || !(0.0..=1.0).contains(&f.hang_rate) {
+                return bad(format!(
+                    "models.{id}.simulated_faults rates must be within 0..=1"
+                ));
+            }
             if m.gpus == 0 || m.steps == 0 || m.clip_seconds <= 0.0 {
                 return bad(format!(
                     "models.{id}: gpus, steps and clip_seconds must be above 0"
                 ));
             }
+            if let Some(onnx) = &m.onnx {
+                onnx.check(id).map_err(SettingsError::Invalid)?;
+            }
+        }
+        let a = &self.agents;
+        if a.heartbeat_interval.is_zero() || a.heartbeat_timeout <= a.heartbeat_interval {
+            return bad(
+                "agents.heartbeat_timeout must be longer than a non-zero heartbeat_interval".into(),
+            );
+        }
+        if a.reconnect_initial.is_zero() || a.reconnect_max < a.reconnect_initial {
+            return bad(
+                "agents.reconnect_max must be at least a non-zero reconnect_initial".into(),
+            );
         }
         for (i, g) in self.node_groups.iter().enumerate() {
             if g.gpus_per_node == 0 || g.gpus_per_node > 64 {
@@ -282,6 +460,28 @@ pub mod humantime_serde_compat {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
         humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for optional durations.
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        /// Serializes as a humantime string, or nothing.
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Parses an optional humantime string.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| humantime::parse_duration(&text).map_err(serde::de::Error::custom))
+                .transpose()
+        }
     }
 }
 
@@ -357,6 +557,28 @@ mod tests {
         let s = Settings::load(None, env).expect("config with overrides");
         assert_eq!(s.store.url.as_deref(), Some("redis://127.0.0.1:1/"));
         assert!((s.timing.time_factor - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn agent_settings_default_when_absent_and_a_timeout_inside_the_interval_is_refused() {
+        let s = Settings::load(None, Vec::new()).expect("default config");
+        assert!(s.agents.heartbeat_timeout > s.agents.heartbeat_interval);
+        let env = vec![
+            (
+                "SHOTFARM_AGENTS__HEARTBEAT_INTERVAL".to_owned(),
+                "2s".to_owned(),
+            ),
+            (
+                "SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT".to_owned(),
+                "1s".to_owned(),
+            ),
+        ];
+        let err = Settings::load(None, env).expect_err("timeout inside the interval");
+        assert!(err.to_string().contains("heartbeat_timeout"), "{err}");
+        // How the agent tests start a server with no local nodes.
+        let env = vec![("SHOTFARM_NODE_GROUPS".to_owned(), "[]".to_owned())];
+        let s = Settings::load(None, env).expect("no local nodes");
+        assert!(s.node_groups.is_empty());
     }
 
     #[test]

@@ -1,8 +1,15 @@
 //! The shot job actor: one per shot. Owns the shot's state machine, fences every report by its
-//! attempt number, writes each change to the store and publishes it on the event bus.
+//! attempt number, keeps the two retry budgets apart (preemptions pin a shot to on-demand nodes,
+//! model failures fail it), watches for a stuck attempt, writes each change to the store and
+//! publishes it on the event bus. Over a shared store the placement's write `queued → assigned`
+//! is the claim: the attempt runs only once it is stored, and a refused write hands the shot
+//! back (see [`resync`]).
 
+mod resync;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -11,10 +18,10 @@ use tracing::{debug, warn};
 use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
 use crate::ids::{NodeId, VideoId};
 use crate::messages::{
-    AssignShot, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
+    AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
 use crate::metrics::FarmMetrics;
-use crate::ports::{EventBus, ExecEvent, ExecJob, Store};
+use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
 
 /// Where the current attempt runs.
 struct Placement {
@@ -33,7 +40,14 @@ pub struct ShotJobDeps {
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<FarmMetrics>,
     pub supervisor: Recipient<ShotLeft>,
+    /// Model failures (and stuck attempts) after which the shot fails with the last error.
     pub max_failures: u32,
+    /// Preemptions after which the shot is pinned to on-demand nodes.
+    pub max_preemptions: u32,
+    /// No progress for this many expected step times means stuck...
+    pub stuck_after_steps: f64,
+    /// ...but never sooner than this.
+    pub stuck_min: Duration,
 }
 
 /// One shot's life.
@@ -42,6 +56,8 @@ pub struct ShotJob {
     shot: ShotRecord,
     placement: Option<Placement>,
     deps: ShotJobDeps,
+    /// Bumped on every sign of progress; a stuck check armed with an older mark is void.
+    progress_mark: u64,
 }
 
 impl Actor for ShotJob {
@@ -56,6 +72,7 @@ impl ShotJob {
             shot,
             placement: None,
             deps,
+            progress_mark: 0,
         }
     }
 
@@ -79,18 +96,26 @@ impl ShotJob {
     /// write is done, so events leave in the order the changes happened. Stops the actor after
     /// a final state.
     fn persist(&mut self, ctx: &mut Context<Self>) {
-        ctx.wait(self.persist_future().into_actor(self).map(|_, act, ctx| {
-            if act.shot.state.is_final() {
-                ctx.stop();
-            }
-        }));
+        ctx.wait(
+            self.persist_future()
+                .into_actor(self)
+                .map(|written, act, ctx| match written {
+                    Ok(()) if act.shot.state.is_final() => ctx.stop(),
+                    Ok(()) => {}
+                    Err(e) => act.resync(e, ctx),
+                }),
+        );
     }
 
-    fn persist_future(&self) -> impl std::future::Future<Output = ()> + 'static {
+    /// Writes the shot (retrying while the store is unavailable, so nothing is dropped during
+    /// an outage) and publishes its events; a refused write comes back for [`Self::resync`].
+    fn persist_future(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (store, bus) = (Arc::clone(&self.deps.store), Arc::clone(&self.deps.bus));
         let (record, video) = (self.shot.clone(), self.video.clone());
         async move {
-            match store.write_shot(record.clone()).await {
+            match resync::write_with_retry(store.as_ref(), &record).await {
                 Ok(written) => {
                     let ts = Utc::now();
                     bus.publish(FarmEvent::Shot(ShotEvent::of(
@@ -110,13 +135,22 @@ impl ShotJob {
                         }));
                     }
                 }
-                Err(e) => warn!(shot_id = %record.id, error = %e, "shot write refused"),
+                Err(e) => {
+                    debug!(shot_id = %record.id, error = %e, "shot write refused");
+                    return Err(e);
+                }
             }
+            Ok(())
         }
     }
 
+    /// Whether the preemption budget is spent (on-demand nodes only from now on).
+    fn pinned(&self) -> bool {
+        self.shot.preemptions >= self.deps.max_preemptions
+    }
+
     /// Charges the GPU time of the current placement and tells the supervisor the GPUs are free.
-    fn leave_node(&mut self, held_attempt: u32, departure: Departure) {
+    fn leave_node(&mut self, held_attempt: u32, result: AttemptResult, departure: Departure) {
         let node = self.placement.take().map(|p| {
             let gpu_seconds = p.since.elapsed().as_secs_f64() * f64::from(p.gpus);
             self.shot.gpu_seconds += gpu_seconds;
@@ -127,13 +161,14 @@ impl ShotJob {
             shot: self.shot.id.clone(),
             node,
             attempt: held_attempt,
+            result,
             departure,
         });
     }
 
     /// `preempted → queued` (or `running → queued` after a failure within budget): a new attempt
     /// resumes from the last checkpoint.
-    fn requeue(&mut self, ctx: &mut Context<Self>) {
+    fn requeue(&mut self, result: AttemptResult, ctx: &mut Context<Self>) {
         let held = self.shot.attempt;
         if !self.go_to(ShotState::Queued) {
             return;
@@ -142,17 +177,48 @@ impl ShotJob {
         self.shot.step = self.shot.checkpoint_step;
         self.shot.node = None;
         self.shot.eta = None;
-        self.deps
-            .metrics
-            .requeues
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.leave_node(
-            held,
-            Departure::Requeue {
-                attempt: self.shot.attempt,
-            },
-        );
+        self.deps.metrics.requeues.fetch_add(1, Ordering::Relaxed);
+        let departure = Departure::Requeue {
+            attempt: self.shot.attempt,
+            on_demand_only: self.pinned(),
+        };
+        self.leave_node(held, result, departure);
         self.persist(ctx);
+    }
+
+    /// A model error or a stuck attempt: requeue within the failure budget, else fail with the
+    /// last error.
+    fn fail_attempt(&mut self, error: String, ctx: &mut Context<Self>) {
+        self.shot.failures += 1;
+        self.shot.error = Some(error);
+        if self.shot.failures < self.deps.max_failures {
+            self.requeue(AttemptResult::Failed, ctx);
+        } else if self.go_to(ShotState::Failed) {
+            self.shot.eta = None;
+            self.leave_node(self.shot.attempt, AttemptResult::Failed, Departure::Final);
+            self.persist(ctx);
+        }
+    }
+
+    /// Arms the stuck check: if no progress comes within the allowed time, the attempt is
+    /// cancelled on its node and counted as a failure.
+    fn watch_progress(&mut self, ctx: &mut Context<Self>) {
+        self.progress_mark += 1;
+        let Some(p) = &self.placement else { return };
+        let expected = Duration::from_secs_f64(
+            (p.wall_seconds_per_step * self.deps.stuck_after_steps).max(0.0),
+        );
+        let (mark, attempt) = (self.progress_mark, self.shot.attempt);
+        ctx.run_later(expected.max(self.deps.stuck_min), move |act, ctx| {
+            if act.progress_mark != mark || act.shot.attempt != attempt || !act.shot.state.holds_gpus() {
+                return;
+            }
+            let Some(p) = &act.placement else { return };
+            warn!(shot_id = %act.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
+            p.handle.do_send(NodeCommand::Cancel { shot: act.shot.id.clone(), attempt });
+            let error = format!("stuck: no progress on node {}", p.node);
+            act.fail_attempt(error, ctx);
+        });
     }
 
     fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
@@ -175,12 +241,14 @@ impl Handler<AssignShot> for ShotJob {
             } else {
                 Departure::Requeue {
                     attempt: self.shot.attempt,
+                    on_demand_only: self.pinned(),
                 }
             };
             self.deps.supervisor.do_send(ShotLeft {
                 shot: self.shot.id.clone(),
                 node: Some(msg.node),
                 attempt: msg.attempt,
+                result: AttemptResult::Interrupted,
                 departure,
             });
             return;
@@ -196,7 +264,6 @@ impl Handler<AssignShot> for ShotJob {
             wall_seconds_per_step: msg.wall_seconds_per_step,
         });
         self.shot.eta = self.eta_after(self.shot.checkpoint_step);
-        self.persist(ctx);
         let job = ExecJob {
             shot: self.shot.id.clone(),
             video: self.video.clone(),
@@ -209,10 +276,21 @@ impl Handler<AssignShot> for ShotJob {
             seconds_per_step: msg.seconds_per_step,
             checkpoint_every_steps: msg.checkpoint_every_steps,
         };
-        msg.node_handle.do_send(NodeCommand::Run {
-            job,
-            reporter: ctx.address().recipient(),
-        });
+        // The write is the claim: run only once it is stored; refused, another server has the
+        // shot (or it moved on) and the GPUs go back.
+        let node = msg.node_handle;
+        ctx.wait(self.persist_future().into_actor(self).map(
+            move |claimed, act, ctx| match claimed {
+                Ok(()) => {
+                    act.watch_progress(ctx);
+                    node.do_send(NodeCommand::Run {
+                        job,
+                        reporter: ctx.address().recipient(),
+                    });
+                }
+                Err(e) => act.resync(e, ctx),
+            },
+        ));
     }
 }
 
@@ -226,12 +304,13 @@ impl Handler<ShotReport> for ShotJob {
             self.deps
                 .metrics
                 .stale_reports
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         match msg.event {
             ExecEvent::Started { .. } => {
                 if self.go_to(ShotState::Running) {
+                    self.watch_progress(ctx);
                     self.persist(ctx);
                 }
             }
@@ -245,6 +324,7 @@ impl Handler<ShotReport> for ShotJob {
                 self.shot.step = step.min(self.shot.spec.steps);
                 self.shot.eta = self.eta_after(step);
                 self.shot.updated_at = Utc::now();
+                self.watch_progress(ctx);
                 self.persist(ctx);
             }
             ExecEvent::Checkpointed { step, .. } => {
@@ -260,23 +340,15 @@ impl Handler<ShotReport> for ShotJob {
                     self.shot.checkpoint_step = self.shot.spec.steps;
                     self.shot.artifact = artifact;
                     self.shot.eta = None;
-                    self.leave_node(self.shot.attempt, Departure::Final);
+                    self.leave_node(
+                        self.shot.attempt,
+                        AttemptResult::Completed,
+                        Departure::Final,
+                    );
                     self.persist(ctx);
                 }
             }
-            ExecEvent::Failed { error, .. } => {
-                self.shot.failures += 1;
-                self.shot.error = Some(error);
-                if self.shot.failures >= self.deps.max_failures {
-                    if self.go_to(ShotState::Failed) {
-                        self.shot.eta = None;
-                        self.leave_node(self.shot.attempt, Departure::Final);
-                        self.persist(ctx);
-                    }
-                } else {
-                    self.requeue(ctx);
-                }
-            }
+            ExecEvent::Failed { error, .. } => self.fail_attempt(error, ctx),
             ExecEvent::Stopped {
                 checkpoint_step, ..
             } => {
@@ -285,10 +357,18 @@ impl Handler<ShotReport> for ShotJob {
                     self.shot.preemptions += 1;
                     if self.go_to(ShotState::Preempted) {
                         self.shot.eta = None;
-                        self.persist(ctx);
+                        // Requeue only once `preempted` is written: actix runs `ctx.wait`
+                        // futures last-in first-out, so two writes queued here would land (and
+                        // reach watchers) as `queued` then a fenced `preempted`.
+                        let write = self.persist_future().into_actor(self);
+                        ctx.wait(write.map(|written, act, ctx| match written {
+                            Ok(()) => act.requeue(AttemptResult::Interrupted, ctx),
+                            Err(e) => act.resync(e, ctx),
+                        }));
+                        return;
                     }
                 }
-                self.requeue(ctx);
+                self.requeue(AttemptResult::Interrupted, ctx);
             }
         }
     }
@@ -301,7 +381,7 @@ impl Handler<NodeLost> for ShotJob {
         let here = self.placement.as_ref().is_some_and(|p| p.node == msg.node);
         if here && !self.shot.state.is_final() {
             warn!(shot_id = %self.shot.id, node_id = %msg.node, "node lost; requeue from checkpoint");
-            self.requeue(ctx);
+            self.requeue(AttemptResult::Interrupted, ctx);
         }
     }
 }
@@ -320,7 +400,11 @@ impl Handler<CancelShot> for ShotJob {
             });
         }
         self.shot.eta = None;
-        self.leave_node(self.shot.attempt, Departure::Final);
+        self.leave_node(
+            self.shot.attempt,
+            AttemptResult::Interrupted,
+            Departure::Final,
+        );
         // Answer only once the cancellation is stored, so the caller reads it back.
         AtomicResponse::new(Box::pin(
             self.persist_future()

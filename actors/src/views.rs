@@ -31,6 +31,8 @@ pub struct NodeView {
     pub gpus: Vec<GpuView>,
     pub shots_in_flight: Vec<ShotId>,
     pub loaded_models: Vec<String>,
+    /// Models blocklisted here after repeated failures.
+    pub blocked_models: Vec<String>,
     /// Seconds since the node last reported telemetry.
     pub heartbeat_age_s: Option<f64>,
     pub joined_at: DateTime<Utc>,

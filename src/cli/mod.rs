@@ -1,7 +1,12 @@
 //! Command-line parsing and dispatch to one module per subcommand.
 
+mod agent;
+mod bars;
+mod notice;
 mod serve;
+mod submit;
 mod token;
+mod watch;
 
 use std::path::PathBuf;
 
@@ -23,6 +28,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Print a token signed with the configured secret.
     Token(token::TokenArgs),
+    /// Run a GPU node on this machine for a remote server (NVML telemetry, or simulated).
+    Agent(agent::AgentArgs),
+    /// Submit a video; with --watch, follow its shots' progress bars until it is final.
+    Submit(submit::SubmitArgs),
 }
 
 impl Cli {
@@ -31,6 +40,8 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(args),
             Command::Token(args) => token::run(args),
+            Command::Agent(args) => agent::run(args),
+            Command::Submit(args) => submit::run(args),
         }
     }
 }

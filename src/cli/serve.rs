@@ -32,7 +32,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
         let banner = banner(&settings, addr)?;
-        let farm = Farm::start(settings)?;
+        let farm = Farm::open(settings).await?;
         let server = shotfarm_web::server::serve(farm, listener)?;
         println!("{banner}");
         server.await?;

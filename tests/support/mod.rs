@@ -20,11 +20,14 @@ pub struct Server {
     pub base: String,
     pub http: Client,
     tokens: TokenIssuer,
+    /// The server's scratch data folder, removed on drop.
+    data_dir: std::path::PathBuf,
 }
 
 impl Server {
     /// Starts a server with the embedded default and `env` overrides on top of the test ones.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        let data_dir = scratch_dir();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
             .env("SHOTFARM_AUTH__SECRET", SECRET)
@@ -32,6 +35,8 @@ impl Server {
             .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
             .env("SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER", "200ms")
             .env("RUST_LOG", "warn")
+            // Checkpoints and clips of test servers go to a scratch folder, not the repo's data/.
+            .env("SHOTFARM_EXECUTOR__DATA_DIR", &data_dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         for (k, v) in env {
@@ -60,6 +65,7 @@ impl Server {
             base,
             http,
             tokens: TokenIssuer::new(SECRET),
+            data_dir,
         }
     }
 
@@ -80,6 +86,16 @@ impl Server {
     /// The issuer, for odd tokens (expired, node role).
     pub fn tokens(&self) -> &TokenIssuer {
         &self.tokens
+    }
+
+    /// Where the server keeps checkpoints and clips (agents sharing a volume with it use it too).
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
+
+    /// The server's process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn get(&self, path: &str, token: &str) -> Response {
@@ -163,7 +179,16 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// A fresh folder under the system's temp dir for one test server's checkpoints and clips.
+pub fn scratch_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("shotfarm-test-{}-{n}", std::process::id()))
 }
 
 /// A video body of `n` shots of `model`.

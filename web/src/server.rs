@@ -8,6 +8,7 @@ use actix_web::{middleware, web, App, HttpServer};
 
 use shotfarm_actors::Farm;
 
+use crate::artifact_url::ArtifactSigner;
 use crate::auth::TokenIssuer;
 use crate::problem::{self, BodyLimit};
 use crate::routes;
@@ -16,7 +17,11 @@ use crate::routes;
 pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         let limit = farm.settings().server.max_body_bytes;
+        let auth = &farm.settings().auth;
+        let signer = ArtifactSigner::new(&auth.secret, auth.artifact_url_ttl);
+        crate::artifact_url::install(signer.clone());
         cfg.app_data(web::Data::new(farm))
+            .app_data(web::Data::new(signer))
             .app_data(web::Data::new(tokens))
             .app_data(BodyLimit(limit))
             .app_data(web::PayloadConfig::new(limit))
@@ -26,19 +31,29 @@ pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::Servi
             .configure(routes::service::configure)
             .configure(routes::videos::configure)
             .configure(routes::nodes::configure)
-            .configure(routes::cluster::configure);
+            .configure(routes::cluster::configure)
+            .configure(routes::artifacts::configure)
+            .configure(routes::progress::configure)
+            .configure(crate::agents::configure)
+            .configure(crate::pages::configure);
     }
 }
 
 /// Starts the HTTP server on an already bound listener (bind to port 0 in tests).
 pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
     let tokens = TokenIssuer::new(&farm.settings().auth.secret);
+    // One for every worker: a node's connections must see each other whichever worker took them.
+    let agents = web::Data::new(crate::agents::AgentDirectory::default());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::Logger::new("%r %s %Dms").log_target("shotfarm::http"))
+            .app_data(agents.clone())
             .configure(configure(farm.clone(), tokens.clone()))
             .default_service(web::to(problem::not_found))
     })
+    // Progress frames are small and must leave at once: Nagle's algorithm would hold each one
+    // until the previous is acknowledged (tens of ms with delayed ACKs).
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(5)
     .run();

@@ -206,6 +206,8 @@ mod tests {
             gpus: 1,
             gpu_memory_mb: 1000,
             seconds_per_step: BTreeMap::from([("L4".to_owned(), 0.5)]),
+            onnx: None,
+            simulated_faults: Default::default(),
         };
         BTreeMap::from([
             ("tiny-video".to_owned(), model(20)),

@@ -92,9 +92,18 @@ impl VideoJson {
             shots: video
                 .shots
                 .iter()
-                .map(|s| ShotJson::of(s, s.artifact.clone()))
+                .map(|s| ShotJson::of(s, signed_artifact_url(s)))
                 .collect(),
             progress_url: format!("/api/v1/videos/{}/progress", video.id),
         }
     }
+}
+
+/// A shot's stored clip as a signed, expiring URL (`artifact_url.rs`); none while the server has
+/// not installed its signer. Only owners and operators are ever shown a video, so only they get it.
+fn signed_artifact_url(shot: &ShotRecord) -> Option<String> {
+    let signer = crate::artifact_url::installed()?;
+    shot.artifact
+        .as_ref()
+        .map(|_| signer.url(shot.id.as_str(), crate::auth::now_unix()))
 }

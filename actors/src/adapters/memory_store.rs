@@ -3,21 +3,24 @@
 //! state change together.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::domain::{ShotRecord, VideoRecord};
-use crate::ids::VideoId;
-use crate::ports::store::{ShotWritten, VideoChange};
+use crate::domain::{ShotRecord, ShotState, VideoRecord};
+use crate::ids::{NodeId, ShotId, VideoId};
+use crate::ports::store::{shot_write_allowed, ShotWritten, VideoChange};
 use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
 
 /// Videos in a concurrent map, each behind its own mutex.
 #[derive(Default)]
 pub struct MemoryStore {
     videos: DashMap<VideoId, Arc<Mutex<VideoRecord>>>,
+    /// Node leases: when each expires.
+    leases: DashMap<NodeId, Instant>,
 }
 
 impl MemoryStore {
@@ -42,7 +45,7 @@ pub fn apply_shot_write(
         .iter_mut()
         .find(|s| s.id == shot.id)
         .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
-    if shot.attempt < slot.attempt || (slot.state.is_final() && shot.state != slot.state) {
+    if !shot_write_allowed(slot.state, slot.attempt, shot.state, shot.attempt) {
         return Err(StoreError::Fenced {
             shot: shot.id.clone(),
             attempt: shot.attempt,
@@ -132,6 +135,57 @@ impl Store for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError> {
+        Ok(self
+            .videos
+            .iter()
+            .filter_map(|e| {
+                let v = e.value().lock();
+                (!v.state.is_final()).then(|| v.clone())
+            })
+            .collect())
+    }
+
+    async fn queued_shots(&self, limit: usize) -> Result<Vec<ShotId>, StoreError> {
+        let mut out = Vec::new();
+        for e in self.videos.iter() {
+            let v = e.value().lock();
+            let queued = v.shots.iter().filter(|s| s.state == ShotState::Queued);
+            out.extend(
+                queued
+                    .map(|s| s.id.clone())
+                    .take(limit - out.len().min(limit)),
+            );
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn renew_leases(&self, nodes: &[NodeId], ttl: Duration) -> Result<(), StoreError> {
+        let until = Instant::now() + ttl;
+        for n in nodes {
+            self.leases.insert(n.clone(), until);
+        }
+        Ok(())
+    }
+
+    async fn release_leases(&self, nodes: &[NodeId]) -> Result<(), StoreError> {
+        for n in nodes {
+            self.leases.remove(n);
+        }
+        Ok(())
+    }
+
+    async fn leases_live(&self, nodes: &[NodeId]) -> Result<Vec<bool>, StoreError> {
+        let now = Instant::now();
+        Ok(nodes
+            .iter()
+            .map(|n| self.leases.get(n).is_some_and(|until| *until > now))
+            .collect())
     }
 }
 

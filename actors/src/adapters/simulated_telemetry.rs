@@ -18,6 +18,12 @@ const FULL_POWER_W: f64 = 400.0;
 const THERMAL_LAG: f64 = 0.35;
 /// Memory the driver and runtime take on every GPU.
 const BASE_MEMORY_MB: u64 = 520;
+/// An A100's SM clock idle and at its boost clock.
+const IDLE_SM_CLOCK_MHZ: u32 = 210;
+const BOOST_SM_CLOCK_MHZ: u32 = 1410;
+/// Memory-controller load per point of GPU utilization for a diffusion model's denoising step
+/// (attention is bandwidth-bound; roughly half the SM load shows on the memory controller).
+const MEMORY_LOAD_PER_GPU_LOAD: f64 = 0.45;
 
 /// A simulated device, deterministic for a given seed.
 pub struct SimulatedDevice {
@@ -53,6 +59,7 @@ impl TelemetrySource for SimulatedDevice {
                 *t += (target - *t) * THERMAL_LAG;
                 let power = IDLE_POWER_W + (FULL_POWER_W - IDLE_POWER_W) * utilization / 100.0;
                 let model_mb = load.model_memory_mb.get(i).copied().unwrap_or(0);
+                let shot = load.shots.get(i).cloned().flatten();
                 GpuTelemetry {
                     gpu: gpu.index,
                     utilization_gpu: (utilization * 10.0).round() / 10.0,
@@ -60,6 +67,17 @@ impl TelemetrySource for SimulatedDevice {
                     memory_total_mb: gpu.memory_mb,
                     temperature_c: (*t * 10.0).round() / 10.0,
                     power_w: (power * 10.0).round() / 10.0,
+                    utilization_memory: Some(
+                        (utilization * MEMORY_LOAD_PER_GPU_LOAD * 10.0).round() / 10.0,
+                    ),
+                    sm_clock_mhz: Some(if busy {
+                        BOOST_SM_CLOCK_MHZ
+                    } else {
+                        IDLE_SM_CLOCK_MHZ
+                    }),
+                    // The simulated shot holds exactly its model's memory.
+                    shot_memory_mb: shot.as_ref().map(|_| model_mb.min(gpu.memory_mb)),
+                    shot,
                     source: TelemetrySourceKind::Simulated,
                     sampled_at: now,
                 }
@@ -75,6 +93,7 @@ impl TelemetrySource for SimulatedDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::ShotId;
 
     fn gpus() -> Vec<GpuSpec> {
         (0..2)
@@ -92,6 +111,7 @@ mod tests {
         let load = NodeLoad {
             busy: vec![true, false],
             model_memory_mb: vec![40960, 0],
+            shots: vec![Some(ShotId::from("shot_a_0")), None],
         };
         let mut last = Vec::new();
         for _ in 0..20 {
@@ -104,5 +124,13 @@ mod tests {
         assert!(last
             .iter()
             .all(|s| s.source == TelemetrySourceKind::Simulated));
+        assert_eq!(last[0].shot, Some(ShotId::from("shot_a_0")));
+        assert_eq!(last[0].shot_memory_mb, Some(40960));
+        assert_eq!(
+            (last[1].shot.as_ref(), last[1].shot_memory_mb),
+            (None, None)
+        );
+        assert!(last[0].sm_clock_mhz > last[1].sm_clock_mhz);
+        assert!(last[0].utilization_memory > last[1].utilization_memory);
     }
 }

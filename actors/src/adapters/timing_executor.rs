@@ -2,22 +2,70 @@
 //! node's GPU model, scaled by the shot's length and the configured time factor) without a GPU.
 //! Used by the embedded default, load tests and capacity planning.
 
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use actix::Recipient;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 
 use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor};
+use crate::settings::{Settings, SimulatedFaults};
 
 /// Sleeps through each step on the async runtime; a stop request is honoured at once, with the
 /// last completed step as the checkpoint (the timing model's "latent" is its step count).
+/// Configured fault rates make an attempt fail or hang at a step chosen from a seed of the shot
+/// and attempt, so a chaos run is reproducible.
 pub struct TimingExecutor {
     time_factor: f64,
+    faults: BTreeMap<String, SimulatedFaults>,
+}
+
+/// What the fault model decided for one attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fate {
+    Completes,
+    FailsAt(u32),
+    HangsAt(u32),
 }
 
 impl TimingExecutor {
     /// An executor whose steps take `seconds_per_step × time_factor`.
     pub fn new(time_factor: f64) -> Self {
-        Self { time_factor }
+        Self {
+            time_factor,
+            faults: BTreeMap::new(),
+        }
+    }
+
+    /// Injects each model's configured faults.
+    pub fn with_faults(mut self, settings: &Settings) -> Self {
+        self.faults = settings
+            .models
+            .iter()
+            .filter(|(_, m)| m.simulated_faults != SimulatedFaults::default())
+            .map(|(id, m)| (id.clone(), m.simulated_faults))
+            .collect();
+        self
+    }
+
+    fn fate(&self, job: &ExecJob) -> Fate {
+        let Some(f) = self.faults.get(&job.spec.model) else {
+            return Fate::Completes;
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (job.shot.as_str(), job.attempt, job.spec.seed).hash(&mut h);
+        let mut rng = SmallRng::seed_from_u64(h.finish());
+        let first = job.from_step + 1;
+        let step = rng.gen_range(first..=job.spec.steps.max(first));
+        if rng.gen_bool(f.failure_rate) {
+            Fate::FailsAt(step)
+        } else if rng.gen_bool(f.hang_rate) {
+            Fate::HangsAt(step)
+        } else {
+            Fate::Completes
+        }
     }
 }
 
@@ -26,14 +74,24 @@ impl Executor for TimingExecutor {
         let (handle, mut stop) = ExecHandle::new();
         let step_time = Duration::from_secs_f64((job.seconds_per_step * self.time_factor).max(0.0));
         let every = job.checkpoint_every_steps.max(1);
+        let fate = self.fate(&job);
         tokio::spawn(async move {
             let (shot, attempt) = (job.shot.clone(), job.attempt);
             sink.do_send(ExecEvent::Started {
                 shot: shot.clone(),
                 attempt,
             });
-            let mut checkpoint = job.from_step;
             for step in job.from_step + 1..=job.spec.steps {
+                if fate == Fate::HangsAt(step) {
+                    // A hung model makes no progress until it is stopped.
+                    let _ = stop.wait_for(|s| *s).await;
+                    sink.do_send(ExecEvent::Stopped {
+                        shot,
+                        attempt,
+                        checkpoint_step: step - 1,
+                    });
+                    return;
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(step_time) => {}
                     _ = stop.wait_for(|s| *s) => {
@@ -43,13 +101,21 @@ impl Executor for TimingExecutor {
                         return;
                     }
                 }
+                if fate == Fate::FailsAt(step) {
+                    let error = format!("simulated model failure at step {step}");
+                    sink.do_send(ExecEvent::Failed {
+                        shot,
+                        attempt,
+                        error,
+                    });
+                    return;
+                }
                 sink.do_send(ExecEvent::Stepped {
                     shot: shot.clone(),
                     attempt,
                     step,
                 });
                 if step % every == 0 || step == job.spec.steps {
-                    checkpoint = step;
                     sink.do_send(ExecEvent::Checkpointed {
                         shot: shot.clone(),
                         attempt,
@@ -57,7 +123,6 @@ impl Executor for TimingExecutor {
                     });
                 }
             }
-            debug_assert_eq!(checkpoint, job.spec.steps.max(job.from_step));
             sink.do_send(ExecEvent::Completed {
                 shot,
                 attempt,

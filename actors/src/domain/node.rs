@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::NodeId;
+use crate::ids::{NodeId, ShotId};
 
 /// Life of a node: `joining → ready → draining|preempted → left`, or `lost` without notice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +100,19 @@ pub struct GpuTelemetry {
     pub memory_total_mb: u64,
     pub temperature_c: f64,
     pub power_w: f64,
+    /// Percent of the last sample period the memory controller was busy (`None` where the
+    /// source cannot tell).
+    #[serde(default)]
+    pub utilization_memory: Option<f64>,
+    /// The streaming multiprocessors' clock now.
+    #[serde(default)]
+    pub sm_clock_mhz: Option<u32>,
+    /// The shot running on this GPU (a GPU runs at most one shot at a time).
+    #[serde(default)]
+    pub shot: Option<ShotId>,
+    /// GPU memory attributed to that shot: what its process holds on this GPU.
+    #[serde(default)]
+    pub shot_memory_mb: Option<u64>,
     pub source: TelemetrySourceKind,
     pub sampled_at: DateTime<Utc>,
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
 use crate::domain::FarmEvent;
@@ -23,6 +24,18 @@ pub trait EventBus: Send + Sync + 'static {
     /// The kept events with `seq > since`, in order; `None` when some of them are no longer kept
     /// (the caller then sends a fresh snapshot).
     fn replay(&self, video: &VideoId, since: u64) -> Option<Vec<Arc<FarmEvent>>>;
+
+    /// Like [`EventBus::replay`], but may read a durable log (Redis) rather than only what this
+    /// process kept, so `since` replay works after a restart and across servers. Sessions should
+    /// prefer it; the default answers from [`EventBus::replay`].
+    fn replay_async(
+        &self,
+        video: &VideoId,
+        since: u64,
+    ) -> BoxFuture<'static, Option<Vec<Arc<FarmEvent>>>> {
+        let kept = self.replay(video, since);
+        Box::pin(std::future::ready(kept))
+    }
 
     /// Forgets a final video's channel once its watchers are gone.
     fn retire(&self, video: &VideoId);

@@ -1,12 +1,19 @@
 //! The store port: where videos and shots live. Every shot write is fenced by its attempt number
 //! and assigns the video's next event sequence number in the same atomic step, so a snapshot at
 //! `seq` is exactly the events up to `seq`.
+//!
+//! Shared by several servers (Redis), the store is also the farm's arbiter: a shot is claimed by
+//! the conditional write `queued → assigned` of its attempt, a requeue moves the attempt by
+//! exactly one, and a final shot never changes again, so two servers never run one attempt and a
+//! shot completes once. Node leases tell one server which of another's nodes are still alive.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ShotRecord, VideoRecord, VideoState};
-use crate::ids::{OwnerId, ShotId, VideoId};
+use crate::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -66,6 +73,37 @@ pub struct VideoChange {
     pub eta: Option<DateTime<Utc>>,
 }
 
+/// The fencing rules every adapter applies to a shot write, given the stored shot's state and
+/// attempt and the written ones (the Redis adapter's script mirrors them line for line):
+///
+/// - a final shot never changes again (a second completion is refused);
+/// - an older attempt is refused;
+/// - a newer attempt must be the next one and `queued` (a requeue; of two servers requeueing
+///   an orphan, one wins), and `queued` only ever comes with a newer attempt;
+/// - at the same attempt, `assigned` needs a `queued` shot (the claim: of two servers placing
+///   it, one wins), `running`/`preempted`/`completed` need a claimed shot, and
+///   `cancelled`/`failed` may end any unfinished shot.
+pub fn shot_write_allowed(
+    stored: ShotState,
+    stored_attempt: u32,
+    state: ShotState,
+    attempt: u32,
+) -> bool {
+    use ShotState::*;
+    if stored.is_final() || attempt < stored_attempt {
+        return false;
+    }
+    if attempt > stored_attempt {
+        return attempt == stored_attempt + 1 && state == Queued;
+    }
+    match state {
+        Assigned => stored == Queued,
+        Queued => false,
+        Running | Preempted | Completed => matches!(stored, Assigned | Running | Preempted),
+        Cancelled | Failed => true,
+    }
+}
+
 /// Videos and shots, durable or not.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -84,4 +122,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Every video not yet final, with its shots: what a restarting server reloads.
+    async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError>;
+
+    /// Up to `limit` shots stored as `queued`: servers sharing the store adopt those they do not
+    /// track yet.
+    async fn queued_shots(&self, limit: usize) -> Result<Vec<ShotId>, StoreError>;
+
+    /// Sets or extends the leases of nodes attached to this server for `ttl`.
+    async fn renew_leases(&self, nodes: &[NodeId], ttl: Duration) -> Result<(), StoreError>;
+
+    /// Ends the leases of nodes that left.
+    async fn release_leases(&self, nodes: &[NodeId]) -> Result<(), StoreError>;
+
+    /// For each node, whether its lease is live (a node whose lease expired is gone, and so is
+    /// every attempt it held).
+    async fn leases_live(&self, nodes: &[NodeId]) -> Result<Vec<bool>, StoreError>;
 }

@@ -1,14 +1,18 @@
 //! The telemetry port: one sample per GPU of a node, from NVML or the simulated device.
 
 use crate::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
+use crate::ids::ShotId;
 
-/// What the node is doing, for a simulated device to follow (NVML ignores it: it measures).
+/// What the node is doing, for a simulated device to follow (NVML measures, and takes from it
+/// only which shot runs on each GPU, to attribute that GPU's process memory to it).
 #[derive(Clone, Debug, Default)]
 pub struct NodeLoad {
     /// For each GPU index, whether a shot is running on it.
     pub busy: Vec<bool>,
     /// For each GPU index, the memory its shots' models take.
     pub model_memory_mb: Vec<u64>,
+    /// For each GPU index, the shot running on it (its VRAM is attributed to that shot).
+    pub shots: Vec<Option<ShotId>>,
 }
 
 /// A source of GPU readings.

@@ -1,6 +1,7 @@
 //! The supervisor actor: holds the node registry and the queue, runs the placement policy
 //! whenever work or capacity changes, and is the only place that decides which shot runs where.
 
+mod adopt;
 mod registry;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -16,8 +17,9 @@ use tracing::{debug, info, warn};
 use crate::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
-    AssignShot, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo, GetCluster, GetNodes,
-    NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, ShotLeft,
+    AssignShot, AttemptResult, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo,
+    GetCluster, GetNodes, NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode,
+    ReportTelemetry, ShotLeft,
 };
 use crate::metrics::FarmMetrics;
 use crate::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
@@ -27,6 +29,9 @@ use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::views::{ClusterView, NodeView};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
+
+/// Consecutive failures of a model on a node after which the node is blocklisted for it.
+pub const BLOCKLIST_AFTER_FAILURES: u32 = 3;
 
 /// A shot the supervisor is responsible for until it is final.
 struct JobSlot {
@@ -59,7 +64,7 @@ pub struct Supervisor {
     registry: Registry,
     jobs: HashMap<ShotId, JobSlot>,
     in_use: HashMap<OwnerId, u32>,
-    requirements: HashMap<String, SharedRequirement>,
+    requirements: HashMap<(String, bool), SharedRequirement>,
     placement_pending: bool,
     preemptions: u64,
     /// Nodes under a preemption notice (replaced when they leave).
@@ -98,8 +103,10 @@ impl Supervisor {
         }
     }
 
-    fn requirement(&mut self, model: &str) -> Option<SharedRequirement> {
-        if let Some(r) = self.requirements.get(model) {
+    /// The shared requirement of `model` (pinned to on-demand nodes or not).
+    fn requirement(&mut self, model: &str, on_demand_only: bool) -> Option<SharedRequirement> {
+        let key = (model.to_owned(), on_demand_only);
+        if let Some(r) = self.requirements.get(&key) {
             return Some(Arc::clone(r));
         }
         let m = self.settings.models.get(model)?;
@@ -109,10 +116,82 @@ impl Supervisor {
             gpu_models: m.seconds_per_step.keys().cloned().collect(),
             gpu_memory_mb: m.gpu_memory_mb,
             gpus: m.gpus,
-            on_demand_only: false,
+            on_demand_only,
         });
-        self.requirements.insert(model.to_owned(), Arc::clone(&r));
+        self.requirements.insert(key, Arc::clone(&r));
         Some(r)
+    }
+
+    /// Counts a model's consecutive failures on a node; the third blocklists the model there
+    /// (Flamenco's rule), a success clears the count.
+    fn note_result(&mut self, node: &NodeId, shot: &ShotId, result: AttemptResult) {
+        let Some(model) = self.jobs.get(shot).map(|j| j.spec.model.clone()) else {
+            return;
+        };
+        let Some(slot) = self.registry.up.get_mut(node) else {
+            return;
+        };
+        match result {
+            AttemptResult::Completed => {
+                slot.failure_streak.remove(&model);
+            }
+            AttemptResult::Failed => {
+                let streak = slot.failure_streak.entry(model.clone()).or_insert(0);
+                *streak += 1;
+                if *streak >= BLOCKLIST_AFTER_FAILURES && !slot.blocked_models.contains(&model) {
+                    warn!(node_id = %node, model = %model, "model blocklisted on node after repeated failures");
+                    slot.blocked_models.push(model);
+                }
+            }
+            AttemptResult::Interrupted => {}
+        }
+    }
+
+    /// A node left or was lost: out of the placement set; shots still placed there requeue from
+    /// their checkpoints; a reclaimed local spot node is replaced after the configured delay.
+    fn node_gone(&mut self, node: &NodeId, state: NodeState, ctx: &mut Context<Self>) {
+        // Only a reclaimed spot node comes back by itself; a drained one was let go.
+        let reclaimed = self.reclaimed.remove(node);
+        let Some(slot) = self.registry.depart(node, state) else {
+            return;
+        };
+        for shot in &slot.shots {
+            if let Some(job) = self.jobs.get(shot) {
+                job.addr.do_send(NodeLost { node: node.clone() });
+            }
+        }
+        if let (true, Some(group), Some(provider)) = (
+            reclaimed && slot.spec.spot,
+            slot.group,
+            self.provider.clone(),
+        ) {
+            let delay = self.settings.timing.replace_preempted_after;
+            ctx.run_later(delay, move |_, ctx| {
+                if let Some(id) = provider.launch(group, ctx.address()) {
+                    info!(node_id = %id, "spot node replaced");
+                }
+            });
+        }
+    }
+
+    /// Nodes silent past the heartbeat timeout are lost.
+    fn check_heartbeats(&mut self, ctx: &mut Context<Self>) {
+        let timeout = self.settings.timing.heartbeat_timeout;
+        let silent: Vec<NodeId> = self
+            .registry
+            .up
+            .values()
+            .filter(|s| s.last_report.unwrap_or(s.registered).elapsed() > timeout)
+            .map(|s| s.spec.id.clone())
+            .collect();
+        for node in silent {
+            warn!(node_id = %node, timeout_s = timeout.as_secs_f64(), "no heartbeat; node lost");
+            if let Some(slot) = self.registry.up.get(&node) {
+                slot.handle.do_send(NodeCommand::Evict);
+            }
+            self.node_gone(&node, NodeState::Lost, ctx);
+        }
+        self.schedule_placement(ctx);
     }
 
     fn enqueue(&mut self, shot: &ShotId, attempt: u32) {
@@ -277,6 +356,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        let every =
+            (self.settings.timing.heartbeat_timeout / 4).max(std::time::Duration::from_millis(50));
+        ctx.run_interval(every, Self::check_heartbeats);
         if let Some(p) = &self.provider {
             p.launch_all(&ctx.address());
         }
@@ -304,7 +386,7 @@ impl Handler<EnqueueVideo> for Supervisor {
             if shot.state.is_final() {
                 continue;
             }
-            let Some(need) = self.requirement(&shot.spec.model) else {
+            let Some(need) = self.requirement(&shot.spec.model, false) else {
                 warn!(video_id = %video.id, model = %shot.spec.model, "model vanished from registry");
                 continue;
             };
@@ -359,6 +441,7 @@ impl Handler<ShotLeft> for Supervisor {
 
     fn handle(&mut self, msg: ShotLeft, ctx: &mut Context<Self>) {
         if let Some(node) = &msg.node {
+            self.note_result(node, &msg.shot, msg.result);
             self.release(&msg.shot, node, msg.attempt);
         }
         match msg.departure {
@@ -366,7 +449,20 @@ impl Handler<ShotLeft> for Supervisor {
                 self.queue.remove(&msg.shot);
                 self.jobs.remove(&msg.shot);
             }
-            Departure::Requeue { attempt } => self.enqueue(&msg.shot, attempt),
+            Departure::Requeue {
+                attempt,
+                on_demand_only,
+            } => {
+                if on_demand_only {
+                    let model = self.jobs.get(&msg.shot).map(|j| j.spec.model.clone());
+                    if let Some(need) = model.and_then(|m| self.requirement(&m, true)) {
+                        if let Some(job) = self.jobs.get_mut(&msg.shot) {
+                            job.need = need;
+                        }
+                    }
+                }
+                self.enqueue(&msg.shot, attempt);
+            }
         }
         self.schedule_placement(ctx);
     }
@@ -390,33 +486,7 @@ impl Handler<NodeStateChanged> for Supervisor {
 
     fn handle(&mut self, msg: NodeStateChanged, ctx: &mut Context<Self>) {
         match msg.state {
-            NodeState::Left | NodeState::Lost => {
-                // Only a reclaimed spot node comes back by itself; a drained one was let go.
-                let reclaimed = self.reclaimed.remove(&msg.node);
-                let Some(slot) = self.registry.depart(&msg.node, msg.state) else {
-                    return;
-                };
-                // Shots still placed there will get no report from the node any more.
-                for shot in &slot.shots {
-                    if let Some(job) = self.jobs.get(shot) {
-                        job.addr.do_send(NodeLost {
-                            node: msg.node.clone(),
-                        });
-                    }
-                }
-                if let (true, Some(group), Some(provider)) = (
-                    reclaimed && slot.spec.spot,
-                    slot.group,
-                    self.provider.clone(),
-                ) {
-                    let delay = self.settings.timing.replace_preempted_after;
-                    ctx.run_later(delay, move |_, ctx| {
-                        if let Some(id) = provider.launch(group, ctx.address()) {
-                            info!(node_id = %id, "spot node replaced");
-                        }
-                    });
-                }
-            }
+            NodeState::Left | NodeState::Lost => self.node_gone(&msg.node, msg.state, ctx),
             state => {
                 if let Some(slot) = self.registry.up.get_mut(&msg.node) {
                     if state == NodeState::Preempted && slot.state != NodeState::Preempted {

@@ -1,7 +1,7 @@
 //! The supervisor's node registry: each node's spec, state, free GPUs, latest telemetry and the
 //! cost it has accrued, and the views operators read of them.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use actix::Recipient;
@@ -27,6 +27,12 @@ pub struct NodeSlot {
     pub shots: HashSet<ShotId>,
     pub telemetry: Vec<GpuTelemetry>,
     pub last_report: Option<Instant>,
+    /// When it registered (its heartbeat age counts from here until its first report).
+    pub registered: Instant,
+    /// Consecutive failures per model on this node.
+    pub failure_streak: HashMap<String, u32>,
+    /// Models this node must not run any more.
+    pub blocked_models: Vec<String>,
     pub joined_at: DateTime<Utc>,
     pub left_at: Option<DateTime<Utc>>,
     /// Index of the configured node group a local node was started from (for replacement).
@@ -51,6 +57,9 @@ impl NodeSlot {
             shots: HashSet::new(),
             telemetry: Vec::new(),
             last_report: None,
+            registered: Instant::now(),
+            failure_streak: HashMap::new(),
+            blocked_models: Vec::new(),
             joined_at: Utc::now(),
             left_at: None,
             group,
@@ -87,7 +96,7 @@ impl NodeSlot {
             accepting: self.state.accepts_work(),
             free_gpus: self.free_gpus,
             loaded_models: self.loaded_models.clone(),
-            blocked_models: Vec::new(),
+            blocked_models: self.blocked_models.clone(),
         }
     }
 
@@ -119,6 +128,7 @@ impl NodeSlot {
                 shots
             },
             loaded_models: self.loaded_models.clone(),
+            blocked_models: self.blocked_models.clone(),
             heartbeat_age_s: self.last_report.map(|t| t.elapsed().as_secs_f64()),
             joined_at: self.joined_at,
             cost_usd: self.cost_usd(now),

@@ -1,7 +1,9 @@
 //! The HTTP routes, one file per resource.
 
+pub mod artifacts;
 pub mod cluster;
 pub mod nodes;
+pub mod progress;
 pub mod service;
 pub mod videos;
 

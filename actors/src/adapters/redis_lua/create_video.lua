@@ -1,0 +1,30 @@
+-- Stores a new video with its shots, atomically with its listing entries and the sets servers
+-- sweep (unfinished videos, queued shots). Refuses an id that exists.
+-- KEYS: video hash, unfinished set, queued set, index of all videos, index of the owner's videos
+-- ARGV: video id, meta json, state, seq, updated_at json, shot count, index member, the
+--       counters the write script keeps (final, completed, failed, started shots),
+--       then per shot: shot json, summary, shot id (empty unless queued)
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+local n = tonumber(ARGV[6])
+local fields = {'meta', ARGV[2], 'state', ARGV[3], 'seq', ARGV[4], 'upd', ARGV[5], 'n', ARGV[6],
+  'nf', ARGV[8], 'nc', ARGV[9], 'nx', ARGV[10], 'ns', ARGV[11]}
+for i = 0, n - 1 do
+  local b = 12 + 3 * i
+  fields[#fields + 1] = 's:' .. i
+  fields[#fields + 1] = ARGV[b]
+  fields[#fields + 1] = 'k:' .. i
+  fields[#fields + 1] = ARGV[b + 1]
+  if ARGV[b + 2] ~= '' then
+    redis.call('SADD', KEYS[3], ARGV[b + 2])
+  end
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+local final = {completed = true, failed = true, cancelled = true}
+if not final[ARGV[3]] then
+  redis.call('SADD', KEYS[2], ARGV[1])
+end
+redis.call('ZADD', KEYS[4], 0, ARGV[7])
+redis.call('ZADD', KEYS[5], 0, ARGV[7])
+return 1

@@ -1,0 +1,122 @@
+-- The fenced shot write (see `shot_write_allowed` in ports/store.rs, mirrored rule for rule):
+-- checks the stored attempt and state, stores the shot, assigns the video's next seq, derives
+-- the video's state from per-video counters, and appends the events to the video's stream and
+-- the servers' feed, all in one atomic step. Events therefore reach the log in seq order
+-- whichever server wrote them, and a crash can never leave a seq without its event. Only when
+-- the video's state changes are every shot's summaries read (for its progress and ETA).
+-- KEYS: video hash, event stream, unfinished set, queued set
+-- ARGV: 1 shot index, 2 shot json, 3 state, 4 attempt, 5 step, 6 progress, 7 eta sort key
+--       (empty: none), 8 eta json, 9 shot event json without seq, 10 ts json, 11 video id json,
+--       12 video id, 13 shot id, 14 stream length kept, 15 seconds a final video's stream is
+--       kept, 16 feed channel
+-- Counters in the hash: nf final shots, nc completed, nx failed, ns started (not a fresh
+-- queued shot: left the queue once, or has a later attempt or a step).
+local h, stream = KEYS[1], KEYS[2]
+local idx = ARGV[1]
+local cur = redis.call('HMGET', h, 'n', 'state', 'seq', 'nf', 'nc', 'nx', 'ns', 'k:' .. idx)
+local n = tonumber(cur[1])
+if not n then
+  return {'novideo'}
+end
+if not cur[8] then
+  return {'noshot'}
+end
+local cstate, catt, cstep = string.match(cur[8], '^([^|]*)|([^|]*)|([^|]*)|')
+catt = tonumber(catt)
+local state, att, step = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+
+-- Plain comparisons rather than lookup tables: this runs on every write.
+local function is_final(st)
+  return st == 'completed' or st == 'failed' or st == 'cancelled'
+end
+local ok
+if is_final(cstate) or att < catt then
+  ok = false
+elseif att > catt then
+  ok = (att == catt + 1 and state == 'queued')
+elseif state == 'assigned' then
+  ok = (cstate == 'queued')
+elseif state == 'queued' then
+  ok = false
+elseif state == 'running' or state == 'preempted' or state == 'completed' then
+  ok = (cstate == 'assigned' or cstate == 'running' or cstate == 'preempted')
+else
+  ok = true
+end
+if not ok then
+  return {'fenced', tostring(catt)}
+end
+
+-- Counter deltas: what the stored shot counted for, and what the written one counts for.
+local nf, nc, nx, ns = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7])
+if is_final(cstate) then nf = nf - 1 end
+if is_final(state) then nf = nf + 1 end
+if cstate == 'completed' then nc = nc - 1 end
+if state == 'completed' then nc = nc + 1 end
+if cstate == 'failed' then nx = nx - 1 end
+if state == 'failed' then nx = nx + 1 end
+if cstate ~= 'queued' or catt > 1 or tonumber(cstep) > 0 then ns = ns - 1 end
+if state ~= 'queued' or att > 1 or step > 0 then ns = ns + 1 end
+local vstate
+if nf == n then
+  if nc == n then
+    vstate = 'completed'
+  elseif nx > 0 then
+    vstate = 'failed'
+  else
+    vstate = 'cancelled'
+  end
+elseif ns > 0 then
+  vstate = 'running'
+else
+  vstate = 'queued'
+end
+
+local seq = tonumber(cur[3]) + 1
+local changed = vstate ~= cur[2]
+local last = changed and seq + 1 or seq
+local summary = state .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[8]
+redis.call('HSET', h, 's:' .. idx, ARGV[2], 'k:' .. idx, summary, 'upd', ARGV[10],
+  'seq', last, 'state', vstate, 'nf', nf, 'nc', nc, 'nx', nx, 'ns', ns)
+if state == 'queued' then
+  redis.call('SADD', KEYS[4], ARGV[13])
+elseif cstate == 'queued' then
+  redis.call('SREM', KEYS[4], ARGV[13])
+end
+
+local maxlen = ARGV[14]
+local shot_event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[9], 2)
+redis.call('XADD', stream, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', shot_event)
+local feed = ARGV[12] .. '\n' .. shot_event
+if not changed then
+  redis.call('PUBLISH', ARGV[16], feed)
+  return {'ok', tostring(seq), '0'}
+end
+
+-- The video changed: its progress (mean of the shots', in index order, as the Rust side
+-- computes it) and ETA (the latest of its shots') go with the video event.
+local names = {}
+for i = 0, n - 1 do
+  names[#names + 1] = 'k:' .. i
+end
+local all = redis.call('HMGET', h, unpack(names))
+local sum, eta_key, eta_json = 0, '', 'null'
+for i = 1, n do
+  local p, ek, ej = string.match(all[i], '^[^|]*|[^|]*|[^|]*|([^|]*)|([^|]*)|(.*)$')
+  sum = sum + tonumber(p)
+  if ek ~= '' and ek > eta_key then
+    eta_key = ek
+    eta_json = ej
+  end
+end
+local progress = string.format('%.17g', sum / n)
+local video_event = '{"type":"video","seq":' .. last .. ',"video_id":' .. ARGV[11] ..
+  ',"state":"' .. vstate .. '","progress":' .. progress .. ',"eta":' .. eta_json ..
+  ',"ts":' .. ARGV[10] .. '}'
+redis.call('XADD', stream, 'MAXLEN', '~', maxlen, last .. '-0', 'e', video_event)
+redis.call('PUBLISH', ARGV[16], feed .. '\n' .. video_event)
+if is_final(vstate) then
+  redis.call('SREM', KEYS[3], ARGV[12])
+  redis.call('EXPIRE', stream, ARGV[15])
+end
+return {'ok', tostring(seq), tostring(last), vstate, progress, eta_json}

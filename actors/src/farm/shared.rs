@@ -1,0 +1,95 @@
+//! Opening the farm on its configured store, and what a store shared by several servers
+//! changes for the facade. With `store.url = "redis://..."` the farm connects, requeues what
+//! nodes that are gone held, adopts what is queued, and then keeps in step through the
+//! reconciler; a cancellation reaches shots that run on another server through the store.
+
+use std::sync::Arc;
+
+use actix::Actor;
+use chrono::Utc;
+
+use super::Farm;
+use crate::adapters::{RedisBus, RedisConn, RedisStore};
+use crate::domain::ShotState;
+use crate::ids::{mint, VideoId};
+use crate::ports::{EventBus, Store, StoreError};
+use crate::reconciler::{self, publish_written, Reconciler, ReconcilerDeps};
+use crate::settings::Settings;
+use crate::FarmError;
+
+/// Rounds of store-side cancellation (a write racing the holder's own is read and tried again).
+const CANCEL_ROUNDS: usize = 4;
+
+impl Farm {
+    /// Starts the farm on the configured store: in memory ([`Farm::start`]), or Redis when
+    /// `store.url` is `redis://...` (or `rediss://`, `redis+unix://`).
+    pub async fn open(mut settings: Settings) -> Result<Self, FarmError> {
+        let Some(url) = settings.store.url.clone() else {
+            return Self::start(settings);
+        };
+        if !["redis://", "rediss://", "redis+unix://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            return Err(FarmError::Invalid(format!(
+                "store.url {url:?}: expected redis://host:port/ (or unset for in memory)"
+            )));
+        }
+        // A configured instance keeps its node ids across restarts, so nodes of that name in the
+        // store are this server's from before the restart, and hold nothing now. A random one
+        // gives fresh ids; the old ones' leases lapse and other servers (or this one) requeue.
+        let own_prefix = settings.store.instance.as_ref().map(|i| format!("{i}-"));
+        if settings.store.instance.is_none() {
+            settings.store.instance = Some(random_instance());
+        }
+        let conn = RedisConn::connect(&url).await?;
+        let store: Arc<dyn Store> = Arc::new(RedisStore::new(&conn));
+        let bus: Arc<dyn EventBus> = Arc::new(RedisBus::new(&conn));
+        let (lease, sweep) = (settings.store.node_lease, settings.store.sweep_period);
+        let mut farm = Self::start_on(settings, Arc::clone(&store), Arc::clone(&bus))?;
+        let deps = ReconcilerDeps {
+            store,
+            bus,
+            supervisor: farm.supervisor.clone(),
+            metrics: Arc::clone(&farm.metrics),
+            lease,
+            sweep,
+        };
+        reconciler::recover(&deps, own_prefix.as_deref()).await?;
+        farm.reconciler = Some(Reconciler::new(deps).start());
+        Ok(farm)
+    }
+
+    /// Cancels, in the store, the unfinished shots no job actor here cancelled (they run on
+    /// another server: its job sees the refusal of its next write and stops the attempt).
+    pub(super) async fn cancel_in_store(&self, id: &VideoId) -> Result<(), FarmError> {
+        for _ in 0..CANCEL_ROUNDS {
+            let Some(video) = self.store.video(id).await? else {
+                return Ok(());
+            };
+            let mut raced = false;
+            for shot in video.shots.iter().filter(|s| !s.state.is_final()) {
+                let mut next = shot.clone();
+                next.state = ShotState::Cancelled;
+                next.eta = None;
+                next.updated_at = Utc::now();
+                match self.store.write_shot(next.clone()).await {
+                    Ok(written) => publish_written(self.bus.as_ref(), id, &next, &written),
+                    Err(StoreError::Fenced { .. }) => raced = true,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if !raced {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A short random server name, e.g. `s3k9xa`.
+fn random_instance() -> String {
+    let id = mint("s");
+    let tail: String = id.chars().skip(2).take(5).collect();
+    format!("s{tail}")
+}

@@ -1,0 +1,293 @@
+//! The reconciler actor: keeps one server's view in step with a store shared by several servers
+//! (Redis). It renews the leases of the nodes attached here, adopts shots queued in the store
+//! that no job actor here tracks (submitted elsewhere, or left queued by a server that stopped),
+//! and requeues, from their checkpoints with the next attempt, shots held by nodes whose lease
+//! lapsed, or by a node attached here that no job here tracks (its server restarted, or its
+//! agent reconnected to this server), so a late report from the old attempt is fenced. The store's conditional writes keep
+//! all of this safe when every server does it at once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::Utc;
+use tracing::{debug, info, warn};
+
+use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
+use crate::ids::{NodeId, VideoId};
+use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes};
+use crate::metrics::FarmMetrics;
+use crate::ports::store::ShotWritten;
+use crate::ports::{EventBus, Store, StoreError};
+use crate::supervisor::Supervisor;
+
+/// Queued shots looked at per sweep (a sample of a deeper backlog; the next sweep takes another).
+pub const ADOPT_BATCH: usize = 4096;
+
+/// What the reconciler works with.
+#[derive(Clone)]
+pub struct ReconcilerDeps {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    pub supervisor: Addr<Supervisor>,
+    pub metrics: Arc<FarmMetrics>,
+    /// How long a lease lasts; renewed three times per period.
+    pub lease: Duration,
+    /// How often to adopt queued shots; lapsed leases are looked for every `max(sweep, lease/2)`.
+    pub sweep: Duration,
+}
+
+/// Renews leases, adopts queued shots, requeues orphans.
+pub struct Reconciler {
+    deps: ReconcilerDeps,
+    /// Nodes whose lease this server holds (released when they leave).
+    leased: HashSet<NodeId>,
+    renewing: bool,
+    sweeping: bool,
+    last_reap: Option<Instant>,
+}
+
+impl Reconciler {
+    /// A reconciler; start it once the farm has recovered.
+    pub fn new(deps: ReconcilerDeps) -> Self {
+        Self {
+            deps,
+            leased: HashSet::new(),
+            renewing: false,
+            sweeping: false,
+            last_reap: None,
+        }
+    }
+
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        if self.renewing {
+            return;
+        }
+        self.renewing = true;
+        let deps = self.deps.clone();
+        let before = self.leased.clone();
+        let work = async move { renew_leases(&deps, &before).await };
+        ctx.spawn(work.into_actor(self).map(|renewed, act, _| {
+            act.renewing = false;
+            match renewed {
+                Ok(now) => act.leased = now,
+                Err(e) => debug!(error = %e, "lease renewal failed; retrying next period"),
+            }
+        }));
+    }
+
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let reap_every = self.deps.sweep.max(self.deps.lease / 2);
+        let reap = self.last_reap.is_none_or(|t| t.elapsed() >= reap_every);
+        if reap {
+            self.last_reap = Some(Instant::now());
+        }
+        let deps = self.deps.clone();
+        let work = async move {
+            if reap {
+                reap_orphans(&deps, None).await?;
+            }
+            adopt_queued(&deps).await
+        };
+        ctx.spawn(work.into_actor(self).map(|done, act, _| {
+            act.sweeping = false;
+            if let Err(e) = done {
+                debug!(error = %e, "sweep failed; retrying next period");
+            }
+        }));
+    }
+}
+
+impl Actor for Reconciler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.renew(ctx);
+        let renew_every = (self.deps.lease / 3).max(Duration::from_millis(10));
+        ctx.run_interval(renew_every, Self::renew);
+        ctx.run_interval(self.deps.sweep, Self::sweep);
+    }
+}
+
+/// What a server does once on start, before it takes submissions: requeue the shots held by
+/// nodes that are gone (those named `own_prefix*` too: they are this server's from before a
+/// restart, and nothing runs on them now), then adopt the queued ones.
+pub async fn recover(deps: &ReconcilerDeps, own_prefix: Option<&str>) -> Result<(), StoreError> {
+    let requeued = reap_orphans(deps, own_prefix).await?;
+    let adopted = adopt_queued(deps).await?;
+    if requeued + adopted > 0 {
+        info!(
+            requeued,
+            adopted, "recovered unfinished work from the store"
+        );
+    }
+    Ok(())
+}
+
+/// Renews the leases of the nodes up here and releases those of nodes that left; answers the
+/// set now leased.
+async fn renew_leases(
+    deps: &ReconcilerDeps,
+    before: &HashSet<NodeId>,
+) -> Result<HashSet<NodeId>, StoreError> {
+    let nodes = deps
+        .supervisor
+        .send(GetNodes)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?;
+    let up: Vec<NodeId> = nodes
+        .into_iter()
+        .filter(|n| !n.state.is_gone())
+        .map(|n| n.id)
+        .collect();
+    deps.store.renew_leases(&up, deps.lease).await?;
+    let now: HashSet<NodeId> = up.into_iter().collect();
+    let gone: Vec<NodeId> = before.difference(&now).cloned().collect();
+    deps.store.release_leases(&gone).await?;
+    Ok(now)
+}
+
+/// Adopts a sample of the queued shots no job actor here tracks; answers how many.
+async fn adopt_queued(deps: &ReconcilerDeps) -> Result<usize, StoreError> {
+    let queued = deps.store.queued_shots(ADOPT_BATCH).await?;
+    if queued.is_empty() {
+        return Ok(0);
+    }
+    let untracked = deps
+        .supervisor
+        .send(FilterUntracked { shots: queued })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?;
+    let videos: HashSet<VideoId> = untracked.iter().filter_map(|s| s.video()).collect();
+    for id in &videos {
+        if let Some(video) = deps.store.video(id).await? {
+            deps.supervisor.do_send(AdoptVideo { video });
+        }
+    }
+    Ok(untracked.len())
+}
+
+/// Requeues the shots held by nodes whose lease lapsed, and by nodes attached here for which no
+/// job here answers (both after a grace of one lease since the shot's last write, so a node that
+/// just joined has time to take its first lease and a claim in flight is not mistaken for an
+/// orphan), and those held by nodes named `own_prefix*` at once; answers how many.
+async fn reap_orphans(
+    deps: &ReconcilerDeps,
+    own_prefix: Option<&str>,
+) -> Result<usize, StoreError> {
+    let videos = deps.store.unfinished_videos().await?;
+    let held: Vec<&ShotRecord> = videos
+        .iter()
+        .flat_map(|v| &v.shots)
+        .filter(|s| s.state.holds_gpus() || s.state == ShotState::Preempted)
+        .filter(|s| s.node.is_some())
+        .collect();
+    if held.is_empty() {
+        return Ok(0);
+    }
+    let nodes: Vec<NodeId> = held
+        .iter()
+        .filter_map(|s| s.node.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let live: BTreeMap<NodeId, bool> = nodes
+        .iter()
+        .cloned()
+        .zip(deps.store.leases_live(&nodes).await?)
+        .collect();
+    let attached: HashSet<NodeId> = deps
+        .supervisor
+        .send(GetNodes)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?
+        .into_iter()
+        .filter(|n| !n.state.is_gone())
+        .map(|n| n.id)
+        .collect();
+    let on_ours: Vec<_> = held
+        .iter()
+        .filter(|s| s.node.as_ref().is_some_and(|n| attached.contains(n)))
+        .map(|s| s.id.clone())
+        .collect();
+    let untracked: HashSet<_> = deps
+        .supervisor
+        .send(FilterUntracked { shots: on_ours })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?
+        .into_iter()
+        .collect();
+    let grace = chrono::Duration::from_std(deps.lease).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let mut requeued = 0;
+    for shot in held {
+        let Some(node) = &shot.node else { continue };
+        let ours = own_prefix.is_some_and(|p| node.as_str().starts_with(p));
+        let quiet = now - shot.updated_at >= grace;
+        let lapsed = !live.get(node).copied().unwrap_or(false) && quiet;
+        let orphan_here = untracked.contains(&shot.id) && quiet;
+        if !(ours || lapsed || orphan_here) {
+            continue;
+        }
+        let mut next = shot.clone();
+        next.state = ShotState::Queued;
+        next.attempt += 1;
+        next.step = next.checkpoint_step;
+        next.node = None;
+        next.eta = None;
+        next.updated_at = now;
+        match deps.store.write_shot(next.clone()).await {
+            Ok(written) => {
+                warn!(shot_id = %next.id, node_id = %node, attempt = next.attempt, "shot held by a gone or unanswering holder; requeued from its checkpoint");
+                if orphan_here {
+                    deps.supervisor.do_send(CancelAttempt {
+                        node: node.clone(),
+                        shot: shot.id.clone(),
+                        attempt: shot.attempt,
+                    });
+                }
+                deps.metrics.requeues.fetch_add(1, Ordering::Relaxed);
+                if let Some(video) = next.id.video() {
+                    publish_written(deps.bus.as_ref(), &video, &next, &written);
+                }
+                requeued += 1;
+            }
+            // Another server requeued it first, or its holder moved it on: nothing to do.
+            Err(StoreError::Fenced { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(requeued)
+}
+
+/// Publishes the events of a shot write, as the shot job does after its own writes.
+pub fn publish_written(
+    bus: &dyn EventBus,
+    video: &VideoId,
+    shot: &ShotRecord,
+    written: &ShotWritten,
+) {
+    let ts = Utc::now();
+    bus.publish(FarmEvent::Shot(ShotEvent::of(
+        written.shot_seq,
+        video,
+        shot,
+        ts,
+    )));
+    if let Some(change) = &written.video {
+        bus.publish(FarmEvent::Video(VideoEvent {
+            seq: change.seq,
+            video_id: video.clone(),
+            state: change.state,
+            progress: change.progress,
+            eta: change.eta,
+            ts,
+        }));
+    }
+}

@@ -1,0 +1,691 @@
+//! One conformance suite for the store and event-bus ports, run against the in-memory adapters
+//! and the Redis adapters (on a redis-server of the test's own) alike: sequence numbers and
+//! derived video state, the fencing rules (claims, requeues, exactly-once completion), listing,
+//! the sweeps' views, node leases, and event delivery and replay. The Redis suite adds what only
+//! a shared store has: a second server's bus sees the first one's events, in order, and replay
+//! works from a fresh bus (a restarted server).
+
+mod redis_server;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use redis_server::RedisServer;
+use shotfarm_actors::adapters::{MemoryBus, MemoryStore, RedisBus, RedisConn, RedisStore};
+use shotfarm_actors::domain::{
+    FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoEvent, VideoRecord, VideoState,
+};
+use shotfarm_actors::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_actors::ports::store::ShotWritten;
+use shotfarm_actors::ports::{EventBus, Store, StoreError, Subscription, VideoQuery};
+use shotfarm_actors::reconciler::publish_written;
+
+/// How long a test waits for an event to arrive before it fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A store and a bus as one server holds them.
+struct Server {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn EventBus>,
+}
+
+/// Two servers on one backend (for the memory adapters, the same one twice).
+struct Harness {
+    a: Server,
+    b: Server,
+    redis: Option<RedisServer>,
+}
+
+fn memory() -> Harness {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
+    Harness {
+        a: Server {
+            store: Arc::clone(&store),
+            bus: Arc::clone(&bus),
+        },
+        b: Server { store, bus },
+        redis: None,
+    }
+}
+
+async fn redis_server(url: &str) -> Server {
+    let conn = RedisConn::connect(url).await.expect("connect to redis");
+    Server {
+        store: Arc::new(RedisStore::new(&conn)),
+        bus: Arc::new(RedisBus::new(&conn)),
+    }
+}
+
+async fn redis() -> Harness {
+    let r = RedisServer::start();
+    Harness {
+        a: redis_server(&r.url()).await,
+        b: redis_server(&r.url()).await,
+        redis: Some(r),
+    }
+}
+
+fn video_of(owner: &str, shots: usize) -> VideoRecord {
+    let id = VideoId::new_random();
+    let now = Utc::now();
+    let spec = ShotSpec {
+        prompt: "a fox in snow".into(),
+        duration_s: 8,
+        model: "tiny-video".into(),
+        seed: 7,
+        steps: 4,
+    };
+    VideoRecord {
+        shots: (0..shots)
+            .map(|i| ShotRecord::new(ShotId::for_video(&id, i), i, spec.clone(), now))
+            .collect(),
+        id,
+        owner: OwnerId::from(owner),
+        title: Some("t".into()),
+        priority: Priority::Standard,
+        state: VideoState::Queued,
+        seq: 0,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Writes a shot and publishes its events, as a shot job does.
+async fn write(s: &Server, shot: &ShotRecord) -> Result<ShotWritten, StoreError> {
+    let written = s.store.write_shot(shot.clone()).await?;
+    let video = shot.id.video().expect("derived id");
+    publish_written(s.bus.as_ref(), &video, shot, &written);
+    Ok(written)
+}
+
+fn moved(shot: &ShotRecord, state: ShotState) -> ShotRecord {
+    let mut s = shot.clone();
+    s.state = state;
+    s.updated_at = Utc::now();
+    s
+}
+
+async fn next_event(rx: &mut Subscription) -> Arc<FarmEvent> {
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("an event within the patience")
+        .expect("the channel is open")
+}
+
+/// Polls `check` until it holds.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < PATIENCE, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+// ---- the cases ----
+
+async fn creates_reads_and_refuses_duplicates(h: Harness) {
+    let v = video_of("u", 3);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(read, v);
+    assert!(matches!(
+        h.a.store.create_video(v.clone()).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert!(h
+        .a
+        .store
+        .video(&VideoId::new_random())
+        .await
+        .expect("read")
+        .is_none());
+    h.a.store.ping().await.expect("ping");
+}
+
+async fn writes_assign_seqs_and_derive_the_video(h: Harness) {
+    let v = video_of("u", 2);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let assigned = moved(&v.shots[0], ShotState::Assigned);
+    let w1 = write(&h.a, &assigned).await.expect("claim");
+    assert_eq!(w1.shot_seq, 1);
+    let change = w1.video.expect("the video starts running");
+    assert_eq!((change.seq, change.state), (2, VideoState::Running));
+    let mut running = moved(&assigned, ShotState::Running);
+    running.step = 2;
+    running.eta = Some(Utc::now() + chrono::Duration::seconds(30));
+    let w2 = write(&h.a, &running).await.expect("step");
+    assert_eq!((w2.shot_seq, w2.video.is_none()), (3, true));
+    let mut done = moved(&running, ShotState::Completed);
+    done.step = 4;
+    done.eta = None;
+    write(&h.a, &done).await.expect("complete");
+    let other = moved(&v.shots[1], ShotState::Cancelled);
+    let last = write(&h.b, &other).await.expect("cancel the other");
+    let change = last.video.expect("the video is final");
+    assert_eq!(change.state, VideoState::Cancelled);
+    assert_eq!(change.progress, 0.5);
+    let stored = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.seq, change.seq);
+    assert_eq!(stored.state, VideoState::Cancelled);
+    assert_eq!(stored.shots[0], done);
+    assert_eq!(stored.progress(), change.progress);
+}
+
+async fn the_video_change_carries_progress_and_eta(h: Harness) {
+    let v = video_of("u", 3);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let eta = Utc::now() + chrono::Duration::milliseconds(12_345);
+    let mut s = moved(&v.shots[1], ShotState::Assigned);
+    s.step = 1;
+    s.eta = Some(eta);
+    let w = write(&h.a, &s).await.expect("claim");
+    let change = w.video.expect("running");
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(change.progress, stored.progress());
+    assert_eq!(change.eta, Some(eta));
+    assert_eq!(stored.eta(), Some(eta));
+}
+
+async fn a_claim_succeeds_once(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    // Sixteen servers place the same queued shot on their own nodes at once.
+    let claims = (0..16).map(|i| {
+        let mut s = moved(&v.shots[0], ShotState::Assigned);
+        s.node = Some(NodeId(format!("node-{i}")));
+        let store = if i % 2 == 0 { &h.a.store } else { &h.b.store };
+        let store = Arc::clone(store);
+        async move { store.write_shot(s).await }
+    });
+    let results = join_all(claims).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(e, StoreError::Fenced { .. })));
+}
+
+async fn fencing_refuses_stale_and_second_completions(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let first = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &first).await.expect("claim");
+    write(&h.a, &moved(&first, ShotState::Running))
+        .await
+        .expect("run");
+    // An attempt moves by one at a time.
+    let mut skip = moved(&first, ShotState::Queued);
+    skip.attempt = 3;
+    assert!(matches!(
+        h.a.store.write_shot(skip).await,
+        Err(StoreError::Fenced { .. })
+    ));
+    // The node is gone: the shot is requeued with the next attempt; twice at once, one wins.
+    let mut requeued = moved(&first, ShotState::Queued);
+    requeued.attempt = 2;
+    let (r1, r2) = tokio::join!(
+        h.a.store.write_shot(requeued.clone()),
+        h.b.store.write_shot(requeued.clone())
+    );
+    assert_eq!(u8::from(r1.is_ok()) + u8::from(r2.is_ok()), 1);
+    // A late report from attempt 1 is fenced.
+    let late = moved(&first, ShotState::Completed);
+    assert!(matches!(
+        h.b.store.write_shot(late).await,
+        Err(StoreError::Fenced {
+            attempt: 1,
+            current: 2,
+            ..
+        })
+    ));
+    // A running write needs the claim of its own attempt.
+    assert!(h
+        .a
+        .store
+        .write_shot(moved(&requeued, ShotState::Running))
+        .await
+        .is_err());
+    let claimed = moved(&requeued, ShotState::Assigned);
+    write(&h.b, &claimed).await.expect("claim attempt 2");
+    write(&h.b, &moved(&claimed, ShotState::Completed))
+        .await
+        .expect("complete");
+    // Exactly once: a second completion of the same attempt is refused, and so is anything else.
+    for state in [
+        ShotState::Completed,
+        ShotState::Cancelled,
+        ShotState::Queued,
+    ] {
+        let again = moved(&claimed, state);
+        assert!(
+            matches!(
+                h.a.store.write_shot(again).await,
+                Err(StoreError::Fenced { .. })
+            ),
+            "{state:?} after completion"
+        );
+    }
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.shots[0].state, ShotState::Completed);
+    assert_eq!(stored.shots[0].attempt, 2);
+    assert_eq!(stored.state, VideoState::Completed);
+}
+
+async fn unknown_videos_and_shots_are_named(h: Harness) {
+    let v = video_of("u", 1);
+    let shot = moved(&v.shots[0], ShotState::Assigned);
+    assert!(matches!(
+        h.a.store.write_shot(shot).await,
+        Err(StoreError::NoSuchVideo(_))
+    ));
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut stray = moved(&v.shots[0], ShotState::Assigned);
+    stray.index = 5;
+    stray.id = ShotId::for_video(&v.id, 5);
+    assert!(matches!(
+        h.a.store.write_shot(stray).await,
+        Err(StoreError::NoSuchShot(_))
+    ));
+}
+
+async fn listing_pages_newest_first_per_owner(h: Harness) {
+    let mut mine = Vec::new();
+    for _ in 0..5 {
+        let v = video_of("alice", 1);
+        h.a.store.create_video(v.clone()).await.expect("create");
+        mine.push(v.id);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    h.b.store
+        .create_video(video_of("bob", 1))
+        .await
+        .expect("create");
+    let q = |cursor| VideoQuery {
+        owner: Some(OwnerId::from("alice")),
+        state: None,
+        limit: 2,
+        cursor,
+    };
+    let (mut seen, mut cursor) = (Vec::new(), None);
+    loop {
+        let page = h.b.store.list_videos(q(cursor)).await.expect("list");
+        assert!(page.videos.len() <= 2);
+        seen.extend(page.videos.into_iter().map(|v| v.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    mine.reverse();
+    assert_eq!(seen, mine, "newest first, each once");
+    let everyone =
+        h.a.store
+            .list_videos(VideoQuery {
+                owner: None,
+                state: None,
+                limit: 100,
+                cursor: None,
+            })
+            .await
+            .expect("list");
+    assert_eq!(everyone.videos.len(), 6);
+    // A state filter: cancel one of alice's, list the cancelled ones.
+    let v =
+        h.a.store
+            .video(&mine[2])
+            .await
+            .expect("read")
+            .expect("exists");
+    write(&h.a, &moved(&v.shots[0], ShotState::Cancelled))
+        .await
+        .expect("cancel");
+    let cancelled =
+        h.a.store
+            .list_videos(VideoQuery {
+                owner: Some(OwnerId::from("alice")),
+                state: Some(VideoState::Cancelled),
+                limit: 10,
+                cursor: None,
+            })
+            .await
+            .expect("list");
+    let ids: Vec<VideoId> = cancelled.videos.into_iter().map(|v| v.id).collect();
+    assert_eq!(ids, vec![mine[2].clone()]);
+}
+
+async fn sweeps_see_unfinished_videos_and_queued_shots(h: Harness) {
+    let v = video_of("u", 2);
+    let done = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    h.a.store.create_video(done.clone()).await.expect("create");
+    write(&h.a, &moved(&done.shots[0], ShotState::Cancelled))
+        .await
+        .expect("cancel");
+    let unfinished: Vec<VideoId> =
+        h.b.store
+            .unfinished_videos()
+            .await
+            .expect("sweep")
+            .into_iter()
+            .map(|v| v.id)
+            .collect();
+    assert_eq!(unfinished, vec![v.id.clone()]);
+    let queued: HashSet<ShotId> =
+        h.b.store
+            .queued_shots(100)
+            .await
+            .expect("sweep")
+            .into_iter()
+            .collect();
+    assert_eq!(queued, v.shots.iter().map(|s| s.id.clone()).collect());
+    write(&h.a, &moved(&v.shots[0], ShotState::Assigned))
+        .await
+        .expect("claim");
+    let queued = h.b.store.queued_shots(100).await.expect("sweep");
+    assert_eq!(queued, vec![v.shots[1].id.clone()]);
+    assert_eq!(h.b.store.queued_shots(0).await.expect("sweep").len(), 0);
+}
+
+async fn leases_live_until_released_or_lapsed(h: Harness) {
+    let (n1, n2, n3) = (
+        NodeId::from("a-1"),
+        NodeId::from("a-2"),
+        NodeId::from("b-1"),
+    );
+    h.a.store
+        .renew_leases(&[n1.clone(), n2.clone()], Duration::from_secs(60))
+        .await
+        .expect("renew");
+    h.a.store
+        .renew_leases(std::slice::from_ref(&n3), Duration::from_millis(150))
+        .await
+        .expect("renew");
+    let live =
+        h.b.store
+            .leases_live(&[n1.clone(), n2.clone(), n3.clone(), NodeId::from("never")])
+            .await
+            .expect("leases");
+    assert_eq!(live, vec![true, true, true, false]);
+    h.a.store
+        .release_leases(std::slice::from_ref(&n2))
+        .await
+        .expect("release");
+    let store = Arc::clone(&h.b.store);
+    eventually("the short lease lapses", || {
+        let (store, nodes) = (Arc::clone(&store), vec![n1.clone(), n2.clone(), n3.clone()]);
+        async move { store.leases_live(&nodes).await.ok() == Some(vec![true, false, false]) }
+    })
+    .await;
+}
+
+async fn watchers_get_every_event_in_order_and_replay_after(h: Harness) {
+    let v = video_of("u", 2);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    let mut expected = Vec::new();
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    let w = write(&h.a, &shot).await.expect("claim");
+    expected.push(w.shot_seq);
+    expected.extend(w.video.map(|c| c.seq));
+    shot.state = ShotState::Running;
+    for step in 1..=4 {
+        shot.step = step;
+        let w = write(&h.a, &shot).await.expect("step");
+        expected.push(w.shot_seq);
+    }
+    let mut got = Vec::new();
+    while got.len() < expected.len() {
+        let ev = next_event(&mut rx).await;
+        assert_eq!(ev.video_id(), &v.id);
+        got.push(ev.seq());
+    }
+    assert_eq!(got, expected);
+    assert_eq!(got, (1..=expected.len() as u64).collect::<Vec<_>>());
+    // Replay after seq 3: exactly what came after, in order, from either bus.
+    for bus in [&h.a.bus, &h.b.bus] {
+        let replayed: Vec<u64> = bus
+            .replay_async(&v.id, 3)
+            .await
+            .expect("kept")
+            .iter()
+            .map(|e| e.seq())
+            .collect();
+        assert_eq!(replayed, (4..=expected.len() as u64).collect::<Vec<_>>());
+    }
+    let sync: Vec<u64> =
+        h.b.bus
+            .replay(&v.id, 3)
+            .expect("the watched bus kept what it delivered")
+            .iter()
+            .map(|e| e.seq())
+            .collect();
+    assert_eq!(sync, (4..=expected.len() as u64).collect::<Vec<_>>());
+    // The shot event says what was written.
+    let replayed = h.a.bus.replay_async(&v.id, 0).await.expect("kept");
+    match replayed.last().map(|e| e.as_ref()) {
+        Some(FarmEvent::Shot(e)) => {
+            assert_eq!((e.step, e.state, e.attempt), (4, ShotState::Running, 1));
+            assert_eq!(e.shot_id, shot.id);
+        }
+        other => panic!("expected a shot event, got {other:?}"),
+    }
+}
+
+async fn published_events_reach_watchers_without_a_store_write(h: Harness) {
+    let video = VideoId::new_random();
+    let mut rx = h.b.bus.subscribe(&video);
+    let event = |seq| {
+        FarmEvent::Video(VideoEvent {
+            seq,
+            video_id: video.clone(),
+            state: VideoState::Running,
+            progress: 0.1 * seq as f64,
+            eta: None,
+            ts: Utc::now(),
+        })
+    };
+    for seq in 1..=5 {
+        h.a.bus.publish(event(seq));
+    }
+    for seq in 1..=5 {
+        let got = next_event(&mut rx).await;
+        assert_eq!(got.seq(), seq);
+        assert_eq!(got.as_ref(), &event(seq).with_ts_of(&got));
+    }
+    let bus = Arc::clone(&h.a.bus);
+    let v = video.clone();
+    eventually("the published events are kept for replay", || {
+        let (bus, v) = (Arc::clone(&bus), v.clone());
+        async move {
+            bus.replay_async(&v, 2)
+                .await
+                .map(|e| e.iter().map(|e| e.seq()).collect::<Vec<_>>())
+                == Some(vec![3, 4, 5])
+        }
+    })
+    .await;
+}
+
+/// Compares events up to their timestamp.
+trait WithTsOf {
+    fn with_ts_of(self, other: &FarmEvent) -> FarmEvent;
+}
+
+impl WithTsOf for FarmEvent {
+    fn with_ts_of(self, other: &FarmEvent) -> FarmEvent {
+        match (self, other) {
+            (FarmEvent::Video(mut e), FarmEvent::Video(o)) => {
+                e.ts = o.ts;
+                FarmEvent::Video(e)
+            }
+            (FarmEvent::Shot(mut e), FarmEvent::Shot(o)) => {
+                e.ts = o.ts;
+                FarmEvent::Shot(e)
+            }
+            (mine, _) => mine,
+        }
+    }
+}
+
+// ---- Redis only: what a store shared by several servers adds ----
+
+/// Two servers write shots of one video at once; a watcher on a third sees one gapless run.
+async fn concurrent_writers_reach_a_remote_watcher_in_seq_order(h: Harness) {
+    let url = h.redis.as_ref().expect("redis").url();
+    let c = redis_server(&url).await;
+    let v = video_of("u", 4);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = c.bus.subscribe(&v.id);
+    let work = v.shots.iter().enumerate().map(|(i, shot)| {
+        let server = if i % 2 == 0 { &h.a } else { &h.b };
+        async move {
+            let mut s = moved(shot, ShotState::Assigned);
+            write(server, &s).await.expect("claim");
+            s.state = ShotState::Running;
+            for step in 1..=4 {
+                s.step = step;
+                write(server, &s).await.expect("step");
+            }
+            write(server, &moved(&s, ShotState::Completed))
+                .await
+                .expect("complete");
+        }
+    });
+    join_all(work).await;
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.state, VideoState::Completed);
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&stored.seq) {
+        seqs.push(next_event(&mut rx).await.seq());
+    }
+    assert_eq!(seqs, (1..=stored.seq).collect::<Vec<_>>());
+}
+
+/// A bus created after the events (a restarted server) replays them from Redis.
+async fn replay_works_from_a_fresh_bus(mut h: Harness) {
+    let redis = h.redis.take().expect("redis");
+    let url = redis.url();
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let shot = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &shot).await.expect("claim");
+    write(&h.a, &moved(&shot, ShotState::Running))
+        .await
+        .expect("run");
+    drop(h);
+    let fresh = redis_server(&url).await;
+    let all: Vec<u64> = fresh
+        .bus
+        .replay_async(&v.id, 0)
+        .await
+        .expect("kept")
+        .iter()
+        .map(|e| e.seq())
+        .collect();
+    assert_eq!(all, vec![1, 2, 3]);
+    let after: Vec<u64> = fresh
+        .bus
+        .replay_async(&v.id, 2)
+        .await
+        .expect("kept")
+        .iter()
+        .map(|e| e.seq())
+        .collect();
+    assert_eq!(after, vec![3]);
+    assert!(fresh
+        .bus
+        .replay_async(&VideoId::new_random(), 0)
+        .await
+        .is_none());
+}
+
+/// Redis goes away and comes back: calls fail as unavailable meanwhile, then work again, and a
+/// watcher gets the events written after the return.
+async fn an_outage_reads_unavailable_and_heals(mut h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    let r = h.redis.as_mut().expect("redis");
+    let port = r.port;
+    r.stop();
+    assert!(matches!(
+        h.a.store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        h.a.store.create_video(video_of("u", 1)).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    r.restart();
+    assert_eq!(r.port, port);
+    // The restarted server kept nothing (no persistence here): store the video again.
+    let store = Arc::clone(&h.a.store);
+    eventually("the store answers again", || {
+        let store = Arc::clone(&store);
+        async move { store.ping().await.is_ok() }
+    })
+    .await;
+    h.a.store
+        .create_video(v.clone())
+        .await
+        .expect("create again");
+    let w = write(&h.a, &moved(&v.shots[0], ShotState::Assigned))
+        .await
+        .expect("claim");
+    assert_eq!(next_event(&mut rx).await.seq(), w.shot_seq);
+}
+
+macro_rules! conformance {
+    (both: $($case:ident),* ; redis only: $($only:ident),*) => {
+        mod memory_adapters {
+            $(
+                #[actix_rt::test]
+                async fn $case() {
+                    super::$case(super::memory()).await
+                }
+            )*
+        }
+        mod redis_adapters {
+            $(
+                #[actix_rt::test]
+                async fn $case() {
+                    super::$case(super::redis().await).await
+                }
+            )*
+            $(
+                #[actix_rt::test]
+                async fn $only() {
+                    super::$only(super::redis().await).await
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    both:
+        creates_reads_and_refuses_duplicates,
+        writes_assign_seqs_and_derive_the_video,
+        the_video_change_carries_progress_and_eta,
+        a_claim_succeeds_once,
+        fencing_refuses_stale_and_second_completions,
+        unknown_videos_and_shots_are_named,
+        listing_pages_newest_first_per_owner,
+        sweeps_see_unfinished_videos_and_queued_shots,
+        leases_live_until_released_or_lapsed,
+        watchers_get_every_event_in_order_and_replay_after,
+        published_events_reach_watchers_without_a_store_write;
+    redis only:
+        concurrent_writers_reach_a_remote_watcher_in_seq_order,
+        replay_works_from_a_fresh_bus,
+        an_outage_reads_unavailable_and_heals
+);

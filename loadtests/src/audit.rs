@@ -1,0 +1,407 @@
+//! The invariant audit: given every event of a video (in the order received) and its final
+//! record, lists every breach — gaps or repeats in `seq`, a step going back within an attempt or
+//! below the checkpoint an attempt resumed from, a preemption not followed by its requeue, an
+//! attempt seen on two nodes, a shot finishing more than once or not at all, a video not final.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use shotfarm_actors::domain::{FarmEvent, ShotState, VideoRecord};
+use shotfarm_actors::ids::ShotId;
+
+/// One broken invariant.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Breach {
+    pub video: String,
+    pub shot: Option<String>,
+    pub rule: &'static str,
+    pub detail: String,
+}
+
+impl fmt::Display for Breach {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.shot {
+            Some(s) => write!(f, "{} {}: {} ({})", self.video, s, self.rule, self.detail),
+            None => write!(f, "{}: {} ({})", self.video, self.rule, self.detail),
+        }
+    }
+}
+
+/// What the audit counted besides breaches.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Tally {
+    pub events: usize,
+    pub shots_completed: usize,
+    pub shots_failed: usize,
+    pub shots_cancelled: usize,
+    pub preemptions: usize,
+    pub requeues: usize,
+}
+
+/// Per-shot memory while walking its events.
+#[derive(Default)]
+struct ShotTrack {
+    attempt: u32,
+    step: u32,
+    /// The step the current attempt resumed from.
+    floor: u32,
+    node: Option<String>,
+    finals: u32,
+    awaiting_requeue: bool,
+}
+
+/// Audits one video's event stream. `events` must be everything from seq 1 on; `final_record` is
+/// the video as stored at the end; `failure_budget` excuses a shot that failed after spending
+/// its budget.
+pub fn audit_video(
+    events: &[FarmEvent],
+    final_record: &VideoRecord,
+    tally: &mut Tally,
+) -> Vec<Breach> {
+    let video = final_record.id.to_string();
+    let mut breaches = Vec::new();
+    let mut breach = |shot: Option<&ShotId>, rule: &'static str, detail: String| {
+        breaches.push(Breach {
+            video: video.clone(),
+            shot: shot.map(ToString::to_string),
+            rule,
+            detail,
+        });
+    };
+    tally.events += events.len();
+    for (i, e) in events.iter().enumerate() {
+        let want = i as u64 + 1;
+        if e.seq() != want {
+            breach(
+                None,
+                "seq gap-free and in order",
+                format!("event {i} has seq {}, expected {want}", e.seq()),
+            );
+            break;
+        }
+    }
+    if events.last().map(FarmEvent::seq).unwrap_or(0) != final_record.seq {
+        breach(
+            None,
+            "stream reaches the final seq",
+            format!(
+                "last seen {:?}, stored {}",
+                events.last().map(FarmEvent::seq),
+                final_record.seq
+            ),
+        );
+    }
+    let mut shots: HashMap<&ShotId, ShotTrack> = HashMap::new();
+    let mut video_final = false;
+    for e in events {
+        match e {
+            FarmEvent::Video(v) => {
+                if video_final {
+                    breach(
+                        None,
+                        "nothing after the final video event",
+                        format!("seq {}", v.seq),
+                    );
+                }
+                video_final = v.state.is_final();
+            }
+            FarmEvent::Shot(s) => {
+                if video_final {
+                    breach(
+                        Some(&s.shot_id),
+                        "nothing after the final video event",
+                        format!("seq {}", s.seq),
+                    );
+                }
+                let t = shots.entry(&s.shot_id).or_default();
+                let node = s.node.as_ref().map(ToString::to_string);
+                if t.awaiting_requeue
+                    && !(s.state == ShotState::Queued && s.attempt == t.attempt + 1)
+                {
+                    breach(
+                        Some(&s.shot_id),
+                        "preempted is followed by queued with attempt + 1",
+                        format!("got {:?} attempt {}", s.state, s.attempt),
+                    );
+                }
+                t.awaiting_requeue = false;
+                if s.attempt < t.attempt {
+                    breach(
+                        Some(&s.shot_id),
+                        "attempt never goes back",
+                        format!("{} after {}", s.attempt, t.attempt),
+                    );
+                } else if s.attempt > t.attempt {
+                    if t.attempt > 0 && s.state != ShotState::Queued {
+                        breach(
+                            Some(&s.shot_id),
+                            "a new attempt starts queued",
+                            format!("{:?}", s.state),
+                        );
+                    }
+                    if s.step > t.step.max(t.floor) {
+                        breach(
+                            Some(&s.shot_id),
+                            "a requeued shot resumes at or before its last step",
+                            format!("step {} after {}", s.step, t.step),
+                        );
+                    }
+                    t.attempt = s.attempt;
+                    t.floor = s.step;
+                    t.node = None;
+                    if s.attempt > 1 {
+                        tally.requeues += 1;
+                    }
+                } else if s.step < t.step {
+                    breach(
+                        Some(&s.shot_id),
+                        "step never goes back within an attempt",
+                        format!("{} after {}", s.step, t.step),
+                    );
+                }
+                if s.step < t.floor {
+                    breach(
+                        Some(&s.shot_id),
+                        "step never below the checkpoint resumed from",
+                        format!("{} < {}", s.step, t.floor),
+                    );
+                }
+                if matches!(s.state, ShotState::Assigned | ShotState::Running) {
+                    match (&t.node, &node) {
+                        (Some(a), Some(b)) if a != b => {
+                            breach(
+                                Some(&s.shot_id),
+                                "an attempt runs on one node only",
+                                format!("{a} and {b}"),
+                            );
+                        }
+                        (None, Some(_)) => t.node = node.clone(),
+                        _ => {}
+                    }
+                }
+                if s.state == ShotState::Preempted {
+                    tally.preemptions += 1;
+                    t.awaiting_requeue = true;
+                }
+                t.step = s.step;
+                if s.state.is_final() {
+                    t.finals += 1;
+                    if t.finals > 1 {
+                        breach(
+                            Some(&s.shot_id),
+                            "a shot finishes exactly once",
+                            format!("{} final events", t.finals),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    if !final_record.state.is_final() || !video_final {
+        breach(
+            None,
+            "every video final",
+            format!(
+                "stored {:?}, final event seen: {video_final}",
+                final_record.state
+            ),
+        );
+    }
+    for shot in &final_record.shots {
+        match shot.state {
+            ShotState::Completed => tally.shots_completed += 1,
+            ShotState::Failed => tally.shots_failed += 1,
+            ShotState::Cancelled => tally.shots_cancelled += 1,
+            other => breach(Some(&shot.id), "every shot final", format!("{other:?}")),
+        }
+        if shots.get(&shot.id).map(|t| t.finals).unwrap_or(0) != 1 {
+            breach(
+                Some(&shot.id),
+                "a shot finishes exactly once",
+                "no final event seen".into(),
+            );
+        }
+    }
+    breaches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use shotfarm_actors::domain::{
+        Priority, ShotEvent, ShotRecord, ShotSpec, VideoEvent, VideoState,
+    };
+    use shotfarm_actors::ids::{NodeId, OwnerId, VideoId};
+
+    fn record(seq: u64) -> VideoRecord {
+        let id = VideoId::from("vid_t");
+        let spec = ShotSpec {
+            prompt: "p".into(),
+            duration_s: 8,
+            model: "m".into(),
+            seed: 0,
+            steps: 4,
+        };
+        let mut shot = ShotRecord::new(ShotId::for_video(&id, 0), 0, spec, Utc::now());
+        shot.state = ShotState::Completed;
+        VideoRecord {
+            id,
+            owner: OwnerId::from("u"),
+            title: None,
+            priority: Priority::Standard,
+            state: VideoState::Completed,
+            shots: vec![shot],
+            seq,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn shot(seq: u64, state: ShotState, step: u32, attempt: u32, node: Option<&str>) -> FarmEvent {
+        let r = record(0);
+        FarmEvent::Shot(ShotEvent {
+            seq,
+            video_id: r.id.clone(),
+            shot_id: r.shots[0].id.clone(),
+            index: 0,
+            state,
+            step,
+            steps: 4,
+            progress: 0.0,
+            attempt,
+            node: node.map(NodeId::from),
+            eta: None,
+            error: None,
+            ts: Utc::now(),
+        })
+    }
+
+    fn done(seq: u64) -> FarmEvent {
+        FarmEvent::Video(VideoEvent {
+            seq,
+            video_id: VideoId::from("vid_t"),
+            state: VideoState::Completed,
+            progress: 1.0,
+            eta: None,
+            ts: Utc::now(),
+        })
+    }
+
+    fn clean_stream() -> Vec<FarmEvent> {
+        use ShotState::*;
+        vec![
+            shot(1, Assigned, 0, 1, Some("a")),
+            shot(2, Running, 1, 1, Some("a")),
+            shot(3, Running, 2, 1, Some("a")),
+            shot(4, Preempted, 2, 1, Some("a")),
+            shot(5, Queued, 2, 2, None),
+            shot(6, Assigned, 2, 2, Some("b")),
+            shot(7, Running, 3, 2, Some("b")),
+            shot(8, Completed, 4, 2, Some("b")),
+            done(9),
+        ]
+    }
+
+    #[test]
+    fn a_clean_preempted_and_resumed_stream_passes() {
+        let mut tally = Tally::default();
+        let breaches = audit_video(&clean_stream(), &record(9), &mut tally);
+        assert!(breaches.is_empty(), "{breaches:?}");
+        assert_eq!(
+            (tally.preemptions, tally.requeues, tally.shots_completed),
+            (1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn planted_breaches_are_caught() {
+        use ShotState::*;
+        let cases: Vec<(Vec<FarmEvent>, &str)> = vec![
+            (
+                {
+                    let mut s = clean_stream();
+                    s.remove(2);
+                    s
+                },
+                "seq gap-free and in order",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s[6] = shot(7, Running, 1, 2, Some("b"));
+                    s
+                },
+                "step never below the checkpoint resumed from",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s[4] = shot(5, Running, 2, 1, Some("a"));
+                    s
+                },
+                "preempted is followed by queued with attempt + 1",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s[6] = shot(7, Running, 3, 2, Some("c"));
+                    s
+                },
+                "an attempt runs on one node only",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s.insert(8, shot(9, Completed, 4, 2, Some("b")));
+                    s[9] = done(10);
+                    s
+                },
+                "a shot finishes exactly once",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s[2] = shot(3, Running, 0, 1, Some("a"));
+                    s
+                },
+                "step never goes back within an attempt",
+            ),
+            (
+                {
+                    let mut s = clean_stream();
+                    s.truncate(8);
+                    s
+                },
+                "every video final",
+            ),
+            (
+                vec![
+                    shot(1, Assigned, 0, 1, Some("a")),
+                    shot(2, Completed, 4, 1, Some("a")),
+                    shot(3, Completed, 4, 1, Some("a")),
+                    done(4),
+                ],
+                "a shot finishes exactly once",
+            ),
+            (
+                vec![
+                    shot(1, Queued, 0, 2, None),
+                    shot(2, Queued, 0, 1, None),
+                    done(3),
+                ],
+                "attempt never goes back",
+            ),
+        ];
+        for (stream, rule) in cases {
+            let last = stream.last().map(FarmEvent::seq).unwrap_or(0);
+            let breaches = audit_video(&stream, &record(last), &mut Tally::default());
+            assert!(
+                breaches.iter().any(|b| b.rule == rule),
+                "{rule} not caught in {breaches:?}"
+            );
+        }
+    }
+}

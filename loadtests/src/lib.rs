@@ -1,0 +1,5 @@
+//! shotfarm's load-test driver and chaos harness: drives a farm from outside and audits every
+//! event it saw against the farm's invariants.
+
+pub mod audit;
+pub mod chaos;

@@ -1,0 +1,319 @@
+//! `shotfarm agent --server URL --token TOKEN [--config FILE]`: runs one GPU node on this machine
+//! for a remote server. The node is the same GPU-node actor the server runs for local nodes, with
+//! NVML telemetry (or the simulated device where NVML is absent) and an uplink actor as its
+//! `NodeUplink`, which carries everything over `GET /api/v1/agents/connect`.
+//!
+//! A first Ctrl-C (or SIGTERM on an on-demand node) drains the node: its shots finish, it leaves,
+//! the agent exits 0. A second one stops it at once; the server then requeues its shots. On a
+//! spot node SIGTERM is a preemption notice instead, and so are SIGUSR1 and the cloud's metadata
+//! endpoint (`--metadata gcp|aws`, see `notice.rs`): the node checkpoints and hands back every
+//! shot, the server counts a preemption, and the agent leaves.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use anyhow::{bail, Context as _};
+use clap::Args;
+use tracing::{info, warn};
+
+use shotfarm_actors::adapters::nvml_telemetry::{self, TelemetryChoice};
+use shotfarm_actors::agent_protocol::{MAX_GPUS, PROVIDER};
+use shotfarm_actors::domain::{GpuSpec, NodeSpec};
+use shotfarm_actors::gpu_node::GpuNode;
+use shotfarm_actors::messages::{NodeCommand, NodeUplink};
+use shotfarm_actors::ports::Executor;
+use shotfarm_actors::settings::Settings;
+use shotfarm_web::agents::{self, AgentUplink, UplinkConfig};
+
+/// Where the server listens for agents.
+const CONNECT_PATH: &str = "/api/v1/agents/connect";
+
+#[derive(Args)]
+pub struct AgentArgs {
+    /// The server, e.g. http://farm.internal:8080.
+    #[arg(long)]
+    server: String,
+    /// A node token from `shotfarm token --node ID` on the server; its id is this node's.
+    #[arg(long)]
+    token: String,
+    /// Config file: time factor, telemetry period, reconnect waits (default: the embedded one).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The pool this node serves (default: the pool of the config's default model).
+    #[arg(long)]
+    pool: Option<String>,
+    /// The node is a spot instance (its provider may reclaim it).
+    #[arg(long)]
+    spot: bool,
+    /// What the node costs per hour, in USD.
+    #[arg(long, default_value_t = 0.0)]
+    price_per_hour: f64,
+    /// Simulate the GPUs even where NVML is present.
+    #[arg(long)]
+    simulate: bool,
+    /// Simulated device: how many GPUs.
+    #[arg(long)]
+    gpus: Option<u32>,
+    /// The GPU model, as the models' `seconds_per_step` name it (default: NVML's name made into
+    /// such a key; for a simulated device, the default model's first GPU model).
+    #[arg(long)]
+    gpu_model: Option<String>,
+    /// Simulated device: memory per GPU.
+    #[arg(long)]
+    gpu_memory_mb: Option<u64>,
+    /// Watch this cloud's metadata endpoint for a spot reclaim notice.
+    #[arg(long, value_enum)]
+    metadata: Option<super::notice::Cloud>,
+    /// Base URL of the metadata endpoint (default: the cloud's own; a fake one in tests).
+    #[arg(long, requires = "metadata")]
+    metadata_url: Option<String>,
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    init_tracing();
+    let settings = super::load_settings(args.config.as_ref())?;
+    let id = agents::node_of_token(&args.token).map_err(anyhow::Error::msg)?;
+    let url = connect_url(&args.server)?;
+    if !args.price_per_hour.is_finite() || args.price_per_hour < 0.0 {
+        bail!("--price-per-hour must be a number at least 0");
+    }
+    let mut seed = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut seed);
+    let choice = nvml_telemetry::open(seed.finish(), args.simulate);
+    let gpus = gpus_for(&args, &settings, &choice)?;
+    let pool = match args.pool.clone() {
+        Some(p) => p,
+        None => settings
+            .models
+            .get(&settings.default_model)
+            .map(|m| m.pool.clone())
+            .context("the default model is not in the registry")?,
+    };
+    if !settings
+        .models
+        .values()
+        .any(|m| m.pool == pool && m.seconds_per_step.contains_key(&gpus[0].model))
+    {
+        warn!(pool = %pool, gpu_model = %gpus[0].model, "no model of this pool has a timing profile for this GPU model: nothing will be placed here");
+    }
+    let spec = NodeSpec {
+        id,
+        pool,
+        provider: PROVIDER.into(),
+        spot: args.spot,
+        price_per_hour: args.price_per_hour,
+        gpus,
+    };
+    // The same executor as the server's local nodes: ort for ONNX models, else the timing model.
+    let executor: Arc<dyn Executor> = shotfarm_actors::farm::executor_for(&settings)?;
+    let config = UplinkConfig {
+        url,
+        token: args.token.clone(),
+        reconnect_initial: settings.agents.reconnect_initial,
+        reconnect_max: settings.agents.reconnect_max,
+        heartbeat_timeout: settings.agents.heartbeat_timeout,
+        telemetry: choice.source.kind(),
+        executor: executor.name().to_owned(),
+    };
+    info!(
+        node_id = %spec.id, server = %config.url, gpus = spec.gpus.len(),
+        gpu_model = %spec.gpus[0].model, telemetry = config.telemetry.as_str(),
+        executor = %config.executor, "agent starting"
+    );
+    let model_memory: BTreeMap<String, u64> = settings
+        .models
+        .iter()
+        .map(|(id, m)| (id.clone(), m.gpu_memory_mb))
+        .collect();
+    let period = settings.timing.telemetry_period;
+    let (spot, metadata, metadata_url) = (args.spot, args.metadata, args.metadata_url.clone());
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let uplink = AgentUplink::new(config).start();
+        let node = GpuNode::new(
+            spec,
+            executor,
+            choice.source,
+            period,
+            Arc::new(model_memory),
+            NodeUplink::from(&uplink),
+        )
+        .start();
+        actix_rt::spawn(on_shutdown_signals(node.clone().recipient(), spot));
+        if let Some(cloud) = metadata {
+            let base = metadata_url.unwrap_or_else(|| cloud.default_base().to_owned());
+            actix_rt::spawn(super::notice::watch_metadata(
+                cloud,
+                base,
+                node.clone().recipient(),
+            ));
+        }
+        #[cfg(unix)]
+        actix_rt::spawn(preempt_on_sigusr1(node.recipient()));
+    });
+    let code = system.run_with_code()?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// The node's GPUs: those NVML found, or the simulated device's from the flags.
+fn gpus_for(
+    args: &AgentArgs,
+    settings: &Settings,
+    choice: &TelemetryChoice,
+) -> anyhow::Result<Vec<GpuSpec>> {
+    if !choice.gpus.is_empty() {
+        if args.gpus.is_some() || args.gpu_memory_mb.is_some() {
+            bail!(
+                "--gpus and --gpu-memory-mb describe a simulated device, but NVML found {} GPU(s) \
+                 here; add --simulate to simulate anyway",
+                choice.gpus.len()
+            );
+        }
+        return Ok(choice
+            .gpus
+            .iter()
+            .map(|g| GpuSpec {
+                model: args.gpu_model.clone().unwrap_or_else(|| g.model.clone()),
+                ..g.clone()
+            })
+            .collect());
+    }
+    let count = args.gpus.unwrap_or(1);
+    if count == 0 || count as usize > MAX_GPUS {
+        bail!("--gpus must be 1..={MAX_GPUS}");
+    }
+    let memory_mb = args.gpu_memory_mb.unwrap_or(81920);
+    if memory_mb == 0 {
+        bail!("--gpu-memory-mb must be above 0");
+    }
+    let model = match &args.gpu_model {
+        Some(m) => m.clone(),
+        None => settings
+            .models
+            .get(&settings.default_model)
+            .and_then(|m| m.seconds_per_step.keys().next().cloned())
+            .context("the default model names no GPU model; pass --gpu-model")?,
+    };
+    Ok((0..count)
+        .map(|index| GpuSpec {
+            index,
+            model: model.clone(),
+            memory_mb,
+        })
+        .collect())
+}
+
+/// `ws://host:port/api/v1/agents/connect` from what the user gave: an `http://` (or `ws://`)
+/// base URL, with or without the path.
+fn connect_url(server: &str) -> anyhow::Result<String> {
+    let s = server.trim().trim_end_matches('/');
+    let rest = match s.split_once("://") {
+        Some(("http" | "ws", rest)) if !rest.is_empty() => rest,
+        Some(("https" | "wss", _)) => bail!(
+            "TLS is not built into the agent: use http:// on a private network, or a TLS tunnel \
+             to the server"
+        ),
+        _ => bail!("--server must be an http:// URL, e.g. http://farm.internal:8080"),
+    };
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = if path.is_empty() {
+        CONNECT_PATH.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    Ok(format!("ws://{host}{path}"))
+}
+
+/// First signal: on a spot node, a preemption notice (a cloud shuts a reclaimed machine down with
+/// SIGTERM, and 30 s is too short to finish a shot); on an on-demand node, drain. Second: stop now.
+async fn on_shutdown_signals(node: Recipient<NodeCommand>, spot: bool) {
+    shutdown_signal().await;
+    if spot {
+        warn!(
+            "shutdown on a spot node: treating it as a preemption notice; signal again to stop now"
+        );
+        node.do_send(NodeCommand::Preempt {
+            deadline: Some(super::notice::GCP_NOTICE),
+        });
+    } else {
+        warn!(
+            "draining: the shots in flight finish, then the agent leaves; signal again to stop now"
+        );
+        node.do_send(NodeCommand::Drain);
+    }
+    shutdown_signal().await;
+    System::current().stop_with_code(130);
+}
+
+/// SIGUSR1: the provider reclaims this machine.
+#[cfg(unix)]
+async fn preempt_on_sigusr1(node: Recipient<NodeCommand>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    if usr1.recv().await.is_some() {
+        warn!("preemption notice: checkpointing and handing back every shot, then leaving");
+        node.do_send(NodeCommand::Preempt { deadline: None });
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_url_becomes_the_connect_url() {
+        for (given, want) in [
+            (
+                "http://127.0.0.1:8080",
+                "ws://127.0.0.1:8080/api/v1/agents/connect",
+            ),
+            (
+                "http://farm.internal:8080/",
+                "ws://farm.internal:8080/api/v1/agents/connect",
+            ),
+            (
+                "ws://10.0.0.5:80/api/v1/agents/connect",
+                "ws://10.0.0.5:80/api/v1/agents/connect",
+            ),
+        ] {
+            assert_eq!(connect_url(given).ok().as_deref(), Some(want), "{given}");
+        }
+        let tls = connect_url("https://farm.example").expect_err("no TLS");
+        assert!(tls.to_string().contains("TLS"), "{tls}");
+        assert!(connect_url("farm.example:8080").is_err());
+        assert!(connect_url("http://").is_err());
+    }
+}

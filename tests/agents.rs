@@ -1,0 +1,602 @@
+//! Black-box tests of remote node agents: a server with no local nodes and real `shotfarm agent`
+//! processes on loopback. A video renders across two agents; a killed agent's shots requeue onto
+//! the other; an agent cut off by a silent network is lost, reconnects, and stops the shot the
+//! server requeued meanwhile; a drained agent leaves and exits; a preemption notice on an agent
+//! hands its shot on; tokens that are not node tokens are refused; a second agent with the same
+//! node replaces the first; the protocol's refusals and heartbeat close, frame by frame.
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shotfarm_web::auth::{Claims, Role, TokenIssuer};
+use support::{video, Server};
+
+#[path = "agents/proxy.rs"]
+mod proxy;
+
+#[path = "agents/metadata.rs"]
+mod metadata;
+
+/// Heartbeats short enough that a silent connection is lost within a second.
+const AGENT_ENV: [(&str, &str); 5] = [
+    ("SHOTFARM_NODE_GROUPS", "[]"),
+    ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
+    ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", "1s"),
+    ("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms"),
+    ("SHOTFARM_AGENTS__RECONNECT_MAX", "1s"),
+];
+
+/// A server with no local nodes and agent heartbeats shortened, at `time_factor`.
+fn server(time_factor: &'static str) -> Server {
+    let mut env = AGENT_ENV.to_vec();
+    env.push(("SHOTFARM_TIMING__TIME_FACTOR", time_factor));
+    Server::start(&env)
+}
+
+/// A running `shotfarm agent`, killed on drop; its log is kept for assertions.
+struct Agent {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Agent {
+    /// An agent for `node` with one simulated A100 that connects to `url`.
+    fn start(s: &Server, url: &str, node: &str, time_factor: &str) -> Self {
+        let token = s
+            .tokens()
+            .mint(node, Role::Node, Duration::from_secs(600))
+            .expect("mint");
+        Self::start_with_token(url, &token, time_factor)
+    }
+
+    fn start_with_token(url: &str, token: &str, time_factor: &str) -> Self {
+        Self::start_with_args(url, token, time_factor, &[], None)
+    }
+
+    /// An agent with extra flags, storing checkpoints and clips under `data_dir` when given (a
+    /// volume shared with the server).
+    fn start_with_args(
+        url: &str,
+        token: &str,
+        time_factor: &str,
+        extra: &[&str],
+        data_dir: Option<&std::path::Path>,
+    ) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
+        cmd.args(["agent", "--server", url, "--token", token, "--simulate"])
+            .args(extra)
+            .args(["--gpus", "1", "--gpu-model", "A100-80GB"])
+            .args(["--gpu-memory-mb", "81920", "--price-per-hour", "3.67"])
+            .env("SHOTFARM_TIMING__TIME_FACTOR", time_factor)
+            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in AGENT_ENV {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = data_dir {
+            cmd.env("SHOTFARM_EXECUTOR__DATA_DIR", dir);
+        }
+        let mut child = cmd.spawn().expect("start shotfarm agent");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// Waits for the process to exit and returns its code.
+    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "agent still running; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn nodes(s: &Server, ops: &str) -> Vec<Value> {
+    let body: Value = s.get("/api/v1/nodes", ops).json().expect("nodes json");
+    body["nodes"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `node` is listed in `state`.
+fn wait_node(s: &Server, ops: &str, node: &str, state: &str) -> Value {
+    let body = s.wait_for("/api/v1/nodes", ops, Duration::from_secs(20), |b| {
+        b["nodes"]
+            .as_array()
+            .is_some_and(|ns| ns.iter().any(|n| n["id"] == node && n["state"] == state))
+    });
+    body["nodes"]
+        .as_array()
+        .and_then(|ns| {
+            ns.iter()
+                .find(|n| n["id"] == node && n["state"] == state)
+                .cloned()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until some shot of the video runs on `node` past step `step`; returns its id.
+fn wait_running_on(s: &Server, token: &str, video: &str, node: &str, step: u64) -> String {
+    let v = s.wait_for(
+        &format!("/api/v1/videos/{video}"),
+        token,
+        Duration::from_secs(20),
+        |v| running_on(v, node, step).is_some(),
+    );
+    running_on(&v, node, step).unwrap_or_default()
+}
+
+fn running_on(v: &Value, node: &str, step: u64) -> Option<String> {
+    v["shots"].as_array()?.iter().find_map(|s| {
+        (s["node"] == node && s["state"] == "running" && s["step"].as_u64() >= Some(step))
+            .then(|| s["id"].as_str().unwrap_or_default().to_owned())
+    })
+}
+
+fn shot<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["shots"]
+        .as_array()
+        .and_then(|ss| ss.iter().find(|s| s["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+#[test]
+fn a_video_renders_across_two_agents_and_a_drained_agent_leaves() {
+    let s = server("0.01");
+    let ops = s.operator();
+    let mut a = Agent::start(&s, &s.base, "agent-a", "0.01");
+    let _b = Agent::start(&s, &s.base, "agent-b", "0.01");
+    for node in ["agent-a", "agent-b"] {
+        let n = wait_node(&s, &ops, node, "ready");
+        assert_eq!(n["provider"], "agent", "{n:#}");
+        assert_eq!(n["price_per_hour"], 3.67);
+        assert_eq!(n["gpus"][0]["model"], "A100-80GB");
+    }
+
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &video(4, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    // While a shot runs, its GPU's telemetry names it and says where the reading came from.
+    let seen = s.wait_for("/api/v1/nodes", &ops, Duration::from_secs(20), |b| {
+        b["nodes"].as_array().is_some_and(|ns| {
+            ns.iter().all(|n| n["gpus"][0]["telemetry"].is_object())
+                && ns.iter().any(|n| {
+                    n["gpus"][0]["telemetry"]["shot"].is_string()
+                        && n["shots_in_flight"][0] == n["gpus"][0]["telemetry"]["shot"]
+                })
+        })
+    });
+    for n in seen["nodes"].as_array().expect("nodes") {
+        let t = &n["gpus"][0]["telemetry"];
+        assert_eq!(t["source"], "simulated", "{n:#}");
+        assert!(t["sm_clock_mhz"].as_u64().is_some(), "{t:#}");
+    }
+
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let used: HashSet<&str> = done["shots"]
+        .as_array()
+        .expect("shots")
+        .iter()
+        .map(|s| s["node"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(used, HashSet::from(["agent-a", "agent-b"]), "{done:#}");
+    for sh in done["shots"].as_array().expect("shots") {
+        assert_eq!(
+            (sh["state"].as_str(), sh["attempt"].as_u64()),
+            (Some("completed"), Some(1))
+        );
+        assert!(sh["cost_usd"].as_f64().unwrap_or(0.0) > 0.0, "{sh:#}");
+    }
+
+    // An operator drains agent-a: it leaves, and its process exits cleanly.
+    let resp = s.post("/api/v1/nodes/agent-a/drain", &ops, &json!({}));
+    assert_eq!(resp.status(), 202);
+    wait_node(&s, &ops, "agent-a", "left");
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log());
+}
+
+#[test]
+fn killing_an_agent_mid_shot_requeues_its_shots_onto_the_other() {
+    let s = server("0.02");
+    let ops = s.operator();
+    let mut a = Agent::start(&s, &s.base, "agent-a", "0.02");
+    let _b = Agent::start(&s, &s.base, "agent-b", "0.02");
+    wait_node(&s, &ops, "agent-a", "ready");
+    wait_node(&s, &ops, "agent-b", "ready");
+
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &video(2, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let victim = wait_running_on(&s, &alice, &id, "agent-a", 3);
+    a.child.kill().expect("SIGKILL agent-a");
+    let _ = a.child.wait();
+
+    wait_node(&s, &ops, "agent-a", "lost");
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let moved = shot(&done, &victim);
+    assert_eq!(moved["node"], "agent-b", "{moved:#}");
+    assert!(moved["attempt"].as_u64() >= Some(2), "{moved:#}");
+    let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
+    assert!(cluster["requeues_total"].as_u64() >= Some(1), "{cluster:#}");
+}
+
+#[test]
+fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
+    let s = server("0.02");
+    let ops = s.operator();
+    let mut a = Agent::start(&s, &s.base, "agent-a", "0.02");
+    let _b = Agent::start(&s, &s.base, "agent-b", "0.02");
+    wait_node(&s, &ops, "agent-a", "ready");
+    wait_node(&s, &ops, "agent-b", "ready");
+
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &video(2, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let victim = wait_running_on(&s, &alice, &id, "agent-a", 2);
+    // What a cloud's spot-termination hook does.
+    let sent = Command::new("kill")
+        .args(["-USR1", &a.child.id().to_string()])
+        .status()
+        .expect("kill -USR1");
+    assert!(sent.success());
+    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log());
+    wait_node(&s, &ops, "agent-a", "left");
+
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let moved = shot(&done, &victim);
+    assert_eq!(moved["node"], "agent-b", "{moved:#}");
+    assert!(moved["attempt"].as_u64() >= Some(2), "{moved:#}");
+    assert_eq!(moved["preemptions"], 1, "{moved:#}");
+    let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
+    assert_eq!(cluster["preemptions_total"], 1, "{cluster:#}");
+}
+
+#[test]
+fn a_silent_agent_is_lost_then_reconnects_and_stops_the_shot_requeued_meanwhile() {
+    let s = server("0.02");
+    let ops = s.operator();
+    let link = proxy::Proxy::start(&s.base);
+    let a = Agent::start(&s, &link.url(), "agent-a", "0.02");
+    wait_node(&s, &ops, "agent-a", "ready");
+
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &video(1, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let victim = wait_running_on(&s, &alice, &id, "agent-a", 2);
+    // The network goes silent both ways; the sockets stay open.
+    link.black_hole_open_connections();
+
+    // The server loses the node (its heartbeat times out, or the agent's new connection
+    // replaces the silent one), requeues the shot with a new attempt, and the agent, back
+    // through a fresh connection, is told to stop the old attempt.
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let sh = shot(&done, &victim);
+    assert!(sh["attempt"].as_u64() >= Some(2), "{sh:#}");
+    assert_eq!(sh["node"], "agent-a", "{sh:#}");
+    let all = nodes(&s, &ops);
+    assert!(
+        all.iter()
+            .any(|n| n["id"] == "agent-a" && n["state"] == "ready"),
+        "{all:#?}"
+    );
+    assert!(
+        all.iter()
+            .any(|n| n["id"] == "agent-a" && n["state"] == "lost"),
+        "{all:#?}"
+    );
+    let log = a.log();
+    assert!(
+        log.contains("stopping a shot the server requeued") && log.contains(victim.as_str()),
+        "{log}"
+    );
+}
+
+#[test]
+fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
+    let s = server("0.01");
+    let ops = s.operator();
+    let path = "/api/v1/agents/connect";
+    let get = |token: Option<&str>| {
+        let mut r = s.http.get(format!("{}{path}", s.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().expect("GET")
+    };
+    assert_eq!(get(None).status(), 401);
+    let user = get(Some(&s.user("alice")));
+    assert_eq!(user.status(), 401);
+    assert!(user.text().unwrap_or_default().contains("node token"));
+    assert_eq!(get(Some(&s.operator())).status(), 401);
+    let now = shotfarm_web::auth::now_unix();
+    let expired = s
+        .tokens()
+        .mint_claims(&Claims {
+            sub: "agent-x".into(),
+            exp: now - 5,
+            iat: now - 60,
+            role: Role::Node,
+        })
+        .expect("mint");
+    assert_eq!(get(Some(&expired)).status(), 401);
+    // A good node token passes the token check; a plain GET then fails the handshake.
+    let node = s
+        .tokens()
+        .mint("agent-x", Role::Node, Duration::from_secs(60))
+        .expect("mint");
+    assert_eq!(get(Some(&node)).status(), 400);
+
+    // An agent may not take the id of one of a server's own local nodes.
+    let local = Server::start(&[]);
+    let clash = local
+        .tokens()
+        .mint("video-od-1", Role::Node, Duration::from_secs(60))
+        .expect("mint");
+    let resp = local
+        .http
+        .get(format!("{}{path}", local.base))
+        .bearer_auth(&clash)
+        .send()
+        .expect("GET");
+    assert_eq!(resp.status(), 409);
+    drop(local);
+
+    // `shotfarm token --node` mints what agents need, and nothing else.
+    let out = Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+        .args(["token", "--node", "agent-t"])
+        .env("SHOTFARM_AUTH__SECRET", support::SECRET)
+        .output()
+        .expect("shotfarm token");
+    let minted = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let claims = s.tokens().verify(&minted).expect("a valid token");
+    assert_eq!((claims.sub.as_str(), claims.role), ("agent-t", Role::Node));
+    let both = Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+        .args(["token", "--node", "agent-t", "--operator"])
+        .output()
+        .expect("shotfarm token");
+    assert!(
+        !both.status.success(),
+        "a node token is never an operator's"
+    );
+
+    // An agent whose token another secret signed is refused and exits, without joining.
+    let forged = TokenIssuer::new("some-other-secret-entirely")
+        .mint("agent-f", Role::Node, Duration::from_secs(60))
+        .expect("mint");
+    let mut f = Agent::start_with_token(&s.base, &forged, "0.01");
+    assert_eq!(f.wait_exit(Duration::from_secs(10)), Some(1));
+    assert!(f.log().contains("401"), "{}", f.log());
+    assert!(nodes(&s, &ops).iter().all(|n| n["id"] != "agent-f"));
+
+    // Two agents with one node token: the newer connection wins, the older agent exits.
+    let mut first = Agent::start(&s, &s.base, "agent-d", "0.01");
+    wait_node(&s, &ops, "agent-d", "ready");
+    let _second = Agent::start(&s, &s.base, "agent-d", "0.01");
+    assert_eq!(
+        first.wait_exit(Duration::from_secs(10)),
+        Some(1),
+        "{}",
+        first.log()
+    );
+    assert!(first.log().contains("4001"), "{}", first.log());
+    wait_node(&s, &ops, "agent-d", "ready");
+}
+
+/// A hand-driven agent connection, to speak the protocol frame by frame.
+struct RawAgent {
+    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
+}
+
+impl RawAgent {
+    fn connect(s: &Server, node: &str) -> Self {
+        use tungstenite::client::IntoClientRequest;
+        let token = s
+            .tokens()
+            .mint(node, Role::Node, Duration::from_secs(60))
+            .expect("mint");
+        let url = format!(
+            "{}/api/v1/agents/connect",
+            s.base.replace("http://", "ws://")
+        );
+        let mut request = url.into_client_request().expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        let (ws, _) = tungstenite::connect(request).expect("connect");
+        if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
+            tcp.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+        }
+        Self { ws }
+    }
+
+    fn send(&mut self, frame: &Value) {
+        self.ws
+            .send(tungstenite::Message::text(frame.to_string()))
+            .expect("send");
+    }
+
+    /// The next text frame, as JSON.
+    fn next_json(&mut self) -> Value {
+        loop {
+            match self.ws.read().expect("read") {
+                tungstenite::Message::Text(t) => return serde_json::from_str(&t).expect("json"),
+                tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until the server closes; its close code and reason.
+    fn close_frame(&mut self) -> (u16, String) {
+        loop {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Close(Some(c))) => {
+                    return (u16::from(c.code), c.reason.to_string())
+                }
+                Ok(tungstenite::Message::Close(None)) => return (1005, String::new()),
+                Ok(_) => {}
+                Err(e) => panic!("connection ended without a close frame: {e}"),
+            }
+        }
+    }
+}
+
+fn hello(protocol: u32, running: Value) -> Value {
+    json!({
+        "type": "hello", "protocol": protocol, "agent_version": "test", "pool": "video",
+        "spot": true, "price_per_hour": 1.1,
+        "gpus": [{"index": 0, "model": "A100-80GB", "memory_mb": 81920}],
+        "telemetry": "simulated", "executor": "test", "state": "ready", "running": running
+    })
+}
+
+#[test]
+fn the_protocol_wants_a_valid_hello_first_and_closes_a_silent_agent_with_4002() {
+    let s = server("0.01");
+    let ops = s.operator();
+
+    let mut raw = RawAgent::connect(&s, "agent-p");
+    raw.send(&json!({"type": "telemetry", "samples": []}));
+    let (code, reason) = raw.close_frame();
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("hello"), "{reason}");
+
+    let mut raw = RawAgent::connect(&s, "agent-p");
+    raw.send(&hello(2, json!([])));
+    let (code, reason) = raw.close_frame();
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("protocol 2"), "{reason}");
+    assert!(nodes(&s, &ops).iter().all(|n| n["id"] != "agent-p"));
+
+    // A hello from before a reconnect: the server has nothing of it placed here any more.
+    let mut raw = RawAgent::connect(&s, "agent-p");
+    let stale = json!([{"shot": "shot_gone_0", "attempt": 1, "checkpoint_step": 4}]);
+    raw.send(&hello(1, stale.clone()));
+    let welcome = raw.next_json();
+    assert_eq!(welcome["type"], "welcome", "{welcome:#}");
+    assert_eq!(welcome["node"], "agent-p");
+    assert_eq!(welcome["cancel"], stale);
+    assert_eq!(welcome["heartbeat_timeout_ms"], 1000);
+    let n = wait_node(&s, &ops, "agent-p", "ready");
+    assert_eq!(
+        (n["provider"].as_str(), n["spot"].as_bool()),
+        (Some("agent"), Some(true))
+    );
+
+    // Now it goes silent (reading nothing, it answers no ping): lost, and told why.
+    std::thread::sleep(Duration::from_millis(1500));
+    wait_node(&s, &ops, "agent-p", "lost");
+    let (code, reason) = raw.close_frame();
+    assert_eq!(code, 4002, "{reason}");
+}
+
+#[test]
+fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_one() {
+    let s = server("0.02");
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let fake = metadata::FakeGcp::start();
+    let spot_token = s
+        .tokens()
+        .mint("spot-agent", Role::Node, Duration::from_secs(600))
+        .expect("mint");
+    let spot = Agent::start_with_args(
+        &s.base,
+        &spot_token,
+        "0.02",
+        &["--spot", "--metadata", "gcp", "--metadata-url", &fake.url()],
+        Some(s.data_dir()),
+    );
+    wait_node(&s, &ops, "spot-agent", "ready");
+    let body = json!({ "shots": [{ "prompt": "a lantern in the rain", "model": "tiny-video", "seed": 11 }] });
+    let v = s.submit(&alice, &body);
+    let id = v["id"].as_str().expect("id").to_owned();
+    let shot_id = wait_running_on(&s, &alice, &id, "spot-agent", 3);
+    let od_token = s
+        .tokens()
+        .mint("od-agent", Role::Node, Duration::from_secs(600))
+        .expect("mint");
+    let _od = Agent::start_with_args(&s.base, &od_token, "0.02", &[], Some(s.data_dir()));
+    wait_node(&s, &ops, "od-agent", "ready");
+
+    fake.preempt();
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(
+        done["state"],
+        "completed",
+        "{done:#}\nspot agent log:\n{}",
+        spot.log()
+    );
+    let sh = shot(&done, &shot_id);
+    assert_eq!(sh["preemptions"], 1, "{sh:#}");
+    assert_eq!(sh["attempt"], 2);
+    assert_eq!(sh["node"], "od-agent");
+    assert!(fake.saw_flavor_header(), "the agent asked GCP's way");
+    let spot_node = wait_node(&s, &ops, "spot-agent", "left");
+    assert_eq!(spot_node["spot"], true);
+
+    // The same prompt and seed, uninterrupted, gives the same clip byte for byte.
+    let again = s.submit(&alice, &body);
+    let again = s.wait_final(&alice, again["id"].as_str().expect("id"));
+    let clip = |v: &Value| -> Vec<u8> {
+        let url = v["shots"][0]["artifact_url"]
+            .as_str()
+            .expect("artifact url")
+            .to_owned();
+        s.http
+            .get(format!("{}{url}", s.base))
+            .send()
+            .expect("download")
+            .bytes()
+            .expect("bytes")
+            .to_vec()
+    };
+    let (resumed, straight) = (clip(&done), clip(&again));
+    assert!(
+        !resumed.is_empty() && resumed.starts_with(b"GIF"),
+        "a GIF clip"
+    );
+    assert_eq!(
+        resumed, straight,
+        "a resumed render equals an uninterrupted one"
+    );
+}

@@ -1,0 +1,376 @@
+// shotfarm's progress page: follows one video over its progress websocket and draws a card per
+// shot. Reconnects by itself with `since`, so a dropped connection loses nothing; the token comes
+// from `?token=` (then leaves the address bar) or from local storage.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'shotfarm.token';
+  const FINAL = new Set(['completed', 'failed', 'cancelled']);
+  const STATE_TEXT = {
+    queued: 'queued', assigned: 'assigned', running: 'running', preempted: 'preempted',
+    completed: 'completed', failed: 'failed', cancelled: 'cancelled',
+  };
+  const MAX_BACKOFF_MS = 10000;
+
+  const $ = (id) => document.getElementById(id);
+  const videoId = decodeURIComponent(location.pathname.split('/').filter(Boolean)[1] || '');
+
+  const view = {
+    lastSeq: null,      // the last seq applied; sent back as `since` on reconnect
+    videoState: null,
+    final: false,
+    shots: [],          // per index: { el, state, attempt, node, step, steps, progress, eta, preemptions, checkpoint }
+    socket: null,
+    retries: 0,
+    retryTimer: null,
+    token: null,
+  };
+
+  // ---- token ---------------------------------------------------------------------------------
+
+  function loadToken() {
+    const params = new URLSearchParams(location.search);
+    const fromUrl = params.get('token');
+    if (fromUrl) {
+      store(fromUrl);
+      params.delete('token');
+      const rest = params.toString();
+      history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+      return fromUrl;
+    }
+    try {
+      return localStorage.getItem(TOKEN_KEY);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function store(token) {
+    try {
+      localStorage.setItem(TOKEN_KEY, token);
+    } catch (_) {
+      // Storage may be off (private mode): the token then lives as long as the page.
+    }
+  }
+
+  function askForToken(why) {
+    setConn('needs-token', 'Not connected');
+    $('token-why').textContent = why;
+    $('token-form').hidden = false;
+    $('token-input').focus();
+  }
+
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = $('token-input').value.trim();
+    if (!token) return;
+    store(token);
+    view.token = token;
+    $('token-form').hidden = true;
+    $('token-input').value = '';
+    hideNotice();
+    connect();
+  });
+
+  // ---- connection ----------------------------------------------------------------------------
+
+  function setConn(state, text) {
+    document.body.dataset.conn = state;
+    $('conn').textContent = text;
+  }
+
+  function connect() {
+    clearTimeout(view.retryTimer);
+    if (!view.token) {
+      askForToken('This page needs an access token: open it with ?token=… or paste one here.');
+      return;
+    }
+    const params = new URLSearchParams({ token: view.token });
+    if (view.lastSeq !== null) params.set('since', String(view.lastSeq));
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const url = `${scheme}://${location.host}/api/v1/videos/${encodeURIComponent(videoId)}/progress?${params}`;
+    let opened = false;
+    const ws = new WebSocket(url);
+    view.socket = ws;
+    setConn('connecting', view.retries ? 'Reconnecting…' : 'Connecting…');
+
+    ws.addEventListener('open', () => {
+      opened = true;
+      view.retries = 0;
+      setConn('live', 'Live');
+      hideNotice();
+    });
+    ws.addEventListener('message', (e) => {
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch (_) {
+        return;
+      }
+      apply(msg);
+    });
+    ws.addEventListener('close', (e) => {
+      if (view.socket !== ws) return;
+      view.socket = null;
+      if (view.final) {
+        setConn('done', 'Finished');
+        return;
+      }
+      if (e.code === 1008) {
+        askForToken('Your access token has expired. Paste a new one to keep watching.');
+        return;
+      }
+      if (!opened) {
+        diagnose();
+        return;
+      }
+      retry();
+    });
+  }
+
+  function retry() {
+    view.retries += 1;
+    const base = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(view.retries, 6));
+    const wait = base / 2 + Math.random() * base / 2;
+    setConn('reconnecting', `Reconnecting in ${Math.ceil(wait / 1000)} s…`);
+    view.retryTimer = setTimeout(connect, wait);
+  }
+
+  // A socket that never opened says nothing about why: ask the REST API, which does.
+  async function diagnose() {
+    try {
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}`, {
+        headers: { Authorization: `Bearer ${view.token}` },
+      });
+      if (resp.status === 401) {
+        askForToken('The access token was refused (expired or not valid). Paste another one.');
+        return;
+      }
+      if (resp.status === 404) {
+        setConn('not-found', 'Not found');
+        showNotice(`There is no video ${videoId} for this token.`);
+        return;
+      }
+      if (resp.ok) {
+        const video = await resp.json();
+        if (view.lastSeq === null || video.seq > view.lastSeq) {
+          // Draw what the server has while the socket cannot connect.
+          renderSnapshot(video, video.seq);
+        }
+        if (view.final) {
+          setConn('done', 'Finished');
+          return;
+        }
+      }
+    } catch (_) {
+      // Offline or the server is down: keep trying.
+    }
+    retry();
+  }
+
+  window.addEventListener('online', () => {
+    if (!view.socket && !view.final && view.token) connect();
+  });
+
+  // ---- events --------------------------------------------------------------------------------
+
+  function apply(msg) {
+    if (msg.type === 'snapshot') {
+      renderSnapshot(msg.video, msg.seq);
+      return;
+    }
+    // Each event is applied once, in order; anything at or below what we have is old news.
+    if (typeof msg.seq !== 'number' || (view.lastSeq !== null && msg.seq <= view.lastSeq)) return;
+    view.lastSeq = msg.seq;
+    document.body.dataset.lastSeq = String(msg.seq);
+    if (msg.type === 'shot') applyShot(msg);
+    else if (msg.type === 'video') applyVideo(msg.state);
+  }
+
+  function renderSnapshot(video, seq) {
+    view.lastSeq = seq;
+    document.body.dataset.lastSeq = String(seq);
+    $('title').textContent = video.title || 'Untitled video';
+    document.title = `${video.title || 'Video'} · shotfarm`;
+    $('video-id').textContent = video.id;
+    ensureCards(video.shots.length);
+    for (const shot of video.shots) {
+      const s = view.shots[shot.index];
+      if (!s) continue;
+      if (s.state === null) {
+        s.preemptions = shot.preemptions || 0;
+      } else if (shot.preemptions > s.preemptions) {
+        s.preemptions = shot.preemptions;
+      }
+      update(s, shot);
+    }
+    applyVideo(video.state);
+  }
+
+  function applyShot(ev) {
+    ensureCards(ev.index + 1);
+    const s = view.shots[ev.index];
+    if (ev.state === 'preempted' && s.state !== 'preempted') s.preemptions += 1;
+    update(s, ev);
+  }
+
+  function applyVideo(state) {
+    view.videoState = state;
+    const badge = $('video-state');
+    badge.textContent = STATE_TEXT[state] || state;
+    badge.dataset.state = state;
+    document.body.dataset.videoState = state;
+    if (FINAL.has(state) && !view.final) {
+      view.final = true;
+      announce(`Video ${state}.`);
+    }
+    summarize();
+  }
+
+  // ---- drawing -------------------------------------------------------------------------------
+
+  function ensureCards(n) {
+    const list = $('shots');
+    const template = $('shot-card');
+    while (view.shots.length < n) {
+      const index = view.shots.length;
+      const el = template.content.firstElementChild.cloneNode(true);
+      el.dataset.index = String(index);
+      el.id = `shot-${index}`;
+      el.querySelector('.n').textContent = String(index + 1);
+      el.setAttribute('aria-labelledby', `shot-${index}-name`);
+      el.querySelector('.name').id = `shot-${index}-name`;
+      el.querySelector('.bar').setAttribute('aria-labelledby', `shot-${index}-name`);
+      list.appendChild(el);
+      view.shots.push({
+        el, state: null, attempt: 1, node: null, step: 0, steps: 0, progress: 0, eta: null,
+        preemptions: 0, resumedFrom: null,
+      });
+    }
+  }
+
+  function update(s, shot) {
+    const el = s.el;
+    const before = s.state;
+    const name = `Shot ${Number(el.dataset.index) + 1}`;
+    s.state = shot.state;
+    s.attempt = shot.attempt;
+    s.node = shot.node;
+    s.step = shot.step;
+    s.steps = shot.steps;
+    s.progress = shot.progress;
+    s.eta = shot.eta || null;
+
+    const pct = Math.round(shot.progress * 100);
+    el.dataset.state = shot.state;
+    el.dataset.progress = String(pct);
+    el.dataset.attempt = String(shot.attempt);
+    el.dataset.preemptions = String(s.preemptions);
+    el.dataset.node = shot.node || '';
+    el.querySelector('.state').textContent = STATE_TEXT[shot.state] || shot.state;
+    el.querySelector('.pct').textContent = `${pct}%`;
+    const bar = el.querySelector('.bar');
+    bar.setAttribute('aria-valuenow', String(pct));
+    bar.setAttribute('aria-valuetext', `${pct}%, ${shot.state}`);
+    bar.firstElementChild.style.width = `${pct}%`;
+    el.querySelector('.step').textContent = `${shot.step} / ${shot.steps}`;
+    el.querySelector('.attempt').textContent = String(shot.attempt);
+    el.querySelector('.node').textContent = shot.node || 'none';
+    el.querySelector('.eta').textContent = etaText(s.eta, shot.state);
+
+    const error = el.querySelector('.error');
+    error.hidden = !shot.error;
+    error.textContent = shot.error ? `Error: ${shot.error}` : '';
+
+    if (before !== shot.state) {
+      pushHistory(el, shot.state, shot.attempt);
+      const note = el.querySelector('.preempt');
+      if (shot.state === 'preempted') {
+        el.classList.add('was-preempted');
+        s.resumedFrom = shot.step;
+        note.hidden = false;
+        note.textContent = `Preempted on ${shot.node || 'its node'} at step ${shot.step}; `
+          + 'it will resume from its last checkpoint.';
+        announce(`${name} preempted at step ${shot.step}.`);
+      } else if (before === 'preempted' && shot.state === 'queued') {
+        note.textContent = `Preempted; requeued as attempt ${shot.attempt}, `
+          + `resuming from step ${shot.step}.`;
+      } else if (shot.state === 'running' && s.preemptions > 0 && !note.hidden) {
+        note.textContent = `Recovered after preemption: attempt ${shot.attempt} running on `
+          + `${shot.node || 'a new node'} from step ${shot.step}.`;
+        announce(`${name} resumed on ${shot.node || 'a new node'}.`);
+      } else if (FINAL.has(shot.state)) {
+        announce(`${name} ${shot.state}.`);
+      }
+    }
+    el.dataset.preemptions = String(s.preemptions);
+    summarize();
+  }
+
+  function pushHistory(el, state, attempt) {
+    const list = el.querySelector('.history');
+    const item = document.createElement('li');
+    item.textContent = attempt > 1 ? `${state} (attempt ${attempt})` : state;
+    item.dataset.state = state;
+    list.appendChild(item);
+  }
+
+  function summarize() {
+    const shots = view.shots.filter((s) => s.state !== null);
+    if (!shots.length) return;
+    const progress = shots.reduce((sum, s) => sum + s.progress, 0) / shots.length;
+    const pct = Math.round(progress * 100);
+    $('video-pct').textContent = `${pct}%`;
+    const bar = $('video-bar');
+    bar.setAttribute('aria-valuenow', String(pct));
+    bar.firstElementChild.style.width = `${pct}%`;
+    const etas = shots.map((s) => s.eta).filter(Boolean).map((t) => Date.parse(t));
+    $('video-eta').textContent = view.final || !etas.length
+      ? '' : `done ${etaText(new Date(Math.max(...etas)).toISOString(), 'running')}`;
+  }
+
+  function etaText(eta, state) {
+    if (FINAL.has(state)) return '–';
+    if (!eta) return state === 'running' || state === 'assigned' ? 'estimating…' : '–';
+    const s = Math.max(0, Math.round((Date.parse(eta) - Date.now()) / 1000));
+    if (s < 60) return `in ~${s} s`;
+    return `in ~${Math.floor(s / 60)} min ${s % 60} s`;
+  }
+
+  // ETAs count down between events.
+  setInterval(() => {
+    for (const s of view.shots) {
+      if (s.state !== null) s.el.querySelector('.eta').textContent = etaText(s.eta, s.state);
+    }
+    if (view.shots.length) summarize();
+  }, 1000);
+
+  // ---- notices -------------------------------------------------------------------------------
+
+  function announce(text) {
+    const a = $('announcer');
+    const p = document.createElement('p');
+    p.textContent = text;
+    a.appendChild(p);
+    while (a.childElementCount > 5) a.firstElementChild.remove();
+  }
+
+  function showNotice(text) {
+    const n = $('notice');
+    n.textContent = text;
+    n.hidden = false;
+  }
+
+  function hideNotice() {
+    $('notice').hidden = true;
+  }
+
+  // ---- start ---------------------------------------------------------------------------------
+
+  if (!videoId) {
+    showNotice('No video id in the address: open /videos/<id>.');
+    return;
+  }
+  view.token = loadToken();
+  connect();
+})();

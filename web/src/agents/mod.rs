@@ -1,0 +1,128 @@
+//! Remote node agents: `GET /api/v1/agents/connect` on the server, and the agent's own end of
+//! the same websocket.
+//!
+//! - [`connection`]: the server's actor for one connected agent; it registers the agent's node
+//!   with the supervisor and stands in for a local GPU-node actor.
+//! - [`directory`]: which connection speaks for which node (a newer connection replaces an older
+//!   one for the same node).
+//! - [`uplink`]: the agent's actor: the `NodeUplink` of the agent's own GPU-node actor, which
+//!   carries everything over the websocket and reconnects with backoff.
+//!
+//! The frames are [`shotfarm_actors::agent_protocol`]; docs/AGENT_PROTOCOL.md is the contract.
+//!
+//! Architecture Invariant: the supervisor never learns that a node is remote. Everything a
+//! connection does, it does through the three recipients of `Farm::node_uplink()` and the
+//! `NodeCommand`s addressed to it.
+
+pub mod connection;
+pub mod directory;
+pub mod uplink;
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use tracing::instrument;
+
+use shotfarm_actors::agent_protocol::{MAX_FRAME_BYTES, PROVIDER};
+use shotfarm_actors::ids::NodeId;
+use shotfarm_actors::Farm;
+
+use crate::auth::{Claims, NodeCaller, Role};
+use crate::problem::ApiError;
+use crate::session::origin;
+
+pub use connection::AgentConnection;
+pub use directory::AgentDirectory;
+pub use uplink::{AgentUplink, UplinkConfig};
+
+/// Upgrades an agent to its connection actor. The node token is checked first (401 for none, a
+/// user token, or a bad one), then the `Origin` (403), then that the id is not one of the
+/// server's own local nodes (409), then the handshake (400).
+#[get("/api/v1/agents/connect")]
+#[instrument(skip_all, fields(node_id = %caller.node))]
+async fn connect(
+    req: HttpRequest,
+    payload: web::Payload,
+    caller: NodeCaller,
+    farm: web::Data<Farm>,
+) -> Result<HttpResponse, ApiError> {
+    origin::check(&req, &farm.settings().server.allowed_origins)?;
+    let taken = farm
+        .nodes()
+        .await?
+        .into_iter()
+        .any(|n| n.id == caller.node && n.provider != PROVIDER && !n.state.is_gone());
+    if taken {
+        return Err(ApiError::Conflict(format!(
+            "node {} is a local node of this server; give the agent a token for another id",
+            caller.node
+        )));
+    }
+    let directory = req
+        .app_data::<web::Data<AgentDirectory>>()
+        .ok_or_else(|| ApiError::Internal("web::Data<AgentDirectory> is not registered".into()))?
+        .clone()
+        .into_inner();
+    let actor = AgentConnection::new(
+        caller,
+        farm.node_uplink(),
+        directory,
+        &farm.settings().agents,
+    );
+    ws::WsResponseBuilder::new(actor, &req, payload)
+        .frame_size(MAX_FRAME_BYTES)
+        .start()
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "this route is a websocket; the upgrade failed: {e}"
+            ))
+        })
+}
+
+/// Registers the agents' route. The server registers one [`AgentDirectory`] for all workers.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(connect);
+}
+
+/// The node a token speaks for, read on the agent's side before connecting (the agent has no
+/// secret to verify it with: the server does that). Refuses tokens that are not node tokens, so
+/// a user token fails with a clear message before any connection.
+pub fn node_of_token(token: &str) -> Result<NodeId, String> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.insecure_disable_signature_validation();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["sub"]);
+    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &validation)
+        .map_err(|e| format!("not a shotfarm token: {e}"))?
+        .claims;
+    if claims.role != Role::Node {
+        return Err(format!(
+            "this is a {} token; an agent needs a node token (`shotfarm token --node ID`)",
+            claims.role.as_str()
+        ));
+    }
+    Ok(NodeId(claims.sub))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::auth::TokenIssuer;
+
+    #[test]
+    fn an_agent_reads_its_node_from_a_node_token_and_refuses_user_tokens() {
+        let issuer = TokenIssuer::new("agents-test-secret-long-enough");
+        let hour = Duration::from_secs(3600);
+        let node = issuer.mint("gpu-box-7", Role::Node, hour).expect("mint");
+        assert_eq!(node_of_token(&node), Ok(NodeId::from("gpu-box-7")));
+        let user = issuer
+            .mint("alice", Role::Authenticated, hour)
+            .expect("mint");
+        let err = node_of_token(&user).expect_err("user token");
+        assert!(err.contains("node token"), "{err}");
+        assert!(node_of_token("garbage").is_err());
+    }
+}

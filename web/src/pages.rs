@@ -1,0 +1,87 @@
+//! The browser pages, compiled into the binary: `/videos/{id}` (one video's live progress) and
+//! its script and stylesheet. Plain HTML, CSS and JavaScript with no framework and no build
+//! step; the page reads everything it shows from the progress websocket.
+//!
+//! Architecture Invariant: pages carry no data and no token. The page takes the token from its
+//! own `?token=` (then removes it from the address bar) or from local storage, so the HTML is the
+//! same for everyone and may be cached by anything in between.
+
+use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::{get, web, HttpResponse};
+
+const PROGRESS_HTML: &str = include_str!("../assets/progress.html");
+const PROGRESS_JS: &str = include_str!("../assets/progress.js");
+const PROGRESS_CSS: &str = include_str!("../assets/progress.css");
+
+/// Scripts and styles only from this server; sockets and fetches only back to it.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The progress page of one video (the id is read by the script from the address).
+#[get("/videos/{id}")]
+async fn video_page(_id: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        // The address may carry `?token=`: never send it on in a Referer.
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(PROGRESS_HTML)
+}
+
+#[get("/assets/progress.js")]
+async fn progress_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", PROGRESS_JS)
+}
+
+#[get("/assets/progress.css")]
+async fn progress_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", PROGRESS_CSS)
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Revalidated each load: the assets change with the binary, which has no hashed names.
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(body)
+}
+
+/// Registers the pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(video_page)
+        .service(progress_js)
+        .service(progress_css);
+}
+
+#[cfg(test)]
+// Tests may panic on the unexpected: that is how they fail.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use actix_web::{test, App};
+
+    #[actix_rt::test]
+    async fn the_page_and_its_assets_are_served_with_a_strict_policy() {
+        let app = test::init_service(App::new().configure(configure)).await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get().uri("/videos/vid_x").to_request(),
+        )
+        .await;
+        assert!(resp.status().is_success());
+        let csp = resp.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
+        assert!(csp.to_str().unwrap().contains("script-src 'self'"));
+        let body = test::read_body(resp).await;
+        let html = std::str::from_utf8(&body).unwrap();
+        assert!(html.contains("/assets/progress.js"));
+        assert!(html.contains("lang=\"en\""));
+        for path in ["/assets/progress.js", "/assets/progress.css"] {
+            let resp =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert!(resp.status().is_success(), "{path}");
+        }
+    }
+}

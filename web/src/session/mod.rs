@@ -1,0 +1,20 @@
+//! Websocket sessions: one actor per socket, each in its own file, and what they share.
+//!
+//! - [`progress`]: the progress session actor behind `GET /api/v1/videos/{id}/progress`, and
+//!   [`opening`], where it starts (snapshot or `since` replay).
+//! - [`outbox`]: the bounded frame queue between a session and its socket.
+//! - [`flow`]: bytes a client has been sent but not yet acknowledged (by ping and pong).
+//! - [`inbound`]: decodes (and size-limits) what clients send.
+//! - [`frames`]: encodes what sessions send, once per event.
+//! - [`origin`]: the `Origin` rule every websocket route applies.
+
+pub mod flow;
+pub mod frames;
+pub mod inbound;
+pub mod opening;
+pub mod origin;
+pub mod outbox;
+pub mod progress;
+
+pub use opening::Opening;
+pub use progress::ProgressSession;
