@@ -14,7 +14,8 @@ use crate::adapters::{LocalArtifacts, MemoryBus, MemoryStore, RoutingExecutor, T
 use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
-    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, NodeUplink, PreemptNode,
+    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink,
+    PreemptNode,
 };
 use crate::metrics::FarmMetrics;
 use crate::ports::{ArtifactStore, Clip, EventBus, Executor, Store, VideoPage, VideoQuery};
@@ -22,7 +23,7 @@ use crate::provider::LocalProvider;
 use crate::settings::Settings;
 use crate::shot_job::ShotJobDeps;
 use crate::supervisor::Supervisor;
-use crate::views::{ClusterView, NodeView};
+use crate::views::{ClusterView, NodeView, WaitingView};
 use crate::FarmError;
 
 /// The executor the settings call for, as the server's local nodes and remote agents both run
@@ -56,6 +57,8 @@ pub struct Farm {
     artifacts: Arc<dyn ArtifactStore>,
     /// Keeps this server in step with the others when the store is shared (Redis).
     reconciler: Option<Addr<crate::reconciler::Reconciler>>,
+    /// The autoscaler's decisions (empty while it is off).
+    autoscaler_log: crate::autoscaler::DecisionLog,
 }
 
 impl Farm {
@@ -113,8 +116,10 @@ impl Farm {
             Arc::clone(&settings),
             Arc::clone(&metrics),
             deps,
-            Some(provider),
+            Some(Arc::clone(&provider)),
         );
+        let autoscaler_log =
+            crate::autoscaler::start(&settings, &supervisor, provider, Arc::clone(&metrics))?;
         Ok(Self {
             artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
             supervisor,
@@ -123,6 +128,7 @@ impl Farm {
             settings,
             metrics,
             reconciler: None,
+            autoscaler_log,
         })
     }
 
@@ -188,6 +194,16 @@ impl Farm {
     /// The cluster summary.
     pub async fn cluster(&self) -> Result<ClusterView, FarmError> {
         Ok(self.supervisor.send(GetCluster).await?)
+    }
+
+    /// What is queued, by pool, priority and requirement, and why it waits.
+    pub async fn waiting(&self) -> Result<WaitingView, FarmError> {
+        Ok(self.supervisor.send(GetWaiting).await?)
+    }
+
+    /// The autoscaler's recent decisions with their reasons, newest first.
+    pub fn autoscaler_decisions(&self) -> Vec<crate::autoscaler::Decision> {
+        self.autoscaler_log.recent()
     }
 
     /// Delivers a preemption notice to a spot node.

@@ -9,7 +9,8 @@ use actix::{Message, Recipient};
 use crate::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
 use crate::ids::{NodeId, ShotId};
 use crate::ports::{ExecEvent, ExecJob};
-use crate::views::{ClusterView, NodeView};
+use crate::autoscaler::PoolLoad;
+use crate::views::{BudgetView, ClusterView, NodeView, WaitingView};
 use crate::FarmError;
 
 // ---- to the supervisor ----
@@ -140,6 +141,24 @@ pub struct GetNodes;
 #[derive(Message)]
 #[rtype(result = "ClusterView")]
 pub struct GetCluster;
+
+/// The farm facade: what is queued, by pool, priority and requirement, and why it waits.
+#[derive(Message)]
+#[rtype(result = "WaitingView")]
+pub struct GetWaiting;
+
+/// The autoscaler, every period: each pool's demand, capacity and cost so far.
+#[derive(Message)]
+#[rtype(result = "Vec<PoolLoad>")]
+pub struct GetPoolLoad;
+
+/// The autoscaler, every period: where budgets stand. Pools at `high_only` start no `standard`
+/// work until this says otherwise.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetBudget {
+    pub view: BudgetView,
+}
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
 /// uplink actor that forwards them over its websocket to a remote server.

@@ -70,6 +70,15 @@ pub struct FarmMetrics {
     pub stale_reports: AtomicU64,
     pub websocket_sessions: AtomicI64,
     pub dispatch_latency: Histogram,
+    /// Autoscaler: nodes it had started, by kind, nodes it gave back, decisions it recorded
+    /// (actions and budget changes), and actions the provider refused.
+    pub autoscaler_added_spot: AtomicU64,
+    pub autoscaler_added_on_demand: AtomicU64,
+    pub autoscaler_released: AtomicU64,
+    pub autoscaler_decisions: AtomicU64,
+    pub autoscaler_failures: AtomicU64,
+    /// The farm's budget state: 0 ok, 1 warn, 2 no_growth, 3 high_only.
+    pub budget_state: AtomicI64,
     shots_by_state: [AtomicI64; SHOT_STATES.len()],
 }
 

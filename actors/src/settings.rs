@@ -8,7 +8,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod autoscaler;
 mod onnx;
+pub use autoscaler::{
+    AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
+};
 pub use onnx::{
     DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
 };
@@ -58,6 +62,9 @@ pub struct Settings {
     /// Remote node agents' connections (every key optional).
     #[serde(default)]
     pub agents: AgentSettings,
+    /// Elastic capacity and budgets (optional; off unless `enabled`).
+    #[serde(default)]
+    pub autoscaler: AutoscalerSettings,
 }
 
 /// Remote node agents: how a silent connection is told from a live one, and how an agent

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::autoscaler::BudgetState;
 use crate::domain::{GpuTelemetry, NodeState};
 use crate::ids::{NodeId, ShotId};
 
@@ -68,5 +69,64 @@ pub struct ClusterView {
     pub cost_usd: CostSplit,
     /// What the nodes up now cost per hour.
     pub burn_per_hour_usd: CostSplit,
+    /// Where spending stands against the autoscaler's budgets (absent with no autoscaler).
+    pub budget: Option<BudgetView>,
+    pub at: DateTime<Utc>,
+}
+
+/// Spending against the farm's and each pool's budget (cost since the farm started).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct BudgetView {
+    /// The stricter of the farm's state and the worst pool's.
+    pub state: BudgetState,
+    pub budget_usd: Option<f64>,
+    pub spent_usd: f64,
+    pub pools: BTreeMap<String, PoolBudgetView>,
+}
+
+/// One pool's spending against its budget.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PoolBudgetView {
+    /// The stricter of the farm's state and this pool's own.
+    pub state: BudgetState,
+    pub budget_usd: Option<f64>,
+    pub spent_usd: f64,
+}
+
+/// Why shots of one requirement class are still waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitReason {
+    /// No node up has the pool, GPU model, GPU memory or GPU count the class needs.
+    NoFittingNode,
+    /// The shots used up their preemption budget and may only run on on-demand nodes, and no
+    /// on-demand node up fits them.
+    PinnedToOnDemand,
+    /// Every node that would fit has blocklisted the model after repeated failures.
+    ModelBlocklisted,
+    /// Nodes fit; they are busy (or draining) now.
+    WaitingForCapacity,
+}
+
+/// Queued shots that share a pool, priority and requirement, and why they wait.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaitingClass {
+    pub pool: String,
+    pub priority: String,
+    pub model: String,
+    pub gpus: u32,
+    pub gpu_memory_mb: u64,
+    pub on_demand_only: bool,
+    pub shots: usize,
+    pub reason: WaitReason,
+    /// The same in words, for operators.
+    pub detail: String,
+}
+
+/// What is waiting and why, behind `GET /api/v1/queue`.
+#[derive(Clone, Debug, Serialize)]
+pub struct WaitingView {
+    pub queued_total: usize,
+    pub classes: Vec<WaitingClass>,
     pub at: DateTime<Utc>,
 }

@@ -1,6 +1,11 @@
 //! The chaos harness: a farm in process (memory store and bus, timing model with injected model
-//! failures and hangs), many videos from several owners, spot nodes preempted at random
-//! throughout, then an audit of every video's full event stream against the invariants.
+//! failures and hangs), many videos from several owners, spot nodes preempted at random and
+//! agent-style nodes killed without notice throughout, then an audit of every video's full event
+//! stream against the invariants.
+//!
+//! A killed node is a GPU-node actor the harness started itself (as an agent's connection would
+//! register one) and then stops dead: it says nothing more, the supervisor finds it silent past
+//! the heartbeat timeout, declares it lost and requeues its shots from their checkpoints.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,9 +15,18 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
 
-use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
+use std::collections::BTreeMap;
+
+use actix::{Actor, Addr};
+use rand::Rng;
+
+use shotfarm_actors::adapters::{MemoryBus, MemoryStore, SimulatedDevice, TimingExecutor};
 use shotfarm_actors::domain::{FarmEvent, NodeState, Priority, ShotSpec};
+use shotfarm_actors::domain::{GpuSpec, NodeSpec};
+use shotfarm_actors::gpu_node::GpuNode;
+use shotfarm_actors::ids::NodeId;
 use shotfarm_actors::ids::OwnerId;
+use shotfarm_actors::messages::NodeCommand;
 use shotfarm_actors::ports::{EventBus, Executor, Store};
 use shotfarm_actors::settings::{Settings, SimulatedFaults};
 use shotfarm_actors::{Farm, NewVideo};
@@ -29,6 +43,10 @@ pub struct ChaosConfig {
     pub preempt_every: Duration,
     /// The notice each preemption gives.
     pub notice: Duration,
+    /// Agent-style nodes (2 GPUs each) running beside the configured ones...
+    pub agents: usize,
+    /// ...one of which is killed without notice (and a fresh one started) this often.
+    pub kill_every: Duration,
     pub time_factor: f64,
     pub failure_rate: f64,
     pub hang_rate: f64,
@@ -46,6 +64,8 @@ impl ChaosConfig {
             owners: 3,
             preempt_every: Duration::from_millis(150),
             notice: Duration::from_secs(2),
+            agents: 3,
+            kill_every: Duration::from_millis(400),
             time_factor: 0.004,
             failure_rate: 0.05,
             hang_rate: 0.02,
@@ -61,6 +81,7 @@ pub struct ChaosReport {
     pub config: ChaosConfig,
     pub elapsed_s: f64,
     pub preemption_notices: usize,
+    pub agent_kills: usize,
     pub tally: Tally,
     pub breaches: Vec<Breach>,
 }
@@ -72,6 +93,7 @@ pub fn chaos_settings(cfg: &ChaosConfig) -> anyhow::Result<Settings> {
     s.timing.time_factor = cfg.time_factor;
     s.timing.replace_preempted_after = Duration::from_millis(100);
     s.timing.telemetry_period = Duration::from_millis(100);
+    s.timing.heartbeat_timeout = Duration::from_millis(500);
     s.timing.stuck_min = Duration::from_millis(300);
     s.retries.failures = 50;
     s.retries.preemptions = 1000;
@@ -97,7 +119,7 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
         .map(|m| m.steps)
         .unwrap_or(20);
     let model = settings.default_model.clone();
-    let farm = Farm::start_with(settings, store.clone(), bus.clone(), executor)?;
+    let farm = Farm::start_with(settings, store.clone(), bus.clone(), Arc::clone(&executor))?;
     let mut rng = SmallRng::seed_from_u64(cfg.seed);
     let start = Instant::now();
 
@@ -127,7 +149,35 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
         );
     }
 
-    let mut notices = 0;
+    let start_agent = |n: usize| {
+        let spec = NodeSpec {
+            id: NodeId(format!("agent-{n}")),
+            pool: "video".into(),
+            provider: "agent".into(),
+            spot: false,
+            price_per_hour: 7.34,
+            gpus: (0..2)
+                .map(|index| GpuSpec {
+                    index,
+                    model: "A100-80GB".into(),
+                    memory_mb: 81920,
+                })
+                .collect(),
+        };
+        GpuNode::new(
+            spec,
+            Arc::clone(&executor),
+            Box::new(SimulatedDevice::new(n as u64)),
+            Duration::from_millis(100),
+            Arc::new(BTreeMap::new()),
+            farm.node_uplink(),
+        )
+        .start()
+    };
+    let mut agents: Vec<Addr<GpuNode>> = (0..cfg.agents).map(start_agent).collect();
+    let mut next_agent = cfg.agents;
+    let mut last_kill = Instant::now();
+    let (mut notices, mut kills) = (0, 0);
     loop {
         let mut all_final = true;
         for id in &videos {
@@ -140,6 +190,15 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
             break;
         }
         tokio::time::sleep(cfg.preempt_every).await;
+        if !agents.is_empty() && last_kill.elapsed() >= cfg.kill_every {
+            // Dead without a word, like kill -9; a fresh agent takes its place.
+            let victim = agents.swap_remove(rng.gen_range(0..agents.len()));
+            victim.do_send(NodeCommand::Evict);
+            agents.push(start_agent(next_agent));
+            next_agent += 1;
+            kills += 1;
+            last_kill = Instant::now();
+        }
         let nodes = farm.nodes().await?;
         let spot: Vec<_> = nodes
             .iter()
@@ -180,6 +239,7 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
         config: cfg,
         elapsed_s: start.elapsed().as_secs_f64(),
         preemption_notices: notices,
+        agent_kills: kills,
         tally,
         breaches,
     })

@@ -127,6 +127,84 @@ pub async fn watch_metadata(cloud: Cloud, base: String, node: Recipient<NodeComm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-thread HTTP server answering each request with `respond(request line + headers)`.
+    fn fake(respond: fn(&str) -> (u16, String)) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten().take(16) {
+                let mut conn = conn;
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                let (status, body) =
+                    respond(&String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn gcp_needs_the_flavor_header_and_true_means_preempted() {
+        let base = fake(|req| {
+            match (
+                req.contains("metadata-flavor: google"),
+                req.starts_with("get /computemetadata/v1/instance/preempted"),
+            ) {
+                (true, true) => (200, "TRUE".into()),
+                _ => (403, String::new()),
+            }
+        });
+        let http = reqwest::Client::new();
+        assert_eq!(
+            poll_once(&http, Cloud::Gcp, &base).await.expect("poll"),
+            Some(GCP_NOTICE)
+        );
+        let quiet = fake(|_| (200, "FALSE".into()));
+        assert_eq!(
+            poll_once(&http, Cloud::Gcp, &quiet).await.expect("poll"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn aws_uses_an_imdsv2_token_and_404_means_no_notice() {
+        let base = fake(|req| {
+            if req.starts_with("put /latest/api/token") {
+                (200, "tok123".into())
+            } else if req.contains("x-aws-ec2-metadata-token: tok123") {
+                (
+                    200,
+                    r#"{"action":"terminate","time":"2000-01-01T00:00:00Z"}"#.into(),
+                )
+            } else {
+                (401, String::new())
+            }
+        });
+        let http = reqwest::Client::new();
+        assert_eq!(
+            poll_once(&http, Cloud::Aws, &base).await.expect("poll"),
+            Some(AWS_NOTICE)
+        );
+        let calm = fake(|req| {
+            if req.starts_with("put") {
+                (200, "t".into())
+            } else {
+                (404, String::new())
+            }
+        });
+        assert_eq!(
+            poll_once(&http, Cloud::Aws, &calm).await.expect("poll"),
+            None
+        );
+    }
 
     #[test]
     fn aws_deadline_is_the_time_left_capped_at_two_minutes() {

@@ -197,6 +197,7 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
         cluster.burn_per_hour_usd.spot,
     );
 
+    render_autoscaler(o, m, cluster);
     render_gpus(o, nodes);
     out
 }
@@ -243,6 +244,67 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
                         pick(t),
                     );
                 }
+            }
+        }
+    }
+}
+
+/// The autoscaler's counters and where spending stands against its budgets.
+fn render_autoscaler(o: &mut String, m: &FarmMetrics, cluster: &ClusterView) {
+    let name = "shotfarm_autoscaler_nodes_added_total";
+    let mut f = Family::new(o, name, "counter", "Nodes the autoscaler had started, by kind.");
+    f.sample(
+        name,
+        &[("kind", "spot")],
+        m.autoscaler_added_spot.load(Ordering::Relaxed) as f64,
+    );
+    f.sample(
+        name,
+        &[("kind", "on_demand")],
+        m.autoscaler_added_on_demand.load(Ordering::Relaxed) as f64,
+    );
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "shotfarm_autoscaler_nodes_released_total",
+            "Idle nodes the autoscaler drained and gave back.",
+            m.autoscaler_released.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_autoscaler_decisions_total",
+            "Scaling actions and budget changes the autoscaler recorded.",
+            m.autoscaler_decisions.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_autoscaler_failures_total",
+            "Scaling actions the provider or the supervisor refused.",
+            m.autoscaler_failures.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, v) in counters {
+        Family::new(o, name, "counter", help).sample(name, &[], v as f64);
+    }
+    let name = "shotfarm_budget_state";
+    Family::new(
+        o,
+        name,
+        "gauge",
+        "The farm's budget state: 0 ok, 1 warn, 2 no_growth, 3 high_only.",
+    )
+    .sample(name, &[], m.budget_state.load(Ordering::Relaxed) as f64);
+    if let Some(b) = &cluster.budget {
+        let name = "shotfarm_budget_spent_ratio";
+        let mut f = Family::new(
+            o,
+            name,
+            "gauge",
+            "Cost since start over the budget, for the farm and each pool with one.",
+        );
+        if let Some(budget) = b.budget_usd.filter(|v| *v > 0.0) {
+            f.sample(name, &[("scope", "farm")], b.spent_usd / budget);
+        }
+        for (pool, p) in &b.pools {
+            if let Some(budget) = p.budget_usd.filter(|v| *v > 0.0) {
+                f.sample(name, &[("scope", pool)], p.spent_usd / budget);
             }
         }
     }

@@ -12,6 +12,9 @@ use actix_web::{get, web, HttpResponse};
 const PROGRESS_HTML: &str = include_str!("../assets/progress.html");
 const PROGRESS_JS: &str = include_str!("../assets/progress.js");
 const PROGRESS_CSS: &str = include_str!("../assets/progress.css");
+const DASHBOARD_HTML: &str = include_str!("../assets/dashboard.html");
+const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
 
 /// Scripts and styles only from this server; sockets and fetches only back to it.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -28,6 +31,33 @@ async fn video_page(_id: web::Path<String>) -> HttpResponse {
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
         .body(PROGRESS_HTML)
+}
+
+/// The operator dashboard (it asks for an operator token, or takes one from `?token=`).
+#[get("/")]
+async fn dashboard_page() -> HttpResponse {
+    html(DASHBOARD_HTML)
+}
+
+#[get("/assets/dashboard.js")]
+async fn dashboard_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", DASHBOARD_JS)
+}
+
+#[get("/assets/dashboard.css")]
+async fn dashboard_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", DASHBOARD_CSS)
+}
+
+/// A page with the strict policy (the page's own HTML is the same for everyone).
+fn html(body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .body(body)
 }
 
 #[get("/assets/progress.js")]
@@ -53,7 +83,10 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(video_page)
         .service(progress_js)
-        .service(progress_css);
+        .service(progress_css)
+        .service(dashboard_page)
+        .service(dashboard_js)
+        .service(dashboard_css);
 }
 
 #[cfg(test)]

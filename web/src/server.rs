@@ -32,8 +32,11 @@ pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::Servi
             .configure(routes::videos::configure)
             .configure(routes::nodes::configure)
             .configure(routes::cluster::configure)
+            .configure(routes::autoscaler::configure)
             .configure(routes::artifacts::configure)
             .configure(routes::progress::configure)
+            .configure(routes::operator::configure)
+            .configure(routes::queue::configure)
             .configure(crate::agents::configure)
             .configure(crate::pages::configure);
     }

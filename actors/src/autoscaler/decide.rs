@@ -15,7 +15,8 @@ pub enum Kind {
 }
 
 /// Where the farm's spending stands against its budget.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// Ordered from least to most restrictive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetState {
     #[default]

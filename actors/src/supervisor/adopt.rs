@@ -47,6 +47,7 @@ impl Handler<AdoptVideo> for Supervisor {
                     order,
                     queued_at: Instant::now(),
                     placed: None,
+                    started_at: None,
                 },
             );
             self.metrics.shot_adopted(ShotState::Queued);

@@ -2,7 +2,9 @@
 //! whenever work or capacity changes, and is the only place that decides which shot runs where.
 
 mod adopt;
+mod pool_load;
 mod registry;
+mod waiting;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -26,7 +28,7 @@ use crate::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequ
 use crate::provider::LocalProvider;
 use crate::settings::Settings;
 use crate::shot_job::{ShotJob, ShotJobDeps};
-use crate::views::{ClusterView, NodeView};
+use crate::views::{BudgetView, ClusterView, NodeView};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
 
@@ -47,6 +49,8 @@ struct JobSlot {
     queued_at: Instant,
     /// Where it holds GPUs: node, attempt, GPU indices.
     placed: Option<(NodeId, u32, Vec<u32>)>,
+    /// When its current placement was made (the autoscaler estimates work left from it).
+    started_at: Option<Instant>,
 }
 
 /// Runs placement once per burst of changes.
@@ -69,6 +73,10 @@ pub struct Supervisor {
     preemptions: u64,
     /// Nodes under a preemption notice (replaced when they leave).
     reclaimed: HashSet<NodeId>,
+    /// The autoscaler's last word on budgets (shown on the cluster view).
+    budget: Option<BudgetView>,
+    /// Pools over their `high_only` budget threshold: their `standard` shots are not started.
+    high_only_pools: HashSet<String>,
 }
 
 impl Supervisor {
@@ -92,6 +100,8 @@ impl Supervisor {
             placement_pending: false,
             preemptions: 0,
             reclaimed: HashSet::new(),
+            budget: None,
+            high_only_pools: HashSet::new(),
         })
     }
 
@@ -160,8 +170,10 @@ impl Supervisor {
                 job.addr.do_send(NodeLost { node: node.clone() });
             }
         }
+        // A pool the autoscaler manages is replaced by the autoscaler, not here.
+        let managed = self.settings.autoscaler.manages(&slot.spec.pool);
         if let (true, Some(group), Some(provider)) = (
-            reclaimed && slot.spec.spot,
+            reclaimed && slot.spec.spot && !managed,
             slot.group,
             self.provider.clone(),
         ) {
@@ -229,6 +241,9 @@ impl Supervisor {
                 slot.free_gpus |= 1u64 << g;
             }
             slot.shots.remove(shot);
+            if slot.busy_gpus() == 0 {
+                slot.idle_since = Instant::now();
+            }
         }
     }
 
@@ -236,6 +251,17 @@ impl Supervisor {
         let capacities: Vec<_> = self.registry.up.values().map(NodeSlot::capacity).collect();
         let assignments = plan(&self.queue, &capacities, &self.in_use);
         for a in assignments {
+            // Budget gate: a pool past its `high_only` threshold starts no `standard` work; the
+            // shot stays queued. `plan` fills the high lane first, so skipping standard
+            // assignments takes nothing from high ones.
+            if !self.high_only_pools.is_empty() {
+                let held = self.jobs.get(&a.shot).is_some_and(|j| {
+                    j.priority == Priority::Standard && self.high_only_pools.contains(&j.need.pool)
+                });
+                if held {
+                    continue;
+                }
+            }
             let Some(queued) = self.queue.remove(&a.shot) else {
                 continue;
             };
@@ -257,6 +283,7 @@ impl Supervisor {
                 .dispatch_latency
                 .observe(job.queued_at.elapsed());
             job.placed = Some((a.node.clone(), queued.attempt, a.gpus.clone()));
+            job.started_at = Some(Instant::now());
             let gpu_model = slot
                 .spec
                 .gpus
@@ -347,6 +374,7 @@ impl Supervisor {
             requeues_total: self.metrics.requeues.load(Ordering::Relaxed),
             cost_usd,
             burn_per_hour_usd,
+            budget: self.budget.clone(),
             at: now,
         }
     }
@@ -404,6 +432,7 @@ impl Handler<EnqueueVideo> for Supervisor {
                     order,
                     queued_at: Instant::now(),
                     placed: None,
+                    started_at: None,
                 },
             );
             self.metrics.shot_created();

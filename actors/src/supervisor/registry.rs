@@ -29,6 +29,8 @@ pub struct NodeSlot {
     pub last_report: Option<Instant>,
     /// When it registered (its heartbeat age counts from here until its first report).
     pub registered: Instant,
+    /// Since when it has had no GPU busy (the autoscaler gives back nodes idle long enough).
+    pub idle_since: Instant,
     /// Consecutive failures per model on this node.
     pub failure_streak: HashMap<String, u32>,
     /// Models this node must not run any more.
@@ -58,6 +60,7 @@ impl NodeSlot {
             telemetry: Vec::new(),
             last_report: None,
             registered: Instant::now(),
+            idle_since: Instant::now(),
             failure_streak: HashMap::new(),
             blocked_models: Vec::new(),
             joined_at: Utc::now(),

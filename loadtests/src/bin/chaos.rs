@@ -1,5 +1,5 @@
-//! `shotfarm-chaos`: the full chaos run as a command. Many videos, random spot preemptions,
-//! injected model failures and hangs; prints the audit and exits non-zero on any breach.
+//! `chaos`: the full chaos run as a command. Many videos, random spot preemptions, agent-style
+//! nodes killed without notice, injected model failures and hangs; prints the audit and exits non-zero on any breach.
 //!
 //! cargo run --release -p shotfarm-load --bin chaos -- --videos 150 --preempt-every-ms 100
 
@@ -20,6 +20,12 @@ struct Args {
     owners: usize,
     #[arg(long, default_value_t = 100)]
     preempt_every_ms: u64,
+    /// Agent-style nodes beside the configured ones; one is killed without notice every
+    /// `--kill-every-ms`.
+    #[arg(long, default_value_t = 4)]
+    agents: usize,
+    #[arg(long, default_value_t = 500)]
+    kill_every_ms: u64,
     #[arg(long, default_value_t = 0.004)]
     time_factor: f64,
     #[arg(long, default_value_t = 0.05)]
@@ -40,6 +46,8 @@ fn main() -> anyhow::Result<()> {
         owners: a.owners,
         preempt_every: Duration::from_millis(a.preempt_every_ms),
         notice: Duration::from_secs(30),
+        agents: a.agents,
+        kill_every: Duration::from_millis(a.kill_every_ms),
         time_factor: a.time_factor,
         failure_rate: a.failure_rate,
         hang_rate: a.hang_rate,

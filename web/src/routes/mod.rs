@@ -1,9 +1,12 @@
 //! The HTTP routes, one file per resource.
 
 pub mod artifacts;
+pub mod autoscaler;
 pub mod cluster;
 pub mod nodes;
+pub mod operator;
 pub mod progress;
+pub mod queue;
 pub mod service;
 pub mod videos;
 

@@ -2,6 +2,8 @@
 //!
 //! - [`progress`]: the progress session actor behind `GET /api/v1/videos/{id}/progress`, and
 //!   [`opening`], where it starts (snapshot or `since` replay).
+//! - [`operator`]: the operator session actor behind `GET /api/v1/operator/stream`, and
+//!   [`operator_frames`], its full and delta frames.
 //! - [`outbox`]: the bounded frame queue between a session and its socket.
 //! - [`flow`]: bytes a client has been sent but not yet acknowledged (by ping and pong).
 //! - [`inbound`]: decodes (and size-limits) what clients send.
@@ -12,9 +14,12 @@ pub mod flow;
 pub mod frames;
 pub mod inbound;
 pub mod opening;
+pub mod operator;
+pub mod operator_frames;
 pub mod origin;
 pub mod outbox;
 pub mod progress;
 
 pub use opening::Opening;
+pub use operator::OperatorSession;
 pub use progress::ProgressSession;

@@ -1,0 +1,359 @@
+//! The autoscaler actor: every `autoscaler.period` it asks the supervisor for each pool's load,
+//! works out where budgets stand, runs [`decide`] for every pool it manages, applies the actions
+//! through the node provider (draining a node before giving it back), and records each decision
+//! with its reason. Time in the decision is wall-clock: the configured (modelled) durations are
+//! scaled by the time factor, as the supervisor's GPU-seconds are.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use chrono::Utc;
+use parking_lot::Mutex;
+use tracing::{info, warn};
+
+use super::log::{Decision, DecisionLog};
+use super::provider::NodeProvider;
+use super::simulated::SimulatedProvider;
+use super::{decide, Action, BudgetState, Kind, Objectives, PoolLoad, PoolPolicy};
+use crate::ids::NodeId;
+use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
+use crate::metrics::FarmMetrics;
+use crate::settings::Settings;
+use crate::supervisor::Supervisor;
+use crate::views::{BudgetView, PoolBudgetView};
+
+/// What one evaluation shares with the next.
+#[derive(Default)]
+struct Memory {
+    /// When each pool last grew.
+    last_growth: HashMap<String, Instant>,
+    /// Each pool's budget state at the last evaluation (changes are logged).
+    budget: HashMap<String, BudgetState>,
+}
+
+/// Elastic capacity for the pools listed under `[autoscaler.pools]`.
+pub struct Autoscaler {
+    settings: Arc<Settings>,
+    supervisor: Addr<Supervisor>,
+    provider: Arc<dyn NodeProvider>,
+    /// Set with the simulated provider: it also reclaims spot nodes every period.
+    simulated: Option<Arc<SimulatedProvider>>,
+    metrics: Arc<FarmMetrics>,
+    log: DecisionLog,
+    memory: Arc<Mutex<Memory>>,
+    /// An evaluation is under way (a slow provider must not stack them up).
+    busy: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl Autoscaler {
+    /// An autoscaler applying its decisions through `provider`.
+    pub fn new(
+        settings: Arc<Settings>,
+        supervisor: Addr<Supervisor>,
+        provider: Arc<dyn NodeProvider>,
+        simulated: Option<Arc<SimulatedProvider>>,
+        metrics: Arc<FarmMetrics>,
+        log: DecisionLog,
+    ) -> Self {
+        Self {
+            settings,
+            supervisor,
+            provider,
+            simulated,
+            metrics,
+            log,
+            memory: Arc::new(Mutex::new(Memory::default())),
+            busy: Arc::new(AtomicBool::new(false)),
+            started: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, _: &mut Context<Self>) {
+        if let Some(sim) = &self.simulated {
+            sim.reclaim_spot(self.settings.autoscaler.period);
+        }
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let run = Evaluation {
+            settings: Arc::clone(&self.settings),
+            supervisor: self.supervisor.clone(),
+            provider: Arc::clone(&self.provider),
+            simulated: self.simulated.clone(),
+            metrics: Arc::clone(&self.metrics),
+            log: self.log.clone(),
+            memory: Arc::clone(&self.memory),
+            started: self.started,
+        };
+        let busy = Arc::clone(&self.busy);
+        actix::spawn(async move {
+            run.run().await;
+            busy.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl Actor for Autoscaler {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(self.settings.autoscaler.period, Self::tick);
+    }
+}
+
+/// The state at a fraction of a budget.
+fn budget_state(spent: f64, budget: Option<f64>, s: &crate::settings::AutoscalerSettings) -> BudgetState {
+    let Some(budget) = budget.filter(|b| *b > 0.0) else {
+        return BudgetState::Ok;
+    };
+    let f = spent / budget;
+    if f >= s.high_only {
+        BudgetState::HighOnly
+    } else if f >= s.no_growth {
+        BudgetState::NoGrowth
+    } else if f >= s.warn {
+        BudgetState::Warn
+    } else {
+        BudgetState::Ok
+    }
+}
+
+/// One evaluation, run off the actor so a slow provider never blocks its tick.
+struct Evaluation {
+    settings: Arc<Settings>,
+    supervisor: Addr<Supervisor>,
+    provider: Arc<dyn NodeProvider>,
+    simulated: Option<Arc<SimulatedProvider>>,
+    metrics: Arc<FarmMetrics>,
+    log: DecisionLog,
+    memory: Arc<Mutex<Memory>>,
+    started: Instant,
+}
+
+impl Evaluation {
+    async fn run(self) {
+        let Ok(loads) = self.supervisor.send(GetPoolLoad).await else {
+            return;
+        };
+        let view = self.budget_view(&loads);
+        self.metrics
+            .budget_state
+            .store(view.state as i64, Ordering::Relaxed);
+        self.supervisor.do_send(SetBudget { view: view.clone() });
+        for load in loads {
+            let pool = load.state.pool.clone();
+            if !self.settings.autoscaler.manages(&pool) {
+                continue;
+            }
+            let budget = view.pools.get(&pool).map(|p| p.state).unwrap_or_default();
+            self.note_budget(&pool, budget, &view);
+            self.evaluate(load, budget).await;
+        }
+    }
+
+    fn budget_view(&self, loads: &[PoolLoad]) -> BudgetView {
+        let s = &self.settings.autoscaler;
+        let spent: f64 = loads.iter().map(|l| l.cost_usd).sum();
+        let farm = budget_state(spent, s.budget_usd, s);
+        let pools: BTreeMap<String, PoolBudgetView> = loads
+            .iter()
+            .map(|l| {
+                let own = s.pools.get(&l.state.pool).and_then(|p| p.budget_usd);
+                let state = farm.max(budget_state(l.cost_usd, own, s));
+                (
+                    l.state.pool.clone(),
+                    PoolBudgetView {
+                        state,
+                        budget_usd: own,
+                        spent_usd: l.cost_usd,
+                    },
+                )
+            })
+            .collect();
+        BudgetView {
+            state: pools.values().map(|p| p.state).fold(farm, BudgetState::max),
+            budget_usd: s.budget_usd,
+            spent_usd: spent,
+            pools,
+        }
+    }
+
+    /// Logs a pool's budget state when it changes.
+    fn note_budget(&self, pool: &str, state: BudgetState, view: &BudgetView) {
+        let before = self.memory.lock().budget.insert(pool.to_owned(), state);
+        if before.unwrap_or_default() == state {
+            return;
+        }
+        let reason = match state {
+            BudgetState::Ok => "spending back under the warning threshold".to_owned(),
+            BudgetState::Warn => "spending past the warning threshold".to_owned(),
+            BudgetState::NoGrowth => "spending past the growth threshold: no more nodes".to_owned(),
+            BudgetState::HighOnly => {
+                "budget spent: no more nodes, standard work is not started".to_owned()
+            }
+        };
+        warn!(pool, state = ?state, spent_usd = view.spent_usd, "budget state changed");
+        self.record(pool, None, format!("{reason} (${:.2} spent)", view.spent_usd), "applied".into(), state);
+    }
+
+    fn record(&self, pool: &str, action: Option<Action>, reason: String, outcome: String, budget: BudgetState) {
+        self.metrics
+            .autoscaler_decisions
+            .fetch_add(1, Ordering::Relaxed);
+        self.log.push(Decision {
+            at: Utc::now(),
+            pool: pool.to_owned(),
+            action,
+            reason,
+            outcome,
+            budget,
+        });
+    }
+
+    async fn evaluate(&self, load: PoolLoad, budget: BudgetState) {
+        let s = &self.settings.autoscaler;
+        let tf = self.settings.timing.time_factor.max(1e-9);
+        let pool = load.state.pool.clone();
+        let Some(scaling) = s.pools.get(&pool) else {
+            return;
+        };
+        let inventory = match self.provider.inventory(&pool).await {
+            Ok(i) => i,
+            Err(e) => {
+                warn!(pool = %pool, error = %e, "provider inventory failed");
+                return;
+            }
+        };
+        if let Some(sim) = &self.simulated {
+            let (spot, od): (Vec<_>, Vec<_>) = load
+                .state
+                .nodes
+                .iter()
+                .partition(|n| n.kind == Kind::Spot);
+            sim.sync_up(
+                &pool,
+                spot.into_iter().map(|n| n.id.clone()).collect(),
+                od.into_iter().map(|n| n.id.clone()).collect(),
+            );
+        }
+        let group = |spot: bool| {
+            self.settings
+                .node_groups
+                .iter()
+                .find(|g| g.pool == pool && g.spot == spot)
+        };
+        let (spot_group, od_group) = (group(true), group(false));
+        let policy = PoolPolicy {
+            gpus_per_node: spot_group.or(od_group).map(|g| g.gpus_per_node).unwrap_or(1),
+            min_nodes: scaling.min_nodes,
+            max_spot_nodes: if spot_group.is_some() { scaling.max_spot_nodes } else { 0 },
+            max_on_demand_nodes: if od_group.is_some() { scaling.max_on_demand_nodes } else { 0 },
+            spot_price_per_hour: spot_group.map(|g| g.price_per_hour).unwrap_or(0.0),
+            on_demand_price_per_hour: od_group.map(|g| g.price_per_hour).unwrap_or(0.0),
+        };
+        let objective = if load.queued_high > 0 {
+            s.objective_high
+        } else {
+            s.objective_standard
+        };
+        let since_growth = self
+            .memory
+            .lock()
+            .last_growth
+            .get(&pool)
+            .copied()
+            .unwrap_or(self.started)
+            .elapsed()
+            .as_secs_f64();
+        let mut state = load.state;
+        state.booting_spot = inventory.booting_spot;
+        state.booting_on_demand = inventory.booting_on_demand;
+        let objectives = Objectives {
+            latency_objective_s: objective.as_secs_f64() * tf,
+            boot_delay_s: s.boot_delay.as_secs_f64() * tf,
+            spot_preemption_rate: s.spot_preemption_rate / tf,
+            spot_short: inventory.spot_short,
+            idle_before_release_s: s.idle_before_release.as_secs_f64() * tf,
+            seconds_since_last_growth: since_growth,
+            cooldown_s: s.cooldown.as_secs_f64() * tf,
+            budget,
+        };
+        for action in decide(&state, &policy, &objectives) {
+            self.apply(action, budget).await;
+        }
+    }
+
+    async fn apply(&self, action: Action, budget: BudgetState) {
+        match &action {
+            Action::Add {
+                pool,
+                kind,
+                nodes,
+                reason,
+            } => {
+                let outcome = match self.provider.add(pool, *kind, *nodes).await {
+                    Ok(granted) => {
+                        let counter = match kind {
+                            Kind::Spot => &self.metrics.autoscaler_added_spot,
+                            Kind::OnDemand => &self.metrics.autoscaler_added_on_demand,
+                        };
+                        counter.fetch_add(u64::from(granted), Ordering::Relaxed);
+                        if granted > 0 {
+                            self.memory
+                                .lock()
+                                .last_growth
+                                .insert(pool.clone(), Instant::now());
+                        }
+                        info!(pool = %pool, kind = ?kind, nodes, granted, reason = %reason, "scaling up");
+                        if granted == *nodes {
+                            "applied".to_owned()
+                        } else {
+                            format!("partly applied: {granted} of {nodes} (capacity short)")
+                        }
+                    }
+                    Err(e) => {
+                        self.metrics
+                            .autoscaler_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        format!("failed: {e}")
+                    }
+                };
+                let (pool, reason) = (pool.clone(), reason.clone());
+                self.record(&pool, Some(action), reason, outcome, budget);
+            }
+            Action::Release { pool, node, reason } => {
+                let drained = self
+                    .supervisor
+                    .send(DrainNode {
+                        node: NodeId(node.clone()),
+                    })
+                    .await;
+                let outcome = match drained {
+                    Ok(Ok(())) => match self.provider.release(pool, node).await {
+                        Ok(()) => {
+                            self.metrics
+                                .autoscaler_released
+                                .fetch_add(1, Ordering::Relaxed);
+                            info!(pool = %pool, node_id = %node, reason = %reason, "scaling down");
+                            "applied".to_owned()
+                        }
+                        Err(e) => format!("failed: {e}"),
+                    },
+                    Ok(Err(e)) => format!("failed: {e}"),
+                    Err(e) => format!("failed: {e}"),
+                };
+                if outcome != "applied" {
+                    self.metrics
+                        .autoscaler_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                let (pool, reason) = (pool.clone(), reason.clone());
+                self.record(&pool, Some(action), reason, outcome, budget);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The simulated provider: starts local GPU-node actors through [`LocalProvider`] after a boot
+//! delay, has a limited spot capacity per pool, and reclaims its spot nodes at random at the
+//! configured rate through the supervisor's preemption path, so capacity planning meets the same
+//! churn a cloud's spot market brings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use rand::Rng;
+use tracing::info;
+
+use super::provider::{Inventory, NodeProvider, ProviderError};
+use super::Kind;
+use crate::ids::NodeId;
+use crate::messages::PreemptNode;
+use crate::provider::LocalProvider;
+use crate::settings::Settings;
+use crate::supervisor::Supervisor;
+
+/// A pool's nodes as this provider tracks them.
+#[derive(Default)]
+struct PoolBook {
+    booting_spot: u32,
+    booting_on_demand: u32,
+    /// Spot nodes started and not given back (they count against the spot capacity).
+    spot_up: Vec<String>,
+    on_demand_up: Vec<String>,
+}
+
+/// Local nodes bought with a delay and reclaimed at a rate.
+pub struct SimulatedProvider {
+    settings: Arc<Settings>,
+    local: Arc<LocalProvider>,
+    supervisor: Addr<Supervisor>,
+    books: Arc<Mutex<HashMap<String, PoolBook>>>,
+}
+
+impl SimulatedProvider {
+    /// A provider starting nodes from `settings.node_groups` for `supervisor`.
+    pub fn new(
+        settings: Arc<Settings>,
+        local: Arc<LocalProvider>,
+        supervisor: Addr<Supervisor>,
+    ) -> Self {
+        Self {
+            settings,
+            local,
+            supervisor,
+            books: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The node group new nodes of `pool` and `kind` are started from.
+    fn group(&self, pool: &str, kind: Kind) -> Option<usize> {
+        self.settings
+            .node_groups
+            .iter()
+            .position(|g| g.pool == pool && g.spot == (kind == Kind::Spot))
+    }
+
+    /// Wall-clock boot delay (the configured one is modelled time).
+    fn boot_wall(&self) -> Duration {
+        self.settings
+            .autoscaler
+            .boot_delay
+            .mul_f64(self.settings.timing.time_factor.max(0.0))
+    }
+
+    /// Reclaims spot nodes at random: each spot node this provider started is reclaimed within
+    /// `tick` (wall) with probability rate × modelled hours in `tick`. Called by the autoscaler.
+    pub fn reclaim_spot(&self, tick: Duration) {
+        let tf = self.settings.timing.time_factor;
+        if tf <= 0.0 {
+            return;
+        }
+        let p = (self.settings.autoscaler.spot_preemption_rate * tick.as_secs_f64() / tf / 3600.0)
+            .clamp(0.0, 1.0);
+        if p == 0.0 {
+            return;
+        }
+        let victims: Vec<String> = {
+            let books = self.books.lock();
+            let mut rng = rand::thread_rng();
+            books
+                .values()
+                .flat_map(|b| b.spot_up.iter())
+                .filter(|_| rng.gen_bool(p))
+                .cloned()
+                .collect()
+        };
+        for node in victims {
+            info!(node_id = %node, "simulated spot reclaim");
+            self.supervisor.do_send(PreemptNode {
+                node: NodeId(node),
+                deadline: Some(Duration::from_secs(30).mul_f64(tf)),
+            });
+        }
+    }
+
+    /// Takes the supervisor's word for which of `pool`'s nodes are up (reclaimed and lost ones
+    /// free spot capacity; the nodes the farm started with count too).
+    pub fn sync_up(&self, pool: &str, spot: Vec<String>, on_demand: Vec<String>) {
+        let mut books = self.books.lock();
+        let b = books.entry(pool.to_owned()).or_default();
+        b.spot_up = spot;
+        b.on_demand_up = on_demand;
+    }
+}
+
+#[async_trait]
+impl NodeProvider for SimulatedProvider {
+    async fn add(&self, pool: &str, kind: Kind, nodes: u32) -> Result<u32, ProviderError> {
+        let group = self
+            .group(pool, kind)
+            .ok_or_else(|| ProviderError::NoSuchPool(pool.to_owned(), kind))?;
+        let capacity = self
+            .settings
+            .autoscaler
+            .pools
+            .get(pool)
+            .and_then(|p| p.spot_capacity);
+        let granted = {
+            let mut books = self.books.lock();
+            let b = books.entry(pool.to_owned()).or_default();
+            let granted = match (kind, capacity) {
+                (Kind::Spot, Some(cap)) => {
+                    nodes.min(cap.saturating_sub(b.spot_up.len() as u32 + b.booting_spot))
+                }
+                _ => nodes,
+            };
+            match kind {
+                Kind::Spot => b.booting_spot += granted,
+                Kind::OnDemand => b.booting_on_demand += granted,
+            }
+            granted
+        };
+        for _ in 0..granted {
+            let (local, supervisor, books) = (
+                Arc::clone(&self.local),
+                self.supervisor.clone(),
+                Arc::clone(&self.books),
+            );
+            let (pool, delay) = (pool.to_owned(), self.boot_wall());
+            actix::spawn(async move {
+                actix::clock::sleep(delay).await;
+                let id = local.launch(group, supervisor);
+                let mut books = books.lock();
+                let b = books.entry(pool).or_default();
+                match kind {
+                    Kind::Spot => b.booting_spot = b.booting_spot.saturating_sub(1),
+                    Kind::OnDemand => b.booting_on_demand = b.booting_on_demand.saturating_sub(1),
+                }
+                if let Some(id) = id {
+                    match kind {
+                        Kind::Spot => b.spot_up.push(id.0),
+                        Kind::OnDemand => b.on_demand_up.push(id.0),
+                    }
+                }
+            });
+        }
+        Ok(granted)
+    }
+
+    async fn release(&self, pool: &str, node: &str) -> Result<(), ProviderError> {
+        // The node was drained; it leaves by itself. Its capacity is free again.
+        if let Some(b) = self.books.lock().get_mut(pool) {
+            b.spot_up.retain(|n| n != node);
+            b.on_demand_up.retain(|n| n != node);
+        }
+        Ok(())
+    }
+
+    async fn inventory(&self, pool: &str) -> Result<Inventory, ProviderError> {
+        let books = self.books.lock();
+        let capacity = self
+            .settings
+            .autoscaler
+            .pools
+            .get(pool)
+            .and_then(|p| p.spot_capacity);
+        Ok(match books.get(pool) {
+            Some(b) => Inventory {
+                up: b.spot_up.iter().chain(&b.on_demand_up).cloned().collect(),
+                booting_spot: b.booting_spot,
+                booting_on_demand: b.booting_on_demand,
+                spot_short: capacity
+                    .is_some_and(|cap| b.spot_up.len() as u32 + b.booting_spot >= cap),
+            },
+            None => Inventory {
+                spot_short: capacity == Some(0),
+                ..Inventory::default()
+            },
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! The optional `[autoscaler]` section: elastic capacity per pool, the provider that buys it, the
+//! latency objective per priority, and budgets. Durations are in modelled time (the time the
+//! timing model stands for, before `timing.time_factor`), so a config means the same at any speed.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::humantime_serde_compat;
+
+/// The autoscaler; absent or `enabled = false`: pools stay as configured.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoscalerSettings {
+    pub enabled: bool,
+    /// How often it evaluates (wall-clock time: it is the actor's own tick).
+    #[serde(with = "humantime_serde_compat")]
+    pub period: Duration,
+    /// Which provider buys nodes: `simulated` (local node actors) or `kubernetes`.
+    pub provider: ProviderChoice,
+    /// A waiting shot of each priority should be done within this long of submission.
+    #[serde(with = "humantime_serde_compat")]
+    pub objective_high: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub objective_standard: Duration,
+    /// How long a new node takes to come up (the simulated provider waits this long).
+    #[serde(with = "humantime_serde_compat")]
+    pub boot_delay: Duration,
+    /// Spot reclaims per node-hour (the simulated provider reclaims its spot nodes at this rate).
+    pub spot_preemption_rate: f64,
+    /// A node idle this long may be given back...
+    #[serde(with = "humantime_serde_compat")]
+    pub idle_before_release: Duration,
+    /// ...unless the pool grew less than this long ago (no flapping).
+    #[serde(with = "humantime_serde_compat")]
+    pub cooldown: Duration,
+    /// The farm's budget for the period it runs (cost since start); unset: none.
+    pub budget_usd: Option<f64>,
+    /// Fractions of a budget at which it warns, stops growth, and stops starting `standard` work.
+    pub warn: f64,
+    pub no_growth: f64,
+    pub high_only: f64,
+    /// Per pool: limits, spot capacity and budget. A pool listed here is the autoscaler's: it,
+    /// not the supervisor's fixed replacement, replaces reclaimed spot nodes.
+    pub pools: BTreeMap<String, PoolScaling>,
+    /// The Kubernetes provider's settings (with `provider = "kubernetes"`).
+    pub kubernetes: KubernetesSettings,
+}
+
+impl Default for AutoscalerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            period: Duration::from_secs(1),
+            provider: ProviderChoice::Simulated,
+            objective_high: Duration::from_secs(5 * 60),
+            objective_standard: Duration::from_secs(15 * 60),
+            boot_delay: Duration::from_secs(90),
+            spot_preemption_rate: 0.05,
+            idle_before_release: Duration::from_secs(5 * 60),
+            cooldown: Duration::from_secs(10 * 60),
+            budget_usd: None,
+            warn: 0.8,
+            no_growth: 0.9,
+            high_only: 1.0,
+            pools: BTreeMap::new(),
+            kubernetes: KubernetesSettings::default(),
+        }
+    }
+}
+
+impl AutoscalerSettings {
+    /// Whether the autoscaler owns `pool`'s capacity (and so its spot replacement).
+    pub fn manages(&self, pool: &str) -> bool {
+        self.enabled && self.pools.contains_key(pool)
+    }
+}
+
+/// Which provider buys nodes.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderChoice {
+    #[default]
+    Simulated,
+    Kubernetes,
+}
+
+/// One pool's limits.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolScaling {
+    pub min_nodes: u32,
+    pub max_spot_nodes: u32,
+    pub max_on_demand_nodes: u32,
+    /// Spot nodes the (simulated) cloud has for this pool; past it spot is short. Unset: no limit.
+    pub spot_capacity: Option<u32>,
+    /// This pool's budget (cost since start); unset: only the farm's applies.
+    pub budget_usd: Option<f64>,
+}
+
+impl Default for PoolScaling {
+    fn default() -> Self {
+        Self {
+            min_nodes: 1,
+            max_spot_nodes: 16,
+            max_on_demand_nodes: 8,
+            spot_capacity: None,
+            budget_usd: None,
+        }
+    }
+}
+
+/// The Kubernetes provider: plain HTTP to the API server (`kubectl proxy`, or an API base URL a
+/// sidecar terminates TLS for) with a bearer token.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KubernetesSettings {
+    /// e.g. `http://127.0.0.1:8001`.
+    pub api_url: String,
+    /// Read from here at start (a service account's token file); `SHOTFARM_AUTOSCALER__KUBERNETES__TOKEN` also works.
+    pub token_file: Option<String>,
+    pub token: Option<String>,
+    pub namespace: String,
+    /// `pool` → the workloads of its spot and on-demand agents.
+    pub workloads: BTreeMap<String, PoolWorkloads>,
+}
+
+/// A pool's two agent workloads.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolWorkloads {
+    /// `deployments/<name>` or `statefulsets/<name>`.
+    pub spot: String,
+    pub on_demand: String,
+}

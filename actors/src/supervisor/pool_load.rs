@@ -1,0 +1,143 @@
+//! The supervisor's answers to the autoscaler: each pool's queued and running work in GPU-seconds
+//! (wall-clock, after the time factor), its nodes' load, and its cost so far; and the budget gate
+//! it sets in return.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use super::Supervisor;
+use crate::autoscaler::{Kind, NodeLoad, PoolLoad};
+use crate::domain::{Priority, ShotSpec};
+use crate::messages::{GetPoolLoad, SetBudget};
+
+impl Supervisor {
+    /// Expected wall-clock GPU-seconds of one attempt of `spec`: its model's seconds per step
+    /// (on the fastest GPU model it fits) × steps × its length over the profiled clip × GPUs ×
+    /// the time factor.
+    pub(super) fn expected_gpu_s(&self, spec: &ShotSpec) -> f64 {
+        let Some(m) = self.settings.models.get(&spec.model) else {
+            return 0.0;
+        };
+        let per_step = m
+            .seconds_per_step
+            .values()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let per_step = if per_step.is_finite() { per_step } else { 1.0 };
+        let length = if m.clip_seconds > 0.0 {
+            f64::from(spec.duration_s) / m.clip_seconds
+        } else {
+            1.0
+        };
+        per_step
+            * f64::from(spec.steps)
+            * length
+            * f64::from(m.gpus)
+            * self.settings.timing.time_factor
+    }
+
+    fn pool_loads(&self) -> Vec<PoolLoad> {
+        let now = Instant::now();
+        let mut pools: BTreeMap<String, PoolLoad> = BTreeMap::new();
+        for pool in self.settings.autoscaler.pools.keys() {
+            pools.entry(pool.clone()).or_insert_with(|| PoolLoad::new(pool));
+        }
+        for q in self.queue.iter() {
+            let Some(job) = self.jobs.get(&q.shot) else {
+                continue;
+            };
+            let gpu_s = self.expected_gpu_s(&job.spec);
+            let load = pools
+                .entry(q.need.pool.clone())
+                .or_insert_with(|| PoolLoad::new(&q.need.pool));
+            load.state.queued_shots += 1;
+            load.state.queued_gpu_s += gpu_s;
+            if q.need.on_demand_only {
+                load.state.pinned_gpu_s += gpu_s;
+            }
+            if q.priority == Priority::High {
+                load.queued_high += 1;
+            }
+            load.state.oldest_wait_s = load
+                .state
+                .oldest_wait_s
+                .max(now.duration_since(job.queued_at).as_secs_f64());
+        }
+        for job in self.jobs.values() {
+            let Some(started) = job.started_at.filter(|_| job.placed.is_some()) else {
+                continue;
+            };
+            let left = (self.expected_gpu_s(&job.spec)
+                - now.duration_since(started).as_secs_f64() * f64::from(job.need.gpus))
+            .max(0.0);
+            pools
+                .entry(job.need.pool.clone())
+                .or_insert_with(|| PoolLoad::new(&job.need.pool))
+                .state
+                .running_gpu_s += left;
+        }
+        for slot in self.registry.up.values() {
+            let load = pools
+                .entry(slot.spec.pool.clone())
+                .or_insert_with(|| PoolLoad::new(&slot.spec.pool));
+            load.cost_usd += slot.cost_usd(Utc::now());
+            // A draining or reclaimed node is already on its way out.
+            if !slot.state.accepts_work() {
+                continue;
+            }
+            let busy = slot.busy_gpus();
+            load.state.nodes.push(NodeLoad {
+                id: slot.spec.id.0.clone(),
+                kind: if slot.spec.spot {
+                    Kind::Spot
+                } else {
+                    Kind::OnDemand
+                },
+                gpus: slot.spec.gpus.len() as u32,
+                busy_gpus: busy,
+                idle_s: if busy == 0 {
+                    now.duration_since(slot.idle_since).as_secs_f64()
+                } else {
+                    0.0
+                },
+            });
+        }
+        for slot in &self.registry.departed {
+            if let Some(load) = pools.get_mut(&slot.spec.pool) {
+                load.cost_usd += slot.cost_usd(Utc::now());
+            }
+        }
+        pools.into_values().collect()
+    }
+}
+
+impl Handler<GetPoolLoad> for Supervisor {
+    type Result = MessageResult<GetPoolLoad>;
+
+    fn handle(&mut self, _: GetPoolLoad, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.pool_loads())
+    }
+}
+
+impl Handler<SetBudget> for Supervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetBudget, ctx: &mut Context<Self>) {
+        let was = self.high_only_pools.clone();
+        self.high_only_pools = msg
+            .view
+            .pools
+            .iter()
+            .filter(|(_, p)| p.state == crate::autoscaler::BudgetState::HighOnly)
+            .map(|(pool, _)| pool.clone())
+            .collect();
+        self.budget = Some(msg.view);
+        if was != self.high_only_pools {
+            // Standard work held back may start again (or must stop starting).
+            self.schedule_placement(ctx);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The supervisor's answer to "what is waiting and why": queued shots grouped by pool, priority
+//! and requirement, each group with the reason no node takes it now.
+
+use std::collections::BTreeMap;
+
+use actix::prelude::*;
+use chrono::Utc;
+
+use crate::messages::GetWaiting;
+use crate::placement::Requirement;
+use crate::views::{WaitReason, WaitingClass, WaitingView};
+
+use super::{NodeSlot, Supervisor};
+
+/// Whether `slot` could run `need` at all, leaving aside spot pinning and blocklists (those are
+/// told apart as their own reasons).
+fn shape_fits(slot: &NodeSlot, need: &Requirement) -> bool {
+    let c = slot.capacity();
+    c.accepting
+        && c.pool == need.pool
+        && c.gpu_memory_mb >= need.gpu_memory_mb
+        && need.gpu_models.contains(&c.gpu_model)
+        && slot.spec.gpus.len() as u32 >= need.gpus
+}
+
+/// Why shots needing `need` are not placed, given the nodes up now.
+pub fn reason_for<'a>(
+    slots: impl Iterator<Item = &'a NodeSlot> + Clone,
+    need: &Requirement,
+) -> (WaitReason, String) {
+    let fitting: Vec<&NodeSlot> = slots.filter(|s| shape_fits(s, need)).collect();
+    if fitting.is_empty() {
+        return (
+            WaitReason::NoFittingNode,
+            format!(
+                "no ready node in pool {} with {} x {} and {} MB per GPU",
+                need.pool,
+                need.gpus,
+                need.gpu_models.join("|"),
+                need.gpu_memory_mb
+            ),
+        );
+    }
+    let allowed: Vec<&NodeSlot> = fitting
+        .into_iter()
+        .filter(|s| !need.on_demand_only || !s.spec.spot)
+        .collect();
+    if allowed.is_empty() {
+        return (
+            WaitReason::PinnedToOnDemand,
+            "preempted too often: pinned to on-demand nodes, and none that fits is ready".into(),
+        );
+    }
+    if allowed.iter().all(|s| s.blocked_models.contains(&need.model)) {
+        return (
+            WaitReason::ModelBlocklisted,
+            format!(
+                "every node that fits has blocklisted {} after repeated failures",
+                need.model
+            ),
+        );
+    }
+    (
+        WaitReason::WaitingForCapacity,
+        format!(
+            "{} node(s) fit; waiting for {} free GPU(s) on one of them",
+            allowed.len(),
+            need.gpus
+        ),
+    )
+}
+
+impl Handler<GetWaiting> for Supervisor {
+    type Result = MessageResult<GetWaiting>;
+
+    fn handle(&mut self, _: GetWaiting, _: &mut Context<Self>) -> Self::Result {
+        // Keyed so the answer is in a stable order: pool, priority, model, pinned.
+        let mut groups: BTreeMap<(String, String, String, bool), (usize, &Requirement)> =
+            BTreeMap::new();
+        for q in self.queue.iter() {
+            let key = (
+                q.need.pool.clone(),
+                q.priority.as_str().to_owned(),
+                q.need.model.clone(),
+                q.need.on_demand_only,
+            );
+            groups.entry(key).or_insert((0, q.need.as_ref())).0 += 1;
+        }
+        let classes = groups
+            .into_iter()
+            .map(|((pool, priority, model, on_demand_only), (shots, need))| {
+                let (reason, detail) = reason_for(self.registry.up.values(), need);
+                WaitingClass {
+                    pool,
+                    priority,
+                    model,
+                    gpus: need.gpus,
+                    gpu_memory_mb: need.gpu_memory_mb,
+                    on_demand_only,
+                    shots,
+                    reason,
+                    detail,
+                }
+            })
+            .collect();
+        MessageResult(WaitingView {
+            queued_total: self.queue.len(),
+            classes,
+            at: Utc::now(),
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! `shotfarm-load`: runs a load scenario against a real shotfarm server (started here, or given
+//! by `--url`), audits every event received and writes `report.json` and `report.md`; or, with
+//! `plan`, replays a month of the seed's arrivals in process for capacity planning.
+//!
+//! `cargo build --release --bin shotfarm --bin shotfarm-load`
+//! `target/release/shotfarm-load run loadtests/scenarios/seed-peak.toml --out target/load/seed-peak`
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use shotfarm_load::driver::plan::{self, PlanProfile, PLAN_TOML};
+use shotfarm_load::driver::report;
+use shotfarm_load::driver::run::{self, Plant};
+use shotfarm_load::driver::scenario::Scenario;
+use shotfarm_load::driver::target::{Launch, Target, SEED_SCENARIO_B};
+
+#[derive(Parser)]
+#[command(name = "shotfarm-load", about = "shotfarm's load-test driver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario file against a server.
+    Run(RunArgs),
+    /// Capacity planning: a month of arrivals against the farm in process.
+    Plan(PlanArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The scenario (loadtests/scenarios/*.toml).
+    scenario: PathBuf,
+    /// Where report.json and report.md go.
+    #[arg(long, default_value = "target/load")]
+    out: PathBuf,
+    /// Drive this server instead of starting one.
+    #[arg(long, requires = "token")]
+    url: Option<String>,
+    /// A user token for --url.
+    #[arg(long, env = "SHOTFARM_LOAD_TOKEN")]
+    token: Option<String>,
+    /// An operator token for --url (cluster sampling and preemptions).
+    #[arg(long, env = "SHOTFARM_LOAD_OPERATOR_TOKEN")]
+    operator_token: Option<String>,
+    /// The cluster config of a started server (default: the seed's scenario B).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Store of a started server, e.g. redis://127.0.0.1:6379 (default: in memory).
+    #[arg(long)]
+    store: Option<String>,
+    /// The `shotfarm` binary (default: next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Override the scenario's time factor.
+    #[arg(long)]
+    time_factor: Option<f64>,
+    /// Plant a breach in the first stream before the audit (to see the run fail).
+    #[arg(long, value_enum)]
+    plant_breach: Option<Plant>,
+    /// No live progress line.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Videos a month (default: the profile's, the seed's 15,000).
+    #[arg(long)]
+    videos_per_month: Option<u64>,
+    /// The cluster config (default: the seed's scenario B).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The planning profile (default: loadtests/scenarios/plan.toml, built in).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Wall seconds the month is replayed in.
+    #[arg(long, default_value_t = 120.0)]
+    month_seconds: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value = "target/load/plan")]
+    out: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => {
+            let passed = run_scenario(args)?;
+            if !passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Plan(args) => run_plan(args),
+    }
+}
+
+fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
+    let mut scenario = Scenario::load(&args.scenario)?;
+    if let Some(tf) = args.time_factor {
+        scenario.time_factor = tf;
+    }
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let target = match &args.url {
+        Some(url) => Target::remote(
+            url,
+            args.token.as_deref().unwrap_or_default(),
+            args.operator_token.as_deref().unwrap_or_default(),
+        ),
+        None => Target::launch(&Launch {
+            server_bin: args.server_bin.as_deref(),
+            config: args.config.as_deref(),
+            store: args.store.as_deref(),
+            time_factor: scenario.time_factor,
+        })?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (report, latencies) = runtime.block_on(run::run_collecting(
+        target,
+        &scenario,
+        args.plant_breach,
+        !args.quiet,
+    ))?;
+    report::write(&report, &latencies, &args.out)?;
+    eprintln!(
+        "{}: {} — p99 event latency {:.1} ms, GPU utilization while queued {:.1}%, {} breaches; report in {}",
+        scenario.name,
+        if report.passed { "passed" } else { "FAILED" },
+        report.event_latency_ms.p99,
+        100.0 * report.gpu_utilization_while_queued,
+        report.breach_count,
+        args.out.display()
+    );
+    for f in &report.failures {
+        eprintln!("  miss: {f}");
+    }
+    Ok(report.passed)
+}
+
+fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
+    let text = match &args.profile {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
+        None => PLAN_TOML.to_owned(),
+    };
+    let mut profile: PlanProfile = toml::from_str(&text)?;
+    if let Some(v) = args.videos_per_month {
+        profile.videos_per_month = v;
+    }
+    let settings = match &args.config {
+        Some(c) => shotfarm_actors::settings::Settings::load(Some(c), Vec::new())?,
+        None => shotfarm_actors::settings::Settings::from_toml_str(SEED_SCENARIO_B)?,
+    };
+    let report = actix_rt::System::new().block_on(plan::run(
+        settings,
+        profile,
+        args.month_seconds,
+        args.seed,
+    ))?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("plan.json"), serde_json::to_vec_pretty(&report)?)?;
+    let md = plan::markdown(&report);
+    std::fs::write(args.out.join("plan.md"), &md)?;
+    println!("{md}");
+    Ok(())
+}

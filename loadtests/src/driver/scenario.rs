@@ -1,0 +1,148 @@
+//! A scenario file: how much traffic, in what shape, against what timing, with what targets. Every
+//! size is a plain field so the test suite can load the real file and shrink it.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// One scenario (see loadtests/scenarios/*.toml).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The server's `timing.time_factor`: wall seconds per modelled second.
+    pub time_factor: f64,
+    pub load: Load,
+    #[serde(default)]
+    pub preempt: Option<Preempt>,
+    #[serde(default)]
+    pub targets: Targets,
+}
+
+/// The traffic.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub mode: Mode,
+    /// closed: videos kept in flight at once.
+    #[serde(default)]
+    pub concurrency: usize,
+    /// closed: wall seconds during which finished videos are replaced.
+    #[serde(default)]
+    pub duration_s: f64,
+    /// open: submission phases, one after the other.
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    /// day: users, and the seed's power/casual split.
+    #[serde(default)]
+    pub users: usize,
+    #[serde(default)]
+    pub power_user_share: f64,
+    #[serde(default)]
+    pub power_videos_per_day: [f64; 2],
+    #[serde(default)]
+    pub casual_videos_per_day: [f64; 2],
+    /// day: wall seconds the day is compressed into.
+    #[serde(default)]
+    pub day_s: f64,
+    pub shots_per_video: usize,
+    pub model: String,
+    /// Steps per shot (default: the model's).
+    #[serde(default)]
+    pub steps: Option<u32>,
+    #[serde(default = "one")]
+    pub watchers_per_video: usize,
+    /// How long to wait, after the last submission, for every video to finish.
+    #[serde(default = "drain_default")]
+    pub drain_timeout_s: f64,
+    /// Random seed for arrivals and preemption victims.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn drain_default() -> f64 {
+    300.0
+}
+
+/// How arrivals are shaped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Keep `concurrency` videos in flight for `duration_s`.
+    Closed,
+    /// Poisson arrivals at each phase's rate.
+    Open,
+    /// A day of `users` compressed into `day_s`.
+    Day,
+}
+
+/// One stretch of open-loop arrivals.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub seconds: f64,
+    pub videos_per_s: f64,
+}
+
+/// Spot preemptions through the operator API while the load runs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Preempt {
+    /// One ready spot node is preempted this often (wall seconds).
+    pub every_s: f64,
+    /// The notice each gets (wall seconds).
+    #[serde(default)]
+    pub notice_s: Option<f64>,
+}
+
+/// What the run must achieve; a missed target fails it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub p99_event_latency_ms: Option<f64>,
+    /// Busy over up GPUs of the pools with queued work, while work is queued.
+    #[serde(default)]
+    pub min_gpu_utilization: Option<f64>,
+    /// Audit breaches allowed (default 0: any breach fails).
+    #[serde(default)]
+    pub max_breaches: usize,
+}
+
+impl Scenario {
+    /// Reads a scenario file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("read scenario {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("scenario {}", path.display()))
+    }
+
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let s: Self = toml::from_str(text)?;
+        anyhow::ensure!(s.time_factor > 0.0, "time_factor must be positive");
+        anyhow::ensure!(
+            (1..=16).contains(&s.load.shots_per_video),
+            "shots_per_video must be 1..=16"
+        );
+        match s.load.mode {
+            Mode::Closed => anyhow::ensure!(
+                s.load.concurrency > 0 && s.load.duration_s > 0.0,
+                "closed mode needs concurrency and duration_s"
+            ),
+            Mode::Open => anyhow::ensure!(!s.load.phases.is_empty(), "open mode needs phases"),
+            Mode::Day => anyhow::ensure!(
+                s.load.users > 0 && s.load.day_s > 0.0,
+                "day mode needs users and day_s"
+            ),
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,419 @@
+// shotfarm's operator dashboard: follows GET /api/v1/operator/stream (a full frame, then deltas
+// every second) and acts through the REST API. Every node, queue row and video is a keyed DOM
+// element created once and updated in place; charts are small canvases redrawn only when on
+// screen, so 200 nodes stay smooth.
+"use strict";
+
+const TOKEN_KEY = "shotfarm.operatorToken";
+const HISTORY = 180; // samples kept per GPU: 3 minutes at one a second
+const METRICS = [
+  // [key, index in tel, max (null: from tel[2] memory total), css class]
+  ["util", 0, 100, "k-util"],
+  ["mem", 1, null, "k-mem"],
+  ["temp", 3, 100, "k-temp"],
+  ["power", 4, 500, "k-power"],
+];
+const COLORS = ["#1f5fbf", "#b3261e", "#1d7a3e", "#a14d00", "#6b3fa0", "#00838f", "#8d6e00", "#5a5a55"];
+
+const $ = (id) => document.getElementById(id);
+let token = null;
+let socket = null;
+let retry = null;
+const nodes = new Map(); // id -> {data, el, parts, hist: [[...per metric arrays]], dirty}
+const queueRows = new Map();
+const videoRows = new Map();
+const visible = new Set();
+const observer = "IntersectionObserver" in window
+  ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const id = e.target.dataset.nodeId;
+        if (e.isIntersecting) { visible.add(id); const n = nodes.get(id); if (n) n.dirty = true; }
+        else visible.delete(id);
+      }
+    })
+  : null;
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+function setText(e, t) { if (e.textContent !== t) e.textContent = t; }
+function money(x) { return "$" + (x < 10 ? x.toFixed(3) : x.toFixed(2)); }
+
+// ---- sign-in ----
+async function signIn(candidate) {
+  const err = $("login-error");
+  err.textContent = "";
+  let resp;
+  try {
+    resp = await fetch("/api/v1/cluster", { headers: { Authorization: "Bearer " + candidate } });
+  } catch (e) {
+    err.textContent = "The server cannot be reached: " + e.message;
+    return false;
+  }
+  if (resp.status === 403) {
+    err.textContent = "This is a user token: the dashboard needs an operator token (shotfarm token --operator).";
+    localStorage.removeItem(TOKEN_KEY);
+    return false;
+  }
+  if (resp.status === 401) {
+    err.textContent = "This token is not valid (expired, malformed or signed with another secret).";
+    localStorage.removeItem(TOKEN_KEY);
+    return false;
+  }
+  if (!resp.ok) { err.textContent = "The server answered " + resp.status + "."; return false; }
+  token = candidate;
+  localStorage.setItem(TOKEN_KEY, token);
+  $("login").hidden = true;
+  $("board").hidden = false;
+  $("logout").hidden = false;
+  connect();
+  return true;
+}
+
+function signOut() {
+  token = null;
+  localStorage.removeItem(TOKEN_KEY);
+  if (socket) socket.close();
+  clearTimeout(retry);
+  $("board").hidden = true;
+  $("login").hidden = false;
+  $("logout").hidden = true;
+  setConn("login", "Signed out");
+}
+
+function setConn(state, text) {
+  document.body.dataset.conn = state;
+  setText($("conn"), text);
+}
+
+// ---- stream ----
+function connect() {
+  if (!token) return;
+  const proto = location.protocol === "https:" ? "wss:" : "ws:";
+  socket = new WebSocket(`${proto}//${location.host}/api/v1/operator/stream?token=${encodeURIComponent(token)}`);
+  setConn("connecting", "Connecting…");
+  socket.onopen = () => setConn("live", "Live");
+  socket.onmessage = (m) => {
+    try { apply(JSON.parse(m.data)); } catch (e) { console.error(e); }
+  };
+  socket.onclose = () => {
+    socket = null;
+    if (!token) return;
+    setConn("offline", "Reconnecting…");
+    retry = setTimeout(connect, 1000);
+  };
+}
+
+function apply(f) {
+  if (f.type === "full") {
+    for (const id of [...nodes.keys()]) removeNode(id);
+  }
+  cluster(f.cluster, f.window);
+  for (const n of f.nodes || []) upsertNode(n);
+  for (const id of f.removed || []) removeNode(id);
+  if (f.waiting) waiting(f.waiting);
+  if (f.videos) videos(f.videos);
+  setText($("nodes-count"), `(${nodes.size})`);
+  document.body.dataset.seq = f.seq;
+  requestAnimationFrame(draw);
+}
+
+function cluster(c, w) {
+  setText($("c-queued"), String(c.queued_total));
+  const parts = [];
+  for (const [pool, byPrio] of Object.entries(c.queue_depth)) {
+    parts.push(pool + ": " + Object.entries(byPrio).map(([p, n]) => `${n} ${p}`).join(", "));
+  }
+  setText($("c-queue-detail"), parts.join(" · ") || "queue empty");
+  setText($("c-running"), String(c.shots_running));
+  setText($("c-gpus"), `${c.gpus_busy} / ${c.gpus_total}`);
+  setText($("c-util"), `${Math.round(c.allocation * 100)}% allocated · ${c.utilization_gpu.toFixed(0)}% utilization`);
+  setText($("c-preempt"), String(c.preemptions_total));
+  setText($("c-requeue"), String(c.requeues_total));
+  const span = w.seconds >= 3540 ? "last hour" : `last ${Math.max(1, Math.round(w.seconds / 60))} min watched`;
+  setText($("c-preempt-sub"), `${w.preemptions} in the ${span}`);
+  setText($("c-requeue-sub"), `${w.requeues} in the ${span}`);
+  setText($("c-cost"), money(c.cost_usd.total));
+  setText($("c-cost-sub"), `spot ${money(c.cost_usd.spot)} · on-demand ${money(c.cost_usd.on_demand)}`);
+  setText($("c-burn"), money(c.burn_per_hour_usd.total) + "/h");
+  setText($("c-burn-sub"), `spot ${money(c.burn_per_hour_usd.spot)} · on-demand ${money(c.burn_per_hour_usd.on_demand)}`);
+  setText($("c-source"), c.telemetry_source);
+  setText($("c-nodes"), Object.entries(c.nodes_by_state).map(([s, n]) => `${n} ${s}`).join(" · "));
+}
+
+// ---- nodes ----
+function buildNode(id) {
+  const card = el("article", "node");
+  card.dataset.nodeId = id;
+  const head = el("header", "node-head");
+  const name = el("h3", "node-id", id);
+  const badges = el("span", "badges");
+  const state = el("span", "badge state");
+  const kind = el("span", "badge kind");
+  const sim = el("span", "badge simulated", "simulated");
+  sim.title = "Telemetry is simulated, not read from NVML";
+  sim.hidden = true;
+  badges.append(state, kind, sim);
+  head.append(name, badges);
+  const meta = el("p", "node-meta muted");
+  const facts = el("p", "node-facts");
+  const hb = el("span", "hb");
+  const shots = el("span", "shots-n");
+  const telText = el("span", "tel-text");
+  facts.append(hb, shots, telText);
+  const blocked = el("p", "blocked");
+  blocked.hidden = true;
+  const charts = el("div", "charts");
+  const canvases = METRICS.map(([key, , , cls]) => {
+    const c = document.createElement("canvas");
+    c.className = "chart " + cls;
+    c.width = 120; c.height = 32;
+    c.setAttribute("role", "img");
+    c.setAttribute("aria-label", key + " per GPU");
+    charts.append(c);
+    return c;
+  });
+  const actions = el("div", "actions");
+  const preempt = el("button", "danger", "Preempt");
+  preempt.type = "button";
+  preempt.dataset.action = "preempt";
+  const drain = el("button", "", "Drain");
+  drain.type = "button";
+  drain.dataset.action = "drain";
+  preempt.onclick = () => confirmAct(`Preempt ${id}? The spot provider reclaims it now; its shots checkpoint and requeue.`,
+    `/api/v1/nodes/${encodeURIComponent(id)}/preempt`, `${id} preempted`);
+  drain.onclick = () => confirmAct(`Drain ${id}? It finishes its shots, takes no more, then leaves.`,
+    `/api/v1/nodes/${encodeURIComponent(id)}/drain`, `${id} draining`);
+  actions.append(preempt, drain);
+  card.append(head, meta, facts, blocked, charts, actions);
+  return { el: card, parts: { state, kind, sim, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+}
+
+function upsertNode(patch) {
+  let n = nodes.get(patch.id);
+  if (!n) {
+    n = { data: {}, hist: [], dirty: true, ...buildNode(patch.id) };
+    nodes.set(patch.id, n);
+    insertSorted(n);
+    if (observer) observer.observe(n.el); else visible.add(patch.id);
+  }
+  Object.assign(n.data, patch);
+  const d = n.data;
+  const p = n.parts;
+  if ("tel" in patch) {
+    patch.tel.forEach((t, g) => {
+      if (!n.hist[g]) n.hist[g] = METRICS.map(() => []);
+      if (!t) return;
+      METRICS.forEach(([, i, max], m) => {
+        const h = n.hist[g][m];
+        const scale = max === null ? t[2] || 1 : max;
+        h.push(Math.min(1, Math.max(0, t[i] / scale)));
+        if (h.length > HISTORY) h.shift();
+      });
+    });
+    n.dirty = true;
+    const tel = d.tel.filter(Boolean);
+    setText(p.telText, tel.length
+      ? tel.map((t, g) => `GPU${g} ${t[0].toFixed(0)}% ${(t[1] / 1024).toFixed(1)}G ${t[3].toFixed(0)}°C ${t[4].toFixed(0)}W`).join(" · ")
+      : "no telemetry yet");
+  }
+  setText(p.state, d.state);
+  p.state.dataset.state = d.state;
+  n.el.dataset.state = d.state;
+  setText(p.kind, d.spot ? "spot" : "on-demand");
+  p.kind.dataset.spot = d.spot;
+  const simulated = (d.gpus || []).some((g) => g.source === "simulated");
+  p.sim.hidden = !simulated;
+  const g0 = (d.gpus || [])[0];
+  setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h`);
+  const age = d.heartbeat_age_s;
+  setText(p.hb, age === null || age === undefined ? "no heartbeat yet" : `heartbeat ${age.toFixed(1)} s ago`);
+  const stale = age !== null && age !== undefined && age > 5;
+  n.el.classList.toggle("stale", stale);
+  n.el.classList.toggle("gone", d.state === "lost" || d.state === "left" || d.state === "preempted");
+  n.el.classList.toggle("alarm", d.state === "lost" || stale);
+  const inFlight = d.shots_in_flight || [];
+  setText(p.shots, `${inFlight.length} shot${inFlight.length === 1 ? "" : "s"} in flight`);
+  p.shots.dataset.count = inFlight.length;
+  p.shots.title = inFlight.join("\n");
+  const blocked = d.blocked_models || [];
+  p.blocked.hidden = blocked.length === 0;
+  setText(p.blocked, blocked.length ? "Blocklisted: " + blocked.join(", ") : "");
+  n.el.classList.toggle("has-blocked", blocked.length > 0);
+  const up = d.state === "ready" || d.state === "draining" || d.state === "joining";
+  p.preempt.hidden = !d.spot;
+  p.preempt.disabled = !up;
+  p.drain.disabled = !(d.state === "ready" || d.state === "joining");
+}
+
+// Frames list up nodes first, then departed ones: new cards go at the end.
+function insertSorted(n) {
+  $("nodes").append(n.el);
+}
+
+function removeNode(id) {
+  const n = nodes.get(id);
+  if (!n) return;
+  if (observer) observer.unobserve(n.el);
+  n.el.remove();
+  nodes.delete(id);
+  visible.delete(id);
+}
+
+function draw() {
+  for (const id of visible) {
+    const n = nodes.get(id);
+    if (!n || !n.dirty) continue;
+    n.dirty = false;
+    n.parts.canvases.forEach((c, m) => {
+      const ctx = c.getContext("2d");
+      ctx.clearRect(0, 0, c.width, c.height);
+      n.hist.forEach((g, gi) => {
+        const h = g && g[m];
+        if (!h || h.length < 2) return;
+        ctx.strokeStyle = COLORS[gi % COLORS.length];
+        ctx.lineWidth = 1;
+        ctx.beginPath();
+        const dx = c.width / (HISTORY - 1);
+        const x0 = c.width - (h.length - 1) * dx;
+        h.forEach((v, i) => {
+          const x = x0 + i * dx, y = c.height - 1 - v * (c.height - 2);
+          if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+        });
+        ctx.stroke();
+      });
+    });
+  }
+}
+
+// ---- queue ----
+const REASONS = {
+  no_fitting_node: "no fitting node",
+  pinned_to_on_demand: "pinned to on-demand",
+  model_blocklisted: "model blocklisted everywhere",
+  waiting_for_capacity: "waiting for capacity",
+};
+function waiting(w) {
+  const body = $("queue");
+  const keep = new Set();
+  for (const c of w.classes) {
+    const key = [c.pool, c.priority, c.model, c.on_demand_only].join("|");
+    keep.add(key);
+    let row = queueRows.get(key);
+    if (!row) {
+      row = el("tr");
+      for (let i = 0; i < 5; i++) row.append(el("td"));
+      queueRows.set(key, row);
+      body.append(row);
+    }
+    const td = row.children;
+    setText(td[0], c.pool);
+    setText(td[1], c.priority);
+    setText(td[2], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
+    setText(td[3], String(c.shots));
+    setText(td[4], REASONS[c.reason] || c.reason);
+    td[4].title = c.detail;
+    row.dataset.reason = c.reason;
+  }
+  for (const [key, row] of queueRows) if (!keep.has(key)) { row.remove(); queueRows.delete(key); }
+  $("queue-empty").hidden = w.classes.length > 0;
+}
+
+// ---- videos ----
+function videos(list) {
+  const box = $("videos");
+  const keep = new Set();
+  list.forEach((v, i) => {
+    keep.add(v.id);
+    let row = videoRows.get(v.id);
+    if (!row) {
+      const li = el("li", "video");
+      li.dataset.videoId = v.id;
+      const a = el("a", "video-link");
+      const meta = el("span", "muted video-meta");
+      const state = el("span", "badge vstate");
+      const strip = el("span", "strip");
+      const cancel = el("button", "danger small", "Cancel");
+      cancel.type = "button";
+      cancel.dataset.action = "cancel";
+      cancel.onclick = () => confirmAct(`Cancel video ${v.id}? Every unfinished shot stops.`,
+        `/api/v1/videos/${encodeURIComponent(v.id)}/cancel`, `${v.id} cancelled`);
+      li.append(a, state, meta, strip, cancel);
+      row = { li, a, meta, state, strip, cancel };
+      videoRows.set(v.id, row);
+    }
+    if (box.children[i] !== row.li) box.insertBefore(row.li, box.children[i] || null);
+    row.a.href = `/videos/${encodeURIComponent(v.id)}?token=${encodeURIComponent(token)}`;
+    row.a.target = "_blank";
+    row.a.rel = "noopener";
+    setText(row.a, v.title || v.id);
+    setText(row.state, v.state);
+    row.state.dataset.state = v.state;
+    row.li.dataset.state = v.state;
+    setText(row.meta, `${v.owner} · ${v.priority} · ${v.shots_done}/${v.shots.length} shots done`);
+    while (row.strip.children.length < v.shots.length) row.strip.append(el("i"));
+    v.shots.forEach(([s, attempt], k) => {
+      const cell = row.strip.children[k];
+      if (cell.dataset.state !== s) cell.dataset.state = s;
+      cell.title = `shot ${k}: ${s}, attempt ${attempt}`;
+    });
+    row.cancel.disabled = ["completed", "failed", "cancelled"].includes(v.state);
+  });
+  for (const [id, row] of videoRows) if (!keep.has(id)) { row.li.remove(); videoRows.delete(id); }
+}
+
+// ---- actions ----
+function confirmAct(text, path, done) {
+  const dlg = $("confirm");
+  setText($("confirm-text"), text);
+  dlg.returnValue = "";
+  dlg.onclose = async () => {
+    if (dlg.returnValue !== "ok") return;
+    try {
+      const resp = await fetch(path, {
+        method: "POST",
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+        body: "{}",
+      });
+      if (resp.ok) toast(done);
+      else {
+        let detail = resp.statusText;
+        try { detail = (await resp.json()).detail || detail; } catch (_) { /* not JSON */ }
+        toast(`Refused (${resp.status}): ${detail}`, true);
+      }
+    } catch (e) {
+      toast("The request failed: " + e.message, true);
+    }
+  };
+  dlg.showModal();
+}
+
+let toastTimer = null;
+function toast(text, bad) {
+  const t = $("toast");
+  t.textContent = text;
+  t.classList.toggle("bad", !!bad);
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// ---- start ----
+$("login").addEventListener("submit", (e) => {
+  e.preventDefault();
+  signIn($("token").value.trim());
+});
+$("logout").addEventListener("click", signOut);
+(function start() {
+  const url = new URL(location.href);
+  const fromUrl = url.searchParams.get("token");
+  if (fromUrl) {
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url.pathname + url.search);
+  }
+  const saved = fromUrl || localStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved);
+})();

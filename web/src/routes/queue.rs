@@ -1,0 +1,19 @@
+//! `GET /api/v1/queue`: what is waiting, by pool, priority and requirement, and why.
+
+use actix_web::{get, web, HttpResponse};
+
+use shotfarm_actors::Farm;
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+
+#[get("/api/v1/queue")]
+async fn queue(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    Ok(HttpResponse::Ok().json(farm.waiting().await?))
+}
+
+/// Registers the queue route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(queue);
+}

@@ -1,0 +1,245 @@
+//! The frames of the operator stream: a compact, JSON form of every node, and the diff that
+//! turns one tick's state into a small delta frame (only the nodes, and within them only the
+//! fields, that changed since the client's last frame).
+//!
+//! Node form: the API's node view with each GPU's telemetry moved into `tel`, one array per
+//! GPU `[utilization %, memory used MB, memory total MB, temperature °C, power W]` (or null
+//! before its first reading), rounded to what a chart can show, so that a tick where only
+//! readings moved costs a few dozen bytes per node.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use actix_http::ws::{OpCode, Parser};
+use actix_web::web::{Bytes, BytesMut};
+use serde_json::{json, Map, Value};
+
+use shotfarm_actors::domain::VideoRecord;
+use shotfarm_actors::views::{ClusterView, NodeView, WaitingView};
+
+/// Recent videos shown to operators.
+pub const RECENT_VIDEOS: usize = 12;
+/// How far back the stream counts preemptions and requeues for the "last hour" figures.
+const WINDOW: Duration = Duration::from_secs(3600);
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+/// A websocket text frame carrying `payload` (unmasked, as servers send).
+pub fn text_frame(payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(payload.len() + 10);
+    Parser::write_message(&mut buf, payload, OpCode::Text, true, false);
+    buf.freeze()
+}
+
+/// A node in the stream's compact form (see the module docs).
+pub fn node_json(n: &NodeView) -> Map<String, Value> {
+    let gpus: Vec<Value> = n
+        .gpus
+        .iter()
+        .map(|g| {
+            json!({
+                "index": g.index,
+                "model": g.model,
+                "memory_mb": g.memory_mb,
+                "busy": g.busy,
+                "source": g.telemetry.as_ref().map(|t| t.source.as_str()),
+            })
+        })
+        .collect();
+    let tel: Vec<Value> = n
+        .gpus
+        .iter()
+        .map(|g| match &g.telemetry {
+            Some(t) => json!([
+                round(t.utilization_gpu, 1),
+                t.memory_used_mb,
+                t.memory_total_mb,
+                round(t.temperature_c, 1),
+                round(t.power_w, 1)
+            ]),
+            None => Value::Null,
+        })
+        .collect();
+    let mut m = Map::new();
+    m.insert("id".into(), json!(n.id));
+    m.insert("pool".into(), json!(n.pool));
+    m.insert("provider".into(), json!(n.provider));
+    m.insert("spot".into(), json!(n.spot));
+    m.insert("state".into(), json!(n.state));
+    m.insert("price_per_hour".into(), json!(n.price_per_hour));
+    m.insert("gpus".into(), Value::Array(gpus));
+    m.insert("tel".into(), Value::Array(tel));
+    m.insert("shots_in_flight".into(), json!(n.shots_in_flight));
+    m.insert("loaded_models".into(), json!(n.loaded_models));
+    m.insert("blocked_models".into(), json!(n.blocked_models));
+    m.insert(
+        "heartbeat_age_s".into(),
+        json!(n.heartbeat_age_s.map(|a| round(a, 1))),
+    );
+    m.insert("joined_at".into(), json!(n.joined_at));
+    m.insert("cost_usd".into(), json!(round(n.cost_usd, 4)));
+    m
+}
+
+/// A recent video as the dashboard lists it: its shots' states in index order.
+pub fn video_json(v: &VideoRecord) -> Value {
+    let done = v.shots.iter().filter(|s| s.state.is_final()).count();
+    json!({
+        "id": v.id,
+        "owner": v.owner,
+        "title": v.title,
+        "priority": v.priority,
+        "state": v.state,
+        "created_at": v.created_at,
+        "shots_done": done,
+        "shots": v.shots.iter().map(|s| json!([s.state, s.attempt])).collect::<Vec<_>>(),
+    })
+}
+
+/// One tick's reading of the farm.
+pub struct Tick {
+    pub cluster: ClusterView,
+    pub nodes: Vec<NodeView>,
+    pub waiting: WaitingView,
+    pub videos: Vec<VideoRecord>,
+}
+
+/// What the client was last sent, to diff the next tick against.
+#[derive(Default)]
+pub struct Differ {
+    seq: u64,
+    nodes: HashMap<String, Map<String, Value>>,
+    waiting: Option<Value>,
+    videos: Option<Value>,
+    /// (when, preemptions_total, requeues_total), oldest first, within [`WINDOW`].
+    history: VecDeque<(Instant, u64, u64)>,
+}
+
+impl Differ {
+    /// Forgets what the client has, so that the next frame is a full one.
+    pub fn reset(&mut self) {
+        self.nodes.clear();
+        self.waiting = None;
+        self.videos = None;
+    }
+
+    /// The next frame: `full` when the client has nothing to diff against, else `delta`.
+    pub fn frame(&mut self, tick: &Tick) -> Value {
+        self.seq += 1;
+        let full = self.waiting.is_none();
+        let window = self.window(&tick.cluster);
+        let mut nodes = Vec::with_capacity(tick.nodes.len());
+        let mut seen = HashMap::with_capacity(tick.nodes.len());
+        for n in &tick.nodes {
+            let now = node_json(n);
+            let key = n.id.to_string();
+            match self.nodes.get(&key) {
+                Some(before) if !full => {
+                    let changed = diff(before, &now);
+                    if changed.len() > 1 {
+                        nodes.push(Value::Object(changed));
+                    }
+                }
+                _ => nodes.push(Value::Object(now.clone())),
+            }
+            seen.insert(key, now);
+        }
+        let removed: Vec<&String> = self.nodes.keys().filter(|k| !seen.contains_key(*k)).collect();
+        let mut frame = Map::new();
+        frame.insert("type".into(), json!(if full { "full" } else { "delta" }));
+        frame.insert("seq".into(), json!(self.seq));
+        frame.insert("at".into(), json!(tick.cluster.at));
+        frame.insert("cluster".into(), json!(tick.cluster));
+        frame.insert("window".into(), window);
+        if !removed.is_empty() {
+            frame.insert("removed".into(), json!(removed));
+        }
+        frame.insert("nodes".into(), Value::Array(nodes));
+        let waiting = json!(WaitingJson(&tick.waiting));
+        if full || self.waiting.as_ref() != Some(&waiting) {
+            frame.insert("waiting".into(), waiting.clone());
+        }
+        let videos = Value::Array(tick.videos.iter().map(video_json).collect());
+        if full || self.videos.as_ref() != Some(&videos) {
+            frame.insert("videos".into(), videos.clone());
+        }
+        self.nodes = seen;
+        self.waiting = Some(waiting);
+        self.videos = Some(videos);
+        Value::Object(frame)
+    }
+
+    /// Preemptions and requeues over the last hour, or since the stream began when that is
+    /// shorter (`seconds` says which).
+    fn window(&mut self, c: &ClusterView) -> Value {
+        let now = Instant::now();
+        self.history
+            .push_back((now, c.preemptions_total, c.requeues_total));
+        while self
+            .history
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) > WINDOW)
+        {
+            self.history.pop_front();
+        }
+        let (since, p0, r0) = self
+            .history
+            .front()
+            .copied()
+            .unwrap_or((now, c.preemptions_total, c.requeues_total));
+        json!({
+            "seconds": now.duration_since(since).as_secs(),
+            "preemptions": c.preemptions_total.saturating_sub(p0),
+            "requeues": c.requeues_total.saturating_sub(r0),
+        })
+    }
+}
+
+/// The waiting view without its timestamp (which changes every tick and says nothing new).
+struct WaitingJson<'a>(&'a WaitingView);
+
+impl serde::Serialize for WaitingJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = BTreeMap::new();
+        m.insert("queued_total", json!(self.0.queued_total));
+        m.insert("classes", json!(self.0.classes));
+        m.serialize(s)
+    }
+}
+
+/// The fields of `now` that differ from `before`, with `id` always.
+fn diff(before: &Map<String, Value>, now: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(id) = now.get("id") {
+        out.insert("id".into(), id.clone());
+    }
+    for (k, v) in now {
+        if before.get(k) != Some(v) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+// Tests may panic on the unexpected: that is how they fail.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_diff_carries_the_id_and_only_what_changed() {
+        let a = obj(json!({"id": "n1", "state": "ready", "tel": [[1.0, 2, 3, 4.0, 5.0]]}));
+        let b = obj(json!({"id": "n1", "state": "ready", "tel": [[9.0, 2, 3, 4.0, 5.0]]}));
+        let d = diff(&a, &b);
+        assert_eq!(Value::Object(d), json!({"id": "n1", "tel": [[9.0, 2, 3, 4.0, 5.0]]}));
+        assert_eq!(diff(&a, &a).len(), 1, "nothing changed: the id alone");
+    }
+}
