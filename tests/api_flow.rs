@@ -382,3 +382,33 @@ fn check_prometheus_text(text: &str) {
         }
     }
 }
+
+#[test]
+fn high_priority_work_goes_ahead_of_a_standard_backlog() {
+    let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.01")]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    // 64 standard shots on 16 GPUs: a backlog of 48 waits.
+    let backlog: Vec<String> = (0..4)
+        .map(|_| {
+            s.submit(&alice, &video(16, "cogvideox-5b"))["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    let urgent = s.submit(&ops, &json!({ "priority": "high", "shots": (0..8).map(|i| json!({ "prompt": format!("urgent {i}"), "model": "cogvideox-5b" })).collect::<Vec<_>>() }));
+    let done = s.wait_final(&ops, urgent["id"].as_str().expect("id"));
+    assert_eq!(done["state"], "completed");
+    // When the high video is done, standard work submitted before it is still waiting.
+    let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
+    assert!(
+        cluster["queue_depth"]["video"]["standard"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "{cluster:#}"
+    );
+    for id in backlog {
+        s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
+    }
+}

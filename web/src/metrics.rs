@@ -202,7 +202,8 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
     out
 }
 
-/// Per-GPU telemetry, labelled by node, GPU and source (`nvml` or `simulated`).
+/// Per-GPU telemetry, labelled by node, GPU, source (`nvml` or `simulated`) and the shot running
+/// there (empty when idle).
 fn render_gpus(o: &mut String, nodes: &[NodeView]) {
     type Pick = fn(&shotfarm_actors::domain::GpuTelemetry) -> f64;
     let families: [(&str, &str, Pick); 5] = [
@@ -234,16 +235,44 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
             for gpu in &node.gpus {
                 if let Some(t) = &gpu.telemetry {
                     let idx = gpu.index.to_string();
+                    let shot = t.shot.as_ref().map_or("", |s| s.as_str());
                     f.sample(
                         name,
                         &[
                             ("node", node.id.as_str()),
                             ("gpu", &idx),
                             ("source", t.source.as_str()),
+                            ("shot", shot),
                         ],
                         pick(t),
                     );
                 }
+            }
+        }
+    }
+    // What each running shot holds of its GPU's memory (attributed per process by NVML; the
+    // simulated device reports its model's footprint).
+    let name = "shotfarm_shot_gpu_memory_used_bytes";
+    let mut f = Family::new(
+        o,
+        name,
+        "gauge",
+        "GPU memory held by a running shot, per GPU.",
+    );
+    for node in nodes.iter().filter(|n| !n.state.is_gone()) {
+        for gpu in &node.gpus {
+            let Some(t) = &gpu.telemetry else { continue };
+            if let (Some(shot), Some(mb)) = (&t.shot, t.shot_memory_mb) {
+                let idx = gpu.index.to_string();
+                f.sample(
+                    name,
+                    &[
+                        ("node", node.id.as_str()),
+                        ("gpu", &idx),
+                        ("shot", shot.as_str()),
+                    ],
+                    mb as f64 * 1_048_576.0,
+                );
             }
         }
     }
@@ -252,7 +281,12 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
 /// The autoscaler's counters and where spending stands against its budgets.
 fn render_autoscaler(o: &mut String, m: &FarmMetrics, cluster: &ClusterView) {
     let name = "shotfarm_autoscaler_nodes_added_total";
-    let mut f = Family::new(o, name, "counter", "Nodes the autoscaler had started, by kind.");
+    let mut f = Family::new(
+        o,
+        name,
+        "counter",
+        "Nodes the autoscaler had started, by kind.",
+    );
     f.sample(
         name,
         &[("kind", "spot")],
