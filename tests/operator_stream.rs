@@ -62,24 +62,24 @@ fn an_operator_gets_a_full_frame_then_deltas_every_second() {
     assert!(nodes[0]["gpus"].is_array() && nodes[0]["tel"].is_array());
     assert!(first["waiting"]["classes"].is_array());
     assert!(first["videos"].is_array());
-    // Deltas follow, at least one a second, with the cluster in each and telemetry moving.
-    let start = Instant::now();
+    // Deltas follow, each stamped by the server; the test servers tick every 100 ms
+    // (tests/support), so "at least one a second" holds with a tenfold margin, judged on the
+    // server's own stamps rather than on how fast this machine reads them.
     let mut telemetry_seen = false;
+    let mut last_at = chrono::DateTime::parse_from_rfc3339(first["cluster"]["at"].as_str().expect("at")).expect("rfc3339");
     for _ in 0..4 {
         let f = next(&mut ws);
         assert_eq!(f["type"], "delta");
         assert!(f["cluster"]["queued_total"].is_u64());
+        let at = chrono::DateTime::parse_from_rfc3339(f["cluster"]["at"].as_str().expect("at")).expect("rfc3339");
+        assert!((at - last_at).num_milliseconds() <= 1000, "frames {last_at} and {at} more than a second apart");
+        last_at = at;
         telemetry_seen |= f["nodes"]
             .as_array()
             .expect("nodes")
             .iter()
             .any(|n| n.get("tel").is_some());
     }
-    assert!(
-        start.elapsed() < Duration::from_millis(4 * 1000 + 900),
-        "four deltas took {:?}",
-        start.elapsed()
-    );
     assert!(telemetry_seen, "telemetry changes reach the deltas");
 }
 
@@ -119,9 +119,13 @@ fn a_preemption_shows_in_the_frames() {
         assert!(Instant::now() < deadline, "the preemption never showed");
         let f = next(&mut ws);
         merge(&mut model, &f);
-        preempted_total = preempted_total.max(f["cluster"]["preemptions_total"].as_u64().unwrap_or(0));
+        preempted_total =
+            preempted_total.max(f["cluster"]["preemptions_total"].as_u64().unwrap_or(0));
         let state = model.get(&spot).map(|n| n["state"].clone());
-        let reclaimed = matches!(state.as_ref().and_then(Value::as_str), Some("preempted" | "left") | None);
+        let reclaimed = matches!(
+            state.as_ref().and_then(Value::as_str),
+            Some("preempted" | "left") | None
+        );
         if reclaimed && preempted_total >= 1 {
             break;
         }

@@ -14,8 +14,7 @@ use crate::adapters::{LocalArtifacts, MemoryBus, MemoryStore, RoutingExecutor, T
 use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
-    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink,
-    PreemptNode,
+    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink, PreemptNode,
 };
 use crate::metrics::FarmMetrics;
 use crate::ports::{ArtifactStore, Clip, EventBus, Executor, Store, VideoPage, VideoQuery};

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use actix::{Message, Recipient};
 
+use crate::autoscaler::PoolLoad;
 use crate::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
 use crate::ids::{NodeId, ShotId};
 use crate::ports::{ExecEvent, ExecJob};
-use crate::autoscaler::PoolLoad;
 use crate::views::{BudgetView, ClusterView, NodeView, WaitingView};
 use crate::FarmError;
 

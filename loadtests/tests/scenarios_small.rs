@@ -13,7 +13,10 @@ fn seed_peak_small() {
     s.load.duration_s = 2.0;
     let (report, json, md) = run(&s, None);
     assert_clean(&report, &json, &md);
-    assert!(report.samples.iter().any(|x| x.queued > 0), "work was queued");
+    assert!(
+        report.samples.iter().any(|x| x.queued > 0),
+        "work was queued"
+    );
     assert!(report.cost.total_usd > 0.0 && report.cost.per_video_usd > 0.0);
 }
 

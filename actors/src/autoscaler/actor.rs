@@ -106,7 +106,11 @@ impl Actor for Autoscaler {
 }
 
 /// The state at a fraction of a budget.
-fn budget_state(spent: f64, budget: Option<f64>, s: &crate::settings::AutoscalerSettings) -> BudgetState {
+fn budget_state(
+    spent: f64,
+    budget: Option<f64>,
+    s: &crate::settings::AutoscalerSettings,
+) -> BudgetState {
     let Some(budget) = budget.filter(|b| *b > 0.0) else {
         return BudgetState::Ok;
     };
@@ -197,10 +201,23 @@ impl Evaluation {
             }
         };
         warn!(pool, state = ?state, spent_usd = view.spent_usd, "budget state changed");
-        self.record(pool, None, format!("{reason} (${:.2} spent)", view.spent_usd), "applied".into(), state);
+        self.record(
+            pool,
+            None,
+            format!("{reason} (${:.2} spent)", view.spent_usd),
+            "applied".into(),
+            state,
+        );
     }
 
-    fn record(&self, pool: &str, action: Option<Action>, reason: String, outcome: String, budget: BudgetState) {
+    fn record(
+        &self,
+        pool: &str,
+        action: Option<Action>,
+        reason: String,
+        outcome: String,
+        budget: BudgetState,
+    ) {
         self.metrics
             .autoscaler_decisions
             .fetch_add(1, Ordering::Relaxed);
@@ -229,11 +246,8 @@ impl Evaluation {
             }
         };
         if let Some(sim) = &self.simulated {
-            let (spot, od): (Vec<_>, Vec<_>) = load
-                .state
-                .nodes
-                .iter()
-                .partition(|n| n.kind == Kind::Spot);
+            let (spot, od): (Vec<_>, Vec<_>) =
+                load.state.nodes.iter().partition(|n| n.kind == Kind::Spot);
             sim.sync_up(
                 &pool,
                 spot.into_iter().map(|n| n.id.clone()).collect(),
@@ -248,10 +262,21 @@ impl Evaluation {
         };
         let (spot_group, od_group) = (group(true), group(false));
         let policy = PoolPolicy {
-            gpus_per_node: spot_group.or(od_group).map(|g| g.gpus_per_node).unwrap_or(1),
+            gpus_per_node: spot_group
+                .or(od_group)
+                .map(|g| g.gpus_per_node)
+                .unwrap_or(1),
             min_nodes: scaling.min_nodes,
-            max_spot_nodes: if spot_group.is_some() { scaling.max_spot_nodes } else { 0 },
-            max_on_demand_nodes: if od_group.is_some() { scaling.max_on_demand_nodes } else { 0 },
+            max_spot_nodes: if spot_group.is_some() {
+                scaling.max_spot_nodes
+            } else {
+                0
+            },
+            max_on_demand_nodes: if od_group.is_some() {
+                scaling.max_on_demand_nodes
+            } else {
+                0
+            },
             spot_price_per_hour: spot_group.map(|g| g.price_per_hour).unwrap_or(0.0),
             on_demand_price_per_hour: od_group.map(|g| g.price_per_hour).unwrap_or(0.0),
         };
@@ -269,11 +294,20 @@ impl Evaluation {
             .unwrap_or(self.started)
             .elapsed()
             .as_secs_f64();
+        // The objective is for a shot to be *done*: it must start one run time (and one
+        // evaluation period) before it, so plan on that much less.
+        let mean_shot_s = if load.state.queued_shots > 0 {
+            load.state.queued_gpu_s / load.state.queued_shots as f64
+        } else {
+            0.0
+        };
+        let start_by_s = (objective.as_secs_f64() * tf - mean_shot_s - s.period.as_secs_f64())
+            .max(s.boot_delay.as_secs_f64() * tf);
         let mut state = load.state;
         state.booting_spot = inventory.booting_spot;
         state.booting_on_demand = inventory.booting_on_demand;
         let objectives = Objectives {
-            latency_objective_s: objective.as_secs_f64() * tf,
+            latency_objective_s: start_by_s,
             boot_delay_s: s.boot_delay.as_secs_f64() * tf,
             spot_preemption_rate: s.spot_preemption_rate / tf,
             spot_short: inventory.spot_short,

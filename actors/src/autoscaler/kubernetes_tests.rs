@@ -116,7 +116,11 @@ async fn scaling_up_patches_the_replica_count_with_the_token() {
         "/apis/apps/v1/namespaces/render/deployments/agent-video-spot/scale"
     );
     let body: serde_json::Value = serde_json::from_str(&patch.body).expect("json body");
-    assert_eq!(body, serde_json::json!({"spec": {"replicas": 5}}), "3 up + 2");
+    assert_eq!(
+        body,
+        serde_json::json!({"spec": {"replicas": 5}}),
+        "3 up + 2"
+    );
     assert_eq!(
         patch.content_type.as_deref(),
         Some("application/merge-patch+json")
@@ -139,8 +143,7 @@ async fn scaling_down_lowers_the_count_and_deletes_the_named_pod() {
         .find(|s| s.method == "PATCH" && s.path.ends_with("/scale"))
         .expect("scale patch");
     assert_eq!(
-        scale.path,
-        "/apis/apps/v1/namespaces/render/deployments/agent-video-od/scale",
+        scale.path, "/apis/apps/v1/namespaces/render/deployments/agent-video-od/scale",
         "the on-demand workload owns the pod"
     );
     let body: serde_json::Value = serde_json::from_str(&scale.body).expect("json");

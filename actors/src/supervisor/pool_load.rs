@@ -43,7 +43,9 @@ impl Supervisor {
         let now = Instant::now();
         let mut pools: BTreeMap<String, PoolLoad> = BTreeMap::new();
         for pool in self.settings.autoscaler.pools.keys() {
-            pools.entry(pool.clone()).or_insert_with(|| PoolLoad::new(pool));
+            pools
+                .entry(pool.clone())
+                .or_insert_with(|| PoolLoad::new(pool));
         }
         for q in self.queue.iter() {
             let Some(job) = self.jobs.get(&q.shot) else {

@@ -51,7 +51,10 @@ pub fn reason_for<'a>(
             "preempted too often: pinned to on-demand nodes, and none that fits is ready".into(),
         );
     }
-    if allowed.iter().all(|s| s.blocked_models.contains(&need.model)) {
+    if allowed
+        .iter()
+        .all(|s| s.blocked_models.contains(&need.model))
+    {
         return (
             WaitReason::ModelBlocklisted,
             format!(

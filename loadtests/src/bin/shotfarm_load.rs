@@ -2,7 +2,7 @@
 //! by `--url`), audits every event received and writes `report.json` and `report.md`; or, with
 //! `plan`, replays a month of the seed's arrivals in process for capacity planning.
 //!
-//! `cargo build --release --bin shotfarm --bin shotfarm-load`
+//! `cargo build --release -p shotfarm --bin shotfarm -p shotfarm-load --bin shotfarm-load`
 //! `target/release/shotfarm-load run loadtests/scenarios/seed-peak.toml --out target/load/seed-peak`
 
 use std::path::PathBuf;
@@ -78,9 +78,12 @@ struct PlanArgs {
     /// The planning profile (default: loadtests/scenarios/plan.toml, built in).
     #[arg(long)]
     profile: Option<PathBuf>,
-    /// Wall seconds the month is replayed in.
-    #[arg(long, default_value_t = 120.0)]
-    month_seconds: f64,
+    /// Days of the month to replay (figures are scaled to 30 days).
+    #[arg(long, default_value_t = 30.0)]
+    days: f64,
+    /// Wall seconds those days are replayed in.
+    #[arg(long, default_value_t = 240.0)]
+    wall_seconds: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
     #[arg(long, default_value = "target/load/plan")]
@@ -161,11 +164,15 @@ fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
     let report = actix_rt::System::new().block_on(plan::run(
         settings,
         profile,
-        args.month_seconds,
+        args.days,
+        args.wall_seconds,
         args.seed,
     ))?;
     std::fs::create_dir_all(&args.out)?;
-    std::fs::write(args.out.join("plan.json"), serde_json::to_vec_pretty(&report)?)?;
+    std::fs::write(
+        args.out.join("plan.json"),
+        serde_json::to_vec_pretty(&report)?,
+    )?;
     let md = plan::markdown(&report);
     std::fs::write(args.out.join("plan.md"), &md)?;
     println!("{md}");

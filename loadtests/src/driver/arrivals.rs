@@ -85,7 +85,10 @@ mod tests {
         let t = offsets(&l);
         let before = t.iter().filter(|&&x| x < 200.0).count() as f64;
         let after = t.iter().filter(|&&x| x >= 200.0).count() as f64;
-        assert!((after / before) > 7.0 && (after / before) < 13.0, "{before} {after}");
+        assert!(
+            (after / before) > 7.0 && (after / before) < 13.0,
+            "{before} {after}"
+        );
     }
 
     #[test]

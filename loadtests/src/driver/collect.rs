@@ -69,7 +69,11 @@ fn up(state: &str) -> bool {
     matches!(state, "joining" | "ready" | "draining")
 }
 
-async fn get<T: serde::de::DeserializeOwned>(t: &Target, http: &reqwest::Client, path: &str) -> anyhow::Result<T> {
+async fn get<T: serde::de::DeserializeOwned>(
+    t: &Target,
+    http: &reqwest::Client,
+    path: &str,
+) -> anyhow::Result<T> {
     Ok(http
         .get(format!("{}{path}", t.base))
         .bearer_auth(&t.operator_token)
@@ -96,7 +100,10 @@ pub async fn sample(t: &Target, http: &reqwest::Client, start: Instant) -> anyho
         .map(|(pool, _)| pool)
         .collect();
     let (mut busy, mut total) = (0, 0);
-    for n in nodes.iter().filter(|n| up(&n.state) && waiting.contains(&&n.pool)) {
+    for n in nodes
+        .iter()
+        .filter(|n| up(&n.state) && waiting.contains(&&n.pool))
+    {
         total += n.gpus.len() as u32;
         busy += n.gpus.iter().filter(|g| g.busy).count() as u32;
     }
@@ -148,7 +155,10 @@ pub async fn preempt_loop(
         let Ok(nodes) = nodes(&t.target, &http).await else {
             continue;
         };
-        let spot: Vec<&NodeWire> = nodes.iter().filter(|n| n.spot && n.state == "ready").collect();
+        let spot: Vec<&NodeWire> = nodes
+            .iter()
+            .filter(|n| n.spot && n.state == "ready")
+            .collect();
         let Some(victim) = spot.choose(&mut rng) else {
             continue;
         };
@@ -157,7 +167,10 @@ pub async fn preempt_loop(
             None => serde_json::json!({}),
         };
         let ok = http
-            .post(format!("{}/api/v1/nodes/{}/preempt", t.target.base, victim.id))
+            .post(format!(
+                "{}/api/v1/nodes/{}/preempt",
+                t.target.base, victim.id
+            ))
             .bearer_auth(&t.target.operator_token)
             .json(&body)
             .send()

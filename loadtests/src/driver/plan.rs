@@ -21,11 +21,11 @@ use super::stats::{summarize, Summary};
 /// The planning profile shipped with the driver (loadtests/scenarios/plan.toml).
 pub const PLAN_TOML: &str = include_str!("../../scenarios/plan.toml");
 
-/// Modelled seconds in the month planned (30 days).
-const MONTH_S: f64 = 30.0 * 86_400.0;
+/// Days in the month planned.
+const MONTH_DAYS: f64 = 30.0;
 /// Each shot runs this many times fewer steps, each as much longer: the same GPU time with
-/// fewer events, so a month fits in a couple of minutes on two cores.
-const STEP_FOLD: u32 = 10;
+/// fewer events and steps long enough (milliseconds of wall time) for timers to pace them.
+const STEP_FOLD: u32 = 25;
 
 /// The seed's monthly cost table.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -50,7 +50,9 @@ pub struct PlanProfile {
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanReport {
     pub profile: PlanProfile,
-    pub month_wall_s: f64,
+    /// Days of the month replayed (the figures are scaled to the whole month).
+    pub days: f64,
+    pub wall_s: f64,
     pub time_factor: f64,
     pub videos_completed: usize,
     pub videos_unfinished: usize,
@@ -66,14 +68,19 @@ pub struct PlanReport {
     pub completion_s: Summary,
 }
 
-/// Replays a month in `month_wall_s` wall seconds; call inside an actix system.
+/// Replays `days` of the month's arrivals in `wall_s` wall seconds and scales the figures to the
+/// month; call inside an actix system.
 pub async fn run(
     mut settings: Settings,
     profile: PlanProfile,
-    month_wall_s: f64,
+    days: f64,
+    wall_s: f64,
     seed: u64,
 ) -> anyhow::Result<PlanReport> {
-    let tf = month_wall_s / MONTH_S;
+    anyhow::ensure!(days > 0.0 && days <= MONTH_DAYS, "days must be in (0, 30]");
+    let month_wall_s = wall_s;
+    let tf = wall_s / (days * 86_400.0);
+    let scale = MONTH_DAYS / days;
     settings.timing.time_factor = tf;
     settings.timing.telemetry_period = Duration::from_millis(100);
     settings.timing.replace_preempted_after = settings.timing.replace_preempted_after.mul_f64(tf);
@@ -93,7 +100,7 @@ pub async fn run(
     let executor: Arc<dyn Executor> = Arc::new(TimingExecutor::new(tf));
     let farm = Farm::start_with(settings, store.clone(), bus.clone(), executor)?;
     let mut rng = SmallRng::seed_from_u64(seed);
-    let rate = profile.videos_per_month as f64 / month_wall_s;
+    let rate = profile.videos_per_month as f64 / scale / month_wall_s;
     let start = Instant::now();
     let (mut t, mut videos) = (0.0, Vec::new());
     let (mut paid_gpu_s, mut last_sample) = (0.0, 0.0);
@@ -113,7 +120,11 @@ pub async fn run(
                 steps,
             })
             .collect();
-        let new = NewVideo { title: None, priority: Priority::Standard, shots };
+        let new = NewVideo {
+            title: None,
+            priority: Priority::Standard,
+            shots,
+        };
         let owner = OwnerId(format!("user-{}", videos.len() % 1000));
         videos.push(farm.submit(owner, new).await?);
         if t - last_sample >= 0.1 {
@@ -131,7 +142,11 @@ pub async fn run(
     while Instant::now() < deadline {
         let mut all = true;
         for v in &videos {
-            if !store.video(&v.id).await?.is_some_and(|r| r.state.is_final()) {
+            if !store
+                .video(&v.id)
+                .await?
+                .is_some_and(|r| r.state.is_final())
+            {
                 all = false;
                 break;
             }
@@ -144,7 +159,9 @@ pub async fn run(
     let (mut waits, mut completions, mut busy_s) = (Vec::new(), Vec::new(), 0.0);
     let (mut done, mut unfinished) = (0, 0);
     for v in &videos {
-        let Some(r) = store.video(&v.id).await? else { continue };
+        let Some(r) = store.video(&v.id).await? else {
+            continue;
+        };
         if !r.state.is_final() {
             unfinished += 1;
             continue;
@@ -162,22 +179,29 @@ pub async fn run(
         }
     }
     let cost = month_cost.unwrap_or_default();
-    let total = cost.total / tf;
+    let month = |wall: f64| wall / tf * scale;
+    let total = month(cost.total);
     Ok(PlanReport {
         profile,
-        month_wall_s,
+        days,
+        wall_s,
         time_factor: tf,
         videos_completed: done,
         videos_unfinished: unfinished,
-        busy_gpu_hours: busy_s / tf / 3600.0,
-        paid_gpu_hours: paid_gpu_s / tf / 3600.0,
-        cost_on_demand_usd: cost.on_demand / tf,
-        cost_spot_usd: cost.spot / tf,
+        busy_gpu_hours: month(busy_s) / 3600.0,
+        paid_gpu_hours: month(paid_gpu_s) / 3600.0,
+        cost_on_demand_usd: month(cost.on_demand),
+        cost_spot_usd: month(cost.spot),
         cost_total_usd: total,
-        cost_per_video_usd: total / videos.len().max(1) as f64,
+        cost_per_video_usd: total / profile_videos(videos.len(), scale),
         wait_s: summarize(&waits),
         completion_s: summarize(&completions),
     })
+}
+
+/// Videos a month, from the videos replayed.
+fn profile_videos(replayed: usize, scale: f64) -> f64 {
+    (replayed as f64 * scale).max(1.0)
 }
 
 /// The plan as Markdown, beside the seed's cost table.
@@ -185,7 +209,8 @@ pub fn markdown(p: &PlanReport) -> String {
     let s = &p.profile.cost_month_usd;
     format!(
         "# shotfarm-load plan: {} videos a month\n\n\
-         Replayed in {:.0} wall seconds (time factor {:.2e}); {} videos completed, {} unfinished.\n\n\
+         {} days replayed in {:.0} wall seconds (time factor {:.2e}), scaled to 30 days; {} videos \
+         completed, {} unfinished.\n\n\
          | figure | simulated month |\n|---|---|\n\
          | GPU-hours busy | {:.0} |\n| GPU-hours paid | {:.0} |\n\
          | cost on demand | ${:.0} |\n| cost spot | ${:.0} |\n| cost total | ${:.0} |\n\
@@ -196,7 +221,8 @@ pub fn markdown(p: &PlanReport) -> String {
          | all GPUs 24x7 on demand | {:.0} |\n| 12 h a day | {:.0} |\n| spot for video only | {:.0} |\n\
          | recommended mix | {:.0}-{:.0} |\n| scenario B total | {:.0}-{:.0} |\n",
         p.profile.videos_per_month,
-        p.month_wall_s,
+        p.days,
+        p.wall_s,
         p.time_factor,
         p.videos_completed,
         p.videos_unfinished,

@@ -91,13 +91,26 @@ pub fn build(i: Inputs<'_>) -> Report {
     let submit: Vec<f64> = runs.iter().map(|r| r.submit_ms).collect();
     let first: Vec<f64> = runs.iter().filter_map(|r| r.first_progress_ms).collect();
     let done: Vec<f64> = runs.iter().filter_map(|r| r.completion_s).collect();
-    let requeue: Vec<f64> = runs.iter().flat_map(|r| r.requeue_ms.iter().copied()).collect();
+    let requeue: Vec<f64> = runs
+        .iter()
+        .flat_map(|r| r.requeue_ms.iter().copied())
+        .collect();
     let completed = runs
         .iter()
-        .filter(|r| r.record.as_ref().is_some_and(|v| v.state == VideoState::Completed))
+        .filter(|r| {
+            r.record
+                .as_ref()
+                .is_some_and(|v| v.state == VideoState::Completed)
+        })
         .count();
     let s = i.samples;
-    let ratio = |busy: u64, total: u64| if total == 0 { 0.0 } else { busy as f64 / total as f64 };
+    let ratio = |busy: u64, total: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            busy as f64 / total as f64
+        }
+    };
     let all = ratio(
         s.iter().map(|x| u64::from(x.gpus_busy)).sum(),
         s.iter().map(|x| u64::from(x.gpus_total)).sum(),
@@ -222,12 +235,24 @@ pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
         "Videos: {} submitted, {} completed. Events received {} ({:.0}/s); shots completed {:.1}/s.\n",
         r.videos_submitted, r.videos_completed, r.events_received, r.events_per_s, r.shots_per_s
     );
-    o.push_str("| figure | n | mean | p50 | p95 | p99 | max | unit |\n|---|---|---|---|---|---|---|---|\n");
+    o.push_str(
+        "| figure | n | mean | p50 | p95 | p99 | max | unit |\n|---|---|---|---|---|---|---|---|\n",
+    );
     row(&mut o, "submit latency", &r.submit_latency_ms, "ms");
     row(&mut o, "time to first progress", &r.first_progress_ms, "ms");
-    row(&mut o, "event latency (ts → receipt)", &r.event_latency_ms, "ms");
+    row(
+        &mut o,
+        "event latency (ts → receipt)",
+        &r.event_latency_ms,
+        "ms",
+    );
     row(&mut o, "video completion (wall)", &r.completion_s, "s");
-    row(&mut o, "video completion (modelled)", &r.completion_model_s, "s");
+    row(
+        &mut o,
+        "video completion (modelled)",
+        &r.completion_model_s,
+        "s",
+    );
     row(&mut o, "preemption → running again", &r.requeue_ms, "ms");
     let _ = writeln!(
         o,
@@ -254,7 +279,11 @@ pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
     let _ = writeln!(
         o,
         "Audit: {} events, {} shots completed, {} failed, {} cancelled, {} breaches.\n",
-        r.tally.events, r.tally.shots_completed, r.tally.shots_failed, r.tally.shots_cancelled, r.breach_count
+        r.tally.events,
+        r.tally.shots_completed,
+        r.tally.shots_failed,
+        r.tally.shots_cancelled,
+        r.breach_count
     );
     for b in &r.breaches {
         let _ = writeln!(o, "- breach: {b}");
@@ -264,14 +293,22 @@ pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
     o.push_str(&svg::histogram("event latency", "ms", width, &counts));
     o.push_str("\n\n");
     let queue: Vec<(f64, f64)> = r.samples.iter().map(|s| (s.t, s.queued as f64)).collect();
-    o.push_str(&svg::lines("queue depth (shots)", "s", &[("queued", "#c0392b", queue)]));
+    o.push_str(&svg::lines(
+        "queue depth (shots)",
+        "s",
+        &[("queued", "#c0392b", queue)],
+    ));
     o.push_str("\n\n");
     let util: Vec<(f64, f64)> = r
         .samples
         .iter()
         .map(|s| (s.t, f64::from(s.gpus_busy) / f64::from(s.gpus_total.max(1))))
         .collect();
-    o.push_str(&svg::lines("GPU utilization (busy / up GPUs)", "s", &[("all GPUs", "#27ae60", util)]));
+    o.push_str(&svg::lines(
+        "GPU utilization (busy / up GPUs)",
+        "s",
+        &[("all GPUs", "#27ae60", util)],
+    ));
     o.push('\n');
     o
 }

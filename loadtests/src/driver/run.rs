@@ -81,7 +81,8 @@ pub async fn run_collecting(
             Arc::clone(&stop),
         ))
     });
-    let ticker = live.then(|| tokio::spawn(progress_line(Arc::clone(&shared), start, Arc::clone(&stop))));
+    let ticker =
+        live.then(|| tokio::spawn(progress_line(Arc::clone(&shared), start, Arc::clone(&stop))));
 
     let mut tasks = JoinSet::new();
     let mut n = 0;
@@ -90,7 +91,8 @@ pub async fn run_collecting(
             let gate = Arc::new(Semaphore::new(load.concurrency));
             let until = start + Duration::from_secs_f64(load.duration_s);
             while Instant::now() < until {
-                let Ok(permit) = tokio::time::timeout_at(until.into(), Arc::clone(&gate).acquire_owned()).await
+                let Ok(permit) =
+                    tokio::time::timeout_at(until.into(), Arc::clone(&gate).acquire_owned()).await
                 else {
                     break;
                 };
@@ -157,7 +159,11 @@ pub async fn run_collecting(
         }
     }
     let (tally, breaches) = audit_runs(&runs);
-    let latencies = shared.latencies_ms.lock().map(|l| l.clone()).unwrap_or_default();
+    let latencies = shared
+        .latencies_ms
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     let report = report::build(report::Inputs {
         scenario,

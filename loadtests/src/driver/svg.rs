@@ -48,8 +48,11 @@ pub fn histogram(title: &str, unit: &str, width: f64, counts: &[usize]) -> Strin
     out
 }
 
+/// One line of a chart: name, colour, points (x, y).
+pub type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// Lines of `series` (name, colour, points (x, y)) against x from 0 to the largest x.
-pub fn lines(title: &str, x_unit: &str, series: &[(&str, &str, Vec<(f64, f64)>)]) -> String {
+pub fn lines(title: &str, x_unit: &str, series: &[Series<'_>]) -> String {
     let mut out = String::new();
     frame(title, &mut out);
     let all = series.iter().flat_map(|s| s.2.iter());

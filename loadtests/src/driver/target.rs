@@ -66,8 +66,7 @@ impl Target {
                 bin.display()
             );
         }
-        let scratch =
-            std::env::temp_dir().join(format!("shotfarm-load-{}", std::process::id()));
+        let scratch = std::env::temp_dir().join(format!("shotfarm-load-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
         let config = match l.config {
             Some(c) => c.to_path_buf(),

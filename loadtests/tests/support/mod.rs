@@ -27,7 +27,8 @@ pub struct InProcess {
 impl Drop for InProcess {
     fn drop(&mut self) {
         let handle = self.handle.clone();
-        let _ = std::thread::spawn(move || actix_rt::System::new().block_on(handle.stop(false))).join();
+        let _ =
+            std::thread::spawn(move || actix_rt::System::new().block_on(handle.stop(false))).join();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
@@ -72,7 +73,9 @@ impl InProcess {
         let ttl = Duration::from_secs(3600);
         Target::remote(
             &self.base,
-            &tokens.mint("load-user", Role::Authenticated, ttl).expect("mint"),
+            &tokens
+                .mint("load-user", Role::Authenticated, ttl)
+                .expect("mint"),
             &tokens.mint("load-ops", Role::Operator, ttl).expect("mint"),
         )
     }

@@ -134,7 +134,9 @@ impl OperatorSession {
                     act.reading = false;
                     match read {
                         Ok(tick) => act.write(&tick, ctx),
-                        Err(e) => warn!(error = %e, "operator stream read failed; next tick retries"),
+                        Err(e) => {
+                            warn!(error = %e, "operator stream read failed; next tick retries")
+                        }
                     }
                 }),
         );

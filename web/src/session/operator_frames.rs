@@ -147,7 +147,11 @@ impl Differ {
             }
             seen.insert(key, now);
         }
-        let removed: Vec<&String> = self.nodes.keys().filter(|k| !seen.contains_key(*k)).collect();
+        let removed: Vec<&String> = self
+            .nodes
+            .keys()
+            .filter(|k| !seen.contains_key(*k))
+            .collect();
         let mut frame = Map::new();
         frame.insert("type".into(), json!(if full { "full" } else { "delta" }));
         frame.insert("seq".into(), json!(self.seq));
@@ -185,11 +189,11 @@ impl Differ {
         {
             self.history.pop_front();
         }
-        let (since, p0, r0) = self
-            .history
-            .front()
-            .copied()
-            .unwrap_or((now, c.preemptions_total, c.requeues_total));
+        let (since, p0, r0) =
+            self.history
+                .front()
+                .copied()
+                .unwrap_or((now, c.preemptions_total, c.requeues_total));
         json!({
             "seconds": now.duration_since(since).as_secs(),
             "preemptions": c.preemptions_total.saturating_sub(p0),
@@ -239,7 +243,10 @@ mod tests {
         let a = obj(json!({"id": "n1", "state": "ready", "tel": [[1.0, 2, 3, 4.0, 5.0]]}));
         let b = obj(json!({"id": "n1", "state": "ready", "tel": [[9.0, 2, 3, 4.0, 5.0]]}));
         let d = diff(&a, &b);
-        assert_eq!(Value::Object(d), json!({"id": "n1", "tel": [[9.0, 2, 3, 4.0, 5.0]]}));
+        assert_eq!(
+            Value::Object(d),
+            json!({"id": "n1", "tel": [[9.0, 2, 3, 4.0, 5.0]]})
+        );
         assert_eq!(diff(&a, &a).len(), 1, "nothing changed: the id alone");
     }
 }

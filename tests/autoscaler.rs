@@ -1,0 +1,145 @@
+//! Black-box tests of elastic capacity with the simulated provider: a burst of videos raises the
+//! pool, the queue drains, the pool shrinks back to its minimum, every decision is on the
+//! operator route and in metrics; and a spent budget holds `standard` work while `high` runs.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use support::{video, Server};
+
+/// One on-demand node to start with; the autoscaler may add up to 6 spot and 2 on-demand
+/// one-GPU nodes. Durations are modelled time (× the tests' time factor 0.005): a 10 s boot is
+/// 50 ms, the 60 s objective 0.3 s, a tiny-video shot (180 s) 0.9 s.
+fn autoscaled(extra: &[(&'static str, &'static str)]) -> Server {
+    let mut env = vec![
+        (
+            "SHOTFARM_NODE_GROUPS",
+            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 0, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
+        ),
+        ("SHOTFARM_AUTOSCALER__ENABLED", "true"),
+        ("SHOTFARM_AUTOSCALER__PERIOD", "100ms"),
+        ("SHOTFARM_AUTOSCALER__BOOT_DELAY", "10s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_STANDARD", "60s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_HIGH", "60s"),
+        ("SHOTFARM_AUTOSCALER__IDLE_BEFORE_RELEASE", "20s"),
+        ("SHOTFARM_AUTOSCALER__COOLDOWN", "40s"),
+        ("SHOTFARM_AUTOSCALER__SPOT_PREEMPTION_RATE", "0"),
+        (
+            "SHOTFARM_AUTOSCALER__POOLS",
+            "{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
+        ),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&env)
+}
+
+fn gpus_total(cluster: &Value) -> u64 {
+    cluster["gpus_total"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn a_burst_raises_the_pool_which_drains_and_shrinks_back_to_its_minimum() {
+    let s = autoscaled(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(10), |c| {
+        gpus_total(c) == 1
+    });
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            s.submit(&alice, &video(8, "tiny-video"))["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    // The burst (24 shots of 0.9 s on one GPU) cannot meet the objective: the pool grows.
+    s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(20), |c| {
+        gpus_total(c) >= 4
+    });
+    for id in &ids {
+        let done = s.wait_final(&alice, id);
+        assert_eq!(done["state"], "completed", "{done:#}");
+    }
+    // Idle nodes go back until only the minimum is left.
+    let c = s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(30), |c| {
+        gpus_total(c) == 1 && c["queued_total"] == 0
+    });
+    assert_eq!(c["budget"]["state"], "ok", "{c:#}");
+
+    let log = s.get("/api/v1/autoscaler", &ops);
+    assert_eq!(log.status(), 200);
+    let log: Value = log.json().expect("json");
+    assert_eq!(log["enabled"], true);
+    let decisions = log["decisions"].as_array().expect("decisions");
+    let adds: Vec<&Value> = decisions
+        .iter()
+        .filter(|d| d["action"]["action"] == "add")
+        .collect();
+    assert!(
+        adds.iter()
+            .any(|d| d["action"]["kind"] == "spot" && d["outcome"] == "applied"),
+        "spot first: {log:#}"
+    );
+    let releases = decisions
+        .iter()
+        .filter(|d| d["action"]["action"] == "release" && d["outcome"] == "applied")
+        .count();
+    assert!(releases >= 3, "{log:#}");
+    assert!(decisions
+        .iter()
+        .all(|d| !d["reason"].as_str().unwrap_or("").is_empty()));
+
+    let metrics = s.get("/metrics", &ops).text().expect("metrics");
+    let added: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("shotfarm_autoscaler_nodes_added_total{kind=\"spot\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("spot nodes added counter");
+    assert!(added >= 3.0, "{metrics}");
+    assert!(metrics.contains("shotfarm_autoscaler_nodes_released_total"));
+}
+
+#[test]
+fn the_autoscaler_route_is_for_operators() {
+    let s = autoscaled(&[]);
+    assert_eq!(s.get("/api/v1/autoscaler", &s.user("alice")).status(), 403);
+}
+
+#[test]
+fn a_spent_budget_holds_standard_work_and_runs_high_work() {
+    let s = autoscaled(&[("SHOTFARM_AUTOSCALER__BUDGET_USD", "0.00001")]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let c = s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(10), |c| {
+        c["budget"]["state"] == "high_only"
+    });
+    assert!(c["budget"]["spent_usd"].as_f64().unwrap_or(0.0) > 0.0);
+    let standard = s.submit(&alice, &video(2, "tiny-video"));
+    let mut urgent = video(2, "tiny-video");
+    urgent["priority"] = json!("high");
+    // `high` is for operators (or paid plans).
+    let urgent = s.submit(&ops, &urgent);
+    let done = s.wait_final(&ops, urgent["id"].as_str().expect("id"));
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let held: Value = s
+        .get(
+            &format!("/api/v1/videos/{}", standard["id"].as_str().expect("id")),
+            &alice,
+        )
+        .json()
+        .expect("json");
+    assert_eq!(held["state"], "queued", "standard work is held: {held:#}");
+    // No growth past the budget: still the one node it started with.
+    let c: Value = s.get("/api/v1/cluster", &ops).json().expect("json");
+    assert_eq!(gpus_total(&c), 1, "{c:#}");
+    let log: Value = s.get("/api/v1/autoscaler", &ops).json().expect("json");
+    assert!(
+        log["decisions"]
+            .as_array()
+            .expect("decisions")
+            .iter()
+            .any(|d| d["budget"] == "high_only" && d["action"].is_null()),
+        "{log:#}"
+    );
+}

@@ -1,0 +1,95 @@
+// Drives the operator dashboard (/) in Debian's headless Chromium: a user token is refused,
+// an operator signs in, sees nodes and live telemetry change, preempts a spot node and sees its
+// shots requeue, drains a node, cancels a video; screenshots at 1440 px and 420 px wide.
+// Prints one JSON line of findings; exits non-zero on any failure. Run by tests/dashboard_page.rs.
+import { chromium } from 'playwright-core';
+
+const base = process.env.SHOTFARM_BASE;
+const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
+const userToken = process.env.SHOTFARM_TOKEN;
+const shotsDir = process.env.SHOTFARM_SCREENSHOTS;
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const findings = {};
+let ok = false;
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${base}/`);
+
+  // A user token is refused with a clear message.
+  await page.fill('#token', userToken);
+  await page.click('#login button[type=submit]');
+  await page.waitForFunction(() => /user token/.test(document.getElementById('login-error').textContent));
+  findings.user_refused = await page.textContent('#login-error');
+
+  // The operator signs in and sees every node, live.
+  await page.fill('#token', opsToken);
+  await page.click('#login button[type=submit]');
+  await page.waitForSelector('#board:not([hidden])');
+  await page.waitForFunction(() => document.querySelectorAll('.node').length >= 8);
+  findings.nodes = await page.locator('.node').count();
+  await page.waitForFunction(() => document.querySelector('.node .badge.simulated:not([hidden])'));
+  const tel = () => page.$$eval('.node .tel-text', (els) => els.map((e) => e.textContent).join('|'));
+  const before = await tel();
+  await page.waitForFunction((b) => [...document.querySelectorAll('.node .tel-text')]
+    .map((e) => e.textContent).join('|') !== b, before, { timeout: 10000 });
+  findings.telemetry_changed = true;
+
+  // Preempt a spot node that holds shots; its shots requeue (attempt 2 shows in a video's strip).
+  const victim = await page.waitForFunction(() => {
+    const card = [...document.querySelectorAll('.node[data-state=ready]')]
+      .find((c) => c.querySelector('.badge.kind[data-spot=true]') && Number(c.querySelector('.shots-n').dataset.count) > 0);
+    return card && card.dataset.nodeId;
+  }, null, { timeout: 20000 });
+  const victimId = await victim.jsonValue();
+  await page.click(`.node[data-node-id="${victimId}"] button[data-action=preempt]`);
+  await page.click('#confirm-ok');
+  await page.waitForFunction((id) => {
+    const c = document.querySelector(`.node[data-node-id="${id}"]`);
+    return !c || c.dataset.state === 'preempted' || c.dataset.state === 'left';
+  }, victimId, { timeout: 5000 });
+  await page.waitForFunction(() => [...document.querySelectorAll('.strip i')].some((i) => / attempt [2-9]/.test(i.title)),
+    null, { timeout: 20000 });
+  findings.preempted = victimId;
+  findings.requeued = true;
+  await page.screenshot({ path: `${shotsDir}/dashboard-desktop.png` });
+
+  // Drain an on-demand node.
+  const drainId = await page.$eval('.node[data-state=ready] .badge.kind[data-spot=false]', (b) => b.closest('.node').dataset.nodeId);
+  await page.click(`.node[data-node-id="${drainId}"] button[data-action=drain]`);
+  await page.click('#confirm-ok');
+  await page.waitForFunction((id) => {
+    const c = document.querySelector(`.node[data-node-id="${id}"]`);
+    return c && ['draining', 'left'].includes(c.dataset.state);
+  }, drainId, { timeout: 5000 });
+  findings.drained = drainId;
+
+  // Cancel a video that is not final.
+  const vid = await page.$eval('.video:not([data-state=completed]):not([data-state=cancelled]):not([data-state=failed])', (li) => li.dataset.videoId);
+  await page.click(`.video[data-video-id="${vid}"] button[data-action=cancel]`);
+  await page.click('#confirm-ok');
+  await page.waitForFunction((id) => document.querySelector(`.video[data-video-id="${id}"]`)?.dataset.state === 'cancelled',
+    vid, { timeout: 5000 });
+  findings.cancelled = vid;
+
+  await page.setViewportSize({ width: 420, height: 1000 });
+  await page.waitForTimeout(300);
+  await page.screenshot({ path: `${shotsDir}/dashboard-narrow.png` });
+  findings.errors = errors;
+  ok = errors.length === 0;
+} catch (e) {
+  findings.error = String(e && e.stack || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ok, ...findings }));
+process.exit(ok ? 0 : 1);
