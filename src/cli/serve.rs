@@ -60,6 +60,7 @@ fn banner(settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<Str
          \x20 store: {store}; nodes: {nodes} local ({spot} spot), telemetry simulated (no NVML here)\n\
          \x20 user token (demo-user):         {user}\n\
          \x20 operator token (demo-operator): {operator}\n\
+         \x20 dashboard: {url}/?token={operator}\n\
          \x20 try: curl -H \"Authorization: Bearer <operator token>\" {url}/api/v1/cluster"
     ))
 }
