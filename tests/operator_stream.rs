@@ -66,13 +66,19 @@ fn an_operator_gets_a_full_frame_then_deltas_every_second() {
     // (tests/support), so "at least one a second" holds with a tenfold margin, judged on the
     // server's own stamps rather than on how fast this machine reads them.
     let mut telemetry_seen = false;
-    let mut last_at = chrono::DateTime::parse_from_rfc3339(first["cluster"]["at"].as_str().expect("at")).expect("rfc3339");
+    let mut last_at =
+        chrono::DateTime::parse_from_rfc3339(first["cluster"]["at"].as_str().expect("at"))
+            .expect("rfc3339");
     for _ in 0..4 {
         let f = next(&mut ws);
         assert_eq!(f["type"], "delta");
         assert!(f["cluster"]["queued_total"].is_u64());
-        let at = chrono::DateTime::parse_from_rfc3339(f["cluster"]["at"].as_str().expect("at")).expect("rfc3339");
-        assert!((at - last_at).num_milliseconds() <= 1000, "frames {last_at} and {at} more than a second apart");
+        let at = chrono::DateTime::parse_from_rfc3339(f["cluster"]["at"].as_str().expect("at"))
+            .expect("rfc3339");
+        assert!(
+            (at - last_at).num_milliseconds() <= 1000,
+            "frames {last_at} and {at} more than a second apart"
+        );
         last_at = at;
         telemetry_seen |= f["nodes"]
             .as_array()

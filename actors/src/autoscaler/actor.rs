@@ -1,8 +1,8 @@
 //! The autoscaler actor: every `autoscaler.period` it asks the supervisor for each pool's load,
 //! works out where budgets stand, runs [`decide`] for every pool it manages, applies the actions
 //! through the node provider (draining a node before giving it back), and records each decision
-//! with its reason. Time in the decision is wall-clock: the configured (modelled) durations are
-//! scaled by the time factor, as the supervisor's GPU-seconds are.
+//! with its reason. Time in the decision is modelled time, as configured: the supervisor's
+//! wall-clock GPU-seconds and waits are divided by the time factor.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -285,6 +285,8 @@ impl Evaluation {
         } else {
             s.objective_standard
         };
+        // The decision works in modelled seconds (what operators configured and read in its
+        // reasons): the supervisor's wall-clock figures are divided by the time factor.
         let since_growth = self
             .memory
             .lock()
@@ -293,27 +295,40 @@ impl Evaluation {
             .copied()
             .unwrap_or(self.started)
             .elapsed()
-            .as_secs_f64();
+            .as_secs_f64()
+            / tf;
+        let mut state = load.state;
+        state.queued_gpu_s /= tf;
+        state.pinned_gpu_s /= tf;
+        state.running_gpu_s /= tf;
+        state.oldest_wait_s /= tf;
+        for n in &mut state.nodes {
+            n.idle_s /= tf;
+        }
         // The objective is for a shot to be *done*: it must start one run time (and one
         // evaluation period) before it, so plan on that much less.
-        let mean_shot_s = if load.state.queued_shots > 0 {
-            load.state.queued_gpu_s / load.state.queued_shots as f64
+        let mean_shot_s = if state.queued_shots > 0 {
+            state.queued_gpu_s / state.queued_shots as f64
         } else {
             0.0
         };
-        let start_by_s = (objective.as_secs_f64() * tf - mean_shot_s - s.period.as_secs_f64())
-            .max(s.boot_delay.as_secs_f64() * tf);
-        let mut state = load.state;
+        let boot_s = s.boot_delay.as_secs_f64();
+        let start_by_s = (objective.as_secs_f64() - mean_shot_s - s.period.as_secs_f64() / tf)
+            .max(boot_s);
+        // Plan to clear the queue within at least half the time a fresh shot has: a shot that
+        // has already waited long does not make the whole queue urgent (that over-buys nodes
+        // which then sit idle and go back: flapping).
+        state.oldest_wait_s = state.oldest_wait_s.min(start_by_s / 2.0);
         state.booting_spot = inventory.booting_spot;
         state.booting_on_demand = inventory.booting_on_demand;
         let objectives = Objectives {
             latency_objective_s: start_by_s,
-            boot_delay_s: s.boot_delay.as_secs_f64() * tf,
-            spot_preemption_rate: s.spot_preemption_rate / tf,
+            boot_delay_s: boot_s,
+            spot_preemption_rate: s.spot_preemption_rate,
             spot_short: inventory.spot_short,
-            idle_before_release_s: s.idle_before_release.as_secs_f64() * tf,
+            idle_before_release_s: s.idle_before_release.as_secs_f64(),
             seconds_since_last_growth: since_growth,
-            cooldown_s: s.cooldown.as_secs_f64() * tf,
+            cooldown_s: s.cooldown.as_secs_f64(),
             budget,
         };
         for action in decide(&state, &policy, &objectives) {

@@ -140,9 +140,11 @@ pub fn decide(pool: &PoolState, policy: &PoolPolicy, o: &Objectives) -> Vec<Acti
     let booting_od = pool.booting_on_demand + top_up;
 
     // Time left to meet the objective for the oldest shot; never plan on less than a boot.
+    // (No floor in absolute seconds: under a time factor a wall second can be a modelled
+    // quarter-hour.)
     let horizon_s = (o.latency_objective_s - pool.oldest_wait_s)
         .max(o.boot_delay_s * 2.0)
-        .max(1.0);
+        .max(1e-6);
     let gpus_up: u32 = pool.nodes.iter().map(|n| n.gpus).sum();
     let booting_yield = node_yield(policy.gpus_per_node, Kind::OnDemand, horizon_s, o)
         * f64::from(booting_od)

@@ -42,6 +42,8 @@ const SHOTS_PER_VIDEO: usize = 8;
 /// Steps per shot in the replay: 5 steps of 36 s instead of 50 of 3.6 s (same 180 s), so each
 /// step's wall time stays well above the timer's millisecond resolution.
 const STEPS: u32 = 5;
+/// A new GPU node's boot, modelled seconds (billed: see the cost below).
+const BOOT_S: u64 = 90;
 
 #[derive(Parser)]
 struct Args {
@@ -59,6 +61,21 @@ struct Args {
     objective_s: u64,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// The pool's minimum (a large one measures the latency floor with idle capacity).
+    #[arg(long, default_value_t = 1)]
+    min_nodes: u32,
+    /// A node idle this long (modelled seconds) may go back...
+    #[arg(long, default_value_t = 300)]
+    idle_s: u64,
+    /// ...unless the pool grew this recently.
+    #[arg(long, default_value_t = 600)]
+    cooldown_s: u64,
+    /// Print the autoscaler's last decisions.
+    #[arg(long, default_value_t = 0)]
+    show_decisions: usize,
+    /// Spot nodes the simulated cloud has for the pool.
+    #[arg(long, default_value_t = 48)]
+    spot_capacity: u32,
 }
 
 fn group(spot: bool, count: u32) -> NodeGroupSettings {
@@ -122,17 +139,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     a.period = Duration::from_millis(50);
     a.objective_standard = Duration::from_secs(args.objective_s);
     a.objective_high = Duration::from_secs(args.objective_s / 3);
-    a.boot_delay = Duration::from_secs(90);
+    a.boot_delay = Duration::from_secs(BOOT_S);
     a.spot_preemption_rate = 0.05;
-    a.idle_before_release = Duration::from_secs(120);
-    a.cooldown = Duration::from_secs(300);
+    a.idle_before_release = Duration::from_secs(args.idle_s);
+    a.cooldown = Duration::from_secs(args.cooldown_s);
     a.pools.insert(
         "video".into(),
         PoolScaling {
-            min_nodes: 1,
+            min_nodes: args.min_nodes,
             max_spot_nodes: 64,
-            max_on_demand_nodes: 16,
-            spot_capacity: Some(48),
+            max_on_demand_nodes: 16.max(args.min_nodes),
+            spot_capacity: Some(args.spot_capacity),
             budget_usd: None,
         },
     );
@@ -200,11 +217,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let cluster = farm.cluster().await?;
     let decisions = farm.autoscaler_decisions();
-    let m = farm.metrics();
     done_s.sort_by(f64::total_cmp);
 
-    // Node cost accrues in wall hours: divide by the time factor for modelled dollars.
-    let (spot_usd, od_usd) = (cluster.cost_usd.spot / tf, cluster.cost_usd.on_demand / tf);
+    // Node cost accrues in wall hours from registration: divide by the time factor for modelled
+    // dollars, and add the boot time a cloud bills before the node registers.
+    let boot_h = BOOT_S as f64 / 3600.0;
+    let added =
+        |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    let m = farm.metrics();
+    let spot_usd =
+        cluster.cost_usd.spot / tf + added(&m.autoscaler_added_spot) * boot_h * SPOT_PER_GPU_H;
+    let od_usd = cluster.cost_usd.on_demand / tf
+        + added(&m.autoscaler_added_on_demand) * boot_h * ON_DEMAND_PER_GPU_H;
     let paid_gpu_h = spot_usd / SPOT_PER_GPU_H + od_usd / ON_DEMAND_PER_GPU_H;
     let useful_gpu_h = done_s.len() as f64 * SHOTS_PER_VIDEO as f64 * SHOT_S / 3600.0;
     let per_video = (spot_usd + od_usd) / done_s.len().max(1) as f64;
@@ -256,6 +280,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         m.autoscaler_released
             .load(std::sync::atomic::Ordering::Relaxed),
     );
+    for d in decisions.iter().take(args.show_decisions).rev() {
+        println!(
+            "  {} {} {} | {}",
+            d.at.format("%H:%M:%S%.3f"),
+            serde_json::to_string(&d.action).unwrap_or_default(),
+            d.reason,
+            d.outcome
+        );
+    }
     println!(
         "month at this rate: ${:.0} (spot ${:.0}, on-demand ${:.0}), {:.0} paid GPU-hours",
         (spot_usd + od_usd) * month,

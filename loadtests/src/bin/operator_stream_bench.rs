@@ -37,15 +37,26 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let rest = stat.rsplit_once(')').context("stat")?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11..13).context("utime/stime")?.iter().map(|x| x.parse::<f64>().unwrap_or(0.0)).sum();
+    let ticks: f64 = f
+        .get(11..13)
+        .context("utime/stime")?
+        .iter()
+        .map(|x| x.parse::<f64>().unwrap_or(0.0))
+        .sum();
     Ok(ticks / 100.0)
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = std::env::current_exe()?.parent().context("exe dir")?.join("shotfarm");
+    let bin = std::env::current_exe()?
+        .parent()
+        .context("exe dir")?
+        .join("shotfarm");
     if !bin.exists() {
-        bail!("{} not found: cargo build --release --bin shotfarm", bin.display());
+        bail!(
+            "{} not found: cargo build --release --bin shotfarm",
+            bin.display()
+        );
     }
     let config = format!(
         "{}\n[[node_groups]]\npool = \"video\"\ncount = {}\nspot = true\ngpu_model = \"A100-80GB\"\ngpus_per_node = 8\ngpu_memory_mb = 81920\nprice_per_hour = 8.8\n",
@@ -78,18 +89,30 @@ fn main() -> anyhow::Result<()> {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let (base, user, ops) = (base.context("base")?, user.context("user")?, ops.context("ops")?);
+    let (base, user, ops) = (
+        base.context("base")?,
+        user.context("user")?,
+        ops.context("ops")?,
+    );
     let http = reqwest::blocking::Client::new();
-    let shots: Vec<serde_json::Value> =
-        (0..16).map(|i| serde_json::json!({ "prompt": format!("shot {i}"), "model": "cogvideox-5b" })).collect();
+    let shots: Vec<serde_json::Value> = (0..16)
+        .map(|i| serde_json::json!({ "prompt": format!("shot {i}"), "model": "cogvideox-5b" }))
+        .collect();
     for _ in 0..args.videos {
-        let r = http.post(format!("{base}/api/v1/videos")).bearer_auth(&user).json(&serde_json::json!({ "shots": shots })).send()?;
+        let r = http
+            .post(format!("{base}/api/v1/videos"))
+            .bearer_auth(&user)
+            .json(&serde_json::json!({ "shots": shots }))
+            .send()?;
         if r.status() != 201 {
             bail!("submit: {}", r.status());
         }
     }
     std::thread::sleep(Duration::from_secs(3));
-    let ws_url = format!("{}/api/v1/operator/stream?token={ops}", base.replace("http://", "ws://"));
+    let ws_url = format!(
+        "{}/api/v1/operator/stream?token={ops}",
+        base.replace("http://", "ws://")
+    );
     let (mut ws, _) = tungstenite::connect(ws_url)?;
     let first = ws.read()?;
     let full_bytes = first.len();
@@ -103,7 +126,12 @@ fn main() -> anyhow::Result<()> {
     }
     let (cpu, wall) = (cpu_seconds(pid)? - cpu0, t0.elapsed().as_secs_f64());
     deltas.sort_unstable();
-    let pct = |p: f64| deltas.get(((deltas.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0);
+    let pct = |p: f64| {
+        deltas
+            .get(((deltas.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
     println!("nodes {}, shots submitted {}", args.nodes, args.videos * 16);
     println!("full frame: {full_bytes} bytes");
     println!(
@@ -114,7 +142,10 @@ fn main() -> anyhow::Result<()> {
         pct(0.95),
         deltas.last().copied().unwrap_or(0)
     );
-    println!("server CPU over the window: {:.1}% of one core (the whole farm, one stream connected)", 100.0 * cpu / wall);
+    println!(
+        "server CPU over the window: {:.1}% of one core (the whole farm, one stream connected)",
+        100.0 * cpu / wall
+    );
     drop(server);
     let _ = std::fs::remove_file(path);
     Ok(())
