@@ -143,3 +143,80 @@ fn a_spent_budget_holds_standard_work_and_runs_high_work() {
         "{log:#}"
     );
 }
+
+#[test]
+fn a_reclaimed_spot_node_of_a_managed_pool_is_the_autoscalers_to_replace() {
+    // One node of each kind, minimum 2. The supervisor's own replacement would come 10 ms after
+    // the node leaves, well before the autoscaler's next evaluation plus boot; it must not.
+    let s = autoscaled(&[
+        (
+            "SHOTFARM_NODE_GROUPS",
+            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
+        ),
+        (
+            "SHOTFARM_AUTOSCALER__POOLS",
+            "{ video = { min_nodes = 2, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
+        ),
+        ("SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER", "10ms"),
+    ]);
+    let ops = s.operator();
+    let nodes = s.wait_for("/api/v1/nodes", &ops, Duration::from_secs(10), |n| {
+        n["nodes"].as_array().is_some_and(|ns| ns.len() == 2)
+    });
+    let spot = nodes["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["spot"] == true))
+        .and_then(|n| n["id"].as_str())
+        .expect("a spot node")
+        .to_owned();
+    let r = s.post(
+        &format!("/api/v1/nodes/{spot}/preempt"),
+        &ops,
+        &json!({ "deadline_s": 1 }),
+    );
+    assert_eq!(r.status(), 202);
+    let up = |n: &Value| n["state"] != "left" && n["state"] != "lost";
+    // The spot node leaves and the autoscaler tops the pool back up to its minimum...
+    let nodes = s.wait_for("/api/v1/nodes", &ops, Duration::from_secs(10), |n| {
+        n["nodes"].as_array().is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n["id"] == spot.as_str() && n["state"] == "left")
+                && ns.iter().filter(|n| n["spot"] == false && up(n)).count() == 2
+        })
+    });
+    // ...and the supervisor did not bring a spot node back by itself (it would have, 10 ms
+    // after the node left, before the autoscaler's evaluation and boot).
+    let spot_up = nodes["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["spot"] == true && up(n))
+        .count();
+    let log: Value = s.get("/api/v1/autoscaler", &ops).json().expect("json");
+    assert_eq!(spot_up, 0, "{nodes:#}\n{log:#}");
+    assert!(
+        log["decisions"]
+            .as_array()
+            .is_some_and(|ds| ds.iter().any(|d| d["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("below its minimum")))),
+        "{log:#}"
+    );
+}
+
+#[test]
+fn a_budget_period_counts_spending_afresh() {
+    // One on-demand node ($3.67 an hour of wall clock) against $0.002 a 500 ms period: a period
+    // spends about a quarter of it, although the farm's cost since start passes it twice over.
+    let s = autoscaled(&[
+        ("SHOTFARM_AUTOSCALER__BUDGET_USD", "0.002"),
+        ("SHOTFARM_AUTOSCALER__BUDGET_PERIOD", "500ms"),
+    ]);
+    let ops = s.operator();
+    let c = s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(30), |c| {
+        c["cost_usd"]["total"].as_f64().unwrap_or(0.0) > 0.004 && !c["budget"].is_null()
+    });
+    let spent = c["budget"]["spent_usd"].as_f64().expect("spent");
+    assert!(spent < 0.002 * 0.8, "{c:#}");
+    assert_eq!(c["budget"]["state"], "ok", "{c:#}");
+}

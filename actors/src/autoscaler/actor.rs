@@ -32,6 +32,10 @@ struct Memory {
     last_growth: HashMap<String, Instant>,
     /// Each pool's budget state at the last evaluation (changes are logged).
     budget: HashMap<String, BudgetState>,
+    /// With `budget_period`: when the current period began, and each pool's cost at that moment
+    /// (spending in the period is the cost since).
+    period_started: Option<Instant>,
+    spent_before: HashMap<String, f64>,
 }
 
 /// Elastic capacity for the pools listed under `[autoscaler.pools]`.
@@ -143,7 +147,8 @@ impl Evaluation {
         let Ok(loads) = self.supervisor.send(GetPoolLoad).await else {
             return;
         };
-        let view = self.budget_view(&loads);
+        let spent = self.spent_this_period(&loads);
+        let view = self.budget_view(&loads, &spent);
         self.metrics
             .budget_state
             .store(view.state as i64, Ordering::Relaxed);
@@ -159,21 +164,45 @@ impl Evaluation {
         }
     }
 
-    fn budget_view(&self, loads: &[PoolLoad]) -> BudgetView {
+    /// Each pool's spending in the current budget period (since start without a period).
+    fn spent_this_period(&self, loads: &[PoolLoad]) -> HashMap<String, f64> {
+        let mut mem = self.memory.lock();
+        if let Some(period) = self.settings.autoscaler.budget_period {
+            let started = *mem.period_started.get_or_insert_with(Instant::now);
+            if started.elapsed() >= period {
+                mem.spent_before = loads
+                    .iter()
+                    .map(|l| (l.state.pool.clone(), l.cost_usd))
+                    .collect();
+                mem.period_started = Some(Instant::now());
+                info!("budget period restarted");
+            }
+        }
+        loads
+            .iter()
+            .map(|l| {
+                let before = mem.spent_before.get(&l.state.pool).copied().unwrap_or(0.0);
+                (l.state.pool.clone(), (l.cost_usd - before).max(0.0))
+            })
+            .collect()
+    }
+
+    fn budget_view(&self, loads: &[PoolLoad], spent_by_pool: &HashMap<String, f64>) -> BudgetView {
         let s = &self.settings.autoscaler;
-        let spent: f64 = loads.iter().map(|l| l.cost_usd).sum();
+        let pool_spent = |pool: &str| spent_by_pool.get(pool).copied().unwrap_or(0.0);
+        let spent: f64 = spent_by_pool.values().sum();
         let farm = budget_state(spent, s.budget_usd, s);
         let pools: BTreeMap<String, PoolBudgetView> = loads
             .iter()
             .map(|l| {
                 let own = s.pools.get(&l.state.pool).and_then(|p| p.budget_usd);
-                let state = farm.max(budget_state(l.cost_usd, own, s));
+                let state = farm.max(budget_state(pool_spent(&l.state.pool), own, s));
                 (
                     l.state.pool.clone(),
                     PoolBudgetView {
                         state,
                         budget_usd: own,
-                        spent_usd: l.cost_usd,
+                        spent_usd: pool_spent(&l.state.pool),
                     },
                 )
             })
@@ -313,8 +342,8 @@ impl Evaluation {
             0.0
         };
         let boot_s = s.boot_delay.as_secs_f64();
-        let start_by_s = (objective.as_secs_f64() - mean_shot_s - s.period.as_secs_f64() / tf)
-            .max(boot_s);
+        let start_by_s =
+            (objective.as_secs_f64() - mean_shot_s - s.period.as_secs_f64() / tf).max(boot_s);
         // Plan to clear the queue within at least half the time a fresh shot has: a shot that
         // has already waited long does not make the whole queue urgent (that over-buys nodes
         // which then sit idle and go back: flapping).

@@ -35,8 +35,12 @@ pub struct AutoscalerSettings {
     /// ...unless the pool grew less than this long ago (no flapping).
     #[serde(with = "humantime_serde_compat")]
     pub cooldown: Duration,
-    /// The farm's budget for the period it runs (cost since start); unset: none.
+    /// The farm's budget for the budget period (cost since the period began); unset: none.
     pub budget_usd: Option<f64>,
+    /// Budgets count spending over this period, then start afresh (wall clock, like the cost
+    /// they count: `720h` for a month). Unset: spending since the farm started.
+    #[serde(with = "humantime_serde_compat::option")]
+    pub budget_period: Option<Duration>,
     /// Fractions of a budget at which it warns, stops growth, and stops starting `standard` work.
     pub warn: f64,
     pub no_growth: f64,
@@ -61,6 +65,7 @@ impl Default for AutoscalerSettings {
             idle_before_release: Duration::from_secs(5 * 60),
             cooldown: Duration::from_secs(10 * 60),
             budget_usd: None,
+            budget_period: None,
             warn: 0.8,
             no_growth: 0.9,
             high_only: 1.0,
