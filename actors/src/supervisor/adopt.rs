@@ -2,16 +2,12 @@
 //! the shared store but have no job actor here (submitted to another server, requeued from a
 //! server that is gone, or left queued across a restart).
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use actix::prelude::*;
-use tracing::{debug, warn};
+use tracing::debug;
 
-use super::{JobSlot, Supervisor};
+use super::Supervisor;
 use crate::domain::ShotState;
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, NodeCommand};
-use crate::shot_job::ShotJob;
 
 impl Handler<AdoptVideo> for Supervisor {
     type Result = ();
@@ -28,30 +24,10 @@ impl Handler<AdoptVideo> for Supervisor {
             if shot.state != ShotState::Queued || self.jobs.contains_key(&shot.id) {
                 continue;
             }
-            let pinned = shot.preemptions >= self.settings.retries.preemptions;
-            let Some(need) = self.requirement(&shot.spec.model, pinned) else {
-                warn!(video_id = %video.id, model = %shot.spec.model, "adopted shot names an unknown model");
+            if !self.start_job(&video, shot, &deps) {
                 continue;
-            };
-            let addr = ShotJob::new(video.id.clone(), shot.clone(), deps.clone()).start();
-            let order = self.queue.next_order();
-            self.jobs.insert(
-                shot.id.clone(),
-                JobSlot {
-                    addr,
-                    video: video.id.clone(),
-                    owner: video.owner.clone(),
-                    priority: video.priority,
-                    spec: Arc::new(shot.spec.clone()),
-                    need,
-                    order,
-                    queued_at: Instant::now(),
-                    placed: None,
-                    started_at: None,
-                },
-            );
+            }
             self.metrics.shot_adopted(ShotState::Queued);
-            self.enqueue(&shot.id, shot.attempt);
             adopted += 1;
         }
         if adopted > 0 {

@@ -186,6 +186,41 @@ impl Supervisor {
         }
     }
 
+    /// Starts a shot's job actor and queues the shot (for a new video and for one adopted from
+    /// a shared store alike). A shot past its preemption budget is pinned to on-demand nodes.
+    /// False when its model is no longer in the registry.
+    fn start_job(
+        &mut self,
+        video: &crate::domain::VideoRecord,
+        shot: &crate::domain::ShotRecord,
+        deps: &ShotJobDeps,
+    ) -> bool {
+        let pinned = shot.preemptions >= self.settings.retries.preemptions;
+        let Some(need) = self.requirement(&shot.spec.model, pinned) else {
+            warn!(video_id = %video.id, model = %shot.spec.model, "shot names a model no longer in the registry");
+            return false;
+        };
+        let addr = ShotJob::new(video.id.clone(), shot.clone(), deps.clone()).start();
+        let order = self.queue.next_order();
+        self.jobs.insert(
+            shot.id.clone(),
+            JobSlot {
+                addr,
+                video: video.id.clone(),
+                owner: video.owner.clone(),
+                priority: video.priority,
+                spec: Arc::new(shot.spec.clone()),
+                need,
+                order,
+                queued_at: Instant::now(),
+                placed: None,
+                started_at: None,
+            },
+        );
+        self.enqueue(&shot.id, shot.attempt);
+        true
+    }
+
     /// Nodes silent past the heartbeat timeout are lost.
     fn check_heartbeats(&mut self, ctx: &mut Context<Self>) {
         let timeout = self.settings.timing.heartbeat_timeout;
@@ -414,29 +449,9 @@ impl Handler<EnqueueVideo> for Supervisor {
             if shot.state.is_final() {
                 continue;
             }
-            let Some(need) = self.requirement(&shot.spec.model, false) else {
-                warn!(video_id = %video.id, model = %shot.spec.model, "model vanished from registry");
-                continue;
-            };
-            let addr = ShotJob::new(video.id.clone(), shot.clone(), deps.clone()).start();
-            let order = self.queue.next_order();
-            self.jobs.insert(
-                shot.id.clone(),
-                JobSlot {
-                    addr,
-                    video: video.id.clone(),
-                    owner: video.owner.clone(),
-                    priority: video.priority,
-                    spec: Arc::new(shot.spec.clone()),
-                    need,
-                    order,
-                    queued_at: Instant::now(),
-                    placed: None,
-                    started_at: None,
-                },
-            );
-            self.metrics.shot_created();
-            self.enqueue(&shot.id, shot.attempt);
+            if self.start_job(&video, shot, &deps) {
+                self.metrics.shot_created();
+            }
         }
         self.metrics
             .videos_submitted
