@@ -53,10 +53,6 @@ fn merge(model: &mut HashMap<String, Map<String, Value>>, frame: &Value) {
 #[test]
 fn an_operator_gets_a_full_frame_then_deltas_every_second() {
     let s = Server::start(&[]);
-    // Nodes register just after the server starts listening: wait until all 8 are up.
-    s.wait_for("/api/v1/nodes", &s.operator(), WAIT, |n| {
-        n["nodes"].as_array().is_some_and(|ns| ns.len() == 8)
-    });
     let (mut ws, _) = tungstenite::connect(url(&s, &s.operator())).expect("connect");
     let first = next(&mut ws);
     assert_eq!(first["type"], "full");

@@ -32,7 +32,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
         let banner = banner(&settings, addr)?;
+        let local_nodes: u32 = settings.node_groups.iter().map(|g| g.count).sum();
         let farm = Farm::open(settings).await?;
+        // Announce the server only once its local nodes have registered, so what the banner
+        // promises (N nodes) is what the API shows from the first request.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while farm.nodes().await?.len() < local_nodes as usize
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let server = shotfarm_web::server::serve(farm, listener)?;
         println!("{banner}");
         server.await?;
