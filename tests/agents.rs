@@ -8,13 +8,12 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use shotfarm_web::auth::{Claims, Role, TokenIssuer};
+use support::process::LoggedChild;
 use support::{video, Server};
 
 #[path = "agents/proxy.rs"]
@@ -39,92 +38,46 @@ fn server(time_factor: &'static str) -> Server {
     Server::start(&env)
 }
 
-/// A running `shotfarm agent`, killed on drop; its log is kept for assertions.
-struct Agent {
-    child: Child,
-    log: Arc<Mutex<String>>,
+/// An agent for `node` with one simulated A100 that connects to `url`; killed on drop, its log
+/// kept for assertions.
+fn start_agent(s: &Server, url: &str, node: &str, time_factor: &str) -> LoggedChild {
+    let token = s
+        .tokens()
+        .mint(node, Role::Node, Duration::from_secs(600))
+        .expect("mint");
+    start_agent_with_token(url, &token, time_factor)
 }
 
-impl Agent {
-    /// An agent for `node` with one simulated A100 that connects to `url`.
-    fn start(s: &Server, url: &str, node: &str, time_factor: &str) -> Self {
-        let token = s
-            .tokens()
-            .mint(node, Role::Node, Duration::from_secs(600))
-            .expect("mint");
-        Self::start_with_token(url, &token, time_factor)
-    }
-
-    fn start_with_token(url: &str, token: &str, time_factor: &str) -> Self {
-        Self::start_with_args(url, token, time_factor, &[], None)
-    }
-
-    /// An agent with extra flags, storing checkpoints and clips under `data_dir` when given (a
-    /// volume shared with the server).
-    fn start_with_args(
-        url: &str,
-        token: &str,
-        time_factor: &str,
-        extra: &[&str],
-        data_dir: Option<&std::path::Path>,
-    ) -> Self {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
-        cmd.args(["agent", "--server", url, "--token", token, "--simulate"])
-            .args(extra)
-            .args(["--gpus", "1", "--gpu-model", "A100-80GB"])
-            .args(["--gpu-memory-mb", "81920", "--price-per-hour", "3.67"])
-            .env("SHOTFARM_TIMING__TIME_FACTOR", time_factor)
-            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in AGENT_ENV {
-            cmd.env(k, v);
-        }
-        if let Some(dir) = data_dir {
-            cmd.env("SHOTFARM_EXECUTOR__DATA_DIR", dir);
-        }
-        let mut child = cmd.spawn().expect("start shotfarm agent");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        Self { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    /// Waits for the process to exit and returns its code.
-    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "agent still running; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
+fn start_agent_with_token(url: &str, token: &str, time_factor: &str) -> LoggedChild {
+    start_agent_with_args(url, token, time_factor, &[], None)
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// An agent with extra flags, storing checkpoints and clips under `data_dir` when given (a
+/// volume shared with the server).
+fn start_agent_with_args(
+    url: &str,
+    token: &str,
+    time_factor: &str,
+    extra: &[&str],
+    data_dir: Option<&std::path::Path>,
+) -> LoggedChild {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
+    cmd.args(["agent", "--server", url, "--token", token, "--simulate"])
+        .args(extra)
+        .args(["--gpus", "1", "--gpu-model", "A100-80GB"])
+        .args(["--gpu-memory-mb", "81920", "--price-per-hour", "3.67"])
+        .env("SHOTFARM_TIMING__TIME_FACTOR", time_factor)
+        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null());
+    for (k, v) in AGENT_ENV {
+        cmd.env(k, v);
     }
+    if let Some(dir) = data_dir {
+        cmd.env("SHOTFARM_EXECUTOR__DATA_DIR", dir);
+    }
+    LoggedChild::spawn("agent", &mut cmd)
 }
 
 fn nodes(s: &Server, ops: &str) -> Vec<Value> {
@@ -178,8 +131,8 @@ fn shot<'a>(v: &'a Value, id: &str) -> &'a Value {
 fn a_video_renders_across_two_agents_and_a_drained_agent_leaves() {
     let s = server("0.01");
     let ops = s.operator();
-    let mut a = Agent::start(&s, &s.base, "agent-a", "0.01");
-    let _b = Agent::start(&s, &s.base, "agent-b", "0.01");
+    let mut a = start_agent(&s, &s.base, "agent-a", "0.01");
+    let _b = start_agent(&s, &s.base, "agent-b", "0.01");
     for node in ["agent-a", "agent-b"] {
         let n = wait_node(&s, &ops, node, "ready");
         assert_eq!(n["provider"], "agent", "{n:#}");
@@ -234,8 +187,8 @@ fn a_video_renders_across_two_agents_and_a_drained_agent_leaves() {
 fn killing_an_agent_mid_shot_requeues_its_shots_onto_the_other() {
     let s = server("0.02");
     let ops = s.operator();
-    let mut a = Agent::start(&s, &s.base, "agent-a", "0.02");
-    let _b = Agent::start(&s, &s.base, "agent-b", "0.02");
+    let mut a = start_agent(&s, &s.base, "agent-a", "0.02");
+    let _b = start_agent(&s, &s.base, "agent-b", "0.02");
     wait_node(&s, &ops, "agent-a", "ready");
     wait_node(&s, &ops, "agent-b", "ready");
 
@@ -243,8 +196,7 @@ fn killing_an_agent_mid_shot_requeues_its_shots_onto_the_other() {
     let v = s.submit(&alice, &video(2, "tiny-video"));
     let id = v["id"].as_str().expect("id").to_owned();
     let victim = wait_running_on(&s, &alice, &id, "agent-a", 3);
-    a.child.kill().expect("SIGKILL agent-a");
-    let _ = a.child.wait();
+    a.kill().expect("SIGKILL agent-a");
 
     wait_node(&s, &ops, "agent-a", "lost");
     let done = s.wait_final(&alice, &id);
@@ -260,8 +212,8 @@ fn killing_an_agent_mid_shot_requeues_its_shots_onto_the_other() {
 fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
     let s = server("0.02");
     let ops = s.operator();
-    let mut a = Agent::start(&s, &s.base, "agent-a", "0.02");
-    let _b = Agent::start(&s, &s.base, "agent-b", "0.02");
+    let mut a = start_agent(&s, &s.base, "agent-a", "0.02");
+    let _b = start_agent(&s, &s.base, "agent-b", "0.02");
     wait_node(&s, &ops, "agent-a", "ready");
     wait_node(&s, &ops, "agent-b", "ready");
 
@@ -271,7 +223,7 @@ fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
     let victim = wait_running_on(&s, &alice, &id, "agent-a", 2);
     // What a cloud's spot-termination hook does.
     let sent = Command::new("kill")
-        .args(["-USR1", &a.child.id().to_string()])
+        .args(["-USR1", &a.id().to_string()])
         .status()
         .expect("kill -USR1");
     assert!(sent.success());
@@ -293,7 +245,7 @@ fn a_silent_agent_is_lost_then_reconnects_and_stops_the_shot_requeued_meanwhile(
     let s = server("0.02");
     let ops = s.operator();
     let link = proxy::Proxy::start(&s.base);
-    let a = Agent::start(&s, &link.url(), "agent-a", "0.02");
+    let a = start_agent(&s, &link.url(), "agent-a", "0.02");
     wait_node(&s, &ops, "agent-a", "ready");
 
     let alice = s.user("alice");
@@ -354,6 +306,7 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
             exp: now - 5,
             iat: now - 60,
             role: Role::Node,
+            plan: None,
         })
         .expect("mint");
     assert_eq!(get(Some(&expired)).status(), 401);
@@ -401,15 +354,15 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
     let forged = TokenIssuer::new("some-other-secret-entirely")
         .mint("agent-f", Role::Node, Duration::from_secs(60))
         .expect("mint");
-    let mut f = Agent::start_with_token(&s.base, &forged, "0.01");
+    let mut f = start_agent_with_token(&s.base, &forged, "0.01");
     assert_eq!(f.wait_exit(Duration::from_secs(10)), Some(1));
     assert!(f.log().contains("401"), "{}", f.log());
     assert!(nodes(&s, &ops).iter().all(|n| n["id"] != "agent-f"));
 
     // Two agents with one node token: the newer connection wins, the older agent exits.
-    let mut first = Agent::start(&s, &s.base, "agent-d", "0.01");
+    let mut first = start_agent(&s, &s.base, "agent-d", "0.01");
     wait_node(&s, &ops, "agent-d", "ready");
-    let _second = Agent::start(&s, &s.base, "agent-d", "0.01");
+    let _second = start_agent(&s, &s.base, "agent-d", "0.01");
     assert_eq!(
         first.wait_exit(Duration::from_secs(10)),
         Some(1),
@@ -539,7 +492,7 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
         .tokens()
         .mint("spot-agent", Role::Node, Duration::from_secs(600))
         .expect("mint");
-    let spot = Agent::start_with_args(
+    let spot = start_agent_with_args(
         &s.base,
         &spot_token,
         "0.02",
@@ -555,7 +508,7 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
         .tokens()
         .mint("od-agent", Role::Node, Duration::from_secs(600))
         .expect("mint");
-    let _od = Agent::start_with_args(&s.base, &od_token, "0.02", &[], Some(s.data_dir()));
+    let _od = start_agent_with_args(&s.base, &od_token, "0.02", &[], Some(s.data_dir()));
     wait_node(&s, &ops, "od-agent", "ready");
 
     fake.preempt();

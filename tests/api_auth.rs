@@ -61,6 +61,7 @@ fn requests_without_a_valid_token_are_refused_with_401() {
             exp: 1_000_000,
             iat: 999_000,
             role: Role::Authenticated,
+            plan: None,
         })
         .expect("mint");
     let body = assert_problem(s.get("/api/v1/videos", &expired), 401);

@@ -232,6 +232,7 @@ fn access_is_owner_or_operator_only_with_a_valid_token_and_origin() {
             exp: now - 10,
             iat: now - 100,
             role: Role::Authenticated,
+            plan: None,
         })
         .expect("mint");
     assert_eq!(
@@ -439,6 +440,7 @@ fn the_session_closes_with_1008_when_its_token_expires() {
             exp: now + 1,
             iat: now,
             role: Role::Authenticated,
+            plan: None,
         })
         .expect("mint");
     let mut w = connect(&s.base, &id, Some(&short), None, None).expect("connect");

@@ -31,6 +31,8 @@ pub mod close_code {
     /// The supervisor declared the node lost (its telemetry stopped); its shots were requeued and
     /// the agent should reconnect afresh.
     pub const EVICTED: u16 = 4003;
+    /// An operator revoked the node's token; the agent exits (a retry would be refused with 401).
+    pub const REVOKED: u16 = 4004;
 }
 
 /// A shot an agent runs: which attempt, and the last step it saved.
@@ -42,9 +44,13 @@ pub struct RunningShot {
 }
 
 /// The agent's first frame: what the node is, and what it still runs from before a reconnect.
-/// The node's id is the `sub` of its token, not part of the hello.
+/// The node's id is the `sub` of its token; the hello may repeat it (`node`), never change it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
+    /// The node id the agent believes it is (its token's `sub`). Optional; when sent it must
+    /// be the token's, or the hello is refused: a token speaks for one node only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeId>,
     pub protocol: u32,
     pub agent_version: String,
     pub pool: String,

@@ -18,6 +18,7 @@ fn gpu(index: u32) -> GpuSpec {
 
 fn hello() -> Hello {
     Hello {
+        node: None,
         protocol: PROTOCOL_VERSION,
         agent_version: "0.1.0".into(),
         pool: "video".into(),

@@ -17,6 +17,15 @@ pub enum FarmError {
     /// An actor's mailbox is closed (the farm is shutting down).
     #[error("farm unavailable: {0}")]
     Unavailable(String),
+    /// The caller may not do this (e.g. their token names a plan that is not configured).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The caller's request rate is over a configured limit.
+    #[error(transparent)]
+    RateLimited(#[from] crate::rate_limit::Limited),
+    /// The caller's plan allows no more videos this period.
+    #[error(transparent)]
+    CreditsExhausted(#[from] crate::credits::Exhausted),
 }
 
 impl From<actix::MailboxError> for FarmError {

@@ -2,6 +2,7 @@
 //! Store I/O for submissions happens here, off the supervisor, so the supervisor's mailbox only
 //! ever waits on placement.
 
+mod credits;
 mod shared;
 
 use std::sync::Arc;
@@ -36,6 +37,18 @@ pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, FarmError>
         .map_err(|e| FarmError::Invalid(e.to_string()))
 }
 
+/// The audit log the settings call for: the store's Redis when `store.url` is set (a stream,
+/// capped only by `store.audit_max_len`), else in memory.
+fn audit_log_for(settings: &Settings) -> Arc<dyn crate::ports::AuditLog> {
+    match &settings.store.url {
+        Some(url) => Arc::new(crate::adapters::RedisAuditLog::lazy(
+            url,
+            settings.store.audit_max_len,
+        )),
+        None => Arc::new(crate::adapters::MemoryAuditLog::new()),
+    }
+}
+
 /// A validated submission.
 #[derive(Clone, Debug)]
 pub struct NewVideo {
@@ -48,6 +61,10 @@ pub struct NewVideo {
 #[derive(Clone)]
 pub struct Farm {
     supervisor: Addr<Supervisor>,
+    /// Videos charged per user and period (in memory, or in Redis shared by every server on it).
+    accounts: Arc<dyn crate::ports::Accounts>,
+    /// Per-user request rates, counted by this server alone.
+    rate_limits: Arc<crate::rate_limit::RateLimits>,
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
@@ -58,6 +75,12 @@ pub struct Farm {
     reconciler: Option<Addr<crate::reconciler::Reconciler>>,
     /// The autoscaler's decisions (empty while it is off).
     autoscaler_log: crate::autoscaler::DecisionLog,
+    /// Revoked node tokens (in memory, or in Redis shared by every server on it).
+    revocations: Arc<dyn crate::ports::Revocations>,
+    /// The keys users' text is sealed under (`[security]`); the store above is sealed by it.
+    keyring: Arc<crate::sealing::Keyring>,
+    /// The audit log of inferences and prompt reads (digests, never prompts).
+    audit: crate::audit::Auditor,
 }
 
 impl Farm {
@@ -73,6 +96,7 @@ impl Farm {
             settings,
             Arc::new(MemoryStore::new()),
             Arc::new(MemoryBus::new()),
+            Arc::new(crate::adapters::MemoryAccounts::new()),
         )
     }
 
@@ -81,9 +105,10 @@ impl Farm {
         settings: Settings,
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
+        accounts: Arc<dyn crate::ports::Accounts>,
     ) -> Result<Self, FarmError> {
         let executor = executor_for(&settings)?;
-        Self::start_with(settings, store, bus, executor)
+        Self::start_full(settings, store, bus, executor, accounts)
     }
 
     /// Starts the farm on the given adapters.
@@ -93,22 +118,52 @@ impl Farm {
         bus: Arc<dyn EventBus>,
         executor: Arc<dyn Executor>,
     ) -> Result<Self, FarmError> {
+        let accounts = Arc::new(crate::adapters::MemoryAccounts::new());
+        Self::start_full(settings, store, bus, executor, accounts)
+    }
+
+    /// Starts the farm on the given adapters and accounts.
+    fn start_full(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn EventBus>,
+        executor: Arc<dyn Executor>,
+        accounts: Arc<dyn crate::ports::Accounts>,
+    ) -> Result<Self, FarmError> {
         let settings = Arc::new(settings);
+        // Every store the farm runs on holds users' text sealed (see `crate::sealing`).
+        let keyring = Arc::new(
+            crate::sealing::Keyring::from_settings(&settings.security)
+                .map_err(|e| FarmError::Invalid(e.to_string()))?,
+        );
+        let store: Arc<dyn Store> = Arc::new(crate::sealing::SealedStore::new(
+            store,
+            Arc::clone(&keyring),
+        ));
         let metrics = Arc::new(FarmMetrics::default());
+        let audit = crate::audit::Auditor::new(
+            audit_log_for(&settings),
+            Arc::clone(&keyring),
+            Arc::clone(&metrics),
+        );
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
                 (Arc::clone(&store), Arc::clone(&bus), Arc::clone(&metrics));
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
+            let accounts = Arc::clone(&accounts);
+            let audit = audit.clone();
             move |supervisor| ShotJobDeps {
                 store,
                 bus,
                 metrics,
                 supervisor,
+                accounts,
                 max_failures: retries.failures,
                 max_preemptions: retries.preemptions,
                 stuck_after_steps: timing.stuck_after_steps,
                 stuck_min: timing.stuck_min,
+                audit,
             }
         };
         let supervisor = Supervisor::new(
@@ -120,6 +175,8 @@ impl Farm {
         let autoscaler_log =
             crate::autoscaler::start(&settings, &supervisor, provider, Arc::clone(&metrics))?;
         Ok(Self {
+            rate_limits: Arc::new(crate::rate_limit::RateLimits::new(&settings.limits)),
+            accounts,
             artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
             supervisor,
             store,
@@ -128,13 +185,25 @@ impl Farm {
             metrics,
             reconciler: None,
             autoscaler_log,
+            revocations: Arc::new(crate::adapters::MemoryRevocations::new()),
+            keyring,
+            audit,
         })
     }
 
     /// Stores a new video and queues its shots.
     pub async fn submit(&self, owner: OwnerId, new: NewVideo) -> Result<VideoRecord, FarmError> {
+        self.submit_as(owner, VideoId::new_random(), new).await
+    }
+
+    /// Stores a new video of id `id` and queues its shots.
+    async fn submit_as(
+        &self,
+        owner: OwnerId,
+        id: VideoId,
+        new: NewVideo,
+    ) -> Result<VideoRecord, FarmError> {
         let now = Utc::now();
-        let id = VideoId::new_random();
         let shots = new
             .shots
             .into_iter()
@@ -224,6 +293,21 @@ impl Farm {
     /// does (the supervisor cannot tell them apart).
     pub fn node_uplink(&self) -> NodeUplink {
         NodeUplink::from(&self.supervisor)
+    }
+
+    /// Revoked node tokens: the revoke route records here, agent connections check here.
+    pub fn revocations(&self) -> &Arc<dyn crate::ports::Revocations> {
+        &self.revocations
+    }
+
+    /// The keys users' text is sealed under; `prompt_digest` gives the audit log's digests.
+    pub fn keyring(&self) -> &Arc<crate::sealing::Keyring> {
+        &self.keyring
+    }
+
+    /// The audit log and its recorder (prompt reads are recorded here; operators read it).
+    pub fn audit(&self) -> &crate::audit::Auditor {
+        &self.audit
     }
 
     /// The event bus (websocket sessions subscribe here).

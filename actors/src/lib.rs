@@ -15,7 +15,9 @@
 
 pub mod adapters;
 pub mod agent_protocol;
+pub mod audit;
 pub mod autoscaler;
+pub mod credits;
 pub mod domain;
 pub mod error;
 pub mod farm;
@@ -26,7 +28,9 @@ pub mod metrics;
 pub mod placement;
 pub mod ports;
 pub mod provider;
+pub mod rate_limit;
 pub mod reconciler;
+pub mod sealing;
 pub mod settings;
 pub mod shot_job;
 pub mod supervisor;

@@ -68,6 +68,9 @@ pub struct FarmMetrics {
     pub requeues: AtomicU64,
     /// Reports from an older attempt that fencing dropped.
     pub stale_reports: AtomicU64,
+    /// Audit entries appended, and appends that failed (each failed entry counted and logged).
+    pub audit_appended: AtomicU64,
+    pub audit_failures: AtomicU64,
     pub websocket_sessions: AtomicI64,
     pub dispatch_latency: Histogram,
     /// Autoscaler: nodes it had started, by kind, nodes it gave back, decisions it recorded

@@ -9,13 +9,19 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod autoscaler;
+mod credits;
+mod limits;
 mod onnx;
+mod security;
 pub use autoscaler::{
     AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
 };
+pub use credits::{CreditPeriod, CreditSettings, PlanSettings};
+pub use limits::LimitSettings;
 pub use onnx::{
     DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
 };
+pub use security::SecuritySettings;
 
 /// The embedded default (`config/default.toml`), compiled into the binary so that
 /// `shotfarm serve` works with no file at hand.
@@ -65,6 +71,15 @@ pub struct Settings {
     /// Elastic capacity and budgets (optional; off unless `enabled`).
     #[serde(default)]
     pub autoscaler: AutoscalerSettings,
+    /// Per-user request rates (optional; generous defaults).
+    #[serde(default)]
+    pub limits: LimitSettings,
+    /// Plans and per-period video allowances (optional; the seed's plans by default).
+    #[serde(default)]
+    pub credits: CreditSettings,
+    /// Data protection: the master keys users' text is sealed under (see `crate::sealing`).
+    #[serde(default)]
+    pub security: SecuritySettings,
 }
 
 /// Remote node agents: how a silent connection is told from a live one, and how an agent
@@ -86,6 +101,14 @@ pub struct AgentSettings {
     /// The longest wait between an agent's tries.
     #[serde(with = "humantime_serde_compat", default = "agent_reconnect_max")]
     pub reconnect_max: Duration,
+    /// How long a node token from `POST /api/v1/agents/enroll` lives; the agent enrolls again
+    /// when it expires.
+    #[serde(with = "humantime_serde_compat", default = "agent_node_token_ttl")]
+    pub node_token_ttl: Duration,
+}
+
+fn agent_node_token_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 
 fn agent_heartbeat_interval() -> Duration {
@@ -111,6 +134,7 @@ impl Default for AgentSettings {
             heartbeat_timeout: agent_heartbeat_timeout(),
             reconnect_initial: agent_reconnect_initial(),
             reconnect_max: agent_reconnect_max(),
+            node_token_ttl: agent_node_token_ttl(),
         }
     }
 }
@@ -130,6 +154,10 @@ pub struct WebsocketSettings {
     /// resynchronises the client with a fresh snapshot.
     #[serde(default)]
     pub outbox_bytes: Option<usize>,
+    /// Websocket sessions (progress and operator streams together) one user may hold open on
+    /// one server; one more is answered 429 with `Retry-After` (unset: 16).
+    #[serde(default)]
+    pub max_sessions_per_user: Option<usize>,
 }
 
 /// The HTTP server.
@@ -149,16 +177,28 @@ fn default_max_body_bytes() -> usize {
     256 * 1024
 }
 
-/// Token signing (HS256, the Supabase claim shape).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// Token signing (HS256, the Supabase claim shape). The secret is never printed: `Debug`
+/// redacts it and serialization skips it.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
+    #[serde(skip_serializing)]
     pub secret: String,
     #[serde(with = "humantime_serde_compat")]
     pub token_ttl: Duration,
     /// How long a signed `artifact_url` stays valid.
     #[serde(default = "default_artifact_url_ttl", with = "humantime_serde_compat")]
     pub artifact_url_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret", &"<redacted>")
+            .field("token_ttl", &self.token_ttl)
+            .field("artifact_url_ttl", &self.artifact_url_ttl)
+            .finish()
+    }
 }
 
 fn default_artifact_url_ttl() -> Duration {
@@ -183,6 +223,10 @@ pub struct StoreSettings {
     /// shots held by nodes whose lease lapsed.
     #[serde(default = "default_sweep_period", with = "humantime_serde_compat")]
     pub sweep_period: Duration,
+    /// With Redis: the audit stream is trimmed to about this many entries (oldest dropped).
+    /// Unset: never trimmed (an audit log keeps everything unless told otherwise).
+    #[serde(default)]
+    pub audit_max_len: Option<usize>,
 }
 
 impl Default for StoreSettings {
@@ -190,6 +234,7 @@ impl Default for StoreSettings {
         Self {
             url: None,
             instance: None,
+            audit_max_len: None,
             node_lease: default_node_lease(),
             sweep_period: default_sweep_period(),
         }
@@ -371,6 +416,12 @@ impl Settings {
         if self.auth.secret.len() < 16 {
             return bad("auth.secret must be at least 16 characters".into());
         }
+        if self.websocket.max_sessions_per_user == Some(0) {
+            return bad("websocket.max_sessions_per_user must be at least 1 (or unset: 16)".into());
+        }
+        if let Err(err) = crate::sealing::Keyring::from_settings(&self.security) {
+            return bad(err.to_string());
+        }
         for (id, m) in &self.models {
             if m.seconds_per_step.is_empty() {
                 return bad(format!("models.{id}.seconds_per_step names no GPU model"));
@@ -401,6 +452,11 @@ impl Settings {
                 "agents.reconnect_max must be at least a non-zero reconnect_initial".into(),
             );
         }
+        if self.store.audit_max_len == Some(0) {
+            return bad("store.audit_max_len must be at least 1 (or unset: never trimmed)".into());
+        }
+        self.limits.check().map_err(SettingsError::Invalid)?;
+        self.credits.check().map_err(SettingsError::Invalid)?;
         for (i, g) in self.node_groups.iter().enumerate() {
             if g.gpus_per_node == 0 || g.gpus_per_node > 64 {
                 return bad(format!("node_groups[{i}].gpus_per_node must be 1..=64"));
@@ -601,5 +657,36 @@ mod tests {
             DEFAULT_TOML.replace("default_model = \"tiny-video\"", "default_model = \"nope\"");
         let err = Settings::from_toml_str(&text).expect_err("must fail");
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_neither_debug_printed_nor_serialized() {
+        let secret = "a-distinctive-secret-0123456789";
+        let env = vec![
+            ("SHOTFARM_AUTH__SECRET".to_owned(), secret.to_owned()),
+            (
+                "SHOTFARM_AUTOSCALER__KUBERNETES__TOKEN".to_owned(),
+                "k8s-token-0123456789".to_owned(),
+            ),
+        ];
+        let s = Settings::load(None, env).expect("config");
+        assert_eq!(s.auth.secret, secret);
+        let debug = format!("{s:?} {s:#?}");
+        let json = serde_json::to_string(&s).expect("json");
+        for shown in [&debug, &json] {
+            assert!(!shown.contains(secret), "{shown}");
+            assert!(!shown.contains("k8s-token-0123456789"), "{shown}");
+        }
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn zero_sessions_per_user_is_refused() {
+        let env = vec![(
+            "SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER".to_owned(),
+            "0".to_owned(),
+        )];
+        let err = Settings::load(None, env).expect_err("0 sessions");
+        assert!(err.to_string().contains("max_sessions_per_user"), "{err}");
     }
 }

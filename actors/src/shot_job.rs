@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
 use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
-use crate::ids::{NodeId, VideoId};
+use crate::ids::{NodeId, OwnerId, VideoId};
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
@@ -40,6 +40,8 @@ pub struct ShotJobDeps {
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<FarmMetrics>,
     pub supervisor: Recipient<ShotLeft>,
+    /// Where the video was charged: the write that makes it `failed` refunds it.
+    pub accounts: Arc<dyn crate::ports::Accounts>,
     /// Model failures (and stuck attempts) after which the shot fails with the last error.
     pub max_failures: u32,
     /// Preemptions after which the shot is pinned to on-demand nodes.
@@ -48,11 +50,15 @@ pub struct ShotJobDeps {
     pub stuck_after_steps: f64,
     /// ...but never sooner than this.
     pub stuck_min: Duration,
+    /// Where every attempt handed to a node is recorded (`inference`) before the node runs it.
+    pub audit: crate::audit::Auditor,
 }
 
 /// One shot's life.
 pub struct ShotJob {
     video: VideoId,
+    /// The video's owner: an inference is recorded on their behalf.
+    owner: OwnerId,
     shot: ShotRecord,
     placement: Option<Placement>,
     deps: ShotJobDeps,
@@ -66,9 +72,10 @@ impl Actor for ShotJob {
 
 impl ShotJob {
     /// A job actor for a shot as stored.
-    pub fn new(video: VideoId, shot: ShotRecord, deps: ShotJobDeps) -> Self {
+    pub fn new(video: VideoId, owner: OwnerId, shot: ShotRecord, deps: ShotJobDeps) -> Self {
         Self {
             video,
+            owner,
             shot,
             placement: None,
             deps,
@@ -114,9 +121,11 @@ impl ShotJob {
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (store, bus) = (Arc::clone(&self.deps.store), Arc::clone(&self.deps.bus));
         let (record, video) = (self.shot.clone(), self.video.clone());
+        let accounts = Arc::clone(&self.deps.accounts);
         async move {
             match resync::write_with_retry(store.as_ref(), &record).await {
                 Ok(written) => {
+                    crate::credits::refund_if_failed(&accounts, &video, &written);
                     let ts = Utc::now();
                     bus.publish(FarmEvent::Shot(ShotEvent::of(
                         written.shot_seq,
@@ -277,20 +286,34 @@ impl Handler<AssignShot> for ShotJob {
             checkpoint_every_steps: msg.checkpoint_every_steps,
         };
         // The write is the claim: run only once it is stored; refused, another server has the
-        // shot (or it moved on) and the GPUs go back.
+        // shot (or it moved on) and the GPUs go back. A claimed attempt is an inference: it is
+        // recorded in the audit log before the node is told to run it (local node or remote
+        // agent alike; every attempt of a requeued shot again).
         let node = msg.node_handle;
-        ctx.wait(self.persist_future().into_actor(self).map(
-            move |claimed, act, ctx| match claimed {
-                Ok(()) => {
-                    act.watch_progress(ctx);
-                    node.do_send(NodeCommand::Run {
-                        job,
-                        reporter: ctx.address().recipient(),
-                    });
-                }
-                Err(e) => act.resync(e, ctx),
-            },
-        ));
+        let audit = self.deps.audit.clone();
+        let record = audit.inference(&self.owner, &self.video, &self.shot, &job.node, job.attempt);
+        let claim = self.persist_future();
+        let claim_and_record = async move {
+            let claimed = claim.await;
+            if claimed.is_ok() {
+                audit.record(vec![record]).await;
+            }
+            claimed
+        };
+        ctx.wait(
+            claim_and_record
+                .into_actor(self)
+                .map(move |claimed, act, ctx| match claimed {
+                    Ok(()) => {
+                        act.watch_progress(ctx);
+                        node.do_send(NodeCommand::Run {
+                            job,
+                            reporter: ctx.address().recipient(),
+                        });
+                    }
+                    Err(e) => act.resync(e, ctx),
+                }),
+        );
     }
 }
 

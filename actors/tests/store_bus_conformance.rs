@@ -644,6 +644,134 @@ async fn an_outage_reads_unavailable_and_heals(mut h: Harness) {
     assert_eq!(next_event(&mut rx).await.seq(), w.shot_seq);
 }
 
+/// The rewrite of key rotation: `X:` put before every text not yet carrying it.
+fn rekeyed(text: &str) -> Result<Option<String>, String> {
+    if text.starts_with("bad") {
+        return Err(format!("{text:?} does not open"));
+    }
+    Ok((!text.starts_with("X:")).then(|| format!("X:{text}")))
+}
+
+async fn text_rewrites_reach_titles_and_every_prompt_once(h: Harness) {
+    let v = video_of("u", 3);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    // A finished shot is rewritten like the others.
+    let claimed = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &claimed).await.expect("claim");
+    write(&h.a, &moved(&claimed, ShotState::Completed))
+        .await
+        .expect("complete");
+    let before = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    let done =
+        h.a.store
+            .rewrite_text(&v.id, &rekeyed)
+            .await
+            .expect("rewrite");
+    assert_eq!((done.rewritten, done.unchanged), (4, 0));
+    let after = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(after.title.as_deref(), Some("X:t"));
+    assert!(after
+        .shots
+        .iter()
+        .all(|s| s.spec.prompt == "X:a fox in snow"));
+    // Nothing but the text changed: states, seq, steps are as they were.
+    let mut expect = before.clone();
+    expect.title = after.title.clone();
+    for s in &mut expect.shots {
+        s.spec.prompt = "X:a fox in snow".into();
+    }
+    assert_eq!(after, expect);
+    let again =
+        h.b.store
+            .rewrite_text(&v.id, &rekeyed)
+            .await
+            .expect("again");
+    assert_eq!((again.rewritten, again.unchanged), (0, 4));
+
+    // No title: only the prompts count.
+    let mut untitled = video_of("u", 2);
+    untitled.title = None;
+    h.a.store
+        .create_video(untitled.clone())
+        .await
+        .expect("create");
+    let done =
+        h.a.store
+            .rewrite_text(&untitled.id, &rekeyed)
+            .await
+            .expect("rewrite");
+    assert_eq!((done.rewritten, done.unchanged), (2, 0));
+    let read =
+        h.a.store
+            .video(&untitled.id)
+            .await
+            .expect("read")
+            .expect("exists");
+    assert_eq!(read.title, None);
+
+    // A text the mapping refuses fails the rewrite, naming the video, and changes nothing.
+    let mut bad = video_of("u", 2);
+    bad.shots[1].spec.prompt = "bad text".into();
+    h.a.store.create_video(bad.clone()).await.expect("create");
+    match h.a.store.rewrite_text(&bad.id, &rekeyed).await {
+        Err(StoreError::Unreadable { video, reason }) => {
+            assert_eq!(video, bad.id);
+            assert!(reason.contains("shot 1"), "{reason}");
+        }
+        other => panic!("expected Unreadable, got {other:?}"),
+    }
+    assert_eq!(h.a.store.video(&bad.id).await.expect("read"), Some(bad));
+    assert!(matches!(
+        h.a.store
+            .rewrite_text(&VideoId::from("vid_none"), &rekeyed)
+            .await,
+        Err(StoreError::NoSuchVideo(_))
+    ));
+}
+
+async fn text_rewrites_never_lose_a_concurrent_shot_write(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &shot).await.expect("claim");
+    shot.state = ShotState::Running;
+    const STEPS: u32 = 150;
+    let writer = async {
+        for step in 1..=STEPS {
+            shot.step = step;
+            h.a.store
+                .write_shot(shot.clone())
+                .await
+                .expect("a step is never refused");
+            let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+            assert!(
+                stored.shots[0].step >= step,
+                "step {step} was lost: the store holds step {}",
+                stored.shots[0].step
+            );
+            tokio::task::yield_now().await;
+        }
+    };
+    let rewriter = async {
+        for _ in 0..STEPS {
+            h.b.store
+                .rewrite_text(&v.id, &rekeyed)
+                .await
+                .expect("rewrite");
+            tokio::task::yield_now().await;
+        }
+    };
+    futures_util::future::join(writer, rewriter).await;
+    h.b.store
+        .rewrite_text(&v.id, &rekeyed)
+        .await
+        .expect("rewrite");
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.shots[0].step, STEPS);
+    assert_eq!(stored.shots[0].state, ShotState::Running);
+    assert_eq!(stored.shots[0].spec.prompt, "X:a fox in snow");
+}
+
 macro_rules! conformance {
     (both: $($case:ident),* ; redis only: $($only:ident),*) => {
         mod memory_adapters {
@@ -683,7 +811,9 @@ conformance!(
         sweeps_see_unfinished_videos_and_queued_shots,
         leases_live_until_released_or_lapsed,
         watchers_get_every_event_in_order_and_replay_after,
-        published_events_reach_watchers_without_a_store_write;
+        published_events_reach_watchers_without_a_store_write,
+        text_rewrites_reach_titles_and_every_prompt_once,
+        text_rewrites_never_lose_a_concurrent_shot_write;
     redis only:
         concurrent_writers_reach_a_remote_watcher_in_seq_order,
         replay_works_from_a_fresh_bus,

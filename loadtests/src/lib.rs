@@ -4,3 +4,4 @@
 pub mod audit;
 pub mod chaos;
 pub mod driver;
+pub mod hostile;

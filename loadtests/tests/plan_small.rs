@@ -41,3 +41,49 @@ fn a_day_of_the_seed_month_scales_to_the_month() {
     let md = plan::markdown(&report);
     assert!(md.contains("31840") && md.contains("13500-19500"), "{md}");
 }
+
+/// The autoscaled month's path (`plan --autoscale`), on three distinct days at 15,000 videos a
+/// month: every video completes, the cost splits sum, utilization is a share, and the seed's
+/// fixed layouts run on the same traffic.
+#[test]
+fn three_autoscaled_days_complete_every_video_and_balance_their_books() {
+    use clap::Parser;
+    use shotfarm_load::driver::plan_autoscale::{self, AutoscaleArgs};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        a: AutoscaleArgs,
+    }
+    let args = Cli::parse_from(["plan", "--seeds", "2", "--sweep", "1800"]).a;
+    let profile: PlanProfile = toml::from_str(PLAN_TOML).expect("profile");
+    let plan = plan_autoscale::run(profile, 3, 11, args);
+    assert_eq!(plan.autoscaled.len(), 2);
+    assert_ne!(plan.autoscaled[0].videos, plan.autoscaled[1].videos);
+    for r in plan
+        .autoscaled
+        .iter()
+        .chain(&plan.fixed)
+        .chain(&plan.sweep[0])
+    {
+        assert_eq!(r.traffic.per_day.len(), 3);
+        assert!(r.videos > 1000, "{}", r.videos);
+        assert_eq!(r.videos_completed, r.videos, "{}", r.label);
+        assert!(
+            (r.cost_spot_usd + r.cost_on_demand_usd - r.cost_total_usd).abs() < 1e-6,
+            "{r:?}"
+        );
+        assert!(r.busy_share > 0.0 && r.busy_share <= 1.0, "{r:?}");
+        assert!(r.gpu_hours_busy >= r.gpu_hours_work - 1e-6);
+        assert!(r.completion_s.p95 >= 180.0 && r.completion_s.p95 <= r.completion_s.max);
+    }
+    let md = plan_autoscale::markdown(&plan);
+    assert!(
+        md.contains("autoscaled, 900 s objective") && md.contains("| 1800 s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("fixed 8 on-demand + 0 spot, 24x7") && md.contains("31840"),
+        "{md}"
+    );
+}

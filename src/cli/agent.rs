@@ -1,5 +1,6 @@
-//! `shotfarm agent --server URL --token TOKEN [--config FILE]`: runs one GPU node on this machine
-//! for a remote server. The node is the same GPU-node actor the server runs for local nodes, with
+//! `shotfarm agent --server URL --token TOKEN [--config FILE]` (or `--enroll-token T` /
+//! `--enroll-token-file F` with `--node ID`: the agent enrolls for its node token at start, and
+//! again when it expires, see `enroll.rs`): runs one GPU node on this machine for a remote server. The node is the same GPU-node actor the server runs for local nodes, with
 //! NVML telemetry (or the simulated device where NVML is absent) and an uplink actor as its
 //! `NodeUplink`, which carries everything over `GET /api/v1/agents/connect`.
 //!
@@ -37,8 +38,19 @@ pub struct AgentArgs {
     #[arg(long)]
     server: String,
     /// A node token from `shotfarm token --node ID` on the server; its id is this node's.
-    #[arg(long)]
-    token: String,
+    #[arg(long, required_unless_present_any = ["enroll_token", "enroll_token_file"])]
+    token: Option<String>,
+    /// An enrollment token (`shotfarm token --enroll PREFIX`): the agent trades it for a node
+    /// token of `--node` at start, and again when that expires.
+    #[arg(long, conflicts_with_all = ["token", "enroll_token_file"])]
+    enroll_token: Option<String>,
+    /// A file holding the enrollment token (a mounted Kubernetes Secret).
+    #[arg(long, conflicts_with = "token")]
+    enroll_token_file: Option<PathBuf>,
+    /// The node id to enroll as, starting with the enrollment token's prefix (default: the
+    /// `POD_NAME` environment variable).
+    #[arg(long, env = "POD_NAME")]
+    node: Option<String>,
     /// Config file: time factor, telemetry period, reconnect waits (default: the embedded one).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -75,8 +87,23 @@ pub struct AgentArgs {
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     init_tracing();
     let settings = super::load_settings(args.config.as_ref())?;
-    let id = agents::node_of_token(&args.token).map_err(anyhow::Error::msg)?;
     let url = connect_url(&args.server)?;
+    let system = actix_rt::System::new();
+    let (token, enrolled_pool, renew) = match enrollment(&args)? {
+        Some(enrollment) => {
+            let enrolled = system.block_on(enrollment.at_start(&settings.agents))?;
+            let renew = Arc::new(enrollment).renewer();
+            (enrolled.token, enrolled.pool, Some(renew))
+        }
+        None => (
+            args.token
+                .clone()
+                .context("pass --token or --enroll-token")?,
+            None,
+            None,
+        ),
+    };
+    let id = agents::node_of_token(&token).map_err(anyhow::Error::msg)?;
     if !args.price_per_hour.is_finite() || args.price_per_hour < 0.0 {
         bail!("--price-per-hour must be a number at least 0");
     }
@@ -84,9 +111,12 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     id.hash(&mut seed);
     let choice = nvml_telemetry::open(seed.finish(), args.simulate);
     let gpus = gpus_for(&args, &settings, &choice)?;
-    let pool = match args.pool.clone() {
-        Some(p) => p,
-        None => settings
+    let pool = match (args.pool.clone(), enrolled_pool) {
+        (Some(p), Some(e)) if p != e => {
+            bail!("--pool {p} differs from the pool {e} of the enrollment token")
+        }
+        (Some(p), _) | (None, Some(p)) => p,
+        (None, None) => settings
             .models
             .get(&settings.default_model)
             .map(|m| m.pool.clone())
@@ -111,12 +141,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let executor: Arc<dyn Executor> = shotfarm_actors::farm::executor_for(&settings)?;
     let config = UplinkConfig {
         url,
-        token: args.token.clone(),
+        token,
         reconnect_initial: settings.agents.reconnect_initial,
         reconnect_max: settings.agents.reconnect_max,
         heartbeat_timeout: settings.agents.heartbeat_timeout,
         telemetry: choice.source.kind(),
         executor: executor.name().to_owned(),
+        renew,
     };
     info!(
         node_id = %spec.id, server = %config.url, gpus = spec.gpus.len(),
@@ -130,7 +161,6 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .collect();
     let period = settings.timing.telemetry_period;
     let (spot, metadata, metadata_url) = (args.spot, args.metadata, args.metadata_url.clone());
-    let system = actix_rt::System::new();
     system.block_on(async move {
         let uplink = AgentUplink::new(config).start();
         let node = GpuNode::new(
@@ -159,6 +189,20 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         std::process::exit(code);
     }
     Ok(())
+}
+
+/// The agent's enrollment, when it was given an enrollment token (and a node id to enroll as).
+fn enrollment(args: &AgentArgs) -> anyhow::Result<Option<super::enroll::Enrollment>> {
+    let token = match (&args.enroll_token, &args.enroll_token_file) {
+        (Some(t), _) => t.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("reading --enroll-token-file {}", file.display()))?,
+        (None, None) => return Ok(None),
+    };
+    let node = args.node.clone().context(
+        "an enrolling agent needs its node id: pass --node (in Kubernetes, the pod name)",
+    )?;
+    super::enroll::Enrollment::new(&args.server, token, node).map(Some)
 }
 
 /// The node's GPUs: those NVML found, or the simulated device's from the flags.

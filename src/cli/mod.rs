@@ -1,8 +1,12 @@
 //! Command-line parsing and dispatch to one module per subcommand.
 
 mod agent;
+mod audit;
 mod bars;
+mod enroll;
 mod notice;
+mod openapi;
+mod rekey;
 mod serve;
 mod submit;
 mod token;
@@ -32,6 +36,12 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Submit a video; with --watch, follow its shots' progress bars until it is final.
     Submit(submit::SubmitArgs),
+    /// Print the API's OpenAPI document (what `GET /api/v1/openapi.json` serves).
+    Openapi,
+    /// Re-seal every video's title and prompts under the current security.master_key.
+    Rekey(rekey::RekeyArgs),
+    /// Read the store's audit log (`audit export`: JSON lines on stdout).
+    Audit(audit::AuditArgs),
 }
 
 impl Cli {
@@ -42,6 +52,9 @@ impl Cli {
             Command::Token(args) => token::run(args),
             Command::Agent(args) => agent::run(args),
             Command::Submit(args) => submit::run(args),
+            Command::Openapi => openapi::run(),
+            Command::Rekey(args) => rekey::run(args),
+            Command::Audit(args) => audit::run(args),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! `shotfarm serve [--config FILE] [--bind ADDR]`: starts the farm and its HTTP server, then
-//! prints where it listens and ready-to-use tokens.
+//! `shotfarm serve [--config FILE] [--bind ADDR] [--print-tokens]`: starts the farm and its HTTP
+//! server, then prints where it listens and, on a development secret, ready-to-use tokens.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -19,7 +19,15 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 or 0.0.0.0:0 (overrides server.bind).
     #[arg(long)]
     bind: Option<String>,
+    /// Print a demo user and operator token even when auth.secret is not the shipped development
+    /// secret (off by default there: a token in a production server's log is a leaked credential).
+    #[arg(long)]
+    print_tokens: bool,
 }
+
+/// The shipped development secret (config/default.toml): a server signing with it is a developer's
+/// own, whose banner may show tokens.
+const DEVELOPMENT_SECRET: &str = "shotfarm-development-secret-change-me";
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing();
@@ -31,7 +39,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
-        let banner = banner(&settings, addr)?;
+        let show_tokens = args.print_tokens || settings.auth.secret == DEVELOPMENT_SECRET;
+        let banner = banner(&settings, addr, show_tokens)?;
         let local_nodes: u32 = settings.node_groups.iter().map(|g| g.count).sum();
         let farm = Farm::open(settings).await?;
         // Announce the server only once its local nodes have registered, so what the banner
@@ -50,10 +59,32 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// What a new user needs to start: the URL, the cluster, and tokens to paste.
-fn banner(settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<String> {
+fn banner(
+    settings: &Settings,
+    addr: std::net::SocketAddr,
+    show_tokens: bool,
+) -> anyhow::Result<String> {
     let tokens = TokenIssuer::new(&settings.auth.secret);
     let ttl = settings.auth.token_ttl;
-    let user = tokens.mint("demo-user", Role::Authenticated, ttl)?;
+    // The quick-start user may try the product as much as they like: their token names the
+    // `unlimited` plan when it is configured (users without a plan are on the default).
+    let demo_plan = settings
+        .credits
+        .plans
+        .contains_key("unlimited")
+        .then_some("unlimited");
+    let user = tokens.mint_with_plan("demo-user", Role::Authenticated, demo_plan, ttl)?;
+    let plan_line = match (demo_plan, settings.credits.enabled) {
+        (_, false) => "credits are off: nobody is charged".to_owned(),
+        (Some(plan), true) => format!(
+            "demo-user is on plan `{plan}` (no video limit); other users default to `{}`",
+            settings.credits.default_plan
+        ),
+        (None, true) => format!(
+            "demo-user is on the default plan `{}`",
+            settings.credits.default_plan
+        ),
+    };
     let operator = tokens.mint("demo-operator", Role::Operator, ttl)?;
     let nodes: u32 = settings.node_groups.iter().map(|g| g.count).sum();
     let spot: u32 = settings
@@ -64,10 +95,22 @@ fn banner(settings: &Settings, addr: std::net::SocketAddr) -> anyhow::Result<Str
         .sum();
     let store = settings.store.url.as_deref().unwrap_or("in memory");
     let url = format!("http://{addr}");
-    Ok(format!(
+    let head = format!(
         "shotfarm is serving on {url}\n\
-         \x20 store: {store}; nodes: {nodes} local ({spot} spot), telemetry simulated (no NVML here)\n\
+         \x20 store: {store}; nodes: {nodes} local ({spot} spot), telemetry simulated (no NVML here)"
+    );
+    if !show_tokens {
+        return Ok(format!(
+            "{head}\n\
+             \x20 tokens are not printed (auth.secret is not the development secret): mint them with\n\
+             \x20 `shotfarm token --user ID [--operator]`, or start with --print-tokens\n\
+             \x20 dashboard: {url}/?token=<operator token>"
+        ));
+    }
+    Ok(format!(
+        "{head}\n\
          \x20 user token (demo-user):         {user}\n\
+         \x20 {plan_line}; see GET /api/v1/credits\n\
          \x20 operator token (demo-operator): {operator}\n\
          \x20 dashboard: {url}/?token={operator}\n\
          \x20 try: curl -H \"Authorization: Bearer <operator token>\" {url}/api/v1/cluster"

@@ -1,5 +1,6 @@
-//! `shotfarm token --user ID [--operator] [--ttl 1h]` or `shotfarm token --node ID`: mints a user,
-//! operator or node (agent) token with the configured secret.
+//! `shotfarm token --user ID [--operator] [--plan NAME] [--ttl 1h]`, `shotfarm token --node ID` or
+//! `shotfarm token --enroll PREFIX [--pool NAME] [--ttl 30d]`: mints a user, operator, node
+//! (agent) or enrollment token with the configured secret.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,14 +12,25 @@ use shotfarm_web::auth::{Role, TokenIssuer};
 #[derive(Args)]
 pub struct TokenArgs {
     /// The user id (the token's `sub`).
-    #[arg(long, required_unless_present = "node", conflicts_with = "node")]
+    #[arg(long, required_unless_present_any = ["node", "enroll"], conflicts_with_all = ["node", "enroll"])]
     user: Option<String>,
     /// Mint an operator token.
     #[arg(long)]
     operator: bool,
+    /// The user's plan, one of `[credits.plans]` (default: none in the token, so the config's
+    /// `credits.users` entry or `credits.default_plan` decides).
+    #[arg(long, conflicts_with = "node")]
+    plan: Option<String>,
     /// Mint a node token for a GPU agent instead: the node's id (`shotfarm agent --token`).
-    #[arg(long, conflicts_with = "operator")]
+    #[arg(long, conflicts_with_all = ["operator", "enroll"])]
     node: Option<String>,
+    /// Mint an enrollment token for a pool of agents instead: every node id it enrolls starts
+    /// with this prefix (`shotfarm agent --enroll-token`; e.g. a Deployment's name and `-`).
+    #[arg(long, conflicts_with_all = ["operator", "plan"])]
+    enroll: Option<String>,
+    /// With --enroll: the pool the enrolled agents serve.
+    #[arg(long, requires = "enroll")]
+    pool: Option<String>,
     /// How long the token lives, e.g. 30m, 1h, 7d (default: auth.token_ttl).
     #[arg(long, value_parser = humantime::parse_duration)]
     ttl: Option<Duration>,
@@ -29,6 +41,15 @@ pub struct TokenArgs {
 
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     let settings = super::load_settings(args.config.as_ref())?;
+    let issuer = TokenIssuer::new(&settings.auth.secret);
+    if let Some(prefix) = &args.enroll {
+        if let Some(why) = shotfarm_web::auth::enroll::invalid_node_id(prefix) {
+            anyhow::bail!("--enroll {prefix:?} {why}");
+        }
+        let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
+        println!("{}", issuer.mint_enroll(prefix, args.pool.as_deref(), ttl)?);
+        return Ok(());
+    }
     let (sub, role) = match (&args.node, &args.user) {
         (Some(node), _) => (node, Role::Node),
         (None, Some(user)) if args.operator => (user, Role::Operator),
@@ -38,8 +59,16 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     if sub.trim().is_empty() {
         anyhow::bail!("the --user or --node id must not be empty");
     }
+    if let Some(plan) = &args.plan {
+        if !settings.credits.plans.contains_key(plan) {
+            anyhow::bail!(
+                "--plan {plan:?} is not a configured plan; [credits.plans] has: {}",
+                settings.credits.plan_names()
+            );
+        }
+    }
     let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
-    let token = TokenIssuer::new(&settings.auth.secret).mint(sub, role, ttl)?;
+    let token = issuer.mint_with_plan(sub, role, args.plan.as_deref(), ttl)?;
     println!("{token}");
     Ok(())
 }

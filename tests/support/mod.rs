@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,6 +29,19 @@ pub struct Server {
 impl Server {
     /// Starts a server with the embedded default and `env` overrides on top of the test ones.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::spawn(env, None)
+    }
+
+    /// Like [`Server::start`], with everything the server writes (its logs go to stdout, panics
+    /// to stderr) collected into the returned buffer.
+    pub fn start_capturing_logs(
+        env: &[(&str, &str)],
+    ) -> (Self, std::sync::Arc<std::sync::Mutex<String>>) {
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        (Self::spawn(env, Some(std::sync::Arc::clone(&log))), log)
+    }
+
+    fn spawn(env: &[(&str, &str)], log: Option<std::sync::Arc<std::sync::Mutex<String>>>) -> Self {
         let data_dir = scratch_dir();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
@@ -37,12 +52,29 @@ impl Server {
             .env("RUST_LOG", "warn")
             // Checkpoints and clips of test servers go to a scratch folder, not the repo's data/.
             .env("SHOTFARM_EXECUTOR__DATA_DIR", &data_dir)
+            // Tests submit many videos per user: on the plan that counts them but never refuses
+            // (tests/credits_limits.rs sets the default back to `free`).
+            .env("SHOTFARM_CREDITS__DEFAULT_PLAN", "unlimited")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if log.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         for (k, v) in env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start shotfarm serve");
+        if let (Some(log), Some(stderr)) = (log.clone(), child.stderr.take()) {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut log) = log.lock() {
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = loop {
@@ -50,12 +82,27 @@ impl Server {
                 .next()
                 .expect("server exited before printing its address")
                 .expect("read");
+            if let Some(log) = &log {
+                if let Ok(mut log) = log.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
             if let Some(rest) = line.split("serving on ").nth(1) {
                 break rest.trim().to_owned();
             }
         };
         // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(log) = &log {
+                    if let Ok(mut log) = log.lock() {
+                        log.push_str(&line);
+                        log.push('\n');
+                    }
+                }
+            }
+        });
         let http = Client::builder()
             .timeout(Duration::from_secs(10))
             .build()

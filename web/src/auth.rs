@@ -3,7 +3,10 @@
 //! ([`NodeCaller`]).
 //!
 //! Architecture Invariant: a `node` token never passes as a user and a user token never passes
-//! as a node; the two extractors check the role, not the routes.
+//! as a node; an `enroll` token passes as neither ([`enroll::EnrollCaller`] is its only door).
+//! The extractors check the role, not the routes.
+
+pub mod enroll;
 
 use std::fmt;
 use std::future::{ready, Ready};
@@ -30,6 +33,9 @@ pub enum Role {
     Operator,
     /// A GPU agent; never a user.
     Node,
+    /// An enrollment token: trades itself for node tokens of ids under its prefix at
+    /// `POST /api/v1/agents/enroll` ([`enroll`]); never a user, never a node.
+    Enroll,
 }
 
 impl Role {
@@ -39,12 +45,14 @@ impl Role {
             Role::Authenticated => "authenticated",
             Role::Operator => "operator",
             Role::Node => "node",
+            Role::Enroll => "enroll",
         }
     }
 }
 
 /// The claims of a shotfarm token (the Supabase shape; other claims such as `aud` or `email`
-/// are ignored, and a role other than the three known ones is refused).
+/// are ignored, and a role other than the four known ones is refused; an `enroll` token's
+/// `node_prefix` and `pool` are read by [`enroll::EnrollClaims`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id, or the node id for `node` tokens.
@@ -55,6 +63,10 @@ pub struct Claims {
     #[serde(default)]
     pub iat: u64,
     pub role: Role,
+    /// The user's plan (`[credits.plans]`), when the issuer knows it; a `credits.users` entry
+    /// wins over it, and without either the user is on `credits.default_plan`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 impl Claims {
@@ -137,12 +149,24 @@ impl TokenIssuer {
 
     /// A token for `sub` with `role`, valid for `ttl` from now.
     pub fn mint(&self, sub: &str, role: Role, ttl: Duration) -> Result<String, AuthError> {
+        self.mint_with_plan(sub, role, None, ttl)
+    }
+
+    /// A token for `sub` with `role` and a `plan` claim, valid for `ttl` from now.
+    pub fn mint_with_plan(
+        &self,
+        sub: &str,
+        role: Role,
+        plan: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let iat = now_unix();
         self.mint_claims(&Claims {
             sub: sub.to_owned(),
             exp: iat.saturating_add(ttl.as_secs()),
             iat,
             role,
+            plan: plan.map(str::to_owned),
         })
     }
 
@@ -154,8 +178,13 @@ impl TokenIssuer {
 
     /// Checks signature, algorithm and expiry, and returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map_err(|e| match e.kind() {
+        self.decode::<Claims>(token)
+    }
+
+    /// Checks signature, algorithm and expiry, and reads the claims as `T`.
+    fn decode<T: serde::de::DeserializeOwned + HasSub>(&self, token: &str) -> Result<T, AuthError> {
+        let data = jsonwebtoken::decode::<T>(token, &self.decoding, &self.validation).map_err(
+            |e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::InvalidSignature => AuthError::BadSignature,
                 ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
@@ -168,11 +197,23 @@ impl TokenIssuer {
                     AuthError::Malformed(format!("claims are not the expected shape: {e}"))
                 }
                 _ => AuthError::Malformed(e.to_string()),
-            })?;
-        if data.claims.sub.trim().is_empty() {
+            },
+        )?;
+        if data.claims.sub().trim().is_empty() {
             return Err(AuthError::Malformed("empty `sub` claim".to_owned()));
         }
         Ok(data.claims)
+    }
+}
+
+/// Claims with a subject (every shape [`TokenIssuer`] decodes).
+trait HasSub {
+    fn sub(&self) -> &str;
+}
+
+impl HasSub for Claims {
+    fn sub(&self) -> &str {
+        &self.sub
     }
 }
 
@@ -188,6 +229,8 @@ pub struct Caller {
     pub operator: bool,
     /// When the token stops being valid; a websocket session closes with 1008 then.
     pub expires_at: DateTime<Utc>,
+    /// The token's `plan` claim, if any (see [`Claims::plan`]).
+    pub plan: Option<String>,
 }
 
 impl Caller {
@@ -211,11 +254,19 @@ impl Caller {
             Role::Node => {
                 return Err(AuthError::WrongRole("node tokens cannot act as a user").into());
             }
+            Role::Enroll => {
+                return Err(AuthError::WrongRole(
+                    "enrollment tokens cannot act as a user; they only enroll agents \
+                     (POST /api/v1/agents/enroll)",
+                )
+                .into());
+            }
         };
         Ok(Self {
             expires_at: claims.expires_at(),
             user: OwnerId(claims.sub),
             operator,
+            plan: claims.plan,
         })
     }
 }
@@ -234,6 +285,9 @@ impl FromRequest for Caller {
 pub struct NodeCaller {
     pub node: NodeId,
     pub expires_at: DateTime<Utc>,
+    /// The token's `iat` (Unix seconds; 0 when absent): a revocation of the node refuses every
+    /// token issued at or before it.
+    pub issued_at: u64,
 }
 
 impl NodeCaller {
@@ -245,6 +299,7 @@ impl NodeCaller {
         }
         Ok(Self {
             expires_at: claims.expires_at(),
+            issued_at: claims.iat,
             node: NodeId(claims.sub),
         })
     }
@@ -353,6 +408,7 @@ mod tests {
                 exp: now - 1,
                 iat: now - 100,
                 role: Role::Authenticated,
+                plan: None,
             })
             .unwrap();
         assert_eq!(issuer.verify(&token), Err(AuthError::Expired));
@@ -391,6 +447,7 @@ mod tests {
             exp: now_unix() + 60,
             iat: now_unix(),
             role: Role::Authenticated,
+            plan: None,
         };
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
@@ -487,6 +544,7 @@ mod tests {
                 exp: now_unix() - 5,
                 iat: 0,
                 role: Role::Authenticated,
+                plan: None,
             })
             .unwrap();
         let req = request(issuer)

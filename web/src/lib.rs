@@ -4,10 +4,13 @@
 pub mod agents;
 pub mod artifact_url;
 pub mod auth;
+pub mod cors;
 pub mod metrics;
+pub mod openapi;
 pub mod pages;
 pub mod problem;
 pub mod routes;
+pub mod security_headers;
 pub mod server;
 pub mod session;
 pub mod validate;

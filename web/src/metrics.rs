@@ -80,7 +80,7 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
         f.sample("shotfarm_shots", &[("state", state.as_str())], n as f64);
     }
 
-    let counters: [(&str, &str, u64); 5] = [
+    let counters: [(&str, &str, u64); 7] = [
         (
             "shotfarm_videos_submitted_total",
             "Videos accepted.",
@@ -105,6 +105,16 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
             "shotfarm_stale_reports_total",
             "Reports from an older attempt dropped by fencing.",
             m.stale_reports.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_audit_appended_total",
+            "Audit entries appended (inferences and prompt reads).",
+            m.audit_appended.load(Ordering::Relaxed),
+        ),
+        (
+            "shotfarm_audit_append_failures_total",
+            "Audit entries that could not be appended (each one logged).",
+            m.audit_failures.load(Ordering::Relaxed),
         ),
     ];
     for (name, help, v) in counters {

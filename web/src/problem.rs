@@ -52,9 +52,10 @@ pub enum ApiError {
     /// The request body is not JSON (415).
     #[error("{0}")]
     UnsupportedMediaType(String),
-    /// The caller's rate or credits are exhausted (429, with `Retry-After`).
-    #[error("too many requests: retry after {retry_after_s} s")]
-    TooManyRequests { retry_after_s: u64 },
+    /// The caller's rate or credits are exhausted (429, with `Retry-After`); the detail names
+    /// the limit or the plan.
+    #[error("{detail}")]
+    TooManyRequests { retry_after_s: u64, detail: String },
     /// The farm cannot take the request now, e.g. the store is unreachable (503, with
     /// `Retry-After`).
     #[error("service unavailable: retry after {retry_after_s} s")]
@@ -66,7 +67,7 @@ pub enum ApiError {
 
 /// One invalid field of a request, named by its path in the contract's style
 /// (`shots[3].prompt`, `title`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -83,14 +84,17 @@ impl FieldError {
 }
 
 /// The RFC 9457 body of every 4xx/5xx answer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `about:blank`, or `https://shotfarm.dev/problems/validation` for field errors.
     #[serde(rename = "type")]
     pub type_uri: String,
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Every invalid field, for validation problems (absent otherwise).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 
@@ -131,7 +135,7 @@ impl ApiError {
 
     fn retry_after_s(&self) -> Option<u64> {
         match self {
-            Self::TooManyRequests { retry_after_s } | Self::Unavailable { retry_after_s } => {
+            Self::TooManyRequests { retry_after_s, .. } | Self::Unavailable { retry_after_s } => {
                 Some(*retry_after_s)
             }
             _ => None,
@@ -566,7 +570,13 @@ mod tests {
     #[actix_rt::test]
     async fn rate_limits_and_unavailability_say_when_to_retry() {
         for (err, code) in [
-            (ApiError::TooManyRequests { retry_after_s: 7 }, 429),
+            (
+                ApiError::TooManyRequests {
+                    retry_after_s: 7,
+                    detail: "rate limit on reads hit".into(),
+                },
+                429,
+            ),
             (ApiError::Unavailable { retry_after_s: 7 }, 503),
         ] {
             let resp = err.error_response();

@@ -30,14 +30,17 @@ pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::Servi
             .app_data(problem::query_config())
             .configure(routes::service::configure)
             .configure(routes::videos::configure)
+            .configure(routes::credits::configure)
             .configure(routes::nodes::configure)
             .configure(routes::cluster::configure)
             .configure(routes::autoscaler::configure)
             .configure(routes::artifacts::configure)
+            .configure(routes::audit::configure)
             .configure(routes::progress::configure)
             .configure(routes::operator::configure)
             .configure(routes::queue::configure)
             .configure(crate::agents::configure)
+            .configure(crate::openapi::configure)
             .configure(crate::pages::configure);
     }
 }
@@ -47,10 +50,27 @@ pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
     let tokens = TokenIssuer::new(&farm.settings().auth.secret);
     // One for every worker: a node's connections must see each other whichever worker took them.
     let agents = web::Data::new(crate::agents::AgentDirectory::default());
+    // One for every worker too: a user's sessions count on the whole server.
+    let sessions = web::Data::new(crate::session::SessionLimiter::new(
+        farm.settings()
+            .websocket
+            .max_sessions_per_user
+            .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS_PER_USER),
+    ));
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(middleware::Logger::new("%r %s %Dms").log_target("shotfarm::http"))
+            .wrap(middleware::from_fn(crate::security_headers::add))
+            .wrap(crate::cors::middleware(
+                &farm.settings().server.allowed_origins,
+            ))
+            // The path without its query: `?token=` and `?sig=` are secrets, never logged.
+            .wrap(
+                middleware::Logger::new("%{method}xi %U %s %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string())
+                    .log_target("shotfarm::http"),
+            )
             .app_data(agents.clone())
+            .app_data(sessions.clone())
             .configure(configure(farm.clone(), tokens.clone()))
             .default_service(web::to(problem::not_found))
     })

@@ -24,33 +24,51 @@ pub const DEFAULT_DURATION_S: u32 = 8;
 pub const MAX_STEPS: u32 = 1000;
 
 /// What a user submits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SubmitVideo)]
 pub struct SubmitVideoRequest {
+    /// At most 200 characters; blank is no title.
+    #[schema(max_length = 200)]
     pub title: Option<String>,
+    /// `high` only for operators.
+    #[schema(value_type = Option<crate::openapi::schemas::PriorityDoc>)]
     pub priority: Option<Priority>,
+    #[schema(min_items = 1, max_items = 16)]
     pub shots: Vec<ShotRequest>,
 }
 
 /// One shot as submitted; omitted fields take the defaults of the contract.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SubmitShot)]
 pub struct ShotRequest {
+    /// 1..=4000 characters.
+    #[schema(min_length = 1, max_length = 4000, example = "a fox in snow, dawn")]
     pub prompt: String,
+    /// Seconds of clip, 1..=10 (default 8).
+    #[schema(minimum = 1, maximum = 10)]
     pub duration_s: Option<u32>,
+    /// A model of the registry (default: the configured default model).
+    #[schema(example = "tiny-video")]
     pub model: Option<String>,
+    /// Default: derived from the prompt. Any unsigned 64-bit integer.
+    #[schema(format = "uint64")]
     pub seed: Option<u64>,
+    /// Denoising steps, 1..=1000 (default: the model's).
+    #[schema(minimum = 1, maximum = 1000)]
     pub steps: Option<u32>,
 }
 
 /// Checks `req` against the contract and the model registry `models`, filling defaults
-/// (`default_model`, the model's steps, 8 s, a seed derived from the prompt). Only operators may
-/// ask for `high` priority. Returns every field error found, not just the first.
+/// (`default_model`, the model's steps, 8 s, a seed derived from the prompt). Only callers who may
+/// (`may_use_high`: operators and plans with `high_priority`, such as `paid`) ask for `high`
+/// priority. Returns every field error found, not just the first.
 pub fn validate(
     req: SubmitVideoRequest,
     models: &BTreeMap<String, ModelSettings>,
     default_model: &str,
-    caller_is_operator: bool,
+    may_use_high: bool,
 ) -> Result<NewVideo, ApiError> {
     let mut errors = Vec::new();
 
@@ -60,10 +78,10 @@ pub fn validate(
     }
 
     let priority = req.priority.unwrap_or_default();
-    if priority == Priority::High && !caller_is_operator {
+    if priority == Priority::High && !may_use_high {
         errors.push(FieldError::new(
             "priority",
-            "`high` priority is reserved for operators; use `standard`",
+            "`high` priority is for operators and paid plans; your plan allows `standard`",
         ));
     }
 

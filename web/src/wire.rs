@@ -2,27 +2,34 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use shotfarm_actors::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
-use shotfarm_actors::ids::{NodeId, ShotId, VideoId};
+use shotfarm_actors::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// A shot as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Shot)]
 pub struct ShotJson {
+    #[schema(value_type = String, example = "shot_01")]
     pub id: ShotId,
     pub index: usize,
+    #[schema(value_type = crate::openapi::schemas::ShotStateDoc)]
     pub state: ShotState,
     pub step: u32,
     pub steps: u32,
     pub progress: f64,
     pub attempt: u32,
+    #[schema(value_type = Option<String>)]
     pub node: Option<NodeId>,
     pub artifact_url: Option<String>,
     pub error: Option<String>,
     pub eta: Option<DateTime<Utc>>,
-    pub prompt: String,
+    /// The owner's prompt; `null` for anyone else (an operator): prompts are the owner's alone.
+    pub prompt: Option<String>,
     pub model: String,
     pub duration_s: u32,
+    #[schema(format = "uint64")]
     pub seed: u64,
     pub preemptions: u32,
     pub gpu_seconds: f64,
@@ -30,12 +37,17 @@ pub struct ShotJson {
 }
 
 /// A video as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = Video)]
 pub struct VideoJson {
+    #[schema(value_type = String, example = "vid_01")]
     pub id: VideoId,
     pub owner: String,
+    /// The owner's title; `null` for anyone else (an operator), like the prompts.
     pub title: Option<String>,
+    #[schema(value_type = crate::openapi::schemas::PriorityDoc)]
     pub priority: &'static str,
+    #[schema(value_type = crate::openapi::schemas::VideoStateDoc)]
     pub state: VideoState,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -49,8 +61,8 @@ pub struct VideoJson {
 }
 
 impl ShotJson {
-    /// The API view of a stored shot.
-    pub fn of(shot: &ShotRecord, artifact_url: Option<String>) -> Self {
+    /// The API view of a stored shot; its prompt only when `shown` (to its owner).
+    pub fn of(shot: &ShotRecord, artifact_url: Option<String>, shown: bool) -> Self {
         Self {
             id: shot.id.clone(),
             index: shot.index,
@@ -63,7 +75,7 @@ impl ShotJson {
             artifact_url,
             error: shot.error.clone(),
             eta: shot.eta,
-            prompt: shot.spec.prompt.clone(),
+            prompt: shown.then(|| shot.spec.prompt.clone()),
             model: shot.spec.model.clone(),
             duration_s: shot.spec.duration_s,
             seed: shot.spec.seed,
@@ -75,12 +87,15 @@ impl ShotJson {
 }
 
 impl VideoJson {
-    /// The API view of a stored video.
-    pub fn of(video: &VideoRecord) -> Self {
+    /// The API view of a stored video as `viewer` sees it: its owner sees the title and
+    /// prompts; anyone else (an operator) sees them as `null`, so only an owner's read is a
+    /// read of users' text (and the audit log records it).
+    pub fn of(video: &VideoRecord, viewer: &OwnerId) -> Self {
+        let shown = &video.owner == viewer;
         Self {
             id: video.id.clone(),
             owner: video.owner.0.clone(),
-            title: video.title.clone(),
+            title: video.title.clone().filter(|_| shown),
             priority: video.priority.as_str(),
             state: video.state,
             created_at: video.created_at,
@@ -92,7 +107,7 @@ impl VideoJson {
             shots: video
                 .shots
                 .iter()
-                .map(|s| ShotJson::of(s, signed_artifact_url(s)))
+                .map(|s| ShotJson::of(s, signed_artifact_url(s), shown))
                 .collect(),
             progress_url: format!("/api/v1/videos/{}/progress", video.id),
         }

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use crate::domain::{ShotRecord, ShotState, VideoRecord};
 use crate::ids::{NodeId, ShotId, VideoId};
 use crate::ports::store::{shot_write_allowed, ShotWritten, VideoChange};
-use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+use crate::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
 
 /// Videos in a concurrent map, each behind its own mutex.
 #[derive(Default)]
@@ -186,6 +186,49 @@ impl Store for MemoryStore {
             .iter()
             .map(|n| self.leases.get(n).is_some_and(|until| *until > now))
             .collect())
+    }
+
+    async fn rewrite_text(
+        &self,
+        id: &VideoId,
+        map: &TextMap<'_>,
+    ) -> Result<TextRewritten, StoreError> {
+        let video = self
+            .entry(id)
+            .ok_or_else(|| StoreError::NoSuchVideo(id.clone()))?;
+        // Under the video's lock: no shot write comes between the read and the write. Every
+        // field is mapped before any is replaced, so a mapping that fails changes nothing.
+        let mut guard = video.lock();
+        let unreadable = |what: String, reason: String| StoreError::Unreadable {
+            video: id.clone(),
+            reason: format!("{what}: {reason}"),
+        };
+        let title = match &guard.title {
+            Some(t) => map(t).map_err(|e| unreadable("its title".into(), e))?,
+            None => None,
+        };
+        let prompts = guard
+            .shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                map(&s.spec.prompt).map_err(|e| unreadable(format!("shot {i}'s prompt"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut done = TextRewritten::default();
+        let fields = guard.title.is_some() as usize + prompts.len();
+        if let Some(t) = title {
+            guard.title = Some(t);
+            done.rewritten += 1;
+        }
+        for (shot, prompt) in guard.shots.iter_mut().zip(prompts) {
+            if let Some(p) = prompt {
+                shot.spec.prompt = p;
+                done.rewritten += 1;
+            }
+        }
+        done.unchanged = fields - done.rewritten;
+        Ok(done)
     }
 }
 

@@ -17,7 +17,9 @@ use super::redis_conn::{self, corrupt, unavailable, RedisConn};
 use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState};
 use crate::ids::{NodeId, ShotId, VideoId};
 use crate::ports::store::{ShotWritten, VideoChange};
-use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+use crate::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+
+mod rewrite;
 
 /// Videos loaded per round trip when listing or sweeping.
 const LOAD_BATCH: usize = 256;
@@ -391,6 +393,14 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(found.into_iter().map(|v| v.is_some()).collect())
+    }
+
+    async fn rewrite_text(
+        &self,
+        id: &VideoId,
+        map: &TextMap<'_>,
+    ) -> Result<TextRewritten, StoreError> {
+        rewrite::rewrite_text(&self.conn, id, map).await
     }
 }
 

@@ -14,10 +14,11 @@ use chrono::Utc;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
+use super::inputs::{shape, Tuning};
 use super::log::{Decision, DecisionLog};
 use super::provider::NodeProvider;
 use super::simulated::SimulatedProvider;
-use super::{decide, Action, BudgetState, Kind, Objectives, PoolLoad, PoolPolicy};
+use super::{decide, Action, BudgetState, Kind, PoolLoad, PoolPolicy};
 use crate::ids::NodeId;
 use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
 use crate::metrics::FarmMetrics;
@@ -334,32 +335,17 @@ impl Evaluation {
         for n in &mut state.nodes {
             n.idle_s /= tf;
         }
-        // The objective is for a shot to be *done*: it must start one run time (and one
-        // evaluation period) before it, so plan on that much less.
-        let mean_shot_s = if state.queued_shots > 0 {
-            state.queued_gpu_s / state.queued_shots as f64
-        } else {
-            0.0
-        };
-        let boot_s = s.boot_delay.as_secs_f64();
-        let start_by_s =
-            (objective.as_secs_f64() - mean_shot_s - s.period.as_secs_f64() / tf).max(boot_s);
-        // Plan to clear the queue within at least half the time a fresh shot has: a shot that
-        // has already waited long does not make the whole queue urgent (that over-buys nodes
-        // which then sit idle and go back: flapping).
-        state.oldest_wait_s = state.oldest_wait_s.min(start_by_s / 2.0);
         state.booting_spot = inventory.booting_spot;
         state.booting_on_demand = inventory.booting_on_demand;
-        let objectives = Objectives {
-            latency_objective_s: start_by_s,
-            boot_delay_s: boot_s,
+        let tuning = Tuning {
+            objective_s: objective.as_secs_f64(),
+            boot_delay_s: s.boot_delay.as_secs_f64(),
+            period_s: s.period.as_secs_f64() / tf,
             spot_preemption_rate: s.spot_preemption_rate,
-            spot_short: inventory.spot_short,
             idle_before_release_s: s.idle_before_release.as_secs_f64(),
-            seconds_since_last_growth: since_growth,
             cooldown_s: s.cooldown.as_secs_f64(),
-            budget,
         };
+        let objectives = shape(&state, &tuning, inventory.spot_short, since_growth, budget);
         for action in decide(&state, &policy, &objectives) {
             self.apply(action, budget).await;
         }

@@ -139,19 +139,31 @@ pub fn decide(pool: &PoolState, policy: &PoolPolicy, o: &Objectives) -> Vec<Acti
     }
     let booting_od = pool.booting_on_demand + top_up;
 
-    // Time left to meet the objective for the oldest shot; never plan on less than a boot.
-    // (No floor in absolute seconds: under a time factor a wall second can be a modelled
-    // quarter-hour.)
-    let horizon_s = (o.latency_objective_s - pool.oldest_wait_s)
-        .max(o.boot_delay_s * 2.0)
-        .max(1e-6);
+    // The newest waiting shot must start within the objective's window: everything ahead of it
+    // (the queue and the shots running) must be through by then, the shot itself need only
+    // start. Capacity is sized to finish the backlog just within that window, not to start
+    // everything now: a pool that starts every queued shot at once pays for boots and idle
+    // tails. Never plan on less than two boots.
+    let horizon_s = o.latency_objective_s.max(o.boot_delay_s * 2.0).max(1e-6);
     let gpus_up: u32 = pool.nodes.iter().map(|n| n.gpus).sum();
     let booting_yield = node_yield(policy.gpus_per_node, Kind::OnDemand, horizon_s, o)
         * f64::from(booting_od)
         + node_yield(policy.gpus_per_node, Kind::Spot, horizon_s, o) * f64::from(pool.booting_spot);
     let have = f64::from(gpus_up) * horizon_s + booting_yield;
-    let need = pool.queued_gpu_s + pool.running_gpu_s;
-    let mut deficit = need - have;
+    let last_shot = if pool.queued_shots > 0 {
+        pool.queued_gpu_s / pool.queued_shots as f64
+    } else {
+        0.0
+    };
+    let need = (pool.queued_gpu_s + pool.running_gpu_s - last_shot).max(0.0);
+    // The oldest shot must start within what is left of its own window: with no node up or
+    // booting, nothing will start it.
+    let stranded = pool.queued_shots > 0 && gpus_up + booting_od + pool.booting_spot == 0;
+    let mut deficit = if stranded {
+        (need - have).max(f64::MIN_POSITIVE)
+    } else {
+        need - have
+    };
 
     if deficit > 0.0 && pool.queued_shots > 0 && may_grow {
         // Work pinned to on-demand can only be served there.

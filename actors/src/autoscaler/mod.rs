@@ -4,6 +4,7 @@
 
 mod actor;
 mod decide;
+mod inputs;
 mod kubernetes;
 mod log;
 mod provider;
@@ -22,6 +23,7 @@ use crate::FarmError;
 
 pub use actor::Autoscaler;
 pub use decide::{decide, Action, BudgetState, Kind, NodeLoad, Objectives, PoolPolicy, PoolState};
+pub use inputs::{shape, Tuning};
 pub use kubernetes::KubernetesProvider;
 pub use log::{Decision, DecisionLog, LOG_KEPT};
 pub use provider::{Inventory, NodeProvider, ProviderError};

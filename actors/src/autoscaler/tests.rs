@@ -201,3 +201,53 @@ fn a_pool_below_its_minimum_is_topped_up() {
     let actions = decide(&pool(vec![], 0, 180.0), &policy(), &objectives());
     assert_eq!(added(&actions, Kind::OnDemand), 2);
 }
+
+#[test]
+fn the_backlog_is_sized_to_finish_within_the_window_not_started_at_once() {
+    // 40 shots of 180 s (five videos) on an empty pool whose oldest shot waited 400 s: the pool
+    // is sized so the newest shot starts within the 900 s window (7,020 GPU-s ahead of it over
+    // (900 - 60 s boot) × 0.99 per spot node = 9 nodes), not so every shot starts at once (40),
+    // and the old wait at the front does not make the whole queue urgent (17 nodes).
+    let mut p = pool(vec![], 40, 180.0);
+    p.oldest_wait_s = 400.0;
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let actions = decide(&p, &pol, &objectives());
+    assert_eq!(added(&actions, Kind::Spot), 9, "{actions:?}");
+    assert_eq!(added(&actions, Kind::OnDemand), 0, "{actions:?}");
+    // Nine busy nodes finish that backlog within the window: nothing more is bought.
+    let nodes = (0..9)
+        .map(|i| node(&format!("n{i}"), Kind::Spot, true, 0.0))
+        .collect();
+    assert!(decide(&pool(nodes, 40, 180.0), &pol, &objectives()).is_empty());
+}
+
+#[test]
+fn a_lone_shot_on_an_empty_pool_gets_a_node() {
+    // One shot needs no capacity "ahead of it", but with nothing up nothing would start it.
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let actions = decide(&pool(vec![], 1, 180.0), &pol, &objectives());
+    assert_eq!(added(&actions, Kind::Spot), 1, "{actions:?}");
+}
+
+#[test]
+fn an_idle_node_goes_back_soon_once_nothing_is_queued() {
+    // The shipped defaults: 10 s idle, 90 s cooldown. A node idle past 10 s with nothing queued
+    // goes back (keeping it costs as much as buying it again within a boot); one idle 5 s stays.
+    let mut o = objectives();
+    o.idle_before_release_s = 10.0;
+    o.cooldown_s = 90.0;
+    o.seconds_since_last_growth = 120.0;
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let nodes = vec![
+        node("a", Kind::Spot, false, 15.0),
+        node("b", Kind::Spot, false, 5.0),
+    ];
+    let actions = decide(&pool(nodes.clone(), 0, 180.0), &pol, &o);
+    assert_eq!(released(&actions), 1, "{actions:?}");
+    // Within a boot of growing, nothing goes back (no flapping).
+    o.seconds_since_last_growth = 60.0;
+    assert_eq!(released(&decide(&pool(nodes, 0, 180.0), &pol, &o)), 0);
+}

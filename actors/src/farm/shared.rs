@@ -46,9 +46,12 @@ impl Farm {
         let store: Arc<dyn Store> = Arc::new(RedisStore::new(&conn));
         let bus: Arc<dyn EventBus> = Arc::new(RedisBus::new(&conn));
         let (lease, sweep) = (settings.store.node_lease, settings.store.sweep_period);
-        let mut farm = Self::start_on(settings, Arc::clone(&store), Arc::clone(&bus))?;
+        let accounts = Arc::new(crate::adapters::RedisAccounts::new(&conn));
+        let mut farm = Self::start_on(settings, Arc::clone(&store), Arc::clone(&bus), accounts)?;
+        farm.revocations = Arc::new(crate::adapters::RedisRevocations::new(&conn));
         let deps = ReconcilerDeps {
-            store,
+            // The farm's store is `store` sealed: the reconciler reads and writes through it.
+            store: Arc::clone(&farm.store),
             bus,
             supervisor: farm.supervisor.clone(),
             metrics: Arc::clone(&farm.metrics),
@@ -74,7 +77,10 @@ impl Farm {
                 next.eta = None;
                 next.updated_at = Utc::now();
                 match self.store.write_shot(next.clone()).await {
-                    Ok(written) => publish_written(self.bus.as_ref(), id, &next, &written),
+                    Ok(written) => {
+                        crate::credits::refund_if_failed(&self.accounts, id, &written);
+                        publish_written(self.bus.as_ref(), id, &next, &written);
+                    }
                     Err(StoreError::Fenced { .. }) => raced = true,
                     Err(e) => return Err(e.into()),
                 }

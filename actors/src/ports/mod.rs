@@ -1,15 +1,22 @@
 //! The four ports that keep actors independent of what is behind them: store (memory | Redis),
 //! event bus (in-process | Redis), executor (timing model | ort | remote agent) and telemetry
-//! (simulated | NVML); plus artifact storage (local directory) for checkpoints and clips.
+//! (simulated | NVML); plus artifact storage (local directory) for checkpoints and clips, and
+//! accounts (memory | Redis): the videos charged to each user per period.
 
+pub mod accounts;
 pub mod artifacts;
+pub mod audit;
 pub mod bus;
 pub mod executor;
+pub mod revocations;
 pub mod store;
 pub mod telemetry;
 
+pub use accounts::{Accounts, Charge, Period};
 pub use artifacts::{ArtifactError, ArtifactStore, Checkpoint, Clip};
+pub use audit::{AuditAction, AuditEntry, AuditId, AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use bus::{EventBus, Subscription};
 pub use executor::{ExecEvent, ExecHandle, ExecJob, Executor};
-pub use store::{Store, StoreError, VideoPage, VideoQuery};
+pub use revocations::Revocations;
+pub use store::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
 pub use telemetry::{NodeLoad, TelemetrySource};

@@ -34,6 +34,23 @@ pub enum StoreError {
     },
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A video's stored text does not open under the farm's keys (a wrong or dropped
+    /// `security.master_key`, or altered data): the read fails rather than return garbage.
+    #[error("video {video}: stored text does not open: {reason}")]
+    Unreadable { video: VideoId, reason: String },
+}
+
+/// A mapping of stored (sealed) text for [`Store::rewrite_text`]: `Ok(None)` leaves the text as
+/// it is, `Ok(Some(new))` replaces it, `Err(why)` stops the rewrite of that video.
+pub type TextMap<'a> = dyn Fn(&str) -> Result<Option<String>, String> + Send + Sync + 'a;
+
+/// What [`Store::rewrite_text`] did to one video's text fields (its title, its shots' prompts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextRewritten {
+    /// Fields replaced.
+    pub rewritten: usize,
+    /// Fields the mapping left as they were.
+    pub unchanged: usize,
 }
 
 /// A listing request.
@@ -139,4 +156,14 @@ pub trait Store: Send + Sync + 'static {
     /// For each node, whether its lease is live (a node whose lease expired is gone, and so is
     /// every attempt it held).
     async fn leases_live(&self, nodes: &[NodeId]) -> Result<Vec<bool>, StoreError>;
+
+    /// Applies `map` to the video's stored title and to every shot's stored prompt (finished
+    /// shots too), each field replaced only if unchanged since it was read: a concurrent shot
+    /// write is never lost (the field is read again and mapped again). For key rotation
+    /// (`shotfarm rekey`); `map` sees the text as stored, i.e. sealed.
+    async fn rewrite_text(
+        &self,
+        id: &VideoId,
+        map: &TextMap<'_>,
+    ) -> Result<TextRewritten, StoreError>;
 }

@@ -62,8 +62,8 @@ impl Default for AutoscalerSettings {
             objective_standard: Duration::from_secs(15 * 60),
             boot_delay: Duration::from_secs(90),
             spot_preemption_rate: 0.05,
-            idle_before_release: Duration::from_secs(5 * 60),
-            cooldown: Duration::from_secs(10 * 60),
+            idle_before_release: Duration::from_secs(10),
+            cooldown: Duration::from_secs(90),
             budget_usd: None,
             budget_period: None,
             warn: 0.8,
@@ -117,18 +117,32 @@ impl Default for PoolScaling {
 }
 
 /// The Kubernetes provider: plain HTTP to the API server (`kubectl proxy`, or an API base URL a
-/// sidecar terminates TLS for) with a bearer token.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+/// sidecar terminates TLS for) with a bearer token. The token is never printed: `Debug` redacts
+/// it and serialization skips it.
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KubernetesSettings {
     /// e.g. `http://127.0.0.1:8001`.
     pub api_url: String,
     /// Read from here at start (a service account's token file); `SHOTFARM_AUTOSCALER__KUBERNETES__TOKEN` also works.
     pub token_file: Option<String>,
+    #[serde(skip_serializing)]
     pub token: Option<String>,
     pub namespace: String,
     /// `pool` → the workloads of its spot and on-demand agents.
     pub workloads: BTreeMap<String, PoolWorkloads>,
+}
+
+impl std::fmt::Debug for KubernetesSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesSettings")
+            .field("api_url", &self.api_url)
+            .field("token_file", &self.token_file)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("namespace", &self.namespace)
+            .field("workloads", &self.workloads)
+            .finish()
+    }
 }
 
 /// A pool's two agent workloads.

@@ -200,7 +200,13 @@ impl Supervisor {
             warn!(video_id = %video.id, model = %shot.spec.model, "shot names a model no longer in the registry");
             return false;
         };
-        let addr = ShotJob::new(video.id.clone(), shot.clone(), deps.clone()).start();
+        let addr = ShotJob::new(
+            video.id.clone(),
+            video.owner.clone(),
+            shot.clone(),
+            deps.clone(),
+        )
+        .start();
         let order = self.queue.next_order();
         self.jobs.insert(
             shot.id.clone(),

@@ -353,10 +353,18 @@ fn start_server(args: &Args, time_factor: f64) -> anyhow::Result<Server> {
     std::fs::File::create(&path)?.write_all(config.as_bytes())?;
     let config_path = tempfile_path::TempPath(path.clone());
     let mut child = Command::new(&bin)
-        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--print-tokens",
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&path)
         .env("SHOTFARM_TIMING__TIME_FACTOR", format!("{time_factor}"))
         .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "5s")
+        // Every session is the one demo user's: lift the per-user session limit.
+        .env("SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -66,8 +66,16 @@ fn main() -> anyhow::Result<()> {
     let path = std::env::temp_dir().join(format!("shotfarm-opstream-{}.toml", std::process::id()));
     std::fs::File::create(&path)?.write_all(config.as_bytes())?;
     let mut child = Command::new(&bin)
-        .args(["serve", "--bind", "127.0.0.1:0", "--config"])
+        .args([
+            "serve",
+            "--print-tokens",
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+        ])
         .arg(&path)
+        // Every stream is the one demo operator's: lift the per-user session limit.
+        .env("SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER", "1000000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -1,16 +1,20 @@
 //! `shotfarm-load`: runs a load scenario against a real shotfarm server (started here, or given
 //! by `--url`), audits every event received and writes `report.json` and `report.md`; or, with
-//! `plan`, replays a month of the seed's arrivals in process for capacity planning.
+//! `plan`, replays a month of the seed's arrivals in process for capacity planning (with
+//! `--autoscale`, the seed's month through the autoscaler's decision, in modelled time).
 //!
 //! `cargo build --release -p shotfarm --bin shotfarm -p shotfarm-load --bin shotfarm-load`
 //! `target/release/shotfarm-load run loadtests/scenarios/seed-peak.toml --out target/load/seed-peak`
+//! `target/release/shotfarm-load plan --autoscale --videos-per-month 45000 --out target/load/plan-45k`
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use shotfarm_load::driver::farm_check::{self, FarmCheckArgs};
 use shotfarm_load::driver::plan::{self, PlanProfile, PLAN_TOML};
+use shotfarm_load::driver::plan_autoscale::{self, AutoscaleArgs};
 use shotfarm_load::driver::report;
 use shotfarm_load::driver::run::{self, Plant};
 use shotfarm_load::driver::scenario::Scenario;
@@ -88,6 +92,16 @@ struct PlanArgs {
     seed: u64,
     #[arg(long, default_value = "target/load/plan")]
     out: PathBuf,
+    /// The month with the autoscaler: 30 distinct days replayed in modelled time through the
+    /// autoscaler's decision (`--config` and `--wall-seconds` do not apply).
+    #[arg(long)]
+    autoscale: bool,
+    #[command(flatten)]
+    autoscaler: AutoscaleArgs,
+    /// With `--autoscale --farm-day N`: that day through the real in-process farm beside the
+    /// replay (`farm-check.md`).
+    #[command(flatten)]
+    farm: FarmCheckArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -156,6 +170,25 @@ fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
     let mut profile: PlanProfile = toml::from_str(&text)?;
     if let Some(v) = args.videos_per_month {
         profile.videos_per_month = v;
+    }
+    if args.autoscale && args.farm.farm_day.is_some() {
+        let m = plan_autoscale::model(&args.autoscaler, args.autoscaler.objective_s);
+        let md = farm_check::run_and_write(
+            &m,
+            profile.videos_per_month as f64,
+            args.seed,
+            &args.farm,
+            &args.out,
+        )?;
+        println!("{md}");
+        return Ok(());
+    }
+    if args.autoscale {
+        let days = args.days.round() as usize;
+        let md =
+            plan_autoscale::run_and_write(profile, days, args.seed, args.autoscaler, &args.out)?;
+        println!("{md}");
+        return Ok(());
     }
     let settings = match &args.config {
         Some(c) => shotfarm_actors::settings::Settings::load(Some(c), Vec::new())?,

@@ -4,7 +4,11 @@
 
 pub mod arrivals;
 pub mod collect;
+pub mod elastic;
+pub mod farm_check;
+pub mod month;
 pub mod plan;
+pub mod plan_autoscale;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -79,18 +79,26 @@ impl Target {
         // A replacement spot node takes the config's 30 s of modelled time, not 30 wall seconds.
         let replace_ms = (30_000.0 * l.time_factor).max(100.0).round();
         let mut cmd = Command::new(&bin);
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .env("SHOTFARM_TIMING__TIME_FACTOR", format!("{}", l.time_factor))
-            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "200ms")
-            .env(
-                "SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER",
-                format!("{replace_ms}ms"),
-            )
-            .env("SHOTFARM_EXECUTOR__DATA_DIR", scratch.join("data"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "serve",
+            "--print-tokens",
+            "--bind",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(&config)
+        .env("SHOTFARM_TIMING__TIME_FACTOR", format!("{}", l.time_factor))
+        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "200ms")
+        .env(
+            "SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER",
+            format!("{replace_ms}ms"),
+        )
+        .env("SHOTFARM_EXECUTOR__DATA_DIR", scratch.join("data"))
+        // One user watches every video of the run: lift the per-user session limit.
+        .env("SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER", "1000000")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         if let Some(store) = l.store {
             cmd.env("SHOTFARM_STORE__URL", store);
         }

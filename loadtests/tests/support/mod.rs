@@ -46,6 +46,8 @@ impl InProcess {
             rand::random::<u32>()
         ));
         settings.executor.data_dir = data_dir.clone();
+        // One user watches every video of a run: lift the per-user session limit.
+        settings.websocket.max_sessions_per_user = Some(1_000_000);
         let secret = settings.auth.secret.clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -74,7 +76,7 @@ impl InProcess {
         Target::remote(
             &self.base,
             &tokens
-                .mint("load-user", Role::Authenticated, ttl)
+                .mint_with_plan("load-user", Role::Authenticated, Some("unlimited"), ttl)
                 .expect("mint"),
             &tokens.mint("load-ops", Role::Operator, ttl).expect("mint"),
         )

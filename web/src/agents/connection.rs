@@ -6,6 +6,11 @@
 //! A connection that closes, or stays silent past `agents.heartbeat_timeout`, reports its node
 //! lost: the supervisor then has the node's shots requeue from their last checkpoint with a new
 //! attempt, and anything the old attempt says later is fenced off.
+//!
+//! A token speaks for one node: a hello naming another node is refused, a `run` for another node
+//! is never forwarded, and a report for a shot this connection does not hold is dropped. On every
+//! heartbeat the connection asks the revocations port whether its token was revoked (on this
+//! server or another sharing the store), and closes with 4004 if so.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +29,7 @@ use shotfarm_actors::ids::{NodeId, ShotId};
 use shotfarm_actors::messages::{
     NodeCommand, NodeStateChanged, NodeUplink, RegisterNode, ReportTelemetry, ShotReport,
 };
-use shotfarm_actors::ports::ExecEvent;
+use shotfarm_actors::ports::{ExecEvent, Revocations};
 use shotfarm_actors::settings::AgentSettings;
 
 use super::directory::{AgentDirectory, ReplaceConnection};
@@ -50,6 +55,11 @@ pub struct AgentConnection {
     opened: Instant,
     last_heard: Instant,
     expires_at: DateTime<Utc>,
+    /// The token's `iat`: revoked when the node's revocation is at or after it.
+    issued_at: u64,
+    revocations: Arc<dyn Revocations>,
+    /// Set while a revocation check is out (one at a time).
+    checking: bool,
     gpus: usize,
     /// Set once the hello is taken and the node registered.
     registered: bool,
@@ -64,6 +74,7 @@ impl AgentConnection {
         caller: NodeCaller,
         uplink: NodeUplink,
         directory: Arc<AgentDirectory>,
+        revocations: Arc<dyn Revocations>,
         settings: &AgentSettings,
     ) -> Self {
         let now = Instant::now();
@@ -77,6 +88,9 @@ impl AgentConnection {
             opened: now,
             last_heard: now,
             expires_at: caller.expires_at,
+            issued_at: caller.issued_at,
+            revocations,
+            checking: false,
             gpus: 0,
             registered: false,
             departed: false,
@@ -145,7 +159,44 @@ impl AgentConnection {
                 "silent past the heartbeat timeout",
             );
         }
+        self.check_revoked(ctx);
         ctx.ping(b"");
+    }
+
+    /// Asks the revocations port whether this connection's token was revoked; closes with
+    /// 4004 if so. A store that does not answer keeps the connection (the upgrade of a new one
+    /// fails instead), and the next heartbeat asks again.
+    fn check_revoked(&mut self, ctx: &mut WebsocketContext<Self>) {
+        if self.checking || self.departed {
+            return;
+        }
+        self.checking = true;
+        let (revocations, node, iat) = (
+            Arc::clone(&self.revocations),
+            self.node.clone(),
+            self.issued_at,
+        );
+        let check = async move { revocations.is_revoked(&node, iat).await };
+        ctx.spawn(check.into_actor(self).map(|revoked, act, ctx| {
+            act.checking = false;
+            match revoked {
+                Ok(true) => act.revoked(ctx),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(node_id = %act.node, error = %e, "cannot check revocations; asking again next heartbeat")
+                }
+            }
+        }));
+    }
+
+    /// The node's token was revoked: its shots requeue, and the agent is told to stop.
+    fn revoked(&mut self, ctx: &mut WebsocketContext<Self>) {
+        warn!(node_id = %self.node, "node token revoked; closing its agent");
+        self.close(
+            ctx,
+            CloseCode::Other(close_code::REVOKED),
+            "node token revoked by an operator",
+        );
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut WebsocketContext<Self>) {
@@ -187,6 +238,17 @@ impl AgentConnection {
         if let Err(why) = hello.check() {
             return self.close(ctx, CloseCode::Policy, &format!("hello refused: {why}"));
         }
+        if let Some(claimed) = hello.node.as_ref().filter(|n| **n != self.node) {
+            warn!(node_id = %self.node, claimed = %claimed, "hello names another node than its token");
+            return self.close(
+                ctx,
+                CloseCode::Policy,
+                &format!(
+                    "hello refused: it names node {claimed} but the token is for node {}",
+                    self.node
+                ),
+            );
+        }
         let handle = ctx.address().recipient();
         match self.directory.claim(&self.node, self.ticket, handle) {
             // The older connection reports the node lost before this one registers it again:
@@ -195,7 +257,7 @@ impl AgentConnection {
                 info!(node_id = %self.node, "agent reconnected; replacing its older connection");
                 ctx.wait(
                     older
-                        .send(ReplaceConnection)
+                        .send(ReplaceConnection::default())
                         .into_actor(self)
                         .map(move |_, act, ctx| act.welcome(hello, ctx)),
                 );
@@ -344,6 +406,12 @@ impl Handler<NodeCommand> for AgentConnection {
             return;
         }
         let frame = match cmd {
+            NodeCommand::Run { job, .. } if job.node != self.node => {
+                // The supervisor addresses runs by node; a run for another node is a bug, and an
+                // agent never receives another node's shots.
+                error!(node_id = %self.node, shot_id = %job.shot, other = %job.node, "run for another node; not forwarded");
+                return;
+            }
             NodeCommand::Run { job, reporter } => {
                 self.placed.insert(
                     job.shot.clone(),
@@ -379,7 +447,10 @@ impl Handler<NodeCommand> for AgentConnection {
 impl Handler<ReplaceConnection> for AgentConnection {
     type Result = ();
 
-    fn handle(&mut self, _: ReplaceConnection, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: ReplaceConnection, ctx: &mut Self::Context) {
+        if msg.revoked {
+            return self.revoked(ctx);
+        }
         self.close(
             ctx,
             CloseCode::Other(close_code::REPLACED),

@@ -16,10 +16,13 @@ use actix::{Message, Recipient};
 use shotfarm_actors::ids::NodeId;
 
 /// A newer connection for the same node: report your node lost, close with 4001, and stop;
-/// answer once the loss is reported, so the newcomer registers after it.
-#[derive(Message)]
+/// answer once the loss is reported, so the newcomer registers after it. With `revoked`, the
+/// node's token was revoked: the same, closing with 4004.
+#[derive(Message, Default)]
 #[rtype(result = "()")]
-pub struct ReplaceConnection;
+pub struct ReplaceConnection {
+    pub revoked: bool,
+}
 
 /// Node → the connection that speaks for it, with the ticket that connection drew.
 #[derive(Default)]
@@ -53,6 +56,11 @@ impl AgentDirectory {
         if map.get(node).is_some_and(|(t, _)| *t == ticket) {
             map.remove(node);
         }
+    }
+
+    /// The connection that speaks for `node` now, if any.
+    pub fn holder(&self, node: &NodeId) -> Option<Recipient<ReplaceConnection>> {
+        self.lock().get(node).map(|(_, h)| h.clone())
     }
 
     /// Nodes with a connection now.

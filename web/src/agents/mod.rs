@@ -5,6 +5,8 @@
 //!   with the supervisor and stands in for a local GPU-node actor.
 //! - [`directory`]: which connection speaks for which node (a newer connection replaces an older
 //!   one for the same node).
+//! - [`enroll`]: `POST /api/v1/agents/enroll`, an enrollment token traded for a node token
+//!   under its prefix, and the operators' revocation of a prefix.
 //! - [`uplink`]: the agent's actor: the `NodeUplink` of the agent's own GPU-node actor, which
 //!   carries everything over the websocket and reconnects with backoff.
 //!
@@ -16,6 +18,7 @@
 
 pub mod connection;
 pub mod directory;
+pub mod enroll;
 pub mod uplink;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -33,11 +36,24 @@ use crate::session::origin;
 
 pub use connection::AgentConnection;
 pub use directory::AgentDirectory;
-pub use uplink::{AgentUplink, UplinkConfig};
+pub use uplink::{AgentUplink, RenewError, TokenRenewer, UplinkConfig};
 
 /// Upgrades an agent to its connection actor. The node token is checked first (401 for none, a
-/// user token, or a bad one), then the `Origin` (403), then that the id is not one of the
-/// server's own local nodes (409), then the handshake (400).
+/// user token, a bad one, or one an operator revoked), then the `Origin` (403), then that the id
+/// is not one of the server's own local nodes (409), then the handshake (400).
+#[utoipa::path(
+    tag = "agents",
+    description = "Upgrades to the agent websocket of a GPU node (`shotfarm agent`); node tokens \
+        only (`shotfarm token --node ID`). Frames: docs/AGENT_PROTOCOL.md.",
+    params(("token" = Option<String>, Query, description = "the node token, when no header can be set")),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/agents/connect")]
 #[instrument(skip_all, fields(node_id = %caller.node))]
 async fn connect(
@@ -46,6 +62,17 @@ async fn connect(
     caller: NodeCaller,
     farm: web::Data<Farm>,
 ) -> Result<HttpResponse, ApiError> {
+    if farm
+        .revocations()
+        .is_revoked(&caller.node, caller.issued_at)
+        .await
+        .map_err(shotfarm_actors::FarmError::from)?
+    {
+        return Err(ApiError::Unauthorized(format!(
+            "the token of node {} was revoked; mint a new one (`shotfarm token --node {}`)",
+            caller.node, caller.node
+        )));
+    }
     origin::check(&req, &farm.settings().server.allowed_origins)?;
     let taken = farm
         .nodes()
@@ -67,6 +94,7 @@ async fn connect(
         caller,
         farm.node_uplink(),
         directory,
+        std::sync::Arc::clone(farm.revocations()),
         &farm.settings().agents,
     );
     ws::WsResponseBuilder::new(actor, &req, payload)
@@ -81,7 +109,7 @@ async fn connect(
 
 /// Registers the agents' route. The server registers one [`AgentDirectory`] for all workers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(connect);
+    cfg.service(connect).configure(enroll::configure);
 }
 
 /// The node a token speaks for, read on the agent's side before connecting (the agent has no
@@ -103,6 +131,19 @@ pub fn node_of_token(token: &str) -> Result<NodeId, String> {
         ));
     }
     Ok(NodeId(claims.sub))
+}
+
+/// A token's `exp` (Unix seconds), read without checking it (the agent cannot: the server
+/// does); `None` when the token is not readable.
+pub fn token_expiry(token: &str) -> Option<u64> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.insecure_disable_signature_validation();
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp"]);
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &validation)
+        .ok()
+        .map(|data| data.claims.exp)
 }
 
 #[cfg(test)]

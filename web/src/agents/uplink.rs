@@ -3,11 +3,18 @@
 //! of the runs it hands the node) over the websocket, and turns the server's frames into
 //! `NodeCommand`s. When the connection drops it reconnects with capped exponential backoff; its
 //! hello then lists the shots the node still runs, and it stops those the server cancels.
+//!
+//! An enrolled agent (`shotfarm agent --enroll-token`) has a [`TokenRenewer`]: when its node token
+//! is about to expire, has expired (the server closes with 1008), or is refused at a reconnect
+//! (401), it enrolls again, once per welcome, and exits if enrollment itself is refused.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use futures_util::future::LocalBoxFuture;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use tokio::sync::mpsc;
@@ -32,6 +39,30 @@ const OUTBOX_FRAMES: usize = 1024;
 /// How long a leaving agent waits for the server to answer its close (its last frames are
 /// delivered by then).
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+/// An enrolled agent renews its node token this long before it expires.
+const RENEW_BEFORE: Duration = Duration::from_secs(60);
+
+/// Why a renewal failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RenewError {
+    /// The server answered and will not enroll this agent (4xx): the agent exits.
+    Refused(String),
+    /// No answer, or a server error: try again later.
+    Unreachable(String),
+}
+
+/// Gets a fresh node token for the agent's node (by enrolling again).
+pub type RenewFn = dyn Fn() -> LocalBoxFuture<'static, Result<String, RenewError>> + Send + Sync;
+
+/// An enrolled agent's way to a fresh node token (see the module's doc).
+#[derive(Clone)]
+pub struct TokenRenewer(pub Arc<RenewFn>);
+
+impl fmt::Debug for TokenRenewer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenRenewer")
+    }
+}
 
 /// Where and how an agent connects.
 #[derive(Clone, Debug)]
@@ -45,6 +76,8 @@ pub struct UplinkConfig {
     pub heartbeat_timeout: Duration,
     pub telemetry: TelemetrySourceKind,
     pub executor: String,
+    /// Set for an enrolled agent: renews `token` when it expires or is refused.
+    pub renew: Option<TokenRenewer>,
 }
 
 /// The wait before reconnect try `failures` (1 = the first retry): `initial` doubled per
@@ -85,6 +118,10 @@ pub struct AgentUplink {
     last_heard: Instant,
     /// Set with the process's exit code once the agent is leaving.
     leaving: Option<i32>,
+    /// A renewal is under way (no dialing meanwhile).
+    renewing: bool,
+    /// The token was renewed since the last welcome: a second refusal ends the agent.
+    renewed: bool,
 }
 
 impl AgentUplink {
@@ -103,12 +140,70 @@ impl AgentUplink {
             failures: 0,
             last_heard: Instant::now(),
             leaving: None,
+            renewing: false,
+            renewed: false,
         }
     }
 
-    fn connect(&mut self, ctx: &mut Context<Self>) {
-        if self.link.is_some() || self.connecting || self.spec.is_none() || self.leaving.is_some() {
+    /// Enrolls again for a fresh node token, then dials. Exits when there is no way to renew,
+    /// when the token was already renewed since the last welcome, or when enrollment is refused.
+    fn renew(&mut self, why: &str, ctx: &mut Context<Self>) {
+        if self.renewing || self.leaving.is_some() {
             return;
+        }
+        let Some(renewer) = self.config.renew.clone() else {
+            error!(reason = why, "the server refused this agent; check --token (a node token for this server's secret)");
+            return self.exit(1, ctx);
+        };
+        if self.renewed {
+            error!(
+                reason = why,
+                "the server refused this agent's freshly enrolled token"
+            );
+            return self.exit(1, ctx);
+        }
+        info!(reason = why, "enrolling again for a fresh node token");
+        self.renewing = true;
+        self.renewed = true;
+        ctx.spawn((renewer.0)().into_actor(self).map(|result, act, ctx| {
+            act.renewing = false;
+            match result {
+                Ok(token) => {
+                    info!("enrolled again");
+                    act.config.token = token;
+                    act.connect(ctx);
+                }
+                Err(RenewError::Refused(detail)) => {
+                    error!(detail = %detail, "enrollment refused; the agent exits");
+                    act.exit(1, ctx);
+                }
+                Err(RenewError::Unreachable(e)) => {
+                    act.renewed = false;
+                    act.retry_later(&format!("enrolling: {e}"), ctx);
+                }
+            }
+        }));
+    }
+
+    /// Whether an enrolled agent's token expires within [`RENEW_BEFORE`] (or is unreadable).
+    fn token_expiring(&self) -> bool {
+        self.config.renew.is_some()
+            && super::token_expiry(&self.config.token).is_none_or(|exp| {
+                exp <= crate::auth::now_unix().saturating_add(RENEW_BEFORE.as_secs())
+            })
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.link.is_some()
+            || self.connecting
+            || self.renewing
+            || self.spec.is_none()
+            || self.leaving.is_some()
+        {
+            return;
+        }
+        if !self.renewed && self.token_expiring() {
+            return self.renew("the node token is about to expire", ctx);
         }
         self.connecting = true;
         self.generation += 1;
@@ -170,6 +265,7 @@ impl AgentUplink {
         self.link = Some(Link { generation, outbox });
         self.last_heard = Instant::now();
         let hello = Hello {
+            node: super::node_of_token(&self.config.token).ok(),
             protocol: PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             pool: self
@@ -202,8 +298,7 @@ impl AgentUplink {
                     .as_deref()
                     .map(String::from_utf8_lossy)
                     .unwrap_or_default();
-                error!(%status, detail = %body, "the server refused this agent; check --token (a node token for this server's secret)");
-                return self.exit(1, ctx);
+                return self.renew(&format!("{status} at the upgrade: {body}"), ctx);
             }
         }
         self.retry_later(&e.to_string(), ctx);
@@ -265,6 +360,7 @@ impl AgentUplink {
                 ..
             } => {
                 self.failures = 0;
+                self.renewed = false;
                 self.server_timeout = Duration::from_millis(heartbeat_timeout_ms);
                 info!(node_id = %id, stale = cancel.len(), "welcomed");
                 for stale in cancel {
@@ -310,9 +406,17 @@ impl AgentUplink {
             (f.code, f.reason.to_string())
         });
         let code_n = u16::from(code);
-        // Refusals that a retry would only repeat: another agent holds this node, or the server
-        // will not take this one (bad hello, expired token).
-        if code_n == close_code::REPLACED || code == CloseCode::Policy {
+        // An expired token (or a refused hello): an enrolled agent enrolls again, once.
+        if code == CloseCode::Policy && self.config.renew.is_some() && self.leaving.is_none() {
+            self.link = None;
+            return self.renew(&format!("closed by the server ({code_n} {reason})"), ctx);
+        }
+        // Refusals that a retry would only repeat: another agent holds this node, an operator
+        // revoked its token, or the server will not take this one (bad hello, expired token).
+        if code_n == close_code::REPLACED
+            || code_n == close_code::REVOKED
+            || code == CloseCode::Policy
+        {
             error!(code = code_n, reason = %reason, "the server closed this agent for good");
             return self.exit(1, ctx);
         }

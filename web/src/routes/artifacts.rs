@@ -20,6 +20,24 @@ struct SignedQuery {
     sig: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "videos",
+    description = "The shot's clip. The signed `artifact_url` of a completed shot is the \
+        capability: no bearer token; expired, altered or missing `exp`/`sig` is 403.",
+    params(
+        ("id" = String, Path, description = "the shot id"),
+        ("exp" = Option<String>, Query, description = "expiry, Unix seconds"),
+        ("sig" = Option<String>, Query, description = "hex HMAC-SHA256 of the shot id and `exp`"),
+    ),
+    responses(
+        (status = 200, description = "The clip (an animated GIF)", content_type = "image/gif", body = Vec<u8>),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(())
+)]
 #[get("/api/v1/shots/{id}/artifact")]
 async fn download(
     farm: web::Data<Farm>,

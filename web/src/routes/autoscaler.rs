@@ -9,6 +9,16 @@ use shotfarm_actors::Farm;
 use crate::auth::Caller;
 use crate::problem::ApiError;
 
+#[utoipa::path(
+    tag = "operators",
+    responses(
+        (status = 200, description = "The autoscaler's recent decisions, newest first, and the budgets", body = crate::openapi::schemas::AutoscalerDoc),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/autoscaler")]
 async fn autoscaler(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;

@@ -1,8 +1,10 @@
 //! The HTTP routes, one file per resource.
 
 pub mod artifacts;
+pub mod audit;
 pub mod autoscaler;
 pub mod cluster;
+pub mod credits;
 pub mod nodes;
 pub mod operator;
 pub mod progress;
@@ -30,6 +32,15 @@ impl From<FarmError> for ApiError {
                 }
             }
             FarmError::Store(other) => ApiError::Internal(other.to_string()),
+            FarmError::Forbidden(why) => ApiError::Forbidden(why),
+            FarmError::RateLimited(limited) => ApiError::TooManyRequests {
+                retry_after_s: limited.retry_after_s(),
+                detail: limited.to_string(),
+            },
+            FarmError::CreditsExhausted(exhausted) => ApiError::TooManyRequests {
+                retry_after_s: exhausted.retry_after_s(chrono::Utc::now()),
+                detail: exhausted.to_string(),
+            },
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `/api/v1/nodes`: the GPU nodes, and the operator's preempt and drain actions.
+//! `/api/v1/nodes`: the GPU nodes, and the operator's preempt, drain and revoke actions.
 
 use std::time::Duration;
 
@@ -15,6 +15,17 @@ use crate::problem::{parse_json, ApiError};
 /// Longest notice a preemption may give (AWS gives the most: two minutes).
 const MAX_DEADLINE_S: f64 = 600.0;
 
+#[utoipa::path(
+    tag = "operators",
+    responses(
+        (status = 200, description = "Every node up, then the last that left",
+         body = crate::openapi::schemas::NodeListDoc),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/nodes")]
 async fn list(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
@@ -34,6 +45,24 @@ struct Accepted<'a> {
     action: &'a str,
 }
 
+#[utoipa::path(
+    tag = "operators",
+    params(("id" = String, Path, description = "the node id")),
+    request_body(content = Option<crate::openapi::schemas::PreemptBodyDoc>, content_type = "application/json",
+        description = "optional: the notice the node gets"),
+    responses(
+        (status = 202, description = "The spot provider reclaims the node",
+         body = crate::openapi::schemas::NodeActionDoc),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/v1/nodes/{id}/preempt")]
 #[instrument(skip_all, fields(user = %caller.user, node_id = %id))]
 async fn preempt(
@@ -68,6 +97,20 @@ async fn preempt(
     }))
 }
 
+#[utoipa::path(
+    tag = "operators",
+    params(("id" = String, Path, description = "the node id")),
+    responses(
+        (status = 202, description = "The node finishes its shots, takes no more, then leaves",
+         body = crate::openapi::schemas::NodeActionDoc),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/v1/nodes/{id}/drain")]
 #[instrument(skip_all, fields(user = %caller.user, node_id = %id))]
 async fn drain(
@@ -83,7 +126,71 @@ async fn drain(
     }))
 }
 
+/// What a revocation answers.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = NodeRevoked)]
+struct Revoked {
+    node: String,
+    /// `revoke`.
+    action: &'static str,
+    /// Unix seconds: every token of the node issued at or before it is refused.
+    revoked_at: u64,
+}
+
+#[utoipa::path(
+    tag = "operators",
+    description = "Revokes every node token of this node issued up to now (`iat` at or before \
+        `revoked_at`): its agent is closed with 4004 on whichever server holds it, its shots \
+        requeue, and the old tokens get 401 at the upgrade. A token minted later works again.",
+    params(("id" = String, Path, description = "the node id")),
+    responses(
+        (status = 202, description = "Revoked", body = Revoked),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+/// Revokes every token of the node issued up to now: its agent is closed with 4004 (here at
+/// once, on other servers sharing the store at their next heartbeat), its shots requeue, and
+/// it cannot connect again until it has a token minted after this.
+#[post("/api/v1/nodes/{id}/revoke")]
+#[instrument(skip_all, fields(user = %caller.user, node_id = %id))]
+async fn revoke(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_operator()?;
+    if id.trim().is_empty() {
+        return Err(ApiError::field("id", "must name a node"));
+    }
+    let node = NodeId::from(id.as_str());
+    let at = crate::auth::now_unix();
+    farm.revocations()
+        .revoke(&node, at)
+        .await
+        .map_err(shotfarm_actors::FarmError::from)?;
+    if let Some(holder) = req
+        .app_data::<web::Data<crate::agents::AgentDirectory>>()
+        .and_then(|d| d.holder(&node))
+    {
+        holder.do_send(crate::agents::directory::ReplaceConnection { revoked: true });
+    }
+    tracing::warn!(node_id = %node, revoked_at = at, "node tokens revoked");
+    Ok(HttpResponse::Accepted().json(Revoked {
+        node: node.to_string(),
+        action: "revoke",
+        revoked_at: at,
+    }))
+}
+
 /// Registers the node routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list).service(preempt).service(drain);
+    cfg.service(list)
+        .service(preempt)
+        .service(drain)
+        .service(revoke);
 }

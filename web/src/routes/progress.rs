@@ -1,7 +1,7 @@
 //! `GET /api/v1/videos/{id}/progress[?since=SEQ]`: upgrades to the video's live progress
 //! websocket (see [`crate::session::progress`]). Checks, in order: the `Origin` (403), the token
 //! from the header or `?token=` (401), `since` (400), ownership (404, operators see all), the
-//! websocket handshake (400).
+//! user's open sessions (429, `websocket.max_sessions_per_user`), the websocket handshake (400).
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
@@ -12,8 +12,31 @@ use shotfarm_actors::Farm;
 use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::routes::videos::owned_video;
-use crate::session::{origin, Opening, ProgressSession};
+use crate::session::{origin, Opening, ProgressSession, SessionLimiter};
 
+#[utoipa::path(
+    tag = "progress",
+    description = "Upgrades to a websocket of JSON text frames: a `snapshot`, then one `shot` or \
+        `video` event per change with a per-video `seq` (docs/API.md, Live progress). Checks \
+        before the upgrade, in order: `Origin` (403), token (401), `since` (400), ownership (404), \
+        the handshake (400). Client frames over 64 KiB are closed with 1009.",
+    params(
+        ("id" = String, Path, description = "the video id"),
+        ("since" = Option<u64>, Query, format = "uint64",
+         description = "replay the events after this sequence number"),
+        ("token" = Option<String>, Query, description = "the bearer token, for browsers"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the websocket protocol"),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/videos/{id}/progress")]
 #[instrument(skip_all, fields(video_id = %id))]
 async fn progress(
@@ -24,8 +47,10 @@ async fn progress(
 ) -> Result<HttpResponse, ApiError> {
     origin::check(&req, &farm.settings().server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
+    crate::routes::credits::admit_read(&farm, &caller)?;
     let since = since_of(req.query_string())?;
     let video = owned_video(&farm, &caller, &id).await?;
+    let permit = SessionLimiter::of(&req)?.acquire(&caller.user)?;
     let mut response = ws::handshake(&req).map_err(|e| {
         ApiError::BadRequest(format!(
             "this route is a websocket; the upgrade failed: {e}"
@@ -33,8 +58,15 @@ async fn progress(
     })?;
     let start = Opening::prepare(&farm, &video.id, since).await?;
     let farm = farm.into_inner().as_ref().clone();
-    let body = ProgressSession::start(farm, video.id, start, payload, caller.expires_at);
-    Ok(response.streaming(body))
+    let body = ProgressSession::start(
+        farm,
+        video.id,
+        start,
+        payload,
+        caller.expires_at,
+        caller.user,
+    );
+    Ok(response.streaming(permit.hold(body)))
 }
 
 /// The optional `since` of the query (other parameters, such as `token`, are not ours).

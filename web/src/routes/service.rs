@@ -8,11 +8,24 @@ use shotfarm_actors::Farm;
 use crate::metrics::render;
 use crate::problem::ApiError;
 
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, description = "The process is up", body = crate::openapi::schemas::StatusDoc),
+    )
+)]
 #[get("/healthz")]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, description = "The store answers and the supervisor runs", body = crate::openapi::schemas::StatusDoc),
+        (status = 503, description = "Not ready", body = crate::openapi::schemas::StatusDoc),
+    )
+)]
 #[get("/readyz")]
 async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
     if farm.ready().await {
@@ -24,6 +37,13 @@ async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
     }
 }
 
+#[utoipa::path(
+    tag = "service",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 503, response = crate::openapi::Unavailable),
+    )
+)]
 #[get("/metrics")]
 async fn metrics(farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
     let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);

@@ -12,8 +12,11 @@ use shotfarm_actors::Farm;
 
 use crate::auth::Caller;
 use crate::problem::{parse_query, ApiError, JsonBody};
+use crate::routes::audit::record_prompt_reads;
+use crate::routes::credits::{account_of, admit_read};
 use crate::validate::{validate, SubmitVideoRequest};
 use crate::wire::VideoJson;
+use shotfarm_actors::rate_limit::Limit;
 
 /// Most videos one page lists.
 const MAX_PAGE: usize = 100;
@@ -28,6 +31,21 @@ pub async fn owned_video(farm: &Farm, caller: &Caller, id: &str) -> Result<Video
     }
 }
 
+#[utoipa::path(
+    tag = "videos",
+    request_body(content = crate::validate::SubmitVideoRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The video, queued", body = crate::wire::VideoJson,
+         headers(("Location" = String, description = "the video's URL"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 413, response = crate::openapi::PayloadTooLarge),
+        (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/v1/videos")]
 #[instrument(skip_all, fields(user = %caller.user))]
 async fn submit(
@@ -35,30 +53,62 @@ async fn submit(
     caller: Caller,
     body: JsonBody<SubmitVideoRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    farm.admit(Limit::Submissions, &caller.user)?;
+    let account = account_of(&farm, &caller)?;
     let settings = farm.settings();
     let new = validate(
         body.into_inner(),
         &settings.models,
         &settings.default_model,
-        caller.operator,
+        account.high_priority,
     )?;
-    let video = farm.submit(caller.user.clone(), new).await?;
+    let video = farm
+        .submit_charged(caller.user.clone(), &account, new)
+        .await?;
     tracing::info!(video_id = %video.id, shots = video.shots.len(), "video accepted");
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/videos/{}", video.id)))
-        .json(VideoJson::of(&video)))
+        .json(VideoJson::of(&video, &caller.user)))
 }
 
+#[utoipa::path(
+    tag = "videos",
+    params(("id" = String, Path, description = "the video id")),
+    responses(
+        (status = 200, description = "The video", body = crate::wire::VideoJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/videos/{id}")]
 async fn read(
     farm: web::Data<Farm>,
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    admit_read(&farm, &caller)?;
     let video = owned_video(&farm, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(VideoJson::of(&video)))
+    record_prompt_reads(&farm, &caller.user, std::slice::from_ref(&video));
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
+#[utoipa::path(
+    tag = "videos",
+    params(("id" = String, Path, description = "the video id")),
+    responses(
+        (status = 200, description = "The video, every unfinished shot cancelled (idempotent)",
+         body = crate::wire::VideoJson),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/v1/videos/{id}/cancel")]
 #[instrument(skip_all, fields(user = %caller.user, video_id = %id))]
 async fn cancel(
@@ -68,7 +118,8 @@ async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let video = owned_video(&farm, &caller, &id).await?;
     let video = farm.cancel(video).await?;
-    Ok(HttpResponse::Ok().json(VideoJson::of(&video)))
+    record_prompt_reads(&farm, &caller.user, std::slice::from_ref(&video));
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
 /// `?state=&limit=&cursor=`
@@ -86,12 +137,31 @@ struct VideoList {
     next_cursor: Option<String>,
 }
 
+#[utoipa::path(
+    tag = "videos",
+    params(
+        ("state" = Option<String>, Query, pattern = "^(queued|running|completed|failed|cancelled)?$",
+         description = "only videos in this state (empty: any)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "The caller's videos (every owner's for operators), newest first",
+         body = crate::openapi::schemas::VideoListDoc),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/api/v1/videos")]
 async fn list(
     farm: web::Data<Farm>,
     caller: Caller,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    admit_read(&farm, &caller)?;
     let params: ListParams = parse_query(req.query_string())?;
     let state = match params.state.as_deref() {
         None | Some("") => None,
@@ -113,8 +183,13 @@ async fn list(
         cursor: params.cursor.filter(|c| !c.is_empty()),
     };
     let page = farm.list_videos(query).await?;
+    record_prompt_reads(&farm, &caller.user, &page.videos);
     Ok(HttpResponse::Ok().json(VideoList {
-        videos: page.videos.iter().map(VideoJson::of).collect(),
+        videos: page
+            .videos
+            .iter()
+            .map(|v| VideoJson::of(v, &caller.user))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }

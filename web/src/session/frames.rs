@@ -10,6 +10,7 @@ use actix_web::web::{Bytes, BytesMut};
 use serde::Serialize;
 
 use shotfarm_actors::domain::{FarmEvent, VideoRecord};
+use shotfarm_actors::ids::OwnerId;
 
 use crate::wire::VideoJson;
 
@@ -66,12 +67,13 @@ pub fn event(event: &Arc<FarmEvent>) -> Result<Bytes, serde_json::Error> {
     Ok(frame)
 }
 
-/// The text frame of a snapshot of `video` (its `seq` is the last event it reflects).
-pub fn snapshot(video: &VideoRecord) -> Result<Bytes, serde_json::Error> {
+/// The text frame of a snapshot of `video` as `viewer` sees it (its `seq` is the last event it
+/// reflects; title and prompts only for the owner).
+pub fn snapshot(video: &VideoRecord, viewer: &OwnerId) -> Result<Bytes, serde_json::Error> {
     let body = SnapshotFrame {
         kind: "snapshot",
         seq: video.seq,
-        video: VideoJson::of(video),
+        video: VideoJson::of(video, viewer),
     };
     Ok(text(&serde_json::to_vec(&body)?))
 }

@@ -9,10 +9,12 @@
 //! - [`inbound`]: decodes (and size-limits) what clients send.
 //! - [`frames`]: encodes what sessions send, once per event.
 //! - [`origin`]: the `Origin` rule every websocket route applies.
+//! - [`limit`]: the sessions one user may hold open (429 past it).
 
 pub mod flow;
 pub mod frames;
 pub mod inbound;
+pub mod limit;
 pub mod opening;
 pub mod operator;
 pub mod operator_frames;
@@ -20,6 +22,7 @@ pub mod origin;
 pub mod outbox;
 pub mod progress;
 
+pub use limit::{SessionLimiter, SessionPermit};
 pub use opening::Opening;
 pub use operator::OperatorSession;
 pub use progress::ProgressSession;

@@ -90,7 +90,8 @@ pub fn video_json(v: &VideoRecord) -> Value {
     json!({
         "id": v.id,
         "owner": v.owner,
-        "title": v.title,
+        // Users' text is the owner's alone: operators see the id (docs/API.md, Operators).
+        "title": Value::Null,
         "priority": v.priority,
         "state": v.state,
         "created_at": v.created_at,

@@ -26,7 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 
 use shotfarm_actors::domain::{FarmEvent, VideoRecord};
-use shotfarm_actors::ids::VideoId;
+use shotfarm_actors::ids::{OwnerId, VideoId};
 use shotfarm_actors::ports::Subscription;
 use shotfarm_actors::settings::WebsocketSettings;
 use shotfarm_actors::Farm;
@@ -104,6 +104,9 @@ pub struct ProgressSession {
     video: VideoId,
     limits: Limits,
     expires_at: DateTime<Utc>,
+    /// Who watches: the owner is sent title and prompts (each snapshot recorded in the audit
+    /// log as a prompt read), anyone else (an operator) gets them as `null`.
+    viewer: OwnerId,
     /// Taken when the actor starts.
     opening: Option<(Subscription, Opening, Inbound<Payload>)>,
     outbox: Outbox,
@@ -184,6 +187,7 @@ impl ProgressSession {
         (subscription, opening): (Subscription, Opening),
         payload: Payload,
         expires_at: DateTime<Utc>,
+        viewer: OwnerId,
     ) -> OutboxBody {
         let limits = Limits::from_settings(&farm.settings().websocket);
         let (outbox, body) = Outbox::new(limits.outbox_bytes);
@@ -193,6 +197,7 @@ impl ProgressSession {
             video,
             limits,
             expires_at,
+            viewer,
             opening: Some((subscription, opening, inbound)),
             outbox,
             flow: Flow::new(FLOW_WINDOW),
@@ -259,7 +264,7 @@ impl ProgressSession {
     }
 
     fn send_snapshot(&mut self, video: VideoRecord, ctx: &mut Context<Self>) {
-        let frame = match frames::snapshot(&video) {
+        let frame = match frames::snapshot(&video, &self.viewer) {
             Ok(frame) => frame,
             Err(e) => {
                 self.fail(ctx, &e.to_string());
@@ -270,6 +275,11 @@ impl ProgressSession {
             self.fall_behind(ctx);
             return;
         }
+        crate::routes::audit::record_prompt_reads(
+            &self.farm,
+            &self.viewer,
+            std::slice::from_ref(&video),
+        );
         self.mode = Mode::Live;
         self.last_seq = video.seq;
         self.through = video.seq;

@@ -1,0 +1,86 @@
+//! The in-memory accounts (the embedded default): per owner and period the set of videos
+//! charged, and per video where it was charged, behind one lock so a charge is atomic.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::ids::{OwnerId, VideoId};
+use crate::ports::{Accounts, Charge, Period, StoreError};
+
+#[derive(Default)]
+struct Books {
+    charged: HashMap<(OwnerId, String), HashSet<VideoId>>,
+    charges: HashMap<VideoId, (OwnerId, String)>,
+}
+
+/// Accounts held in this process (lost when it stops, like the in-memory store).
+#[derive(Default)]
+pub struct MemoryAccounts {
+    books: Mutex<Books>,
+}
+
+impl MemoryAccounts {
+    /// Empty accounts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
+        // A panic while holding the lock leaves the books consistent (every change is one
+        // insert or remove), so a poisoned lock is used as is.
+        self.books.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn count(set: Option<&HashSet<VideoId>>) -> u32 {
+    set.map_or(0, |s| u32::try_from(s.len()).unwrap_or(u32::MAX))
+}
+
+#[async_trait]
+impl Accounts for MemoryAccounts {
+    async fn charge(
+        &self,
+        owner: &OwnerId,
+        period: &Period,
+        allowance: u32,
+        video: &VideoId,
+    ) -> Result<Charge, StoreError> {
+        let mut books = self.books();
+        let key = (owner.clone(), period.id.clone());
+        let set = books.charged.entry(key.clone()).or_default();
+        if set.contains(video) {
+            return Ok(Charge::Charged {
+                used: count(Some(set)),
+            });
+        }
+        if count(Some(set)) >= allowance {
+            return Ok(Charge::Exhausted {
+                used: count(Some(set)),
+            });
+        }
+        set.insert(video.clone());
+        let used = count(Some(set));
+        books.charges.insert(video.clone(), key);
+        Ok(Charge::Charged { used })
+    }
+
+    async fn refund(&self, video: &VideoId) -> Result<bool, StoreError> {
+        let mut books = self.books();
+        let Some(key) = books.charges.remove(video) else {
+            return Ok(false);
+        };
+        Ok(books
+            .charged
+            .get_mut(&key)
+            .is_some_and(|set| set.remove(video)))
+    }
+
+    async fn used(&self, owner: &OwnerId, period: &Period) -> Result<u32, StoreError> {
+        let books = self.books();
+        Ok(count(
+            books.charged.get(&(owner.clone(), period.id.clone())),
+        ))
+    }
+}

@@ -1,0 +1,214 @@
+//! Per-user request rates: a GCRA (generic cell rate algorithm, a token bucket kept as one
+//! timestamp) per user and limit, in a `DashMap`. In process: each server counts on its own, so N
+//! servers behind a balancer allow a user N times the configured rate.
+
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+
+use crate::ids::OwnerId;
+use crate::settings::LimitSettings;
+
+/// Users tracked per limit before the idle ones (whose bucket is full again) are forgotten.
+const PRUNE_ABOVE: usize = 100_000;
+
+/// Which budget a request draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    /// `POST /api/v1/videos`.
+    Submissions,
+    /// Reads of a user's data: a video, the list, a progress websocket, credits.
+    Reads,
+}
+
+impl Limit {
+    /// The name in messages and config (`limits.<name>_per_minute`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limit::Submissions => "submissions",
+            Limit::Reads => "reads",
+        }
+    }
+}
+
+/// A refused request: which limit, its configuration, and when to retry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "rate limit on {} hit: {per_minute} per minute per user (burst {burst}); retry after {} s",
+    .limit.as_str(),
+    self.retry_after_s()
+)]
+pub struct Limited {
+    pub limit: Limit,
+    pub per_minute: u32,
+    pub burst: u32,
+    pub retry_after: Duration,
+}
+
+impl Limited {
+    /// Whole seconds to wait, at least 1 (what `Retry-After` carries).
+    pub fn retry_after_s(&self) -> u64 {
+        let s = self.retry_after.as_secs() + u64::from(self.retry_after.subsec_nanos() > 0);
+        s.max(1)
+    }
+}
+
+/// One GCRA: a request is let through when the user's theoretical arrival time, advanced by one
+/// emission interval, is no further than `burst` intervals ahead of now.
+struct Gcra {
+    per_minute: u32,
+    burst: u32,
+    interval: Duration,
+    /// Per user, the theoretical arrival time of their next request.
+    tat: DashMap<OwnerId, Instant>,
+}
+
+impl Gcra {
+    fn new(per_minute: u32, burst: u32) -> Self {
+        let per_minute = per_minute.max(1);
+        Self {
+            per_minute,
+            burst: burst.max(1),
+            interval: Duration::from_secs(60) / per_minute,
+            tat: DashMap::new(),
+        }
+    }
+
+    fn admit(&self, limit: Limit, owner: &OwnerId, now: Instant) -> Result<(), Limited> {
+        if self.tat.len() > PRUNE_ABOVE {
+            self.tat.retain(|_, tat| *tat > now);
+        }
+        let mut entry = self.tat.entry(owner.clone()).or_insert(now);
+        let tat = (*entry).max(now);
+        let next = tat + self.interval;
+        let window = self.interval * self.burst;
+        match next.checked_sub(window) {
+            Some(allowed_at) if allowed_at > now => Err(Limited {
+                limit,
+                per_minute: self.per_minute,
+                burst: self.burst,
+                retry_after: allowed_at - now,
+            }),
+            _ => {
+                *entry = next;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The farm's per-user limits (one per server process).
+pub struct RateLimits {
+    enabled: bool,
+    submissions: Gcra,
+    reads: Gcra,
+}
+
+impl RateLimits {
+    /// Limits as configured.
+    pub fn new(settings: &LimitSettings) -> Self {
+        Self {
+            enabled: settings.enabled,
+            submissions: Gcra::new(settings.submissions_per_minute, settings.submission_burst),
+            reads: Gcra::new(settings.reads_per_minute, settings.read_burst),
+        }
+    }
+
+    /// Counts one request of `owner` against `limit`, or says when to retry.
+    pub fn admit(&self, limit: Limit, owner: &OwnerId) -> Result<(), Limited> {
+        self.admit_at(limit, owner, Instant::now())
+    }
+
+    /// [`Self::admit`] at a given instant (tests drive the clock).
+    pub fn admit_at(&self, limit: Limit, owner: &OwnerId, now: Instant) -> Result<(), Limited> {
+        if !self.enabled {
+            return Ok(());
+        }
+        match limit {
+            Limit::Submissions => self.submissions.admit(limit, owner, now),
+            Limit::Reads => self.reads.admit(limit, owner, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(per_minute: u32, burst: u32) -> RateLimits {
+        RateLimits::new(&LimitSettings {
+            enabled: true,
+            submissions_per_minute: per_minute,
+            submission_burst: burst,
+            reads_per_minute: 6000,
+            read_burst: 1,
+        })
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_rate_holds_and_retry_after_is_right() {
+        let l = limits(60, 3); // one a second, three at once
+        let alice = OwnerId::from("alice");
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert!(
+                l.admit_at(Limit::Submissions, &alice, t0).is_ok(),
+                "request {i}"
+            );
+        }
+        let refused = l
+            .admit_at(Limit::Submissions, &alice, t0)
+            .expect_err("fourth at once");
+        assert_eq!(refused.limit, Limit::Submissions);
+        assert_eq!(refused.retry_after, Duration::from_secs(1));
+        assert_eq!(refused.retry_after_s(), 1);
+        assert!(refused.to_string().contains("submissions"), "{refused}");
+        assert!(refused.to_string().contains("60 per minute"), "{refused}");
+        // Half a second on: still refused, retry in the other half (rounded up to 1 s).
+        let half = t0 + Duration::from_millis(500);
+        let refused = l
+            .admit_at(Limit::Submissions, &alice, half)
+            .expect_err("too soon");
+        assert_eq!(refused.retry_after, Duration::from_millis(500));
+        assert_eq!(refused.retry_after_s(), 1);
+        // A second on: exactly one more.
+        let later = t0 + Duration::from_secs(1);
+        assert!(l.admit_at(Limit::Submissions, &alice, later).is_ok());
+        assert!(l.admit_at(Limit::Submissions, &alice, later).is_err());
+        // Idle long enough, the whole burst is back (and no more).
+        let idle = later + Duration::from_secs(60);
+        for _ in 0..3 {
+            assert!(l.admit_at(Limit::Submissions, &alice, idle).is_ok());
+        }
+        assert!(l.admit_at(Limit::Submissions, &alice, idle).is_err());
+    }
+
+    #[test]
+    fn users_and_limits_are_counted_apart() {
+        let l = limits(1, 1);
+        let (alice, bob) = (OwnerId::from("alice"), OwnerId::from("bob"));
+        let now = Instant::now();
+        assert!(l.admit_at(Limit::Submissions, &alice, now).is_ok());
+        let refused = l
+            .admit_at(Limit::Submissions, &alice, now)
+            .expect_err("alice");
+        assert_eq!(refused.retry_after_s(), 60);
+        assert!(l.admit_at(Limit::Submissions, &bob, now).is_ok());
+        assert!(l.admit_at(Limit::Reads, &alice, now).is_ok());
+    }
+
+    #[test]
+    fn disabled_limits_let_everything_through() {
+        let l = RateLimits::new(&LimitSettings {
+            enabled: false,
+            submissions_per_minute: 1,
+            submission_burst: 1,
+            reads_per_minute: 1,
+            read_burst: 1,
+        });
+        let alice = OwnerId::from("alice");
+        for _ in 0..100 {
+            assert!(l.admit(Limit::Reads, &alice).is_ok());
+        }
+    }
+}

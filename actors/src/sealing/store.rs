@@ -1,0 +1,182 @@
+//! [`SealedStore`]: the store decorator that keeps users' text sealed at rest. Around any
+//! [`Store`], it seals a video's title and every shot's prompt on the way in (`create_video`,
+//! `write_shot`) and opens them on the way out (`video`, `list_videos`, `unfinished_videos`), so
+//! the adapter underneath (memory, Redis) only ever holds [`Keyring::seal`]'s output. The farm
+//! wraps every store it runs on in one; `shotfarm rekey` works on the bare adapter, on sealed text.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+
+use super::keys::{Keyring, SealError};
+use crate::domain::{ShotRecord, VideoRecord};
+use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use crate::ports::store::{ShotWritten, TextMap, TextRewritten};
+use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+
+/// Videos whose owner is remembered (a shot write needs its video's owner to seal the prompt;
+/// past this the memory is cleared and refilled from the store as writes come).
+const OWNERS_MAX: usize = 100_000;
+
+/// A store whose users' text is sealed under the farm's keyring.
+pub struct SealedStore {
+    inner: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    /// Each video's owner (fixed for its life), so that sealing a shot write costs no read.
+    owners: DashMap<VideoId, OwnerId>,
+}
+
+impl SealedStore {
+    /// `inner` with its users' text sealed under `keys`.
+    pub fn new(inner: Arc<dyn Store>, keys: Arc<Keyring>) -> Self {
+        Self {
+            inner,
+            keys,
+            owners: DashMap::new(),
+        }
+    }
+
+    fn remember(&self, video: &VideoId, owner: &OwnerId) {
+        if self.owners.contains_key(video) {
+            return;
+        }
+        if self.owners.len() >= OWNERS_MAX {
+            self.owners.clear();
+        }
+        self.owners.insert(video.clone(), owner.clone());
+    }
+
+    async fn owner_of(&self, video: &VideoId) -> Result<OwnerId, StoreError> {
+        if let Some(owner) = self.owners.get(video) {
+            return Ok(owner.clone());
+        }
+        let record = self
+            .inner
+            .video(video)
+            .await?
+            .ok_or_else(|| StoreError::NoSuchVideo(video.clone()))?;
+        self.remember(video, &record.owner);
+        Ok(record.owner)
+    }
+
+    /// `video` with its text sealed for its owner.
+    fn seal_video(&self, mut video: VideoRecord) -> VideoRecord {
+        let owner = video.owner.clone();
+        if let Some(title) = &mut video.title {
+            *title = self.keys.seal(&owner, title);
+        }
+        for shot in &mut video.shots {
+            shot.spec.prompt = self.keys.seal(&owner, &shot.spec.prompt);
+        }
+        video
+    }
+
+    /// `video` with its text opened; a text that does not open fails the read, naming the video.
+    fn open_video(&self, mut video: VideoRecord) -> Result<VideoRecord, StoreError> {
+        self.remember(&video.id, &video.owner);
+        let owner = video.owner.clone();
+        let unreadable = |what: String, e: SealError| StoreError::Unreadable {
+            video: video.id.clone(),
+            reason: format!("{what}: {e}"),
+        };
+        if let Some(title) = &video.title {
+            let opened = open_text(&self.keys, &owner, title)
+                .map_err(|e| unreadable("its title".into(), e))?;
+            video.title = Some(opened);
+        }
+        for i in 0..video.shots.len() {
+            let opened = open_text(&self.keys, &owner, &video.shots[i].spec.prompt)
+                .map_err(|e| unreadable(format!("shot {i}'s prompt"), e))?;
+            video.shots[i].spec.prompt = opened;
+        }
+        Ok(video)
+    }
+}
+
+/// Opens sealed text. Text that is not sealed at all was stored before sealing existed: it reads
+/// as it is (and `shotfarm rekey` seals it).
+fn open_text(keys: &Keyring, owner: &OwnerId, text: &str) -> Result<String, SealError> {
+    match keys.open(owner, text) {
+        Err(SealError::NotSealed) => Ok(text.to_owned()),
+        other => other,
+    }
+}
+
+#[async_trait]
+impl Store for SealedStore {
+    async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
+        let (id, owner) = (video.id.clone(), video.owner.clone());
+        self.inner.create_video(self.seal_video(video)).await?;
+        self.remember(&id, &owner);
+        Ok(())
+    }
+
+    async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
+        match self.inner.video(id).await? {
+            Some(video) => Ok(Some(self.open_video(video)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {
+        let page = self.inner.list_videos(query).await?;
+        Ok(VideoPage {
+            videos: page
+                .videos
+                .into_iter()
+                .map(|v| self.open_video(v))
+                .collect::<Result<_, _>>()?,
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    async fn write_shot(&self, mut shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+        let video = shot
+            .id
+            .video()
+            .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
+        let owner = self.owner_of(&video).await?;
+        shot.spec.prompt = self.keys.seal(&owner, &shot.spec.prompt);
+        self.inner.write_shot(shot).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+
+    async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError> {
+        self.inner
+            .unfinished_videos()
+            .await?
+            .into_iter()
+            .map(|v| self.open_video(v))
+            .collect()
+    }
+
+    async fn queued_shots(&self, limit: usize) -> Result<Vec<ShotId>, StoreError> {
+        self.inner.queued_shots(limit).await
+    }
+
+    async fn renew_leases(&self, nodes: &[NodeId], ttl: Duration) -> Result<(), StoreError> {
+        self.inner.renew_leases(nodes, ttl).await
+    }
+
+    async fn release_leases(&self, nodes: &[NodeId]) -> Result<(), StoreError> {
+        self.inner.release_leases(nodes).await
+    }
+
+    async fn leases_live(&self, nodes: &[NodeId]) -> Result<Vec<bool>, StoreError> {
+        self.inner.leases_live(nodes).await
+    }
+
+    /// Rewrites the stored (sealed) text as it is: `map` sees sealed text, not the users'.
+    async fn rewrite_text(
+        &self,
+        id: &VideoId,
+        map: &TextMap<'_>,
+    ) -> Result<TextRewritten, StoreError> {
+        self.inner.rewrite_text(id, map).await
+    }
+}

@@ -1,0 +1,249 @@
+//! `shotfarm-load plan --autoscale`: the seed's month with the autoscaler ([`super::elastic`])
+//! over a few seeds, beside the seed's fixed layouts replayed on the same traffic, the all-spot
+//! floor and the seed's own cost table; optionally a sweep of objectives (the trade-off curve).
+
+use serde::Serialize;
+
+use super::elastic::{replay, MonthReport, PoolModel};
+use super::plan::PlanProfile;
+
+/// The knobs of an autoscaled month.
+#[derive(Clone, Debug, clap::Args, Serialize)]
+pub struct AutoscaleArgs {
+    /// Standard-video latency objective, modelled seconds.
+    #[arg(long, default_value_t = 900.0)]
+    pub objective_s: f64,
+    /// Also replay these objectives (comma-separated seconds) for the trade-off curve.
+    #[arg(long, value_delimiter = ',')]
+    pub sweep: Vec<f64>,
+    /// Seeds replayed (seed, seed+1, ...); the figures are their medians.
+    #[arg(long, default_value_t = 3)]
+    pub seeds: u64,
+    /// A node idle this long with nothing queued goes back (modelled seconds).
+    #[arg(long, default_value_t = 10.0)]
+    pub idle_s: f64,
+    /// No release this soon after the pool grew (modelled seconds).
+    #[arg(long, default_value_t = 90.0)]
+    pub cooldown_s: f64,
+    /// A new node's boot, billed (modelled seconds).
+    #[arg(long, default_value_t = 90.0)]
+    pub boot_s: f64,
+    /// The autoscaler's evaluation period (modelled seconds).
+    #[arg(long, default_value_t = 10.0)]
+    pub period_s: f64,
+    /// Spot nodes the cloud has for the pool.
+    #[arg(long, default_value_t = 128)]
+    pub spot_capacity: u32,
+    /// Spot reclaims per node-hour.
+    #[arg(long, default_value_t = 0.05)]
+    pub reclaim_rate: f64,
+    /// Place first come, first served instead of the farm's fair share between users.
+    #[arg(long)]
+    pub fifo: bool,
+}
+
+/// The autoscaled month and what it is compared with.
+#[derive(Clone, Debug, Serialize)]
+pub struct AutoscalePlan {
+    pub videos_per_month: u64,
+    pub days: usize,
+    pub args: AutoscaleArgs,
+    pub profile: PlanProfile,
+    /// One report per seed at the objective.
+    pub autoscaled: Vec<MonthReport>,
+    /// The seed's fixed layouts on the first seed's traffic.
+    pub fixed: Vec<MonthReport>,
+    /// Per swept objective, one report per seed.
+    pub sweep: Vec<Vec<MonthReport>>,
+}
+
+/// The pool model these knobs describe.
+pub fn model(a: &AutoscaleArgs, objective_s: f64) -> PoolModel {
+    let mut m = PoolModel::seed(objective_s);
+    m.tuning.idle_before_release_s = a.idle_s;
+    m.tuning.cooldown_s = a.cooldown_s;
+    m.tuning.boot_delay_s = a.boot_s;
+    m.tuning.period_s = a.period_s;
+    m.tuning.spot_preemption_rate = a.reclaim_rate;
+    m.spot_capacity = a.spot_capacity;
+    m.fair_share = !a.fifo;
+    m
+}
+
+/// Replays the month for every seed, the fixed layouts and the sweep.
+pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> AutoscalePlan {
+    let v = profile.videos_per_month as f64;
+    let seeds: Vec<u64> = (seed..seed + a.seeds.max(1)).collect();
+    let at = |objective: f64| -> Vec<MonthReport> {
+        seeds
+            .iter()
+            .map(|&s| replay(&model(&a, objective), v, days, s))
+            .collect()
+    };
+    let autoscaled = at(a.objective_s);
+    let sweep = a.sweep.iter().map(|&o| at(o)).collect();
+    // The seed's video pool: 8 on-demand A100s, and scenario B's 8 on-demand + 8 spot.
+    let fixed = [(0, 8), (8, 8)]
+        .iter()
+        .map(|&(spot, od)| {
+            let mut m = PoolModel::fixed(spot, od);
+            m.tuning.spot_preemption_rate = a.reclaim_rate;
+            m.fair_share = !a.fifo;
+            replay(&m, v, days, seed)
+        })
+        .collect();
+    AutoscalePlan {
+        videos_per_month: profile.videos_per_month,
+        days,
+        args: a,
+        profile,
+        autoscaled,
+        fixed,
+        sweep,
+    }
+}
+
+/// The median of `f` over `reports`.
+pub fn median(reports: &[MonthReport], f: impl Fn(&MonthReport) -> f64) -> f64 {
+    let mut v: Vec<f64> = reports.iter().map(f).collect();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// One table row: the median over `reports`.
+fn row(label: &str, r: &[MonthReport]) -> String {
+    let m = |f: fn(&MonthReport) -> f64| median(r, f);
+    format!(
+        "| {label} | {:.0} | {:.0} / {:.0} | {:.1}% | ${:.0} / ${:.0} | **${:.0}** | ${:.3} = **{:.2}x** | {:.0} / **{:.0}** / {:.0} s | {:.0} / {:.0} | {:.0} |\n",
+        m(|x| x.videos_completed as f64),
+        m(|x| x.gpu_hours_paid_spot),
+        m(|x| x.gpu_hours_paid_on_demand),
+        100.0 * m(|x| x.busy_share),
+        m(|x| x.cost_spot_usd),
+        m(|x| x.cost_on_demand_usd),
+        m(|x| x.cost_total_usd),
+        m(|x| x.cost_per_video_usd),
+        m(|x| x.cost_vs_floor),
+        m(|x| x.completion_s.p50),
+        m(|x| x.completion_s.p95),
+        m(|x| x.completion_s.max),
+        m(|x| x.nodes_bought_spot as f64),
+        m(|x| x.nodes_bought_on_demand as f64),
+        m(|x| x.preemptions as f64),
+    )
+}
+
+/// The plan as Markdown.
+pub fn markdown(p: &AutoscalePlan) -> String {
+    let a = &p.autoscaled;
+    let first = &a[0];
+    let s = &p.profile.cost_month_usd;
+    let mut out = format!(
+        "# shotfarm-load plan --autoscale: {} videos a month\n\n\
+         {} distinct days (seeds {}..{}; day one is a Monday), median over the seeds; seed {}: {} videos \
+         (busiest day {}, quietest {}), at most {} videos in flight at once. Objective {:.0} s for a \
+         standard video; boot {:.0} s (billed); {:.2} spot reclaims per node-hour; spot capacity {} \
+         nodes; idle {:.0} s before release; cooldown {:.0} s; evaluation every {:.0} s; placement {}. Billing per \
+         second with a one-minute minimum. All-spot floor: ${:.3} a video (8 × 180 GPU-s at $1.10 \
+         an hour).\n\n\
+         | pool | videos | GPU-h paid spot / on-demand | busy of paid | cost spot / on-demand | cost | per video vs floor | completion p50 / p95 / max | nodes bought spot / on-demand | reclaims |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        p.videos_per_month,
+        p.days,
+        first.seed,
+        first.seed + a.len() as u64 - 1,
+        first.seed,
+        first.videos,
+        first.traffic.per_day.iter().max().unwrap_or(&0),
+        first.traffic.per_day.iter().min().unwrap_or(&0),
+        first.peak_concurrent_videos,
+        p.args.objective_s,
+        p.args.boot_s,
+        p.args.reclaim_rate,
+        p.args.spot_capacity,
+        p.args.idle_s,
+        p.args.cooldown_s,
+        p.args.period_s,
+        if p.args.fifo {
+            "first come, first served"
+        } else {
+            "fair share between users, as the farm places"
+        },
+        first.floor_per_video_usd,
+    );
+    out += &row(&first.label, a);
+    for f in &p.fixed {
+        out += &row(&f.label, std::slice::from_ref(f));
+    }
+    out += "\nPer seed (autoscaled): ";
+    out += &a
+        .iter()
+        .map(|r| {
+            format!(
+                "seed {}: {:.2}x, {:.1}% busy, p95 {:.0} s",
+                r.seed,
+                r.cost_vs_floor,
+                100.0 * r.busy_share,
+                r.completion_s.p95
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    out += ".\n";
+    if !p.sweep.is_empty() {
+        out += "\nTrade-off (medians over the seeds):\n\n| objective | cost per video vs floor | busy of paid | p95 completion | cost a month |\n|---:|---:|---:|---:|---:|\n";
+        for r in &p.sweep {
+            out += &format!(
+                "| {:.0} s | {:.2}x | {:.1}% | {:.0} s | ${:.0} |\n",
+                r[0].objective_s,
+                median(r, |x| x.cost_vs_floor),
+                100.0 * median(r, |x| x.busy_share),
+                median(r, |x| x.completion_s.p95),
+                median(r, |x| x.cost_total_usd),
+            );
+        }
+    }
+    out += &format!(
+        "\nThe seed's own table (`[cost_month_usd]`, whole cluster, for 15,000-45,000 videos):\n\n\
+         | seed estimate | USD a month |\n|---|---:|\n\
+         | all GPUs 24x7 on demand | {:.0} |\n| 12 h a day | {:.0} |\n| spot for video only | {:.0} |\n\
+         | recommended mix | {:.0}-{:.0} |\n| scenario B total | {:.0}-{:.0} |\n",
+        s.gpu_24x7_on_demand,
+        s.gpu_12h_a_day,
+        s.spot_for_video_only,
+        s.recommended_mixed[0],
+        s.recommended_mixed[1],
+        s.scenario_b_total[0],
+        s.scenario_b_total[1],
+    );
+    out
+}
+
+/// Runs the plan and writes `plan.json` and `plan.md` under `out`; returns the Markdown.
+pub fn run_and_write(
+    profile: PlanProfile,
+    days: usize,
+    seed: u64,
+    args: AutoscaleArgs,
+    out: &std::path::Path,
+) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        (1..=31).contains(&days),
+        "--days must be 1 to 31 for --autoscale"
+    );
+    anyhow::ensure!(args.objective_s > 0.0, "--objective-s must be positive");
+    let plan = run(profile, days, seed, args);
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("plan.json"), serde_json::to_vec_pretty(&plan)?)?;
+    let md = markdown(&plan);
+    std::fs::write(out.join("plan.md"), &md)?;
+    Ok(md)
+}

@@ -1,0 +1,86 @@
+//! A child process with its stderr collected into a log for assertions, killed on drop.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running process whose stderr is collected line by line into a log; killed on drop.
+pub struct LoggedChild {
+    child: Child,
+    log: Arc<Mutex<String>>,
+    /// What the process is, for failure messages ("agent").
+    what: &'static str,
+}
+
+impl LoggedChild {
+    /// Spawns `cmd` with stderr piped (stdout as configured), collecting stderr on a thread.
+    /// Panics naming `what` if it cannot start.
+    pub fn spawn(what: &'static str, cmd: &mut Command) -> Self {
+        let mut child = cmd
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self { child, log, what }
+    }
+
+    /// The stderr collected so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").clone()
+    }
+
+    /// The process id (to signal it).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit code if the process has exited (`Some(None)`: killed by a signal), without waiting.
+    pub fn try_exit(&mut self) -> Option<Option<i32>> {
+        self.child
+            .try_wait()
+            .expect("try_wait")
+            .map(|status| status.code())
+    }
+
+    /// Waits up to `timeout` for the process to exit and returns its code; panics with its log
+    /// if it is still running by then.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(code) = self.try_exit() {
+                return code;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{} still running; its log:\n{}",
+                self.what,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Kills the process (SIGKILL) and reaps it.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        let _ = self.child.wait();
+        Ok(())
+    }
+}
+
+impl Drop for LoggedChild {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

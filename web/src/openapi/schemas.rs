@@ -1,0 +1,285 @@
+//! Schema-only mirrors of shapes the `actors` crate serializes (its views and enums), so that
+//! crate stays free of web concerns. Each mirrors one type field for field; the checked-in
+//! document test and the hostile-input run's response conformance check catch drift.
+
+#![allow(dead_code)] // Never built: these types only describe JSON.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `shotfarm_actors::domain::VideoState`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = VideoState)]
+pub enum VideoStateDoc {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// `shotfarm_actors::domain::ShotState`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = ShotState)]
+pub enum ShotStateDoc {
+    Queued,
+    Assigned,
+    Running,
+    Preempted,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+/// `shotfarm_actors::domain::Priority`: `high` is for operators (and paid plans).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Priority)]
+pub enum PriorityDoc {
+    Standard,
+    High,
+}
+
+/// `shotfarm_actors::domain::NodeState`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = NodeState)]
+pub enum NodeStateDoc {
+    Joining,
+    Ready,
+    Draining,
+    Preempted,
+    Lost,
+    Left,
+}
+
+/// `shotfarm_actors::autoscaler::BudgetState`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = BudgetState)]
+pub enum BudgetStateDoc {
+    Ok,
+    Warn,
+    NoGrowth,
+    HighOnly,
+}
+
+/// `shotfarm_actors::domain::TelemetrySourceKind`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = TelemetrySource)]
+pub enum TelemetrySourceDoc {
+    Nvml,
+    Simulated,
+}
+
+/// `shotfarm_actors::domain::GpuTelemetry`: one GPU's latest reading.
+#[derive(Serialize, ToSchema)]
+#[schema(as = GpuTelemetry)]
+pub struct GpuTelemetryDoc {
+    gpu: u32,
+    utilization_gpu: f64,
+    memory_used_mb: u64,
+    memory_total_mb: u64,
+    temperature_c: f64,
+    power_w: f64,
+    utilization_memory: Option<f64>,
+    sm_clock_mhz: Option<u32>,
+    /// The shot running on this GPU.
+    shot: Option<String>,
+    /// GPU memory that shot's process holds here.
+    shot_memory_mb: Option<u64>,
+    source: TelemetrySourceDoc,
+    sampled_at: DateTime<Utc>,
+}
+
+/// `shotfarm_actors::views::GpuView`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Gpu)]
+pub struct GpuViewDoc {
+    index: u32,
+    model: String,
+    memory_mb: u64,
+    busy: bool,
+    telemetry: Option<GpuTelemetryDoc>,
+}
+
+/// `shotfarm_actors::views::NodeView`: a GPU node as operators see it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Node)]
+pub struct NodeViewDoc {
+    id: String,
+    pool: String,
+    /// `local` or `agent`.
+    provider: String,
+    spot: bool,
+    state: NodeStateDoc,
+    price_per_hour: f64,
+    gpus: Vec<GpuViewDoc>,
+    shots_in_flight: Vec<String>,
+    loaded_models: Vec<String>,
+    blocked_models: Vec<String>,
+    heartbeat_age_s: Option<f64>,
+    joined_at: DateTime<Utc>,
+    cost_usd: f64,
+}
+
+/// `{"nodes": [...]}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NodeList)]
+pub struct NodeListDoc {
+    nodes: Vec<NodeViewDoc>,
+}
+
+/// What `POST /api/v1/nodes/{id}/preempt` and `/drain` answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = NodeAction)]
+pub struct NodeActionDoc {
+    node: String,
+    /// `preempt` or `drain`.
+    action: String,
+}
+
+/// The optional body of a preemption.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = PreemptBody)]
+pub struct PreemptBodyDoc {
+    /// Seconds of notice the node gets, above 0 and at most 600.
+    #[schema(exclusive_minimum = 0, maximum = 600)]
+    deadline_s: Option<f64>,
+}
+
+/// `shotfarm_actors::views::CostSplit`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CostSplit)]
+pub struct CostSplitDoc {
+    on_demand: f64,
+    spot: f64,
+    total: f64,
+}
+
+/// `shotfarm_actors::views::PoolBudgetView`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PoolBudget)]
+pub struct PoolBudgetDoc {
+    state: BudgetStateDoc,
+    budget_usd: Option<f64>,
+    spent_usd: f64,
+}
+
+/// `shotfarm_actors::views::BudgetView`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Budget)]
+pub struct BudgetDoc {
+    state: BudgetStateDoc,
+    budget_usd: Option<f64>,
+    spent_usd: f64,
+    pools: BTreeMap<String, PoolBudgetDoc>,
+}
+
+/// `shotfarm_actors::views::ClusterView`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Cluster)]
+pub struct ClusterDoc {
+    /// pool → priority → shots waiting.
+    queue_depth: BTreeMap<String, BTreeMap<String, u64>>,
+    queued_total: u64,
+    shots_running: u64,
+    gpus_busy: u32,
+    gpus_total: u32,
+    allocation: f64,
+    utilization_gpu: f64,
+    telemetry_source: String,
+    nodes_by_state: BTreeMap<String, u64>,
+    preemptions_total: u64,
+    requeues_total: u64,
+    cost_usd: CostSplitDoc,
+    burn_per_hour_usd: CostSplitDoc,
+    budget: Option<BudgetDoc>,
+    at: DateTime<Utc>,
+}
+
+/// `shotfarm_actors::views::WaitReason`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = WaitReason)]
+pub enum WaitReasonDoc {
+    NoFittingNode,
+    PinnedToOnDemand,
+    ModelBlocklisted,
+    WaitingForCapacity,
+}
+
+/// `shotfarm_actors::views::WaitingClass`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = WaitingClass)]
+pub struct WaitingClassDoc {
+    pool: String,
+    priority: String,
+    model: String,
+    gpus: u32,
+    gpu_memory_mb: u64,
+    on_demand_only: bool,
+    shots: u64,
+    reason: WaitReasonDoc,
+    detail: String,
+}
+
+/// `shotfarm_actors::views::WaitingView`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Waiting)]
+pub struct WaitingDoc {
+    queued_total: u64,
+    classes: Vec<WaitingClassDoc>,
+    at: DateTime<Utc>,
+}
+
+/// What `GET /api/v1/autoscaler` answers.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Autoscaler)]
+pub struct AutoscalerDoc {
+    enabled: bool,
+    budget: Option<BudgetDoc>,
+    /// Newest first: `at`, `pool`, `action` (`add` with kind and count, `release` with the node,
+    /// or null), `reason`, `outcome`, `budget`.
+    decisions: Vec<serde_json::Value>,
+}
+
+/// `{"videos": [...], "next_cursor": ...}`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VideoList)]
+pub struct VideoListDoc {
+    videos: Vec<crate::wire::VideoJson>,
+    /// Pass as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// `{"status": "ok"}` and the like.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Status)]
+pub struct StatusDoc {
+    status: String,
+}
+
+/// `shotfarm_actors::credits::CreditsView`: the caller's plan and what is left of it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Credits)]
+pub struct CreditsDoc {
+    plan: String,
+    /// False for operators and unmetered plans: never refused.
+    metered: bool,
+    /// Videos a period allows (null when not metered).
+    allowance: Option<u32>,
+    used: u32,
+    remaining: Option<u32>,
+    /// The period's id, e.g. `2026-11`.
+    period: String,
+    period_starts_at: DateTime<Utc>,
+    resets_at: DateTime<Utc>,
+}

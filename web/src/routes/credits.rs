@@ -1,0 +1,48 @@
+//! `GET /api/v1/credits`: the caller's plan and what is left of it this period. Counts as a
+//! read against the caller's rate limit.
+
+use actix_web::{get, web, HttpResponse};
+
+use shotfarm_actors::rate_limit::Limit;
+use shotfarm_actors::Farm;
+
+use crate::auth::Caller;
+use crate::problem::ApiError;
+
+/// The caller's [`shotfarm_actors::credits::Account`], resolved from config and their token.
+pub fn account_of(
+    farm: &Farm,
+    caller: &Caller,
+) -> Result<shotfarm_actors::credits::Account, ApiError> {
+    Ok(farm.account(&caller.user, caller.plan.as_deref(), caller.operator)?)
+}
+
+/// Counts one read of the caller's data against their rate (429 with `Retry-After` past it).
+pub fn admit_read(farm: &Farm, caller: &Caller) -> Result<(), ApiError> {
+    Ok(farm.admit(Limit::Reads, &caller.user)?)
+}
+
+#[utoipa::path(
+    tag = "videos",
+    description = "The caller's plan and what is left of it this period (counts as a read \
+        against the caller's rate).",
+    responses(
+        (status = 200, description = "The caller's credits", body = crate::openapi::schemas::CreditsDoc),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/credits")]
+async fn credits(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    admit_read(&farm, &caller)?;
+    let account = account_of(&farm, &caller)?;
+    let view = farm.credits(&caller.user, &account).await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Registers the credits route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(credits);
+}
