@@ -7,11 +7,11 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use shotfarm_web::auth::{Role, TokenIssuer};
+use support::agent::agent_command;
 use support::process::LoggedChild;
 use support::{video, Server};
 
@@ -52,29 +52,14 @@ fn enroll(s: &Server, token: Option<&str>, body: &Value) -> (u16, Value) {
 fn start_agent(s: &Server, enroll_token: &str, node: &str) -> LoggedChild {
     LoggedChild::spawn(
         "agent",
-        Command::new(env!("CARGO_BIN_EXE_shotfarm"))
-            .args(["agent", "--server", &s.base, "--enroll-token", enroll_token])
-            .args(["--node", node, "--simulate", "--gpus", "1"])
-            .args(["--gpu-model", "A100-80GB", "--gpu-memory-mb", "81920"])
-            .env("SHOTFARM_TIMING__TIME_FACTOR", "0.01")
-            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
+        agent_command(&s.base, "0.01")
+            .args(["--enroll-token", enroll_token, "--node", node])
             .env("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms")
             .env("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", "1s")
             .env("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms")
             .env("SHOTFARM_AGENTS__RECONNECT_MAX", "1s")
-            .env_remove("POD_NAME")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null()),
+            .env_remove("POD_NAME"),
     )
-}
-
-fn wait_node_ready(s: &Server, ops: &str, node: &str) {
-    s.wait_for("/api/v1/nodes", ops, Duration::from_secs(20), |b| {
-        b["nodes"]
-            .as_array()
-            .is_some_and(|ns| ns.iter().any(|n| n["id"] == node && n["state"] == "ready"))
-    });
 }
 
 fn render_one(s: &Server) {
@@ -92,7 +77,6 @@ fn field_of(body: &Value) -> &str {
 #[test]
 fn an_enrolled_node_token_connects_and_an_enrolling_agent_renders() {
     let s = server(&[]);
-    let ops = s.operator();
     let token = enroll_token(&s, "pool-a-");
 
     let (status, body) = enroll(&s, Some(&token), &json!({ "node": "pool-a-1" }));
@@ -111,7 +95,7 @@ fn an_enrolled_node_token_connects_and_an_enrolling_agent_renders() {
 
     // A real agent enrolls itself with its node id, connects and renders a shot.
     let agent = start_agent(&s, &token, "pool-a-7");
-    wait_node_ready(&s, &ops, "pool-a-7");
+    s.wait_node("pool-a-7", "ready");
     render_one(&s);
     assert!(agent.log().contains("enrolled"), "{}", agent.log());
 
@@ -129,19 +113,16 @@ fn an_enrolled_node_token_connects_and_an_enrolling_agent_renders() {
 #[test]
 fn an_agent_enrolls_again_when_its_node_token_expires() {
     let s = server(&[("SHOTFARM_AGENTS__NODE_TOKEN_TTL", "2s")]);
-    let ops = s.operator();
     let token = enroll_token(&s, "pool-r-");
     let agent = start_agent(&s, &token, "pool-r-1");
-    wait_node_ready(&s, &ops, "pool-r-1");
-    // Past two lifetimes of its node token, it is still (again) a ready node and renders.
-    std::thread::sleep(Duration::from_secs(5));
-    wait_node_ready(&s, &ops, "pool-r-1");
+    s.wait_node("pool-r-1", "ready");
+    // Once its node token has expired and it has enrolled again three times, it is still
+    // (again) a ready node and renders.
+    let enrolled_thrice =
+        |log: &str| log.matches("enrolled again").count() >= 3 && log.contains("expired");
+    agent.wait_log(Duration::from_secs(30), enrolled_thrice);
+    s.wait_node("pool-r-1", "ready");
     render_one(&s);
-    let log = agent.log();
-    assert!(
-        log.matches("enrolled again").count() >= 3 && log.contains("expired"),
-        "it should have enrolled again after each expiry:\n{log}"
-    );
 }
 
 #[test]

@@ -8,14 +8,16 @@
 mod redis_server;
 mod support;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 use shotfarm_web::auth::Role;
+use support::agent::agent_command;
 use support::process::LoggedChild;
-use support::{video, Server};
+use support::raw_agent::RawAgent;
+use support::{shot, video, Server};
 
 /// No local nodes; the server pings every 100 ms and waits 5 s before losing a silent agent.
 const ENV: [(&str, &str); 5] = [
@@ -30,166 +32,6 @@ fn server(extra: &[(&str, &str)]) -> Server {
     let mut env = ENV.to_vec();
     env.extend_from_slice(extra);
     Server::start(&env)
-}
-
-fn node_token(s: &Server, node: &str) -> String {
-    s.tokens()
-        .mint(node, Role::Node, Duration::from_secs(600))
-        .expect("mint")
-}
-
-type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
-
-/// A hand-driven agent connection.
-struct RawAgent {
-    ws: Ws,
-    node: String,
-}
-
-impl RawAgent {
-    fn connect(s: &Server, token: &str, node: &str) -> Self {
-        Self::try_connect(s, token, node).expect("connect")
-    }
-
-    /// Connects with `token`; `Err(status)` when the upgrade is refused.
-    fn try_connect(s: &Server, token: &str, node: &str) -> Result<Self, u16> {
-        use tungstenite::client::IntoClientRequest;
-        let url = format!(
-            "{}/api/v1/agents/connect",
-            s.base.replace("http://", "ws://")
-        );
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        match tungstenite::connect(request) {
-            Ok((ws, _)) => {
-                if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
-                    tcp.set_read_timeout(Some(Duration::from_millis(100)))
-                        .expect("timeout");
-                }
-                Ok(Self {
-                    ws,
-                    node: node.to_owned(),
-                })
-            }
-            Err(tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-            Err(e) => panic!("connect: {e}"),
-        }
-    }
-
-    fn send(&mut self, frame: &Value) {
-        self.ws
-            .send(tungstenite::Message::text(frame.to_string()))
-            .expect("send");
-    }
-
-    /// A valid hello for one simulated A100, optionally naming `node`.
-    fn hello(&mut self, node: Option<&str>) {
-        let mut hello = json!({
-            "type": "hello", "protocol": 1, "agent_version": "test", "pool": "video",
-            "spot": false, "price_per_hour": 1.1,
-            "gpus": [{"index": 0, "model": "A100-80GB", "memory_mb": 81920}],
-            "telemetry": "simulated", "executor": "test", "state": "ready", "running": []
-        });
-        if let Some(n) = node {
-            hello["node"] = json!(n);
-        }
-        self.send(&hello);
-    }
-
-    /// What arrives within `wait`: text frames as JSON, or the close code that ended it.
-    fn read_for(&mut self, wait: Duration) -> (Vec<Value>, Option<(u16, String)>) {
-        let start = Instant::now();
-        let mut frames = Vec::new();
-        while start.elapsed() < wait {
-            match self.ws.read() {
-                Ok(tungstenite::Message::Text(t)) => {
-                    frames.push(serde_json::from_str(&t).expect("json"))
-                }
-                Ok(tungstenite::Message::Close(c)) => {
-                    let c = c.map_or((1005, String::new()), |c| {
-                        (u16::from(c.code), c.reason.to_string())
-                    });
-                    return (frames, Some(c));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("{}: connection ended without a close frame: {e}", self.node),
-            }
-        }
-        (frames, None)
-    }
-
-    /// Reads until a frame of `kind` arrives (answering pings meanwhile).
-    fn wait_frame(&mut self, kind: &str, timeout: Duration) -> Value {
-        let start = Instant::now();
-        loop {
-            let (frames, closed) = self.read_for(Duration::from_millis(100));
-            if let Some(f) = frames.into_iter().find(|f| f["type"] == kind) {
-                return f;
-            }
-            assert!(closed.is_none(), "{}: closed {closed:?}", self.node);
-            assert!(
-                start.elapsed() < timeout,
-                "{}: no {kind} frame within {timeout:?}",
-                self.node
-            );
-        }
-    }
-
-    /// Reads until the server closes; the close code and reason.
-    fn wait_close(&mut self, timeout: Duration) -> (u16, String) {
-        let start = Instant::now();
-        loop {
-            let (_, closed) = self.read_for(Duration::from_millis(100));
-            if let Some(c) = closed {
-                return c;
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "{}: still open after {timeout:?}",
-                self.node
-            );
-        }
-    }
-
-    fn report(&mut self, event: Value) {
-        self.send(&json!({"type": "report", "preempted": false, "event": event}));
-    }
-}
-
-fn nodes(s: &Server) -> Vec<Value> {
-    let body: Value = s
-        .get("/api/v1/nodes", &s.operator())
-        .json()
-        .expect("nodes json");
-    body["nodes"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_node(s: &Server, node: &str, state: &str) {
-    s.wait_for(
-        "/api/v1/nodes",
-        &s.operator(),
-        Duration::from_secs(20),
-        |b| {
-            b["nodes"]
-                .as_array()
-                .is_some_and(|ns| ns.iter().any(|n| n["id"] == node && n["state"] == state))
-        },
-    );
-}
-
-fn shot<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["shots"]
-        .as_array()
-        .and_then(|ss| ss.iter().find(|s| s["id"] == id))
-        .unwrap_or(&Value::Null)
 }
 
 fn revoke(s: &Server, token: &str, node: &str) -> reqwest::blocking::Response {
@@ -207,7 +49,7 @@ fn a_token_speaks_for_one_node_its_agent_gets_only_its_runs_and_others_reports_a
     let alice = s.user("alice");
 
     // A hello naming another node than the token's is refused, and nothing registers.
-    let mut liar = RawAgent::connect(&s, &node_token(&s, "agent-a"), "agent-a");
+    let mut liar = RawAgent::connect(&s, &s.node_token("agent-a"), "agent-a");
     liar.hello(Some("agent-b"));
     let (code, reason) = liar.wait_close(Duration::from_secs(5));
     assert_eq!(code, 1008, "{reason}");
@@ -215,23 +57,23 @@ fn a_token_speaks_for_one_node_its_agent_gets_only_its_runs_and_others_reports_a
         reason.contains("agent-b") && reason.contains("agent-a"),
         "{reason}"
     );
-    assert!(nodes(&s).iter().all(|n| n["id"] != "agent-a"));
+    assert!(s.nodes().iter().all(|n| n["id"] != "agent-a"));
 
     // Two honest agents (one naming itself, one not), one GPU each.
-    let mut a = RawAgent::connect(&s, &node_token(&s, "agent-a"), "agent-a");
+    let mut a = RawAgent::connect(&s, &s.node_token("agent-a"), "agent-a");
     a.hello(Some("agent-a"));
     assert_eq!(
         a.wait_frame("welcome", Duration::from_secs(5))["node"],
         "agent-a"
     );
-    let mut b = RawAgent::connect(&s, &node_token(&s, "agent-b"), "agent-b");
+    let mut b = RawAgent::connect(&s, &s.node_token("agent-b"), "agent-b");
     b.hello(None);
     assert_eq!(
         b.wait_frame("welcome", Duration::from_secs(5))["node"],
         "agent-b"
     );
-    wait_node(&s, "agent-a", "ready");
-    wait_node(&s, "agent-b", "ready");
+    s.wait_node("agent-a", "ready");
+    s.wait_node("agent-b", "ready");
 
     let v = s.submit(&alice, &video(4, "tiny-video"));
     let vid = v["id"].as_str().expect("id").to_owned();
@@ -299,15 +141,8 @@ fn a_token_speaks_for_one_node_its_agent_gets_only_its_runs_and_others_reports_a
 
 /// A running `shotfarm agent` connecting to `url` with `token`, killed on drop.
 fn start_agent(url: &str, token: &str) -> LoggedChild {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
-    cmd.args(["agent", "--server", url, "--token", token, "--simulate"])
-        .args(["--gpus", "1", "--gpu-model", "A100-80GB"])
-        .args(["--gpu-memory-mb", "81920", "--price-per-hour", "3.67"])
-        .env("SHOTFARM_TIMING__TIME_FACTOR", "0.05")
-        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null());
+    let mut cmd = agent_command(url, "0.05");
+    cmd.args(["--token", token, "--price-per-hour", "3.67"]);
     for (k, v) in ENV {
         cmd.env(k, v);
     }
@@ -335,7 +170,7 @@ fn a_revoked_node_is_closed_with_4004_its_agent_exits_its_shot_requeues_and_its_
     );
 
     let mut agent = start_agent(&s.base, &token);
-    wait_node(&s, "agent-r", "ready");
+    s.wait_node("agent-r", "ready");
     let v = s.submit(&alice, &video(1, "cogvideox-5b"));
     let vid = v["id"].as_str().expect("id").to_owned();
     let shot_id = v["shots"][0]["id"].as_str().expect("shot").to_owned();
@@ -366,7 +201,7 @@ fn a_revoked_node_is_closed_with_4004_its_agent_exits_its_shot_requeues_and_its_
         agent.log()
     );
     assert!(agent.log().contains("4004"), "{}", agent.log());
-    wait_node(&s, "agent-r", "lost");
+    s.wait_node("agent-r", "lost");
     let requeued = s.wait_for(
         &format!("/api/v1/videos/{vid}"),
         &alice,
@@ -409,14 +244,14 @@ fn a_revoked_node_is_closed_with_4004_its_agent_exits_its_shot_requeues_and_its_
         Some(401)
     );
     // Other nodes are not affected.
-    assert!(RawAgent::try_connect(&s, &node_token(&s, "agent-o"), "agent-o").is_ok());
+    assert!(RawAgent::try_connect(&s, &s.node_token("agent-o"), "agent-o").is_ok());
 
     // A token minted after the revocation joins again, and the shot finishes there.
     while shotfarm_web::auth::now_unix() <= revoked_at {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let _fresh = start_agent(&s.base, &node_token(&s, "agent-r"));
-    wait_node(&s, "agent-r", "ready");
+    let _fresh = start_agent(&s.base, &s.node_token("agent-r"));
+    s.wait_node("agent-r", "ready");
     let done = s.wait_final(&alice, &vid);
     assert_eq!(done["state"], "completed", "{done:#}");
 }
@@ -433,17 +268,17 @@ fn a_revocation_on_one_server_closes_the_agent_on_another_sharing_redis() {
         ])
     };
     let (a, b) = (on_redis("ra"), on_redis("rb"));
-    let token = node_token(&b, "agent-x");
+    let token = b.node_token("agent-x");
     let mut raw = RawAgent::connect(&b, &token, "agent-x");
     raw.hello(Some("agent-x"));
     raw.wait_frame("welcome", Duration::from_secs(5));
-    wait_node(&b, "agent-x", "ready");
+    b.wait_node("agent-x", "ready");
 
     assert_eq!(revoke(&a, &a.operator(), "agent-x").status(), 202);
     // Server B finds the revocation at the connection's next heartbeat (100 ms here).
     let (code, reason) = raw.wait_close(Duration::from_secs(5));
     assert_eq!(code, 4004, "{reason}");
-    wait_node(&b, "agent-x", "lost");
+    b.wait_node("agent-x", "lost");
     assert_eq!(
         RawAgent::try_connect(&b, &token, "agent-x").err(),
         Some(401)

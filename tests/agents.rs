@@ -8,13 +8,15 @@
 mod support;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use shotfarm_web::auth::{Claims, Role, TokenIssuer};
+use support::agent::agent_command;
 use support::process::LoggedChild;
-use support::{video, Server};
+use support::raw_agent::{hello_frame, RawAgent};
+use support::{shot, video, Server};
 
 #[path = "agents/proxy.rs"]
 mod proxy;
@@ -41,11 +43,7 @@ fn server(time_factor: &'static str) -> Server {
 /// An agent for `node` with one simulated A100 that connects to `url`; killed on drop, its log
 /// kept for assertions.
 fn start_agent(s: &Server, url: &str, node: &str, time_factor: &str) -> LoggedChild {
-    let token = s
-        .tokens()
-        .mint(node, Role::Node, Duration::from_secs(600))
-        .expect("mint");
-    start_agent_with_token(url, &token, time_factor)
+    start_agent_with_token(url, &s.node_token(node), time_factor)
 }
 
 fn start_agent_with_token(url: &str, token: &str, time_factor: &str) -> LoggedChild {
@@ -61,16 +59,9 @@ fn start_agent_with_args(
     extra: &[&str],
     data_dir: Option<&std::path::Path>,
 ) -> LoggedChild {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
-    cmd.args(["agent", "--server", url, "--token", token, "--simulate"])
-        .args(extra)
-        .args(["--gpus", "1", "--gpu-model", "A100-80GB"])
-        .args(["--gpu-memory-mb", "81920", "--price-per-hour", "3.67"])
-        .env("SHOTFARM_TIMING__TIME_FACTOR", time_factor)
-        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null());
+    let mut cmd = agent_command(url, time_factor);
+    cmd.args(["--token", token, "--price-per-hour", "3.67"])
+        .args(extra);
     for (k, v) in AGENT_ENV {
         cmd.env(k, v);
     }
@@ -80,51 +71,12 @@ fn start_agent_with_args(
     LoggedChild::spawn("agent", &mut cmd)
 }
 
-fn nodes(s: &Server, ops: &str) -> Vec<Value> {
-    let body: Value = s.get("/api/v1/nodes", ops).json().expect("nodes json");
-    body["nodes"].as_array().cloned().unwrap_or_default()
-}
-
-/// Waits until `node` is listed in `state`.
-fn wait_node(s: &Server, ops: &str, node: &str, state: &str) -> Value {
-    let body = s.wait_for("/api/v1/nodes", ops, Duration::from_secs(20), |b| {
-        b["nodes"]
-            .as_array()
-            .is_some_and(|ns| ns.iter().any(|n| n["id"] == node && n["state"] == state))
-    });
-    body["nodes"]
-        .as_array()
-        .and_then(|ns| {
-            ns.iter()
-                .find(|n| n["id"] == node && n["state"] == state)
-                .cloned()
-        })
-        .unwrap_or_default()
-}
-
 /// Waits until some shot of the video runs on `node` past step `step`; returns its id.
 fn wait_running_on(s: &Server, token: &str, video: &str, node: &str, step: u64) -> String {
-    let v = s.wait_for(
-        &format!("/api/v1/videos/{video}"),
-        token,
-        Duration::from_secs(20),
-        |v| running_on(v, node, step).is_some(),
-    );
-    running_on(&v, node, step).unwrap_or_default()
-}
-
-fn running_on(v: &Value, node: &str, step: u64) -> Option<String> {
-    v["shots"].as_array()?.iter().find_map(|s| {
-        (s["node"] == node && s["state"] == "running" && s["step"].as_u64() >= Some(step))
-            .then(|| s["id"].as_str().unwrap_or_default().to_owned())
-    })
-}
-
-fn shot<'a>(v: &'a Value, id: &str) -> &'a Value {
-    v["shots"]
-        .as_array()
-        .and_then(|ss| ss.iter().find(|s| s["id"] == id))
-        .unwrap_or(&Value::Null)
+    let sh = s.wait_for_shot(token, video, |sh| {
+        sh["node"] == node && sh["state"] == "running" && sh["step"].as_u64() >= Some(step)
+    });
+    sh["id"].as_str().unwrap_or_default().to_owned()
 }
 
 #[test]
@@ -134,7 +86,7 @@ fn a_video_renders_across_two_agents_and_a_drained_agent_leaves() {
     let mut a = start_agent(&s, &s.base, "agent-a", "0.01");
     let _b = start_agent(&s, &s.base, "agent-b", "0.01");
     for node in ["agent-a", "agent-b"] {
-        let n = wait_node(&s, &ops, node, "ready");
+        let n = s.wait_node(node, "ready");
         assert_eq!(n["provider"], "agent", "{n:#}");
         assert_eq!(n["price_per_hour"], 3.67);
         assert_eq!(n["gpus"][0]["model"], "A100-80GB");
@@ -179,74 +131,96 @@ fn a_video_renders_across_two_agents_and_a_drained_agent_leaves() {
     // An operator drains agent-a: it leaves, and its process exits cleanly.
     let resp = s.post("/api/v1/nodes/agent-a/drain", &ops, &json!({}));
     assert_eq!(resp.status(), 202);
-    wait_node(&s, &ops, "agent-a", "left");
+    s.wait_node("agent-a", "left");
     assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log());
+}
+
+/// A server with agents agent-a and agent-b (time factor 0.02) and a video of alice's with two
+/// shots, one of which (`victim`) runs on agent-a.
+struct ShotOnA {
+    a: LoggedChild,
+    _b: LoggedChild,
+    s: Server,
+    alice: String,
+    id: String,
+    victim: String,
+}
+
+impl ShotOnA {
+    /// Starts it all and waits until the victim is past step `step` on agent-a.
+    fn start(step: u64) -> Self {
+        let s = server("0.02");
+        let a = start_agent(&s, &s.base, "agent-a", "0.02");
+        let b = start_agent(&s, &s.base, "agent-b", "0.02");
+        s.wait_node("agent-a", "ready");
+        s.wait_node("agent-b", "ready");
+        let alice = s.user("alice");
+        let v = s.submit(&alice, &video(2, "tiny-video"));
+        let id = v["id"].as_str().expect("id").to_owned();
+        let victim = wait_running_on(&s, &alice, &id, "agent-a", step);
+        Self {
+            a,
+            _b: b,
+            s,
+            alice,
+            id,
+            victim,
+        }
+    }
+
+    /// Waits until the video completes, asserts that the victim finished on agent-b in a later
+    /// attempt, and returns that shot and the cluster view.
+    fn finished_on_b(&self) -> (Value, Value) {
+        let done = self.s.wait_final(&self.alice, &self.id);
+        assert_eq!(done["state"], "completed", "{done:#}");
+        let moved = shot(&done, &self.victim).clone();
+        assert_eq!(moved["node"], "agent-b", "{moved:#}");
+        assert!(moved["attempt"].as_u64() >= Some(2), "{moved:#}");
+        let cluster = self
+            .s
+            .get("/api/v1/cluster", &self.s.operator())
+            .json()
+            .expect("cluster");
+        (moved, cluster)
+    }
 }
 
 #[test]
 fn killing_an_agent_mid_shot_requeues_its_shots_onto_the_other() {
-    let s = server("0.02");
-    let ops = s.operator();
-    let mut a = start_agent(&s, &s.base, "agent-a", "0.02");
-    let _b = start_agent(&s, &s.base, "agent-b", "0.02");
-    wait_node(&s, &ops, "agent-a", "ready");
-    wait_node(&s, &ops, "agent-b", "ready");
-
-    let alice = s.user("alice");
-    let v = s.submit(&alice, &video(2, "tiny-video"));
-    let id = v["id"].as_str().expect("id").to_owned();
-    let victim = wait_running_on(&s, &alice, &id, "agent-a", 3);
-    a.kill().expect("SIGKILL agent-a");
-
-    wait_node(&s, &ops, "agent-a", "lost");
-    let done = s.wait_final(&alice, &id);
-    assert_eq!(done["state"], "completed", "{done:#}");
-    let moved = shot(&done, &victim);
-    assert_eq!(moved["node"], "agent-b", "{moved:#}");
-    assert!(moved["attempt"].as_u64() >= Some(2), "{moved:#}");
-    let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
+    let mut t = ShotOnA::start(3);
+    t.a.kill().expect("SIGKILL agent-a");
+    t.s.wait_node("agent-a", "lost");
+    let (_, cluster) = t.finished_on_b();
     assert!(cluster["requeues_total"].as_u64() >= Some(1), "{cluster:#}");
 }
 
 #[test]
 fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
-    let s = server("0.02");
-    let ops = s.operator();
-    let mut a = start_agent(&s, &s.base, "agent-a", "0.02");
-    let _b = start_agent(&s, &s.base, "agent-b", "0.02");
-    wait_node(&s, &ops, "agent-a", "ready");
-    wait_node(&s, &ops, "agent-b", "ready");
-
-    let alice = s.user("alice");
-    let v = s.submit(&alice, &video(2, "tiny-video"));
-    let id = v["id"].as_str().expect("id").to_owned();
-    let victim = wait_running_on(&s, &alice, &id, "agent-a", 2);
+    let mut t = ShotOnA::start(2);
     // What a cloud's spot-termination hook does.
     let sent = Command::new("kill")
-        .args(["-USR1", &a.id().to_string()])
+        .args(["-USR1", &t.a.id().to_string()])
         .status()
         .expect("kill -USR1");
     assert!(sent.success());
-    assert_eq!(a.wait_exit(Duration::from_secs(10)), Some(0), "{}", a.log());
-    wait_node(&s, &ops, "agent-a", "left");
-
-    let done = s.wait_final(&alice, &id);
-    assert_eq!(done["state"], "completed", "{done:#}");
-    let moved = shot(&done, &victim);
-    assert_eq!(moved["node"], "agent-b", "{moved:#}");
-    assert!(moved["attempt"].as_u64() >= Some(2), "{moved:#}");
+    assert_eq!(
+        t.a.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        t.a.log()
+    );
+    t.s.wait_node("agent-a", "left");
+    let (moved, cluster) = t.finished_on_b();
     assert_eq!(moved["preemptions"], 1, "{moved:#}");
-    let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
     assert_eq!(cluster["preemptions_total"], 1, "{cluster:#}");
 }
 
 #[test]
 fn a_silent_agent_is_lost_then_reconnects_and_stops_the_shot_requeued_meanwhile() {
     let s = server("0.02");
-    let ops = s.operator();
     let link = proxy::Proxy::start(&s.base);
     let a = start_agent(&s, &link.url(), "agent-a", "0.02");
-    wait_node(&s, &ops, "agent-a", "ready");
+    s.wait_node("agent-a", "ready");
 
     let alice = s.user("alice");
     let v = s.submit(&alice, &video(1, "tiny-video"));
@@ -263,7 +237,7 @@ fn a_silent_agent_is_lost_then_reconnects_and_stops_the_shot_requeued_meanwhile(
     let sh = shot(&done, &victim);
     assert!(sh["attempt"].as_u64() >= Some(2), "{sh:#}");
     assert_eq!(sh["node"], "agent-a", "{sh:#}");
-    let all = nodes(&s, &ops);
+    let all = s.nodes();
     assert!(
         all.iter()
             .any(|n| n["id"] == "agent-a" && n["state"] == "ready"),
@@ -284,7 +258,6 @@ fn a_silent_agent_is_lost_then_reconnects_and_stops_the_shot_requeued_meanwhile(
 #[test]
 fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
     let s = server("0.01");
-    let ops = s.operator();
     let path = "/api/v1/agents/connect";
     let get = |token: Option<&str>| {
         let mut r = s.http.get(format!("{}{path}", s.base));
@@ -311,18 +284,12 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
         .expect("mint");
     assert_eq!(get(Some(&expired)).status(), 401);
     // A good node token passes the token check; a plain GET then fails the handshake.
-    let node = s
-        .tokens()
-        .mint("agent-x", Role::Node, Duration::from_secs(60))
-        .expect("mint");
+    let node = s.node_token("agent-x");
     assert_eq!(get(Some(&node)).status(), 400);
 
     // An agent may not take the id of one of a server's own local nodes.
     let local = Server::start(&[]);
-    let clash = local
-        .tokens()
-        .mint("video-od-1", Role::Node, Duration::from_secs(60))
-        .expect("mint");
+    let clash = local.node_token("video-od-1");
     let resp = local
         .http
         .get(format!("{}{path}", local.base))
@@ -357,11 +324,11 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
     let mut f = start_agent_with_token(&s.base, &forged, "0.01");
     assert_eq!(f.wait_exit(Duration::from_secs(10)), Some(1));
     assert!(f.log().contains("401"), "{}", f.log());
-    assert!(nodes(&s, &ops).iter().all(|n| n["id"] != "agent-f"));
+    assert!(s.nodes().iter().all(|n| n["id"] != "agent-f"));
 
     // Two agents with one node token: the newer connection wins, the older agent exits.
     let mut first = start_agent(&s, &s.base, "agent-d", "0.01");
-    wait_node(&s, &ops, "agent-d", "ready");
+    s.wait_node("agent-d", "ready");
     let _second = start_agent(&s, &s.base, "agent-d", "0.01");
     assert_eq!(
         first.wait_exit(Duration::from_secs(10)),
@@ -370,128 +337,62 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
         first.log()
     );
     assert!(first.log().contains("4001"), "{}", first.log());
-    wait_node(&s, &ops, "agent-d", "ready");
+    s.wait_node("agent-d", "ready");
 }
 
-/// A hand-driven agent connection, to speak the protocol frame by frame.
-struct RawAgent {
-    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>,
-}
-
-impl RawAgent {
-    fn connect(s: &Server, node: &str) -> Self {
-        use tungstenite::client::IntoClientRequest;
-        let token = s
-            .tokens()
-            .mint(node, Role::Node, Duration::from_secs(60))
-            .expect("mint");
-        let url = format!(
-            "{}/api/v1/agents/connect",
-            s.base.replace("http://", "ws://")
-        );
-        let mut request = url.into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().expect("header"),
-        );
-        let (ws, _) = tungstenite::connect(request).expect("connect");
-        if let tungstenite::stream::MaybeTlsStream::Plain(tcp) = ws.get_ref() {
-            tcp.set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("timeout");
-        }
-        Self { ws }
-    }
-
-    fn send(&mut self, frame: &Value) {
-        self.ws
-            .send(tungstenite::Message::text(frame.to_string()))
-            .expect("send");
-    }
-
-    /// The next text frame, as JSON.
-    fn next_json(&mut self) -> Value {
-        loop {
-            match self.ws.read().expect("read") {
-                tungstenite::Message::Text(t) => return serde_json::from_str(&t).expect("json"),
-                tungstenite::Message::Close(c) => panic!("closed: {c:?}"),
-                _ => {}
-            }
-        }
-    }
-
-    /// Reads until the server closes; its close code and reason.
-    fn close_frame(&mut self) -> (u16, String) {
-        loop {
-            match self.ws.read() {
-                Ok(tungstenite::Message::Close(Some(c))) => {
-                    return (u16::from(c.code), c.reason.to_string())
-                }
-                Ok(tungstenite::Message::Close(None)) => return (1005, String::new()),
-                Ok(_) => {}
-                Err(e) => panic!("connection ended without a close frame: {e}"),
-            }
-        }
-    }
-}
-
+/// A hello from a spot agent speaking `protocol`, holding `running`.
 fn hello(protocol: u32, running: Value) -> Value {
-    json!({
-        "type": "hello", "protocol": protocol, "agent_version": "test", "pool": "video",
-        "spot": true, "price_per_hour": 1.1,
-        "gpus": [{"index": 0, "model": "A100-80GB", "memory_mb": 81920}],
-        "telemetry": "simulated", "executor": "test", "state": "ready", "running": running
-    })
+    let mut hello = hello_frame();
+    hello["protocol"] = json!(protocol);
+    hello["spot"] = json!(true);
+    hello["running"] = running;
+    hello
 }
 
 #[test]
 fn the_protocol_wants_a_valid_hello_first_and_closes_a_silent_agent_with_4002() {
     let s = server("0.01");
-    let ops = s.operator();
 
-    let mut raw = RawAgent::connect(&s, "agent-p");
+    let mut raw = RawAgent::connect(&s, &s.node_token("agent-p"), "agent-p");
     raw.send(&json!({"type": "telemetry", "samples": []}));
-    let (code, reason) = raw.close_frame();
+    let (code, reason) = raw.wait_close(Duration::from_secs(10));
     assert_eq!(code, 1008, "{reason}");
     assert!(reason.contains("hello"), "{reason}");
 
-    let mut raw = RawAgent::connect(&s, "agent-p");
+    let mut raw = RawAgent::connect(&s, &s.node_token("agent-p"), "agent-p");
     raw.send(&hello(2, json!([])));
-    let (code, reason) = raw.close_frame();
+    let (code, reason) = raw.wait_close(Duration::from_secs(10));
     assert_eq!(code, 1008, "{reason}");
     assert!(reason.contains("protocol 2"), "{reason}");
-    assert!(nodes(&s, &ops).iter().all(|n| n["id"] != "agent-p"));
+    assert!(s.nodes().iter().all(|n| n["id"] != "agent-p"));
 
     // A hello from before a reconnect: the server has nothing of it placed here any more.
-    let mut raw = RawAgent::connect(&s, "agent-p");
+    let mut raw = RawAgent::connect(&s, &s.node_token("agent-p"), "agent-p");
     let stale = json!([{"shot": "shot_gone_0", "attempt": 1, "checkpoint_step": 4}]);
     raw.send(&hello(1, stale.clone()));
-    let welcome = raw.next_json();
+    let welcome = raw.next_frame(Duration::from_secs(10));
     assert_eq!(welcome["type"], "welcome", "{welcome:#}");
     assert_eq!(welcome["node"], "agent-p");
     assert_eq!(welcome["cancel"], stale);
     assert_eq!(welcome["heartbeat_timeout_ms"], 1000);
-    let n = wait_node(&s, &ops, "agent-p", "ready");
+    let n = s.wait_node("agent-p", "ready");
     assert_eq!(
         (n["provider"].as_str(), n["spot"].as_bool()),
         (Some("agent"), Some(true))
     );
 
     // Now it goes silent (reading nothing, it answers no ping): lost, and told why.
-    std::thread::sleep(Duration::from_millis(1500));
-    wait_node(&s, &ops, "agent-p", "lost");
-    let (code, reason) = raw.close_frame();
+    s.wait_node("agent-p", "lost");
+    let (code, reason) = raw.wait_close(Duration::from_secs(10));
     assert_eq!(code, 4002, "{reason}");
 }
 
 #[test]
 fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_one() {
     let s = server("0.02");
-    let (alice, ops) = (s.user("alice"), s.operator());
+    let alice = s.user("alice");
     let fake = metadata::FakeGcp::start();
-    let spot_token = s
-        .tokens()
-        .mint("spot-agent", Role::Node, Duration::from_secs(600))
-        .expect("mint");
+    let spot_token = s.node_token("spot-agent");
     let spot = start_agent_with_args(
         &s.base,
         &spot_token,
@@ -499,17 +400,14 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
         &["--spot", "--metadata", "gcp", "--metadata-url", &fake.url()],
         Some(s.data_dir()),
     );
-    wait_node(&s, &ops, "spot-agent", "ready");
+    s.wait_node("spot-agent", "ready");
     let body = json!({ "shots": [{ "prompt": "a lantern in the rain", "model": "tiny-video", "seed": 11 }] });
     let v = s.submit(&alice, &body);
     let id = v["id"].as_str().expect("id").to_owned();
     let shot_id = wait_running_on(&s, &alice, &id, "spot-agent", 3);
-    let od_token = s
-        .tokens()
-        .mint("od-agent", Role::Node, Duration::from_secs(600))
-        .expect("mint");
+    let od_token = s.node_token("od-agent");
     let _od = start_agent_with_args(&s.base, &od_token, "0.02", &[], Some(s.data_dir()));
-    wait_node(&s, &ops, "od-agent", "ready");
+    s.wait_node("od-agent", "ready");
 
     fake.preempt();
     let done = s.wait_final(&alice, &id);
@@ -524,7 +422,7 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
     assert_eq!(sh["attempt"], 2);
     assert_eq!(sh["node"], "od-agent");
     assert!(fake.saw_flavor_header(), "the agent asked GCP's way");
-    let spot_node = wait_node(&s, &ops, "spot-agent", "left");
+    let spot_node = s.wait_node("spot-agent", "left");
     assert_eq!(spot_node["spot"], true);
 
     // The same prompt and seed, uninterrupted, gives the same clip byte for byte.

@@ -7,16 +7,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use shotfarm_web::auth::{Claims, Role, TokenIssuer};
-use support::{video, Server};
+use support::{content_type, video, Server};
 
 fn assert_problem(resp: reqwest::blocking::Response, status: u16) -> Value {
     assert_eq!(resp.status().as_u16(), status);
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let ct = content_type(&resp);
     assert!(
         ct.starts_with("application/problem+json"),
         "content type {ct}"

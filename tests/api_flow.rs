@@ -80,28 +80,11 @@ fn a_preempted_spot_node_hands_its_shots_to_other_nodes() {
     // 16 one-GPU shots fill all 16 GPUs, spot nodes included.
     let v = s.submit(&alice, &video(16, "tiny-video"));
     let id = v["id"].as_str().expect("id").to_owned();
-    let running = s.wait_for(
-        &format!("/api/v1/videos/{id}"),
-        &alice,
-        Duration::from_secs(20),
-        |v| {
-            v["shots"].as_array().is_some_and(|shots| {
-                shots.iter().any(|sh| {
-                    sh["state"] == "running"
-                        && sh["step"].as_u64().unwrap_or(0) >= 2
-                        && sh["node"].as_str().is_some_and(|n| n.contains("spot"))
-                })
-            })
-        },
-    );
-    let victim = running["shots"]
-        .as_array()
-        .and_then(|shots| {
-            shots.iter().find(|sh| {
-                sh["state"] == "running" && sh["node"].as_str().is_some_and(|n| n.contains("spot"))
-            })
-        })
-        .expect("a shot on a spot node");
+    let victim = s.wait_for_shot(&alice, &id, |sh| {
+        sh["state"] == "running"
+            && sh["step"].as_u64().unwrap_or(0) >= 2
+            && sh["node"].as_str().is_some_and(|n| n.contains("spot"))
+    });
     let node = victim["node"].as_str().expect("node").to_owned();
     let shot_id = victim["id"].as_str().expect("shot").to_owned();
     let resp = s.post(
@@ -156,20 +139,8 @@ fn a_drained_node_finishes_its_shots_and_takes_no_more() {
     let ops = s.operator();
     let v = s.submit(&alice, &video(2, "tiny-video"));
     let id = v["id"].as_str().expect("id").to_owned();
-    let running = s.wait_for(
-        &format!("/api/v1/videos/{id}"),
-        &alice,
-        Duration::from_secs(20),
-        |v| {
-            v["shots"]
-                .as_array()
-                .is_some_and(|ss| ss.iter().any(|sh| sh["state"] == "running"))
-        },
-    );
-    let node = running["shots"]
-        .as_array()
-        .and_then(|ss| ss.iter().find(|sh| sh["state"] == "running"))
-        .and_then(|sh| sh["node"].as_str())
+    let node = s.wait_for_shot(&alice, &id, |sh| sh["state"] == "running")["node"]
+        .as_str()
         .expect("node")
         .to_owned();
     assert_eq!(

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 use shotfarm_web::artifact_url::ArtifactSigner;
-use support::{Server, SECRET};
+use support::{content_type, Server, SECRET};
 
 /// A data directory of the test's own, removed when dropped.
 struct TempDir(PathBuf);
@@ -62,12 +62,7 @@ fn reference() -> Value {
 fn status_and_problem(s: &Server, url: &str) -> (u16, Value) {
     let resp = s.http.get(format!("{}{url}", s.base)).send().expect("GET");
     let status = resp.status().as_u16();
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let ct = content_type(&resp);
     let body = if ct.starts_with("application/problem+json") {
         resp.json().unwrap_or(Value::Null)
     } else {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::Server;
+use support::{content_type, Server, ONE_SPOT_ONE_ON_DEMAND};
 
 /// Every entry `filter` selects, through the JSON route page by page.
 fn entries(s: &Server, ops: &str, filter: &str) -> (Vec<Value>, String) {
@@ -39,12 +39,7 @@ fn entries(s: &Server, ops: &str, filter: &str) -> (Vec<Value>, String) {
 fn export(s: &Server, ops: &str, filter: &str) -> (String, Vec<Value>) {
     let resp = s.get(&format!("/api/v1/audit/export?{filter}"), ops);
     assert_eq!(resp.status(), 200);
-    let kind = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let kind = content_type(&resp);
     assert_eq!(kind, "application/x-ndjson");
     let text = resp.text().expect("body");
     let lines = text
@@ -189,10 +184,8 @@ fn every_attempt_is_one_inference_entry_and_the_log_holds_no_prompt() {
 
 #[test]
 fn a_preempted_shot_is_a_second_inference_on_its_new_node() {
-    let groups = r#"[{ pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 },
-                     { pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
     let s = Server::start(&[
-        ("SHOTFARM_NODE_GROUPS", groups),
+        ("SHOTFARM_NODE_GROUPS", ONE_SPOT_ONE_ON_DEMAND),
         ("SHOTFARM_RETRIES__PREEMPTIONS", "1"),
         ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
     ]);
@@ -202,20 +195,10 @@ fn a_preempted_shot_is_a_second_inference_on_its_new_node() {
         &json!({ "shots": [{ "prompt": "one secret" }, { "prompt": "two secret" }] }),
     );
     let id = v["id"].as_str().expect("id").to_owned();
-    let running = s.wait_for(
-        &format!("/api/v1/videos/{id}"),
-        &alice,
-        Duration::from_secs(20),
-        |v| {
-            shots(v)
-                .iter()
-                .any(|sh| sh["state"] == "running" && sh["node"] == "video-spot-1")
-        },
-    );
-    let victim = shots(&running)
-        .iter()
-        .find(|sh| sh["node"] == "video-spot-1")
-        .and_then(|sh| sh["id"].as_str())
+    let victim = s.wait_for_shot(&alice, &id, |sh| {
+        sh["state"] == "running" && sh["node"] == "video-spot-1"
+    })["id"]
+        .as_str()
         .expect("shot on spot")
         .to_owned();
     let resp = s.post("/api/v1/nodes/video-spot-1/preempt", &ops, &json!({}));

@@ -4,10 +4,8 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
-use support::Server;
+use support::{Server, ONE_SPOT_ONE_ON_DEMAND};
 
 const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
@@ -93,10 +91,8 @@ fn a_stuck_shot_is_cancelled_on_its_node_and_retried_until_its_budget() {
 
 #[test]
 fn a_shot_out_of_preemption_budget_is_pinned_to_on_demand_nodes() {
-    let groups = r#"[{ pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 },
-                     { pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
     let s = Server::start(&[
-        ("SHOTFARM_NODE_GROUPS", groups),
+        ("SHOTFARM_NODE_GROUPS", ONE_SPOT_ONE_ON_DEMAND),
         ("SHOTFARM_RETRIES__PREEMPTIONS", "1"),
         ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
     ]);
@@ -106,21 +102,10 @@ fn a_shot_out_of_preemption_budget_is_pinned_to_on_demand_nodes() {
         &json!({ "shots": [{ "prompt": "one" }, { "prompt": "two" }] }),
     );
     let id = v["id"].as_str().expect("id").to_owned();
-    let running = s.wait_for(
-        &format!("/api/v1/videos/{id}"),
-        &alice,
-        Duration::from_secs(20),
-        |v| {
-            v["shots"].as_array().is_some_and(|ss| {
-                ss.iter()
-                    .any(|sh| sh["state"] == "running" && sh["node"] == "video-spot-1")
-            })
-        },
-    );
-    let victim = running["shots"]
-        .as_array()
-        .and_then(|ss| ss.iter().find(|sh| sh["node"] == "video-spot-1"))
-        .and_then(|sh| sh["id"].as_str())
+    let victim = s.wait_for_shot(&alice, &id, |sh| {
+        sh["state"] == "running" && sh["node"] == "video-spot-1"
+    })["id"]
+        .as_str()
         .expect("shot on spot")
         .to_owned();
     assert_eq!(

@@ -7,20 +7,14 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::Server;
+use support::{browser, Server};
 
 #[test]
 fn the_page_shows_every_shot_reaching_100_percent_and_a_preempted_shot_recovering() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let ensure = Command::new("bash")
-        .arg(root.join("scripts/ensure-chromium.sh"))
-        .status()
-        .expect("run scripts/ensure-chromium.sh");
-    assert!(ensure.success(), "scripts/ensure-chromium.sh failed");
+    browser::ensure_chromium();
 
     let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.02")]);
     let ops = s.operator();
@@ -54,23 +48,16 @@ fn the_page_shows_every_shot_reaching_100_percent_and_a_preempted_shot_recoverin
     let id = v["id"].as_str().expect("id");
 
     let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("progress-page.png");
-    let out = Command::new("node")
-        .arg(root.join("tests/browser/progress-page.mjs"))
-        .env("SHOTFARM_BASE", &s.base)
-        .env("SHOTFARM_VIDEO", id)
-        .env("SHOTFARM_TOKEN", &alice)
-        .env("SHOTFARM_OPERATOR_TOKEN", &ops)
-        .env("SHOTFARM_SCREENSHOT", &screenshot)
-        .output()
-        .expect("run node tests/browser/progress-page.mjs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser test failed: {stdout}");
-    let report: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("the driver's JSON line");
+    let report = browser::run_driver(
+        "progress-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_VIDEO", &id),
+            ("SHOTFARM_TOKEN", &alice),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_SCREENSHOT", &screenshot),
+        ],
+    );
     assert_eq!(report["ok"], true);
     assert_eq!(report["cards"], 8);
     eprintln!("screenshot: {}", screenshot.display());

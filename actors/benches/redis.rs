@@ -18,10 +18,8 @@ use futures_util::stream::{self, StreamExt};
 use rand::seq::SliceRandom;
 use redis_server::RedisServer;
 use shotfarm_actors::adapters::{RedisBus, RedisConn, RedisStore};
-use shotfarm_actors::domain::{
-    FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoRecord, VideoState,
-};
-use shotfarm_actors::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_actors::domain::{FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoRecord};
+use shotfarm_actors::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_actors::ports::{EventBus, Store, StoreError};
 use shotfarm_actors::reconciler::publish_written;
 
@@ -55,8 +53,6 @@ fn main() {
 }
 
 fn video(shots: usize) -> VideoRecord {
-    let id = VideoId::new_random();
-    let now = Utc::now();
     let spec = ShotSpec {
         prompt: "a fox in snow".into(),
         duration_s: 8,
@@ -64,19 +60,14 @@ fn video(shots: usize) -> VideoRecord {
         seed: 1,
         steps: STEPS,
     };
-    VideoRecord {
-        shots: (0..shots)
-            .map(|i| ShotRecord::new(ShotId::for_video(&id, i), i, spec.clone(), now))
-            .collect(),
-        id,
-        owner: OwnerId::from("bench"),
-        title: None,
-        priority: Priority::Standard,
-        state: VideoState::Queued,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-    }
+    VideoRecord::queued(
+        VideoId::new_random(),
+        OwnerId::from("bench"),
+        None,
+        Priority::Standard,
+        vec![spec; shots],
+        Utc::now(),
+    )
 }
 
 async fn connect(url: &str) -> (Arc<dyn Store>, Arc<dyn EventBus>) {

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use shotfarm_actors::adapters::MemoryStore;
-use shotfarm_actors::domain::{Priority, ShotRecord, ShotSpec, ShotState, VideoRecord, VideoState};
-use shotfarm_actors::ids::{OwnerId, ShotId, VideoId};
+use shotfarm_actors::domain::{Priority, ShotSpec, ShotState, VideoRecord};
+use shotfarm_actors::ids::{OwnerId, VideoId};
 use shotfarm_actors::ports::Store;
 use shotfarm_actors::sealing::{Keyring, SealedStore};
 use shotfarm_actors::settings::SecuritySettings;
@@ -48,8 +48,6 @@ fn per_call(calls: u32, mut f: impl FnMut(u32)) -> f64 {
 }
 
 fn video() -> VideoRecord {
-    let id = VideoId::new_random();
-    let now = Utc::now();
     let spec = ShotSpec {
         prompt: prompt(),
         duration_s: 8,
@@ -57,17 +55,14 @@ fn video() -> VideoRecord {
         seed: 1,
         steps: 50,
     };
-    VideoRecord {
-        shots: vec![ShotRecord::new(ShotId::for_video(&id, 0), 0, spec, now)],
-        id,
-        owner: OwnerId::from("alice"),
-        title: Some("The Keeper".into()),
-        priority: Priority::Standard,
-        state: VideoState::Queued,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-    }
+    VideoRecord::queued(
+        VideoId::new_random(),
+        OwnerId::from("alice"),
+        Some("The Keeper".into()),
+        Priority::Standard,
+        [spec],
+        Utc::now(),
+    )
 }
 
 /// Median nanoseconds per shot write (a running shot's step reports) on `store`.

@@ -12,7 +12,7 @@ use actix::Addr;
 use chrono::Utc;
 
 use crate::adapters::{LocalArtifacts, MemoryBus, MemoryStore, RoutingExecutor, TimingExecutor};
-use crate::domain::{Priority, ShotRecord, ShotSpec, VideoRecord, VideoState};
+use crate::domain::{Priority, ShotSpec, VideoRecord};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::messages::{
     CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink, PreemptNode,
@@ -37,8 +37,9 @@ pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, FarmError>
         .map_err(|e| FarmError::Invalid(e.to_string()))
 }
 
-/// The audit log the settings call for: the store's Redis when `store.url` is set (a stream,
-/// capped only by `store.audit_max_len`), else in memory.
+/// The audit log the settings call for when the farm is handed its store ([`Farm::start_with`]):
+/// the Redis at `store.url` when set (a stream, capped only by `store.audit_max_len`, on a
+/// connection of its own), else in memory. [`Farm::open`] puts it on the store's connection.
 fn audit_log_for(settings: &Settings) -> Arc<dyn crate::ports::AuditLog> {
     match &settings.store.url {
         Some(url) => Arc::new(crate::adapters::RedisAuditLog::lazy(
@@ -97,6 +98,7 @@ impl Farm {
             Arc::new(MemoryStore::new()),
             Arc::new(MemoryBus::new()),
             Arc::new(crate::adapters::MemoryAccounts::new()),
+            Arc::new(crate::adapters::MemoryAuditLog::new()),
         )
     }
 
@@ -106,9 +108,10 @@ impl Farm {
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
         accounts: Arc<dyn crate::ports::Accounts>,
+        audit_log: Arc<dyn crate::ports::AuditLog>,
     ) -> Result<Self, FarmError> {
         let executor = executor_for(&settings)?;
-        Self::start_full(settings, store, bus, executor, accounts)
+        Self::start_full(settings, store, bus, executor, accounts, audit_log)
     }
 
     /// Starts the farm on the given adapters.
@@ -119,16 +122,18 @@ impl Farm {
         executor: Arc<dyn Executor>,
     ) -> Result<Self, FarmError> {
         let accounts = Arc::new(crate::adapters::MemoryAccounts::new());
-        Self::start_full(settings, store, bus, executor, accounts)
+        let audit_log = audit_log_for(&settings);
+        Self::start_full(settings, store, bus, executor, accounts, audit_log)
     }
 
-    /// Starts the farm on the given adapters and accounts.
+    /// Starts the farm on the given adapters, accounts and audit log.
     fn start_full(
         settings: Settings,
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
         executor: Arc<dyn Executor>,
         accounts: Arc<dyn crate::ports::Accounts>,
+        audit_log: Arc<dyn crate::ports::AuditLog>,
     ) -> Result<Self, FarmError> {
         let settings = Arc::new(settings);
         // Every store the farm runs on holds users' text sealed (see `crate::sealing`).
@@ -141,11 +146,8 @@ impl Farm {
             Arc::clone(&keyring),
         ));
         let metrics = Arc::new(FarmMetrics::default());
-        let audit = crate::audit::Auditor::new(
-            audit_log_for(&settings),
-            Arc::clone(&keyring),
-            Arc::clone(&metrics),
-        );
+        let audit =
+            crate::audit::Auditor::new(audit_log, Arc::clone(&keyring), Arc::clone(&metrics));
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
@@ -203,24 +205,7 @@ impl Farm {
         id: VideoId,
         new: NewVideo,
     ) -> Result<VideoRecord, FarmError> {
-        let now = Utc::now();
-        let shots = new
-            .shots
-            .into_iter()
-            .enumerate()
-            .map(|(i, spec)| ShotRecord::new(ShotId::for_video(&id, i), i, spec, now))
-            .collect();
-        let video = VideoRecord {
-            id,
-            owner,
-            title: new.title,
-            priority: new.priority,
-            state: VideoState::Queued,
-            shots,
-            seq: 0,
-            created_at: now,
-            updated_at: now,
-        };
+        let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
         self.store.create_video(video.clone()).await?;
         self.supervisor
             .send(EnqueueVideo {

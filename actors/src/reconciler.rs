@@ -266,7 +266,7 @@ async fn reap_orphans(
     Ok(requeued)
 }
 
-/// Publishes the events of a shot write, as the shot job does after its own writes.
+/// Publishes the events of a shot write (the shot job's own writes, and writes made for others).
 pub fn publish_written(
     bus: &dyn EventBus,
     video: &VideoId,

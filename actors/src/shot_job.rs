@@ -15,13 +15,14 @@ use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
-use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
+use crate::domain::{ShotRecord, ShotState};
 use crate::ids::{NodeId, OwnerId, VideoId};
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
 use crate::metrics::FarmMetrics;
 use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
+use crate::reconciler::publish_written;
 
 /// Where the current attempt runs.
 struct Placement {
@@ -126,23 +127,7 @@ impl ShotJob {
             match resync::write_with_retry(store.as_ref(), &record).await {
                 Ok(written) => {
                     crate::credits::refund_if_failed(&accounts, &video, &written);
-                    let ts = Utc::now();
-                    bus.publish(FarmEvent::Shot(ShotEvent::of(
-                        written.shot_seq,
-                        &video,
-                        &record,
-                        ts,
-                    )));
-                    if let Some(change) = written.video {
-                        bus.publish(FarmEvent::Video(VideoEvent {
-                            seq: change.seq,
-                            video_id: video,
-                            state: change.state,
-                            progress: change.progress,
-                            eta: change.eta,
-                            ts,
-                        }));
-                    }
+                    publish_written(bus.as_ref(), &video, &record, &written);
                 }
                 Err(e) => {
                     debug!(shot_id = %record.id, error = %e, "shot write refused");

@@ -70,8 +70,6 @@ async fn redis() -> Harness {
 }
 
 fn video_of(owner: &str, shots: usize) -> VideoRecord {
-    let id = VideoId::new_random();
-    let now = Utc::now();
     let spec = ShotSpec {
         prompt: "a fox in snow".into(),
         duration_s: 8,
@@ -79,19 +77,14 @@ fn video_of(owner: &str, shots: usize) -> VideoRecord {
         seed: 7,
         steps: 4,
     };
-    VideoRecord {
-        shots: (0..shots)
-            .map(|i| ShotRecord::new(ShotId::for_video(&id, i), i, spec.clone(), now))
-            .collect(),
-        id,
-        owner: OwnerId::from(owner),
-        title: Some("t".into()),
-        priority: Priority::Standard,
-        state: VideoState::Queued,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-    }
+    VideoRecord::queued(
+        VideoId::new_random(),
+        OwnerId::from(owner),
+        Some("t".into()),
+        Priority::Standard,
+        vec![spec; shots],
+        Utc::now(),
+    )
 }
 
 /// Writes a shot and publishes its events, as a shot job does.

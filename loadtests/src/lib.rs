@@ -5,3 +5,4 @@ pub mod audit;
 pub mod chaos;
 pub mod driver;
 pub mod hostile;
+pub mod procfs;

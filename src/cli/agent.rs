@@ -85,7 +85,7 @@ pub struct AgentArgs {
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    init_tracing();
+    super::init_tracing(std::io::stderr);
     let settings = super::load_settings(args.config.as_ref())?;
     let url = connect_url(&args.server)?;
     let system = actix_rt::System::new();
@@ -256,6 +256,18 @@ fn gpus_for(
 /// `ws://host:port/api/v1/agents/connect` from what the user gave: an `http://` (or `ws://`)
 /// base URL, with or without the path.
 fn connect_url(server: &str) -> anyhow::Result<String> {
+    let (host, path) = server_host_path(server)?;
+    let path = if path.is_empty() {
+        CONNECT_PATH.to_owned()
+    } else {
+        format!("/{path}")
+    };
+    Ok(format!("ws://{host}{path}"))
+}
+
+/// The host (and port) and the path (without its leading `/`) of the `--server` URL, an
+/// `http://` (or `ws://`) one.
+pub(super) fn server_host_path(server: &str) -> anyhow::Result<(&str, &str)> {
     let s = server.trim().trim_end_matches('/');
     let rest = match s.split_once("://") {
         Some(("http" | "ws", rest)) if !rest.is_empty() => rest,
@@ -265,13 +277,7 @@ fn connect_url(server: &str) -> anyhow::Result<String> {
         ),
         _ => bail!("--server must be an http:// URL, e.g. http://farm.internal:8080"),
     };
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let path = if path.is_empty() {
-        CONNECT_PATH.to_owned()
-    } else {
-        format!("/{path}")
-    };
-    Ok(format!("ws://{host}{path}"))
+    Ok(rest.split_once('/').unwrap_or((rest, "")))
 }
 
 /// First signal: on a spot node, a preemption notice (a cloud shuts a reclaimed machine down with
@@ -321,16 +327,6 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 #[cfg(test)]

@@ -117,12 +117,7 @@ impl Enrollment {
 /// `http://host:port/api/v1/agents/enroll` from the `--server` URL (`http://` or `ws://`, any
 /// path).
 fn enroll_url(server: &str) -> anyhow::Result<String> {
-    let s = server.trim();
-    let rest = match s.split_once("://") {
-        Some(("http" | "ws", rest)) if !rest.trim_matches('/').is_empty() => rest,
-        _ => bail!("--server must be an http:// URL, e.g. http://farm.internal:8080"),
-    };
-    let host = rest.split('/').next().unwrap_or(rest);
+    let (host, _) = super::agent::server_host_path(server)?;
     Ok(format!("http://{host}{ENROLL_PATH}"))
 }
 

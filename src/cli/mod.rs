@@ -66,3 +66,17 @@ pub fn load_settings(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
         std::env::vars(),
     )?)
 }
+
+/// Logs what `RUST_LOG` asks for (default `info`) to `writer`.
+fn init_tracing<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(writer)
+        .try_init();
+}

@@ -30,7 +30,7 @@ pub struct ServeArgs {
 const DEVELOPMENT_SECRET: &str = "shotfarm-development-secret-change-me";
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing();
+    super::init_tracing(std::io::stdout);
     let mut settings = super::load_settings(args.config.as_ref())?;
     if let Some(bind) = args.bind {
         settings.server.bind = bind;
@@ -115,13 +115,4 @@ fn banner(
          \x20 dashboard: {url}/?token={operator}\n\
          \x20 try: curl -H \"Authorization: Bearer <operator token>\" {url}/api/v1/cluster"
     ))
-}
-
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
 }

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod agent;
+pub mod browser;
 pub mod process;
+pub mod raw_agent;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +18,11 @@ use shotfarm_web::auth::{Role, TokenIssuer};
 
 /// The secret the test servers sign with.
 pub const SECRET: &str = "test-secret-for-black-box-tests";
+
+/// `SHOTFARM_NODE_GROUPS` for one spot node (`video-spot-1`) and one on-demand node
+/// (`video-od-1`), one A100 each.
+pub const ONE_SPOT_ONE_ON_DEMAND: &str = r#"[{ pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 },
+                     { pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
 /// A running server process, killed on drop.
 pub struct Server {
@@ -130,6 +138,13 @@ impl Server {
             .expect("mint")
     }
 
+    /// A node token for `node`, what an agent connects with.
+    pub fn node_token(&self, node: &str) -> String {
+        self.tokens
+            .mint(node, Role::Node, Duration::from_secs(600))
+            .expect("mint")
+    }
+
     /// The issuer, for odd tokens (expired, node role).
     pub fn tokens(&self) -> &TokenIssuer {
         &self.tokens
@@ -206,6 +221,46 @@ impl Server {
         }
     }
 
+    /// Polls video `id` until one of its shots satisfies `pick`, and returns that shot.
+    pub fn wait_for_shot(&self, token: &str, id: &str, pick: impl Fn(&Value) -> bool) -> Value {
+        let find = |v: &Value| v["shots"].as_array()?.iter().find(|sh| pick(sh)).cloned();
+        let v = self.wait_for(
+            &format!("/api/v1/videos/{id}"),
+            token,
+            Duration::from_secs(20),
+            |v| find(v).is_some(),
+        );
+        find(&v).expect("the shot just seen")
+    }
+
+    /// The nodes, as an operator lists them.
+    pub fn nodes(&self) -> Vec<Value> {
+        let body: Value = self
+            .get("/api/v1/nodes", &self.operator())
+            .json()
+            .expect("nodes json");
+        body["nodes"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until node `node` is listed in `state`, and returns it.
+    pub fn wait_node(&self, node: &str, state: &str) -> Value {
+        let is_it = |n: &&Value| n["id"] == node && n["state"] == state;
+        let body = self.wait_for(
+            "/api/v1/nodes",
+            &self.operator(),
+            Duration::from_secs(20),
+            |b| {
+                b["nodes"]
+                    .as_array()
+                    .is_some_and(|ns| ns.iter().any(|n| is_it(&n)))
+            },
+        );
+        body["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(is_it).cloned())
+            .expect("the node just seen")
+    }
+
     /// Waits until the video is in a final state.
     pub fn wait_final(&self, token: &str, id: &str) -> Value {
         self.wait_for(
@@ -228,6 +283,23 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// The shot `id` of a video's JSON (null when it has none).
+pub fn shot<'a>(video: &'a Value, id: &str) -> &'a Value {
+    video["shots"]
+        .as_array()
+        .and_then(|ss| ss.iter().find(|s| s["id"] == id))
+        .unwrap_or(&Value::Null)
+}
+
+/// The response's content type ("" when it has none).
+pub fn content_type(resp: &Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// A fresh folder under the system's temp dir for one test server's checkpoints and clips.

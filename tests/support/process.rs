@@ -39,6 +39,24 @@ impl LoggedChild {
         self.log.lock().expect("log").clone()
     }
 
+    /// Waits up to `timeout` until the log satisfies `done` and returns it; panics with the log
+    /// if it never does.
+    pub fn wait_log(&self, timeout: Duration, done: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "{}'s log never got there:\n{log}",
+                self.what
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// The process id (to signal it).
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -23,14 +23,7 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 /// The progress page of one video (the id is read by the script from the address).
 #[get("/videos/{id}")]
 async fn video_page(_id: web::Path<String>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        // The address may carry `?token=`: never send it on in a Referer.
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
-        .body(PROGRESS_HTML)
+    html(PROGRESS_HTML)
 }
 
 /// The operator dashboard (it asks for an operator token, or takes one from `?token=`).
@@ -54,6 +47,7 @@ fn html(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        // The address may carry `?token=`: never send it on in a Referer.
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))

@@ -50,20 +50,16 @@ impl Accounts for MemoryAccounts {
         let mut books = self.books();
         let key = (owner.clone(), period.id.clone());
         let set = books.charged.entry(key.clone()).or_default();
+        let used = count(Some(set));
         if set.contains(video) {
-            return Ok(Charge::Charged {
-                used: count(Some(set)),
-            });
+            return Ok(Charge::Charged { used });
         }
-        if count(Some(set)) >= allowance {
-            return Ok(Charge::Exhausted {
-                used: count(Some(set)),
-            });
+        if used >= allowance {
+            return Ok(Charge::Exhausted { used });
         }
         set.insert(video.clone());
-        let used = count(Some(set));
         books.charges.insert(video.clone(), key);
-        Ok(Charge::Charged { used })
+        Ok(Charge::Charged { used: used + 1 })
     }
 
     async fn refund(&self, video: &VideoId) -> Result<bool, StoreError> {

@@ -92,7 +92,7 @@ impl Store for MemoryStore {
 
     async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {
         // Newest first; the cursor is the (created_at, id) of the last video of the previous page.
-        let after = query.cursor.as_deref().and_then(parse_cursor);
+        let after = query.after();
         let mut rows: Vec<VideoRecord> = self
             .videos
             .iter()
@@ -109,16 +109,7 @@ impl Store for MemoryStore {
             })
             .collect();
         rows.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-        let limit = query.limit.max(1);
-        let next_cursor = (rows.len() > limit).then(|| {
-            let last = &rows[limit - 1];
-            format!("{}.{}", last.created_at.timestamp_micros(), last.id)
-        });
-        rows.truncate(limit);
-        Ok(VideoPage {
-            videos: rows,
-            next_cursor,
-        })
+        Ok(VideoPage::first(rows, query.limit))
     }
 
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
@@ -232,21 +223,13 @@ impl Store for MemoryStore {
     }
 }
 
-/// `"<micros>.<id>"` back into its parts.
-fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
-    let (ts, id) = cursor.split_once('.')?;
-    Some((ts.parse().ok()?, id.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::{Priority, ShotSpec, ShotState, VideoState};
-    use crate::ids::{OwnerId, ShotId};
+    use crate::ids::OwnerId;
 
     fn video(shots: usize) -> VideoRecord {
-        let id = VideoId::new_random();
-        let now = Utc::now();
         let spec = ShotSpec {
             prompt: "p".into(),
             duration_s: 8,
@@ -254,19 +237,14 @@ mod tests {
             seed: 1,
             steps: 4,
         };
-        VideoRecord {
-            shots: (0..shots)
-                .map(|i| ShotRecord::new(ShotId::for_video(&id, i), i, spec.clone(), now))
-                .collect(),
-            id,
-            owner: OwnerId::from("u"),
-            title: None,
-            priority: Priority::Standard,
-            state: VideoState::Queued,
-            seq: 0,
-            created_at: now,
-            updated_at: now,
-        }
+        VideoRecord::queued(
+            VideoId::new_random(),
+            OwnerId::from("u"),
+            None,
+            Priority::Standard,
+            vec![spec; shots],
+            Utc::now(),
+        )
     }
 
     #[actix_rt::test]

@@ -3,8 +3,8 @@
 //! Append-only by construction: the farm only ever `XADD`s to it. `store.audit_max_len` caps it
 //! (`MAXLEN ~`, Redis drops the oldest); unset, nothing is ever trimmed.
 //!
-//! The log opens its own connection on first use, so the farm can be assembled synchronously
-//! from settings; `Farm::open` has already checked that Redis answers by then.
+//! `Farm::open` puts the log on the store's connection; [`RedisAuditLog::lazy`] opens its own
+//! on first use (the CLI's export, a farm assembled synchronously by `Farm::start_with`).
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;

@@ -104,12 +104,6 @@ fn index_member(micros: i64, id: &str) -> String {
     format!("{:020}:{id}", micros.max(0))
 }
 
-/// `"<micros>.<id>"` (the cursor the memory store hands out too) back into its parts.
-fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
-    let (ts, id) = cursor.split_once('.')?;
-    Some((ts.parse().ok()?, id.to_owned()))
-}
-
 /// A video hash back into its record; `None` when the hash is gone.
 fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, StoreError> {
     let Some(meta) = h.remove("meta") else {
@@ -205,7 +199,7 @@ impl Store for RedisStore {
             None => redis_conn::INDEX_ALL.to_owned(),
         };
         let limit = query.limit.max(1);
-        let mut max = match query.cursor.as_deref().and_then(parse_cursor) {
+        let mut max = match query.after() {
             Some((micros, id)) => format!("({}", index_member(micros, &id)),
             None => "+".to_owned(),
         };
@@ -242,15 +236,7 @@ impl Store for RedisStore {
                 break;
             }
         }
-        let next_cursor = (rows.len() > limit).then(|| {
-            let last = &rows[limit - 1];
-            format!("{}.{}", last.created_at.timestamp_micros(), last.id)
-        });
-        rows.truncate(limit);
-        Ok(VideoPage {
-            videos: rows,
-            next_cursor,
-        })
+        Ok(VideoPage::first(rows, limit))
     }
 
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
@@ -482,8 +468,12 @@ mod tests {
     #[test]
     fn cursors_round_trip_into_index_members() {
         let member = index_member(1_763_000_000_123_456, "vid_abc");
-        let (micros, id) = parse_cursor("1763000000123456.vid_abc").expect("cursor");
+        let query = |cursor: &str| VideoQuery {
+            cursor: Some(cursor.to_owned()),
+            ..VideoQuery::default()
+        };
+        let (micros, id) = query("1763000000123456.vid_abc").after().expect("cursor");
         assert_eq!(index_member(micros, &id), member);
-        assert!(parse_cursor("garbage").is_none());
+        assert!(query("garbage").after().is_none());
     }
 }

@@ -41,17 +41,9 @@ struct Memory {
 
 /// Elastic capacity for the pools listed under `[autoscaler.pools]`.
 pub struct Autoscaler {
-    settings: Arc<Settings>,
-    supervisor: Addr<Supervisor>,
-    provider: Arc<dyn NodeProvider>,
-    /// Set with the simulated provider: it also reclaims spot nodes every period.
-    simulated: Option<Arc<SimulatedProvider>>,
-    metrics: Arc<FarmMetrics>,
-    log: DecisionLog,
-    memory: Arc<Mutex<Memory>>,
+    evaluation: Arc<Evaluation>,
     /// An evaluation is under way (a slow provider must not stack them up).
     busy: Arc<AtomicBool>,
-    started: Instant,
 }
 
 impl Autoscaler {
@@ -65,35 +57,29 @@ impl Autoscaler {
         log: DecisionLog,
     ) -> Self {
         Self {
-            settings,
-            supervisor,
-            provider,
-            simulated,
-            metrics,
-            log,
-            memory: Arc::new(Mutex::new(Memory::default())),
+            evaluation: Arc::new(Evaluation {
+                settings,
+                supervisor,
+                provider,
+                simulated,
+                metrics,
+                log,
+                memory: Mutex::new(Memory::default()),
+                started: Instant::now(),
+            }),
             busy: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
         }
     }
 
     fn tick(&mut self, _: &mut Context<Self>) {
-        if let Some(sim) = &self.simulated {
-            sim.reclaim_spot(self.settings.autoscaler.period);
+        let run = &self.evaluation;
+        if let Some(sim) = &run.simulated {
+            sim.reclaim_spot(run.settings.autoscaler.period);
         }
         if self.busy.swap(true, Ordering::AcqRel) {
             return;
         }
-        let run = Evaluation {
-            settings: Arc::clone(&self.settings),
-            supervisor: self.supervisor.clone(),
-            provider: Arc::clone(&self.provider),
-            simulated: self.simulated.clone(),
-            metrics: Arc::clone(&self.metrics),
-            log: self.log.clone(),
-            memory: Arc::clone(&self.memory),
-            started: self.started,
-        };
+        let run = Arc::clone(run);
         let busy = Arc::clone(&self.busy);
         actix::spawn(async move {
             run.run().await;
@@ -106,7 +92,7 @@ impl Actor for Autoscaler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(self.settings.autoscaler.period, Self::tick);
+        ctx.run_interval(self.evaluation.settings.autoscaler.period, Self::tick);
     }
 }
 
@@ -131,20 +117,22 @@ fn budget_state(
     }
 }
 
-/// One evaluation, run off the actor so a slow provider never blocks its tick.
+/// What every evaluation works with; each runs off the actor so a slow provider never blocks
+/// its tick.
 struct Evaluation {
     settings: Arc<Settings>,
     supervisor: Addr<Supervisor>,
     provider: Arc<dyn NodeProvider>,
+    /// Set with the simulated provider: it also reclaims spot nodes every period.
     simulated: Option<Arc<SimulatedProvider>>,
     metrics: Arc<FarmMetrics>,
     log: DecisionLog,
-    memory: Arc<Mutex<Memory>>,
+    memory: Mutex<Memory>,
     started: Instant,
 }
 
 impl Evaluation {
-    async fn run(self) {
+    async fn run(&self) {
         let Ok(loads) = self.supervisor.send(GetPoolLoad).await else {
             return;
         };

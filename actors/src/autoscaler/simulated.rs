@@ -31,6 +31,29 @@ struct PoolBook {
     on_demand_up: Vec<String>,
 }
 
+impl PoolBook {
+    /// Spot nodes up or booting: what counts against the spot capacity.
+    fn spot_taken(&self) -> u32 {
+        self.spot_up.len() as u32 + self.booting_spot
+    }
+
+    /// Nodes of `kind` booting.
+    fn booting(&mut self, kind: Kind) -> &mut u32 {
+        match kind {
+            Kind::Spot => &mut self.booting_spot,
+            Kind::OnDemand => &mut self.booting_on_demand,
+        }
+    }
+
+    /// Nodes of `kind` up.
+    fn up(&mut self, kind: Kind) -> &mut Vec<String> {
+        match kind {
+            Kind::Spot => &mut self.spot_up,
+            Kind::OnDemand => &mut self.on_demand_up,
+        }
+    }
+}
+
 /// Local nodes bought with a delay and reclaimed at a rate.
 pub struct SimulatedProvider {
     settings: Arc<Settings>,
@@ -60,6 +83,15 @@ impl SimulatedProvider {
             .node_groups
             .iter()
             .position(|g| g.pool == pool && g.spot == (kind == Kind::Spot))
+    }
+
+    /// `pool`'s spot capacity, if limited.
+    fn spot_capacity(&self, pool: &str) -> Option<u32> {
+        self.settings
+            .autoscaler
+            .pools
+            .get(pool)
+            .and_then(|p| p.spot_capacity)
     }
 
     /// Wall-clock boot delay (the configured one is modelled time).
@@ -117,25 +149,14 @@ impl NodeProvider for SimulatedProvider {
         let group = self
             .group(pool, kind)
             .ok_or_else(|| ProviderError::NoSuchPool(pool.to_owned(), kind))?;
-        let capacity = self
-            .settings
-            .autoscaler
-            .pools
-            .get(pool)
-            .and_then(|p| p.spot_capacity);
         let granted = {
             let mut books = self.books.lock();
             let b = books.entry(pool.to_owned()).or_default();
-            let granted = match (kind, capacity) {
-                (Kind::Spot, Some(cap)) => {
-                    nodes.min(cap.saturating_sub(b.spot_up.len() as u32 + b.booting_spot))
-                }
+            let granted = match (kind, self.spot_capacity(pool)) {
+                (Kind::Spot, Some(cap)) => nodes.min(cap.saturating_sub(b.spot_taken())),
                 _ => nodes,
             };
-            match kind {
-                Kind::Spot => b.booting_spot += granted,
-                Kind::OnDemand => b.booting_on_demand += granted,
-            }
+            *b.booting(kind) += granted;
             granted
         };
         for _ in 0..granted {
@@ -150,15 +171,10 @@ impl NodeProvider for SimulatedProvider {
                 let id = local.launch(group, supervisor);
                 let mut books = books.lock();
                 let b = books.entry(pool).or_default();
-                match kind {
-                    Kind::Spot => b.booting_spot = b.booting_spot.saturating_sub(1),
-                    Kind::OnDemand => b.booting_on_demand = b.booting_on_demand.saturating_sub(1),
-                }
+                let booting = b.booting(kind);
+                *booting = booting.saturating_sub(1);
                 if let Some(id) = id {
-                    match kind {
-                        Kind::Spot => b.spot_up.push(id.0),
-                        Kind::OnDemand => b.on_demand_up.push(id.0),
-                    }
+                    b.up(kind).push(id.0);
                 }
             });
         }
@@ -175,20 +191,14 @@ impl NodeProvider for SimulatedProvider {
     }
 
     async fn inventory(&self, pool: &str) -> Result<Inventory, ProviderError> {
+        let capacity = self.spot_capacity(pool);
         let books = self.books.lock();
-        let capacity = self
-            .settings
-            .autoscaler
-            .pools
-            .get(pool)
-            .and_then(|p| p.spot_capacity);
         Ok(match books.get(pool) {
             Some(b) => Inventory {
                 up: b.spot_up.iter().chain(&b.on_demand_up).cloned().collect(),
                 booting_spot: b.booting_spot,
                 booting_on_demand: b.booting_on_demand,
-                spot_short: capacity
-                    .is_some_and(|cap| b.spot_up.len() as u32 + b.booting_spot >= cap),
+                spot_short: capacity.is_some_and(|cap| b.spot_taken() >= cap),
             },
             None => Inventory {
                 spot_short: capacity == Some(0),

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::shot::{Priority, ShotRecord, ShotState};
-use crate::ids::{OwnerId, VideoId};
+use super::shot::{Priority, ShotRecord, ShotSpec, ShotState};
+use crate::ids::{OwnerId, ShotId, VideoId};
 
 /// Where a video is, derived from its shots (see [`VideoRecord::derive_state`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,6 +67,33 @@ pub struct VideoRecord {
 }
 
 impl VideoRecord {
+    /// A new video submitted `now`: one queued shot per spec, in order.
+    pub fn queued(
+        id: VideoId,
+        owner: OwnerId,
+        title: Option<String>,
+        priority: Priority,
+        specs: impl IntoIterator<Item = ShotSpec>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let shots = specs
+            .into_iter()
+            .enumerate()
+            .map(|(i, spec)| ShotRecord::new(ShotId::for_video(&id, i), i, spec, now))
+            .collect();
+        Self {
+            id,
+            owner,
+            title,
+            priority,
+            state: VideoState::Queued,
+            shots,
+            seq: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The state its shots imply: final once every shot is final (completed if all completed,
     /// failed if any failed, else cancelled); running once any shot has left the queue.
     pub fn derive_state(shots: &[ShotRecord]) -> VideoState {

@@ -47,7 +47,17 @@ impl Farm {
         let bus: Arc<dyn EventBus> = Arc::new(RedisBus::new(&conn));
         let (lease, sweep) = (settings.store.node_lease, settings.store.sweep_period);
         let accounts = Arc::new(crate::adapters::RedisAccounts::new(&conn));
-        let mut farm = Self::start_on(settings, Arc::clone(&store), Arc::clone(&bus), accounts)?;
+        let audit_log = Arc::new(crate::adapters::RedisAuditLog::new(
+            &conn,
+            settings.store.audit_max_len,
+        ));
+        let mut farm = Self::start_on(
+            settings,
+            Arc::clone(&store),
+            Arc::clone(&bus),
+            accounts,
+            audit_log,
+        )?;
         farm.revocations = Arc::new(crate::adapters::RedisRevocations::new(&conn));
         let deps = ReconcilerDeps {
             // The farm's store is `store` sealed: the reconciler reads and writes through it.

@@ -64,11 +64,37 @@ pub struct VideoQuery {
     pub cursor: Option<String>,
 }
 
+impl VideoQuery {
+    /// The `(created_at in microseconds, id)` of the last video of the previous page, read from
+    /// the cursor; `None` for the first page (or a cursor no store handed out).
+    pub fn after(&self) -> Option<(i64, String)> {
+        let (ts, id) = self.cursor.as_deref()?.split_once('.')?;
+        Some((ts.parse().ok()?, id.to_owned()))
+    }
+}
+
 /// One page of videos, newest first.
 #[derive(Debug, Clone)]
 pub struct VideoPage {
     pub videos: Vec<VideoRecord>,
     pub next_cursor: Option<String>,
+}
+
+impl VideoPage {
+    /// The first `limit` (at least one) of `rows`, newest first, with the cursor of the next
+    /// page when `rows` holds more (`"<micros>.<id>"`, read back by [`VideoQuery::after`]).
+    pub fn first(mut rows: Vec<VideoRecord>, limit: usize) -> Self {
+        let limit = limit.max(1);
+        let next_cursor = (rows.len() > limit).then(|| {
+            let last = &rows[limit - 1];
+            format!("{}.{}", last.created_at.timestamp_micros(), last.id)
+        });
+        rows.truncate(limit);
+        Self {
+            videos: rows,
+            next_cursor,
+        }
+    }
 }
 
 /// What a shot write changed, with the sequence numbers assigned to its events.
@@ -166,4 +192,47 @@ pub trait Store: Send + Sync + 'static {
         id: &VideoId,
         map: &TextMap<'_>,
     ) -> Result<TextRewritten, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Priority;
+
+    fn rows(n: usize) -> Vec<VideoRecord> {
+        (0..n)
+            .map(|_| {
+                let (id, owner) = (VideoId::new_random(), OwnerId::from("u"));
+                VideoRecord::queued(id, owner, None, Priority::Standard, [], Utc::now())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_page_has_a_cursor_only_when_more_rows_follow_and_it_reads_back() {
+        let all = rows(3);
+        let full = VideoPage::first(all[..2].to_vec(), 2);
+        assert_eq!((full.videos.len(), full.next_cursor), (2, None));
+        let page = VideoPage::first(all.clone(), 2);
+        assert_eq!(page.videos, all[..2]);
+        let next = VideoQuery {
+            cursor: page.next_cursor,
+            ..VideoQuery::default()
+        };
+        let last = &all[1];
+        assert_eq!(
+            next.after(),
+            Some((last.created_at.timestamp_micros(), last.id.to_string()))
+        );
+        assert_eq!(
+            VideoPage::first(all, 0).videos.len(),
+            1,
+            "a page holds one at least"
+        );
+        let bad = VideoQuery {
+            cursor: Some("not-a-cursor".into()),
+            ..VideoQuery::default()
+        };
+        assert_eq!(bad.after(), None);
+    }
 }

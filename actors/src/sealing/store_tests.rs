@@ -7,7 +7,7 @@ use chrono::Utc;
 
 use super::*;
 use crate::adapters::MemoryStore;
-use crate::domain::{Priority, ShotRecord, ShotSpec, ShotState, VideoRecord, VideoState};
+use crate::domain::{Priority, ShotSpec, ShotState, VideoRecord};
 use crate::ids::{OwnerId, ShotId, VideoId};
 use crate::ports::{Store, StoreError, VideoQuery};
 use crate::settings::SecuritySettings;
@@ -28,30 +28,21 @@ fn ring(current: &str, previous: &[&str]) -> Arc<Keyring> {
 }
 
 fn video(shots: usize) -> VideoRecord {
-    let id = VideoId::new_random();
-    let now = Utc::now();
-    VideoRecord {
-        shots: (0..shots)
-            .map(|i| {
-                let spec = ShotSpec {
-                    prompt: format!("{PROMPT} #{i}"),
-                    duration_s: 8,
-                    model: "m".into(),
-                    seed: 1,
-                    steps: 4,
-                };
-                ShotRecord::new(ShotId::for_video(&id, i), i, spec, now)
-            })
-            .collect(),
-        id,
-        owner: OwnerId::from("alice"),
-        title: Some(TITLE.into()),
-        priority: Priority::Standard,
-        state: VideoState::Queued,
-        seq: 0,
-        created_at: now,
-        updated_at: now,
-    }
+    let specs = (0..shots).map(|i| ShotSpec {
+        prompt: format!("{PROMPT} #{i}"),
+        duration_s: 8,
+        model: "m".into(),
+        seed: 1,
+        steps: 4,
+    });
+    VideoRecord::queued(
+        VideoId::new_random(),
+        OwnerId::from("alice"),
+        Some(TITLE.into()),
+        Priority::Standard,
+        specs,
+        Utc::now(),
+    )
 }
 
 fn sealed(inner: &Arc<MemoryStore>, keys: Arc<Keyring>) -> SealedStore {

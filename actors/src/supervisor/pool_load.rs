@@ -107,9 +107,9 @@ impl Supervisor {
                 },
             });
         }
-        for slot in &self.registry.departed {
-            if let Some(load) = pools.get_mut(&slot.spec.pool) {
-                load.cost_usd += slot.cost_usd(Utc::now());
+        for (pool, usd) in self.registry.departed_cost_by_pool(Utc::now()) {
+            if let Some(load) = pools.get_mut(&pool) {
+                load.cost_usd += usd;
             }
         }
         pools.into_values().collect()

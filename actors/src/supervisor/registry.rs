@@ -144,8 +144,9 @@ impl NodeSlot {
 pub struct Registry {
     pub up: BTreeMap<NodeId, NodeSlot>,
     pub departed: VecDeque<NodeSlot>,
-    /// Cost of nodes that left and were dropped from `departed`.
+    /// Cost of nodes that left and were dropped from `departed`, in all and per pool.
     forgotten_cost: CostSplit,
+    forgotten_by_pool: HashMap<String, f64>,
 }
 
 impl Registry {
@@ -157,11 +158,9 @@ impl Registry {
         slot.free_gpus = 0;
         if self.departed.len() == DEPARTED_KEPT {
             if let Some(old) = self.departed.pop_front() {
-                add_cost(
-                    &mut self.forgotten_cost,
-                    old.spec.spot,
-                    old.cost_usd(Utc::now()),
-                );
+                let usd = old.cost_usd(Utc::now());
+                add_cost(&mut self.forgotten_cost, old.spec.spot, usd);
+                *self.forgotten_by_pool.entry(old.spec.pool).or_default() += usd;
             }
         }
         self.departed.push_back(slot);
@@ -181,6 +180,15 @@ impl Registry {
         }
         (so_far, burn)
     }
+
+    /// What the nodes that left cost, per pool (those dropped from `departed` included).
+    pub fn departed_cost_by_pool(&self, now: DateTime<Utc>) -> HashMap<String, f64> {
+        let mut by_pool = self.forgotten_by_pool.clone();
+        for slot in &self.departed {
+            *by_pool.entry(slot.spec.pool.clone()).or_default() += slot.cost_usd(now);
+        }
+        by_pool
+    }
 }
 
 fn add_cost(split: &mut CostSplit, spot: bool, usd: f64) {
@@ -190,4 +198,63 @@ fn add_cost(split: &mut CostSplit, spot: bool, usd: f64) {
         split.on_demand += usd;
     }
     split.total += usd;
+}
+
+#[cfg(test)]
+mod tests {
+    use actix::prelude::*;
+
+    use super::*;
+    use crate::domain::GpuSpec;
+
+    struct Sink;
+
+    impl Actor for Sink {
+        type Context = Context<Self>;
+    }
+
+    impl Handler<NodeCommand> for Sink {
+        type Result = ();
+
+        fn handle(&mut self, _: NodeCommand, _: &mut Context<Self>) {}
+    }
+
+    #[actix::test]
+    async fn the_cost_of_nodes_that_left_long_ago_stays_with_their_pool() {
+        let handle = Sink.start().recipient();
+        let mut registry = Registry::default();
+        let n = DEPARTED_KEPT + 10;
+        for i in 0..n {
+            let spec = NodeSpec {
+                id: NodeId(format!("n{i}")),
+                pool: if i % 2 == 0 { "a" } else { "b" }.to_owned(),
+                provider: "local".into(),
+                spot: i % 3 == 0,
+                price_per_hour: 2.0,
+                gpus: vec![GpuSpec {
+                    index: 0,
+                    model: "A100".into(),
+                    memory_mb: 40_000,
+                }],
+            };
+            let mut slot = NodeSlot::new(spec, handle.clone(), None);
+            slot.joined_at = Utc::now() - chrono::Duration::hours(1);
+            registry.up.insert(slot.spec.id.clone(), slot);
+            registry.depart(&NodeId(format!("n{i}")), NodeState::Lost);
+        }
+        assert_eq!(registry.departed.len(), DEPARTED_KEPT);
+        let now = Utc::now();
+        let by_pool = registry.departed_cost_by_pool(now);
+        let (so_far, _) = registry.cost(now);
+        let sum: f64 = by_pool.values().sum();
+        assert!(
+            (sum - so_far.total).abs() < 1e-6,
+            "{by_pool:?} vs {so_far:?}"
+        );
+        // Every node ran about an hour at 2/h: each pool's share is its nodes' count × 2.
+        for (pool, usd) in &by_pool {
+            let nodes = (0..n).filter(|i| (i % 2 == 0) == (pool == "a")).count();
+            assert!((usd - 2.0 * nodes as f64).abs() < 0.01, "{pool}: {usd}");
+        }
+    }
 }

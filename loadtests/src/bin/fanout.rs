@@ -10,8 +10,6 @@
 //! GPUs for every shot to run at once; every video is watched by sessions/videos sessions, so
 //! events delivered = sessions x shots per video x steps per second.
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +21,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
+
+use shotfarm_load::driver::target::{ServerConfig, Target};
+use shotfarm_load::procfs::{cpu_seconds, rss_kib};
 
 /// Seconds per step of the timing model the videos use (cogvideox-5b on an A100, time factor 1).
 const SECONDS_PER_STEP: f64 = 3.6;
@@ -57,31 +58,6 @@ struct Args {
     /// The server binary (default: `shotfarm` next to this one).
     #[arg(long)]
     server_bin: Option<std::path::PathBuf>,
-}
-
-/// A server process, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-    token: String,
-    _config: tempfile_path::TempPath,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A config file removed on drop (no tempfile crate needed for one file).
-mod tempfile_path {
-    pub struct TempPath(pub std::path::PathBuf);
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
 }
 
 /// What each session reads from a frame.
@@ -162,7 +138,7 @@ fn main() -> anyhow::Result<()> {
         "pace: {steps_per_second:.3} steps/s per shot (time factor {time_factor:.4}), {steps} steps per shot"
     );
     let server = start_server(&args, time_factor)?;
-    let pid = server.child.id();
+    let pid = server.pid().context("server pid")?;
     std::thread::sleep(Duration::from_millis(500));
     let rss_idle = rss_kib(pid)?;
 
@@ -175,7 +151,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(
     args: Args,
-    server: Server,
+    server: Target,
     pid: u32,
     rss_idle: u64,
     (steps, steps_per_second): (u32, f64),
@@ -327,21 +303,9 @@ async fn session(url: String, stats: Arc<Stats>, permit: tokio::sync::OwnedSemap
     stats.closed.fetch_add(1, Ordering::Relaxed);
 }
 
-fn start_server(args: &Args, time_factor: f64) -> anyhow::Result<Server> {
-    let bin = match &args.server_bin {
-        Some(b) => b.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("shotfarm"),
-    };
-    if !bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release --bin shotfarm)",
-            bin.display()
-        );
-    }
-    // Enough 8-GPU nodes for every shot of every video at once, on top of the default pool.
+/// Starts the server with enough 8-GPU nodes for every shot of every video at once, on top of
+/// the default pool.
+fn start_server(args: &Args, time_factor: f64) -> anyhow::Result<Target> {
     let gpus = args.videos * args.shots;
     let config = format!(
         "{}\n[[node_groups]]\npool = \"video\"\ncount = {}\nspot = false\ngpu_model = \"A100-80GB\"\n\
@@ -349,69 +313,13 @@ fn start_server(args: &Args, time_factor: f64) -> anyhow::Result<Server> {
         shotfarm_actors::settings::DEFAULT_TOML,
         gpus.div_ceil(8)
     );
-    let path = std::env::temp_dir().join(format!("shotfarm-fanout-{}.toml", std::process::id()));
-    std::fs::File::create(&path)?.write_all(config.as_bytes())?;
-    let config_path = tempfile_path::TempPath(path.clone());
-    let mut child = Command::new(&bin)
-        .args([
-            "serve",
-            "--print-tokens",
-            "--bind",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(&path)
-        .env("SHOTFARM_TIMING__TIME_FACTOR", format!("{time_factor}"))
-        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "5s")
-        // Every session is the one demo user's: lift the per-user session limit.
-        .env("SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER", "1000000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| format!("start {}", bin.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut base, mut token) = (None, None);
-    while base.is_none() || token.is_none() {
-        let line = lines.next().context("server exited early")??;
-        if let Some(rest) = line.split("serving on ").nth(1) {
-            base = Some(rest.trim().to_owned());
-        }
-        if let Some(rest) = line.split("user token (demo-user):").nth(1) {
-            token = Some(rest.trim().to_owned());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Server {
-        child,
-        base: base.context("base")?,
-        token: token.context("token")?,
-        _config: config_path,
-    })
-}
-
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("VmRSS")
-}
-
-/// User + system CPU seconds a process has used (clock ticks of 1/100 s, Linux's USER_HZ).
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').context("stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .context("utime/stime")?
-        .iter()
-        .map(|f| f.parse::<f64>().unwrap_or(0.0))
-        .sum();
-    Ok(ticks / 100.0)
+    let env = [
+        ("SHOTFARM_TIMING__TIME_FACTOR", time_factor.to_string()),
+        ("SHOTFARM_TIMING__TELEMETRY_PERIOD", "5s".to_owned()),
+    ];
+    Target::spawn(
+        args.server_bin.as_deref(),
+        ServerConfig::Toml(&config),
+        &env,
+    )
 }

@@ -17,6 +17,7 @@ use shotfarm_actors::ids::{OwnerId, ShotId};
 use shotfarm_actors::ports::{EventBus, Executor};
 use shotfarm_actors::settings::{NodeGroupSettings, Settings};
 use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_load::driver::stats::summarize;
 
 #[derive(Parser)]
 struct Args {
@@ -37,13 +38,6 @@ fn group(spot: bool, count: u32) -> NodeGroupSettings {
         gpu_memory_mb: 81920,
         price_per_hour: if spot { 8.8 } else { 29.36 },
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
@@ -133,24 +127,18 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             }
         }
     }
-    latencies_ms.sort_by(f64::total_cmp);
-    lost_steps.sort_by(f64::total_cmp);
-    println!(
-        "preemptions measured: {} (8 shots each)",
-        latencies_ms.len()
-    );
+    let (latency, lost) = (summarize(&latencies_ms), summarize(&lost_steps));
+    println!("preemptions measured: {} (8 shots each)", latency.count);
     println!(
         "notice -> every in-flight shot requeued: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&latencies_ms, 0.5),
-        percentile(&latencies_ms, 0.99),
-        latencies_ms.last().copied().unwrap_or(f64::NAN)
+        latency.p50, latency.p99, latency.max
     );
     println!(
         "GPU work lost per preempted shot (in steps of {:.0} ms): median {:.2}, p99 {:.2}, max {:.2}",
         args.step_s * 1000.0,
-        percentile(&lost_steps, 0.5),
-        percentile(&lost_steps, 0.99),
-        lost_steps.last().copied().unwrap_or(f64::NAN)
+        lost.p50,
+        lost.p99,
+        lost.max
     );
     Ok(())
 }

@@ -88,6 +88,11 @@ impl PoolModel {
             ..Self::seed(900.0)
         }
     }
+
+    /// The floor of a video's cost: its shots' work at the spot price.
+    pub fn floor_per_video_usd(&self) -> f64 {
+        self.shots_per_video as f64 * self.shot_s / 3600.0 * self.spot_price
+    }
 }
 
 /// What a replayed month came to.
@@ -469,7 +474,7 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
     let paid_s = books.paid_s[0] + books.paid_s[1];
     let total = books.cost[0] + books.cost[1];
     let per_video = total / done.max(1) as f64;
-    let floor = m.shots_per_video as f64 * m.shot_s / 3600.0 * m.spot_price;
+    let floor = m.floor_per_video_usd();
     MonthReport {
         label: match m.fixed {
             Some((s, o)) => format!("fixed {o} on-demand + {s} spot, 24x7"),

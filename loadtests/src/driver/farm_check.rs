@@ -12,16 +12,17 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
-use shotfarm_actors::domain::{Priority, ShotSpec, VideoState};
+use shotfarm_actors::domain::VideoState;
 use shotfarm_actors::ids::OwnerId;
 use shotfarm_actors::ports::{Executor, Store};
 use shotfarm_actors::settings::{
     NodeGroupSettings, PoolScaling, ProviderChoice, Settings, DEFAULT_TOML,
 };
-use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_actors::Farm;
 
 use super::elastic::{replay_traffic, MonthReport, PoolModel};
 use super::month::{self, Traffic};
+use super::plan::standard_video;
 use super::stats::{summarize, Summary};
 
 /// The model both sides run: CogVideoX-5B on A100s.
@@ -241,20 +242,7 @@ pub async fn run_farm(
     let (mut peak_nodes, mut sampled) = (0usize, Instant::now());
     for (i, &at) in traffic.arrivals.iter().enumerate() {
         tokio::time::sleep_until((start + Duration::from_secs_f64(at * tf)).into()).await;
-        let shots = (0..m.shots_per_video)
-            .map(|k| ShotSpec {
-                prompt: format!("farm check {i} shot {k}"),
-                duration_s: 6,
-                model: MODEL.into(),
-                seed: k as u64,
-                steps,
-            })
-            .collect();
-        let new = NewVideo {
-            title: None,
-            priority: Priority::Standard,
-            shots,
-        };
+        let new = standard_video(&format!("farm check {i}"), m.shots_per_video, MODEL, steps);
         // The month's own users: a power user's videos share an owner (fair share counts it).
         let owner = match traffic.owners.get(i) {
             Some(o) if !one_owner => OwnerId(format!("user-{o}")),
@@ -319,7 +307,7 @@ pub async fn run_farm(
         cost_on_demand_usd: cost_od,
         cost_total_usd: total,
         cost_per_video_usd: per_video,
-        cost_vs_floor: per_video / floor(m),
+        cost_vs_floor: per_video / m.floor_per_video_usd(),
         completion_s: summarize(&completions),
         nodes_bought_spot: bought_spot,
         nodes_bought_on_demand: bought_od,
@@ -327,11 +315,6 @@ pub async fn run_farm(
         peak_nodes,
     };
     Ok((side, farm_wall_s))
-}
-
-/// The work at the spot price, per video.
-fn floor(m: &PoolModel) -> f64 {
-    m.shots_per_video as f64 * m.shot_s / 3600.0 * m.spot_price
 }
 
 /// The window through the replay and through the farm; call inside an actix system.
@@ -377,7 +360,7 @@ pub async fn run(
         farm_steps: args.farm_steps.max(1),
         farm_one_owner: args.farm_one_owner,
         farm_wall_s,
-        floor_per_video_usd: floor(m),
+        floor_per_video_usd: m.floor_per_video_usd(),
         objective_s: m.tuning.objective_s,
         replay: Side::from(&replayed),
         farm,

@@ -37,6 +37,25 @@ pub struct SeedCosts {
     pub scenario_b_total: [f64; 2],
 }
 
+impl SeedCosts {
+    /// The table as Markdown.
+    pub fn markdown(&self) -> String {
+        format!(
+            "| seed estimate | USD a month |\n|---|---:|\n\
+             | all GPUs 24x7 on demand | {:.0} |\n| 12 h a day | {:.0} |\n\
+             | spot for video only | {:.0} |\n| recommended mix | {:.0}-{:.0} |\n\
+             | scenario B total | {:.0}-{:.0} |\n",
+            self.gpu_24x7_on_demand,
+            self.gpu_12h_a_day,
+            self.spot_for_video_only,
+            self.recommended_mixed[0],
+            self.recommended_mixed[1],
+            self.scenario_b_total[0],
+            self.scenario_b_total[1],
+        )
+    }
+}
+
 /// The planning profile.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct PlanProfile {
@@ -111,20 +130,8 @@ pub async fn run(
             break;
         }
         tokio::time::sleep_until((start + Duration::from_secs_f64(t)).into()).await;
-        let shots = (0..profile.shots_per_video)
-            .map(|i| ShotSpec {
-                prompt: format!("plan {} shot {i}", videos.len()),
-                duration_s: 6,
-                model: profile.model.clone(),
-                seed: i as u64,
-                steps,
-            })
-            .collect();
-        let new = NewVideo {
-            title: None,
-            priority: Priority::Standard,
-            shots,
-        };
+        let label = format!("plan {}", videos.len());
+        let new = standard_video(&label, profile.shots_per_video, &profile.model, steps);
         let owner = OwnerId(format!("user-{}", videos.len() % 1000));
         videos.push(farm.submit(owner, new).await?);
         if t - last_sample >= 0.1 {
@@ -199,6 +206,24 @@ pub async fn run(
     })
 }
 
+/// A standard-priority video of `shots` 6 s shots of `model` (prompts `"{label} shot {k}"`, seed k).
+pub(super) fn standard_video(label: &str, shots: usize, model: &str, steps: u32) -> NewVideo {
+    let shots = (0..shots)
+        .map(|k| ShotSpec {
+            prompt: format!("{label} shot {k}"),
+            duration_s: 6,
+            model: model.to_owned(),
+            seed: k as u64,
+            steps,
+        })
+        .collect();
+    NewVideo {
+        title: None,
+        priority: Priority::Standard,
+        shots,
+    }
+}
+
 /// Videos a month, from the videos replayed.
 fn profile_videos(replayed: usize, scale: f64) -> f64 {
     (replayed as f64 * scale).max(1.0)
@@ -206,7 +231,6 @@ fn profile_videos(replayed: usize, scale: f64) -> f64 {
 
 /// The plan as Markdown, beside the seed's cost table.
 pub fn markdown(p: &PlanReport) -> String {
-    let s = &p.profile.cost_month_usd;
     format!(
         "# shotfarm-load plan: {} videos a month\n\n\
          {} days replayed in {:.0} wall seconds (time factor {:.2e}), scaled to 30 days; {} videos \
@@ -216,10 +240,7 @@ pub fn markdown(p: &PlanReport) -> String {
          | cost on demand | ${:.0} |\n| cost spot | ${:.0} |\n| cost total | ${:.0} |\n\
          | cost per video | ${:.3} |\n| wait p50 / p95 / p99 | {:.0} / {:.0} / {:.0} s |\n\
          | completion p50 / p95 | {:.0} / {:.0} s |\n\n\
-         The seed's own table (`[cost_month_usd]`, seed/000_fcf37dd40ae4f580.txt):\n\n\
-         | seed estimate | USD a month |\n|---|---|\n\
-         | all GPUs 24x7 on demand | {:.0} |\n| 12 h a day | {:.0} |\n| spot for video only | {:.0} |\n\
-         | recommended mix | {:.0}-{:.0} |\n| scenario B total | {:.0}-{:.0} |\n",
+         The seed's own table (`[cost_month_usd]`, seed/000_fcf37dd40ae4f580.txt):\n\n{}",
         p.profile.videos_per_month,
         p.days,
         p.wall_s,
@@ -237,12 +258,6 @@ pub fn markdown(p: &PlanReport) -> String {
         p.wait_s.p99,
         p.completion_s.p50,
         p.completion_s.p95,
-        s.gpu_24x7_on_demand,
-        s.gpu_12h_a_day,
-        s.spot_for_video_only,
-        s.recommended_mixed[0],
-        s.recommended_mixed[1],
-        s.scenario_b_total[0],
-        s.scenario_b_total[1],
+        p.profile.cost_month_usd.markdown(),
     )
 }

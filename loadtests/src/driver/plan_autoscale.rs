@@ -211,19 +211,9 @@ pub fn markdown(p: &AutoscalePlan) -> String {
             );
         }
     }
-    out += &format!(
-        "\nThe seed's own table (`[cost_month_usd]`, whole cluster, for 15,000-45,000 videos):\n\n\
-         | seed estimate | USD a month |\n|---|---:|\n\
-         | all GPUs 24x7 on demand | {:.0} |\n| 12 h a day | {:.0} |\n| spot for video only | {:.0} |\n\
-         | recommended mix | {:.0}-{:.0} |\n| scenario B total | {:.0}-{:.0} |\n",
-        s.gpu_24x7_on_demand,
-        s.gpu_12h_a_day,
-        s.spot_for_video_only,
-        s.recommended_mixed[0],
-        s.recommended_mixed[1],
-        s.scenario_b_total[0],
-        s.scenario_b_total[1],
-    );
+    out +=
+        "\nThe seed's own table (`[cost_month_usd]`, whole cluster, for 15,000-45,000 videos):\n\n";
+    out += &s.markdown();
     out
 }
 

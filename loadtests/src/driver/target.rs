@@ -1,9 +1,10 @@
 //! The server a run drives: one started here (the `shotfarm serve` binary, embedded-default
 //! memory store or `--store redis://...`, cluster from a config file), or one given by URL.
 
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context as _};
 
@@ -31,6 +32,15 @@ impl Drop for Target {
     }
 }
 
+/// The config file a started server reads.
+#[derive(Clone, Copy)]
+pub enum ServerConfig<'a> {
+    /// A file of the caller's.
+    File(&'a Path),
+    /// TOML text, written to the target's scratch directory.
+    Toml(&'a str),
+}
+
 /// How to start a server of our own.
 pub struct Launch<'a> {
     pub server_bin: Option<&'a Path>,
@@ -51,9 +61,38 @@ impl Target {
         }
     }
 
-    /// Starts `shotfarm serve` on 127.0.0.1:0 and reads its address and tokens from its banner.
+    /// Starts `shotfarm serve` with the run's cluster and pace: [`Target::spawn`] with the
+    /// seed's scenario B (or `l.config`), modelled time compressed by `l.time_factor`.
     pub fn launch(l: &Launch<'_>) -> anyhow::Result<Self> {
-        let bin = match l.server_bin {
+        let config = l
+            .config
+            .map_or(ServerConfig::Toml(SEED_SCENARIO_B), ServerConfig::File);
+        // A replacement spot node takes the config's 30 s of modelled time, not 30 wall seconds.
+        let replace_ms = (30_000.0 * l.time_factor).max(100.0).round();
+        let mut env = vec![
+            ("SHOTFARM_TIMING__TIME_FACTOR", l.time_factor.to_string()),
+            ("SHOTFARM_TIMING__TELEMETRY_PERIOD", "200ms".to_owned()),
+            (
+                "SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER",
+                format!("{replace_ms}ms"),
+            ),
+        ];
+        if let Some(store) = l.store {
+            env.push(("SHOTFARM_STORE__URL", store.to_owned()));
+        }
+        Self::spawn(l.server_bin, config, &env)
+    }
+
+    /// Starts `shotfarm serve` (`server_bin`, or the `shotfarm` next to this executable) on
+    /// 127.0.0.1:0 with `config` and `env` on top, and reads its address and tokens from its
+    /// banner. Its data directory is a scratch directory; the server is killed and the scratch
+    /// removed on drop. One user (or operator) may hold any number of sessions.
+    pub fn spawn(
+        server_bin: Option<&Path>,
+        config: ServerConfig<'_>,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
+        let bin = match server_bin {
             Some(b) => b.to_path_buf(),
             None => std::env::current_exe()?
                 .parent()
@@ -66,18 +105,30 @@ impl Target {
                 bin.display()
             );
         }
-        let scratch = std::env::temp_dir().join(format!("shotfarm-load-{}", std::process::id()));
+        static SPAWNED: AtomicUsize = AtomicUsize::new(0);
+        let scratch = std::env::temp_dir().join(format!(
+            "shotfarm-load-{}-{}",
+            std::process::id(),
+            SPAWNED.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&scratch)?;
-        let config = match l.config {
-            Some(c) => c.to_path_buf(),
-            None => {
-                let path = scratch.join("seed-scenario-b.toml");
-                std::fs::File::create(&path)?.write_all(SEED_SCENARIO_B.as_bytes())?;
+        // Owned from here, so that the scratch is removed and a server that prints no banner is
+        // killed on any error below.
+        let mut target = Self {
+            base: String::new(),
+            token: String::new(),
+            operator_token: String::new(),
+            child: None,
+            scratch: Some(scratch.clone()),
+        };
+        let config = match config {
+            ServerConfig::File(c) => c.to_path_buf(),
+            ServerConfig::Toml(text) => {
+                let path = scratch.join("config.toml");
+                std::fs::write(&path, text)?;
                 path
             }
         };
-        // A replacement spot node takes the config's 30 s of modelled time, not 30 wall seconds.
-        let replace_ms = (30_000.0 * l.time_factor).max(100.0).round();
         let mut cmd = Command::new(&bin);
         cmd.args([
             "serve",
@@ -87,24 +138,17 @@ impl Target {
             "--config",
         ])
         .arg(&config)
-        .env("SHOTFARM_TIMING__TIME_FACTOR", format!("{}", l.time_factor))
-        .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "200ms")
-        .env(
-            "SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER",
-            format!("{replace_ms}ms"),
-        )
         .env("SHOTFARM_EXECUTOR__DATA_DIR", scratch.join("data"))
         // One user watches every video of the run: lift the per-user session limit.
         .env("SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER", "1000000")
         .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-        if let Some(store) = l.store {
-            cmd.env("SHOTFARM_STORE__URL", store);
-        }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("start {}", bin.display()))?;
+        let child = target.child.insert(
+            cmd.spawn()
+                .with_context(|| format!("start {}", bin.display()))?,
+        );
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let (mut base, mut token, mut operator) = (None, None, None);
@@ -117,13 +161,15 @@ impl Target {
         }
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self {
-            base: base.context("base")?,
-            token: token.context("token")?,
-            operator_token: operator.context("operator token")?,
-            child: Some(child),
-            scratch: Some(scratch),
-        })
+        target.base = base.context("base")?;
+        target.token = token.context("token")?;
+        target.operator_token = operator.context("operator token")?;
+        Ok(target)
+    }
+
+    /// The process id of a server started here.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// The websocket URL of a video's progress, replaying from `since`.

@@ -225,14 +225,12 @@ pub(crate) async fn export(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    let limited = form_urlencoded::parse(req.query_string().as_bytes())
-        .any(|(k, v)| k == "limit" && !v.is_empty());
-    let query = query_of(req.query_string(), EXPORT_CHUNK)?;
-    let left = if limited { query.limit } else { usize::MAX };
+    // Unbounded unless `limit` is given; each read takes a chunk of what is left.
+    let query = query_of(req.query_string(), usize::MAX)?;
     let state = Export {
         log: std::sync::Arc::clone(farm.audit().log()),
+        left: query.limit,
         query,
-        left,
         done: false,
     };
     Ok(HttpResponse::Ok()

@@ -1,4 +1,4 @@
-//! The frames a progress session writes, encoded once into websocket wire bytes. Server frames
+//! The frames sessions write, encoded once into websocket wire bytes. Server frames
 //! are unmasked, so the bytes of one event's frame are the same for every watcher: each worker
 //! thread keeps the frames of the events it encoded last and hands out shared copies.
 
@@ -96,7 +96,8 @@ pub fn close(code: CloseCode, reason: &str) -> Bytes {
     buf.freeze()
 }
 
-fn text(payload: &[u8]) -> Bytes {
+/// A text frame carrying `payload`.
+pub fn text(payload: &[u8]) -> Bytes {
     encode(payload, OpCode::Text)
 }
 

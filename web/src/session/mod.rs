@@ -4,6 +4,8 @@
 //!   [`opening`], where it starts (snapshot or `since` replay).
 //! - [`operator`]: the operator session actor behind `GET /api/v1/operator/stream`, and
 //!   [`operator_frames`], its full and delta frames.
+//! - [`socket`]: what both do with their socket: outbox and flow window, heartbeat, token
+//!   expiry, the close handshake and the client's control frames.
 //! - [`outbox`]: the bounded frame queue between a session and its socket.
 //! - [`flow`]: bytes a client has been sent but not yet acknowledged (by ping and pong).
 //! - [`inbound`]: decodes (and size-limits) what clients send.
@@ -21,6 +23,7 @@ pub mod operator_frames;
 pub mod origin;
 pub mod outbox;
 pub mod progress;
+pub mod socket;
 
 pub use limit::{SessionLimiter, SessionPermit};
 pub use opening::Opening;

@@ -10,8 +10,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use actix_http::ws::{OpCode, Parser};
-use actix_web::web::{Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 
 use shotfarm_actors::domain::VideoRecord;
@@ -25,13 +23,6 @@ const WINDOW: Duration = Duration::from_secs(3600);
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
     (x * f).round() / f
-}
-
-/// A websocket text frame carrying `payload` (unmasked, as servers send).
-pub fn text_frame(payload: &[u8]) -> Bytes {
-    let mut buf = BytesMut::with_capacity(payload.len() + 10);
-    Parser::write_message(&mut buf, payload, OpCode::Text, true, false);
-    buf.freeze()
 }
 
 /// A node in the stream's compact form (see the module docs).

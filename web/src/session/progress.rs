@@ -13,13 +13,12 @@
 //! holds up anyone else.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 use actix_http::ws::CloseCode;
-use actix_web::web::{Bytes, Payload};
+use actix_web::web::Payload;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -28,55 +27,19 @@ use tracing::{debug, warn};
 use shotfarm_actors::domain::{FarmEvent, VideoRecord};
 use shotfarm_actors::ids::{OwnerId, VideoId};
 use shotfarm_actors::ports::Subscription;
-use shotfarm_actors::settings::WebsocketSettings;
 use shotfarm_actors::Farm;
 
-use super::flow::Flow;
 use super::frames;
-use super::inbound::{ClientFrame, Inbound, InboundError};
+use super::inbound::{ClientFrame, InboundError};
 use super::opening::Opening;
-use super::outbox::{Outbox, OutboxBody};
+use super::outbox::OutboxBody;
+use super::socket::{Socket, SocketSession};
 
-/// How often the server pings the client.
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
-/// A client that sent nothing (not even a pong) for this long is dropped.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Bytes of frames queued for a client before the backlog is dropped for a fresh snapshot:
-/// about 180 shot events, so only a client that stopped reading ever hits it.
-pub const OUTBOX_BYTES: usize = 64 * 1024;
-/// Bytes a client may have been sent without acknowledging them (by answering a ping sent
-/// after them): what a stalled client can cost in buffers anywhere, the kernel's included.
-pub const FLOW_WINDOW: u64 = 256 * 1024;
-/// Largest frame (or fragmented message) a client may send.
-pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// How long a hole in the sequence may stay open (an event published out of order, or lost
 /// with a retired replay tail) before the session gives up waiting and resynchronises.
 pub const GAP_GRACE: Duration = Duration::from_millis(500);
-/// How long a closing session waits for the client's close frame.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Out-of-order events held while a gap is open; more means resynchronise now.
 const MAX_PENDING: usize = 256;
-/// Token expiry timers further out than this are capped (the session is long gone by then).
-const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
-
-/// The periods and limits a session runs with: the constants above unless configured.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub heartbeat_interval: Duration,
-    pub client_timeout: Duration,
-    pub outbox_bytes: usize,
-}
-
-impl Limits {
-    /// The configured limits, the built-in ones where unset.
-    pub fn from_settings(s: &WebsocketSettings) -> Self {
-        Self {
-            heartbeat_interval: s.heartbeat_interval.unwrap_or(HEARTBEAT_INTERVAL),
-            client_timeout: s.client_timeout.unwrap_or(CLIENT_TIMEOUT),
-            outbox_bytes: s.outbox_bytes.unwrap_or(OUTBOX_BYTES),
-        }
-    }
-}
 
 /// What the session is doing with incoming events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,15 +65,12 @@ enum BusItem {
 pub struct ProgressSession {
     farm: Farm,
     video: VideoId,
-    limits: Limits,
-    expires_at: DateTime<Utc>,
     /// Who watches: the owner is sent title and prompts (each snapshot recorded in the audit
     /// log as a prompt read), anyone else (an operator) gets them as `null`.
     viewer: OwnerId,
     /// Taken when the actor starts.
-    opening: Option<(Subscription, Opening, Inbound<Payload>)>,
-    outbox: Outbox,
-    flow: Flow,
+    opening: Option<(Subscription, Opening)>,
+    socket: Socket,
     mode: Mode,
     /// The last `seq` the client has been sent (an event's, or a snapshot's).
     last_seq: u64,
@@ -119,32 +79,17 @@ pub struct ProgressSession {
     /// Events that came ahead of a missing one.
     pending: BTreeMap<u64, Arc<FarmEvent>>,
     gap_timer: Option<SpawnHandle>,
-    /// When the client last sent anything.
-    heard: Instant,
 }
 
 impl Actor for ProgressSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.farm
-            .metrics()
-            .websocket_sessions
-            .fetch_add(1, Ordering::Relaxed);
-        ctx.run_interval(self.limits.heartbeat_interval, Self::heartbeat);
-        let left = (self.expires_at - Utc::now())
-            .to_std()
-            .unwrap_or_default()
-            .min(MAX_EXPIRY_WAIT);
-        // A token is valid through its `exp` second: it has expired one second later.
-        ctx.run_later(left + Duration::from_secs(1), |act, ctx| {
-            act.close(ctx, CloseCode::Policy, "token expired");
-        });
-        let Some((subscription, opening, inbound)) = self.opening.take() else {
+        self.open(ctx);
+        let Some((subscription, opening)) = self.opening.take() else {
             return;
         };
         ctx.add_stream(bus_stream(subscription));
-        ctx.add_stream(inbound);
         match opening {
             Opening::Snapshot(video) => self.send_snapshot(video, ctx),
             Opening::Replay {
@@ -169,11 +114,7 @@ impl Actor for ProgressSession {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        self.outbox.finish();
-        self.farm
-            .metrics()
-            .websocket_sessions
-            .fetch_sub(1, Ordering::Relaxed);
+        self.shut();
         debug!(video_id = %self.video, last_seq = self.last_seq, "progress session ended");
     }
 }
@@ -189,24 +130,18 @@ impl ProgressSession {
         expires_at: DateTime<Utc>,
         viewer: OwnerId,
     ) -> OutboxBody {
-        let limits = Limits::from_settings(&farm.settings().websocket);
-        let (outbox, body) = Outbox::new(limits.outbox_bytes);
-        let inbound = Inbound::new(payload, MAX_CLIENT_FRAME);
+        let (socket, body) = Socket::new(&farm, payload, expires_at, 0);
         Self {
             farm,
             video,
-            limits,
-            expires_at,
             viewer,
-            opening: Some((subscription, opening, inbound)),
-            outbox,
-            flow: Flow::new(FLOW_WINDOW),
+            opening: Some((subscription, opening)),
+            socket,
             mode: Mode::Live,
             last_seq: 0,
             through: 0,
             pending: BTreeMap::new(),
             gap_timer: None,
-            heard: Instant::now(),
         }
         .start();
         body
@@ -249,7 +184,7 @@ impl ProgressSession {
             Ok(frame) => frame,
             Err(e) => return self.fail(ctx, &e.to_string()),
         };
-        if !self.push_data(frame) {
+        if !self.socket.push_data(frame) {
             self.fall_behind(ctx);
             return false;
         }
@@ -271,7 +206,7 @@ impl ProgressSession {
                 return;
             }
         };
-        if !self.push_data(frame) {
+        if !self.socket.push_data(frame) {
             self.fall_behind(ctx);
             return;
         }
@@ -288,28 +223,6 @@ impl ProgressSession {
         }
     }
 
-    /// Queues a data frame unless the outbox is full or the client a window behind; pings
-    /// after every quarter window so acknowledgements keep coming.
-    fn push_data(&mut self, frame: Bytes) -> bool {
-        if self.flow.over_window() {
-            return false;
-        }
-        let len = frame.len();
-        if self.outbox.push(frame).is_err() {
-            return false;
-        }
-        self.flow.sent(len);
-        if self.flow.ping_due() {
-            self.ping();
-        }
-        true
-    }
-
-    fn ping(&mut self) {
-        let payload = self.flow.ping();
-        self.outbox.push_control(frames::ping(&payload));
-    }
-
     /// The client cannot keep up: drop the backlog, and once it has caught up (its outbox
     /// drained and everything sent acknowledged) send one fresh snapshot instead of everything
     /// missed.
@@ -319,9 +232,10 @@ impl ProgressSession {
         self.pending.clear();
         self.cancel_gap_timer(ctx);
         // Its pong will acknowledge everything sent so far.
-        self.ping();
+        self.socket.ping();
         ctx.spawn(
-            self.outbox
+            self.socket
+                .outbox
                 .room()
                 .into_actor(self)
                 .map(|(), act, ctx| act.try_recover(ctx)),
@@ -330,11 +244,12 @@ impl ProgressSession {
 
     /// Resynchronises a client that was behind once it has caught up.
     fn try_recover(&mut self, ctx: &mut Context<Self>) {
-        let drained = self.outbox.queued_bytes() <= self.limits.outbox_bytes / 4;
+        let socket = &self.socket;
+        let drained = socket.outbox.queued_bytes() <= socket.limits.outbox_bytes / 4;
         if self.mode == Mode::Behind
             && drained
-            && self.flow.caught_up()
-            && !self.outbox.reader_gone()
+            && socket.flow.caught_up()
+            && !socket.outbox.reader_gone()
         {
             self.resync(ctx);
         }
@@ -393,34 +308,6 @@ impl ProgressSession {
         }
     }
 
-    /// Pings, or drops a client that has been silent too long or is gone.
-    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.outbox.reader_gone() {
-            ctx.stop();
-            return;
-        }
-        if self.heard.elapsed() > self.limits.client_timeout {
-            debug!(video_id = %self.video, "client silent past the timeout, dropped");
-            self.close(ctx, CloseCode::Away, "client silent past the timeout");
-            ctx.stop();
-            return;
-        }
-        self.ping();
-    }
-
-    /// Queues a close frame, writes nothing more, and stops once the client answers (or after
-    /// a short grace).
-    fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, reason: &str) {
-        if self.mode == Mode::Closing {
-            return;
-        }
-        self.mode = Mode::Closing;
-        self.pending.clear();
-        self.outbox.push_control(frames::close(code, reason));
-        self.outbox.finish();
-        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
-    }
-
     /// A bug (a frame that would not encode): close with 1011 and say so in the log.
     fn fail(&mut self, ctx: &mut Context<Self>, why: &str) -> bool {
         warn!(video_id = %self.video, error = why, "progress session failed");
@@ -451,37 +338,24 @@ impl StreamHandler<BusItem> for ProgressSession {
     }
 }
 
+impl SocketSession for ProgressSession {
+    fn socket(&mut self) -> &mut Socket {
+        &mut self.socket
+    }
+
+    fn on_closing(&mut self) {
+        self.mode = Mode::Closing;
+        self.pending.clear();
+    }
+
+    fn on_acked(&mut self, ctx: &mut Context<Self>) {
+        self.try_recover(ctx);
+    }
+}
+
 impl StreamHandler<Result<ClientFrame, InboundError>> for ProgressSession {
     fn handle(&mut self, item: Result<ClientFrame, InboundError>, ctx: &mut Context<Self>) {
-        self.heard = Instant::now();
-        match item {
-            Ok(ClientFrame::Ping(payload)) => self.outbox.push_control(frames::pong(&payload)),
-            Ok(ClientFrame::Pong(payload)) => {
-                if self.flow.pong(&payload) {
-                    self.try_recover(ctx);
-                }
-            }
-            Ok(ClientFrame::Data) => {}
-            Ok(ClientFrame::Close(reason)) => {
-                if self.mode != Mode::Closing {
-                    let code = reason.map_or(CloseCode::Normal, |r| r.code);
-                    self.outbox.push_control(frames::close(code, ""));
-                    self.outbox.finish();
-                    self.mode = Mode::Closing;
-                }
-                ctx.stop();
-            }
-            Err(InboundError::TooBig(len)) => {
-                debug!(video_id = %self.video, len, "client frame over the limit");
-                self.close(ctx, CloseCode::Size, "client frames are limited to 64 KiB");
-                ctx.stop();
-            }
-            Err(InboundError::Protocol(why)) => {
-                debug!(video_id = %self.video, error = %why, "client protocol error");
-                self.close(ctx, CloseCode::Protocol, "protocol error");
-                ctx.stop();
-            }
-        }
+        self.client_frame(item, ctx);
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {

@@ -1,0 +1,44 @@
+//! Runs a Playwright driver script of tests/browser/ in Debian's headless Chromium and reads the
+//! JSON report it prints last.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs chromium, Node.js and the driver's npm packages when missing
+/// (scripts/ensure-chromium.sh).
+pub fn ensure_chromium() {
+    let ensure = Command::new("bash")
+        .arg(root().join("scripts/ensure-chromium.sh"))
+        .status()
+        .expect("run scripts/ensure-chromium.sh");
+    assert!(ensure.success(), "scripts/ensure-chromium.sh failed");
+}
+
+/// Runs `node tests/browser/{script}` with `env`, echoes what it printed, asserts that it
+/// succeeded, and returns the last line of its stdout that is JSON: its report.
+pub fn run_driver(script: &str, env: &[(&str, &dyn AsRef<OsStr>)]) -> Value {
+    let mut cmd = Command::new("node");
+    cmd.arg(root().join("tests/browser").join(script));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run node tests/browser/{script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the browser test failed: {stdout}");
+    stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the driver's JSON line")
+}
