@@ -2,7 +2,8 @@
 //! processes on loopback. A video renders across two agents; a killed agent's shots requeue onto
 //! the other; an agent cut off by a silent network is lost, reconnects, and stops the shot the
 //! server requeued meanwhile; a drained agent leaves and exits; a preemption notice on an agent
-//! hands its shot on; tokens that are not node tokens are refused; a second agent with the same
+//! hands its shot on, and a spot agent that vanishes before its shot reports stopped still
+//! counts the shot preempted; tokens that are not node tokens are refused; a second agent with the same
 //! node replaces the first; the protocol's refusals and heartbeat close, frame by frame.
 
 mod support;
@@ -213,6 +214,46 @@ fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
     let (moved, cluster) = t.finished_on_b();
     assert_eq!(moved["preemptions"], 1, "{moved:#}");
     assert_eq!(cluster["preemptions_total"], 1, "{cluster:#}");
+}
+
+#[test]
+fn a_spot_agent_gone_before_its_shot_reports_stopped_still_counts_the_shot_preempted() {
+    // Raw agents send no telemetry: keep the supervisor's watchdog from evicting it.
+    let mut env = AGENT_ENV.to_vec();
+    env.push(("SHOTFARM_TIMING__HEARTBEAT_TIMEOUT", "60s"));
+    let s = Server::start(&env);
+    let mut a = RawAgent::connect(&s, &s.node_token("spot-a"), "spot-a");
+    let mut hello = hello_frame();
+    hello["node"] = json!("spot-a");
+    hello["spot"] = json!(true);
+    a.send(&hello);
+    a.wait_frame("welcome", Duration::from_secs(5));
+    s.wait_node("spot-a", "ready");
+
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &video(1, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let run = a.wait_frame("run", Duration::from_secs(10));
+    let (victim, attempt) = (run["job"]["shot"].clone(), run["job"]["attempt"].clone());
+    a.report(json!({"kind": "started", "shot": victim, "attempt": attempt}));
+    s.wait_for_shot(&alice, &id, |sh| sh["state"] == "running");
+
+    // The cloud reclaims the node, and it vanishes before its shot says it stopped.
+    let resp = s.post(
+        "/api/v1/nodes/spot-a/preempt",
+        &s.operator(),
+        &json!({"deadline_s": 0.1}),
+    );
+    assert_eq!(resp.status(), 202);
+    a.wait_frame("preempt", Duration::from_secs(5));
+    drop(a);
+
+    let moved = s.wait_for_shot(&alice, &id, |sh| sh["attempt"] == 2);
+    assert_eq!(moved["state"], "queued", "{moved:#}");
+    assert_eq!(
+        moved["preemptions"], 1,
+        "counted against the spot budget: {moved:#}"
+    );
 }
 
 #[test]

@@ -236,12 +236,15 @@ pub struct ShotReport {
     pub preempted: bool,
 }
 
-/// The supervisor: the node your shot runs on was lost without notice; requeue from your last
-/// saved checkpoint.
+/// The supervisor: the node your shot runs on is gone before the shot reported it stopped;
+/// requeue from your last saved checkpoint.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct NodeLost {
     pub node: NodeId,
+    /// The cloud reclaimed the node (it left `preempted`): the shot was preempted too, even if
+    /// its own stop report never arrived, and it counts against the preemption budget.
+    pub reclaimed: bool,
 }
 
 /// The supervisor: the video is cancelled.

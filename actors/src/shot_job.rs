@@ -180,6 +180,25 @@ impl ShotJob {
         self.persist(ctx);
     }
 
+    /// The node was reclaimed under the shot: `preempted` is written (and counted against the
+    /// preemption budget), then the shot requeues.
+    fn preempted(&mut self, ctx: &mut Context<Self>) {
+        self.shot.preemptions += 1;
+        if !self.go_to(ShotState::Preempted) {
+            self.requeue(AttemptResult::Interrupted, ctx);
+            return;
+        }
+        self.shot.eta = None;
+        // Requeue only once `preempted` is written: actix runs `ctx.wait` futures last-in
+        // first-out, so two writes queued here would land (and reach watchers) as `queued` then
+        // a fenced `preempted`.
+        let write = self.persist_future().into_actor(self);
+        ctx.wait(write.map(|written, act, ctx| match written {
+            Ok(()) => act.requeue(AttemptResult::Interrupted, ctx),
+            Err(e) => act.resync(e, ctx),
+        }));
+    }
+
     /// A model error or a stuck attempt: requeue within the failure budget, else fail with the
     /// last error.
     fn fail_attempt(&mut self, error: String, ctx: &mut Context<Self>) {
@@ -362,21 +381,10 @@ impl Handler<ShotReport> for ShotJob {
             } => {
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(checkpoint_step);
                 if msg.preempted {
-                    self.shot.preemptions += 1;
-                    if self.go_to(ShotState::Preempted) {
-                        self.shot.eta = None;
-                        // Requeue only once `preempted` is written: actix runs `ctx.wait`
-                        // futures last-in first-out, so two writes queued here would land (and
-                        // reach watchers) as `queued` then a fenced `preempted`.
-                        let write = self.persist_future().into_actor(self);
-                        ctx.wait(write.map(|written, act, ctx| match written {
-                            Ok(()) => act.requeue(AttemptResult::Interrupted, ctx),
-                            Err(e) => act.resync(e, ctx),
-                        }));
-                        return;
-                    }
+                    self.preempted(ctx);
+                } else {
+                    self.requeue(AttemptResult::Interrupted, ctx);
                 }
-                self.requeue(AttemptResult::Interrupted, ctx);
             }
         }
     }
@@ -387,7 +395,13 @@ impl Handler<NodeLost> for ShotJob {
 
     fn handle(&mut self, msg: NodeLost, ctx: &mut Context<Self>) {
         let here = self.placement.as_ref().is_some_and(|p| p.node == msg.node);
-        if here && !self.shot.state.is_final() {
+        if !here || self.shot.state.is_final() {
+            return;
+        }
+        if msg.reclaimed {
+            warn!(shot_id = %self.shot.id, node_id = %msg.node, "node reclaimed before the shot stopped; preempted, requeue from checkpoint");
+            self.preempted(ctx);
+        } else {
             warn!(shot_id = %self.shot.id, node_id = %msg.node, "node lost; requeue from checkpoint");
             self.requeue(AttemptResult::Interrupted, ctx);
         }

@@ -162,12 +162,23 @@ impl Supervisor {
     fn node_gone(&mut self, node: &NodeId, state: NodeState, ctx: &mut Context<Self>) {
         // Only a reclaimed spot node comes back by itself; a drained one was let go.
         let reclaimed = self.reclaimed.remove(node);
+        // Shots still on a node being reclaimed (by the operator route or the node's own notice)
+        // were preempted, even if their stop reports never arrived.
+        let preempted = reclaimed
+            || self
+                .registry
+                .up
+                .get(node)
+                .is_some_and(|s| s.state == NodeState::Preempted);
         let Some(slot) = self.registry.depart(node, state) else {
             return;
         };
         for shot in &slot.shots {
             if let Some(job) = self.jobs.get(shot) {
-                job.addr.do_send(NodeLost { node: node.clone() });
+                job.addr.do_send(NodeLost {
+                    node: node.clone(),
+                    reclaimed: preempted,
+                });
             }
         }
         // A pool the autoscaler manages is replaced by the autoscaler, not here.
