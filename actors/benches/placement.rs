@@ -76,6 +76,7 @@ fn random_shot(rng: &mut StdRng, classes: &Classes, serial: u64) -> QueuedShot {
         need,
         attempt: 1,
         order: serial,
+        at_risk_at: None,
     }
 }
 

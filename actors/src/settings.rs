@@ -455,6 +455,12 @@ impl Settings {
         if self.store.audit_max_len == Some(0) {
             return bad("store.audit_max_len must be at least 1 (or unset: never trimmed)".into());
         }
+        let share = self.autoscaler.at_risk_share;
+        if !(0.0..=1.0).contains(&share) {
+            return bad(format!(
+                "autoscaler.at_risk_share must be between 0 and 1 (a share of the latency objective), got {share}"
+            ));
+        }
         self.limits.check().map_err(SettingsError::Invalid)?;
         self.credits.check().map_err(SettingsError::Invalid)?;
         for (i, g) in self.node_groups.iter().enumerate() {
@@ -688,5 +694,19 @@ mod tests {
         )];
         let err = Settings::load(None, env).expect_err("0 sessions");
         assert!(err.to_string().contains("max_sessions_per_user"), "{err}");
+    }
+
+    #[test]
+    fn an_at_risk_share_outside_zero_to_one_is_refused() {
+        let s = Settings::load(None, Vec::new()).expect("default config");
+        assert_eq!(s.autoscaler.at_risk_share, 0.6);
+        for bad in ["1.5", "-0.1"] {
+            let env = vec![(
+                "SHOTFARM_AUTOSCALER__AT_RISK_SHARE".to_owned(),
+                bad.to_owned(),
+            )];
+            let err = Settings::load(None, env).expect_err(bad);
+            assert!(err.to_string().contains("at_risk_share"), "{err}");
+        }
     }
 }

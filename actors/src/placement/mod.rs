@@ -6,7 +6,7 @@ mod policy;
 mod queue;
 
 pub use policy::plan;
-pub use queue::{PlacementQueue, QueuedShot};
+pub use queue::{Lane, PlacementQueue, QueuedShot};
 
 use std::sync::Arc;
 

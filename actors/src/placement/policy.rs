@@ -1,4 +1,5 @@
-//! [`plan`]: the pure placement function. High before standard; within a priority, the owner with
+//! [`plan`]: the pure placement function. High before standard; within a priority, shots whose
+//! video is at risk of missing its objective first ([`super::Lane`]); within a lane, the owner with
 //! the fewest GPUs in use goes next, ties going to the owner whose turn came longest ago (so one
 //! user's 40 videos cannot starve another's one, even on a single GPU); a shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
@@ -11,8 +12,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::SharedRequirement;
-use super::{take_gpus, Assignment, NodeCapacity, PlacementQueue, QueuedShot, Requirement};
-use crate::domain::Priority;
+use super::{take_gpus, Assignment, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement};
 use crate::ids::OwnerId;
 
 /// Plans assignments for as much of `queue` as `nodes` have room for. `in_use` is each owner's
@@ -32,18 +32,18 @@ pub fn plan(
         return assignments;
     }
     let mut classes = ClassTable::default();
-    // GPUs granted by this call, so the standard lane sees what the high lane gave.
+    // GPUs granted by this call, so each lane sees what the lanes before it gave.
     let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
     // Ticks for this call's grants continue the queue's clock, matching the turns the queue
     // records when the caller applies the plan.
     let mut clock = queue.clock();
 
-    for priority in Priority::ALL {
+    for lane in Lane::ALL {
         // Classes of this lane that may still find room. When none can, the lane is skipped:
         // otherwise idle capacity that no waiting shot can use (another pool, a blocked model)
         // would make every call walk every shot.
         let mut open = 0usize;
-        for need in queue.classes(priority) {
+        for need in queue.classes(lane) {
             let id = classes.id(need);
             if classes.try_pick(id, nodes, &room).is_some() {
                 open += 1;
@@ -53,11 +53,11 @@ pub fn plan(
             continue;
         }
 
-        let lane = queue.lane(priority);
+        let waiting = queue.lane(lane);
         let mut lines: Vec<(&OwnerId, btree_map::Values<'_, u64, QueuedShot>)> =
-            Vec::with_capacity(lane.len());
-        let mut turns = Vec::with_capacity(lane.len());
-        for (owner, shots) in lane {
+            Vec::with_capacity(waiting.len());
+        let mut turns = Vec::with_capacity(waiting.len());
+        for (owner, shots) in waiting {
             if shots.is_empty() {
                 continue;
             }

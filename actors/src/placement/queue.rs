@@ -1,6 +1,8 @@
-//! The queue of shots waiting for GPUs: per priority, per owner, in order of first submission.
+//! The queue of shots waiting for GPUs: per lane (priority, and whether the video is at risk of
+//! missing its latency objective), per owner, in order of first submission.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -20,18 +22,54 @@ pub struct QueuedShot {
     /// Order of first submission: a requeued shot keeps its number, so it goes back to the head
     /// of its owner's line rather than the tail.
     pub order: u64,
+    /// When its video will have used the at-risk share of its latency objective: from then on
+    /// ([`PlacementQueue::promote`]) it goes ahead of the younger work of its priority. `None`:
+    /// never (no objective).
+    #[serde(skip)]
+    pub at_risk_at: Option<Instant>,
+}
+
+/// Where a queued shot waits. Within a priority, shots whose video is at risk of missing its
+/// latency objective go first; fair share between owners holds within every lane. Fair share
+/// alone would let newer videos of light users overtake a power user's older ones until those
+/// miss the objective; at-risk first alone would be first come, first served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct Lane {
+    pub priority: Priority,
+    pub at_risk: bool,
+}
+
+impl Lane {
+    /// In the order [`super::plan`] serves them: high at risk, high, standard at risk, standard.
+    pub const ALL: [Lane; 4] = [
+        Lane::new(Priority::High, true),
+        Lane::new(Priority::High, false),
+        Lane::new(Priority::Standard, true),
+        Lane::new(Priority::Standard, false),
+    ];
+
+    pub const fn new(priority: Priority, at_risk: bool) -> Self {
+        Self { priority, at_risk }
+    }
+
+    /// The position in [`Lane::ALL`].
+    const fn index(self) -> usize {
+        self.priority as usize * 2 + if self.at_risk { 0 } else { 1 }
+    }
 }
 
 /// Shots waiting, grouped so that [`super::plan`] can interleave owners within a priority.
 #[derive(Debug, Default)]
 pub struct PlacementQueue {
-    /// Indexed by `Priority as usize` (high first); each owner's shots in `order`.
-    lanes: [HashMap<OwnerId, BTreeMap<u64, QueuedShot>>; 2],
+    /// Indexed as [`Lane::ALL`]; each owner's shots in `order`.
+    lanes: [HashMap<OwnerId, BTreeMap<u64, QueuedShot>>; 4],
     /// Where each queued shot is, for O(log n) removal.
-    index: HashMap<ShotId, (Priority, OwnerId, u64)>,
+    index: HashMap<ShotId, (Lane, OwnerId, u64)>,
     /// Per lane, how many shots wait in each requirement class: `plan` skips a lane once every
     /// class in it is known to have no room, instead of walking every shot to find that out.
-    classes: [HashMap<SharedRequirement, usize>; 2],
+    classes: [HashMap<SharedRequirement, usize>; 4],
+    /// Shots not yet at risk that will be, by when (then order, to keep keys unique).
+    due: BTreeMap<(Instant, u64), ShotId>,
     /// Per owner with shots waiting: the tick at which one of its shots last left the queue, or
     /// at which it joined if none has since. Among owners holding as many GPUs, the smallest
     /// tick goes first, so owners take turns instead of the oldest backlog winning every tie.
@@ -66,14 +104,36 @@ impl PlacementQueue {
             self.clock += 1;
             self.turns.insert(shot.owner.clone(), self.clock);
         }
-        self.index.insert(
-            shot.shot.clone(),
-            (shot.priority, shot.owner.clone(), shot.order),
-        );
-        *self.classes[shot.priority as usize]
+        if let Some(at) = shot.at_risk_at {
+            self.due.insert((at, shot.order), shot.shot.clone());
+        }
+        let lane = Lane::new(shot.priority, false);
+        self.attach(shot, lane);
+    }
+
+    /// Moves every shot whose video is at risk by `now` to its priority's at-risk lane. The
+    /// owner of the queue calls it before each [`super::plan`].
+    pub fn promote(&mut self, now: Instant) {
+        while let Some(entry) = self.due.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let shot = entry.remove();
+            if let Some((taken, _)) = self.detach(&shot) {
+                let lane = Lane::new(taken.priority, true);
+                self.attach(taken, lane);
+            }
+        }
+    }
+
+    /// Puts a shot in `lane` (the index, the class counts and the owner's line).
+    fn attach(&mut self, shot: QueuedShot, lane: Lane) {
+        self.index
+            .insert(shot.shot.clone(), (lane, shot.owner.clone(), shot.order));
+        *self.classes[lane.index()]
             .entry(shot.need.clone())
             .or_insert(0) += 1;
-        self.lanes[shot.priority as usize]
+        self.lanes[lane.index()]
             .entry(shot.owner.clone())
             .or_default()
             .insert(shot.order, shot);
@@ -106,21 +166,26 @@ impl PlacementQueue {
         self.index.is_empty()
     }
 
-    /// The owners waiting at `priority`, each with their shots in order.
-    pub fn lane(&self, priority: Priority) -> &HashMap<OwnerId, BTreeMap<u64, QueuedShot>> {
-        &self.lanes[priority as usize]
+    /// The owners waiting in `lane`, each with their shots in order.
+    pub fn lane(&self, lane: Lane) -> &HashMap<OwnerId, BTreeMap<u64, QueuedShot>> {
+        &self.lanes[lane.index()]
     }
 
-    /// Every queued shot, high priority first (for snapshots and depth counts).
+    /// Whether `shot` waits in an at-risk lane.
+    pub fn at_risk(&self, shot: &ShotId) -> bool {
+        self.index.get(shot).is_some_and(|(lane, ..)| lane.at_risk)
+    }
+
+    /// Every queued shot, in lane order (for snapshots and depth counts).
     pub fn iter(&self) -> impl Iterator<Item = &QueuedShot> {
         self.lanes
             .iter()
             .flat_map(|lane| lane.values().flat_map(BTreeMap::values))
     }
 
-    /// The requirement classes waiting at `priority` (one representative `Arc` per class).
-    pub(super) fn classes(&self, priority: Priority) -> impl Iterator<Item = &SharedRequirement> {
-        self.classes[priority as usize].keys()
+    /// The requirement classes waiting in `lane` (one representative `Arc` per class).
+    pub(super) fn classes(&self, lane: Lane) -> impl Iterator<Item = &SharedRequirement> {
+        self.classes[lane.index()].keys()
     }
 
     /// `owner`'s turn tick (see `turns`); 0 for an owner with nothing queued.
@@ -133,11 +198,11 @@ impl PlacementQueue {
         self.clock
     }
 
-    /// Takes a shot out of the lanes, the index and the class counts, leaving turns alone; also
-    /// says whether that emptied its owner's line in its lane.
+    /// Takes a shot out of the lanes, the index, the class counts and the promotions due,
+    /// leaving turns alone; also says whether that emptied its owner's line in its lane.
     fn detach(&mut self, shot: &ShotId) -> Option<(QueuedShot, bool)> {
-        let (priority, owner, order) = self.index.remove(shot)?;
-        let lane = &mut self.lanes[priority as usize];
+        let (at, owner, order) = self.index.remove(shot)?;
+        let lane = &mut self.lanes[at.index()];
         let owned = lane.get_mut(&owner)?;
         let taken = owned.remove(&order);
         let emptied = owned.is_empty();
@@ -145,7 +210,10 @@ impl PlacementQueue {
             lane.remove(&owner);
         }
         let taken = taken?;
-        let classes = &mut self.classes[priority as usize];
+        if let Some(t) = taken.at_risk_at {
+            self.due.remove(&(t, taken.order));
+        }
+        let classes = &mut self.classes[at.index()];
         if let Some(count) = classes.get_mut(&taken.need) {
             *count -= 1;
             if *count == 0 {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -47,6 +48,7 @@ fn push(q: &mut PlacementQueue, id: &str, owner: &str, prio: Priority, need: Sha
         need,
         attempt: 1,
         order,
+        at_risk_at: None,
     });
 }
 
@@ -127,6 +129,97 @@ fn a_late_owner_is_not_stuck_behind_an_early_backlog_on_one_gpu() {
     // big0 completes: both owners hold nothing again; the one whose turn came longest ago goes.
     let second = plan(&q, &nodes, &HashMap::new());
     assert_eq!(second[0].shot, ShotId::from("small0"), "{second:?}");
+}
+
+/// Queues `id` for `owner` at `prio`, at risk from `at`.
+fn push_due(q: &mut PlacementQueue, id: &str, owner: &str, prio: Priority, at: Instant) {
+    let order = q.next_order();
+    q.push(QueuedShot {
+        shot: ShotId::from(id),
+        owner: OwnerId::from(owner),
+        priority: prio,
+        need: req("m", 1),
+        attempt: 1,
+        order,
+        at_risk_at: Some(at),
+    });
+}
+
+#[test]
+fn a_video_at_risk_goes_ahead_of_younger_work_of_its_priority() {
+    let now = Instant::now();
+    let mut q = PlacementQueue::new();
+    // A power user already holds two GPUs; their older video's shot is at risk, a light user's
+    // newer one is not yet.
+    push_due(&mut q, "power-old", "power", Priority::Standard, now);
+    let soon = now + Duration::from_secs(60);
+    push_due(&mut q, "light-new", "light", Priority::Standard, soon);
+    let in_use = HashMap::from([(OwnerId::from("power"), 2)]);
+    let nodes = [node("n1", 1, &[])];
+
+    // Before promotion fair share decides: the light user holds nothing.
+    assert_eq!(plan(&q, &nodes, &in_use)[0].shot, ShotId::from("light-new"));
+    q.promote(now);
+    assert!(q.at_risk(&ShotId::from("power-old")));
+    assert!(!q.at_risk(&ShotId::from("light-new")));
+    assert_eq!(plan(&q, &nodes, &in_use)[0].shot, ShotId::from("power-old"));
+    // Promotion only moves what is due.
+    q.promote(now + Duration::from_secs(59));
+    assert!(!q.at_risk(&ShotId::from("light-new")));
+}
+
+#[test]
+fn high_work_goes_before_standard_work_at_risk() {
+    let now = Instant::now();
+    let mut q = PlacementQueue::new();
+    push_due(&mut q, "std-late", "a", Priority::Standard, now);
+    let soon = now + Duration::from_secs(60);
+    push_due(&mut q, "high-new", "b", Priority::High, soon);
+    q.promote(now);
+    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new());
+    assert_eq!(out[0].shot, ShotId::from("high-new"));
+}
+
+#[test]
+fn fair_share_holds_among_shots_at_risk_so_an_overloaded_farm_starves_nobody() {
+    // Everything is at risk on an overloaded single GPU: the owner with 40 shots still takes
+    // turns with the owner with one, as in the plain lanes.
+    let now = Instant::now();
+    let mut q = PlacementQueue::new();
+    for i in 0..40 {
+        push_due(&mut q, &format!("big{i}"), "big", Priority::Standard, now);
+    }
+    push_due(&mut q, "small0", "small", Priority::Standard, now);
+    q.promote(now);
+    let nodes = [node("n1", 1, &[])];
+    let first = plan(&q, &nodes, &HashMap::new());
+    assert_eq!(first[0].shot, ShotId::from("big0"));
+    q.remove(&first[0].shot);
+    let second = plan(&q, &nodes, &HashMap::new());
+    assert_eq!(second[0].shot, ShotId::from("small0"), "{second:?}");
+}
+
+#[test]
+fn a_removed_shot_is_not_promoted_and_a_requeued_one_stays_due() {
+    let now = Instant::now();
+    let later = now + Duration::from_secs(5);
+    let mut q = PlacementQueue::new();
+    push_due(&mut q, "gone", "a", Priority::Standard, later);
+    push_due(&mut q, "back", "b", Priority::Standard, later);
+    q.remove(&ShotId::from("gone"));
+    // Placed, then preempted: it comes back with its order and its time.
+    let placed = q.remove(&ShotId::from("back")).expect("queued");
+    q.push(QueuedShot {
+        attempt: 2,
+        ..placed
+    });
+    q.promote(later);
+    assert!(!q.contains(&ShotId::from("gone")));
+    assert!(q.at_risk(&ShotId::from("back")));
+    assert_eq!(q.len(), 1);
+    // Its class counts moved with it: the at-risk lane places it.
+    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new());
+    assert_eq!(out[0].shot, ShotId::from("back"));
 }
 
 #[test]
@@ -252,6 +345,7 @@ fn build_queue(specs: &[(usize, bool, Requirement)], share: bool) -> PlacementQu
             need,
             attempt: 1,
             order,
+            at_risk_at: None,
         });
     }
     q

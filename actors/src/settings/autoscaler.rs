@@ -24,6 +24,12 @@ pub struct AutoscalerSettings {
     pub objective_high: Duration,
     #[serde(with = "humantime_serde_compat")]
     pub objective_standard: Duration,
+    /// Once a waiting video has used this share of its objective, its shots go ahead of younger
+    /// work of the same priority (fair share between owners still holds among them). Without
+    /// it, fair share lets light users' newer videos overtake a power user's older ones past the
+    /// objective (BENCHMARKS.md: Elastic capacity). Applies with or without the autoscaler;
+    /// 0 puts every shot at risk at once, which is plain fair share.
+    pub at_risk_share: f64,
     /// How long a new node takes to come up (the simulated provider waits this long).
     #[serde(with = "humantime_serde_compat")]
     pub boot_delay: Duration,
@@ -60,6 +66,7 @@ impl Default for AutoscalerSettings {
             provider: ProviderChoice::Simulated,
             objective_high: Duration::from_secs(5 * 60),
             objective_standard: Duration::from_secs(15 * 60),
+            at_risk_share: 0.6,
             boot_delay: Duration::from_secs(90),
             spot_preemption_rate: 0.05,
             idle_before_release: Duration::from_secs(10),

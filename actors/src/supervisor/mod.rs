@@ -9,7 +9,7 @@ mod waiting;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -51,6 +51,8 @@ struct JobSlot {
     placed: Option<(NodeId, u32, Vec<u32>)>,
     /// When its current placement was made (the autoscaler estimates work left from it).
     started_at: Option<Instant>,
+    /// When its video is at risk of missing its latency objective (see `placement::Lane`).
+    at_risk_at: Instant,
 }
 
 /// Runs placement once per burst of changes.
@@ -232,6 +234,7 @@ impl Supervisor {
                 queued_at: Instant::now(),
                 placed: None,
                 started_at: None,
+                at_risk_at: self.at_risk_at(video),
             },
         );
         self.enqueue(&shot.id, shot.attempt);
@@ -270,7 +273,25 @@ impl Supervisor {
             need: Arc::clone(&job.need),
             attempt,
             order: job.order,
+            at_risk_at: Some(job.at_risk_at),
         });
+    }
+
+    /// When `video` will have used `autoscaler.at_risk_share` of its priority's latency
+    /// objective (wall clock: the objective is modelled time). Measured from its submission, so
+    /// a video adopted from a shared store keeps its age.
+    fn at_risk_at(&self, video: &crate::domain::VideoRecord) -> Instant {
+        let a = &self.settings.autoscaler;
+        let objective = match video.priority {
+            Priority::High => a.objective_high,
+            Priority::Standard => a.objective_standard,
+        };
+        let after = objective.mul_f64(a.at_risk_share * self.settings.timing.time_factor);
+        let age = (Utc::now() - video.created_at)
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let now = Instant::now();
+        now + after.saturating_sub(age)
     }
 
     /// Frees the GPUs a shot held on a node, if the departure matches its placement.
@@ -300,6 +321,7 @@ impl Supervisor {
     }
 
     fn dispatch(&mut self) {
+        self.queue.promote(Instant::now());
         let capacities: Vec<_> = self.registry.up.values().map(NodeSlot::capacity).collect();
         let assignments = plan(&self.queue, &capacities, &self.in_use);
         for a in assignments {

@@ -42,9 +42,13 @@ pub struct PoolModel {
     pub tuning: Tuning,
     /// `Some((spot, on_demand))`: a fixed pool up all month, no autoscaler.
     pub fixed: Option<(u32, u32)>,
-    /// Place as the farm does: the user with the fewest GPUs in use next, ties to the user whose
-    /// turn came longest ago (`placement::plan`); `false`: first come, first served.
+    /// Place as the farm does: shots of videos at risk first, then the user with the fewest GPUs
+    /// in use, ties to the user whose turn came longest ago (`placement::plan`); `false`: first
+    /// come, first served.
     pub fair_share: bool,
+    /// A video is at risk once it has waited this share of the objective (the farm's
+    /// `autoscaler.at_risk_share`); 0: every shot at once, which is plain fair share.
+    pub at_risk_share: f64,
 }
 
 impl PoolModel {
@@ -78,6 +82,7 @@ impl PoolModel {
             },
             fixed: None,
             fair_share: true,
+            at_risk_share: 0.6,
         }
     }
 
@@ -239,6 +244,7 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
     let days = traffic.per_day.len();
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_f00d);
     let arrivals = &traffic.arrivals;
+    let at_risk_after = m.at_risk_share * m.tuning.objective_s;
     let month_s = days as f64 * 86_400.0;
     let reclaim_in = |rng: &mut StdRng, m: &PoolModel| {
         if m.tuning.spot_preemption_rate <= 0.0 {
@@ -423,18 +429,19 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
             let mut qi = 0;
             while !idle.is_empty() && qi < queue.len() {
                 let pick = if m.fair_share {
-                    // The placeable shot of the user holding the fewest GPUs, whose turn came
-                    // longest ago; within a user, the first in line.
+                    // A placeable shot whose video is at risk first; then the user holding the
+                    // fewest GPUs, whose turn came longest ago; within a user, the first in line.
                     let mut in_use: HashMap<u64, u32> = HashMap::new();
                     for n in &nodes {
                         if let Some(r) = &n.run {
                             *in_use.entry(r.shot.owner).or_default() += 1;
                         }
                     }
-                    let mut best: Option<((u32, u64, usize), usize)> = None;
+                    let mut best: Option<((bool, u32, u64, usize), usize)> = None;
                     for (i, q) in queue.iter().enumerate().take(FAIR_SCAN) {
                         if let Some(pos) = fits(q, &idle, &nodes) {
                             let key = (
+                                t - arrivals[q.video] < at_risk_after,
                                 in_use.get(&q.owner).copied().unwrap_or(0),
                                 fair.turn(q.owner),
                                 i,
@@ -445,7 +452,7 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
                         }
                     }
                     match best {
-                        Some(((_, _, i), pos)) => Some((i, pos)),
+                        Some(((_, _, _, i), pos)) => Some((i, pos)),
                         None => break,
                     }
                 } else {
@@ -574,6 +581,27 @@ mod tests {
         let f = replay(&PoolModel::fixed(0, 8), 3000.0, 2, 5);
         assert_eq!(f.videos_completed, f.videos);
         assert!(f.cost_on_demand_usd >= 8.0 * 48.0 * 3.67 - 1e-6);
+    }
+
+    #[test]
+    fn videos_at_risk_first_keep_fair_share_from_pushing_the_tail_past_the_objective() {
+        // One seed's busiest kind of day: plain fair share (every shot at risk at once) lets
+        // light users' new videos overtake power users' older ones; the at-risk lane serves
+        // those first. Same work, same decisions, so the same cost; a shorter tail.
+        let mut lanes = PoolModel::seed(900.0);
+        lanes.tuning.spot_preemption_rate = 0.0;
+        let plain = PoolModel {
+            at_risk_share: 0.0,
+            ..lanes.clone()
+        };
+        let (a, b) = (replay(&lanes, 15000.0, 2, 1), replay(&plain, 15000.0, 2, 1));
+        assert!((a.cost_total_usd - b.cost_total_usd).abs() < 1e-6);
+        assert!(
+            a.completion_s.p95 < b.completion_s.p95 && a.completion_s.max < b.completion_s.max,
+            "at risk first: {:?}; plain: {:?}",
+            a.completion_s,
+            b.completion_s
+        );
     }
 
     #[test]

@@ -200,6 +200,7 @@ pub fn farm_settings(m: &PoolModel, tf: f64, steps: u32) -> anyhow::Result<Setti
     a.period = Duration::from_secs_f64(m.tuning.period_s * tf);
     a.objective_standard = Duration::from_secs_f64(m.tuning.objective_s);
     a.objective_high = Duration::from_secs_f64(m.tuning.objective_s);
+    a.at_risk_share = m.at_risk_share;
     a.boot_delay = Duration::from_secs_f64(m.tuning.boot_delay_s);
     a.spot_preemption_rate = m.tuning.spot_preemption_rate;
     a.idle_before_release = Duration::from_secs_f64(m.tuning.idle_before_release_s);

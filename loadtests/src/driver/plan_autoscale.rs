@@ -40,6 +40,10 @@ pub struct AutoscaleArgs {
     /// Place first come, first served instead of the farm's fair share between users.
     #[arg(long)]
     pub fifo: bool,
+    /// A waiting video is at risk (its shots go first) after this share of the objective, as
+    /// the farm's `autoscaler.at_risk_share`; 0: plain fair share.
+    #[arg(long, default_value_t = 0.6)]
+    pub at_risk_share: f64,
 }
 
 /// The autoscaled month and what it is compared with.
@@ -67,6 +71,7 @@ pub fn model(a: &AutoscaleArgs, objective_s: f64) -> PoolModel {
     m.tuning.spot_preemption_rate = a.reclaim_rate;
     m.spot_capacity = a.spot_capacity;
     m.fair_share = !a.fifo;
+    m.at_risk_share = a.at_risk_share;
     m
 }
 
@@ -89,6 +94,7 @@ pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> Au
             let mut m = PoolModel::fixed(spot, od);
             m.tuning.spot_preemption_rate = a.reclaim_rate;
             m.fair_share = !a.fifo;
+            m.at_risk_share = a.at_risk_share;
             replay(&m, v, days, seed)
         })
         .collect();
@@ -173,9 +179,12 @@ pub fn markdown(p: &AutoscalePlan) -> String {
         p.args.cooldown_s,
         p.args.period_s,
         if p.args.fifo {
-            "first come, first served"
+            "first come, first served".to_owned()
         } else {
-            "fair share between users, as the farm places"
+            format!(
+                "as the farm places: videos waiting {:.0}% of the objective first, fair share between users",
+                100.0 * p.args.at_risk_share
+            )
         },
         first.floor_per_video_usd,
     );
