@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{content_type, Server, ONE_SPOT_ONE_ON_DEMAND};
+use support::{content_type, PreemptedOnSpot, Server};
 
 /// Every entry `filter` selects, through the JSON route page by page.
 fn entries(s: &Server, ops: &str, filter: &str) -> (Vec<Value>, String) {
@@ -184,27 +184,14 @@ fn every_attempt_is_one_inference_entry_and_the_log_holds_no_prompt() {
 
 #[test]
 fn a_preempted_shot_is_a_second_inference_on_its_new_node() {
-    let s = Server::start(&[
-        ("SHOTFARM_NODE_GROUPS", ONE_SPOT_ONE_ON_DEMAND),
-        ("SHOTFARM_RETRIES__PREEMPTIONS", "1"),
-        ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
-    ]);
-    let (alice, ops) = (s.user("alice"), s.operator());
-    let v = s.submit(
-        &alice,
-        &json!({ "shots": [{ "prompt": "one secret" }, { "prompt": "two secret" }] }),
-    );
-    let id = v["id"].as_str().expect("id").to_owned();
-    let victim = s.wait_for_shot(&alice, &id, |sh| {
-        sh["state"] == "running" && sh["node"] == "video-spot-1"
-    })["id"]
-        .as_str()
-        .expect("shot on spot")
-        .to_owned();
-    let resp = s.post("/api/v1/nodes/video-spot-1/preempt", &ops, &json!({}));
-    assert_eq!(resp.status(), 202);
-    let done = s.wait_final(&alice, &id);
-    assert_eq!(done["state"], "completed", "{done:#}");
+    let PreemptedOnSpot {
+        s,
+        video: id,
+        victim,
+        done,
+        ..
+    } = PreemptedOnSpot::run(["one secret", "two secret"]);
+    let ops = s.operator();
 
     let (inferences, raw) = entries(&s, &ops, &format!("action=inference&video={id}"));
     let per_shot = by_shot(&inferences);

@@ -5,7 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{Server, ONE_SPOT_ONE_ON_DEMAND};
+use support::{PreemptedOnSpot, Server};
 
 const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
@@ -91,34 +91,8 @@ fn a_stuck_shot_is_cancelled_on_its_node_and_retried_until_its_budget() {
 
 #[test]
 fn a_shot_out_of_preemption_budget_is_pinned_to_on_demand_nodes() {
-    let s = Server::start(&[
-        ("SHOTFARM_NODE_GROUPS", ONE_SPOT_ONE_ON_DEMAND),
-        ("SHOTFARM_RETRIES__PREEMPTIONS", "1"),
-        ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
-    ]);
-    let (alice, ops) = (s.user("alice"), s.operator());
-    let v = s.submit(
-        &alice,
-        &json!({ "shots": [{ "prompt": "one" }, { "prompt": "two" }] }),
-    );
-    let id = v["id"].as_str().expect("id").to_owned();
-    let victim = s.wait_for_shot(&alice, &id, |sh| {
-        sh["state"] == "running" && sh["node"] == "video-spot-1"
-    })["id"]
-        .as_str()
-        .expect("shot on spot")
-        .to_owned();
-    assert_eq!(
-        s.post("/api/v1/nodes/video-spot-1/preempt", &ops, &json!({}))
-            .status(),
-        202
-    );
-    let done = s.wait_final(&alice, &id);
-    assert_eq!(done["state"], "completed", "{done:#}");
-    let shot = done["shots"]
-        .as_array()
-        .and_then(|ss| ss.iter().find(|sh| sh["id"] == victim.as_str()))
-        .expect("victim");
+    let t = PreemptedOnSpot::run(["one", "two"]);
+    let shot = support::shot(&t.done, &t.victim);
     assert_eq!(shot["preemptions"], 1);
     assert_eq!(shot["node"], "video-od-1", "pinned to on demand: {shot:#}");
 }

@@ -24,6 +24,57 @@ pub const SECRET: &str = "test-secret-for-black-box-tests";
 pub const ONE_SPOT_ONE_ON_DEMAND: &str = r#"[{ pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 },
                      { pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
+/// A finished two-shot video whose shot on the spot node was reclaimed mid-run (budget: one
+/// preemption, so it finished on demand), on a server with [`ONE_SPOT_ONE_ON_DEMAND`].
+pub struct PreemptedOnSpot {
+    pub s: Server,
+    pub owner: String,
+    pub video: String,
+    /// The shot that was running on `video-spot-1` when it was reclaimed.
+    pub victim: String,
+    /// The video as its owner reads it once final (asserted `completed`).
+    pub done: Value,
+}
+
+impl PreemptedOnSpot {
+    /// Submits a video of two shots with `prompts` as `alice` and reclaims the spot node under one.
+    pub fn run(prompts: [&str; 2]) -> Self {
+        let s = Server::start(&[
+            ("SHOTFARM_NODE_GROUPS", ONE_SPOT_ONE_ON_DEMAND),
+            ("SHOTFARM_RETRIES__PREEMPTIONS", "1"),
+            ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
+        ]);
+        let owner = s.user("alice");
+        let shots: Vec<Value> = prompts
+            .iter()
+            .map(|p| serde_json::json!({ "prompt": p }))
+            .collect();
+        let v = s.submit(&owner, &serde_json::json!({ "shots": shots }));
+        let video = v["id"].as_str().expect("id").to_owned();
+        let victim = s.wait_for_shot(&owner, &video, |sh| {
+            sh["state"] == "running" && sh["node"] == "video-spot-1"
+        })["id"]
+            .as_str()
+            .expect("shot on spot")
+            .to_owned();
+        let resp = s.post(
+            "/api/v1/nodes/video-spot-1/preempt",
+            &s.operator(),
+            &serde_json::json!({}),
+        );
+        assert_eq!(resp.status(), 202);
+        let done = s.wait_final(&owner, &video);
+        assert_eq!(done["state"], "completed", "{done:#}");
+        Self {
+            s,
+            owner,
+            video,
+            victim,
+            done,
+        }
+    }
+}
+
 /// A running server process, killed on drop.
 pub struct Server {
     child: Child,

@@ -35,17 +35,28 @@ pub fn record_prompt_reads(farm: &Farm, viewer: &OwnerId, videos: &[VideoRecord]
     auditor.record_later(records);
 }
 
-/// `?user=&video=&node=&action=&since=&until=&limit=&cursor=`
-#[derive(Deserialize, Default)]
+/// `?user=&video=&node=&action=&since=&until=&limit=&cursor=`, shared by the page and the export
+/// (the OpenAPI parameters of both come from here).
+#[derive(Deserialize, Default, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditParams {
+    /// only entries of this user or operator id (`who`)
     user: Option<String>,
+    /// only entries of this video
     video: Option<String>,
+    /// only inferences on this node
     node: Option<String>,
+    /// `inference` or `prompt_read`
     action: Option<String>,
+    /// RFC 3339: entries at or after
     since: Option<String>,
+    /// RFC 3339: entries before
     until: Option<String>,
+    /// the page size (default 100); for the export, at most this many entries (default: all)
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// start after this entry id (`next_cursor`)
     cursor: Option<String>,
 }
 
@@ -120,16 +131,7 @@ fn query_of(raw: &str, default_limit: usize) -> Result<AuditQuery, ApiError> {
         to a node) and per prompt read (an owner shown a shot's prompt), with the prompt's keyed \
         digest, never the prompt. `{entries: [...], next_cursor}`; follow `next_cursor` until it \
         is null (a page may be short, even empty, before the end).",
-    params(
-        ("user" = Option<String>, Query, description = "only entries of this user or operator id (`who`)"),
-        ("video" = Option<String>, Query, description = "only entries of this video"),
-        ("node" = Option<String>, Query, description = "only inferences on this node"),
-        ("action" = Option<String>, Query, description = "`inference` or `prompt_read`"),
-        ("since" = Option<String>, Query, description = "RFC 3339: entries at or after"),
-        ("until" = Option<String>, Query, description = "RFC 3339: entries before"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 100)"),
-        ("cursor" = Option<String>, Query, description = "start after this entry id (`next_cursor`)"),
-    ),
+    params(AuditParams),
     responses(
         (status = 200, description = "A page of entries and the cursor of the next"),
         (status = 400, response = crate::openapi::BadRequest),
@@ -200,16 +202,7 @@ async fn next_lines(mut ex: Export) -> Option<(Result<Bytes, actix_web::Error>, 
     tag = "operators",
     description = "The audit entries the filters select as JSON lines (`application/x-ndjson`), \
         oldest first, streamed.",
-    params(
-        ("user" = Option<String>, Query, description = "only entries of this user or operator id (`who`)"),
-        ("video" = Option<String>, Query, description = "only entries of this video"),
-        ("node" = Option<String>, Query, description = "only inferences on this node"),
-        ("action" = Option<String>, Query, description = "`inference` or `prompt_read`"),
-        ("since" = Option<String>, Query, description = "RFC 3339: entries at or after"),
-        ("until" = Option<String>, Query, description = "RFC 3339: entries before"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "at most this many entries (default: all)"),
-        ("cursor" = Option<String>, Query, description = "start after this entry id (`next_cursor`)"),
-    ),
+    params(AuditParams),
     responses(
         (status = 200, description = "One entry per line", content_type = "application/x-ndjson"),
         (status = 400, response = crate::openapi::BadRequest),
