@@ -410,8 +410,10 @@ impl Settings {
                 self.default_model
             ));
         }
-        if self.timing.time_factor.is_nan() || self.timing.time_factor <= 0.0 {
-            return bad("timing.time_factor must be above 0".into());
+        // Finite too: every modelled duration is multiplied by it (`Duration::mul_f64` panics
+        // on infinity).
+        if !(self.timing.time_factor.is_finite() && self.timing.time_factor > 0.0) {
+            return bad("timing.time_factor must be a finite number above 0".into());
         }
         if self.auth.secret.len() < 16 {
             return bad("auth.secret must be at least 16 characters".into());
@@ -694,6 +696,15 @@ mod tests {
         )];
         let err = Settings::load(None, env).expect_err("0 sessions");
         assert!(err.to_string().contains("max_sessions_per_user"), "{err}");
+    }
+
+    #[test]
+    fn an_infinite_or_zero_time_factor_is_refused() {
+        for bad in ["inf", "0", "nan"] {
+            let env = vec![("SHOTFARM_TIMING__TIME_FACTOR".to_owned(), bad.to_owned())];
+            let err = Settings::load(None, env).expect_err(bad);
+            assert!(err.to_string().contains("time_factor"), "{bad}: {err}");
+        }
     }
 
     #[test]

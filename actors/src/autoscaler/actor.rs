@@ -19,6 +19,7 @@ use super::log::{Decision, DecisionLog};
 use super::provider::NodeProvider;
 use super::simulated::SimulatedProvider;
 use super::{decide, Action, BudgetState, Kind, PoolLoad, PoolPolicy};
+use crate::domain::Priority;
 use crate::ids::NodeId;
 use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
 use crate::metrics::FarmMetrics;
@@ -298,11 +299,11 @@ impl Evaluation {
             spot_price_per_hour: spot_group.map(|g| g.price_per_hour).unwrap_or(0.0),
             on_demand_price_per_hour: od_group.map(|g| g.price_per_hour).unwrap_or(0.0),
         };
-        let objective = if load.queued_high > 0 {
-            s.objective_high
+        let objective = s.objective(if load.queued_high > 0 {
+            Priority::High
         } else {
-            s.objective_standard
-        };
+            Priority::Standard
+        });
         // The decision works in modelled seconds (what operators configured and read in its
         // reasons): the supervisor's wall-clock figures are divided by the time factor.
         let since_growth = self
@@ -319,7 +320,6 @@ impl Evaluation {
         state.queued_gpu_s /= tf;
         state.pinned_gpu_s /= tf;
         state.running_gpu_s /= tf;
-        state.oldest_wait_s /= tf;
         for n in &mut state.nodes {
             n.idle_s /= tf;
         }

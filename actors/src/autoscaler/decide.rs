@@ -50,14 +50,23 @@ pub struct PoolState {
     pub pinned_gpu_s: f64,
     /// Shots waiting.
     pub queued_shots: usize,
-    /// How long the oldest waiting shot has waited.
-    pub oldest_wait_s: f64,
     /// GPU-seconds left of the shots running now.
     pub running_gpu_s: f64,
     pub nodes: Vec<NodeLoad>,
     /// Nodes asked for and not up yet, by kind.
     pub booting_spot: u32,
     pub booting_on_demand: u32,
+}
+
+impl PoolState {
+    /// The mean GPU-seconds of a waiting shot; 0 with none waiting.
+    pub fn mean_queued_shot_s(&self) -> f64 {
+        if self.queued_shots > 0 {
+            self.queued_gpu_s / self.queued_shots as f64
+        } else {
+            0.0
+        }
+    }
 }
 
 /// A pool's limits and prices.
@@ -150,14 +159,9 @@ pub fn decide(pool: &PoolState, policy: &PoolPolicy, o: &Objectives) -> Vec<Acti
         * f64::from(booting_od)
         + node_yield(policy.gpus_per_node, Kind::Spot, horizon_s, o) * f64::from(pool.booting_spot);
     let have = f64::from(gpus_up) * horizon_s + booting_yield;
-    let last_shot = if pool.queued_shots > 0 {
-        pool.queued_gpu_s / pool.queued_shots as f64
-    } else {
-        0.0
-    };
+    let last_shot = pool.mean_queued_shot_s();
     let need = (pool.queued_gpu_s + pool.running_gpu_s - last_shot).max(0.0);
-    // The oldest shot must start within what is left of its own window: with no node up or
-    // booting, nothing will start it.
+    // With no node up or booting, nothing will start the queue at all.
     let stranded = pool.queued_shots > 0 && gpus_up + booting_od + pool.booting_spot == 0;
     let mut deficit = if stranded {
         (need - have).max(f64::MIN_POSITIVE)

@@ -29,12 +29,7 @@ pub fn shape(
     since_growth_s: f64,
     budget: BudgetState,
 ) -> Objectives {
-    let mean_shot_s = if state.queued_shots > 0 {
-        state.queued_gpu_s / state.queued_shots as f64
-    } else {
-        0.0
-    };
-    let start_by_s = (t.objective_s - mean_shot_s - t.period_s).max(t.boot_delay_s);
+    let start_by_s = (t.objective_s - state.mean_queued_shot_s() - t.period_s).max(t.boot_delay_s);
     Objectives {
         latency_objective_s: start_by_s,
         boot_delay_s: t.boot_delay_s,

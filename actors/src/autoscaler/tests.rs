@@ -44,7 +44,6 @@ fn pool(nodes: Vec<NodeLoad>, queued_shots: usize, shot_s: f64) -> PoolState {
         queued_gpu_s: queued_shots as f64 * shot_s,
         pinned_gpu_s: 0.0,
         queued_shots,
-        oldest_wait_s: 0.0,
         running_gpu_s: nodes.iter().filter(|n| n.busy_gpus > 0).count() as f64 * shot_s / 2.0,
         nodes,
         booting_spot: 0,
@@ -204,12 +203,10 @@ fn a_pool_below_its_minimum_is_topped_up() {
 
 #[test]
 fn the_backlog_is_sized_to_finish_within_the_window_not_started_at_once() {
-    // 40 shots of 180 s (five videos) on an empty pool whose oldest shot waited 400 s: the pool
-    // is sized so the newest shot starts within the 900 s window (7,020 GPU-s ahead of it over
-    // (900 - 60 s boot) × 0.99 per spot node = 9 nodes), not so every shot starts at once (40),
-    // and the old wait at the front does not make the whole queue urgent (17 nodes).
-    let mut p = pool(vec![], 40, 180.0);
-    p.oldest_wait_s = 400.0;
+    // 40 shots of 180 s (five videos) on an empty pool: the pool is sized so the newest shot
+    // starts within the 900 s window (7,020 GPU-s ahead of it over (900 - 60 s boot) × 0.99 per
+    // spot node = 9 nodes), not so every shot starts at once (40).
+    let p = pool(vec![], 40, 180.0);
     let mut pol = policy();
     pol.min_nodes = 0;
     let actions = decide(&p, &pol, &objectives());

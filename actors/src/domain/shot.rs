@@ -31,9 +31,6 @@ pub enum Priority {
 }
 
 impl Priority {
-    /// Every priority, most urgent first.
-    pub const ALL: [Priority; 2] = [Priority::High, Priority::Standard];
-
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {

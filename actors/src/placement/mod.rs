@@ -6,7 +6,8 @@ mod policy;
 mod queue;
 
 pub use policy::plan;
-pub use queue::{Lane, PlacementQueue, QueuedShot};
+use queue::Lane;
+pub use queue::{PlacementQueue, QueuedShot};
 
 use std::sync::Arc;
 

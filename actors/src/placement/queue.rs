@@ -23,10 +23,9 @@ pub struct QueuedShot {
     /// of its owner's line rather than the tail.
     pub order: u64,
     /// When its video will have used the at-risk share of its latency objective: from then on
-    /// ([`PlacementQueue::promote`]) it goes ahead of the younger work of its priority. `None`:
-    /// never (no objective).
+    /// ([`PlacementQueue::promote`]) it goes ahead of the younger work of its priority.
     #[serde(skip)]
-    pub at_risk_at: Option<Instant>,
+    pub at_risk_at: Instant,
 }
 
 /// Where a queued shot waits. Within a priority, shots whose video is at risk of missing its
@@ -104,9 +103,8 @@ impl PlacementQueue {
             self.clock += 1;
             self.turns.insert(shot.owner.clone(), self.clock);
         }
-        if let Some(at) = shot.at_risk_at {
-            self.due.insert((at, shot.order), shot.shot.clone());
-        }
+        self.due
+            .insert((shot.at_risk_at, shot.order), shot.shot.clone());
         let lane = Lane::new(shot.priority, false);
         self.attach(shot, lane);
     }
@@ -172,6 +170,7 @@ impl PlacementQueue {
     }
 
     /// Whether `shot` waits in an at-risk lane.
+    #[cfg(test)]
     pub fn at_risk(&self, shot: &ShotId) -> bool {
         self.index.get(shot).is_some_and(|(lane, ..)| lane.at_risk)
     }
@@ -210,9 +209,7 @@ impl PlacementQueue {
             lane.remove(&owner);
         }
         let taken = taken?;
-        if let Some(t) = taken.at_risk_at {
-            self.due.remove(&(t, taken.order));
-        }
+        self.due.remove(&(taken.at_risk_at, taken.order));
         let classes = &mut self.classes[at.index()];
         if let Some(count) = classes.get_mut(&taken.need) {
             *count -= 1;

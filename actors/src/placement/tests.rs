@@ -39,6 +39,11 @@ fn node(id: &str, gpus: u32, loaded: &[&str]) -> NodeCapacity {
     }
 }
 
+/// An at-risk time no test reaches: the shot stays in its plain lane.
+fn never() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 86_400)
+}
+
 fn push(q: &mut PlacementQueue, id: &str, owner: &str, prio: Priority, need: SharedRequirement) {
     let order = q.next_order();
     q.push(QueuedShot {
@@ -48,7 +53,7 @@ fn push(q: &mut PlacementQueue, id: &str, owner: &str, prio: Priority, need: Sha
         need,
         attempt: 1,
         order,
-        at_risk_at: None,
+        at_risk_at: never(),
     });
 }
 
@@ -141,7 +146,7 @@ fn push_due(q: &mut PlacementQueue, id: &str, owner: &str, prio: Priority, at: I
         need: req("m", 1),
         attempt: 1,
         order,
-        at_risk_at: Some(at),
+        at_risk_at: at,
     });
 }
 
@@ -345,7 +350,7 @@ fn build_queue(specs: &[(usize, bool, Requirement)], share: bool) -> PlacementQu
             need,
             attempt: 1,
             order,
-            at_risk_at: None,
+            at_risk_at: never(),
         });
     }
     q

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::humantime_serde_compat;
+use crate::domain::Priority;
 
 /// The autoscaler; absent or `enabled = false`: pools stay as configured.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -83,6 +84,14 @@ impl Default for AutoscalerSettings {
 }
 
 impl AutoscalerSettings {
+    /// The latency objective of `priority`.
+    pub fn objective(&self, priority: Priority) -> Duration {
+        match priority {
+            Priority::High => self.objective_high,
+            Priority::Standard => self.objective_standard,
+        }
+    }
+
     /// Whether the autoscaler owns `pool`'s capacity (and so its spot replacement).
     pub fn manages(&self, pool: &str) -> bool {
         self.enabled && self.pools.contains_key(pool)

@@ -18,13 +18,14 @@ impl Handler<AdoptVideo> for Supervisor {
         };
         let video = msg.video;
         let mut adopted = 0;
+        let at_risk_at = self.at_risk_at(&video);
         for shot in &video.shots {
             // Only queued shots: one held elsewhere is that server's until its lease says
             // otherwise, and the reconciler requeues it then.
             if shot.state != ShotState::Queued || self.jobs.contains_key(&shot.id) {
                 continue;
             }
-            if !self.start_job(&video, shot, &deps) {
+            if !self.start_job(&video, shot, &deps, at_risk_at) {
                 continue;
             }
             self.metrics.shot_adopted(ShotState::Queued);

@@ -51,7 +51,7 @@ struct JobSlot {
     placed: Option<(NodeId, u32, Vec<u32>)>,
     /// When its current placement was made (the autoscaler estimates work left from it).
     started_at: Option<Instant>,
-    /// When its video is at risk of missing its latency objective (see `placement::Lane`).
+    /// When its video is at risk of missing its latency objective (see `placement::QueuedShot::at_risk_at`).
     at_risk_at: Instant,
 }
 
@@ -73,8 +73,6 @@ pub struct Supervisor {
     requirements: HashMap<(String, bool), SharedRequirement>,
     placement_pending: bool,
     preemptions: u64,
-    /// Nodes under a preemption notice (replaced when they leave).
-    reclaimed: HashSet<NodeId>,
     /// The autoscaler's last word on budgets (shown on the cluster view).
     budget: Option<BudgetView>,
     /// Pools over their `high_only` budget threshold: their `standard` shots are not started.
@@ -101,7 +99,6 @@ impl Supervisor {
             requirements: HashMap::new(),
             placement_pending: false,
             preemptions: 0,
-            reclaimed: HashSet::new(),
             budget: None,
             high_only_pools: HashSet::new(),
         })
@@ -162,16 +159,14 @@ impl Supervisor {
     /// A node left or was lost: out of the placement set; shots still placed there requeue from
     /// their checkpoints; a reclaimed local spot node is replaced after the configured delay.
     fn node_gone(&mut self, node: &NodeId, state: NodeState, ctx: &mut Context<Self>) {
-        // Only a reclaimed spot node comes back by itself; a drained one was let go.
-        let reclaimed = self.reclaimed.remove(node);
-        // Shots still on a node being reclaimed (by the operator route or the node's own notice)
-        // were preempted, even if their stop reports never arrived.
-        let preempted = reclaimed
-            || self
-                .registry
-                .up
-                .get(node)
-                .is_some_and(|s| s.state == NodeState::Preempted);
+        // A node being reclaimed (by the spot provider or its own notice) left `preempted`: the
+        // shots still on it were preempted even if their stop reports never arrived, and only
+        // such a spot node comes back by itself (a drained one was let go).
+        let reclaimed = self
+            .registry
+            .up
+            .get(node)
+            .is_some_and(|s| s.state == NodeState::Preempted);
         let Some(slot) = self.registry.depart(node, state) else {
             return;
         };
@@ -179,7 +174,7 @@ impl Supervisor {
             if let Some(job) = self.jobs.get(shot) {
                 job.addr.do_send(NodeLost {
                     node: node.clone(),
-                    reclaimed: preempted,
+                    reclaimed,
                 });
             }
         }
@@ -201,12 +196,14 @@ impl Supervisor {
 
     /// Starts a shot's job actor and queues the shot (for a new video and for one adopted from
     /// a shared store alike). A shot past its preemption budget is pinned to on-demand nodes.
-    /// False when its model is no longer in the registry.
+    /// False when its model is no longer in the registry. `at_risk_at`: the video's, from
+    /// [`Self::at_risk_at`].
     fn start_job(
         &mut self,
         video: &crate::domain::VideoRecord,
         shot: &crate::domain::ShotRecord,
         deps: &ShotJobDeps,
+        at_risk_at: Instant,
     ) -> bool {
         let pinned = shot.preemptions >= self.settings.retries.preemptions;
         let Some(need) = self.requirement(&shot.spec.model, pinned) else {
@@ -234,7 +231,7 @@ impl Supervisor {
                 queued_at: Instant::now(),
                 placed: None,
                 started_at: None,
-                at_risk_at: self.at_risk_at(video),
+                at_risk_at,
             },
         );
         self.enqueue(&shot.id, shot.attempt);
@@ -273,20 +270,18 @@ impl Supervisor {
             need: Arc::clone(&job.need),
             attempt,
             order: job.order,
-            at_risk_at: Some(job.at_risk_at),
+            at_risk_at: job.at_risk_at,
         });
     }
 
     /// When `video` will have used `autoscaler.at_risk_share` of its priority's latency
     /// objective (wall clock: the objective is modelled time). Measured from its submission, so
     /// a video adopted from a shared store keeps its age.
-    fn at_risk_at(&self, video: &crate::domain::VideoRecord) -> Instant {
+    pub(super) fn at_risk_at(&self, video: &crate::domain::VideoRecord) -> Instant {
         let a = &self.settings.autoscaler;
-        let objective = match video.priority {
-            Priority::High => a.objective_high,
-            Priority::Standard => a.objective_standard,
-        };
-        let after = objective.mul_f64(a.at_risk_share * self.settings.timing.time_factor);
+        let after = a
+            .objective(video.priority)
+            .mul_f64(a.at_risk_share * self.settings.timing.time_factor);
         let age = (Utc::now() - video.created_at)
             .to_std()
             .unwrap_or(Duration::ZERO);
@@ -484,11 +479,12 @@ impl Handler<EnqueueVideo> for Supervisor {
             return;
         };
         let video = msg.video;
+        let at_risk_at = self.at_risk_at(&video);
         for shot in &video.shots {
             if shot.state.is_final() {
                 continue;
             }
-            if self.start_job(&video, shot, &deps) {
+            if self.start_job(&video, shot, &deps, at_risk_at) {
                 self.metrics.shot_created();
             }
         }
@@ -603,11 +599,11 @@ impl Handler<ReportTelemetry> for Supervisor {
 impl Handler<PreemptNode> for Supervisor {
     type Result = Result<(), FarmError>;
 
-    fn handle(&mut self, msg: PreemptNode, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: PreemptNode, ctx: &mut Context<Self>) -> Self::Result {
         let slot = self
             .registry
             .up
-            .get(&msg.node)
+            .get_mut(&msg.node)
             .ok_or_else(|| FarmError::NotFound(format!("node {}", msg.node)))?;
         if !slot.spec.spot {
             return Err(FarmError::Conflict(format!(
@@ -625,7 +621,12 @@ impl Handler<PreemptNode> for Supervisor {
         slot.handle.do_send(NodeCommand::Preempt {
             deadline: msg.deadline,
         });
-        self.reclaimed.insert(msg.node);
+        // Reclaimed from now on, as `DrainNode` marks draining at once: no new work goes there,
+        // and the node's own `preempted` report that follows is not counted twice.
+        slot.state = NodeState::Preempted;
+        self.preemptions += 1;
+        self.metrics.preemptions.fetch_add(1, Ordering::Relaxed);
+        self.schedule_placement(ctx);
         Ok(())
     }
 }

@@ -63,10 +63,6 @@ impl Supervisor {
             if q.priority == Priority::High {
                 load.queued_high += 1;
             }
-            load.state.oldest_wait_s = load
-                .state
-                .oldest_wait_s
-                .max(now.duration_since(job.queued_at).as_secs_f64());
         }
         for job in self.jobs.values() {
             let Some(started) = job.started_at.filter(|_| job.placed.is_some()) else {

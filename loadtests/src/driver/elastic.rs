@@ -140,7 +140,6 @@ struct Shot {
     video: usize,
     owner: u64,
     left_s: f64,
-    queued_at: f64,
     preemptions: u32,
 }
 
@@ -341,7 +340,6 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
                     let kept = (ran / m.step_s).floor() * m.step_s;
                     queue.push_front(Shot {
                         left_s: (r.shot.left_s - kept).max(m.step_s.min(r.shot.left_s)),
-                        queued_at: t,
                         preemptions: r.shot.preemptions + 1,
                         ..r.shot
                     });
@@ -366,7 +364,6 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
                     video: v,
                     owner,
                     left_s: m.shot_s,
-                    queued_at: arrivals[v],
                     preemptions: 0,
                 });
             }
@@ -529,7 +526,6 @@ fn pool_state(nodes: &[Node], queue: &VecDeque<Shot>, t: f64, m: &PoolModel) -> 
             .filter(|q| q.preemptions >= m.preemption_budget)
             .count() as f64
             * m.shot_s,
-        oldest_wait_s: queue.iter().map(|q| t - q.queued_at).fold(0.0, f64::max),
         ..PoolState::default()
     };
     for n in nodes {
