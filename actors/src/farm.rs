@@ -37,19 +37,6 @@ pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, FarmError>
         .map_err(|e| FarmError::Invalid(e.to_string()))
 }
 
-/// The audit log the settings call for when the farm is handed its store ([`Farm::start_with`]):
-/// the Redis at `store.url` when set (a stream, capped only by `store.audit_max_len`, on a
-/// connection of its own), else in memory. [`Farm::open`] puts it on the store's connection.
-fn audit_log_for(settings: &Settings) -> Arc<dyn crate::ports::AuditLog> {
-    match &settings.store.url {
-        Some(url) => Arc::new(crate::adapters::RedisAuditLog::lazy(
-            url,
-            settings.store.audit_max_len,
-        )),
-        None => Arc::new(crate::adapters::MemoryAuditLog::new()),
-    }
-}
-
 /// A validated submission.
 #[derive(Clone, Debug)]
 pub struct NewVideo {
@@ -78,8 +65,6 @@ pub struct Farm {
     autoscaler_log: crate::autoscaler::DecisionLog,
     /// Revoked node tokens (in memory, or in Redis shared by every server on it).
     revocations: Arc<dyn crate::ports::Revocations>,
-    /// The keys users' text is sealed under (`[security]`); the store above is sealed by it.
-    keyring: Arc<crate::sealing::Keyring>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
     audit: crate::audit::Auditor,
 }
@@ -114,7 +99,8 @@ impl Farm {
         Self::start_full(settings, store, bus, executor, accounts, audit_log)
     }
 
-    /// Starts the farm on the given adapters.
+    /// Starts the farm on the given adapters, with accounts and audit log in memory (the
+    /// callers hand it in-memory stores; [`Farm::open`] is what puts all of them on Redis).
     pub fn start_with(
         settings: Settings,
         store: Arc<dyn Store>,
@@ -122,7 +108,7 @@ impl Farm {
         executor: Arc<dyn Executor>,
     ) -> Result<Self, FarmError> {
         let accounts = Arc::new(crate::adapters::MemoryAccounts::new());
-        let audit_log = audit_log_for(&settings);
+        let audit_log = Arc::new(crate::adapters::MemoryAuditLog::new());
         Self::start_full(settings, store, bus, executor, accounts, audit_log)
     }
 
@@ -146,8 +132,7 @@ impl Farm {
             Arc::clone(&keyring),
         ));
         let metrics = Arc::new(FarmMetrics::default());
-        let audit =
-            crate::audit::Auditor::new(audit_log, Arc::clone(&keyring), Arc::clone(&metrics));
+        let audit = crate::audit::Auditor::new(audit_log, keyring, Arc::clone(&metrics));
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
@@ -188,7 +173,6 @@ impl Farm {
             reconciler: None,
             autoscaler_log,
             revocations: Arc::new(crate::adapters::MemoryRevocations::new()),
-            keyring,
             audit,
         })
     }
@@ -283,11 +267,6 @@ impl Farm {
     /// Revoked node tokens: the revoke route records here, agent connections check here.
     pub fn revocations(&self) -> &Arc<dyn crate::ports::Revocations> {
         &self.revocations
-    }
-
-    /// The keys users' text is sealed under; `prompt_digest` gives the audit log's digests.
-    pub fn keyring(&self) -> &Arc<crate::sealing::Keyring> {
-        &self.keyring
     }
 
     /// The audit log and its recorder (prompt reads are recorded here; operators read it).

@@ -2,6 +2,7 @@
 //! timestamp) per user and limit, in a `DashMap`. In process: each server counts on its own, so N
 //! servers behind a balancer allow a user N times the configured rate.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -11,6 +12,9 @@ use crate::settings::LimitSettings;
 
 /// Users tracked per limit before the idle ones (whose bucket is full again) are forgotten.
 const PRUNE_ABOVE: usize = 100_000;
+/// How often, at most, the map's size is looked at (`len` locks every shard) and, over
+/// [`PRUNE_ABOVE`], pruned (a walk of the whole map): not on every request.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Which budget a request draws on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,6 +65,10 @@ struct Gcra {
     interval: Duration,
     /// Per user, the theoretical arrival time of their next request.
     tat: DashMap<OwnerId, Instant>,
+    /// What the prune clock counts from.
+    epoch: Instant,
+    /// When the map was last looked at for pruning, in milliseconds since `epoch`.
+    pruned_ms: AtomicU64,
 }
 
 impl Gcra {
@@ -71,13 +79,32 @@ impl Gcra {
             burst: burst.max(1),
             interval: Duration::from_secs(60) / per_minute,
             tat: DashMap::new(),
+            epoch: Instant::now(),
+            pruned_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Forgets the users whose bucket is full again, when the map is over [`PRUNE_ABOVE`] and
+    /// was not looked at in the last [`PRUNE_EVERY`] (one request of many concurrent ones does).
+    fn maybe_prune(&self, now: Instant) {
+        let now_ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        let last = self.pruned_ms.load(Ordering::Relaxed);
+        if now_ms.saturating_sub(last) < PRUNE_EVERY.as_millis() as u64
+            || self
+                .pruned_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if self.tat.len() > PRUNE_ABOVE {
+            self.tat.retain(|_, tat| *tat > now);
         }
     }
 
     fn admit(&self, limit: Limit, owner: &OwnerId, now: Instant) -> Result<(), Limited> {
-        if self.tat.len() > PRUNE_ABOVE {
-            self.tat.retain(|_, tat| *tat > now);
-        }
+        self.maybe_prune(now);
         let mut entry = self.tat.entry(owner.clone()).or_insert(now);
         let tat = (*entry).max(now);
         let next = tat + self.interval;
@@ -195,6 +222,26 @@ mod tests {
         assert_eq!(refused.retry_after_s(), 60);
         assert!(l.admit_at(Limit::Submissions, &bob, now).is_ok());
         assert!(l.admit_at(Limit::Reads, &alice, now).is_ok());
+    }
+
+    #[test]
+    fn idle_users_are_pruned_over_the_cap_at_most_once_per_interval() {
+        let l = limits(6000, 1); // one per 10 ms: a bucket is full again 10 ms after a request
+        let gcra = &l.submissions;
+        let t = Instant::now() + Duration::from_secs(10);
+        for i in 0..=PRUNE_ABOVE {
+            let user = OwnerId::from(format!("u{i}").as_str());
+            assert!(l.admit_at(Limit::Submissions, &user, t).is_ok());
+        }
+        assert_eq!(gcra.tat.len(), PRUNE_ABOVE + 1);
+        // Every bucket is full again, but the map was looked at less than an interval ago.
+        let soon = t + PRUNE_EVERY / 2;
+        assert!(l.admit_at(Limit::Submissions, &"late".into(), soon).is_ok());
+        assert_eq!(gcra.tat.len(), PRUNE_ABOVE + 2);
+        // An interval on, the idle users are forgotten; the one asking now is kept.
+        let later = t + PRUNE_EVERY * 2;
+        assert!(l.admit_at(Limit::Submissions, &"now".into(), later).is_ok());
+        assert_eq!(gcra.tat.len(), 1);
     }
 
     #[test]

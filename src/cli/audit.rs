@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
-use shotfarm_actors::adapters::RedisAuditLog;
+use shotfarm_actors::adapters::{RedisAuditLog, RedisConn};
 use shotfarm_actors::ids::{NodeId, VideoId};
 use shotfarm_actors::ports::{AuditAction, AuditLog, AuditQuery};
 
@@ -78,8 +78,12 @@ pub fn run(args: AuditArgs) -> anyhow::Result<()> {
         limit: CHUNK,
         cursor: None,
     };
-    let log = RedisAuditLog::lazy(&url, None);
     let written = actix_web::rt::System::new().block_on(async {
+        let conn = RedisConn::connect(&url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        // Reading only: the cap on the stream's length matters to appends alone.
+        let log = RedisAuditLog::new(&conn, None);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         let mut written = 0u64;
         loop {

@@ -1,10 +1,9 @@
 //! The in-memory accounts (the embedded default): per owner and period the set of videos
 //! charged, and per video where it was charged, behind one lock so a charge is atomic.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-
 use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
 
 use crate::ids::{OwnerId, VideoId};
 use crate::ports::{Accounts, Charge, Period, StoreError};
@@ -26,12 +25,6 @@ impl MemoryAccounts {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn books(&self) -> std::sync::MutexGuard<'_, Books> {
-        // A panic while holding the lock leaves the books consistent (every change is one
-        // insert or remove), so a poisoned lock is used as is.
-        self.books.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 fn count(set: Option<&HashSet<VideoId>>) -> u32 {
@@ -47,7 +40,7 @@ impl Accounts for MemoryAccounts {
         allowance: u32,
         video: &VideoId,
     ) -> Result<Charge, StoreError> {
-        let mut books = self.books();
+        let mut books = self.books.lock();
         let key = (owner.clone(), period.id.clone());
         let set = books.charged.entry(key.clone()).or_default();
         let used = count(Some(set));
@@ -63,7 +56,7 @@ impl Accounts for MemoryAccounts {
     }
 
     async fn refund(&self, video: &VideoId) -> Result<bool, StoreError> {
-        let mut books = self.books();
+        let mut books = self.books.lock();
         let Some(key) = books.charges.remove(video) else {
             return Ok(false);
         };
@@ -74,7 +67,7 @@ impl Accounts for MemoryAccounts {
     }
 
     async fn used(&self, owner: &OwnerId, period: &Period) -> Result<u32, StoreError> {
-        let books = self.books();
+        let books = self.books.lock();
         Ok(count(
             books.charged.get(&(owner.clone(), period.id.clone())),
         ))

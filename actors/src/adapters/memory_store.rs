@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 
 use crate::domain::{ShotRecord, ShotState, VideoRecord};
 use crate::ids::{NodeId, ShotId, VideoId};
-use crate::ports::store::{shot_write_allowed, ShotWritten, VideoChange};
+use crate::ports::store::{shot_write_allowed, ShotWritten, TextField, VideoChange};
 use crate::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
 
 /// Videos in a concurrent map, each behind its own mutex.
@@ -190,12 +190,8 @@ impl Store for MemoryStore {
         // Under the video's lock: no shot write comes between the read and the write. Every
         // field is mapped before any is replaced, so a mapping that fails changes nothing.
         let mut guard = video.lock();
-        let unreadable = |what: String, reason: String| StoreError::Unreadable {
-            video: id.clone(),
-            reason: format!("{what}: {reason}"),
-        };
         let title = match &guard.title {
-            Some(t) => map(t).map_err(|e| unreadable("its title".into(), e))?,
+            Some(t) => map(t).map_err(|e| StoreError::unreadable(id, TextField::Title, e))?,
             None => None,
         };
         let prompts = guard
@@ -203,7 +199,7 @@ impl Store for MemoryStore {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                map(&s.spec.prompt).map_err(|e| unreadable(format!("shot {i}'s prompt"), e))
+                map(&s.spec.prompt).map_err(|e| StoreError::unreadable(id, TextField::Prompt(i), e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut done = TextRewritten::default();

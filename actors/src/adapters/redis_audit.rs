@@ -3,13 +3,11 @@
 //! Append-only by construction: the farm only ever `XADD`s to it. `store.audit_max_len` caps it
 //! (`MAXLEN ~`, Redis drops the oldest); unset, nothing is ever trimmed.
 //!
-//! `Farm::open` puts the log on the store's connection; [`RedisAuditLog::lazy`] opens its own
-//! on first use (the CLI's export, a farm assembled synchronously by `Farm::start_with`).
+//! `Farm::open` puts the log on the store's connection; `shotfarm audit export` opens its own.
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamRangeReply;
-use tokio::sync::OnceCell;
 
 use super::redis_conn::{corrupt, unavailable, RedisConn};
 use crate::ports::audit::{
@@ -23,16 +21,9 @@ pub const AUDIT_STREAM: &str = "sf:audit";
 /// Entries read per `XRANGE` while a page is filled.
 const CHUNK: usize = 500;
 
-/// Where the connection comes from.
-enum Source {
-    Url(String),
-    Conn(ConnectionManager),
-}
-
 /// The audit log on a Redis server.
 pub struct RedisAuditLog {
-    source: Source,
-    conn: OnceCell<ConnectionManager>,
+    conn: ConnectionManager,
     max_len: Option<usize>,
 }
 
@@ -40,32 +31,9 @@ impl RedisAuditLog {
     /// A log on an open connection.
     pub fn new(conn: &RedisConn, max_len: Option<usize>) -> Self {
         Self {
-            source: Source::Conn(conn.manager.clone()),
-            conn: OnceCell::new(),
+            conn: conn.manager.clone(),
             max_len,
         }
-    }
-
-    /// A log on `url`, connected on first use (and again after a failed first try).
-    pub fn lazy(url: &str, max_len: Option<usize>) -> Self {
-        Self {
-            source: Source::Url(url.to_owned()),
-            conn: OnceCell::new(),
-            max_len,
-        }
-    }
-
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let conn = self
-            .conn
-            .get_or_try_init(|| async {
-                match &self.source {
-                    Source::Conn(c) => Ok(c.clone()),
-                    Source::Url(url) => RedisConn::connect(url).await.map(|c| c.manager),
-                }
-            })
-            .await?;
-        Ok(conn.clone())
     }
 }
 
@@ -102,7 +70,7 @@ impl AuditLog for RedisAuditLog {
             }
             cmd.arg("*").arg("e").arg(json);
         }
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn.clone();
         let ids: Vec<String> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         if ids.len() != records.len() {
             return Err(corrupt(format!(
@@ -121,7 +89,7 @@ impl AuditLog for RedisAuditLog {
     }
 
     async fn list(&self, query: &AuditQuery) -> Result<AuditPage, StoreError> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn.clone();
         let limit = query.limit.max(1);
         let end = match query.end() {
             Some(AuditId { ms: 0, n: 0 }) => return Ok(AuditPage::default()),

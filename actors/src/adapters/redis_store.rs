@@ -32,6 +32,8 @@ pub struct RedisStore {
     conn: ConnectionManager,
     create: Script,
     write: Script,
+    /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
+    rewrite: Script,
     /// Per video, the last seq this store logged (shared with the bus on the same connection,
     /// which need not log those events again).
     logged: Arc<DashMap<VideoId, u64>>,
@@ -44,6 +46,7 @@ impl RedisStore {
             conn: conn.manager.clone(),
             create: Script::new(include_str!("redis_lua/create_video.lua")),
             write: Script::new(include_str!("redis_lua/write_shot.lua")),
+            rewrite: Script::new(include_str!("redis_lua/rewrite_text.lua")),
             logged: Arc::clone(&conn.logged),
         }
     }
@@ -386,7 +389,7 @@ impl Store for RedisStore {
         id: &VideoId,
         map: &TextMap<'_>,
     ) -> Result<TextRewritten, StoreError> {
-        rewrite::rewrite_text(&self.conn, id, map).await
+        rewrite::rewrite_text(&self.conn, &self.rewrite, id, map).await
     }
 }
 

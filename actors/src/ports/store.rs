@@ -40,6 +40,28 @@ pub enum StoreError {
     Unreadable { video: VideoId, reason: String },
 }
 
+/// Which of a video's text fields a [`StoreError::Unreadable`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextField {
+    Title,
+    /// The prompt of the shot at this index.
+    Prompt(usize),
+}
+
+impl StoreError {
+    /// `video`'s text `field` does not open (or map) for `reason`; every store words it alike.
+    pub fn unreadable(video: &VideoId, field: TextField, reason: impl std::fmt::Display) -> Self {
+        let what = match field {
+            TextField::Title => "its title".to_owned(),
+            TextField::Prompt(i) => format!("shot {i}'s prompt"),
+        };
+        StoreError::Unreadable {
+            video: video.clone(),
+            reason: format!("{what}: {reason}"),
+        }
+    }
+}
+
 /// A mapping of stored (sealed) text for [`Store::rewrite_text`]: `Ok(None)` leaves the text as
 /// it is, `Ok(Some(new))` replaces it, `Err(why)` stops the rewrite of that video.
 pub type TextMap<'a> = dyn Fn(&str) -> Result<Option<String>, String> + Send + Sync + 'a;

@@ -13,7 +13,7 @@ use dashmap::DashMap;
 use super::keys::{Keyring, SealError};
 use crate::domain::{ShotRecord, VideoRecord};
 use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
-use crate::ports::store::{ShotWritten, TextMap, TextRewritten};
+use crate::ports::store::{ShotWritten, TextField, TextMap, TextRewritten};
 use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
 
 /// Videos whose owner is remembered (a shot write needs its video's owner to seal the prompt;
@@ -77,18 +77,14 @@ impl SealedStore {
     fn open_video(&self, mut video: VideoRecord) -> Result<VideoRecord, StoreError> {
         self.remember(&video.id, &video.owner);
         let owner = video.owner.clone();
-        let unreadable = |what: String, e: SealError| StoreError::Unreadable {
-            video: video.id.clone(),
-            reason: format!("{what}: {e}"),
-        };
         if let Some(title) = &video.title {
             let opened = open_text(&self.keys, &owner, title)
-                .map_err(|e| unreadable("its title".into(), e))?;
+                .map_err(|e| StoreError::unreadable(&video.id, TextField::Title, e))?;
             video.title = Some(opened);
         }
         for i in 0..video.shots.len() {
             let opened = open_text(&self.keys, &owner, &video.shots[i].spec.prompt)
-                .map_err(|e| unreadable(format!("shot {i}'s prompt"), e))?;
+                .map_err(|e| StoreError::unreadable(&video.id, TextField::Prompt(i), e))?;
             video.shots[i].spec.prompt = opened;
         }
         Ok(video)

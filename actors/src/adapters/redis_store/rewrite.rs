@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::super::redis_conn::{self, corrupt, unavailable};
 use crate::ids::VideoId;
+use crate::ports::store::TextField;
 use crate::ports::{StoreError, TextMap, TextRewritten};
 
 /// Rounds of compare-and-set before giving up on a video whose shots never stop changing.
@@ -25,10 +26,11 @@ fn text_of<'a>(field: &str, value: &'a mut Value) -> Option<&'a mut Value> {
     }
 }
 
-fn what(field: &str) -> String {
-    match field.strip_prefix("s:") {
-        Some(i) => format!("shot {i}'s prompt"),
-        None => "its title".to_owned(),
+/// Which text a hash field holds: `meta` the title, `s:<i>` shot `i`'s prompt.
+fn text_field(field: &str) -> TextField {
+    match field.strip_prefix("s:").and_then(|i| i.parse().ok()) {
+        Some(i) => TextField::Prompt(i),
+        None => TextField::Title,
     }
 }
 
@@ -52,10 +54,7 @@ fn mapped(id: &VideoId, field: &str, json: &str, map: &TextMap<'_>) -> Result<Ma
     let Some(old) = text.as_str() else {
         return Err(corrupt(format!("video {id} {field}: text is not a string")));
     };
-    match map(old).map_err(|reason| StoreError::Unreadable {
-        video: id.clone(),
-        reason: format!("{}: {reason}", what(field)),
-    })? {
+    match map(old).map_err(|reason| StoreError::unreadable(id, text_field(field), reason))? {
         None => Ok(Mapped::Same),
         Some(new) => {
             *text = Value::String(new);
@@ -64,9 +63,10 @@ fn mapped(id: &VideoId, field: &str, json: &str, map: &TextMap<'_>) -> Result<Ma
     }
 }
 
-/// Maps and compare-and-sets the video's title and prompts.
+/// Maps and compare-and-sets the video's title and prompts; `script` is `rewrite_text.lua`.
 pub(super) async fn rewrite_text(
     conn: &ConnectionManager,
+    script: &Script,
     id: &VideoId,
     map: &TextMap<'_>,
 ) -> Result<TextRewritten, StoreError> {
@@ -86,7 +86,6 @@ pub(super) async fn rewrite_text(
         .chain((0..n).map(|i| format!("s:{i}")))
         .filter_map(|f| h.remove(&f).map(|v| (f, v)))
         .collect();
-    let script = Script::new(include_str!("../redis_lua/rewrite_text.lua"));
     let mut done = TextRewritten::default();
     for round in 0..ROUNDS {
         let mut call = script.prepare_invoke();
