@@ -170,8 +170,9 @@ impl TokenIssuer {
         })
     }
 
-    /// A token carrying exactly `claims` (tests use it to mint expired tokens).
-    pub fn mint_claims(&self, claims: &Claims) -> Result<String, AuthError> {
+    /// A token carrying exactly `claims`: [`Claims`], or another shape such as
+    /// [`enroll::EnrollClaims`] (tests use it to mint expired tokens).
+    pub fn mint_claims<T: Serialize>(&self, claims: &T) -> Result<String, AuthError> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
             .map_err(|e| AuthError::Signing(e.to_string()))
     }

@@ -12,16 +12,12 @@ const PREFLIGHT_MAX_AGE_S: usize = 600;
 /// The CORS middleware for `allowed` origins (`https://app.example`; a trailing `/` and case
 /// do not matter).
 pub fn middleware(allowed: &[String]) -> Cors {
-    let allowed: Vec<String> = allowed
-        .iter()
-        .map(|a| a.trim().trim_end_matches('/').to_ascii_lowercase())
-        .collect();
+    let allowed = allowed.to_vec();
     Cors::default()
         .allowed_origin_fn(move |origin, _| {
-            origin.to_str().is_ok_and(|o| {
-                let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
-                allowed.contains(&o)
-            })
+            origin
+                .to_str()
+                .is_ok_and(|o| crate::session::origin::is_allowed(&allowed, o))
         })
         .allowed_methods([Method::GET, Method::POST])
         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])

@@ -42,14 +42,13 @@ async fn dashboard_css() -> HttpResponse {
     asset("text/css; charset=utf-8", DASHBOARD_CSS)
 }
 
-/// A page with the strict policy (the page's own HTML is the same for everyone).
+/// A page with the strict policy (the page's own HTML is the same for everyone). `nosniff` and
+/// `no-referrer` (the address may carry `?token=`) come from `security_headers::add`, which
+/// wraps every response; the page sets only what differs from that default.
 fn html(body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        // The address may carry `?token=`: never send it on in a Referer.
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
         .body(body)
 }
@@ -64,10 +63,10 @@ async fn progress_css() -> HttpResponse {
     asset("text/css; charset=utf-8", PROGRESS_CSS)
 }
 
+/// A script or stylesheet (`nosniff` comes from `security_headers::add`).
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Revalidated each load: the assets change with the binary, which has no hashed names.
         .insert_header(CacheControl(vec![CacheDirective::NoCache]))
         .body(body)

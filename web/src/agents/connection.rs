@@ -8,7 +8,7 @@
 //! attempt, and anything the old attempt says later is fenced off.
 //!
 //! A token speaks for one node: a hello naming another node is refused, a `run` for another node
-//! is never forwarded, and a report for a shot this connection does not hold is dropped. On every
+//! is never forwarded (its shot job gets a failed report, so the shot requeues), and a report for a shot this connection does not hold is dropped. On every
 //! heartbeat the connection asks the revocations port whether its token was revoked (on this
 //! server or another sharing the store), and closes with 4004 if so.
 
@@ -348,6 +348,25 @@ impl AgentConnection {
     }
 }
 
+/// The failed report of an attempt placed on `placed_on` whose `Run` reached the connection of
+/// node `here`. It names `placed_on`, the node of the shot's placement: a report naming `here`
+/// would be fenced off as another node's and the shot would wait for its stuck check.
+fn misrouted(shot: ShotId, attempt: u32, placed_on: NodeId, here: &NodeId) -> ShotReport {
+    let error = format!(
+        "internal: the run for node {placed_on} reached the agent connection of node {here}; \
+         not run there"
+    );
+    ShotReport {
+        node: placed_on,
+        event: ExecEvent::Failed {
+            shot,
+            attempt,
+            error,
+        },
+        preempted: false,
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -406,10 +425,12 @@ impl Handler<NodeCommand> for AgentConnection {
             return;
         }
         let frame = match cmd {
-            NodeCommand::Run { job, .. } if job.node != self.node => {
+            NodeCommand::Run { job, reporter } if job.node != self.node => {
                 // The supervisor addresses runs by node; a run for another node is a bug, and an
-                // agent never receives another node's shots.
-                error!(node_id = %self.node, shot_id = %job.shot, other = %job.node, "run for another node; not forwarded");
+                // agent never receives another node's shots. The shot job still waits on this
+                // attempt: hand it back as failed so the shot requeues now, not at the stuck check.
+                error!(node_id = %self.node, shot_id = %job.shot, other = %job.node, "run for another node; not forwarded, reported failed");
+                reporter.do_send(misrouted(job.shot, job.attempt, job.node, &self.node));
                 return;
             }
             NodeCommand::Run { job, reporter } => {
@@ -456,5 +477,36 @@ impl Handler<ReplaceConnection> for AgentConnection {
             CloseCode::Other(close_code::REPLACED),
             "replaced by a newer connection for this node",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misrouted_run_is_reported_failed_for_the_node_it_was_placed_on() {
+        let report = misrouted(
+            ShotId::from("vid_a-s0"),
+            3,
+            NodeId::from("gpu-a"),
+            &NodeId::from("gpu-b"),
+        );
+        assert_eq!(report.node, NodeId::from("gpu-a"));
+        assert!(!report.preempted);
+        match report.event {
+            ExecEvent::Failed {
+                shot,
+                attempt,
+                error,
+            } => {
+                assert_eq!((shot, attempt), (ShotId::from("vid_a-s0"), 3));
+                assert!(
+                    error.contains("gpu-a") && error.contains("gpu-b"),
+                    "{error}"
+                );
+            }
+            other => panic!("expected Failed, got {other:?}"),
+        }
     }
 }

@@ -13,7 +13,7 @@ use shotfarm_actors::ids::NodeId;
 use shotfarm_actors::{Farm, FarmError};
 
 use crate::auth::enroll::{invalid_node_id, revocation_key, EnrollCaller};
-use crate::auth::{now_unix, Caller, Role, TokenIssuer};
+use crate::auth::{now_unix, Caller, Claims, Role, TokenIssuer};
 use crate::problem::{ApiError, JsonBody};
 
 /// What an agent sends to enroll.
@@ -93,9 +93,18 @@ async fn enroll(
              revoked node back: start the agent under a new node id"
         )));
     }
-    let ttl = farm.settings().agents.node_token_ttl;
-    let token = tokens.mint(&node, Role::Node, ttl)?;
-    let expires_at = tokens.verify(&token)?.expires_at();
+    // The claims are built here so the answer's `expires_at` is the token's own `exp`, without
+    // reading back the token just minted.
+    let iat = now_unix();
+    let claims_of_node = Claims {
+        sub: node.clone(),
+        exp: iat.saturating_add(farm.settings().agents.node_token_ttl.as_secs()),
+        iat,
+        role: Role::Node,
+        plan: None,
+    };
+    let token = tokens.mint_claims(&claims_of_node)?;
+    let expires_at = claims_of_node.expires_at();
     tracing::info!(node_id = %node, prefix = %prefix, "agent enrolled");
     Ok(HttpResponse::Created().json(Enrolled {
         node,

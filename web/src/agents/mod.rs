@@ -40,17 +40,23 @@ pub use uplink::{AgentUplink, RenewError, TokenRenewer, UplinkConfig};
 
 /// Upgrades an agent to its connection actor. The node token is checked first (401 for none, a
 /// user token, a bad one, or one an operator revoked), then the `Origin` (403), then that the id
-/// is not one of the server's own local nodes (409), then the handshake (400).
+/// is not one of the server's own local nodes (409), then the handshake (400); 503 when the
+/// revocations or the node list cannot be read.
 #[utoipa::path(
     tag = "agents",
     description = "Upgrades to the agent websocket of a GPU node (`shotfarm agent`); node tokens \
-        only (`shotfarm token --node ID`). Frames: docs/AGENT_PROTOCOL.md.",
+        only (`shotfarm token --node ID`). Frames: docs/AGENT_PROTOCOL.md. Checks before the \
+        upgrade: token (401, also for a revoked one), `Origin` (403), that the id is not a local \
+        node of this server (409), the handshake (400); 503 when the revocations or the node \
+        list cannot be read.",
     params(("token" = Option<String>, Query, description = "the node token, when no header can be set")),
     responses(
         (status = 101, description = "Switching to the websocket protocol"),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 503, response = crate::openapi::Unavailable),
     ),
     security(("bearer" = []))
 )]
@@ -112,18 +118,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(connect).configure(enroll::configure);
 }
 
-/// The node a token speaks for, read on the agent's side before connecting (the agent has no
-/// secret to verify it with: the server does that). Refuses tokens that are not node tokens, so
-/// a user token fails with a clear message before any connection.
-pub fn node_of_token(token: &str) -> Result<NodeId, String> {
+/// A token's claims, read without checking its signature or expiry: the agent has no secret to
+/// verify them with (the server does that on connect). Only the shape is checked.
+fn unverified_claims(token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.insecure_disable_signature_validation();
     validation.validate_exp = false;
     validation.validate_aud = false;
-    validation.set_required_spec_claims(&["sub"]);
-    let claims = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &validation)
-        .map_err(|e| format!("not a shotfarm token: {e}"))?
-        .claims;
+    validation.set_required_spec_claims(&["sub", "exp"]);
+    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &validation)
+        .map(|data| data.claims)
+}
+
+/// The node a token speaks for, read on the agent's side before connecting (unverified, see
+/// [`unverified_claims`]). Refuses tokens that are not node tokens, so a user token fails with
+/// a clear message before any connection.
+pub fn node_of_token(token: &str) -> Result<NodeId, String> {
+    let claims = unverified_claims(token).map_err(|e| format!("not a shotfarm token: {e}"))?;
     if claims.role != Role::Node {
         return Err(format!(
             "this is a {} token; an agent needs a node token (`shotfarm token --node ID`)",
@@ -136,14 +147,7 @@ pub fn node_of_token(token: &str) -> Result<NodeId, String> {
 /// A token's `exp` (Unix seconds), read without checking it (the agent cannot: the server
 /// does); `None` when the token is not readable.
 pub fn token_expiry(token: &str) -> Option<u64> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.insecure_disable_signature_validation();
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp"]);
-    jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&[]), &validation)
-        .ok()
-        .map(|data| data.claims.exp)
+    unverified_claims(token).ok().map(|claims| claims.exp)
 }
 
 #[cfg(test)]

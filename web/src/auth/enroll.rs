@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shotfarm_actors::ids::NodeId;
 
@@ -31,7 +30,10 @@ pub struct EnrollClaims {
     #[serde(default)]
     pub iat: u64,
     pub role: Role,
-    /// Every node id this token enrolls starts with it, e.g. `agent-video-spot-`.
+    /// Every node id this token enrolls starts with it, e.g. `agent-video-spot-`. Absent reads
+    /// as empty, which `verify_enroll` refuses: so a user or node token (which has none) still
+    /// decodes and is refused for its role, by name.
+    #[serde(default)]
     pub node_prefix: String,
     /// The pool the enrolled agents serve, when the token names one (the enroll answer carries
     /// it and the agent takes it as its pool; it is not a claim of the node token).
@@ -45,18 +47,9 @@ impl HasSub for EnrollClaims {
     }
 }
 
-impl EnrollClaims {
-    /// The expiry as a timestamp; a value beyond chrono's range reads as the far future.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        i64::try_from(self.exp)
-            .ok()
-            .and_then(|secs| DateTime::from_timestamp(secs, 0))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-}
-
 /// The key under which the revocations port keeps a prefix's revocation: `enroll:<prefix>`.
-/// Node ids that enrollment issues never contain `:`, so the key cannot be an enrolled node's.
+/// Node ids that enrollment issues never contain `:`, and `POST /api/v1/nodes/{id}/revoke`
+/// refuses ids with `:`, so the key cannot be an enrolled node's nor be revoked as a node.
 pub fn revocation_key(prefix: &str) -> NodeId {
     NodeId(format!("enroll:{prefix}"))
 }
@@ -99,35 +92,28 @@ impl TokenIssuer {
             )));
         }
         let iat = now_unix();
-        let claims = EnrollClaims {
+        self.mint_claims(&EnrollClaims {
             sub: format!("enroll:{prefix}"),
             exp: iat.saturating_add(ttl.as_secs()),
             iat,
             role: Role::Enroll,
             node_prefix: prefix.to_owned(),
             pool: pool.map(str::to_owned),
-        };
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )
-        .map_err(|e| AuthError::Signing(e.to_string()))
+        })
     }
 
     /// Checks an enrollment token: signature, algorithm, expiry, role `enroll` and a valid prefix.
     pub fn verify_enroll(&self, token: &str) -> Result<EnrollClaims, AuthError> {
-        // Read the role first: a user or node token has no `node_prefix` and would otherwise
-        // fail as "not the expected shape" instead of naming its role.
-        let claims = self.verify(token)?;
-        if claims.role != Role::Enroll {
+        // One decode (one signature check); the role is judged before the prefix, so a user or
+        // node token (no `node_prefix`, read as empty) is refused by its role, by name.
+        let enroll = self.decode::<EnrollClaims>(token)?;
+        if enroll.role != Role::Enroll {
             return Err(AuthError::Malformed(format!(
                 "this is a {} token; this route needs an enrollment token \
                  (`shotfarm token --enroll PREFIX`)",
-                claims.role.as_str()
+                enroll.role.as_str()
             )));
         }
-        let enroll = self.decode::<EnrollClaims>(token)?;
         if let Some(why) = invalid_node_id(&enroll.node_prefix) {
             return Err(AuthError::Malformed(format!("`node_prefix` {why}")));
         }

@@ -33,7 +33,6 @@ struct SignedQuery {
         (status = 200, description = "The clip (an animated GIF)", content_type = "image/gif", body = Vec<u8>),
         (status = 403, response = crate::openapi::Forbidden),
         (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, response = crate::openapi::Unavailable),
     ),
     security(())

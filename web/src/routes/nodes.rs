@@ -141,7 +141,9 @@ struct Revoked {
     tag = "operators",
     description = "Revokes every node token of this node issued up to now (`iat` at or before \
         `revoked_at`): its agent is closed with 4004 on whichever server holds it, its shots \
-        requeue, and the old tokens get 401 at the upgrade. A token minted later works again.",
+        requeue, and the old tokens get 401 at the upgrade. A token minted later works again. An \
+        id with `:` is 400: enrollment prefixes are revoked at \
+        `POST /api/v1/agents/enrollments/{prefix}/revoke`.",
     params(("id" = String, Path, description = "the node id")),
     responses(
         (status = 202, description = "Revoked", body = Revoked),
@@ -164,9 +166,7 @@ async fn revoke(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_operator()?;
-    if id.trim().is_empty() {
-        return Err(ApiError::field("id", "must name a node"));
-    }
+    revocable(&id)?;
     let node = NodeId::from(id.as_str());
     let at = crate::auth::now_unix();
     farm.revocations()
@@ -187,10 +187,96 @@ async fn revoke(
     }))
 }
 
+/// 400 unless `id` may be revoked as a node: non-empty and without `:`. Enrollment prefixes are
+/// revoked in the same keyspace as `enroll:<prefix>` (`auth::enroll::revocation_key`), so a
+/// node id with `:` could silently revoke a prefix. Only `:` is refused: `shotfarm token --node`
+/// mints any other id, and each of those must stay revocable.
+fn revocable(id: &str) -> Result<(), ApiError> {
+    if id.trim().is_empty() {
+        return Err(ApiError::field("id", "must name a node"));
+    }
+    if id.contains(':') {
+        return Err(ApiError::field(
+            "id",
+            format!(
+                "{id:?} has ':', which no node id may have (`enroll:PREFIX` names an enrollment \
+                 prefix); revoke enrollment tokens with POST \
+                 /api/v1/agents/enrollments/{{prefix}}/revoke"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Registers the node routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(preempt)
         .service(drain)
         .service(revoke);
+}
+
+#[cfg(test)]
+// Tests may panic on the unexpected: that is how they fail.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::auth::enroll::revocation_key;
+    use crate::auth::{Role, TokenIssuer};
+    // Not `use actix_web::test`: it would shadow the `#[test]` attribute.
+    use actix_web::http::{header, StatusCode};
+    use actix_web::test as http;
+    use actix_web::App;
+    use shotfarm_actors::settings::Settings;
+
+    #[test]
+    fn ids_with_a_colon_or_empty_are_not_revocable_and_farm_ids_are() {
+        for id in [
+            "video-spot-1",
+            "eu1-video-spot-g0-3",
+            "agent-video-spot-7f9c-x2.a_b",
+            "gpu box/7",
+        ] {
+            assert!(revocable(id).is_ok(), "{id}");
+        }
+        for id in ["", " ", "enroll:gpu-", "a:b"] {
+            assert!(
+                matches!(revocable(id), Err(ApiError::Validation(_))),
+                "{id:?}"
+            );
+        }
+    }
+
+    #[actix_rt::test]
+    async fn revoking_node_enroll_prefix_is_400_and_revokes_no_prefix() {
+        let farm = Farm::start(Settings::load(None, Vec::new()).unwrap()).unwrap();
+        let issuer = TokenIssuer::new("nodes-test-secret-long-enough");
+        let ops = issuer
+            .mint("ops", Role::Operator, Duration::from_secs(3600))
+            .unwrap();
+        let app = http::init_service(
+            App::new()
+                .app_data(web::Data::new(farm.clone()))
+                .app_data(web::Data::new(issuer))
+                .configure(configure),
+        )
+        .await;
+        let request = |id: &str| {
+            http::TestRequest::post()
+                .uri(&format!("/api/v1/nodes/{id}/revoke"))
+                .insert_header((header::AUTHORIZATION, format!("Bearer {ops}")))
+                .to_request()
+        };
+        let resp = http::call_service(&app, request("enroll:gpu-")).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = http::read_body_json(resp).await;
+        assert!(body.to_string().contains("enrollment"), "{body}");
+        let prefix = revocation_key("gpu-");
+        assert!(!farm.revocations().is_revoked(&prefix, 0).await.unwrap());
+
+        let resp = http::call_service(&app, request("gpu-1")).await;
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        let node = NodeId::from("gpu-1");
+        assert!(farm.revocations().is_revoked(&node, 0).await.unwrap());
+    }
 }

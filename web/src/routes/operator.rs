@@ -16,13 +16,15 @@ use crate::session::{origin, OperatorSession, SessionLimiter};
     tag = "operators",
     description = "Upgrades to a websocket of cluster and node telemetry frames (`full`, then \
         `delta`), at least once a second (docs/API.md, Operators). Checks before the upgrade: \
-        `Origin` (403), token (401), operator role (403), the handshake (400).",
+        `Origin` (403), token (401), operator role (403), the operator's open sessions (429, \
+        `websocket.max_sessions_per_user`), the handshake (400).",
     params(("token" = Option<String>, Query, description = "the bearer token, for browsers")),
     responses(
         (status = 101, description = "Switching to the websocket protocol"),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 403, response = crate::openapi::Forbidden),
+        (status = 429, response = crate::openapi::TooManyRequests),
     ),
     security(("bearer" = []))
 )]

@@ -1,7 +1,8 @@
 //! `GET /api/v1/videos/{id}/progress[?since=SEQ]`: upgrades to the video's live progress
 //! websocket (see [`crate::session::progress`]). Checks, in order: the `Origin` (403), the token
-//! from the header or `?token=` (401), `since` (400), ownership (404, operators see all), the
-//! user's open sessions (429, `websocket.max_sessions_per_user`), the websocket handshake (400).
+//! from the header or `?token=` (401), the caller's read rate (429), `since` (400), ownership
+//! (404, operators see all), the user's open sessions (429, `websocket.max_sessions_per_user`),
+//! the websocket handshake (400).
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
@@ -18,8 +19,10 @@ use crate::session::{origin, Opening, ProgressSession, SessionLimiter};
     tag = "progress",
     description = "Upgrades to a websocket of JSON text frames: a `snapshot`, then one `shot` or \
         `video` event per change with a per-video `seq` (docs/API.md, Live progress). Checks \
-        before the upgrade, in order: `Origin` (403), token (401), `since` (400), ownership (404), \
-        the handshake (400). Client frames over 64 KiB are closed with 1009.",
+        before the upgrade, in order: `Origin` (403), token (401), the caller's read rate (429), \
+        `since` (400), ownership (404), the user's open sessions (429, \
+        `websocket.max_sessions_per_user`), the handshake (400). Client frames over 64 KiB are \
+        closed with 1009.",
     params(
         ("id" = String, Path, description = "the video id"),
         ("since" = Option<u64>, Query, format = "uint64",

@@ -23,7 +23,7 @@ pub fn check(req: &HttpRequest, allowed: &[String]) -> Result<(), ApiError> {
     };
     let origin = origin.to_str().map_err(|_| refuse("<not ASCII>"))?.trim();
     let origin = origin.trim_end_matches('/');
-    if is_own(req, origin) || allowed.iter().any(|a| same(a, origin)) {
+    if is_own(req, origin) || is_allowed(allowed, origin) {
         Ok(())
     } else {
         Err(refuse(origin))
@@ -43,11 +43,14 @@ fn is_own(req: &HttpRequest, origin: &str) -> bool {
         .is_some_and(|host| host.trim().eq_ignore_ascii_case(authority))
 }
 
-fn same(allowed: &str, origin: &str) -> bool {
+/// Whether `origin` is on the `server.allowed_origins` list: surrounding spaces, a trailing `/`
+/// and case do not matter on either side. One rule for websockets and CORS (`cors.rs`), so an
+/// origin allowed to call the API is the one allowed to open a socket.
+pub(crate) fn is_allowed(allowed: &[String], origin: &str) -> bool {
+    let origin = origin.trim().trim_end_matches('/');
     allowed
-        .trim()
-        .trim_end_matches('/')
-        .eq_ignore_ascii_case(origin)
+        .iter()
+        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
 }
 
 #[cfg(test)]
