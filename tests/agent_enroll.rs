@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use shotfarm_web::auth::{Role, TokenIssuer};
-use support::agent::agent_command;
+use support::agent::{agent_command, agent_env};
 use support::process::LoggedChild;
 use support::{video, Server};
 
@@ -20,14 +20,8 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// A server with no local nodes and short agent heartbeats, plus `extra` overrides.
 fn server(extra: &[(&'static str, &'static str)]) -> Server {
-    let mut env = vec![
-        ("SHOTFARM_NODE_GROUPS", "[]"),
-        ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
-        ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", "1s"),
-        ("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms"),
-        ("SHOTFARM_AGENTS__RECONNECT_MAX", "1s"),
-        ("SHOTFARM_TIMING__TIME_FACTOR", "0.01"),
-    ];
+    let mut env = agent_env("1s");
+    env.push(("SHOTFARM_TIMING__TIME_FACTOR", "0.01"));
     env.extend_from_slice(extra);
     Server::start(&env)
 }
@@ -245,7 +239,8 @@ fn a_revoked_prefix_is_401_until_a_new_enrollment_token_is_minted() {
         enroll(&s, Some(&other), &json!({ "node": "pool-f-1" })).0,
         201
     );
-    std::thread::sleep(Duration::from_millis(1100));
+    // Only a token issued after the revocation's second passes it.
+    support::wait_past(revoked["revoked_at"].as_u64().expect("revoked_at"));
     let fresh = enroll_token(&s, "pool-e-");
     assert_eq!(
         enroll(&s, Some(&fresh), &json!({ "node": "pool-e-3" })).0,
@@ -260,12 +255,11 @@ fn a_revoked_node_id_is_not_enrolled_again() {
     let token = enroll_token(&s, "pool-g-");
     let (status, _) = enroll(&s, Some(&token), &json!({ "node": "pool-g-1" }));
     assert_eq!(status, 201);
-    assert_eq!(
-        s.post("/api/v1/nodes/pool-g-1/revoke", &ops, &json!({}))
-            .status(),
-        202
-    );
-    std::thread::sleep(Duration::from_millis(1100));
+    let resp = s.post("/api/v1/nodes/pool-g-1/revoke", &ops, &json!({}));
+    assert_eq!(resp.status(), 202);
+    let revoked: Value = resp.json().expect("json");
+    // Even once node tokens minted now would pass the revocation, enrollment stays refused.
+    support::wait_past(revoked["revoked_at"].as_u64().expect("revoked_at"));
     let (status, problem) = enroll(&s, Some(&token), &json!({ "node": "pool-g-1" }));
     assert_eq!(status, 403, "{problem:#}");
     let detail = problem["detail"].as_str().unwrap_or_default();

@@ -14,22 +14,18 @@ use std::time::Duration;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 use shotfarm_web::auth::Role;
-use support::agent::agent_command;
+use support::agent::{agent_command, agent_env};
 use support::process::LoggedChild;
 use support::raw_agent::RawAgent;
 use support::{shot, video, Server};
 
 /// No local nodes; the server pings every 100 ms and waits 5 s before losing a silent agent.
-const ENV: [(&str, &str); 5] = [
-    ("SHOTFARM_NODE_GROUPS", "[]"),
-    ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
-    ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", "5s"),
-    ("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms"),
-    ("SHOTFARM_AGENTS__RECONNECT_MAX", "1s"),
-];
+fn env() -> Vec<(&'static str, &'static str)> {
+    agent_env("5s")
+}
 
 fn server(extra: &[(&str, &str)]) -> Server {
-    let mut env = ENV.to_vec();
+    let mut env = env();
     env.extend_from_slice(extra);
     Server::start(&env)
 }
@@ -143,7 +139,7 @@ fn a_token_speaks_for_one_node_its_agent_gets_only_its_runs_and_others_reports_a
 fn start_agent(url: &str, token: &str) -> LoggedChild {
     let mut cmd = agent_command(url, "0.05");
     cmd.args(["--token", token, "--price-per-hour", "3.67"]);
-    for (k, v) in ENV {
+    for (k, v) in env() {
         cmd.env(k, v);
     }
     LoggedChild::spawn("agent", &mut cmd)
@@ -247,9 +243,7 @@ fn a_revoked_node_is_closed_with_4004_its_agent_exits_its_shot_requeues_and_its_
     assert!(RawAgent::try_connect(&s, &s.node_token("agent-o"), "agent-o").is_ok());
 
     // A token minted after the revocation joins again, and the shot finishes there.
-    while shotfarm_web::auth::now_unix() <= revoked_at {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_past(revoked_at);
     let _fresh = start_agent(&s.base, &s.node_token("agent-r"));
     s.wait_node("agent-r", "ready");
     let done = s.wait_final(&alice, &vid);
@@ -287,4 +281,17 @@ fn a_revocation_on_one_server_closes_the_agent_on_another_sharing_redis() {
         RawAgent::try_connect(&a, &token, "agent-x").err(),
         Some(401)
     );
+}
+
+#[test]
+fn shotfarm_token_refuses_a_node_id_the_revoke_route_could_not_revoke() {
+    // `enroll:PREFIX` names an enrollment prefix in the revocations' keyspace: no node id has ':'.
+    let out = Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+        .args(["token", "--node", "enroll:gpu-"])
+        .env("SHOTFARM_AUTH__SECRET", support::SECRET)
+        .output()
+        .expect("run shotfarm token");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must not contain ':'"), "{err}");
 }

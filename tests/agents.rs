@@ -26,17 +26,13 @@ mod proxy;
 mod metadata;
 
 /// Heartbeats short enough that a silent connection is lost within a second.
-const AGENT_ENV: [(&str, &str); 5] = [
-    ("SHOTFARM_NODE_GROUPS", "[]"),
-    ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
-    ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", "1s"),
-    ("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms"),
-    ("SHOTFARM_AGENTS__RECONNECT_MAX", "1s"),
-];
+fn agent_env() -> Vec<(&'static str, &'static str)> {
+    support::agent::agent_env("1s")
+}
 
 /// A server with no local nodes and agent heartbeats shortened, at `time_factor`.
 fn server(time_factor: &'static str) -> Server {
-    let mut env = AGENT_ENV.to_vec();
+    let mut env = agent_env();
     env.push(("SHOTFARM_TIMING__TIME_FACTOR", time_factor));
     Server::start(&env)
 }
@@ -63,7 +59,7 @@ fn start_agent_with_args(
     let mut cmd = agent_command(url, time_factor);
     cmd.args(["--token", token, "--price-per-hour", "3.67"])
         .args(extra);
-    for (k, v) in AGENT_ENV {
+    for (k, v) in agent_env() {
         cmd.env(k, v);
     }
     if let Some(dir) = data_dir {
@@ -219,7 +215,7 @@ fn a_preemption_notice_on_an_agent_hands_its_shot_to_the_other_and_counts() {
 #[test]
 fn a_spot_agent_gone_before_its_shot_reports_stopped_still_counts_the_shot_preempted() {
     // Raw agents send no telemetry: keep the supervisor's watchdog from evicting it.
-    let mut env = AGENT_ENV.to_vec();
+    let mut env = agent_env();
     env.push(("SHOTFARM_TIMING__HEARTBEAT_TIMEOUT", "60s"));
     let s = Server::start(&env);
     let mut a = RawAgent::connect(&s, &s.node_token("spot-a"), "spot-a");

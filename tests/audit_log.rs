@@ -118,17 +118,14 @@ fn every_attempt_is_one_inference_entry_and_the_log_holds_no_prompt() {
         s.get(&format!("/api/v1/videos/{a_id}"), &alice).status(),
         200
     );
-    let filter = format!("action=prompt_read&user=alice&video={a_id}");
-    let start = std::time::Instant::now();
-    loop {
-        let (reads, _) = entries(&s, &ops, &filter);
-        if reads.len() >= 3 {
-            assert!(reads.iter().all(|e| e["node_id"].is_null()));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "no prompt_read");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let reads = s.wait_for(
+        &format!("/api/v1/audit?limit=1000&action=prompt_read&user=alice&video={a_id}"),
+        &ops,
+        Duration::from_secs(10),
+        |page| page["entries"].as_array().is_some_and(|e| e.len() >= 3),
+    );
+    let reads = reads["entries"].as_array().expect("entries");
+    assert!(reads.iter().all(|e| e["node_id"].is_null()), "{reads:#?}");
 
     // An operator reading another's video sees no title or prompt, and that is not a read.
     let seen: Value = s

@@ -1,12 +1,15 @@
 //! The `serve` banner: ready-to-use tokens on a development secret or with `--print-tokens`,
 //! never otherwise (a token in a production server's log is a leaked credential).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 /// The banner's lines, up to and including the dashboard line.
 fn banner(secret: Option<&str>, extra: &[&str]) -> String {
-    let data = std::env::temp_dir().join(format!("shotfarm-banner-{}", std::process::id()));
+    // A folder of its own: the tests run in parallel, and each removes its folder when done.
+    let data = support::scratch_dir();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
     cmd.args(["serve", "--bind", "127.0.0.1:0"])
         .args(extra)

@@ -14,10 +14,9 @@ use std::time::Duration;
 use reqwest::blocking::Response;
 use serde_json::{json, Value};
 use shotfarm_web::auth::Role;
-use support::Server;
+use support::{Server, ONE_NODE};
 
 const FREE: (&str, &str) = ("SHOTFARM_CREDITS__DEFAULT_PLAN", "free");
-const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
 /// A user token naming `plan`.
 fn token_with_plan(s: &Server, user: &str, plan: &str) -> String {

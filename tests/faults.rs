@@ -5,9 +5,7 @@
 mod support;
 
 use serde_json::{json, Value};
-use support::{PreemptedOnSpot, Server};
-
-const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
+use support::{PreemptedOnSpot, Server, ONE_NODE};
 
 fn model(faults: &str) -> String {
     format!(

@@ -241,7 +241,6 @@ fn pages_and_api_answers_carry_security_headers() {
 
 #[test]
 fn tokens_secrets_signatures_and_prompts_never_reach_the_logs() {
-    const SECRET_MARK: &str = "test-secret-for-black-box-tests";
     let prompt = "a zebra-quokka duet on a xylophone 4242";
     let title = "my-unreleased-screenplay-7781";
     let (s, log) = Server::start_capturing_logs(&[
@@ -274,7 +273,21 @@ fn tokens_secrets_signatures_and_prompts_never_reach_the_logs() {
     // A failed login with a token of its own must not log that token either.
     let wrong = format!("{alice}x");
     assert_eq!(s.get("/api/v1/videos", &wrong).status(), 401);
-    std::thread::sleep(Duration::from_millis(500));
+    // An access log line is written once its response is done, which can be after the client
+    // has it: wait for the lines asserted below, the last request's included, before stopping.
+    let awaited = [
+        format!("/api/v1/videos/{id}/progress"),
+        "/artifact".to_owned(),
+        "/api/v1/videos 401".to_owned(),
+    ];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10)
+        && !awaited
+            .iter()
+            .all(|line| log.lock().expect("log").contains(line.as_str()))
+    {
+        std::thread::sleep(Duration::from_millis(25));
+    }
     drop(s);
 
     let log = log.lock().expect("log").clone();
@@ -292,7 +305,7 @@ fn tokens_secrets_signatures_and_prompts_never_reach_the_logs() {
     for (what, needle) in [
         ("the token", alice.as_str()),
         ("the token's signature", token_signature),
-        ("the auth secret", SECRET_MARK),
+        ("the auth secret", support::SECRET),
         ("the artifact signature", sig.as_str()),
         ("the prompt", "zebra-quokka"),
         ("the title", title),

@@ -399,10 +399,13 @@ const PONG: u8 = 0xA;
 
 /// The frame cases thrown at one upgraded route.
 fn frame_cases(rng: &mut SmallRng, opening: &Opening) -> Vec<Case> {
+    // The random payloads come from the round's seeded rng too, drawn before `key` borrows it.
+    let garbage: Vec<u8> = (0..200).map(|_| rng.gen::<u8>() % 94 + 32).collect();
+    let bin: Vec<u8> = (0..512).map(|_| rng.gen()).collect();
+    let noise: Vec<u8> = (0..4096).map(|_| rng.gen()).collect();
     let mut key = || -> Option<[u8; 4]> { Some(rng.gen()) };
     let mut cases: Vec<(&str, Vec<Vec<u8>>, bool)> = Vec::new();
     let k = key();
-    let garbage: Vec<u8> = (0..200).map(|_| rand::random::<u8>() % 94 + 32).collect();
     cases.push((
         "garbage text",
         vec![frame(true, 0, TEXT, &garbage, k)],
@@ -430,7 +433,6 @@ fn frame_cases(rng: &mut SmallRng, opening: &Opening) -> Vec<Case> {
         vec![frame(true, 0, TEXT, deep.as_bytes(), key())],
         false,
     ));
-    let bin: Vec<u8> = (0..512).map(|_| rand::random()).collect();
     cases.push((
         "binary frame",
         vec![frame(true, 0, BINARY, &bin, key())],
@@ -534,7 +536,6 @@ fn frame_cases(rng: &mut SmallRng, opening: &Opening) -> Vec<Case> {
         vec![frame(true, 0, CLOSE, &[3], key())],
         false,
     ));
-    let noise: Vec<u8> = (0..4096).map(|_| rand::random()).collect();
     cases.push(("raw noise", vec![noise], false));
     let half = frame(true, 0, TEXT, &[b'c'; 1000], key());
     cases.push(("half a frame, then gone", vec![half[..300].to_vec()], true));

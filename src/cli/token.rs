@@ -59,6 +59,11 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     if sub.trim().is_empty() {
         anyhow::bail!("the --user or --node id must not be empty");
     }
+    // Revocations of enrollment prefixes share the node keyspace as `enroll:PREFIX`, and
+    // `POST /api/v1/nodes/{id}/revoke` refuses ids with ':': such a node could not be revoked.
+    if args.node.is_some() && sub.contains(':') {
+        anyhow::bail!("--node {sub:?}: a node id must not contain ':'");
+    }
     if let Some(plan) = &args.plan {
         if !settings.credits.plans.contains_key(plan) {
             anyhow::bail!(

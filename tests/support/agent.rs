@@ -2,6 +2,19 @@
 
 use std::process::{Command, Stdio};
 
+/// The agent settings of the tests with remote agents, for the server and the agents alike: no
+/// local nodes, a ping every 100 ms, a silent agent lost after `heartbeat_timeout`, reconnects
+/// after 100 ms backing off to 1 s.
+pub fn agent_env(heartbeat_timeout: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("SHOTFARM_NODE_GROUPS", "[]"),
+        ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
+        ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", heartbeat_timeout),
+        ("SHOTFARM_AGENTS__RECONNECT_INITIAL", "100ms"),
+        ("SHOTFARM_AGENTS__RECONNECT_MAX", "1s"),
+    ]
+}
+
 /// `shotfarm agent --server {url} --simulate` on one simulated A100 (80 GB) at `time_factor`,
 /// with telemetry every 100 ms, info logs without colour, and stdout discarded; the caller adds
 /// the token and whatever else the test needs.

@@ -10,6 +10,7 @@ pub mod raw_agent;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
@@ -23,6 +24,9 @@ pub const SECRET: &str = "test-secret-for-black-box-tests";
 /// (`video-od-1`), one A100 each.
 pub const ONE_SPOT_ONE_ON_DEMAND: &str = r#"[{ pool = "video", count = 1, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 },
                      { pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
+
+/// `SHOTFARM_NODE_GROUPS` for one on-demand node with one A100.
+pub const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
 
 /// A finished two-shot video whose shot on the spot node was reclaimed mid-run (budget: one
 /// preemption, so it finished on demand), on a server with [`ONE_SPOT_ONE_ON_DEMAND`].
@@ -93,14 +97,12 @@ impl Server {
 
     /// Like [`Server::start`], with everything the server writes (its logs go to stdout, panics
     /// to stderr) collected into the returned buffer.
-    pub fn start_capturing_logs(
-        env: &[(&str, &str)],
-    ) -> (Self, std::sync::Arc<std::sync::Mutex<String>>) {
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        (Self::spawn(env, Some(std::sync::Arc::clone(&log))), log)
+    pub fn start_capturing_logs(env: &[(&str, &str)]) -> (Self, Arc<Mutex<String>>) {
+        let log = Arc::new(Mutex::new(String::new()));
+        (Self::spawn(env, Some(Arc::clone(&log))), log)
     }
 
-    fn spawn(env: &[(&str, &str)], log: Option<std::sync::Arc<std::sync::Mutex<String>>>) -> Self {
+    fn spawn(env: &[(&str, &str)], log: Option<Arc<Mutex<String>>>) -> Self {
         let data_dir = scratch_dir();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
@@ -125,41 +127,27 @@ impl Server {
         }
         let mut child = cmd.spawn().expect("start shotfarm serve");
         if let (Some(log), Some(stderr)) = (log.clone(), child.stderr.take()) {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if let Ok(mut log) = log.lock() {
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                }
-            });
+            std::thread::spawn(move || process::collect_lines(BufReader::new(stderr), log));
         }
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let base = loop {
-            let line = lines
-                .next()
-                .expect("server exited before printing its address")
-                .expect("read");
+            let mut line = String::new();
+            let read = stdout.read_line(&mut line).expect("read");
+            assert!(read > 0, "server exited before printing its address");
+            let line = line.trim_end_matches(['\n', '\r']);
             if let Some(log) = &log {
-                if let Ok(mut log) = log.lock() {
-                    log.push_str(&line);
-                    log.push('\n');
-                }
+                process::append_line(log, line);
             }
             if let Some(rest) = line.split("serving on ").nth(1) {
                 break rest.trim().to_owned();
             }
         };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                if let Some(log) = &log {
-                    if let Ok(mut log) = log.lock() {
-                        log.push_str(&line);
-                        log.push('\n');
-                    }
-                }
+        // Keep draining stdout so the server never blocks on a full pipe (the reader goes on
+        // from where the loop above stopped, its buffer included).
+        std::thread::spawn(move || match log {
+            Some(log) => process::collect_lines(stdout, log),
+            None => {
+                let _ = std::io::copy(&mut stdout, &mut std::io::sink());
             }
         });
         let http = Client::builder()
@@ -351,6 +339,14 @@ pub fn content_type(resp: &Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+/// Waits until the clock's unix second is past `unix_s`, so that a token minted from then on has
+/// an `iat` after it (a revocation refuses tokens issued up to and including its second).
+pub fn wait_past(unix_s: u64) {
+    while shotfarm_web::auth::now_unix() <= unix_s {
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A fresh folder under the system's temp dir for one test server's checkpoints and clips.

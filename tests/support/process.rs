@@ -24,13 +24,7 @@ impl LoggedChild {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
+        std::thread::spawn(move || collect_lines(BufReader::new(stderr), sink));
         Self { child, log, what }
     }
 
@@ -100,5 +94,21 @@ impl Drop for LoggedChild {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Appends every line `reader` yields to `log` until it ends (the process closed the pipe);
+/// run it on a thread of its own.
+pub fn collect_lines(reader: impl BufRead, log: Arc<Mutex<String>>) {
+    for line in reader.lines().map_while(Result::ok) {
+        append_line(&log, &line);
+    }
+}
+
+/// Appends `line` and a newline to `log` (skipped if a panicking reader poisoned it).
+pub fn append_line(log: &Mutex<String>, line: &str) {
+    if let Ok(mut log) = log.lock() {
+        log.push_str(line);
+        log.push('\n');
     }
 }

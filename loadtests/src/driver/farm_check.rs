@@ -44,7 +44,9 @@ pub struct FarmCheckArgs {
     #[arg(long, default_value_t = 240.0)]
     pub farm_wall_s: f64,
     /// Submit every video as one owner (a diagnostic: the farm's fair share between owners then
-    /// reduces to first-come first-served, as the replay places).
+    /// has no say, leaving its at-risk lane and arrival order). Only the farm side changes: the
+    /// replay keeps the month's users and places as the farm does (the at-risk lane, then fair
+    /// share between users), or first come, first served with `--fifo`.
     #[arg(long)]
     pub farm_one_owner: bool,
     /// The farm runs each shot's 50 steps as this many (each as much longer, a checkpoint each):

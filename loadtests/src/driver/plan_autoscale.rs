@@ -91,10 +91,11 @@ pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> Au
     let fixed = [(0, 8), (8, 8)]
         .iter()
         .map(|&(spot, od)| {
-            let mut m = PoolModel::fixed(spot, od);
-            m.tuning.spot_preemption_rate = a.reclaim_rate;
-            m.fair_share = !a.fifo;
-            m.at_risk_share = a.at_risk_share;
+            // The same knobs as the autoscaled month (objective, boot, placement), only fixed.
+            let m = PoolModel {
+                fixed: Some((spot, od)),
+                ..model(&a, a.objective_s)
+            };
             replay(&m, v, days, seed)
         })
         .collect();
