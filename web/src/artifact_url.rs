@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ring::hmac;
+use shotfarm_actors::sealing::hex;
 
 /// Keeps these signatures apart from anything else the secret might sign.
 const DOMAIN: &str = "shotfarm-artifact-url-v1";
@@ -107,15 +108,6 @@ pub fn installed() -> Option<&'static ArtifactSigner> {
 
 fn message(shot: &str, exp: u64) -> String {
     format!("{DOMAIN}\n{shot}\n{exp}")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
-        .map(char::from)
-        .collect()
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {

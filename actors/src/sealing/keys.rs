@@ -69,7 +69,7 @@ impl MasterKey {
         let mut id = [0u8; 6];
         expand(&prk, &[KEY_ID_INFO], &mut id);
         Ok(Self {
-            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            id: hex(&id),
             prk,
             owner_keys: DashMap::new(),
         })
@@ -201,9 +201,18 @@ impl Keyring {
     /// one master key, and without the key a digest cannot be matched against guesses.
     pub fn prompt_digest(&self, prompt: &str) -> String {
         let tag = hmac::sign(&self.digest, prompt.as_bytes());
-        let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        format!("hmac-sha256:{hex}")
+        format!("hmac-sha256:{}", hex(tag.as_ref()))
     }
+}
+
+/// Lowercase hex of `bytes` (key fingerprints, digests, signed URLs).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 /// Whether `text` looks like sealed text (its shape, not whether it opens).

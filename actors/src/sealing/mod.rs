@@ -12,7 +12,7 @@ mod keys;
 mod rekey;
 mod store;
 
-pub use keys::{Keyring, SealError};
+pub use keys::{hex, Keyring, SealError};
 pub use rekey::{rekey, RekeyReport};
 pub use store::SealedStore;
 
