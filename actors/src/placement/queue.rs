@@ -68,6 +68,9 @@ pub struct PlacementQueue {
     /// class in it is known to have no room, instead of walking every shot to find that out.
     classes: [HashMap<SharedRequirement, usize>; 4],
     /// Shots not yet at risk that will be, by when (then order, to keep keys unique).
+    /// Entries are not taken out when a shot leaves the queue (a removal from a large map on
+    /// every placement would cost more than the rest of it): `promote` skips the stale ones,
+    /// so none outlives its own time.
     due: BTreeMap<(Instant, u64), ShotId>,
     /// Per owner with shots waiting: the tick at which one of its shots last left the queue, or
     /// at which it joined if none has since. Among owners holding as many GPUs, the smallest
@@ -116,7 +119,19 @@ impl PlacementQueue {
             if entry.key().0 > now {
                 break;
             }
-            let shot = entry.remove();
+            let ((at, order), shot) = entry.remove_entry();
+            // Stale when the shot left the queue (or came back as another entry) since.
+            let waiting = self.index.get(&shot).is_some_and(|(lane, owner, o)| {
+                !lane.at_risk
+                    && *o == order
+                    && self.lanes[lane.index()]
+                        .get(owner)
+                        .and_then(|line| line.get(&order))
+                        .is_some_and(|q| q.at_risk_at == at)
+            });
+            if !waiting {
+                continue;
+            }
             if let Some((taken, _)) = self.detach(&shot) {
                 let lane = Lane::new(taken.priority, true);
                 self.attach(taken, lane);
@@ -197,8 +212,8 @@ impl PlacementQueue {
         self.clock
     }
 
-    /// Takes a shot out of the lanes, the index, the class counts and the promotions due,
-    /// leaving turns alone; also says whether that emptied its owner's line in its lane.
+    /// Takes a shot out of the lanes, the index and the class counts, leaving turns (and its
+    /// entry in `due`, see there) alone; also says whether that emptied its owner's line in its lane.
     fn detach(&mut self, shot: &ShotId) -> Option<(QueuedShot, bool)> {
         let (at, owner, order) = self.index.remove(shot)?;
         let lane = &mut self.lanes[at.index()];
@@ -209,7 +224,6 @@ impl PlacementQueue {
             lane.remove(&owner);
         }
         let taken = taken?;
-        self.due.remove(&(taken.at_risk_at, taken.order));
         let classes = &mut self.classes[at.index()];
         if let Some(count) = classes.get_mut(&taken.need) {
             *count -= 1;
