@@ -1,10 +1,7 @@
-//! The `shotfarm` binary: the composition root and command line. `serve` runs the farm,
-//! `token` mints tokens with the configured secret.
-
-mod cli;
+//! The `shotfarm` binary: parses the command line and runs the subcommand (see `shotfarm::cli`).
 
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    cli::Cli::parse().run()
+    shotfarm::cli::Cli::parse().run()
 }

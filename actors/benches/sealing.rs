@@ -9,11 +9,12 @@ use std::time::Instant;
 
 use chrono::Utc;
 use shotfarm_actors::adapters::MemoryStore;
-use shotfarm_actors::domain::{Priority, ShotSpec, ShotState, VideoRecord};
-use shotfarm_actors::ids::{OwnerId, VideoId};
 use shotfarm_actors::ports::Store;
-use shotfarm_actors::sealing::{Keyring, SealedStore};
-use shotfarm_actors::settings::SecuritySettings;
+use shotfarm_actors::sealing::SealedStore;
+use shotfarm_core::domain::{Priority, ShotSpec, ShotState, VideoRecord};
+use shotfarm_core::ids::{OwnerId, VideoId};
+use shotfarm_core::keyring::Keyring;
+use shotfarm_core::settings::SecuritySettings;
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const CALLS: u32 = 200_000;

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use tracing::error;
 
-use crate::domain::{ShotRecord, VideoRecord};
-use crate::ids::{NodeId, OwnerId, VideoId};
-use crate::metrics::FarmMetrics;
 use crate::ports::audit::{AuditAction, AuditLog, AuditRecord};
-use crate::sealing::Keyring;
+use shotfarm_core::domain::{ShotRecord, VideoRecord};
+use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
+use shotfarm_core::keyring::Keyring;
+use shotfarm_core::metrics::FarmMetrics;
 
 /// The farm's audit recorder; cheap to clone.
 #[derive(Clone)]
@@ -115,10 +115,10 @@ mod tests {
 
     use super::*;
     use crate::adapters::MemoryAuditLog;
-    use crate::domain::ShotSpec;
-    use crate::ids::ShotId;
     use crate::ports::audit::AuditQuery;
-    use crate::settings::SecuritySettings;
+    use shotfarm_core::domain::ShotSpec;
+    use shotfarm_core::ids::ShotId;
+    use shotfarm_core::settings::SecuritySettings;
 
     fn keyring() -> Arc<Keyring> {
         let settings = SecuritySettings {

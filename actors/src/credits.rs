@@ -17,11 +17,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::domain::VideoState;
-use crate::ids::{OwnerId, VideoId};
 use crate::ports::store::ShotWritten;
 use crate::ports::{Accounts, Period};
-use crate::settings::CreditSettings;
+use shotfarm_core::domain::VideoState;
+use shotfarm_core::ids::{OwnerId, VideoId};
+use shotfarm_core::settings::CreditSettings;
 
 /// Tries at refunding while the accounts store is away, and the first wait between them.
 const REFUND_TRIES: u32 = 8;
@@ -162,7 +162,7 @@ pub fn refund_if_failed(accounts: &Arc<dyn Accounts>, video: &VideoId, written: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Settings;
+    use shotfarm_core::settings::Settings;
 
     fn settings() -> CreditSettings {
         let mut s = Settings::load(None, Vec::new()).expect("default").credits;

@@ -11,31 +11,28 @@ use std::time::Duration;
 use actix::Addr;
 use chrono::Utc;
 
-use crate::adapters::{LocalArtifacts, MemoryBus, MemoryStore, RoutingExecutor, TimingExecutor};
-use crate::domain::{Priority, ShotSpec, VideoRecord};
-use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use crate::adapters::{
+    LocalArtifacts, MemoryAccounts, MemoryAuditLog, MemoryBus, MemoryRevocations, MemoryStore,
+};
+use crate::audit::Auditor;
+use crate::local_nodes::LocalProvider;
 use crate::messages::{
     CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink, PreemptNode,
 };
-use crate::metrics::FarmMetrics;
-use crate::ports::{ArtifactStore, Clip, EventBus, Executor, Store, VideoPage, VideoQuery};
-use crate::provider::LocalProvider;
-use crate::settings::Settings;
+use crate::ports::{
+    Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
+    VideoPage, VideoQuery,
+};
+use crate::sealing::SealedStore;
 use crate::shot_job::ShotJobDeps;
 use crate::supervisor::Supervisor;
-use crate::views::{ClusterView, NodeView, WaitingView};
 use crate::FarmError;
-
-/// The executor the settings call for, as the server's local nodes and remote agents both run
-/// it: models with an `onnx` entry run through ort for real (a missing ONNX Runtime fails here,
-/// by name), the rest on the timing model with its configured faults.
-pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, FarmError> {
-    let timing: Arc<dyn Executor> =
-        Arc::new(TimingExecutor::new(settings.timing.time_factor).with_faults(settings));
-    let artifacts = Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone()));
-    RoutingExecutor::for_settings(settings, timing, artifacts)
-        .map_err(|e| FarmError::Invalid(e.to_string()))
-}
+use shotfarm_core::domain::{Priority, ShotSpec, VideoRecord};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::keyring::Keyring;
+use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::settings::Settings;
+use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
 
 /// A validated submission.
 #[derive(Clone, Debug)]
@@ -50,7 +47,7 @@ pub struct NewVideo {
 pub struct Farm {
     supervisor: Addr<Supervisor>,
     /// Videos charged per user and period (in memory, or in Redis shared by every server on it).
-    accounts: Arc<dyn crate::ports::Accounts>,
+    accounts: Arc<dyn Accounts>,
     /// Per-user request rates, counted by this server alone.
     rate_limits: Arc<crate::rate_limit::RateLimits>,
     store: Arc<dyn Store>,
@@ -62,77 +59,87 @@ pub struct Farm {
     /// Keeps this server in step with the others when the store is shared (Redis).
     reconciler: Option<Addr<crate::reconciler::Reconciler>>,
     /// The autoscaler's decisions (empty while it is off).
-    autoscaler_log: crate::autoscaler::DecisionLog,
+    autoscaler_log: shotfarm_core::autoscaler::DecisionLog,
     /// Revoked node tokens (in memory, or in Redis shared by every server on it).
-    revocations: Arc<dyn crate::ports::Revocations>,
+    revocations: Arc<dyn Revocations>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
-    audit: crate::audit::Auditor,
+    audit: Auditor,
+}
+
+/// What a farm runs on: the adapters behind its ports, chosen by the composition root (the
+/// in-memory ones of [`Adapters::in_memory`], or Redis's, ort's and Kubernetes' from their
+/// crates).
+pub struct Adapters {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn EventBus>,
+    /// What local nodes run shots on.
+    pub executor: Arc<dyn Executor>,
+    pub accounts: Arc<dyn Accounts>,
+    pub audit_log: Arc<dyn AuditLog>,
+    pub revocations: Arc<dyn Revocations>,
+    /// Where finished clips are read from.
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// The provider of `autoscaler.provider = "kubernetes"` (`None`: only the simulated one,
+    /// which the farm builds on its own local nodes).
+    pub node_provider: Option<Arc<dyn NodeProvider>>,
+}
+
+impl Adapters {
+    /// The embedded default's adapters: store, bus, accounts, audit log and revocations in
+    /// memory, clips under `executor.data_dir`, shots on `executor`.
+    pub fn in_memory(settings: &Settings, executor: Arc<dyn Executor>) -> Self {
+        Self {
+            store: Arc::new(MemoryStore::new()),
+            bus: Arc::new(MemoryBus::new()),
+            executor,
+            accounts: Arc::new(MemoryAccounts::new()),
+            audit_log: Arc::new(MemoryAuditLog::new()),
+            revocations: Arc::new(MemoryRevocations::new()),
+            artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+            node_provider: None,
+        }
+    }
 }
 
 impl Farm {
-    /// Starts the supervisor and the configured local nodes on the current actix arbiter, with
-    /// the embedded default's adapters: in-memory store and bus, timing-model executor.
-    pub fn start(settings: Settings) -> Result<Self, FarmError> {
-        if let Some(url) = &settings.store.url {
-            return Err(FarmError::Invalid(format!(
-                "store.url {url:?}: a Redis store connects asynchronously; start with Farm::open"
-            )));
-        }
-        Self::start_on(
-            settings,
-            Arc::new(MemoryStore::new()),
-            Arc::new(MemoryBus::new()),
-            Arc::new(crate::adapters::MemoryAccounts::new()),
-            Arc::new(crate::adapters::MemoryAuditLog::new()),
-        )
-    }
-
-    /// Starts the farm on the given store and bus with the configured executor.
-    fn start_on(
-        settings: Settings,
-        store: Arc<dyn Store>,
-        bus: Arc<dyn EventBus>,
-        accounts: Arc<dyn crate::ports::Accounts>,
-        audit_log: Arc<dyn crate::ports::AuditLog>,
-    ) -> Result<Self, FarmError> {
-        let executor = executor_for(&settings)?;
-        Self::start_full(settings, store, bus, executor, accounts, audit_log)
-    }
-
-    /// Starts the farm on the given adapters, with accounts and audit log in memory (the
-    /// callers hand it in-memory stores; [`Farm::open`] is what puts all of them on Redis).
+    /// Starts the farm on the given store, bus and executor, with everything else in memory.
     pub fn start_with(
         settings: Settings,
         store: Arc<dyn Store>,
         bus: Arc<dyn EventBus>,
         executor: Arc<dyn Executor>,
     ) -> Result<Self, FarmError> {
-        let accounts = Arc::new(crate::adapters::MemoryAccounts::new());
-        let audit_log = Arc::new(crate::adapters::MemoryAuditLog::new());
-        Self::start_full(settings, store, bus, executor, accounts, audit_log)
+        let adapters = Adapters {
+            store,
+            bus,
+            ..Adapters::in_memory(&settings, executor)
+        };
+        Self::start_on(settings, adapters)
     }
 
-    /// Starts the farm on the given adapters, accounts and audit log.
-    fn start_full(
-        settings: Settings,
-        store: Arc<dyn Store>,
-        bus: Arc<dyn EventBus>,
-        executor: Arc<dyn Executor>,
-        accounts: Arc<dyn crate::ports::Accounts>,
-        audit_log: Arc<dyn crate::ports::AuditLog>,
-    ) -> Result<Self, FarmError> {
+    /// Starts the supervisor, the configured local nodes and (when enabled) the autoscaler on
+    /// the current actix arbiter, on `adapters`. A store shared with other servers needs
+    /// [`Farm::open_shared`] instead, which also recovers and reconciles.
+    pub fn start_on(settings: Settings, adapters: Adapters) -> Result<Self, FarmError> {
+        let Adapters {
+            store,
+            bus,
+            executor,
+            accounts,
+            audit_log,
+            revocations,
+            artifacts,
+            node_provider,
+        } = adapters;
         let settings = Arc::new(settings);
         // Every store the farm runs on holds users' text sealed (see `crate::sealing`).
         let keyring = Arc::new(
-            crate::sealing::Keyring::from_settings(&settings.security)
+            Keyring::from_settings(&settings.security)
                 .map_err(|e| FarmError::Invalid(e.to_string()))?,
         );
-        let store: Arc<dyn Store> = Arc::new(crate::sealing::SealedStore::new(
-            store,
-            Arc::clone(&keyring),
-        ));
+        let store: Arc<dyn Store> = Arc::new(SealedStore::new(store, Arc::clone(&keyring)));
         let metrics = Arc::new(FarmMetrics::default());
-        let audit = crate::audit::Auditor::new(audit_log, keyring, Arc::clone(&metrics));
+        let audit = Auditor::new(audit_log, keyring, Arc::clone(&metrics));
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
@@ -159,12 +166,17 @@ impl Farm {
             deps,
             Some(Arc::clone(&provider)),
         );
-        let autoscaler_log =
-            crate::autoscaler::start(&settings, &supervisor, provider, Arc::clone(&metrics))?;
+        let autoscaler_log = crate::autoscaler::start(
+            &settings,
+            &supervisor,
+            provider,
+            node_provider,
+            Arc::clone(&metrics),
+        )?;
         Ok(Self {
             rate_limits: Arc::new(crate::rate_limit::RateLimits::new(&settings.limits)),
             accounts,
-            artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+            artifacts,
             supervisor,
             store,
             bus,
@@ -172,7 +184,7 @@ impl Farm {
             metrics,
             reconciler: None,
             autoscaler_log,
-            revocations: Arc::new(crate::adapters::MemoryRevocations::new()),
+            revocations,
             audit,
         })
     }
@@ -239,7 +251,7 @@ impl Farm {
     }
 
     /// The autoscaler's recent decisions with their reasons, newest first.
-    pub fn autoscaler_decisions(&self) -> Vec<crate::autoscaler::Decision> {
+    pub fn autoscaler_decisions(&self) -> Vec<shotfarm_core::autoscaler::Decision> {
         self.autoscaler_log.recent()
     }
 
@@ -265,12 +277,12 @@ impl Farm {
     }
 
     /// Revoked node tokens: the revoke route records here, agent connections check here.
-    pub fn revocations(&self) -> &Arc<dyn crate::ports::Revocations> {
+    pub fn revocations(&self) -> &Arc<dyn Revocations> {
         &self.revocations
     }
 
     /// The audit log and its recorder (prompt reads are recorded here; operators read it).
-    pub fn audit(&self) -> &crate::audit::Auditor {
+    pub fn audit(&self) -> &Auditor {
         &self.audit
     }
 

@@ -10,12 +10,12 @@ use actix::prelude::*;
 use tracing::{error, info, warn};
 
 use crate::adapters::SimulatedDevice;
-use crate::domain::{NodeSpec, NodeState};
-use crate::ids::ShotId;
 use crate::messages::{
     NodeCommand, NodeStateChanged, NodeUplink, RegisterNode, ReportTelemetry, ShotReport,
 };
-use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor, NodeLoad, TelemetrySource};
+use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor, NodeActivity, TelemetrySource};
+use shotfarm_core::domain::{NodeSpec, NodeState};
+use shotfarm_core::ids::ShotId;
 
 /// How long a preempted node waits for its shots to hand off when the notice names no deadline
 /// (GCP's and Azure's notice).
@@ -97,9 +97,9 @@ impl GpuNode {
 
     /// What the node is doing, for the telemetry source (a simulated device follows it; NVML
     /// only takes the shot on each GPU, to attribute its memory).
-    fn load(&self) -> NodeLoad {
+    fn load(&self) -> NodeActivity {
         let n = self.spec.gpus.len();
-        let mut load = NodeLoad {
+        let mut load = NodeActivity {
             busy: vec![false; n],
             model_memory_mb: vec![0; n],
             shots: vec![None; n],

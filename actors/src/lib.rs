@@ -1,40 +1,39 @@
-//! shotfarm's domain: the actors that run the farm, the placement policy, and the ports with
-//! their adapters. Knows nothing of HTTP.
+//! shotfarm's actors: the supervisor, GPU-node and shot job actors that run the farm, the ports
+//! they talk to the outside through, and the in-memory and simulated adapters that make the
+//! embedded default. Depends on `shotfarm-core` only: no HTTP, no Redis, no ort, no NVML (those
+//! adapters are crates of their own under `adapters/`).
 //!
 //! # Layout
 //!
-//! - [`domain`]: plain data (shots and their state machine, videos, nodes, events).
-//! - [`placement`]: the pure placement policy and its queue.
-//! - [`ports`]: store, event bus, executor and telemetry traits; [`adapters`] implement them.
-//! - [`supervisor`], [`gpu_node`], [`shot_job`]: the actors, one per file; [`messages`] holds
-//!   every message they exchange, grouped by receiver.
-//! - [`farm`]: starts the actor system from [`settings::Settings`] and is the facade the web
-//!   layer calls.
-//! - [`agent_protocol`]: the frames a remote node agent and the server exchange over their
-//!   websocket (serde types only; the web crate carries them).
+//! - [`supervisor`], [`gpu_node`], [`shot_job`], [`reconciler`], [`autoscaler`]: the actors, one
+//!   per module; [`messages`] holds every message they exchange, grouped by receiver.
+//! - [`ports`]: store, event bus, executor, telemetry, artifacts, accounts, audit log,
+//!   revocations and node provider traits; [`adapters`] implements the in-memory and simulated
+//!   ones.
+//! - [`local_nodes`]: starts the configured local GPU-node actors.
+//! - [`farm`]: starts the actor system from the core's settings on the adapters it is given, and
+//!   is the facade the web layer calls.
+//! - [`audit`], [`credits`], [`rate_limit`], [`sealing`]: the audit recorder, credit accounting,
+//!   per-user rate limits and the sealing store decorator the facade applies.
+//! - `testkit` (feature `testkit`): the ports' conformance suites every adapter crate runs.
 
 pub mod adapters;
-pub mod agent_protocol;
 pub mod audit;
 pub mod autoscaler;
 pub mod credits;
-pub mod domain;
 pub mod error;
 pub mod farm;
 pub mod gpu_node;
-pub mod ids;
+pub mod local_nodes;
 pub mod messages;
-pub mod metrics;
-pub mod placement;
 pub mod ports;
-pub mod provider;
 pub mod rate_limit;
 pub mod reconciler;
 pub mod sealing;
-pub mod settings;
 pub mod shot_job;
 pub mod supervisor;
-pub mod views;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use error::FarmError;
-pub use farm::{Farm, NewVideo};
+pub use farm::{Adapters, Farm, NewVideo};

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use actix::{Message, Recipient};
 
-use crate::autoscaler::PoolLoad;
-use crate::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
-use crate::ids::{NodeId, ShotId};
 use crate::ports::{ExecEvent, ExecJob};
-use crate::views::{BudgetView, ClusterView, NodeView, WaitingView};
 use crate::FarmError;
+use shotfarm_core::autoscaler::PoolLoad;
+use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
+use shotfarm_core::ids::{NodeId, ShotId};
+use shotfarm_core::views::{BudgetView, ClusterView, NodeView, WaitingView};
 
 // ---- to the supervisor ----
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::ids::OwnerId;
-use crate::settings::LimitSettings;
+use shotfarm_core::ids::OwnerId;
+use shotfarm_core::settings::LimitSettings;
 
 /// Users tracked per limit before the idle ones (whose bucket is full again) are forgotten.
 const PRUNE_ABOVE: usize = 100_000;

@@ -15,13 +15,13 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use crate::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
-use crate::ids::{NodeId, VideoId};
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes};
-use crate::metrics::FarmMetrics;
 use crate::ports::store::ShotWritten;
 use crate::ports::{EventBus, Store, StoreError};
 use crate::supervisor::Supervisor;
+use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
+use shotfarm_core::ids::{NodeId, VideoId};
+use shotfarm_core::metrics::FarmMetrics;
 
 /// Queued shots looked at per sweep (a sample of a deeper backlog; the next sweep takes another).
 pub const ADOPT_BATCH: usize = 4096;

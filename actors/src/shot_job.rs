@@ -15,14 +15,14 @@ use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
-use crate::domain::{ShotRecord, ShotState};
-use crate::ids::{NodeId, OwnerId, VideoId};
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
-use crate::metrics::FarmMetrics;
 use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
 use crate::reconciler::publish_written;
+use shotfarm_core::domain::{ShotRecord, ShotState};
+use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
+use shotfarm_core::metrics::FarmMetrics;
 
 /// Where the current attempt runs.
 struct Placement {

@@ -8,8 +8,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use shotfarm_actors::domain::{FarmEvent, ShotState, VideoRecord};
-use shotfarm_actors::ids::ShotId;
+use shotfarm_core::domain::{FarmEvent, ShotState, VideoRecord};
+use shotfarm_core::ids::ShotId;
 
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -231,10 +231,10 @@ pub fn audit_video(
 mod tests {
     use super::*;
     use chrono::Utc;
-    use shotfarm_actors::domain::{
+    use shotfarm_core::domain::{
         Priority, ShotEvent, ShotRecord, ShotSpec, VideoEvent, VideoState,
     };
-    use shotfarm_actors::ids::{NodeId, OwnerId, VideoId};
+    use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 
     fn record(seq: u64) -> VideoRecord {
         let id = VideoId::from("vid_t");

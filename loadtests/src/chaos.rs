@@ -21,15 +21,15 @@ use actix::{Actor, Addr};
 use rand::Rng;
 
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, SimulatedDevice, TimingExecutor};
-use shotfarm_actors::domain::{FarmEvent, NodeState, Priority, ShotSpec};
-use shotfarm_actors::domain::{GpuSpec, NodeSpec};
 use shotfarm_actors::gpu_node::GpuNode;
-use shotfarm_actors::ids::NodeId;
-use shotfarm_actors::ids::OwnerId;
 use shotfarm_actors::messages::NodeCommand;
 use shotfarm_actors::ports::{EventBus, Executor, Store};
-use shotfarm_actors::settings::{Settings, SimulatedFaults};
 use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_core::domain::{FarmEvent, NodeState, Priority, ShotSpec};
+use shotfarm_core::domain::{GpuSpec, NodeSpec};
+use shotfarm_core::ids::NodeId;
+use shotfarm_core::ids::OwnerId;
+use shotfarm_core::settings::{Settings, SimulatedFaults};
 
 use crate::audit::{audit_video, Breach, Tally};
 

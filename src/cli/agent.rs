@@ -20,13 +20,13 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use tracing::{info, warn};
 
-use shotfarm_actors::adapters::nvml_telemetry::{self, TelemetryChoice};
-use shotfarm_actors::agent_protocol::{MAX_GPUS, PROVIDER};
-use shotfarm_actors::domain::{GpuSpec, NodeSpec};
 use shotfarm_actors::gpu_node::GpuNode;
 use shotfarm_actors::messages::{NodeCommand, NodeUplink};
 use shotfarm_actors::ports::Executor;
-use shotfarm_actors::settings::Settings;
+use shotfarm_core::domain::{GpuSpec, NodeSpec};
+use shotfarm_core::settings::Settings;
+use shotfarm_nvml::{self as nvml_telemetry, TelemetryChoice};
+use shotfarm_web::agent_protocol::{MAX_GPUS, PROVIDER};
 use shotfarm_web::agents::{self, AgentUplink, UplinkConfig};
 
 /// Where the server listens for agents.
@@ -86,12 +86,13 @@ pub struct AgentArgs {
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     super::init_tracing(std::io::stderr);
-    let settings = super::load_settings(args.config.as_ref())?;
+    let config = super::load_config(args.config.as_ref())?;
+    let (settings, agents) = (&config.farm, &config.web.agents);
     let url = connect_url(&args.server)?;
     let system = actix_rt::System::new();
     let (token, enrolled_pool, renew) = match enrollment(&args)? {
         Some(enrollment) => {
-            let enrolled = system.block_on(enrollment.at_start(&settings.agents))?;
+            let enrolled = system.block_on(enrollment.at_start(agents))?;
             let renew = Arc::new(enrollment).renewer();
             (enrolled.token, enrolled.pool, Some(renew))
         }
@@ -110,7 +111,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let mut seed = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut seed);
     let choice = nvml_telemetry::open(seed.finish(), args.simulate);
-    let gpus = gpus_for(&args, &settings, &choice)?;
+    let gpus = gpus_for(&args, settings, &choice)?;
     let pool = match (args.pool.clone(), enrolled_pool) {
         (Some(p), Some(e)) if p != e => {
             bail!("--pool {p} differs from the pool {e} of the enrollment token")
@@ -138,13 +139,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         gpus,
     };
     // The same executor as the server's local nodes: ort for ONNX models, else the timing model.
-    let executor: Arc<dyn Executor> = shotfarm_actors::farm::executor_for(&settings)?;
+    let executor: Arc<dyn Executor> = shotfarm_onnx::executor_for(settings)?;
     let config = UplinkConfig {
         url,
         token,
-        reconnect_initial: settings.agents.reconnect_initial,
-        reconnect_max: settings.agents.reconnect_max,
-        heartbeat_timeout: settings.agents.heartbeat_timeout,
+        reconnect_initial: agents.reconnect_initial,
+        reconnect_max: agents.reconnect_max,
+        heartbeat_timeout: agents.heartbeat_timeout,
         telemetry: choice.source.kind(),
         executor: executor.name().to_owned(),
         renew,

@@ -10,9 +10,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
-use shotfarm_actors::adapters::{RedisAuditLog, RedisConn};
-use shotfarm_actors::ids::{NodeId, VideoId};
 use shotfarm_actors::ports::{AuditAction, AuditLog, AuditQuery};
+use shotfarm_core::ids::{NodeId, VideoId};
+use shotfarm_redis::{RedisAuditLog, RedisConn};
 
 /// Entries read from Redis at a time.
 const CHUNK: usize = 1000;
@@ -61,7 +61,7 @@ fn parse_action(s: &str) -> Result<AuditAction, String> {
 
 pub fn run(args: AuditArgs) -> anyhow::Result<()> {
     let AuditCommand::Export(args) = args.command;
-    let settings = super::load_settings(args.config.as_ref())?;
+    let settings = super::load_config(args.config.as_ref())?.farm;
     let Some(url) = settings.store.url.clone() else {
         anyhow::bail!(
             "store.url is unset: an in-memory audit log lives and dies with its server; read it \

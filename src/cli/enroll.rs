@@ -9,10 +9,10 @@ use std::time::Duration;
 use anyhow::bail;
 use tracing::{info, warn};
 
-use shotfarm_actors::settings::AgentSettings;
 use shotfarm_web::agents::enroll::Enrolled;
 use shotfarm_web::agents::uplink::backoff;
 use shotfarm_web::agents::{RenewError, TokenRenewer};
+use shotfarm_web::settings::AgentSettings;
 
 /// Where the server enrolls agents.
 const ENROLL_PATH: &str = "/api/v1/agents/enroll";

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use shotfarm_actors::settings::Settings;
+use crate::config::Config;
 
 /// shotfarm: an actor-based, real-time render farm for AI video generation.
 #[derive(Parser)]
@@ -60,8 +60,10 @@ impl Cli {
 }
 
 /// Loads `--config FILE` (or the embedded default) with `SHOTFARM_*` overrides from the environment.
-pub fn load_settings(config: Option<&PathBuf>) -> anyhow::Result<Settings> {
-    Ok(Settings::load(
+/// The configuration at `config` (else the embedded default) with this process's `SHOTFARM_*`
+/// overrides.
+pub fn load_config(config: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(
         config.map(PathBuf::as_path),
         std::env::vars(),
     )?)

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use shotfarm_actors::adapters::{RedisConn, RedisStore};
-use shotfarm_actors::sealing::{self, Keyring};
+use shotfarm_actors::sealing;
+use shotfarm_core::keyring::Keyring;
+use shotfarm_redis::{RedisConn, RedisStore};
 
 #[derive(Args)]
 pub struct RekeyArgs {
@@ -19,7 +20,7 @@ pub struct RekeyArgs {
 }
 
 pub fn run(args: RekeyArgs) -> anyhow::Result<()> {
-    let settings = super::load_settings(args.config.as_ref())?;
+    let settings = super::load_config(args.config.as_ref())?.farm;
     let Some(url) = settings.store.url.clone() else {
         anyhow::bail!(
             "store.url is unset: an in-memory store lives and dies with its server, so there is \

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 
-use shotfarm_actors::settings::Settings;
-use shotfarm_actors::Farm;
+use crate::config::Config;
 use shotfarm_web::auth::{Role, TokenIssuer};
 
 #[derive(Args)]
@@ -31,41 +30,32 @@ const DEVELOPMENT_SECRET: &str = "shotfarm-development-secret-change-me";
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     super::init_tracing(std::io::stdout);
-    let mut settings = super::load_settings(args.config.as_ref())?;
+    let mut config = super::load_config(args.config.as_ref())?;
     if let Some(bind) = args.bind {
-        settings.server.bind = bind;
+        config.web.server.bind = bind;
     }
-    let listener = TcpListener::bind(&settings.server.bind)
-        .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+    let listener = TcpListener::bind(&config.web.server.bind)
+        .with_context(|| format!("cannot listen on {}", config.web.server.bind))?;
     let addr = listener.local_addr()?;
     actix_web::rt::System::new().block_on(async move {
-        let show_tokens = args.print_tokens || settings.auth.secret == DEVELOPMENT_SECRET;
-        let banner = banner(&settings, addr, show_tokens)?;
-        let local_nodes: u32 = settings.node_groups.iter().map(|g| g.count).sum();
-        let farm = Farm::open(settings).await?;
-        // Announce the server only once its local nodes have registered, so what the banner
-        // promises (N nodes) is what the API shows from the first request.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while farm.nodes().await?.len() < local_nodes as usize
-            && std::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        let server = shotfarm_web::server::serve(farm, listener)?;
+        let show_tokens = args.print_tokens || config.web.auth.secret == DEVELOPMENT_SECRET;
+        let banner = banner(&config, addr, show_tokens)?;
+        let running = crate::server::start(config, listener).await?;
         println!("{banner}");
-        server.await?;
+        running.server.await?;
         Ok(())
     })
 }
 
 /// What a new user needs to start: the URL, the cluster, and tokens to paste.
 fn banner(
-    settings: &Settings,
+    config: &Config,
     addr: std::net::SocketAddr,
     show_tokens: bool,
 ) -> anyhow::Result<String> {
-    let tokens = TokenIssuer::new(&settings.auth.secret);
-    let ttl = settings.auth.token_ttl;
+    let (settings, auth) = (&config.farm, &config.web.auth);
+    let tokens = TokenIssuer::new(&auth.secret);
+    let ttl = auth.token_ttl;
     // The quick-start user may try the product as much as they like: their token names the
     // `unlimited` plan when it is configured (users without a plan are on the default).
     let demo_plan = settings

@@ -40,13 +40,14 @@ pub struct TokenArgs {
 }
 
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
-    let settings = super::load_settings(args.config.as_ref())?;
-    let issuer = TokenIssuer::new(&settings.auth.secret);
+    let config = super::load_config(args.config.as_ref())?;
+    let (settings, auth) = (&config.farm, &config.web.auth);
+    let issuer = TokenIssuer::new(&auth.secret);
     if let Some(prefix) = &args.enroll {
         if let Some(why) = shotfarm_web::auth::enroll::invalid_node_id(prefix) {
             anyhow::bail!("--enroll {prefix:?} {why}");
         }
-        let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
+        let ttl = args.ttl.unwrap_or(auth.token_ttl);
         println!("{}", issuer.mint_enroll(prefix, args.pool.as_deref(), ttl)?);
         return Ok(());
     }
@@ -72,7 +73,7 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let ttl = args.ttl.unwrap_or(settings.auth.token_ttl);
+    let ttl = args.ttl.unwrap_or(auth.token_ttl);
     let token = issuer.mint_with_plan(sub, role, args.plan.as_deref(), ttl)?;
     println!("{token}");
     Ok(())

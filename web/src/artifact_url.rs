@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use ring::hmac;
-use shotfarm_actors::sealing::hex;
+use shotfarm_core::keyring::hex;
 
 /// Keeps these signatures apart from anything else the secret might sign.
 const DOMAIN: &str = "shotfarm-artifact-url-v1";

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use shotfarm_actors::ids::{NodeId, OwnerId};
+use shotfarm_core::ids::{NodeId, OwnerId};
 
 use crate::problem::ApiError;
 

@@ -1,6 +1,7 @@
 //! shotfarm's wire: actix-web routes, auth, JSON types and their validation, problem details,
 //! Prometheus text. Talks to the farm only through the [`shotfarm_actors::Farm`] facade.
 
+pub mod agent_protocol;
 pub mod agents;
 pub mod artifact_url;
 pub mod auth;
@@ -13,5 +14,6 @@ pub mod routes;
 pub mod security_headers;
 pub mod server;
 pub mod session;
+pub mod settings;
 pub mod validate;
 pub mod wire;

@@ -4,8 +4,8 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-use shotfarm_actors::metrics::FarmMetrics;
-use shotfarm_actors::views::{ClusterView, NodeView};
+use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::views::{ClusterView, NodeView};
 
 /// One metric family being written.
 struct Family<'a> {
@@ -215,7 +215,7 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
 /// Per-GPU telemetry, labelled by node, GPU, source (`nvml` or `simulated`) and the shot running
 /// there (empty when idle).
 fn render_gpus(o: &mut String, nodes: &[NodeView]) {
-    type Pick = fn(&shotfarm_actors::domain::GpuTelemetry) -> f64;
+    type Pick = fn(&shotfarm_core::domain::GpuTelemetry) -> f64;
     let families: [(&str, &str, Pick); 5] = [
         (
             "shotfarm_gpu_utilization_ratio",

@@ -12,15 +12,21 @@ use crate::artifact_url::ArtifactSigner;
 use crate::auth::TokenIssuer;
 use crate::problem::{self, BodyLimit};
 use crate::routes;
+use crate::settings::WebSettings;
 
 /// Registers every route and the app data they need (used by the server and by tests).
-pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::ServiceConfig) {
+pub fn configure(
+    farm: Farm,
+    settings: web::Data<WebSettings>,
+    tokens: TokenIssuer,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let limit = farm.settings().server.max_body_bytes;
-        let auth = &farm.settings().auth;
+        let limit = settings.server.max_body_bytes;
+        let auth = &settings.auth;
         let signer = ArtifactSigner::new(&auth.secret, auth.artifact_url_ttl);
         crate::artifact_url::install(signer.clone());
         cfg.app_data(web::Data::new(farm))
+            .app_data(settings.clone())
             .app_data(web::Data::new(signer))
             .app_data(web::Data::new(tokens))
             .app_data(BodyLimit(limit))
@@ -46,13 +52,14 @@ pub fn configure(farm: Farm, tokens: TokenIssuer) -> impl FnOnce(&mut web::Servi
 }
 
 /// Starts the HTTP server on an already bound listener (bind to port 0 in tests).
-pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
-    let tokens = TokenIssuer::new(&farm.settings().auth.secret);
+pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::io::Result<Server> {
+    let settings = web::Data::new(settings);
+    let tokens = TokenIssuer::new(&settings.auth.secret);
     // One for every worker: a node's connections must see each other whichever worker took them.
     let agents = web::Data::new(crate::agents::AgentDirectory::default());
     // One for every worker too: a user's sessions count on the whole server.
     let sessions = web::Data::new(crate::session::SessionLimiter::new(
-        farm.settings()
+        settings
             .websocket
             .max_sessions_per_user
             .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS_PER_USER),
@@ -60,9 +67,7 @@ pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))
-            .wrap(crate::cors::middleware(
-                &farm.settings().server.allowed_origins,
-            ))
+            .wrap(crate::cors::middleware(&settings.server.allowed_origins))
             // The path without its query: `?token=` and `?sig=` are secrets, never logged.
             .wrap(
                 middleware::Logger::new("%{method}xi %U %s %Dms")
@@ -71,7 +76,7 @@ pub fn serve(farm: Farm, listener: TcpListener) -> std::io::Result<Server> {
             )
             .app_data(agents.clone())
             .app_data(sessions.clone())
-            .configure(configure(farm.clone(), tokens.clone()))
+            .configure(configure(farm.clone(), settings.clone(), tokens.clone()))
             .default_service(web::to(problem::not_found))
     })
     // Progress frames are small and must leave at once: Nagle's algorithm would hold each one

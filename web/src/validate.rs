@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use shotfarm_actors::domain::{Priority, ShotSpec};
-use shotfarm_actors::settings::ModelSettings;
 pub use shotfarm_actors::NewVideo;
+use shotfarm_core::domain::{Priority, ShotSpec};
+use shotfarm_core::settings::ModelSettings;
 
 use crate::problem::{ApiError, FieldError};
 

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use shotfarm_actors::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
-use shotfarm_actors::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// A shot as the API shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]

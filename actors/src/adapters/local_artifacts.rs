@@ -7,8 +7,8 @@ use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::ids::ShotId;
 use crate::ports::{ArtifactError, ArtifactStore, Checkpoint, Clip};
+use shotfarm_core::ids::ShotId;
 
 /// First bytes of a checkpoint file (format version 1).
 const MAGIC: &[u8; 8] = b"SFLATNT1";

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 
-use crate::ids::{OwnerId, VideoId};
 use crate::ports::{Accounts, Charge, Period, StoreError};
+use shotfarm_core::ids::{OwnerId, VideoId};
 
 #[derive(Default)]
 struct Books {

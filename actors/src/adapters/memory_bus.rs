@@ -8,9 +8,9 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
-use crate::domain::FarmEvent;
-use crate::ids::VideoId;
 use crate::ports::{EventBus, Subscription};
+use shotfarm_core::domain::FarmEvent;
+use shotfarm_core::ids::VideoId;
 
 /// Events a lagging watcher may fall behind by before it must resynchronise from a snapshot.
 pub const LIVE_CAPACITY: usize = 256;
@@ -93,8 +93,8 @@ impl EventBus for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{VideoEvent, VideoState};
     use chrono::Utc;
+    use shotfarm_core::domain::{VideoEvent, VideoState};
 
     fn ev(video: &VideoId, seq: u64) -> FarmEvent {
         FarmEvent::Video(VideoEvent {

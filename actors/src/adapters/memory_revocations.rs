@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use crate::ids::NodeId;
 use crate::ports::{Revocations, StoreError};
+use shotfarm_core::ids::NodeId;
 
 /// Node → the time of its latest revocation.
 #[derive(Default)]

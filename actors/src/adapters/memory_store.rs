@@ -10,10 +10,10 @@ use chrono::Utc;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 
-use crate::domain::{ShotRecord, ShotState, VideoRecord};
-use crate::ids::{NodeId, ShotId, VideoId};
 use crate::ports::store::{shot_write_allowed, ShotWritten, TextField, VideoChange};
 use crate::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord};
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 /// Videos in a concurrent map, each behind its own mutex.
 #[derive(Default)]
@@ -222,8 +222,8 @@ impl Store for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Priority, ShotSpec, ShotState, VideoState};
-    use crate::ids::OwnerId;
+    use shotfarm_core::domain::{Priority, ShotSpec, ShotState, VideoState};
+    use shotfarm_core::ids::OwnerId;
 
     fn video(shots: usize) -> VideoRecord {
         let spec = ShotSpec {

@@ -6,8 +6,8 @@ use chrono::Utc;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
-use crate::ports::{NodeLoad, TelemetrySource};
+use crate::ports::{NodeActivity, TelemetrySource};
+use shotfarm_core::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
 
 /// Idle and full-load figures of an A100-class GPU.
 const IDLE_TEMP_C: f64 = 34.0;
@@ -42,7 +42,7 @@ impl SimulatedDevice {
 }
 
 impl TelemetrySource for SimulatedDevice {
-    fn sample(&mut self, gpus: &[GpuSpec], load: &NodeLoad) -> Vec<GpuTelemetry> {
+    fn sample(&mut self, gpus: &[GpuSpec], load: &NodeActivity) -> Vec<GpuTelemetry> {
         self.temperatures.resize(gpus.len(), IDLE_TEMP_C);
         let now = Utc::now();
         gpus.iter()
@@ -93,7 +93,7 @@ impl TelemetrySource for SimulatedDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::ShotId;
+    use shotfarm_core::ids::ShotId;
 
     fn gpus() -> Vec<GpuSpec> {
         (0..2)
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn busy_gpus_run_hot_and_idle_ones_cool_and_all_say_simulated() {
         let mut dev = SimulatedDevice::new(7);
-        let load = NodeLoad {
+        let load = NodeActivity {
             busy: vec![true, false],
             model_memory_mb: vec![40960, 0],
             shots: vec![Some(ShotId::from("shot_a_0")), None],

@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor};
-use crate::settings::{Settings, SimulatedFaults};
+use shotfarm_core::settings::{Settings, SimulatedFaults};
 
 /// Sleeps through each step on the async runtime; a stop request is honoured at once, with the
 /// last completed step as the checkpoint (the timing model's "latent" is its step count).
@@ -140,9 +140,9 @@ impl Executor for TimingExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ShotSpec;
-    use crate::ids::{NodeId, ShotId, VideoId};
     use actix::prelude::*;
+    use shotfarm_core::domain::ShotSpec;
+    use shotfarm_core::ids::{NodeId, ShotId, VideoId};
     use std::sync::{Arc, Mutex};
 
     struct Collector(Arc<Mutex<Vec<ExecEvent>>>);

@@ -14,18 +14,18 @@ use chrono::Utc;
 use parking_lot::Mutex;
 use tracing::{info, warn};
 
-use super::inputs::{shape, Tuning};
-use super::log::{Decision, DecisionLog};
-use super::provider::NodeProvider;
 use super::simulated::SimulatedProvider;
-use super::{decide, Action, BudgetState, Kind, PoolLoad, PoolPolicy};
-use crate::domain::Priority;
-use crate::ids::NodeId;
 use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
-use crate::metrics::FarmMetrics;
-use crate::settings::Settings;
+use crate::ports::NodeProvider;
 use crate::supervisor::Supervisor;
-use crate::views::{BudgetView, PoolBudgetView};
+use shotfarm_core::autoscaler::{
+    decide, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad, PoolPolicy, Tuning,
+};
+use shotfarm_core::domain::Priority;
+use shotfarm_core::ids::NodeId;
+use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::settings::Settings;
+use shotfarm_core::views::{BudgetView, PoolBudgetView};
 
 /// What one evaluation shares with the next.
 #[derive(Default)]
@@ -101,7 +101,7 @@ impl Actor for Autoscaler {
 fn budget_state(
     spent: f64,
     budget: Option<f64>,
-    s: &crate::settings::AutoscalerSettings,
+    s: &shotfarm_core::settings::AutoscalerSettings,
 ) -> BudgetState {
     let Some(budget) = budget.filter(|b| *b > 0.0) else {
         return BudgetState::Ok;

@@ -1,63 +1,34 @@
-//! Elastic capacity: the autoscaler's pure decision function ([`decide`]), the node-provider
-//! port with its simulated and Kubernetes adapters, the actor that feeds the decision from the
-//! supervisor and applies it, and the log of its decisions.
+//! Elastic capacity, the actor half: the [`Autoscaler`] actor that feeds the core's pure
+//! decision from the supervisor's pool loads and applies it through a node provider, and the
+//! embedded default's [`SimulatedProvider`]. The decision itself is
+//! `shotfarm_core::autoscaler`; the provider port is [`crate::ports::NodeProvider`].
 
 mod actor;
-mod decide;
-mod inputs;
-mod kubernetes;
-mod log;
-mod provider;
 mod simulated;
 
 use std::sync::Arc;
 
 use actix::{Actor, Addr};
-use serde::Serialize;
 
-use crate::metrics::FarmMetrics;
-use crate::provider::LocalProvider;
-use crate::settings::{ProviderChoice, Settings};
+use crate::local_nodes::LocalProvider;
+use crate::ports::NodeProvider;
 use crate::supervisor::Supervisor;
 use crate::FarmError;
+use shotfarm_core::autoscaler::DecisionLog;
+use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::settings::{ProviderChoice, Settings};
 
 pub use actor::Autoscaler;
-pub use decide::{decide, Action, BudgetState, Kind, NodeLoad, Objectives, PoolPolicy, PoolState};
-pub use inputs::{shape, Tuning};
-pub use kubernetes::KubernetesProvider;
-pub use log::{Decision, DecisionLog, LOG_KEPT};
-pub use provider::{Inventory, NodeProvider, ProviderError};
 pub use simulated::SimulatedProvider;
 
-/// One pool as the supervisor reports it to the autoscaler.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct PoolLoad {
-    pub state: PoolState,
-    /// High-priority shots waiting (their tighter objective applies).
-    pub queued_high: usize,
-    /// What the pool's nodes have cost since the farm started.
-    pub cost_usd: f64,
-}
-
-impl PoolLoad {
-    /// An empty pool.
-    pub fn new(pool: &str) -> Self {
-        Self {
-            state: PoolState {
-                pool: pool.to_owned(),
-                ..PoolState::default()
-            },
-            ..Self::default()
-        }
-    }
-}
-
-/// Starts the autoscaler when `[autoscaler] enabled`, with the configured provider; returns the
-/// log its decisions go to (empty, and staying so, when it is off).
+/// Starts the autoscaler when `[autoscaler] enabled`, with the configured provider: the
+/// simulated one on this server's local nodes, or `external` (the composition root's Kubernetes
+/// provider); returns the log its decisions go to (empty, and staying so, when it is off).
 pub fn start(
     settings: &Arc<Settings>,
     supervisor: &Addr<Supervisor>,
     local: Arc<LocalProvider>,
+    external: Option<Arc<dyn NodeProvider>>,
     metrics: Arc<FarmMetrics>,
 ) -> Result<DecisionLog, FarmError> {
     let log = DecisionLog::default();
@@ -73,13 +44,14 @@ pub fn start(
             ));
             (sim.clone(), Some(sim))
         }
-        ProviderChoice::Kubernetes => (
-            Arc::new(
-                KubernetesProvider::new(settings.autoscaler.kubernetes.clone())
-                    .map_err(|e| FarmError::Invalid(e.to_string()))?,
-            ),
-            None,
-        ),
+        ProviderChoice::Kubernetes => match external {
+            Some(provider) => (provider, None),
+            None => return Err(FarmError::Invalid(
+                "autoscaler.provider = \"kubernetes\" needs the Kubernetes provider, which this \
+                     farm was started without"
+                    .into(),
+            )),
+        },
     };
     Autoscaler::new(
         Arc::clone(settings),
@@ -92,8 +64,3 @@ pub fn start(
     .start();
     Ok(log)
 }
-
-#[cfg(test)]
-mod kubernetes_tests;
-#[cfg(test)]
-mod tests;

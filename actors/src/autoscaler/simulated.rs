@@ -13,13 +13,13 @@ use parking_lot::Mutex;
 use rand::Rng;
 use tracing::info;
 
-use super::provider::{Inventory, NodeProvider, ProviderError};
-use super::Kind;
-use crate::ids::NodeId;
+use crate::local_nodes::LocalProvider;
 use crate::messages::PreemptNode;
-use crate::provider::LocalProvider;
-use crate::settings::Settings;
+use crate::ports::{Inventory, NodeProvider, ProviderError};
 use crate::supervisor::Supervisor;
+use shotfarm_core::autoscaler::Kind;
+use shotfarm_core::ids::NodeId;
+use shotfarm_core::settings::Settings;
 
 /// A pool's nodes as this provider tracks them.
 #[derive(Default)]

@@ -7,11 +7,11 @@ use tracing::warn;
 
 use super::{Farm, NewVideo};
 use crate::credits::{Account, CreditsView, Exhausted};
-use crate::domain::VideoRecord;
-use crate::ids::{OwnerId, VideoId};
 use crate::ports::{Charge, Period};
 use crate::rate_limit::Limit;
 use crate::FarmError;
+use shotfarm_core::domain::VideoRecord;
+use shotfarm_core::ids::{OwnerId, VideoId};
 
 impl Farm {
     /// The plan `owner` is on: their `credits.users` entry, else the token's `plan` claim, else

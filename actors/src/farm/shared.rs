@@ -1,40 +1,31 @@
-//! Opening the farm on its configured store, and what a store shared by several servers
-//! changes for the facade. With `store.url = "redis://..."` the farm connects, requeues what
-//! nodes that are gone held, adopts what is queued, and then keeps in step through the
-//! reconciler; a cancellation reaches shots that run on another server through the store.
+//! What a store shared by several servers changes for the facade: on a shared store the farm
+//! requeues what nodes that are gone held, adopts what is queued, and then keeps in step through
+//! the reconciler; a cancellation reaches shots that run on another server through the store.
 
 use std::sync::Arc;
 
 use actix::Actor;
 use chrono::Utc;
 
-use super::Farm;
-use crate::adapters::{RedisBus, RedisConn, RedisStore};
-use crate::domain::ShotState;
-use crate::ids::{mint, VideoId};
-use crate::ports::{EventBus, Store, StoreError};
+use super::{Adapters, Farm};
+use crate::ports::StoreError;
 use crate::reconciler::{self, publish_written, Reconciler, ReconcilerDeps};
-use crate::settings::Settings;
 use crate::FarmError;
+use shotfarm_core::domain::ShotState;
+use shotfarm_core::ids::{mint, VideoId};
+use shotfarm_core::settings::Settings;
 
 /// Rounds of store-side cancellation (a write racing the holder's own is read and tried again).
 const CANCEL_ROUNDS: usize = 4;
 
 impl Farm {
-    /// Starts the farm on the configured store: in memory ([`Farm::start`]), or Redis when
-    /// `store.url` is `redis://...` (or `rediss://`, `redis+unix://`).
-    pub async fn open(mut settings: Settings) -> Result<Self, FarmError> {
-        let Some(url) = settings.store.url.clone() else {
-            return Self::start(settings);
-        };
-        if !["redis://", "rediss://", "redis+unix://"]
-            .iter()
-            .any(|scheme| url.starts_with(scheme))
-        {
-            return Err(FarmError::Invalid(format!(
-                "store.url {url:?}: expected redis://host:port/ (or unset for in memory)"
-            )));
-        }
+    /// Starts the farm on adapters shared with other servers (Redis): requeues what nodes that
+    /// are gone held, adopts what is queued, and keeps in step through the reconciler. The
+    /// composition root connects and builds `adapters`; this is everything after.
+    pub async fn open_shared(
+        mut settings: Settings,
+        adapters: Adapters,
+    ) -> Result<Self, FarmError> {
         // A configured instance keeps its node ids across restarts, so nodes of that name in the
         // store are this server's from before the restart, and hold nothing now. A random one
         // gives fresh ids; the old ones' leases lapse and other servers (or this one) requeue.
@@ -42,25 +33,11 @@ impl Farm {
         if settings.store.instance.is_none() {
             settings.store.instance = Some(random_instance());
         }
-        let conn = RedisConn::connect(&url).await?;
-        let store: Arc<dyn Store> = Arc::new(RedisStore::new(&conn));
-        let bus: Arc<dyn EventBus> = Arc::new(RedisBus::new(&conn));
         let (lease, sweep) = (settings.store.node_lease, settings.store.sweep_period);
-        let accounts = Arc::new(crate::adapters::RedisAccounts::new(&conn));
-        let audit_log = Arc::new(crate::adapters::RedisAuditLog::new(
-            &conn,
-            settings.store.audit_max_len,
-        ));
-        let mut farm = Self::start_on(
-            settings,
-            Arc::clone(&store),
-            Arc::clone(&bus),
-            accounts,
-            audit_log,
-        )?;
-        farm.revocations = Arc::new(crate::adapters::RedisRevocations::new(&conn));
+        let bus = Arc::clone(&adapters.bus);
+        let mut farm = Self::start_on(settings, adapters)?;
         let deps = ReconcilerDeps {
-            // The farm's store is `store` sealed: the reconciler reads and writes through it.
+            // The farm's store is the adapter sealed: the reconciler reads and writes through it.
             store: Arc::clone(&farm.store),
             bus,
             supervisor: farm.supervisor.clone(),

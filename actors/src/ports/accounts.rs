@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 
-use crate::ids::{OwnerId, VideoId};
 use crate::ports::StoreError;
+use shotfarm_core::ids::{OwnerId, VideoId};
 
 /// A period credits are counted in: the calendar month (UTC) `id` (`2026-11`), from `starts_at`
 /// up to (not including) `resets_at`.

@@ -5,7 +5,7 @@
 //! Calls block (file or object-store I/O): make them from a blocking thread (`spawn_blocking`),
 //! never on an actor's thread.
 
-use crate::ids::ShotId;
+use shotfarm_core::ids::ShotId;
 
 /// Why storage failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

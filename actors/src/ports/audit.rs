@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{NodeId, ShotId, VideoId};
 use crate::ports::StoreError;
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 /// Most entries one page looks at (matching or not).
 pub const SCAN_PER_PAGE: usize = 10_000;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
-use crate::domain::FarmEvent;
-use crate::ids::VideoId;
+use shotfarm_core::domain::FarmEvent;
+use shotfarm_core::ids::VideoId;
 
 /// A live feed of one video's events. A receiver that falls behind by more than the channel
 /// holds gets `Lagged`: it must resynchronise from a snapshot instead of buffering without bound.

@@ -7,8 +7,8 @@ use actix::{Message, Recipient};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::domain::ShotSpec;
-use crate::ids::{NodeId, ShotId, VideoId};
+use shotfarm_core::domain::ShotSpec;
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 /// Everything an executor needs to run one attempt of a shot.
 #[derive(Clone, Debug, Serialize, Deserialize)]

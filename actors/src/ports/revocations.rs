@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 
-use crate::ids::NodeId;
 use crate::ports::StoreError;
+use shotfarm_core::ids::NodeId;
 
 /// Where revocations are kept (in memory for one server, Redis for several).
 #[async_trait]

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
-use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Why a store call failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -219,7 +219,7 @@ pub trait Store: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Priority;
+    use shotfarm_core::domain::Priority;
 
     fn rows(n: usize) -> Vec<VideoRecord> {
         (0..n)

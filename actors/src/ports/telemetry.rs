@@ -1,12 +1,12 @@
 //! The telemetry port: one sample per GPU of a node, from NVML or the simulated device.
 
-use crate::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
-use crate::ids::ShotId;
+use shotfarm_core::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
+use shotfarm_core::ids::ShotId;
 
 /// What the node is doing, for a simulated device to follow (NVML measures, and takes from it
 /// only which shot runs on each GPU, to attribute that GPU's process memory to it).
 #[derive(Clone, Debug, Default)]
-pub struct NodeLoad {
+pub struct NodeActivity {
     /// For each GPU index, whether a shot is running on it.
     pub busy: Vec<bool>,
     /// For each GPU index, the memory its shots' models take.
@@ -18,7 +18,7 @@ pub struct NodeLoad {
 /// A source of GPU readings.
 pub trait TelemetrySource: Send + 'static {
     /// One reading per GPU.
-    fn sample(&mut self, gpus: &[GpuSpec], load: &NodeLoad) -> Vec<GpuTelemetry>;
+    fn sample(&mut self, gpus: &[GpuSpec], load: &NodeActivity) -> Vec<GpuTelemetry>;
 
     /// Where the readings come from; shown wherever telemetry is.
     fn kind(&self) -> TelemetrySourceKind;

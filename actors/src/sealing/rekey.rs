@@ -1,9 +1,9 @@
 //! Key rotation: every video's sealed text re-sealed under the current master key, online (each
 //! field is compare-and-set by [`Store::rewrite_text`], so servers keep writing meanwhile).
 
-use super::keys::{looks_sealed, Keyring};
-use crate::ids::VideoId;
 use crate::ports::{Store, StoreError, VideoQuery};
+use shotfarm_core::ids::VideoId;
+use shotfarm_core::keyring::{looks_sealed, Keyring};
 
 /// Videos listed per page while walking the store.
 const PAGE: usize = 200;

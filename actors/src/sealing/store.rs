@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use dashmap::DashMap;
 
-use super::keys::{Keyring, SealError};
-use crate::domain::{ShotRecord, VideoRecord};
-use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
 use crate::ports::store::{ShotWritten, TextField, TextMap, TextRewritten};
 use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+use shotfarm_core::domain::{ShotRecord, VideoRecord};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::keyring::{Keyring, SealError};
 
 /// Videos whose owner is remembered (a shot write needs its video's owner to seal the prompt;
 /// past this the memory is cleared and refilled from the store as writes come).

@@ -7,10 +7,11 @@ use chrono::Utc;
 
 use super::*;
 use crate::adapters::MemoryStore;
-use crate::domain::{Priority, ShotSpec, ShotState, VideoRecord};
-use crate::ids::{OwnerId, ShotId, VideoId};
 use crate::ports::{Store, StoreError, VideoQuery};
-use crate::settings::SecuritySettings;
+use shotfarm_core::domain::{Priority, ShotSpec, ShotState, VideoRecord};
+use shotfarm_core::ids::{OwnerId, ShotId, VideoId};
+use shotfarm_core::keyring::Keyring;
+use shotfarm_core::settings::SecuritySettings;
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const KEY_B: &str = "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f";

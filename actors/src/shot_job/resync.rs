@@ -10,11 +10,11 @@ use actix::prelude::*;
 use tracing::{debug, info, warn};
 
 use super::ShotJob;
-use crate::domain::{ShotRecord, ShotState};
-use crate::ids::VideoId;
 use crate::messages::{AttemptResult, Departure, NodeCommand};
 use crate::ports::store::ShotWritten;
 use crate::ports::{Store, StoreError};
+use shotfarm_core::domain::{ShotRecord, ShotState};
+use shotfarm_core::ids::VideoId;
 
 /// First and longest wait between retries while the store is unavailable.
 const RETRY_FIRST: Duration = Duration::from_millis(50);

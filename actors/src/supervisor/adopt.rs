@@ -6,8 +6,8 @@ use actix::prelude::*;
 use tracing::debug;
 
 use super::Supervisor;
-use crate::domain::ShotState;
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, NodeCommand};
+use shotfarm_core::domain::ShotState;
 
 impl Handler<AdoptVideo> for Supervisor {
     type Result = ();

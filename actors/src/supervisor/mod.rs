@@ -16,21 +16,21 @@ use chrono::Utc;
 use futures_util::future::join_all;
 use tracing::{debug, info, warn};
 
-use crate::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
-use crate::ids::{NodeId, OwnerId, ShotId, VideoId};
+use crate::local_nodes::LocalProvider;
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo,
     GetCluster, GetNodes, NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode,
     ReportTelemetry, ShotLeft,
 };
-use crate::metrics::FarmMetrics;
-use crate::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
-use crate::provider::LocalProvider;
-use crate::settings::Settings;
 use crate::shot_job::{ShotJob, ShotJobDeps};
-use crate::views::{BudgetView, ClusterView, NodeView};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
+use shotfarm_core::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
+use shotfarm_core::settings::Settings;
+use shotfarm_core::views::{BudgetView, ClusterView, NodeView};
 
 /// Consecutive failures of a model on a node after which the node is blocklisted for it.
 pub const BLOCKLIST_AFTER_FAILURES: u32 = 3;
@@ -200,8 +200,8 @@ impl Supervisor {
     /// [`Self::at_risk_at`].
     fn start_job(
         &mut self,
-        video: &crate::domain::VideoRecord,
-        shot: &crate::domain::ShotRecord,
+        video: &shotfarm_core::domain::VideoRecord,
+        shot: &shotfarm_core::domain::ShotRecord,
         deps: &ShotJobDeps,
         at_risk_at: Instant,
     ) -> bool {
@@ -277,7 +277,7 @@ impl Supervisor {
     /// When `video` will have used `autoscaler.at_risk_share` of its priority's latency
     /// objective (wall clock: the objective is modelled time). Measured from its submission, so
     /// a video adopted from a shared store keeps its age.
-    pub(super) fn at_risk_at(&self, video: &crate::domain::VideoRecord) -> Instant {
+    pub(super) fn at_risk_at(&self, video: &shotfarm_core::domain::VideoRecord) -> Instant {
         let a = &self.settings.autoscaler;
         let after = a
             .objective(video.priority)

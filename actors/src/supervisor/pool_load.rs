@@ -9,9 +9,9 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use super::Supervisor;
-use crate::autoscaler::{Kind, NodeLoad, PoolLoad};
-use crate::domain::{Priority, ShotSpec};
 use crate::messages::{GetPoolLoad, SetBudget};
+use shotfarm_core::autoscaler::{Kind, NodeUsage, PoolLoad};
+use shotfarm_core::domain::{Priority, ShotSpec};
 
 impl Supervisor {
     /// Expected wall-clock GPU-seconds of one attempt of `spec`: its model's seconds per step
@@ -87,7 +87,7 @@ impl Supervisor {
                 continue;
             }
             let busy = slot.busy_gpus();
-            load.state.nodes.push(NodeLoad {
+            load.state.nodes.push(NodeUsage {
                 id: slot.spec.id.0.clone(),
                 kind: if slot.spec.spot {
                     Kind::Spot
@@ -129,7 +129,7 @@ impl Handler<SetBudget> for Supervisor {
             .view
             .pools
             .iter()
-            .filter(|(_, p)| p.state == crate::autoscaler::BudgetState::HighOnly)
+            .filter(|(_, p)| p.state == shotfarm_core::autoscaler::BudgetState::HighOnly)
             .map(|(pool, _)| pool.clone())
             .collect();
         self.budget = Some(msg.view);

@@ -7,11 +7,11 @@ use std::time::Instant;
 use actix::Recipient;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{GpuTelemetry, NodeSpec, NodeState};
-use crate::ids::{NodeId, ShotId};
 use crate::messages::NodeCommand;
-use crate::placement::NodeCapacity;
-use crate::views::{CostSplit, GpuView, NodeView};
+use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState};
+use shotfarm_core::ids::{NodeId, ShotId};
+use shotfarm_core::placement::NodeCapacity;
+use shotfarm_core::views::{CostSplit, GpuView, NodeView};
 
 /// Departed nodes kept for operators to see.
 const DEPARTED_KEPT: usize = 64;
@@ -205,7 +205,7 @@ mod tests {
     use actix::prelude::*;
 
     use super::*;
-    use crate::domain::GpuSpec;
+    use shotfarm_core::domain::GpuSpec;
 
     struct Sink;
 

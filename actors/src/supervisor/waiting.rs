@@ -7,8 +7,8 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use crate::messages::GetWaiting;
-use crate::placement::Requirement;
-use crate::views::{WaitReason, WaitingClass, WaitingView};
+use shotfarm_core::placement::Requirement;
+use shotfarm_core::views::{WaitReason, WaitingClass, WaitingView};
 
 use super::{NodeSlot, Supervisor};
 

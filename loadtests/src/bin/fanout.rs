@@ -310,7 +310,7 @@ fn start_server(args: &Args, time_factor: f64) -> anyhow::Result<Target> {
     let config = format!(
         "{}\n[[node_groups]]\npool = \"video\"\ncount = {}\nspot = false\ngpu_model = \"A100-80GB\"\n\
          gpus_per_node = 8\ngpu_memory_mb = 81920\nprice_per_hour = 29.36\n",
-        shotfarm_actors::settings::DEFAULT_TOML,
+        shotfarm_core::settings::DEFAULT_TOML,
         gpus.div_ceil(8)
     );
     let env = [

@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = format!(
         "{}\n[[node_groups]]\npool = \"video\"\ncount = {}\nspot = true\ngpu_model = \"A100-80GB\"\ngpus_per_node = 8\ngpu_memory_mb = 81920\nprice_per_hour = 8.8\n",
-        shotfarm_actors::settings::DEFAULT_TOML,
+        shotfarm_core::settings::DEFAULT_TOML,
         args.nodes.saturating_sub(8)
     );
     let server = Target::spawn(None, ServerConfig::Toml(&config), &[])?;

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
-use shotfarm_actors::domain::{FarmEvent, NodeState, Priority, ShotSpec, ShotState};
-use shotfarm_actors::ids::{OwnerId, ShotId};
 use shotfarm_actors::ports::{EventBus, Executor};
-use shotfarm_actors::settings::{NodeGroupSettings, Settings};
 use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_core::domain::{FarmEvent, NodeState, Priority, ShotSpec, ShotState};
+use shotfarm_core::ids::{OwnerId, ShotId};
+use shotfarm_core::settings::{NodeGroupSettings, Settings};
 use shotfarm_load::driver::stats::summarize;
 
 #[derive(Parser)]

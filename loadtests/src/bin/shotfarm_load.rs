@@ -191,8 +191,8 @@ fn run_plan(args: PlanArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = match &args.config {
-        Some(c) => shotfarm_actors::settings::Settings::load(Some(c), Vec::new())?,
-        None => shotfarm_actors::settings::Settings::from_toml_str(SEED_SCENARIO_B)?,
+        Some(c) => shotfarm_core::settings::Settings::load(Some(c), Vec::new())?,
+        None => shotfarm_core::settings::Settings::from_toml_str(SEED_SCENARIO_B)?,
     };
     let report = actix_rt::System::new().block_on(plan::run(
         settings,

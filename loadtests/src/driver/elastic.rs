@@ -15,8 +15,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-use shotfarm_actors::autoscaler::{
-    decide, shape, Action, BudgetState, Kind, NodeLoad, PoolPolicy, PoolState, Tuning,
+use shotfarm_core::autoscaler::{
+    decide, shape, Action, BudgetState, Kind, NodeUsage, PoolPolicy, PoolState, Tuning,
 };
 
 use super::month::{self, Traffic};
@@ -539,7 +539,7 @@ fn pool_state(nodes: &[Node], queue: &VecDeque<Shot>, t: f64, m: &PoolModel) -> 
         if let Some(r) = &n.run {
             s.running_gpu_s += (m.shot_s - (t - r.started)).max(0.0);
         }
-        s.nodes.push(NodeLoad {
+        s.nodes.push(NodeUsage {
             id: n.id.to_string(),
             kind: n.kind,
             gpus: 1,

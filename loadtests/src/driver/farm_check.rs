@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
-use shotfarm_actors::domain::VideoState;
-use shotfarm_actors::ids::OwnerId;
 use shotfarm_actors::ports::{Executor, Store};
-use shotfarm_actors::settings::{
+use shotfarm_actors::Farm;
+use shotfarm_core::domain::VideoState;
+use shotfarm_core::ids::OwnerId;
+use shotfarm_core::settings::{
     NodeGroupSettings, PoolScaling, ProviderChoice, Settings, DEFAULT_TOML,
 };
-use shotfarm_actors::Farm;
 
 use super::elastic::{replay_traffic, MonthReport, PoolModel};
 use super::month::{self, Traffic};

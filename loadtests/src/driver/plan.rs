@@ -10,11 +10,11 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
-use shotfarm_actors::domain::{FarmEvent, Priority, ShotSpec, ShotState};
-use shotfarm_actors::ids::OwnerId;
 use shotfarm_actors::ports::{EventBus, Executor, Store};
-use shotfarm_actors::settings::Settings;
 use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_core::domain::{FarmEvent, Priority, ShotSpec, ShotState};
+use shotfarm_core::ids::OwnerId;
+use shotfarm_core::settings::Settings;
 
 use super::stats::{summarize, Summary};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use shotfarm_actors::domain::VideoState;
+use shotfarm_core::domain::VideoState;
 
 use super::collect::Sample;
 use super::scenario::Scenario;

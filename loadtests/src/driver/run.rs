@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use shotfarm_actors::domain::{FarmEvent, ShotState};
+use shotfarm_core::domain::{FarmEvent, ShotState};
 
 use super::arrivals;
 use super::collect::{self, Sample};

@@ -11,10 +11,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
-use shotfarm_actors::domain::{
+use shotfarm_core::domain::{
     FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoRecord, VideoState,
 };
-use shotfarm_actors::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 use super::target::Target;
 

@@ -21,16 +21,16 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason, WebsocketContext};
 use chrono::{DateTime, Utc};
 use tracing::{debug, error, info, warn};
 
-use shotfarm_actors::agent_protocol::{
+use crate::agent_protocol::{
     close_code, reconcile, AgentFrame, Hello, ServerFrame, PROTOCOL_VERSION,
 };
-use shotfarm_actors::domain::NodeState;
-use shotfarm_actors::ids::{NodeId, ShotId};
+use crate::settings::AgentSettings;
 use shotfarm_actors::messages::{
     NodeCommand, NodeStateChanged, NodeUplink, RegisterNode, ReportTelemetry, ShotReport,
 };
 use shotfarm_actors::ports::{ExecEvent, Revocations};
-use shotfarm_actors::settings::AgentSettings;
+use shotfarm_core::domain::NodeState;
+use shotfarm_core::ids::{NodeId, ShotId};
 
 use super::directory::{AgentDirectory, ReplaceConnection};
 use crate::auth::NodeCaller;

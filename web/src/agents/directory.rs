@@ -13,7 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 use actix::{Message, Recipient};
 
-use shotfarm_actors::ids::NodeId;
+use shotfarm_core::ids::NodeId;
 
 /// A newer connection for the same node: report your node lost, close with 4001, and stop;
 /// answer once the loss is reported, so the newcomer registers after it. With `revoked`, the

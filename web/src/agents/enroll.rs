@@ -9,12 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use shotfarm_actors::ids::NodeId;
 use shotfarm_actors::{Farm, FarmError};
+use shotfarm_core::ids::NodeId;
 
 use crate::auth::enroll::{invalid_node_id, revocation_key, EnrollCaller};
 use crate::auth::{now_unix, Caller, Claims, Role, TokenIssuer};
 use crate::problem::{ApiError, JsonBody};
+use crate::settings::WebSettings;
 
 /// What an agent sends to enroll.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -60,6 +61,7 @@ pub struct Enrolled {
 async fn enroll(
     caller: EnrollCaller,
     farm: web::Data<Farm>,
+    settings: web::Data<WebSettings>,
     tokens: web::Data<TokenIssuer>,
     body: JsonBody<EnrollRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -98,7 +100,7 @@ async fn enroll(
     let iat = now_unix();
     let claims_of_node = Claims {
         sub: node.clone(),
-        exp: iat.saturating_add(farm.settings().agents.node_token_ttl.as_secs()),
+        exp: iat.saturating_add(settings.agents.node_token_ttl.as_secs()),
         iat,
         role: Role::Node,
         plan: None,

@@ -10,7 +10,7 @@
 //! - [`uplink`]: the agent's actor: the `NodeUplink` of the agent's own GPU-node actor, which
 //!   carries everything over the websocket and reconnects with backoff.
 //!
-//! The frames are [`shotfarm_actors::agent_protocol`]; docs/AGENT_PROTOCOL.md is the contract.
+//! The frames are [`crate::agent_protocol`]; docs/AGENT_PROTOCOL.md is the contract.
 //!
 //! Architecture Invariant: the supervisor never learns that a node is remote. Everything a
 //! connection does, it does through the three recipients of `Farm::node_uplink()` and the
@@ -26,9 +26,10 @@ use actix_web_actors::ws;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use tracing::instrument;
 
-use shotfarm_actors::agent_protocol::{MAX_FRAME_BYTES, PROVIDER};
-use shotfarm_actors::ids::NodeId;
+use crate::agent_protocol::{MAX_FRAME_BYTES, PROVIDER};
+use crate::settings::WebSettings;
 use shotfarm_actors::Farm;
+use shotfarm_core::ids::NodeId;
 
 use crate::auth::{Claims, NodeCaller, Role};
 use crate::problem::ApiError;
@@ -67,6 +68,7 @@ async fn connect(
     payload: web::Payload,
     caller: NodeCaller,
     farm: web::Data<Farm>,
+    settings: web::Data<WebSettings>,
 ) -> Result<HttpResponse, ApiError> {
     if farm
         .revocations()
@@ -79,7 +81,7 @@ async fn connect(
             caller.node, caller.node
         )));
     }
-    origin::check(&req, &farm.settings().server.allowed_origins)?;
+    origin::check(&req, &settings.server.allowed_origins)?;
     let taken = farm
         .nodes()
         .await?
@@ -101,7 +103,7 @@ async fn connect(
         farm.node_uplink(),
         directory,
         std::sync::Arc::clone(farm.revocations()),
-        &farm.settings().agents,
+        &settings.agents,
     );
     ws::WsResponseBuilder::new(actor, &req, payload)
         .frame_size(MAX_FRAME_BYTES)

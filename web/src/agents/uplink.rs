@@ -25,14 +25,14 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, error, info, warn};
 
-use shotfarm_actors::agent_protocol::{
+use crate::agent_protocol::{
     close_code, AgentFrame, Hello, RunningShot, ServerFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
-use shotfarm_actors::domain::{NodeSpec, NodeState, TelemetrySourceKind};
-use shotfarm_actors::ids::ShotId;
 use shotfarm_actors::messages::{
     NodeCommand, NodeStateChanged, RegisterNode, ReportTelemetry, ShotReport,
 };
+use shotfarm_core::domain::{NodeSpec, NodeState, TelemetrySourceKind};
+use shotfarm_core::ids::ShotId;
 
 /// Frames waiting for the socket; a connection this far behind is treated as broken.
 const OUTBOX_FRAMES: usize = 1024;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::{Deserialize, Serialize};
-use shotfarm_actors::ids::NodeId;
+use shotfarm_core::ids::NodeId;
 
 use super::{now_unix, token_of, AuthError, HasSub, Role, TokenIssuer};
 use crate::problem::ApiError;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// `shotfarm_actors::domain::VideoState`.
+/// `shotfarm_core::domain::VideoState`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = VideoState)]
@@ -22,7 +22,7 @@ pub enum VideoStateDoc {
     Cancelled,
 }
 
-/// `shotfarm_actors::domain::ShotState`.
+/// `shotfarm_core::domain::ShotState`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = ShotState)]
@@ -36,7 +36,7 @@ pub enum ShotStateDoc {
     Cancelled,
 }
 
-/// `shotfarm_actors::domain::Priority`: `high` is for operators (and paid plans).
+/// `shotfarm_core::domain::Priority`: `high` is for operators (and paid plans).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = Priority)]
@@ -45,7 +45,7 @@ pub enum PriorityDoc {
     High,
 }
 
-/// `shotfarm_actors::domain::NodeState`.
+/// `shotfarm_core::domain::NodeState`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = NodeState)]
@@ -58,7 +58,7 @@ pub enum NodeStateDoc {
     Left,
 }
 
-/// `shotfarm_actors::autoscaler::BudgetState`.
+/// `shotfarm_core::autoscaler::BudgetState`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = BudgetState)]
@@ -69,7 +69,7 @@ pub enum BudgetStateDoc {
     HighOnly,
 }
 
-/// `shotfarm_actors::domain::TelemetrySourceKind`.
+/// `shotfarm_core::domain::TelemetrySourceKind`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 #[schema(as = TelemetrySource)]
@@ -78,7 +78,7 @@ pub enum TelemetrySourceDoc {
     Simulated,
 }
 
-/// `shotfarm_actors::domain::GpuTelemetry`: one GPU's latest reading.
+/// `shotfarm_core::domain::GpuTelemetry`: one GPU's latest reading.
 #[derive(Serialize, ToSchema)]
 #[schema(as = GpuTelemetry)]
 pub struct GpuTelemetryDoc {
@@ -98,7 +98,7 @@ pub struct GpuTelemetryDoc {
     sampled_at: DateTime<Utc>,
 }
 
-/// `shotfarm_actors::views::GpuView`.
+/// `shotfarm_core::views::GpuView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Gpu)]
 pub struct GpuViewDoc {
@@ -109,7 +109,7 @@ pub struct GpuViewDoc {
     telemetry: Option<GpuTelemetryDoc>,
 }
 
-/// `shotfarm_actors::views::NodeView`: a GPU node as operators see it.
+/// `shotfarm_core::views::NodeView`: a GPU node as operators see it.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Node)]
 pub struct NodeViewDoc {
@@ -155,7 +155,7 @@ pub struct PreemptBodyDoc {
     deadline_s: Option<f64>,
 }
 
-/// `shotfarm_actors::views::CostSplit`.
+/// `shotfarm_core::views::CostSplit`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = CostSplit)]
 pub struct CostSplitDoc {
@@ -164,7 +164,7 @@ pub struct CostSplitDoc {
     total: f64,
 }
 
-/// `shotfarm_actors::views::PoolBudgetView`.
+/// `shotfarm_core::views::PoolBudgetView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = PoolBudget)]
 pub struct PoolBudgetDoc {
@@ -173,7 +173,7 @@ pub struct PoolBudgetDoc {
     spent_usd: f64,
 }
 
-/// `shotfarm_actors::views::BudgetView`.
+/// `shotfarm_core::views::BudgetView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Budget)]
 pub struct BudgetDoc {
@@ -183,7 +183,7 @@ pub struct BudgetDoc {
     pools: BTreeMap<String, PoolBudgetDoc>,
 }
 
-/// `shotfarm_actors::views::ClusterView`.
+/// `shotfarm_core::views::ClusterView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Cluster)]
 pub struct ClusterDoc {
@@ -205,7 +205,7 @@ pub struct ClusterDoc {
     at: DateTime<Utc>,
 }
 
-/// `shotfarm_actors::views::WaitReason`.
+/// `shotfarm_core::views::WaitReason`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = WaitReason)]
@@ -216,7 +216,7 @@ pub enum WaitReasonDoc {
     WaitingForCapacity,
 }
 
-/// `shotfarm_actors::views::WaitingClass`.
+/// `shotfarm_core::views::WaitingClass`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = WaitingClass)]
 pub struct WaitingClassDoc {
@@ -231,7 +231,7 @@ pub struct WaitingClassDoc {
     detail: String,
 }
 
-/// `shotfarm_actors::views::WaitingView`.
+/// `shotfarm_core::views::WaitingView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Waiting)]
 pub struct WaitingDoc {

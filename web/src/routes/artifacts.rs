@@ -6,8 +6,8 @@ use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use shotfarm_actors::ids::ShotId;
 use shotfarm_actors::Farm;
+use shotfarm_core::ids::ShotId;
 
 use crate::artifact_url::ArtifactSigner;
 use crate::auth::now_unix;

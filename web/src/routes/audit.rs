@@ -9,10 +9,10 @@ use futures_util::stream;
 use serde::Deserialize;
 use tracing::error;
 
-use shotfarm_actors::domain::VideoRecord;
-use shotfarm_actors::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_actors::ports::{AuditAction, AuditId, AuditLog, AuditQuery};
 use shotfarm_actors::Farm;
+use shotfarm_core::domain::VideoRecord;
+use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 
 use crate::auth::Caller;
 use crate::problem::{parse_query, ApiError};

@@ -6,8 +6,8 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use shotfarm_actors::ids::NodeId;
 use shotfarm_actors::Farm;
+use shotfarm_core::ids::NodeId;
 
 use crate::auth::Caller;
 use crate::problem::{parse_json, ApiError};
@@ -227,7 +227,9 @@ mod tests {
     use actix_web::http::{header, StatusCode};
     use actix_web::test as http;
     use actix_web::App;
-    use shotfarm_actors::settings::Settings;
+    use shotfarm_actors::adapters::TimingExecutor;
+    use shotfarm_actors::Adapters;
+    use shotfarm_core::settings::Settings;
 
     #[test]
     fn ids_with_a_colon_or_empty_are_not_revocable_and_farm_ids_are() {
@@ -249,7 +251,10 @@ mod tests {
 
     #[actix_rt::test]
     async fn revoking_node_enroll_prefix_is_400_and_revokes_no_prefix() {
-        let farm = Farm::start(Settings::load(None, Vec::new()).unwrap()).unwrap();
+        let settings = Settings::load(None, Vec::new()).unwrap();
+        let executor = std::sync::Arc::new(TimingExecutor::new(settings.timing.time_factor));
+        let adapters = Adapters::in_memory(&settings, executor);
+        let farm = Farm::start_on(settings, adapters).unwrap();
         let issuer = TokenIssuer::new("nodes-test-secret-long-enough");
         let ops = issuer
             .mint("ops", Role::Operator, Duration::from_secs(3600))

@@ -11,6 +11,7 @@ use shotfarm_actors::Farm;
 use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::session::{origin, OperatorSession, SessionLimiter};
+use crate::settings::WebSettings;
 
 #[utoipa::path(
     tag = "operators",
@@ -33,8 +34,9 @@ async fn operator_stream(
     req: HttpRequest,
     payload: web::Payload,
     farm: web::Data<Farm>,
+    settings: web::Data<WebSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    origin::check(&req, &farm.settings().server.allowed_origins)?;
+    origin::check(&req, &settings.server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
     caller.require_operator()?;
     let permit = SessionLimiter::of(&req)?.acquire(&caller.user)?;
@@ -44,7 +46,7 @@ async fn operator_stream(
         ))
     })?;
     let farm = farm.into_inner().as_ref().clone();
-    let body = OperatorSession::start(farm, payload, caller.expires_at);
+    let body = OperatorSession::start(farm, &settings.websocket, payload, caller.expires_at);
     Ok(response.streaming(permit.hold(body)))
 }
 

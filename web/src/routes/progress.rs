@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::problem::ApiError;
 use crate::routes::videos::owned_video;
 use crate::session::{origin, Opening, ProgressSession, SessionLimiter};
+use crate::settings::WebSettings;
 
 #[utoipa::path(
     tag = "progress",
@@ -46,9 +47,10 @@ async fn progress(
     req: HttpRequest,
     payload: web::Payload,
     farm: web::Data<Farm>,
+    settings: web::Data<WebSettings>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    origin::check(&req, &farm.settings().server.allowed_origins)?;
+    origin::check(&req, &settings.server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
     crate::routes::credits::admit_read(&farm, &caller)?;
     let since = since_of(req.query_string())?;
@@ -63,6 +65,7 @@ async fn progress(
     let farm = farm.into_inner().as_ref().clone();
     let body = ProgressSession::start(
         farm,
+        &settings.websocket,
         video.id,
         start,
         payload,

@@ -5,10 +5,10 @@ use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use shotfarm_actors::domain::{VideoRecord, VideoState};
-use shotfarm_actors::ids::VideoId;
 use shotfarm_actors::ports::VideoQuery;
 use shotfarm_actors::Farm;
+use shotfarm_core::domain::{VideoRecord, VideoState};
+use shotfarm_core::ids::VideoId;
 
 use crate::auth::Caller;
 use crate::problem::{parse_query, ApiError, JsonBody};

@@ -9,8 +9,8 @@ use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use actix_web::web::{Bytes, BytesMut};
 use serde::Serialize;
 
-use shotfarm_actors::domain::{FarmEvent, VideoRecord};
-use shotfarm_actors::ids::OwnerId;
+use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::ids::OwnerId;
 
 use crate::wire::VideoJson;
 
@@ -112,8 +112,8 @@ fn encode(payload: &[u8], op: OpCode) -> Bytes {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use shotfarm_actors::domain::{VideoEvent, VideoState};
-    use shotfarm_actors::ids::VideoId;
+    use shotfarm_core::domain::{VideoEvent, VideoState};
+    use shotfarm_core::ids::VideoId;
 
     fn video_event(seq: u64) -> Arc<FarmEvent> {
         Arc::new(FarmEvent::Video(VideoEvent {

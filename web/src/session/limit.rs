@@ -8,7 +8,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest};
 use dashmap::DashMap;
 
-use shotfarm_actors::ids::OwnerId;
+use shotfarm_core::ids::OwnerId;
 
 use crate::problem::ApiError;
 

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use shotfarm_actors::domain::{FarmEvent, VideoRecord};
-use shotfarm_actors::ids::VideoId;
 use shotfarm_actors::ports::Subscription;
 use shotfarm_actors::{Farm, FarmError};
+use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::ids::VideoId;
 
 /// Where a session starts.
 #[derive(Debug)]

@@ -16,6 +16,8 @@ use tracing::{debug, warn};
 use shotfarm_actors::ports::VideoQuery;
 use shotfarm_actors::{Farm, FarmError};
 
+use crate::settings::WebsocketSettings;
+
 use super::frames;
 use super::inbound::{ClientFrame, InboundError};
 use super::operator_frames::{Differ, Tick, RECENT_VIDEOS};
@@ -64,13 +66,18 @@ impl SocketSession for OperatorSession {
 
 impl OperatorSession {
     /// Starts a session on the current worker and returns the response body of its frames.
-    pub fn start(farm: Farm, payload: Payload, expires_at: DateTime<Utc>) -> OutboxBody {
+    pub fn start(
+        farm: Farm,
+        websocket: &WebsocketSettings,
+        payload: Payload,
+        expires_at: DateTime<Utc>,
+    ) -> OutboxBody {
         let period = farm
             .settings()
             .timing
             .telemetry_period
             .clamp(MIN_PERIOD, MAX_PERIOD);
-        let (socket, body) = Socket::new(&farm, payload, expires_at, OUTBOX_BYTES);
+        let (socket, body) = Socket::new(&farm, websocket, payload, expires_at, OUTBOX_BYTES);
         Self {
             farm,
             period,

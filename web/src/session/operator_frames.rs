@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 
-use shotfarm_actors::domain::VideoRecord;
-use shotfarm_actors::views::{ClusterView, NodeView, WaitingView};
+use shotfarm_core::domain::VideoRecord;
+use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
 
 /// Recent videos shown to operators.
 pub const RECENT_VIDEOS: usize = 12;

@@ -24,16 +24,17 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 
-use shotfarm_actors::domain::{FarmEvent, VideoRecord};
-use shotfarm_actors::ids::{OwnerId, VideoId};
 use shotfarm_actors::ports::Subscription;
 use shotfarm_actors::Farm;
+use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::ids::{OwnerId, VideoId};
 
 use super::frames;
 use super::inbound::{ClientFrame, InboundError};
 use super::opening::Opening;
 use super::outbox::OutboxBody;
 use super::socket::{Socket, SocketSession};
+use crate::settings::WebsocketSettings;
 
 /// How long a hole in the sequence may stay open (an event published out of order, or lost
 /// with a retired replay tail) before the session gives up waiting and resynchronises.
@@ -124,13 +125,14 @@ impl ProgressSession {
     /// frames.
     pub fn start(
         farm: Farm,
+        websocket: &WebsocketSettings,
         video: VideoId,
         (subscription, opening): (Subscription, Opening),
         payload: Payload,
         expires_at: DateTime<Utc>,
         viewer: OwnerId,
     ) -> OutboxBody {
-        let (socket, body) = Socket::new(&farm, payload, expires_at, 0);
+        let (socket, body) = Socket::new(&farm, websocket, payload, expires_at, 0);
         Self {
             farm,
             video,

@@ -14,9 +14,9 @@ use actix_web::web::{Bytes, Payload};
 use chrono::{DateTime, Utc};
 use tracing::debug;
 
-use shotfarm_actors::metrics::FarmMetrics;
-use shotfarm_actors::settings::WebsocketSettings;
+use crate::settings::WebsocketSettings;
 use shotfarm_actors::Farm;
+use shotfarm_core::metrics::FarmMetrics;
 
 use super::flow::Flow;
 use super::frames;
@@ -80,11 +80,12 @@ impl Socket {
     /// flow window is [`FLOW_WINDOW`] but at least `min_outbox`.
     pub fn new(
         farm: &Farm,
+        websocket: &WebsocketSettings,
         payload: Payload,
         expires_at: DateTime<Utc>,
         min_outbox: usize,
     ) -> (Self, OutboxBody) {
-        let limits = Limits::from_settings(&farm.settings().websocket);
+        let limits = Limits::from_settings(websocket);
         let (outbox, body) = Outbox::new(limits.outbox_bytes.max(min_outbox));
         let socket = Self {
             limits,

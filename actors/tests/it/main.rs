@@ -1,0 +1,5 @@
+//! The actors crate's tests, one binary: the ports' conformance suites on the in-memory adapters,
+//! and a farm's heartbeat handling end to end.
+
+mod conformance;
+mod heartbeat;

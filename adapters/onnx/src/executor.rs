@@ -1,0 +1,304 @@
+//! The ONNX executor: runs a registered model for real through ONNX Runtime (`ort`). A shot's
+//! prompt and seed become its conditioning and initial noise; each denoising step runs on the
+//! node's warm sessions on a blocking thread (never the actor's), is reported as one
+//! `Stepped`, and its latent is saved as a checkpoint every `checkpoint_every_steps`; a stop
+//! request is honoured between steps, saving the current latent first; a resumed attempt starts
+//! from the checkpoint at its `from_step`. The final latent is decoded into frames, encoded as
+//! an animated GIF and stored; `Completed` carries the clip's storage key.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::Recipient;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::inputs;
+use crate::model::ModelSpec;
+use crate::runtime::{OrtRuntime, Provider};
+use crate::sessions::{SessionCache, SessionKey};
+use crate::{clip, OnnxError};
+use shotfarm_actors::ports::{ArtifactStore, Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor};
+use shotfarm_core::settings::Settings;
+
+/// Checkpoints a running shot keeps: its latest and the two before. A new attempt resumes from
+/// the latest; an old attempt told to stop saves at most one more, so the one the new attempt
+/// reads is never pruned under it.
+const KEEP_CHECKPOINTS: u32 = 3;
+
+/// What every shot's task shares.
+struct Shared {
+    models: HashMap<String, Arc<ModelSpec>>,
+    sessions: SessionCache,
+    artifacts: Arc<dyn ArtifactStore>,
+    time_factor: f64,
+}
+
+/// Runs the models of the registry that have an `onnx` entry.
+pub struct OnnxExecutor {
+    shared: Arc<Shared>,
+}
+
+impl OnnxExecutor {
+    /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
+    /// configured tensor names, so a broken setup fails at start with what is missing.
+    pub fn new(settings: &Settings, artifacts: Arc<dyn ArtifactStore>) -> Result<Self, OnnxError> {
+        let runtime = OrtRuntime::get(&settings.executor)?;
+        let provider = runtime.provider(settings.executor.execution_provider)?;
+        let sessions = SessionCache::new(
+            Arc::clone(&runtime),
+            provider,
+            settings.executor.intra_threads,
+            settings.executor.max_sessions,
+        );
+        let mut models = HashMap::new();
+        for (id, m) in &settings.models {
+            if let Some(onnx) = &m.onnx {
+                let spec = Arc::new(ModelSpec::resolve(id, onnx)?);
+                sessions.create(&spec, 0)?;
+                models.insert(id.clone(), spec);
+            }
+        }
+        info!(
+            library = %runtime.library().display(),
+            provider = provider.as_str(),
+            models = ?models.keys().collect::<Vec<_>>(),
+            "onnx executor ready"
+        );
+        Ok(Self {
+            shared: Arc::new(Shared {
+                models,
+                sessions,
+                artifacts,
+                time_factor: settings.timing.time_factor,
+            }),
+        })
+    }
+
+    /// The models this executor runs.
+    pub fn models(&self) -> impl Iterator<Item = &str> {
+        self.shared.models.keys().map(String::as_str)
+    }
+
+    /// The warm sessions (tests and benchmarks look at them).
+    pub fn sessions(&self) -> &SessionCache {
+        &self.shared.sessions
+    }
+
+    /// Where sessions run.
+    pub fn provider(&self) -> Provider {
+        self.shared.sessions.provider()
+    }
+}
+
+impl Executor for OnnxExecutor {
+    fn start(&self, job: ExecJob, sink: Recipient<ExecEvent>) -> ExecHandle {
+        let (handle, stop) = ExecHandle::new();
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            let (shot, attempt) = (job.shot.clone(), job.attempt);
+            let last = match run_shot(shared, job, &sink, stop).await {
+                Ok(last) => last,
+                Err(e) => {
+                    warn!(shot_id = %shot, attempt, error = %e, "onnx shot failed");
+                    ExecEvent::Failed {
+                        shot,
+                        attempt,
+                        error: e.to_string(),
+                    }
+                }
+            };
+            sink.do_send(last);
+        });
+        handle
+    }
+
+    fn name(&self) -> &'static str {
+        "onnx"
+    }
+}
+
+/// Runs one attempt; returns its last event (`Completed` or `Stopped`).
+async fn run_shot(
+    shared: Arc<Shared>,
+    job: ExecJob,
+    sink: &Recipient<ExecEvent>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<ExecEvent, OnnxError> {
+    let (shot, attempt) = (job.shot.clone(), job.attempt);
+    let spec = Arc::clone(shared.models.get(&job.spec.model).ok_or_else(|| {
+        OnnxError::Model(format!("model {:?} has no onnx entry", job.spec.model))
+    })?);
+    let steps = job.spec.steps;
+    let from = job.from_step.min(steps);
+    let key = SessionKey {
+        node: job.node.clone(),
+        device: job.gpus.first().copied().unwrap_or(0),
+        model: spec.id.clone(),
+    };
+
+    let (sessions, mut latent, cond, from) = blocking({
+        let (shared, spec, shot) = (Arc::clone(&shared), Arc::clone(&spec), shot.clone());
+        let (prompt, seed) = (job.spec.prompt.clone(), job.spec.seed);
+        move || {
+            let sessions = shared.sessions.get(&key, &spec)?;
+            let cond = inputs::conditioning(&prompt, spec.settings.conditioning_dim);
+            // The checkpoint at `from`, else the nearest one below it (an older attempt still
+            // running somewhere unreachable may have pruned it), else from noise: denoising is
+            // deterministic, so any of them ends in the same latent.
+            let from = if from == 0 || shared.artifacts.load_checkpoint(&shot, from)?.is_some() {
+                from
+            } else {
+                let below = shared.artifacts.checkpoint_steps(&shot)?.into_iter().filter(|s| *s <= from).max();
+                warn!(shot_id = %shot, wanted = from, using = ?below, "checkpoint missing; resuming from the nearest one below");
+                below.unwrap_or(0)
+            };
+            let latent = if from == 0 {
+                inputs::initial_noise(seed, spec.settings.latent_len())
+            } else {
+                let cp = shared
+                    .artifacts
+                    .load_checkpoint(&shot, from)?
+                    .ok_or_else(|| {
+                        OnnxError::Storage(format!("no checkpoint of {shot} at step {from}"))
+                    })?;
+                if cp.shape != spec.settings.latent_shape {
+                    return Err(OnnxError::Storage(format!(
+                        "checkpoint of {shot} at step {from} has shape {:?}, the model's latent is {:?}",
+                        cp.shape, spec.settings.latent_shape
+                    )));
+                }
+                cp.latent
+            };
+            Ok((sessions, latent, Arc::new(cond), from))
+        }
+    })
+    .await?;
+    if *stop.borrow() {
+        return Ok(ExecEvent::Stopped {
+            shot,
+            attempt,
+            checkpoint_step: from,
+        });
+    }
+    sink.do_send(ExecEvent::Started {
+        shot: shot.clone(),
+        attempt,
+    });
+
+    let pace = if spec.settings.pace_to_profile {
+        Duration::try_from_secs_f64(job.seconds_per_step * shared.time_factor)
+            .unwrap_or(Duration::ZERO)
+    } else {
+        Duration::ZERO
+    };
+    let every = job.checkpoint_every_steps.max(1);
+    let mut saved = from;
+    for step in from + 1..=steps {
+        let started = Instant::now();
+        let save = step % every == 0 || step == steps;
+        latent = blocking({
+            let (shared, sessions, cond, shot) = (
+                Arc::clone(&shared),
+                Arc::clone(&sessions),
+                Arc::clone(&cond),
+                shot.clone(),
+            );
+            let shape = spec.settings.latent_shape.clone();
+            move || {
+                let t = inputs::timestep(step, steps);
+                let next = sessions.lock().denoise(&latent, t, &cond)?;
+                if !save {
+                    return Ok(next);
+                }
+                let cp = Checkpoint {
+                    step,
+                    shape,
+                    latent: next,
+                };
+                shared.artifacts.save_checkpoint(&shot, &cp)?;
+                let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
+                if let Err(e) = shared.artifacts.prune_checkpoints(&shot, keep_from) {
+                    warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
+                }
+                Ok(cp.latent)
+            }
+        })
+        .await?;
+        if let Some(rest) = pace.checked_sub(started.elapsed()) {
+            tokio::select! {
+                _ = tokio::time::sleep(rest) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+        }
+        sink.do_send(ExecEvent::Stepped {
+            shot: shot.clone(),
+            attempt,
+            step,
+        });
+        if save {
+            saved = step;
+            sink.do_send(ExecEvent::Checkpointed {
+                shot: shot.clone(),
+                attempt,
+                step,
+            });
+        }
+        if *stop.borrow() && step < steps {
+            if saved != step {
+                let cp = Checkpoint {
+                    step,
+                    shape: spec.settings.latent_shape.clone(),
+                    latent,
+                };
+                let (shared, target) = (Arc::clone(&shared), shot.clone());
+                blocking(move || Ok(shared.artifacts.save_checkpoint(&target, &cp)?)).await?;
+                saved = step;
+                sink.do_send(ExecEvent::Checkpointed {
+                    shot: shot.clone(),
+                    attempt,
+                    step,
+                });
+            }
+            return Ok(ExecEvent::Stopped {
+                shot,
+                attempt,
+                checkpoint_step: saved,
+            });
+        }
+    }
+
+    let artifact = blocking({
+        let (shared, shot) = (Arc::clone(&shared), shot.clone());
+        let fps = spec.settings.fps;
+        move || {
+            let frames = sessions.lock().decode(&latent)?;
+            let clip = clip::encode_gif(&frames, fps)?;
+            let key = shared.artifacts.save_clip(&shot, &clip)?;
+            if let Err(e) = shared.artifacts.drop_checkpoints(&shot) {
+                // The clip is safe; stale checkpoints only cost disk.
+                warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");
+            }
+            Ok(key)
+        }
+    })
+    .await?;
+    Ok(ExecEvent::Completed {
+        shot,
+        attempt,
+        artifact: Some(artifact),
+    })
+}
+
+/// Runs `f` on the blocking pool: inference and disk I/O never run on an actor's thread.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, OnnxError> + Send + 'static,
+) -> Result<T, OnnxError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| OnnxError::Inference(format!("inference thread: {e}")))?
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,482 @@
+//! Tests of the ONNX executor against the bundled model and the Python onnxruntime's reference
+//! (`models/tiny-video/reference.json`, written by `models/export_tiny.py`). They run real
+//! inference through ort: `scripts/ensure-onnxruntime.sh` must have installed the library.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use super::*;
+use crate::locate::resolve;
+use crate::model::ModelSessions;
+use shotfarm_actors::adapters::LocalArtifacts;
+use shotfarm_core::domain::ShotSpec;
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
+
+const MODEL: &str = "tiny-video";
+
+/// The embedded default with its data under a fresh temporary directory.
+fn settings(name: &str, pace: bool) -> (Settings, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("shotfarm-onnx-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut s = Settings::load(None, Vec::new()).expect("embedded default");
+    s.executor.data_dir = dir.clone();
+    s.timing.time_factor = 1.0;
+    let onnx = s
+        .models
+        .get_mut(MODEL)
+        .and_then(|m| m.onnx.as_mut())
+        .expect("tiny-video has an onnx entry");
+    onnx.pace_to_profile = pace;
+    (s, dir)
+}
+
+fn reference() -> Value {
+    let path = resolve(Path::new("models/tiny-video/reference.json")).expect("reference.json");
+    serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number") as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Fresh sessions for the bundled model, as a node would hold them.
+fn sessions(s: &Settings) -> ModelSessions {
+    let runtime =
+        OrtRuntime::get(&s.executor).expect("onnx runtime (run scripts/ensure-onnxruntime.sh)");
+    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
+    let spec = Arc::new(ModelSpec::resolve(MODEL, onnx).expect("model files"));
+    ModelSessions::create(&runtime, spec, Provider::Cpu, 0, 1).expect("sessions")
+}
+
+/// Runs steps `from+1..=to` of `steps` on `latent`.
+fn run_steps(
+    m: &mut ModelSessions,
+    mut latent: Vec<f32>,
+    cond: &[f32],
+    from: u32,
+    to: u32,
+    steps: u32,
+) -> Vec<f32> {
+    for step in from + 1..=to {
+        latent = m
+            .denoise(&latent, inputs::timestep(step, steps), cond)
+            .expect("denoise");
+    }
+    latent
+}
+
+#[test]
+fn prompt_and_seed_derive_the_same_inputs_as_the_python_script() {
+    let r = reference();
+    let n = r["latent_shape"]
+        .as_array()
+        .expect("shape")
+        .iter()
+        .map(|d| d.as_u64().expect("dim") as usize)
+        .product();
+    for case in r["derivation_cases"].as_array().expect("cases") {
+        let prompt = case["prompt"].as_str().expect("prompt");
+        let seed = case["seed"].as_u64().expect("seed");
+        let noise = inputs::initial_noise(seed, n);
+        assert_eq!(noise[..16], floats(&case["noise_head"])[..], "{prompt:?}");
+        assert_eq!(
+            format!("{:016x}", inputs::fnv1a64(&le_bytes(&noise))),
+            case["noise_fnv1a64"].as_str().expect("hash"),
+            "every noise value of seed {seed}"
+        );
+        let cond = inputs::conditioning(prompt, 32);
+        assert_eq!(cond, floats(&case["conditioning"]), "{prompt:?}");
+    }
+    let steps = r["steps"].as_u64().expect("steps") as u32;
+    let ts: Vec<f32> = (1..=steps).map(|k| inputs::timestep(k, steps)).collect();
+    assert_eq!(ts, floats(&r["timesteps"]));
+}
+
+#[test]
+fn the_bundled_model_gives_the_python_onnxruntime_results() {
+    let r = reference();
+    let (s, _) = settings("reference", false);
+    let mut m = sessions(&s);
+    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
+    let steps = r["steps"].as_u64().expect("steps") as u32;
+    let cond = inputs::conditioning(r["prompt"].as_str().expect("prompt"), onnx.conditioning_dim);
+    let noise = inputs::initial_noise(r["seed"].as_u64().expect("seed"), onnx.latent_len());
+    let latent = run_steps(&mut m, noise, &cond, 0, steps, steps);
+    let diff = max_abs_diff(&latent, &floats(&r["final_latent"]));
+    assert!(
+        diff <= 1e-5,
+        "final latent differs from the reference by {diff}"
+    );
+
+    let frames = m.decode(&latent).expect("decode");
+    let f = &r["frames"];
+    assert_eq!(
+        (frames.count, frames.height, frames.width),
+        (
+            f["count"].as_u64().expect("count") as usize,
+            f["height"].as_u64().expect("height") as usize,
+            f["width"].as_u64().expect("width") as usize
+        )
+    );
+    let rgb = &frames.rgb;
+    let path = resolve(Path::new("models/tiny-video/reference_frames.rgb")).expect("frames file");
+    let expected = std::fs::read(path).expect("read frames");
+    assert_eq!(rgb.len(), expected.len());
+    let off_by_more_than_one = rgb
+        .iter()
+        .zip(&expected)
+        .filter(|(a, b)| a.abs_diff(**b) > 1)
+        .count();
+    assert_eq!(off_by_more_than_one, 0, "pixels differ from the reference");
+    let frame_len = frames.height * frames.width * 3;
+    for (i, want) in floats(&f["mean_per_frame"]).iter().enumerate() {
+        let chunk = &rgb[i * frame_len..(i + 1) * frame_len];
+        let mean = chunk.iter().map(|&v| f64::from(v)).sum::<f64>() / frame_len as f64;
+        assert!(
+            (mean as f32 - want).abs() < 0.05,
+            "frame {i}: {mean} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn resuming_from_a_checkpoint_gives_the_uninterrupted_final_latent() {
+    let r = reference();
+    let (s, dir) = settings("resume", false);
+    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
+    let steps = r["steps"].as_u64().expect("steps") as u32;
+    let cond = inputs::conditioning(r["prompt"].as_str().expect("prompt"), onnx.conditioning_dim);
+    let noise = inputs::initial_noise(r["seed"].as_u64().expect("seed"), onnx.latent_len());
+
+    let mut first_node = sessions(&s);
+    let uninterrupted = run_steps(&mut first_node, noise.clone(), &cond, 0, steps, steps);
+
+    // The first attempt stops after step 10 and saves its latent...
+    let store = LocalArtifacts::new(&dir);
+    let shot = ShotId::from("shot_resume_0");
+    let at_10 = run_steps(&mut first_node, noise, &cond, 0, 10, steps);
+    assert!(max_abs_diff(&at_10, &floats(&r["latent_after_step_10"])) <= 1e-5);
+    store
+        .save_checkpoint(
+            &shot,
+            &Checkpoint {
+                step: 10,
+                shape: onnx.latent_shape.clone(),
+                latent: at_10,
+            },
+        )
+        .expect("save");
+    // ...and a second attempt on another node's sessions resumes there.
+    let mut second_node = sessions(&s);
+    let cp = store
+        .load_checkpoint(&shot, 10)
+        .expect("load")
+        .expect("checkpoint at 10");
+    let resumed = run_steps(&mut second_node, cp.latent, &cond, 10, steps, steps);
+    assert_eq!(le_bytes(&resumed), le_bytes(&uninterrupted), "bit for bit");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Collects an executor's events.
+struct Collector {
+    seen: Arc<Mutex<Vec<ExecEvent>>>,
+    /// Asks the run to stop once this step is reported.
+    stop_after: Option<(u32, ExecHandle)>,
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+}
+
+impl Handler<ExecEvent> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: ExecEvent, _: &mut Context<Self>) {
+        if let (ExecEvent::Stepped { step, .. }, Some((at, handle))) = (&msg, &self.stop_after) {
+            if step >= at {
+                handle.stop();
+            }
+        }
+        self.seen.lock().expect("lock").push(msg);
+    }
+}
+
+fn job(node: &str, attempt: u32, from_step: u32, seconds_per_step: f64) -> ExecJob {
+    ExecJob {
+        shot: ShotId::from("shot_exec_0"),
+        video: VideoId::from("vid_exec"),
+        attempt,
+        node: NodeId::from(node),
+        spec: ShotSpec {
+            prompt: "a fox in snow, dawn".into(),
+            duration_s: 8,
+            model: MODEL.into(),
+            seed: 7,
+            steps: 20,
+        },
+        gpu_model: "A100-80GB".into(),
+        gpus: vec![0],
+        from_step,
+        seconds_per_step,
+        checkpoint_every_steps: 1,
+    }
+}
+
+/// Starts `job` and waits for its last event; returns every event.
+async fn run(exec: &OnnxExecutor, job: ExecJob, stop_after: Option<u32>) -> Vec<ExecEvent> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let collector = Collector {
+        seen: Arc::clone(&seen),
+        stop_after: None,
+    }
+    .start();
+    // The handle stays alive for the whole run, as a node keeps it.
+    let handle = exec.start(job, collector.clone().recipient());
+    if let Some(at) = stop_after {
+        collector
+            .send(SetStop(at, handle.clone()))
+            .await
+            .expect("collector");
+    }
+    for _ in 0..2000 {
+        if seen.lock().expect("lock").iter().any(ExecEvent::is_last) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(handle);
+    let events = seen.lock().expect("lock").clone();
+    events
+}
+
+/// Tells the collector when to stop the run.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct SetStop(u32, ExecHandle);
+
+impl Handler<SetStop> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: SetStop, _: &mut Context<Self>) {
+        self.stop_after = Some((msg.0, msg.1));
+    }
+}
+
+fn steps_of(events: &[ExecEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ExecEvent::Stepped { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+fn decode_gif(bytes: &[u8]) -> Vec<(u16, u16)> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(bytes).expect("a GIF");
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().expect("a frame") {
+        frames.push((frame.width, frame.height));
+    }
+    frames
+}
+
+#[actix_rt::test]
+async fn a_shot_runs_every_step_and_stores_a_clip_that_decodes() {
+    let (s, dir) = settings("exec", false);
+    let store = Arc::new(LocalArtifacts::new(&dir));
+    let exec = OnnxExecutor::new(&s, store.clone()).expect("executor");
+    assert_eq!(exec.provider(), Provider::Cpu, "no GPU here");
+    let events = run(&exec, job("node-a", 1, 0, 1.0), None).await;
+    assert!(
+        matches!(events.first(), Some(ExecEvent::Started { attempt: 1, .. })),
+        "{events:?}"
+    );
+    assert_eq!(steps_of(&events), (1..=20).collect::<Vec<_>>());
+    let checkpoints = events
+        .iter()
+        .filter(|e| matches!(e, ExecEvent::Checkpointed { .. }))
+        .count();
+    assert_eq!(checkpoints, 20);
+    let Some(ExecEvent::Completed {
+        artifact: Some(key),
+        ..
+    }) = events.last()
+    else {
+        panic!("expected a completed shot with a clip: {events:?}");
+    };
+    let clip = store.load_clip(key).expect("load").expect("clip stored");
+    assert_eq!(clip.content_type, "image/gif");
+    assert_eq!(decode_gif(&clip.bytes), vec![(64, 64); 8]);
+    // Checkpoints are dropped once the clip is safe.
+    assert_eq!(
+        store
+            .load_checkpoint(&ShotId::from("shot_exec_0"), 20)
+            .expect("load"),
+        None
+    );
+
+    // The node's second shot reuses its warm sessions; another node builds its own.
+    let created = exec.sessions().created();
+    run(&exec, job("node-a", 2, 0, 1.0), None).await;
+    assert_eq!(exec.sessions().created(), created);
+    run(&exec, job("node-b", 3, 0, 1.0), None).await;
+    assert_eq!(exec.sessions().created(), created + 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[actix_rt::test]
+async fn a_stopped_shot_saves_its_latent_and_resumes_to_the_same_clip() {
+    let (s, dir) = settings("stop", true);
+    let store = Arc::new(LocalArtifacts::new(&dir));
+    let exec = OnnxExecutor::new(&s, store.clone()).expect("executor");
+    let shot = ShotId::from("shot_exec_0");
+
+    // Paced at 20 ms a step, so the stop asked for after step 5 lands between steps.
+    let stopped = run(&exec, job("node-a", 1, 0, 0.02), Some(5)).await;
+    let Some(&ExecEvent::Stopped {
+        checkpoint_step, ..
+    }) = stopped.last()
+    else {
+        panic!("expected a stop: {stopped:?}");
+    };
+    assert!((5..20).contains(&checkpoint_step), "{checkpoint_step}");
+    assert_eq!(
+        steps_of(&stopped),
+        (1..=checkpoint_step).collect::<Vec<_>>()
+    );
+    let cp = store
+        .load_checkpoint(&shot, checkpoint_step)
+        .expect("load")
+        .expect("the latent at the stop is saved");
+    assert_eq!(cp.shape, vec![1, 4, 8, 8, 8]);
+    // Only the last few checkpoints are kept while a shot runs.
+    assert!(store
+        .load_checkpoint(&shot, checkpoint_step - 2)
+        .expect("load")
+        .is_some());
+    assert_eq!(
+        store
+            .load_checkpoint(&shot, checkpoint_step - 3)
+            .expect("load"),
+        None
+    );
+
+    // Attempt 2 resumes on another node from that step.
+    let resumed = run(&exec, job("node-b", 2, checkpoint_step, 0.0), None).await;
+    assert_eq!(
+        steps_of(&resumed),
+        (checkpoint_step + 1..=20).collect::<Vec<_>>()
+    );
+    let Some(ExecEvent::Completed {
+        artifact: Some(key),
+        ..
+    }) = resumed.last()
+    else {
+        panic!("expected completion: {resumed:?}");
+    };
+    let resumed_clip = store.load_clip(key).expect("load").expect("clip");
+
+    // An uninterrupted run of the same shot makes exactly the same clip.
+    let whole = run(&exec, job("node-c", 3, 0, 0.0), None).await;
+    assert!(matches!(whole.last(), Some(ExecEvent::Completed { .. })));
+    let whole_clip = store.load_clip(key).expect("load").expect("clip");
+    assert_eq!(resumed_clip.bytes, whole_clip.bytes);
+
+    // A resume from a checkpoint that is gone (an unreachable older attempt pruned it) starts
+    // from the nearest one below, here from noise: the clip is still the same.
+    let lost = run(&exec, job("node-a", 4, 7, 0.0), None).await;
+    assert_eq!(steps_of(&lost), (1..=20).collect::<Vec<_>>());
+    let Some(ExecEvent::Completed {
+        artifact: Some(key),
+        ..
+    }) = lost.last()
+    else {
+        panic!("expected completion: {lost:?}");
+    };
+    assert_eq!(
+        store.load_clip(key).expect("load").expect("clip").bytes,
+        whole_clip.bytes
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_missing_model_folder_fails_at_start_naming_it() {
+    let (mut s, dir) = settings("missing", false);
+    if let Some(onnx) = s.models.get_mut(MODEL).and_then(|m| m.onnx.as_mut()) {
+        onnx.dir = PathBuf::from("models/no-such-model");
+    }
+    let err = OnnxExecutor::new(&s, Arc::new(LocalArtifacts::new(&dir)))
+        .err()
+        .expect("must fail");
+    assert!(err.to_string().contains("models/no-such-model"), "{err}");
+}
+
+#[test]
+fn the_bundled_files_are_what_the_export_script_makes() {
+    let python = resolve(Path::new(".venv/bin/python"))
+        .expect("no .venv/bin/python: run scripts/ensure-onnxruntime.sh");
+    let script = resolve(Path::new("models/export_tiny.py")).expect("export script");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg("--check")
+        .output()
+        .expect("run the export script");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_session_cache_keeps_warm_sessions_and_drops_the_least_recently_used_idle_ones() {
+    let (s, _) = settings("cache", false);
+    let runtime = OrtRuntime::get(&s.executor).expect("onnx runtime");
+    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
+    let spec = Arc::new(ModelSpec::resolve(MODEL, onnx).expect("model files"));
+    let cache = SessionCache::new(runtime, Provider::Cpu, 1, 2);
+    let key = |node: &str| SessionKey {
+        node: NodeId::from(node),
+        device: 0,
+        model: MODEL.into(),
+    };
+    let a = cache.get(&key("a"), &spec).expect("a");
+    cache.get(&key("a"), &spec).expect("a again");
+    assert_eq!(
+        cache.created(),
+        1,
+        "a node's second shot reuses its sessions"
+    );
+    drop(cache.get(&key("b"), &spec).expect("b"));
+    // Over the limit: "b" is idle and least recently used, "a" is held by a running shot.
+    cache.get(&key("c"), &spec).expect("c");
+    assert_eq!((cache.len(), cache.created()), (2, 3));
+    cache.get(&key("a"), &spec).expect("a is still warm");
+    assert_eq!(cache.created(), 3);
+    drop(a);
+    cache.get(&key("b"), &spec).expect("b again");
+    assert_eq!(cache.created(), 4, "b was dropped, so it is built anew");
+}

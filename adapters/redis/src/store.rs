@@ -1,0 +1,482 @@
+//! The Redis store: videos and shots in per-video hashes, listings in lexically sorted indexes,
+//! the queue's durable half (the set of queued shots every server sweeps), node leases that
+//! expire, and the fenced shot write as one Lua script that also logs the write's events in seq
+//! order (see [`crate::conn`] for the key layout).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use redis::Script;
+
+use crate::conn::{self, corrupt, unavailable, RedisConn};
+use shotfarm_actors::ports::store::{ShotWritten, VideoChange};
+use shotfarm_actors::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
+
+mod rewrite;
+
+/// Videos loaded per round trip when listing or sweeping.
+const LOAD_BATCH: usize = 256;
+/// Videos whose last logged seq is remembered; past this the memory is cleared (it only spares
+/// the bus a redundant append, and videos finished by another server are never removed).
+const LOGGED_MAX: usize = 100_000;
+
+/// The store over one Redis (or a Sentinel-managed primary).
+pub struct RedisStore {
+    conn: ConnectionManager,
+    create: Script,
+    write: Script,
+    /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
+    rewrite: Script,
+    /// Per video, the last seq this store logged (shared with the bus on the same connection,
+    /// which need not log those events again).
+    logged: Arc<DashMap<VideoId, u64>>,
+}
+
+impl RedisStore {
+    /// A store on an open connection.
+    pub fn new(conn: &RedisConn) -> Self {
+        Self {
+            conn: conn.manager.clone(),
+            create: Script::new(include_str!("lua/create_video.lua")),
+            write: Script::new(include_str!("lua/write_shot.lua")),
+            rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
+            logged: Arc::clone(&conn.logged),
+        }
+    }
+
+    async fn load_videos(&self, ids: &[String]) -> Result<Vec<VideoRecord>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(LOAD_BATCH) {
+            let mut pipe = redis::pipe();
+            for id in chunk {
+                pipe.cmd("HGETALL")
+                    .arg(conn::video_key(&VideoId::from(id.as_str())));
+            }
+            let hashes: Vec<HashMap<String, String>> = pipe
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            for h in hashes {
+                if let Some(v) = decode_video(h)? {
+                    out.push(v);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The summary the write script derives the video from: `state|attempt|step|progress|eta key|eta`.
+fn summary(shot: &ShotRecord) -> Result<String, StoreError> {
+    let (eta_key, eta_json) = eta_parts(shot.eta)?;
+    Ok(format!(
+        "{}|{}|{}|{}|{}|{}",
+        shot.state.as_str(),
+        shot.attempt,
+        shot.step,
+        shot.progress(),
+        eta_key,
+        eta_json
+    ))
+}
+
+/// An ETA as a key that sorts lexically (zero-padded nanoseconds) and as its JSON.
+fn eta_parts(eta: Option<DateTime<Utc>>) -> Result<(String, String), StoreError> {
+    Ok(match eta {
+        None => (String::new(), "null".to_owned()),
+        Some(t) => (
+            format!("{:020}", t.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0)),
+            json(&t)?,
+        ),
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(format!("encode: {e}")))
+}
+
+/// The index member of a video: sorts newest last lexically, read in reverse.
+fn index_member(micros: i64, id: &str) -> String {
+    format!("{:020}:{id}", micros.max(0))
+}
+
+/// A video hash back into its record; `None` when the hash is gone.
+fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, StoreError> {
+    let Some(meta) = h.remove("meta") else {
+        return Ok(None);
+    };
+    let mut video: VideoRecord =
+        serde_json::from_str(&meta).map_err(|e| corrupt(format!("video meta: {e}")))?;
+    let field = |h: &HashMap<String, String>, name: &str| {
+        h.get(name)
+            .cloned()
+            .ok_or_else(|| corrupt(format!("video {} has no {name}", video.id)))
+    };
+    video.state = VideoState::parse(&field(&h, "state")?)
+        .ok_or_else(|| corrupt(format!("video {} state", video.id)))?;
+    video.seq = field(&h, "seq")?
+        .parse()
+        .map_err(|e| corrupt(format!("video {} seq: {e}", video.id)))?;
+    video.updated_at = serde_json::from_str(&field(&h, "upd")?)
+        .map_err(|e| corrupt(format!("video {} updated_at: {e}", video.id)))?;
+    let n: usize = field(&h, "n")?
+        .parse()
+        .map_err(|e| corrupt(format!("video {} n: {e}", video.id)))?;
+    video.shots = (0..n)
+        .map(|i| {
+            let text = field(&h, &format!("s:{i}"))?;
+            serde_json::from_str(&text).map_err(|e| corrupt(format!("shot {i}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(video))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
+        let meta = VideoRecord {
+            shots: Vec::new(),
+            ..video.clone()
+        };
+        let mut call = self.create.prepare_invoke();
+        call.key(conn::video_key(&video.id))
+            .key(conn::UNFINISHED)
+            .key(conn::QUEUED)
+            .key(conn::INDEX_ALL)
+            .key(conn::owner_index(&video.owner))
+            .arg(video.id.as_str())
+            .arg(json(&meta)?)
+            .arg(video.state.as_str())
+            .arg(video.seq)
+            .arg(json(&video.updated_at)?)
+            .arg(video.shots.len())
+            .arg(index_member(
+                video.created_at.timestamp_micros(),
+                video.id.as_str(),
+            ));
+        let counted = |f: fn(&ShotRecord) -> bool| video.shots.iter().filter(|s| f(s)).count();
+        call.arg(counted(|s| s.state.is_final()))
+            .arg(counted(|s| s.state == ShotState::Completed))
+            .arg(counted(|s| s.state == ShotState::Failed))
+            .arg(counted(|s| {
+                s.state != ShotState::Queued || s.attempt > 1 || s.step > 0
+            }));
+        for shot in &video.shots {
+            let queued = if shot.state == ShotState::Queued {
+                shot.id.as_str()
+            } else {
+                ""
+            };
+            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
+        }
+        let created: i64 = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        if created == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Duplicate(video.id))
+        }
+    }
+
+    async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
+        let h: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(conn::video_key(id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        decode_video(h)
+    }
+
+    async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {
+        let key = match &query.owner {
+            Some(owner) => conn::owner_index(owner),
+            None => conn::INDEX_ALL.to_owned(),
+        };
+        let limit = query.limit.max(1);
+        let mut max = match query.after() {
+            Some((micros, id)) => format!("({}", index_member(micros, &id)),
+            None => "+".to_owned(),
+        };
+        let mut rows = Vec::new();
+        // Newest first; a state filter may skip rows, so read on until a page and one more is
+        // found (the one more says whether there is a next page).
+        while rows.len() <= limit {
+            let batch = (limit + 1 - rows.len()).clamp(16, LOAD_BATCH);
+            let members: Vec<String> = redis::cmd("ZREVRANGEBYLEX")
+                .arg(&key)
+                .arg(&max)
+                .arg("-")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(batch)
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+            let Some(last) = members.last() else {
+                break;
+            };
+            max = format!("({last}");
+            let ids: Vec<String> = members
+                .iter()
+                .filter_map(|m| m.split_once(':').map(|(_, id)| id.to_owned()))
+                .collect();
+            let videos = self.load_videos(&ids).await?;
+            rows.extend(
+                videos
+                    .into_iter()
+                    .filter(|v| query.state.is_none_or(|s| s == v.state)),
+            );
+            if members.len() < batch {
+                break;
+            }
+        }
+        Ok(VideoPage::first(rows, limit))
+    }
+
+    async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+        let video_id = shot
+            .id
+            .video()
+            .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
+        let ts = Utc::now();
+        let (eta_key, eta_json) = eta_parts(shot.eta)?;
+        let event = event_without_seq(&FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts)))?;
+        let reply: Vec<String> = self
+            .write
+            .key(conn::video_key(&video_id))
+            .key(conn::stream_key(&video_id))
+            .key(conn::UNFINISHED)
+            .key(conn::QUEUED)
+            .arg(shot.index)
+            .arg(json(&shot)?)
+            .arg(shot.state.as_str())
+            .arg(shot.attempt)
+            .arg(shot.step)
+            .arg(shot.progress().to_string())
+            .arg(eta_key)
+            .arg(eta_json)
+            .arg(event)
+            .arg(json(&ts)?)
+            .arg(json(&video_id)?)
+            .arg(video_id.as_str())
+            .arg(shot.id.as_str())
+            .arg(conn::STREAM_KEPT)
+            .arg(conn::FINAL_STREAM_TTL_S)
+            .arg(conn::FEED_CHANNEL)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        match reply.first().map(String::as_str) {
+            Some("ok") => {
+                let written = decode_written(&reply)?;
+                match &written.video {
+                    Some(change) if change.state.is_final() => {
+                        self.logged.remove(&video_id);
+                    }
+                    change => {
+                        let last = change.as_ref().map_or(written.shot_seq, |c| c.seq);
+                        if self.logged.len() >= LOGGED_MAX {
+                            self.logged.clear();
+                        }
+                        let mut seen = self.logged.entry(video_id).or_insert(0);
+                        *seen = (*seen).max(last);
+                    }
+                }
+                Ok(written)
+            }
+            Some("fenced") => Err(StoreError::Fenced {
+                shot: shot.id.clone(),
+                attempt: shot.attempt,
+                current: reply.get(1).and_then(|a| a.parse().ok()).unwrap_or(0),
+            }),
+            Some("novideo") => Err(StoreError::NoSuchVideo(video_id)),
+            Some("noshot") => Err(StoreError::NoSuchShot(shot.id)),
+            _ => Err(corrupt(format!("write script answered {reply:?}"))),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pong = tokio::time::timeout(
+            conn::RESPONSE_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut self.conn.clone()),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis: ping timed out".into()))?;
+        pong.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError> {
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(conn::UNFINISHED)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let videos = self.load_videos(&ids).await?;
+        Ok(videos.into_iter().filter(|v| !v.state.is_final()).collect())
+    }
+
+    async fn queued_shots(&self, limit: usize) -> Result<Vec<ShotId>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // A random sample: servers sweeping a deep backlog spread over it instead of all racing
+        // for its first shots.
+        let ids: Vec<String> = redis::cmd("SRANDMEMBER")
+            .arg(conn::QUEUED)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.into_iter().map(ShotId).collect())
+    }
+
+    async fn renew_leases(&self, nodes: &[NodeId], ttl: Duration) -> Result<(), StoreError> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.cmd("SET")
+                .arg(conn::lease_key(n))
+                .arg(1)
+                .arg("PX")
+                .arg(ms)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn release_leases(&self, nodes: &[NodeId]) -> Result<(), StoreError> {
+        if nodes.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = nodes.iter().map(conn::lease_key).collect();
+        redis::cmd("DEL")
+            .arg(keys)
+            .query_async::<i64>(&mut self.conn.clone())
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn leases_live(&self, nodes: &[NodeId]) -> Result<Vec<bool>, StoreError> {
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = nodes.iter().map(conn::lease_key).collect();
+        let found: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(keys)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(found.into_iter().map(|v| v.is_some()).collect())
+    }
+
+    async fn rewrite_text(
+        &self,
+        id: &VideoId,
+        map: &TextMap<'_>,
+    ) -> Result<TextRewritten, StoreError> {
+        rewrite::rewrite_text(&self.conn, &self.rewrite, id, map).await
+    }
+}
+
+/// An event's JSON without its `seq` (the write script prepends the seq it assigns). Cheap on the
+/// hot path: the tag and `seq` lead the text as serde writes them; anything else goes the slow way.
+fn event_without_seq(event: &FarmEvent) -> Result<String, StoreError> {
+    let text = json(event)?;
+    for tag in ["shot", "video"] {
+        let prefix = format!("{{\"type\":\"{tag}\",\"seq\":0,");
+        if let Some(rest) = text.strip_prefix(&prefix) {
+            return Ok(format!("{{\"type\":\"{tag}\",{rest}"));
+        }
+    }
+    let mut value = serde_json::to_value(event).map_err(|e| corrupt(format!("encode: {e}")))?;
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("seq");
+    }
+    Ok(value.to_string())
+}
+
+/// `["ok", shot seq, video seq (0: unchanged), state, progress, eta json]` into what was written.
+fn decode_written(reply: &[String]) -> Result<ShotWritten, StoreError> {
+    let bad = || corrupt(format!("write script answered {reply:?}"));
+    let get = |i: usize| reply.get(i).ok_or_else(bad);
+    let shot_seq: u64 = get(1)?.parse().map_err(|_| bad())?;
+    let video_seq: u64 = get(2)?.parse().map_err(|_| bad())?;
+    let video = if video_seq == 0 {
+        None
+    } else {
+        Some(VideoChange {
+            seq: video_seq,
+            state: VideoState::parse(get(3)?).ok_or_else(bad)?,
+            progress: get(4)?.parse().map_err(|_| bad())?,
+            eta: serde_json::from_str(get(5)?).map_err(|_| bad())?,
+        })
+    };
+    Ok(ShotWritten { shot_seq, video })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_keys_sort_like_the_times_they_encode() {
+        let early = DateTime::from_timestamp(1_700_000_000, 5).expect("time");
+        let late = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
+        let (a, _) = eta_parts(Some(early)).expect("parts");
+        let (b, _) = eta_parts(Some(late)).expect("parts");
+        assert!(a < b);
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn events_lose_only_their_seq() {
+        let video = VideoId::from("vid_x");
+        let spec = shotfarm_core::domain::ShotSpec {
+            prompt: "p".into(),
+            duration_s: 8,
+            model: "m".into(),
+            seed: 1,
+            steps: 4,
+        };
+        let shot = ShotRecord::new(ShotId::for_video(&video, 0), 0, spec, Utc::now());
+        let event = FarmEvent::Shot(ShotEvent::of(0, &video, &shot, Utc::now()));
+        let text = event_without_seq(&event).expect("encode");
+        assert!(!text.contains("\"seq\""), "{text}");
+        let with_seq = format!("{{\"seq\":9,{}", &text[1..]);
+        let back: FarmEvent = serde_json::from_str(&with_seq).expect("decode");
+        match (back, event) {
+            (FarmEvent::Shot(b), FarmEvent::Shot(e)) => {
+                assert_eq!(b.seq, 9);
+                assert_eq!(ShotEvent { seq: 0, ..b }, e);
+            }
+            _ => panic!("kind changed"),
+        }
+    }
+
+    #[test]
+    fn cursors_round_trip_into_index_members() {
+        let member = index_member(1_763_000_000_123_456, "vid_abc");
+        let query = |cursor: &str| VideoQuery {
+            cursor: Some(cursor.to_owned()),
+            ..VideoQuery::default()
+        };
+        let (micros, id) = query("1763000000123456.vid_abc").after().expect("cursor");
+        assert_eq!(index_member(micros, &id), member);
+        assert!(query("garbage").after().is_none());
+    }
+}

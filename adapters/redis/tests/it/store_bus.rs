@@ -1,0 +1,169 @@
+//! The store and event-bus conformance suite on the Redis adapters (two connections to one
+//! redis-server of the test's own, as two servers would hold them), and what only a store shared
+//! by several servers adds: a second server's bus sees the first one's events, in order; replay
+//! works from a fresh bus (a restarted server); an outage reads unavailable and heals.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use shotfarm_actors::ports::StoreError;
+use shotfarm_actors::testkit::store_bus::{
+    eventually, moved, next_event, video_of, write, Harness, Server,
+};
+use shotfarm_core::domain::{ShotState, VideoState};
+use shotfarm_core::ids::VideoId;
+use shotfarm_redis::testkit::RedisServer;
+use shotfarm_redis::{RedisBus, RedisConn, RedisStore};
+
+async fn redis_server(url: &str) -> Server {
+    let conn = RedisConn::connect(url).await.expect("connect to redis");
+    Server {
+        store: Arc::new(RedisStore::new(&conn)),
+        bus: Arc::new(RedisBus::new(&conn)),
+    }
+}
+
+/// Two servers on one redis-server, which lives as long as the harness.
+async fn redis_harness() -> (Harness, RedisServer) {
+    let r = RedisServer::start();
+    let h = Harness {
+        a: redis_server(&r.url()).await,
+        b: redis_server(&r.url()).await,
+        keep: None,
+    };
+    (h, r)
+}
+
+async fn redis() -> Harness {
+    let (mut h, r) = redis_harness().await;
+    h.keep = Some(Box::new(r));
+    h
+}
+
+shotfarm_actors::store_bus_conformance!(redis().await);
+
+/// Two servers write shots of one video at once; a watcher on a third sees one gapless run.
+async fn check_concurrent_writers_reach_a_remote_watcher_in_seq_order(
+    h: Harness,
+    redis: RedisServer,
+) {
+    let url = redis.url();
+    let c = redis_server(&url).await;
+    let v = video_of("u", 4);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = c.bus.subscribe(&v.id);
+    let work = v.shots.iter().enumerate().map(|(i, shot)| {
+        let server = if i % 2 == 0 { &h.a } else { &h.b };
+        async move {
+            let mut s = moved(shot, ShotState::Assigned);
+            write(server, &s).await.expect("claim");
+            s.state = ShotState::Running;
+            for step in 1..=4 {
+                s.step = step;
+                write(server, &s).await.expect("step");
+            }
+            write(server, &moved(&s, ShotState::Completed))
+                .await
+                .expect("complete");
+        }
+    });
+    join_all(work).await;
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.state, VideoState::Completed);
+    let mut seqs = Vec::new();
+    while seqs.last() != Some(&stored.seq) {
+        seqs.push(next_event(&mut rx).await.seq());
+    }
+    assert_eq!(seqs, (1..=stored.seq).collect::<Vec<_>>());
+}
+
+/// A bus created after the events (a restarted server) replays them from Redis.
+async fn check_replay_works_from_a_fresh_bus(h: Harness, redis: RedisServer) {
+    let url = redis.url();
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let shot = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &shot).await.expect("claim");
+    write(&h.a, &moved(&shot, ShotState::Running))
+        .await
+        .expect("run");
+    drop(h);
+    let fresh = redis_server(&url).await;
+    let all: Vec<u64> = fresh
+        .bus
+        .replay_async(&v.id, 0)
+        .await
+        .expect("kept")
+        .iter()
+        .map(|e| e.seq())
+        .collect();
+    assert_eq!(all, vec![1, 2, 3]);
+    let after: Vec<u64> = fresh
+        .bus
+        .replay_async(&v.id, 2)
+        .await
+        .expect("kept")
+        .iter()
+        .map(|e| e.seq())
+        .collect();
+    assert_eq!(after, vec![3]);
+    assert!(fresh
+        .bus
+        .replay_async(&VideoId::new_random(), 0)
+        .await
+        .is_none());
+}
+
+/// Redis goes away and comes back: calls fail as unavailable meanwhile, then work again, and a
+/// watcher gets the events written after the return.
+async fn check_an_outage_reads_unavailable_and_heals(h: Harness, mut redis: RedisServer) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    let r = &mut redis;
+    let port = r.port;
+    r.stop();
+    assert!(matches!(
+        h.a.store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        h.a.store.create_video(video_of("u", 1)).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    r.restart();
+    assert_eq!(r.port, port);
+    // The restarted server kept nothing (no persistence here): store the video again.
+    let store = Arc::clone(&h.a.store);
+    eventually("the store answers again", || {
+        let store = Arc::clone(&store);
+        async move { store.ping().await.is_ok() }
+    })
+    .await;
+    h.a.store
+        .create_video(v.clone())
+        .await
+        .expect("create again");
+    let w = write(&h.a, &moved(&v.shots[0], ShotState::Assigned))
+        .await
+        .expect("claim");
+    assert_eq!(next_event(&mut rx).await.seq(), w.shot_seq);
+}
+
+#[actix_rt::test]
+async fn concurrent_writers_reach_a_remote_watcher_in_seq_order() {
+    let (h, r) = redis_harness().await;
+    check_concurrent_writers_reach_a_remote_watcher_in_seq_order(h, r).await
+}
+
+#[actix_rt::test]
+async fn replay_works_from_a_fresh_bus() {
+    let (h, r) = redis_harness().await;
+    check_replay_works_from_a_fresh_bus(h, r).await
+}
+
+#[actix_rt::test]
+async fn an_outage_reads_unavailable_and_heals() {
+    let (h, r) = redis_harness().await;
+    check_an_outage_reads_unavailable_and_heals(h, r).await
+}

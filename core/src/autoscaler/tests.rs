@@ -1,0 +1,250 @@
+//! Tests of the decision function: bursts scale up within one evaluation, idle pools scale down
+//! to their minimum, a steady load does not flap, spot shortage and pinned work fall back to
+//! on-demand, budgets stop growth.
+
+use super::*;
+
+fn policy() -> PoolPolicy {
+    PoolPolicy {
+        gpus_per_node: 1,
+        min_nodes: 2,
+        max_spot_nodes: 16,
+        max_on_demand_nodes: 8,
+        spot_price_per_hour: 1.10,
+        on_demand_price_per_hour: 3.67,
+    }
+}
+
+fn objectives() -> Objectives {
+    Objectives {
+        latency_objective_s: 900.0,
+        boot_delay_s: 60.0,
+        spot_preemption_rate: 0.05,
+        spot_short: false,
+        idle_before_release_s: 300.0,
+        seconds_since_last_growth: 3600.0,
+        cooldown_s: 600.0,
+        budget: BudgetState::Ok,
+    }
+}
+
+fn node(id: &str, kind: Kind, busy: bool, idle_s: f64) -> NodeUsage {
+    NodeUsage {
+        id: id.into(),
+        kind,
+        gpus: 1,
+        busy_gpus: u32::from(busy),
+        idle_s,
+    }
+}
+
+fn pool(nodes: Vec<NodeUsage>, queued_shots: usize, shot_s: f64) -> PoolState {
+    PoolState {
+        pool: "video".into(),
+        queued_gpu_s: queued_shots as f64 * shot_s,
+        pinned_gpu_s: 0.0,
+        queued_shots,
+        running_gpu_s: nodes.iter().filter(|n| n.busy_gpus > 0).count() as f64 * shot_s / 2.0,
+        nodes,
+        booting_spot: 0,
+        booting_on_demand: 0,
+    }
+}
+
+fn added(actions: &[Action], kind: Kind) -> u32 {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Add { kind: k, nodes, .. } if *k == kind => *nodes,
+            _ => 0,
+        })
+        .sum()
+}
+
+fn released(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Release { .. }))
+        .count()
+}
+
+#[test]
+fn a_burst_scales_up_spot_first_within_one_evaluation() {
+    // 150 videos of 8 shots at 180 s each on 2 busy nodes.
+    let p = pool(
+        vec![
+            node("a", Kind::OnDemand, true, 0.0),
+            node("b", Kind::OnDemand, true, 0.0),
+        ],
+        1200,
+        180.0,
+    );
+    let actions = decide(&p, &policy(), &objectives());
+    assert_eq!(added(&actions, Kind::Spot), 16, "{actions:?}");
+    // Spot alone (16 nodes) cannot clear 216,000 GPU-s in 15 minutes: on-demand makes up the rest.
+    assert_eq!(added(&actions, Kind::OnDemand), 6, "{actions:?}");
+    assert!(actions
+        .iter()
+        .all(|a| matches!(a, Action::Add { reason, .. } if !reason.is_empty())));
+}
+
+#[test]
+fn a_small_queue_the_pool_can_absorb_adds_nothing() {
+    let nodes = (0..4)
+        .map(|i| node(&format!("n{i}"), Kind::Spot, true, 0.0))
+        .collect();
+    let p = pool(nodes, 4, 180.0);
+    assert!(decide(&p, &policy(), &objectives()).is_empty());
+}
+
+#[test]
+fn idle_pools_scale_down_to_their_minimum_dearest_first() {
+    let nodes = vec![
+        node("s1", Kind::Spot, false, 900.0),
+        node("s2", Kind::Spot, false, 900.0),
+        node("o1", Kind::OnDemand, false, 900.0),
+        node("o2", Kind::OnDemand, false, 900.0),
+        node("s3", Kind::Spot, false, 10.0),
+    ];
+    let actions = decide(&pool(nodes, 0, 180.0), &policy(), &objectives());
+    let gone: Vec<&str> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Release { node, .. } => Some(node.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        gone,
+        vec!["o1", "o2", "s1"],
+        "down to min 2, on-demand first, never a recently busy node"
+    );
+}
+
+#[test]
+fn a_steady_load_does_not_flap() {
+    let mut o = objectives();
+    // Just grew: the idle node stays although it is idle.
+    o.seconds_since_last_growth = 30.0;
+    let nodes = vec![
+        node("a", Kind::Spot, true, 0.0),
+        node("b", Kind::Spot, true, 0.0),
+        node("c", Kind::Spot, false, 400.0),
+    ];
+    assert_eq!(
+        released(&decide(&pool(nodes.clone(), 0, 180.0), &policy(), &o)),
+        0
+    );
+    // A steady trickle the nodes keep up with: no add, and no release while work waits.
+    let p = pool(nodes, 2, 60.0);
+    for _ in 0..10 {
+        assert!(decide(&p, &policy(), &objectives()).is_empty());
+    }
+}
+
+#[test]
+fn spot_shortage_falls_back_to_on_demand() {
+    let mut o = objectives();
+    o.spot_short = true;
+    let actions = decide(
+        &pool(vec![node("a", Kind::OnDemand, true, 0.0)], 100, 180.0),
+        &policy(),
+        &o,
+    );
+    assert_eq!(added(&actions, Kind::Spot), 0);
+    assert!(added(&actions, Kind::OnDemand) > 0);
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Add { kind: Kind::OnDemand, reason, .. } if reason.contains("spot capacity is short"))),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn pinned_work_gets_on_demand_nodes() {
+    let mut p = pool(
+        vec![
+            node("a", Kind::Spot, true, 0.0),
+            node("b", Kind::Spot, true, 0.0),
+        ],
+        10,
+        600.0,
+    );
+    p.pinned_gpu_s = 600.0;
+    let actions = decide(&p, &policy(), &objectives());
+    assert!(added(&actions, Kind::OnDemand) >= 1, "{actions:?}");
+}
+
+#[test]
+fn budgets_stop_growth() {
+    let mut o = objectives();
+    for budget in [BudgetState::NoGrowth, BudgetState::HighOnly] {
+        o.budget = budget;
+        let actions = decide(&pool(vec![], 1000, 180.0), &policy(), &o);
+        assert_eq!(
+            added(&actions, Kind::Spot) + added(&actions, Kind::OnDemand),
+            0,
+            "{budget:?}"
+        );
+    }
+    o.budget = BudgetState::Warn;
+    assert!(
+        added(
+            &decide(&pool(vec![], 1000, 180.0), &policy(), &o),
+            Kind::Spot
+        ) > 0
+    );
+}
+
+#[test]
+fn a_pool_below_its_minimum_is_topped_up() {
+    let actions = decide(&pool(vec![], 0, 180.0), &policy(), &objectives());
+    assert_eq!(added(&actions, Kind::OnDemand), 2);
+}
+
+#[test]
+fn the_backlog_is_sized_to_finish_within_the_window_not_started_at_once() {
+    // 40 shots of 180 s (five videos) on an empty pool: the pool is sized so the newest shot
+    // starts within the 900 s window (7,020 GPU-s ahead of it over (900 - 60 s boot) × 0.99 per
+    // spot node = 9 nodes), not so every shot starts at once (40).
+    let p = pool(vec![], 40, 180.0);
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let actions = decide(&p, &pol, &objectives());
+    assert_eq!(added(&actions, Kind::Spot), 9, "{actions:?}");
+    assert_eq!(added(&actions, Kind::OnDemand), 0, "{actions:?}");
+    // Nine busy nodes finish that backlog within the window: nothing more is bought.
+    let nodes = (0..9)
+        .map(|i| node(&format!("n{i}"), Kind::Spot, true, 0.0))
+        .collect();
+    assert!(decide(&pool(nodes, 40, 180.0), &pol, &objectives()).is_empty());
+}
+
+#[test]
+fn a_lone_shot_on_an_empty_pool_gets_a_node() {
+    // One shot needs no capacity "ahead of it", but with nothing up nothing would start it.
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let actions = decide(&pool(vec![], 1, 180.0), &pol, &objectives());
+    assert_eq!(added(&actions, Kind::Spot), 1, "{actions:?}");
+}
+
+#[test]
+fn an_idle_node_goes_back_soon_once_nothing_is_queued() {
+    // The shipped defaults: 10 s idle, 90 s cooldown. A node idle past 10 s with nothing queued
+    // goes back (keeping it costs as much as buying it again within a boot); one idle 5 s stays.
+    let mut o = objectives();
+    o.idle_before_release_s = 10.0;
+    o.cooldown_s = 90.0;
+    o.seconds_since_last_growth = 120.0;
+    let mut pol = policy();
+    pol.min_nodes = 0;
+    let nodes = vec![
+        node("a", Kind::Spot, false, 15.0),
+        node("b", Kind::Spot, false, 5.0),
+    ];
+    let actions = decide(&pool(nodes.clone(), 0, 180.0), &pol, &o);
+    assert_eq!(released(&actions), 1, "{actions:?}");
+    // Within a boot of growing, nothing goes back (no flapping).
+    o.seconds_since_last_growth = 60.0;
+    assert_eq!(released(&decide(&pool(nodes, 0, 180.0), &pol, &o)), 0);
+}

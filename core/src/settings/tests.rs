@@ -1,0 +1,146 @@
+//! The farm's settings: the shipped configs load, overrides reach nested keys, bad values are
+//! refused naming the key.
+
+use super::*;
+
+#[test]
+fn embedded_default_loads() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    assert!(s.models.contains_key(&s.default_model));
+    assert!(s.node_groups.iter().any(|g| g.spot));
+    assert!(s.node_groups.iter().any(|g| !g.spot));
+}
+
+#[test]
+fn every_shipped_config_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).expect("config dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Settings::load(Some(&path), Vec::new())
+                .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
+            loaded += 1;
+        }
+    }
+    assert!(
+        loaded >= 2,
+        "expected default.toml and seed-scenario-b.toml"
+    );
+}
+
+#[test]
+fn seed_scenario_b_is_the_seeds_cluster() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/seed-scenario-b.toml");
+    let s = Settings::load(Some(&path), Vec::new()).expect("scenario b");
+    let gpus = |pool: &str, spot: bool| -> u32 {
+        s.node_groups
+            .iter()
+            .filter(|g| g.pool == pool && g.spot == spot)
+            .map(|g| g.count * g.gpus_per_node)
+            .sum()
+    };
+    assert_eq!(
+        (
+            gpus("llm", false),
+            gpus("video", false),
+            gpus("video", true),
+            gpus("image", false)
+        ),
+        (2, 8, 8, 2)
+    );
+    let spot_a100 = s
+        .node_groups
+        .iter()
+        .find(|g| g.spot)
+        .map(|g| g.price_per_hour);
+    assert_eq!(spot_a100, Some(1.10));
+}
+
+#[test]
+fn env_overrides_reach_nested_keys() {
+    let env = vec![
+        (
+            "SHOTFARM_STORE__URL".to_owned(),
+            "redis://127.0.0.1:1/".to_owned(),
+        ),
+        ("SHOTFARM_TIMING__TIME_FACTOR".to_owned(), "0.5".to_owned()),
+        ("OTHER".to_owned(), "x".to_owned()),
+    ];
+    let s = Settings::load(None, env).expect("config with overrides");
+    assert_eq!(s.store.url.as_deref(), Some("redis://127.0.0.1:1/"));
+    assert!((s.timing.time_factor - 0.5).abs() < 1e-9);
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let text = DEFAULT_TOML.replace("[timing]", "[timing]\nbogus_key = 1");
+    let err = Settings::from_toml_str(&text).expect_err("unknown key must fail");
+    assert!(err.to_string().contains("bogus_key"), "{err}");
+}
+
+#[test]
+fn an_unknown_default_model_is_refused() {
+    let text = DEFAULT_TOML.replace("default_model = \"tiny-video\"", "default_model = \"nope\"");
+    let err = Settings::from_toml_str(&text).expect_err("must fail");
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn an_infinite_or_zero_time_factor_is_refused() {
+    for bad in ["inf", "0", "nan"] {
+        let env = vec![("SHOTFARM_TIMING__TIME_FACTOR".to_owned(), bad.to_owned())];
+        let err = Settings::load(None, env).expect_err(bad);
+        assert!(err.to_string().contains("time_factor"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn an_at_risk_share_outside_zero_to_one_is_refused() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    assert_eq!(s.autoscaler.at_risk_share, 0.6);
+    for bad in ["1.5", "-0.1"] {
+        let env = vec![(
+            "SHOTFARM_AUTOSCALER__AT_RISK_SHARE".to_owned(),
+            bad.to_owned(),
+        )];
+        let err = Settings::load(None, env).expect_err(bad);
+        assert!(err.to_string().contains("at_risk_share"), "{err}");
+    }
+}
+
+#[test]
+fn an_emptied_node_group_list_loads() {
+    // How the agent tests start a server with no local nodes.
+    let env = vec![("SHOTFARM_NODE_GROUPS".to_owned(), "[]".to_owned())];
+    let s = Settings::load(None, env).expect("no local nodes");
+    assert!(s.node_groups.is_empty());
+}
+
+#[test]
+fn a_kubernetes_token_is_neither_debug_printed_nor_serialized() {
+    let env = vec![(
+        "SHOTFARM_AUTOSCALER__KUBERNETES__TOKEN".to_owned(),
+        "k8s-token-0123456789".to_owned(),
+    )];
+    let s = Settings::load(None, env).expect("config");
+    let debug = format!("{s:?} {s:#?}");
+    let json = serde_json::to_string(&s).expect("json");
+    for shown in [&debug, &json] {
+        assert!(!shown.contains("k8s-token-0123456789"), "{shown}");
+    }
+}
+
+#[test]
+fn the_farm_takes_only_its_sections_and_a_key_nobody_takes_is_named() {
+    let mut doc = Document::load(None, Vec::new()).expect("default");
+    Settings::from_document(&mut doc).expect("farm sections");
+    let left = doc.take(&["server", "auth"]);
+    assert!(left.get("server").is_some() && left.get("auth").is_some());
+    let mut doc = Document::parse(&format!("bogus_top = 1\n{DEFAULT_TOML}")).expect("parse");
+    Settings::from_document(&mut doc).expect("farm sections");
+    doc.take(&["server", "auth", "websocket", "agents"]);
+    let err = doc.finish().expect_err("bogus_top");
+    assert!(err.to_string().contains("bogus_top"), "{err}");
+}

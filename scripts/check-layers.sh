@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The layering the crate graph stands for (ARCHITECTURE.md), checked on what cargo resolves:
+#   shotfarm-core   no actor system, async runtime, Redis, ort, NVML, HTTP client or server;
+#   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own).
+# Fails naming the crate and what it pulls in. Run by scripts/test.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fail=0
+check() {
+    local package="$1"; shift
+    local tree
+    tree="$(cargo tree -p "$package" -e normal --prefix none --format '{p}' | awk '{print $1}' | sort -u)"
+    for banned in "$@"; do
+        if grep -qx "$banned" <<<"$tree"; then
+            echo "check-layers: $package depends on $banned (cargo tree -p $package -e normal -i $banned shows how)" >&2
+            fail=1
+        fi
+    done
+}
+
+check shotfarm-core actix tokio redis ort nvml-wrapper reqwest actix-web
+check shotfarm-actors redis ort nvml-wrapper reqwest actix-web
+
+if [ "$fail" -ne 0 ]; then
+    exit 1
+fi
+echo "check-layers: core and actors keep their layers"

@@ -1,0 +1,62 @@
+//! Which adapters a farm runs on, from its settings: in memory (the embedded default) or Redis
+//! when `store.url` is `redis://...`; ONNX models through ort, the rest on the timing model;
+//! the Kubernetes node provider when the autoscaler asks for it. The only place that knows
+//! every adapter crate.
+
+use std::sync::Arc;
+
+use shotfarm_actors::adapters::LocalArtifacts;
+use shotfarm_actors::ports::NodeProvider;
+use shotfarm_actors::{Adapters, Farm, FarmError};
+use shotfarm_core::settings::{ProviderChoice, Settings};
+use shotfarm_kubernetes::KubernetesProvider;
+use shotfarm_redis::{
+    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRevocations, RedisStore,
+};
+
+/// Starts the farm on the configured store: in memory, or Redis when `store.url` is
+/// `redis://...` (or `rediss://`, `redis+unix://`), shared with every server pointed at it.
+pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
+    let executor =
+        shotfarm_onnx::executor_for(&settings).map_err(|e| FarmError::Invalid(e.to_string()))?;
+    let node_provider = node_provider(&settings)?;
+    let Some(url) = settings.store.url.clone() else {
+        let adapters = Adapters {
+            node_provider,
+            ..Adapters::in_memory(&settings, executor)
+        };
+        return Farm::start_on(settings, adapters);
+    };
+    if !["redis://", "rediss://", "redis+unix://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+    {
+        return Err(FarmError::Invalid(format!(
+            "store.url {url:?}: expected redis://host:port/ (or unset for in memory)"
+        )));
+    }
+    let conn = RedisConn::connect(&url).await?;
+    let adapters = Adapters {
+        store: Arc::new(RedisStore::new(&conn)),
+        bus: Arc::new(RedisBus::new(&conn)),
+        executor,
+        accounts: Arc::new(RedisAccounts::new(&conn)),
+        audit_log: Arc::new(RedisAuditLog::new(&conn, settings.store.audit_max_len)),
+        revocations: Arc::new(RedisRevocations::new(&conn)),
+        artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+        node_provider,
+    };
+    Farm::open_shared(settings, adapters).await
+}
+
+/// The Kubernetes provider when `[autoscaler]` is on and asks for it; the simulated provider
+/// needs nothing from here (the farm builds it on its own local nodes).
+fn node_provider(settings: &Settings) -> Result<Option<Arc<dyn NodeProvider>>, FarmError> {
+    let a = &settings.autoscaler;
+    if !a.enabled || !matches!(a.provider, ProviderChoice::Kubernetes) {
+        return Ok(None);
+    }
+    let provider = KubernetesProvider::new(a.kubernetes.clone())
+        .map_err(|e| FarmError::Invalid(e.to_string()))?;
+    Ok(Some(Arc::new(provider)))
+}

@@ -1,0 +1,46 @@
+//! The operator dashboard (`/`) in real headless Chromium: starts the real server with slow
+//! shots on every node, submits two videos, and runs tests/browser/dashboard-page.mjs, which
+//! refuses a user token, signs in as an operator, watches telemetry change, preempts a node
+//! and sees its shots requeue, drains a node and cancels a video. Screenshots (desktop and narrow)
+//! go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's; not
+//! a `SHOTFARM_` name, which the server would read as config): a test run must not rewrite
+//! tracked files. Installs chromium and the driver first when missing.
+
+use crate::support;
+
+use serde_json::{json, Value};
+use support::{browser, Server};
+
+#[test]
+fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
+    browser::ensure_chromium();
+
+    // Real-time steps (3.6 s each): shots stay on their nodes long enough to be acted on.
+    let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "1.0")]);
+    let ops = s.operator();
+    let alice = s.user("alice");
+    for title in ["Lighthouse", "Harbour"] {
+        let shots: Vec<Value> = (0..8)
+            .map(|i| json!({ "prompt": format!("{title}, shot {i}"), "model": "cogvideox-5b", "steps": 40 }))
+            .collect();
+        s.submit(&alice, &json!({ "title": title, "shots": shots }));
+    }
+    let shots_dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        browser::root().join("docs/screenshots")
+    } else {
+        std::env::temp_dir().join(format!("shotfarm-screenshots-{}", std::process::id()))
+    };
+    std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    let report = browser::run_driver(
+        "dashboard-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_TOKEN", &alice),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_SCREENSHOTS", &shots_dir),
+        ],
+    );
+    assert_eq!(report["ok"], true);
+    assert!(report["nodes"].as_u64().unwrap_or(0) >= 8);
+    assert_eq!(report["requeued"], true);
+}

@@ -1,0 +1,28 @@
+//! The root crate's black-box tests, one binary: each module starts a real server (in process,
+//! or the `shotfarm` binary where the process itself is what is tested) on `127.0.0.1:0` and
+//! talks real HTTP and websockets to it; `support` holds what they share.
+
+mod agent_enroll;
+mod agent_scope;
+mod agents;
+mod api_auth;
+mod api_flow;
+mod api_validation;
+mod artifacts;
+mod audit_log;
+mod autoscaler;
+mod banner;
+mod credits_limits;
+mod dashboard_page;
+mod faults;
+mod hardening;
+mod hostile_input;
+mod isolation;
+mod load_target;
+mod operator_stream;
+mod progress_page;
+mod progress_ws;
+mod redis_farm;
+mod sealing;
+mod support;
+mod ws_client;

@@ -1,0 +1,235 @@
+//! The web layer's sections of the configuration: the HTTP server, token signing, websocket
+//! sessions and remote agents' connections. The farm's own sections are
+//! `shotfarm_core::settings::Settings`; both are taken from one file by the composition root.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shotfarm_core::settings::{humantime_serde_compat, Document, SettingsError};
+
+/// Everything the web layer is configured by.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub server: ServerSettings,
+    pub auth: AuthSettings,
+    /// Websocket sessions (every key optional).
+    #[serde(default)]
+    pub websocket: WebsocketSettings,
+    /// Remote node agents' connections (every key optional).
+    #[serde(default)]
+    pub agents: AgentSettings,
+}
+
+impl WebSettings {
+    /// The web layer's top-level keys of a configuration file.
+    pub const SECTIONS: &'static [&'static str] = &["server", "auth", "websocket", "agents"];
+
+    /// The web layer's sections of the file at `path` (the embedded default when `None`) with
+    /// `SHOTFARM_*` overrides from `env`; other layers' sections are left.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        Self::from_document(&mut Document::load(path, env)?)
+    }
+
+    /// Takes the web layer's sections out of `doc`, deserializes and checks them.
+    pub fn from_document(doc: &mut Document) -> Result<Self, SettingsError> {
+        let settings: WebSettings = doc.take(Self::SECTIONS).try_into()?;
+        settings.check().map_err(SettingsError::Invalid)?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.auth.secret.len() < 16 {
+            return Err("auth.secret must be at least 16 characters".into());
+        }
+        if self.websocket.max_sessions_per_user == Some(0) {
+            return Err("websocket.max_sessions_per_user must be at least 1 (or unset: 16)".into());
+        }
+        let a = &self.agents;
+        if a.heartbeat_interval.is_zero() || a.heartbeat_timeout <= a.heartbeat_interval {
+            return Err(
+                "agents.heartbeat_timeout must be longer than a non-zero heartbeat_interval".into(),
+            );
+        }
+        if a.reconnect_initial.is_zero() || a.reconnect_max < a.reconnect_initial {
+            return Err(
+                "agents.reconnect_max must be at least a non-zero reconnect_initial".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Remote node agents: how a silent connection is told from a live one, and how an agent
+/// retries.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// The server pings each agent this often.
+    #[serde(with = "humantime_serde_compat", default = "agent_heartbeat_interval")]
+    pub heartbeat_interval: Duration,
+    /// A connection silent this long is lost (its shots requeue); an agent that hears nothing
+    /// from the server this long reconnects. Keep it below `timing.heartbeat_timeout`, so that
+    /// the connection, which can tell the agent, notices a silent agent before the supervisor.
+    #[serde(with = "humantime_serde_compat", default = "agent_heartbeat_timeout")]
+    pub heartbeat_timeout: Duration,
+    /// An agent's first wait before reconnecting; doubled after each failed try.
+    #[serde(with = "humantime_serde_compat", default = "agent_reconnect_initial")]
+    pub reconnect_initial: Duration,
+    /// The longest wait between an agent's tries.
+    #[serde(with = "humantime_serde_compat", default = "agent_reconnect_max")]
+    pub reconnect_max: Duration,
+    /// How long a node token from `POST /api/v1/agents/enroll` lives; the agent enrolls again
+    /// when it expires.
+    #[serde(with = "humantime_serde_compat", default = "agent_node_token_ttl")]
+    pub node_token_ttl: Duration,
+}
+
+fn agent_node_token_ttl() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+
+fn agent_heartbeat_interval() -> Duration {
+    Duration::from_secs(2)
+}
+
+fn agent_heartbeat_timeout() -> Duration {
+    Duration::from_secs(8)
+}
+
+fn agent_reconnect_initial() -> Duration {
+    Duration::from_millis(500)
+}
+
+fn agent_reconnect_max() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: agent_heartbeat_interval(),
+            heartbeat_timeout: agent_heartbeat_timeout(),
+            reconnect_initial: agent_reconnect_initial(),
+            reconnect_max: agent_reconnect_max(),
+            node_token_ttl: agent_node_token_ttl(),
+        }
+    }
+}
+
+/// Websocket sessions. An unset key keeps the session's built-in default (the constants at the
+/// top of `web/src/session/progress.rs`); tests shorten them.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebsocketSettings {
+    /// How often the server pings each client.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub heartbeat_interval: Option<Duration>,
+    /// A client silent for this long is dropped.
+    #[serde(default, with = "humantime_serde_compat::option")]
+    pub client_timeout: Option<Duration>,
+    /// Bytes of frames a session queues for a slow client before it drops the backlog and
+    /// resynchronises the client with a fresh snapshot.
+    #[serde(default)]
+    pub outbox_bytes: Option<usize>,
+    /// Websocket sessions (progress and operator streams together) one user may hold open on
+    /// one server; one more is answered 429 with `Retry-After` (unset: 16).
+    #[serde(default)]
+    pub max_sessions_per_user: Option<usize>,
+}
+
+/// The HTTP server.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub bind: String,
+    /// Request bodies over this many bytes are answered 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Origins allowed on websocket routes besides the server's own.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+fn default_max_body_bytes() -> usize {
+    256 * 1024
+}
+
+/// Token signing (HS256, the Supabase claim shape). The secret is never printed: `Debug`
+/// redacts it and serialization skips it.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    #[serde(skip_serializing)]
+    pub secret: String,
+    #[serde(with = "humantime_serde_compat")]
+    pub token_ttl: Duration,
+    /// How long a signed `artifact_url` stays valid.
+    #[serde(default = "default_artifact_url_ttl", with = "humantime_serde_compat")]
+    pub artifact_url_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("secret", &"<redacted>")
+            .field("token_ttl", &self.token_ttl)
+            .field("artifact_url_ttl", &self.artifact_url_ttl)
+            .finish()
+    }
+}
+
+fn default_artifact_url_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_settings_default_when_absent_and_a_timeout_inside_the_interval_is_refused() {
+        let s = WebSettings::load(None, Vec::new()).expect("default config");
+        assert!(s.agents.heartbeat_timeout > s.agents.heartbeat_interval);
+        let env = vec![
+            (
+                "SHOTFARM_AGENTS__HEARTBEAT_INTERVAL".to_owned(),
+                "2s".to_owned(),
+            ),
+            (
+                "SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT".to_owned(),
+                "1s".to_owned(),
+            ),
+        ];
+        let err = WebSettings::load(None, env).expect_err("timeout inside the interval");
+        assert!(err.to_string().contains("heartbeat_timeout"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_neither_debug_printed_nor_serialized() {
+        let secret = "a-distinctive-secret-0123456789";
+        let env = vec![("SHOTFARM_AUTH__SECRET".to_owned(), secret.to_owned())];
+        let s = WebSettings::load(None, env).expect("config");
+        assert_eq!(s.auth.secret, secret);
+        let debug = format!("{s:?} {s:#?}");
+        let json = serde_json::to_string(&s).expect("json");
+        for shown in [&debug, &json] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(debug.contains("<redacted>"));
+    }
+
+    #[test]
+    fn zero_sessions_per_user_is_refused() {
+        let env = vec![(
+            "SHOTFARM_WEBSOCKET__MAX_SESSIONS_PER_USER".to_owned(),
+            "0".to_owned(),
+        )];
+        let err = WebSettings::load(None, env).expect_err("0 sessions");
+        assert!(err.to_string().contains("max_sessions_per_user"), "{err}");
+    }
+}
