@@ -1,4 +1,4 @@
-"""The Python side of the ort benchmark (actors/benches/onnx_step.rs runs it in the same run).
+"""The Python side of the ort benchmark (adapters/onnx/benches/onnx_step.rs runs it in the same run).
 
     .venv/bin/python models/bench_ort.py [--steps N] [--sessions N]
 

@@ -1,7 +1,7 @@
 """The tiny-video model's input contract, shared by the export script and the benchmark.
 
 How a prompt and a seed become the initial noise and the conditioning, and which timestep each
-denoising step gets. The Rust side (actors/src/adapters/onnx/inputs.rs) implements exactly this;
+denoising step gets. The Rust side (adapters/onnx/src/inputs.rs) implements exactly this;
 the reference file written by export_tiny.py pins both to the same bits.
 
 Everything is integer arithmetic or IEEE double additions, multiplications and one square root, in

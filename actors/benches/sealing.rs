@@ -13,7 +13,6 @@ use shotfarm_actors::ports::Store;
 use shotfarm_actors::sealing::SealedStore;
 use shotfarm_core::domain::{Priority, ShotSpec, ShotState, VideoRecord};
 use shotfarm_core::ids::{OwnerId, VideoId};
-use shotfarm_core::keyring::Keyring;
 use shotfarm_core::settings::SecuritySettings;
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -88,10 +87,11 @@ async fn writes(store: &dyn Store) -> f64 {
 
 fn main() {
     let keys = Arc::new(
-        Keyring::from_settings(&SecuritySettings {
+        SecuritySettings {
             master_key: KEY.into(),
             previous_master_keys: Vec::new(),
-        })
+        }
+        .keyring()
         .expect("key"),
     );
     let owner = OwnerId::from("alice");

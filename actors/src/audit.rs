@@ -125,7 +125,7 @@ mod tests {
             master_key: "11".repeat(32),
             previous_master_keys: Vec::new(),
         };
-        Arc::new(Keyring::from_settings(&settings).expect("keyring"))
+        Arc::new(settings.keyring().expect("keyring"))
     }
 
     fn shot(video: &VideoId, i: usize, prompt: &str) -> ShotRecord {

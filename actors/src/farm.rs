@@ -8,7 +8,6 @@ mod shared;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use chrono::Utc;
 
 use crate::adapters::{
@@ -17,7 +16,8 @@ use crate::adapters::{
 use crate::audit::Auditor;
 use crate::local_nodes::LocalProvider;
 use crate::messages::{
-    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink, PreemptNode,
+    CancelVideo, DrainNode, EnqueueVideo, GetCluster, GetNodes, GetWaiting, NodeUplink,
+    PreemptNode, SupervisorHandle,
 };
 use crate::ports::{
     Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
@@ -29,7 +29,6 @@ use crate::supervisor::Supervisor;
 use crate::FarmError;
 use shotfarm_core::domain::{Priority, ShotSpec, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
-use shotfarm_core::keyring::Keyring;
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
@@ -45,7 +44,7 @@ pub struct NewVideo {
 /// Handle on a running farm; cheap to clone and `Send`, so every HTTP worker holds one.
 #[derive(Clone)]
 pub struct Farm {
-    supervisor: Addr<Supervisor>,
+    supervisor: SupervisorHandle,
     /// Videos charged per user and period (in memory, or in Redis shared by every server on it).
     accounts: Arc<dyn Accounts>,
     /// Per-user request rates, counted by this server alone.
@@ -57,7 +56,7 @@ pub struct Farm {
     /// Where finished clips are read from (checkpoints and clips live under `executor.data_dir`).
     artifacts: Arc<dyn ArtifactStore>,
     /// Keeps this server in step with the others when the store is shared (Redis).
-    reconciler: Option<Addr<crate::reconciler::Reconciler>>,
+    reconciler: Option<actix::Addr<crate::reconciler::Reconciler>>,
     /// The autoscaler's decisions (empty while it is off).
     autoscaler_log: shotfarm_core::autoscaler::DecisionLog,
     /// Revoked node tokens (in memory, or in Redis shared by every server on it).
@@ -134,7 +133,9 @@ impl Farm {
         let settings = Arc::new(settings);
         // Every store the farm runs on holds users' text sealed (see `crate::sealing`).
         let keyring = Arc::new(
-            Keyring::from_settings(&settings.security)
+            settings
+                .security
+                .keyring()
                 .map_err(|e| FarmError::Invalid(e.to_string()))?,
         );
         let store: Arc<dyn Store> = Arc::new(SealedStore::new(store, Arc::clone(&keyring)));
@@ -160,12 +161,12 @@ impl Farm {
                 audit,
             }
         };
-        let supervisor = Supervisor::new(
+        let supervisor = SupervisorHandle::from(&Supervisor::new(
             Arc::clone(&settings),
             Arc::clone(&metrics),
             deps,
             Some(Arc::clone(&provider)),
-        );
+        ));
         let autoscaler_log = crate::autoscaler::start(
             &settings,
             &supervisor,
@@ -204,6 +205,7 @@ impl Farm {
         let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
         self.store.create_video(video.clone()).await?;
         self.supervisor
+            .enqueue
             .send(EnqueueVideo {
                 video: video.clone(),
             })
@@ -225,7 +227,10 @@ impl Farm {
     pub async fn cancel(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
         let id = video.id.clone();
         if !video.state.is_final() {
-            self.supervisor.send(CancelVideo { video }).await?;
+            self.supervisor
+                .cancel_video
+                .send(CancelVideo { video })
+                .await?;
             // Shots running on another server sharing the store are cancelled there.
             self.cancel_in_store(&id).await?;
         }
@@ -237,17 +242,17 @@ impl Farm {
 
     /// Every node, up ones first.
     pub async fn nodes(&self) -> Result<Vec<NodeView>, FarmError> {
-        Ok(self.supervisor.send(GetNodes).await?)
+        Ok(self.supervisor.nodes.send(GetNodes).await?)
     }
 
     /// The cluster summary.
     pub async fn cluster(&self) -> Result<ClusterView, FarmError> {
-        Ok(self.supervisor.send(GetCluster).await?)
+        Ok(self.supervisor.cluster.send(GetCluster).await?)
     }
 
     /// What is queued, by pool, priority and requirement, and why it waits.
     pub async fn waiting(&self) -> Result<WaitingView, FarmError> {
-        Ok(self.supervisor.send(GetWaiting).await?)
+        Ok(self.supervisor.waiting.send(GetWaiting).await?)
     }
 
     /// The autoscaler's recent decisions with their reasons, newest first.
@@ -257,12 +262,15 @@ impl Farm {
 
     /// Delivers a preemption notice to a spot node.
     pub async fn preempt(&self, node: NodeId, deadline: Option<Duration>) -> Result<(), FarmError> {
-        self.supervisor.send(PreemptNode { node, deadline }).await?
+        self.supervisor
+            .preempt
+            .send(PreemptNode { node, deadline })
+            .await?
     }
 
     /// Drains a node.
     pub async fn drain(&self, node: NodeId) -> Result<(), FarmError> {
-        self.supervisor.send(DrainNode { node }).await?
+        self.supervisor.drain.send(DrainNode { node }).await?
     }
 
     /// Whether the store answers and the supervisor is running.
@@ -273,7 +281,7 @@ impl Farm {
     /// Where a remote node's connection registers and reports, exactly as a local GPU-node actor
     /// does (the supervisor cannot tell them apart).
     pub fn node_uplink(&self) -> NodeUplink {
-        NodeUplink::from(&self.supervisor)
+        self.supervisor.uplink.clone()
     }
 
     /// Revoked node tokens: the revoke route records here, agent connections check here.

@@ -7,13 +7,12 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
-use actix::{Actor, Addr};
+use actix::Actor;
 
 use crate::adapters::SimulatedDevice;
 use crate::gpu_node::GpuNode;
 use crate::messages::NodeUplink;
 use crate::ports::Executor;
-use crate::supervisor::Supervisor;
 use shotfarm_core::domain::{GpuSpec, NodeSpec};
 use shotfarm_core::ids::NodeId;
 use shotfarm_core::settings::Settings;
@@ -89,8 +88,9 @@ impl LocalProvider {
         })
     }
 
-    /// Starts one node of `group`; it registers itself with `supervisor`.
-    pub fn launch(&self, group: usize, supervisor: Addr<Supervisor>) -> Option<NodeId> {
+    /// Starts one node of `group`; it registers and reports through `uplink` (the supervisor's
+    /// inboxes).
+    pub fn launch(&self, group: usize, uplink: impl Into<NodeUplink>) -> Option<NodeId> {
         let spec = self.next_spec(group)?;
         let id = spec.id.clone();
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -101,7 +101,7 @@ impl LocalProvider {
             Box::new(SimulatedDevice::new(h.finish())),
             self.settings.timing.telemetry_period,
             Arc::clone(&self.model_memory_mb),
-            NodeUplink::from(&supervisor),
+            uplink.into(),
         )
         .with_group(group)
         .start();
@@ -109,10 +109,11 @@ impl LocalProvider {
     }
 
     /// Starts every configured node.
-    pub fn launch_all(&self, supervisor: &Addr<Supervisor>) {
+    pub fn launch_all(&self, uplink: impl Into<NodeUplink>) {
+        let uplink = uplink.into();
         for (group, g) in self.settings.node_groups.iter().enumerate() {
             for _ in 0..g.count {
-                self.launch(group, supervisor.clone());
+                self.launch(group, uplink.clone());
             }
         }
     }

@@ -15,11 +15,10 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
-use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes};
-use crate::ports::store::ShotWritten;
+use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes, SupervisorHandle};
+use crate::ports::bus::publish_written;
 use crate::ports::{EventBus, Store, StoreError};
-use crate::supervisor::Supervisor;
-use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoEvent};
+use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
 
@@ -31,7 +30,7 @@ pub const ADOPT_BATCH: usize = 4096;
 pub struct ReconcilerDeps {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
-    pub supervisor: Addr<Supervisor>,
+    pub supervisor: SupervisorHandle,
     pub metrics: Arc<FarmMetrics>,
     /// How long a lease lasts; renewed three times per period.
     pub lease: Duration,
@@ -138,6 +137,7 @@ async fn renew_leases(
 ) -> Result<HashSet<NodeId>, StoreError> {
     let nodes = deps
         .supervisor
+        .nodes
         .send(GetNodes)
         .await
         .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?;
@@ -161,13 +161,14 @@ async fn adopt_queued(deps: &ReconcilerDeps) -> Result<usize, StoreError> {
     }
     let untracked = deps
         .supervisor
+        .filter_untracked
         .send(FilterUntracked { shots: queued })
         .await
         .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?;
     let videos: HashSet<VideoId> = untracked.iter().filter_map(|s| s.video()).collect();
     for id in &videos {
         if let Some(video) = deps.store.video(id).await? {
-            deps.supervisor.do_send(AdoptVideo { video });
+            deps.supervisor.adopt.do_send(AdoptVideo { video });
         }
     }
     Ok(untracked.len())
@@ -204,6 +205,7 @@ async fn reap_orphans(
         .collect();
     let attached: HashSet<NodeId> = deps
         .supervisor
+        .nodes
         .send(GetNodes)
         .await
         .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?
@@ -218,6 +220,7 @@ async fn reap_orphans(
         .collect();
     let untracked: HashSet<_> = deps
         .supervisor
+        .filter_untracked
         .send(FilterUntracked { shots: on_ours })
         .await
         .map_err(|e| StoreError::Unavailable(format!("supervisor: {e}")))?
@@ -246,7 +249,7 @@ async fn reap_orphans(
             Ok(written) => {
                 warn!(shot_id = %next.id, node_id = %node, attempt = next.attempt, "shot held by a gone or unanswering holder; requeued from its checkpoint");
                 if orphan_here {
-                    deps.supervisor.do_send(CancelAttempt {
+                    deps.supervisor.cancel_attempt.do_send(CancelAttempt {
                         node: node.clone(),
                         shot: shot.id.clone(),
                         attempt: shot.attempt,
@@ -264,30 +267,4 @@ async fn reap_orphans(
         }
     }
     Ok(requeued)
-}
-
-/// Publishes the events of a shot write (the shot job's own writes, and writes made for others).
-pub fn publish_written(
-    bus: &dyn EventBus,
-    video: &VideoId,
-    shot: &ShotRecord,
-    written: &ShotWritten,
-) {
-    let ts = Utc::now();
-    bus.publish(FarmEvent::Shot(ShotEvent::of(
-        written.shot_seq,
-        video,
-        shot,
-        ts,
-    )));
-    if let Some(change) = &written.video {
-        bus.publish(FarmEvent::Video(VideoEvent {
-            seq: change.seq,
-            video_id: video.clone(),
-            state: change.state,
-            progress: change.progress,
-            eta: change.eta,
-            ts,
-        }));
-    }
 }

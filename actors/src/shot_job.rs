@@ -18,8 +18,8 @@ use tracing::{debug, warn};
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
+use crate::ports::bus::publish_written;
 use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
-use crate::reconciler::publish_written;
 use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;

@@ -23,7 +23,6 @@ use ring::hkdf::{Prk, Salt, HKDF_SHA256};
 use ring::hmac;
 
 use crate::ids::OwnerId;
-use crate::settings::SecuritySettings;
 
 /// The version tag every sealed string starts with.
 const TAG: &str = "sf1";
@@ -123,12 +122,9 @@ impl fmt::Debug for Keyring {
 
 impl Keyring {
     /// The keys configured in `[security]`.
-    pub fn from_settings(settings: &SecuritySettings) -> Result<Self, SealError> {
-        let mut keys = vec![MasterKey::parse(
-            "security.master_key",
-            &settings.master_key,
-        )?];
-        for (i, text) in settings.previous_master_keys.iter().enumerate() {
+    pub fn new(master_key: &str, previous_master_keys: &[String]) -> Result<Self, SealError> {
+        let mut keys = vec![MasterKey::parse("security.master_key", master_key)?];
+        for (i, text) in previous_master_keys.iter().enumerate() {
             keys.push(MasterKey::parse(
                 &format!("security.previous_master_keys[{i}]"),
                 text,

@@ -292,7 +292,7 @@ impl Settings {
         if !(self.timing.time_factor.is_finite() && self.timing.time_factor > 0.0) {
             return bad("timing.time_factor must be a finite number above 0".into());
         }
-        if let Err(err) = crate::keyring::Keyring::from_settings(&self.security) {
+        if let Err(err) = self.security.keyring() {
             return bad(err.to_string());
         }
         for (id, m) in &self.models {

@@ -2,7 +2,7 @@
 //! oversized and abusive handshakes and frames at every websocket route (progress, operator
 //! stream, agents) over raw TCP, and reports findings: a 5xx, a server that stops answering
 //! `/healthz`, or anything a non-operator connection receives that names the victim's videos.
-//! Used by `ws_fuzz` (`scripts/hostile.sh`) and `tests/hostile_input.rs`.
+//! Used by `ws_fuzz` (`scripts/hostile.sh`) and `tests/it/hostile_input.rs`.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

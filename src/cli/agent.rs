@@ -257,28 +257,13 @@ fn gpus_for(
 /// `ws://host:port/api/v1/agents/connect` from what the user gave: an `http://` (or `ws://`)
 /// base URL, with or without the path.
 fn connect_url(server: &str) -> anyhow::Result<String> {
-    let (host, path) = server_host_path(server)?;
+    let (host, path) = super::server_url::host_and_path(server)?;
     let path = if path.is_empty() {
         CONNECT_PATH.to_owned()
     } else {
         format!("/{path}")
     };
     Ok(format!("ws://{host}{path}"))
-}
-
-/// The host (and port) and the path (without its leading `/`) of the `--server` URL, an
-/// `http://` (or `ws://`) one.
-pub(super) fn server_host_path(server: &str) -> anyhow::Result<(&str, &str)> {
-    let s = server.trim().trim_end_matches('/');
-    let rest = match s.split_once("://") {
-        Some(("http" | "ws", rest)) if !rest.is_empty() => rest,
-        Some(("https" | "wss", _)) => bail!(
-            "TLS is not built into the agent: use http:// on a private network, or a TLS tunnel \
-             to the server"
-        ),
-        _ => bail!("--server must be an http:// URL, e.g. http://farm.internal:8080"),
-    };
-    Ok(rest.split_once('/').unwrap_or((rest, "")))
 }
 
 /// First signal: on a spot node, a preemption notice (a cloud shuts a reclaimed machine down with

@@ -117,7 +117,7 @@ impl Enrollment {
 /// `http://host:port/api/v1/agents/enroll` from the `--server` URL (`http://` or `ws://`, any
 /// path).
 fn enroll_url(server: &str) -> anyhow::Result<String> {
-    let (host, _) = super::agent::server_host_path(server)?;
+    let (host, _) = super::server_url::host_and_path(server)?;
     Ok(format!("http://{host}{ENROLL_PATH}"))
 }
 

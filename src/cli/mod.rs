@@ -8,6 +8,7 @@ mod notice;
 mod openapi;
 mod rekey;
 mod serve;
+mod server_url;
 mod submit;
 mod token;
 mod watch;

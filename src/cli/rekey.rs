@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use clap::Args;
 
 use shotfarm_actors::sealing;
-use shotfarm_core::keyring::Keyring;
 use shotfarm_redis::{RedisConn, RedisStore};
 
 #[derive(Args)]
@@ -27,7 +26,7 @@ pub fn run(args: RekeyArgs) -> anyhow::Result<()> {
              nothing to re-seal (set store.url = \"redis://...\")"
         );
     };
-    let keys = Keyring::from_settings(&settings.security)?;
+    let keys = settings.security.keyring()?;
     let report = actix_web::rt::System::new().block_on(async {
         let conn = RedisConn::connect(&url)
             .await

@@ -10,7 +10,6 @@ use std::process::Command;
 
 use redis_server::RedisServer;
 use serde_json::{json, Value};
-use shotfarm_core::keyring::Keyring;
 use shotfarm_core::settings::SecuritySettings;
 use support::Server;
 
@@ -21,10 +20,11 @@ const KEY_C: &str = "c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ffe
 const SECRETS: [&str; 4] = ["Marzipan", "Quokka", "zeppelin", "tangerine"];
 
 fn key_id(key: &str) -> String {
-    Keyring::from_settings(&SecuritySettings {
+    SecuritySettings {
         master_key: key.to_owned(),
         previous_master_keys: Vec::new(),
-    })
+    }
+    .keyring()
     .expect("key")
     .current_key_id()
     .to_owned()

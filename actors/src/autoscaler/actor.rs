@@ -15,9 +15,8 @@ use parking_lot::Mutex;
 use tracing::{info, warn};
 
 use super::simulated::SimulatedProvider;
-use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
+use crate::messages::{DrainNode, GetPoolLoad, SetBudget, SupervisorHandle};
 use crate::ports::NodeProvider;
-use crate::supervisor::Supervisor;
 use shotfarm_core::autoscaler::{
     decide, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad, PoolPolicy, Tuning,
 };
@@ -51,7 +50,7 @@ impl Autoscaler {
     /// An autoscaler applying its decisions through `provider`.
     pub fn new(
         settings: Arc<Settings>,
-        supervisor: Addr<Supervisor>,
+        supervisor: SupervisorHandle,
         provider: Arc<dyn NodeProvider>,
         simulated: Option<Arc<SimulatedProvider>>,
         metrics: Arc<FarmMetrics>,
@@ -122,7 +121,7 @@ fn budget_state(
 /// its tick.
 struct Evaluation {
     settings: Arc<Settings>,
-    supervisor: Addr<Supervisor>,
+    supervisor: SupervisorHandle,
     provider: Arc<dyn NodeProvider>,
     /// Set with the simulated provider: it also reclaims spot nodes every period.
     simulated: Option<Arc<SimulatedProvider>>,
@@ -134,7 +133,7 @@ struct Evaluation {
 
 impl Evaluation {
     async fn run(&self) {
-        let Ok(loads) = self.supervisor.send(GetPoolLoad).await else {
+        let Ok(loads) = self.supervisor.pool_load.send(GetPoolLoad).await else {
             return;
         };
         let spent = self.spent_this_period(&loads);
@@ -142,7 +141,9 @@ impl Evaluation {
         self.metrics
             .budget_state
             .store(view.state as i64, Ordering::Relaxed);
-        self.supervisor.do_send(SetBudget { view: view.clone() });
+        self.supervisor
+            .budget
+            .do_send(SetBudget { view: view.clone() });
         for load in loads {
             let pool = load.state.pool.clone();
             if !self.settings.autoscaler.manages(&pool) {
@@ -380,6 +381,7 @@ impl Evaluation {
             Action::Release { pool, node, reason } => {
                 let drained = self
                     .supervisor
+                    .drain
                     .send(DrainNode {
                         node: NodeId(node.clone()),
                     })

@@ -8,11 +8,11 @@ mod simulated;
 
 use std::sync::Arc;
 
-use actix::{Actor, Addr};
+use actix::Actor;
 
 use crate::local_nodes::LocalProvider;
+use crate::messages::SupervisorHandle;
 use crate::ports::NodeProvider;
-use crate::supervisor::Supervisor;
 use crate::FarmError;
 use shotfarm_core::autoscaler::DecisionLog;
 use shotfarm_core::metrics::FarmMetrics;
@@ -26,7 +26,7 @@ pub use simulated::SimulatedProvider;
 /// provider); returns the log its decisions go to (empty, and staying so, when it is off).
 pub fn start(
     settings: &Arc<Settings>,
-    supervisor: &Addr<Supervisor>,
+    supervisor: &SupervisorHandle,
     local: Arc<LocalProvider>,
     external: Option<Arc<dyn NodeProvider>>,
     metrics: Arc<FarmMetrics>,

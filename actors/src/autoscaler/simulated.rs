@@ -7,16 +7,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use async_trait::async_trait;
 use parking_lot::Mutex;
 use rand::Rng;
 use tracing::info;
 
 use crate::local_nodes::LocalProvider;
-use crate::messages::PreemptNode;
+use crate::messages::{PreemptNode, SupervisorHandle};
 use crate::ports::{Inventory, NodeProvider, ProviderError};
-use crate::supervisor::Supervisor;
 use shotfarm_core::autoscaler::Kind;
 use shotfarm_core::ids::NodeId;
 use shotfarm_core::settings::Settings;
@@ -58,7 +56,7 @@ impl PoolBook {
 pub struct SimulatedProvider {
     settings: Arc<Settings>,
     local: Arc<LocalProvider>,
-    supervisor: Addr<Supervisor>,
+    supervisor: SupervisorHandle,
     books: Arc<Mutex<HashMap<String, PoolBook>>>,
 }
 
@@ -67,7 +65,7 @@ impl SimulatedProvider {
     pub fn new(
         settings: Arc<Settings>,
         local: Arc<LocalProvider>,
-        supervisor: Addr<Supervisor>,
+        supervisor: SupervisorHandle,
     ) -> Self {
         Self {
             settings,
@@ -126,7 +124,7 @@ impl SimulatedProvider {
         };
         for node in victims {
             info!(node_id = %node, "simulated spot reclaim");
-            self.supervisor.do_send(PreemptNode {
+            self.supervisor.preempt.do_send(PreemptNode {
                 node: NodeId(node),
                 deadline: Some(Duration::from_secs(30).mul_f64(tf)),
             });
@@ -168,7 +166,7 @@ impl NodeProvider for SimulatedProvider {
             let (pool, delay) = (pool.to_owned(), self.boot_wall());
             actix::spawn(async move {
                 actix::clock::sleep(delay).await;
-                let id = local.launch(group, supervisor);
+                let id = local.launch(group, supervisor.uplink);
                 let mut books = books.lock();
                 let b = books.entry(pool).or_default();
                 let booting = b.booting(kind);

@@ -8,8 +8,9 @@ use actix::Actor;
 use chrono::Utc;
 
 use super::{Adapters, Farm};
+use crate::ports::bus::publish_written;
 use crate::ports::StoreError;
-use crate::reconciler::{self, publish_written, Reconciler, ReconcilerDeps};
+use crate::reconciler::{self, Reconciler, ReconcilerDeps};
 use crate::FarmError;
 use shotfarm_core::domain::ShotState;
 use shotfarm_core::ids::{mint, VideoId};

@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
-use shotfarm_core::domain::FarmEvent;
+use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, VideoEvent};
 use shotfarm_core::ids::VideoId;
+
+use super::store::ShotWritten;
 
 /// A live feed of one video's events. A receiver that falls behind by more than the channel
 /// holds gets `Lagged`: it must resynchronise from a snapshot instead of buffering without bound.
@@ -39,4 +42,30 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Forgets a final video's channel once its watchers are gone.
     fn retire(&self, video: &VideoId);
+}
+
+/// Publishes the events of a shot write (the shot job's own writes, and writes made for others).
+pub fn publish_written(
+    bus: &dyn EventBus,
+    video: &VideoId,
+    shot: &ShotRecord,
+    written: &ShotWritten,
+) {
+    let ts = Utc::now();
+    bus.publish(FarmEvent::Shot(ShotEvent::of(
+        written.shot_seq,
+        video,
+        shot,
+        ts,
+    )));
+    if let Some(change) = &written.video {
+        bus.publish(FarmEvent::Video(VideoEvent {
+            seq: change.seq,
+            video_id: video.clone(),
+            state: change.state,
+            progress: change.progress,
+            eta: change.eta,
+            ts,
+        }));
+    }
 }

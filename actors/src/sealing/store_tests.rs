@@ -20,10 +20,11 @@ const PROMPT: &str = "a violet heron lands on the frozen canal";
 
 fn ring(current: &str, previous: &[&str]) -> Arc<Keyring> {
     Arc::new(
-        Keyring::from_settings(&SecuritySettings {
+        SecuritySettings {
             master_key: current.to_owned(),
             previous_master_keys: previous.iter().map(|s| s.to_string()).collect(),
-        })
+        }
+        .keyring()
         .expect("valid keys"),
     )
 }

@@ -457,7 +457,7 @@ impl Actor for Supervisor {
             (self.settings.timing.heartbeat_timeout / 4).max(std::time::Duration::from_millis(50));
         ctx.run_interval(every, Self::check_heartbeats);
         if let Some(p) = &self.provider {
-            p.launch_all(&ctx.address());
+            p.launch_all(ctx.address());
         }
     }
 }

@@ -16,9 +16,9 @@ use shotfarm_core::domain::{
 };
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
+use crate::ports::bus::publish_written;
 use crate::ports::store::ShotWritten;
 use crate::ports::{EventBus, Store, StoreError, Subscription, VideoQuery};
-use crate::reconciler::publish_written;
 
 /// How long a test waits for an event to arrive before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);

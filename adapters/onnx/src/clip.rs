@@ -1,13 +1,22 @@
 //! Turns decoded frames into a clip every browser plays without plug-ins: an animated GIF that
 //! loops, one 256-colour palette per frame (NeuQuant).
 
-use super::model::Frames;
 use super::OnnxError;
 use shotfarm_actors::ports::Clip;
 
 /// NeuQuant's sampling: 1 is the best palette and the slowest, 30 the fastest; 10 is what the
 /// `gif` crate suggests, and a 64×64 frame takes well under a millisecond.
 const QUANTIZER_SPEED: i32 = 10;
+
+/// Decoded frames: `count × height × width × 3` RGB bytes (the decoder's `[0, 1]` values,
+/// quantized by [`quantize`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frames {
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    pub rgb: Vec<u8>,
+}
 
 /// RGB in `[0, 1]` to bytes, `floor(x × 255 + 0.5)` clamped to `0..=255`, in `f32` (the export
 /// script's reference does exactly this with numpy).

@@ -9,6 +9,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use super::clip::{quantize, Frames};
 use super::locate::resolve;
 use super::runtime::{OrtRuntime, Provider};
 use super::OnnxError;
@@ -52,16 +53,6 @@ impl ModelSpec {
             settings: settings.clone(),
         })
     }
-}
-
-/// Decoded frames: `count × height × width × 3` RGB bytes (the decoder's `[0, 1]` values,
-/// quantized by [`super::clip::quantize`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Frames {
-    pub count: usize,
-    pub height: usize,
-    pub width: usize,
-    pub rgb: Vec<u8>,
 }
 
 /// A model's two sessions, loaded once and reused by every shot they serve.
@@ -223,7 +214,7 @@ impl ModelSessions {
                     count,
                     height,
                     width,
-                    rgb: super::clip::quantize(data),
+                    rgb: quantize(data),
                 })
             }
             _ => Err(OnnxError::Inference(format!(

@@ -9,10 +9,11 @@ const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1
 const KEY_B: &str = "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="; // base64 of 0x20..0x3f
 
 fn ring(current: &str, previous: &[&str]) -> Keyring {
-    Keyring::from_settings(&SecuritySettings {
+    SecuritySettings {
         master_key: current.to_owned(),
         previous_master_keys: previous.iter().map(|s| s.to_string()).collect(),
-    })
+    }
+    .keyring()
     .expect("valid keys")
 }
 
@@ -94,10 +95,11 @@ fn digests_are_keyed_and_stable() {
 #[test]
 fn bad_keys_name_the_field() {
     for (key, needle) in [("", "not set"), ("abc", "neither"), ("00ff", "2 bytes")] {
-        let err = Keyring::from_settings(&SecuritySettings {
+        let err = SecuritySettings {
             master_key: key.to_owned(),
             previous_master_keys: vec![],
-        })
+        }
+        .keyring()
         .unwrap_err()
         .to_string();
         assert!(
@@ -105,10 +107,11 @@ fn bad_keys_name_the_field() {
             "{err}"
         );
     }
-    let err = Keyring::from_settings(&SecuritySettings {
+    let err = SecuritySettings {
         master_key: KEY_A.to_owned(),
         previous_master_keys: vec!["zz".to_owned()],
-    })
+    }
+    .keyring()
     .unwrap_err()
     .to_string();
     assert!(err.contains("security.previous_master_keys[0]"), "{err}");
@@ -120,9 +123,6 @@ fn debug_output_never_shows_key_material() {
         master_key: KEY_A.to_owned(),
         previous_master_keys: vec![KEY_B.to_owned()],
     };
-    let shown = format!(
-        "{settings:?} {:?}",
-        Keyring::from_settings(&settings).unwrap()
-    );
+    let shown = format!("{settings:?} {:?}", settings.keyring().unwrap());
     assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
 }

@@ -5,7 +5,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The farm's data-protection keys (see `crate::sealing`).
+use crate::keyring::{Keyring, SealError};
+
+/// The farm's data-protection keys (see `crate::keyring`).
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
@@ -28,5 +30,12 @@ impl fmt::Debug for SecuritySettings {
                 &format_args!("<{} redacted>", self.previous_master_keys.len()),
             )
             .finish()
+    }
+}
+
+impl SecuritySettings {
+    /// The keyring these keys make; fails naming the key that does not parse.
+    pub fn keyring(&self) -> Result<Keyring, SealError> {
+        Keyring::new(&self.master_key, &self.previous_master_keys)
     }
 }

@@ -1,19 +1,16 @@
-//! Every message the actors exchange, grouped by the actor that receives it. Each names its
-//! sender. Peers are held as `Recipient<M>`, so a remote agent's connection can stand in for a
-//! local GPU-node actor without the supervisor knowing.
+//! Messages the supervisor receives, each naming its sender.
 
 use std::time::Duration;
 
 use actix::{Message, Recipient};
 
-use crate::ports::{ExecEvent, ExecJob};
 use crate::FarmError;
 use shotfarm_core::autoscaler::PoolLoad;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
 use shotfarm_core::ids::{NodeId, ShotId};
 use shotfarm_core::views::{BudgetView, ClusterView, NodeView, WaitingView};
 
-// ---- to the supervisor ----
+use super::NodeCommand;
 
 /// The farm facade, after storing a new video: start its shots' job actors and queue them.
 #[derive(Message)]
@@ -159,95 +156,3 @@ pub struct GetPoolLoad;
 pub struct SetBudget {
     pub view: BudgetView,
 }
-
-/// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
-/// uplink actor that forwards them over its websocket to a remote server.
-#[derive(Clone)]
-pub struct NodeUplink {
-    pub register: Recipient<RegisterNode>,
-    pub state: Recipient<NodeStateChanged>,
-    pub telemetry: Recipient<ReportTelemetry>,
-}
-
-impl<A> From<&actix::Addr<A>> for NodeUplink
-where
-    A: actix::Actor<Context = actix::Context<A>>
-        + actix::Handler<RegisterNode>
-        + actix::Handler<NodeStateChanged>
-        + actix::Handler<ReportTelemetry>,
-{
-    fn from(addr: &actix::Addr<A>) -> Self {
-        Self {
-            register: addr.clone().recipient(),
-            state: addr.clone().recipient(),
-            telemetry: addr.clone().recipient(),
-        }
-    }
-}
-
-// ---- to a GPU-node actor ----
-
-/// The supervisor or a shot job actor: what a node must do.
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
-pub enum NodeCommand {
-    /// A shot job actor, after claiming its shot: run this attempt; report to `reporter`.
-    Run {
-        job: ExecJob,
-        reporter: Recipient<ShotReport>,
-    },
-    /// The supervisor: stop this attempt of a cancelled shot.
-    Cancel { shot: ShotId, attempt: u32 },
-    /// The supervisor: the provider reclaims you; checkpoint and hand every shot back.
-    Preempt { deadline: Option<Duration> },
-    /// The supervisor: finish what you run, take no more, then leave.
-    Drain,
-    /// The supervisor: you were declared lost (no heartbeat) and your shots went elsewhere; stop
-    /// everything (a remote agent's connection closes, so the agent reconnects afresh).
-    Evict,
-}
-
-// ---- to a shot job actor ----
-
-/// The supervisor's placement: claim your shot for `node` and have it run there.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct AssignShot {
-    pub node: NodeId,
-    pub node_handle: Recipient<NodeCommand>,
-    pub attempt: u32,
-    pub gpus: Vec<u32>,
-    pub gpu_model: String,
-    /// Seconds per step on this GPU model for this shot's length, before the time factor.
-    pub seconds_per_step: f64,
-    /// Seconds per step as they will pass (after the time factor), for ETAs.
-    pub wall_seconds_per_step: f64,
-    pub price_per_gpu_hour: f64,
-    pub checkpoint_every_steps: u32,
-}
-
-/// A GPU-node actor: what the executor reported for your shot, and why it stopped if it did.
-#[derive(Message, Clone, Debug)]
-#[rtype(result = "()")]
-pub struct ShotReport {
-    pub node: NodeId,
-    pub event: ExecEvent,
-    /// Set when the node stopped the shot because it is being reclaimed.
-    pub preempted: bool,
-}
-
-/// The supervisor: the node your shot runs on is gone before the shot reported it stopped;
-/// requeue from your last saved checkpoint.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct NodeLost {
-    pub node: NodeId,
-    /// The cloud reclaimed the node (it left `preempted`): the shot was preempted too, even if
-    /// its own stop report never arrived, and it counts against the preemption budget.
-    pub reclaimed: bool,
-}
-
-/// The supervisor: the video is cancelled.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CancelShot;

@@ -1,0 +1,18 @@
+//! Every message the actors exchange, grouped by the actor that receives it, one file each;
+//! each message names its sender. Peers are held as `Recipient<M>` ([`handles`]), so a remote
+//! agent's connection can stand in for a local GPU-node actor without the supervisor knowing,
+//! and no actor names another's type.
+
+mod handles;
+mod to_node;
+mod to_shot_job;
+mod to_supervisor;
+
+pub use handles::{NodeUplink, SupervisorHandle};
+pub use to_node::NodeCommand;
+pub use to_shot_job::{AssignShot, CancelShot, NodeLost, ShotReport};
+pub use to_supervisor::{
+    AdoptVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode, EnqueueVideo,
+    FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, NodeStateChanged, PreemptNode,
+    RegisterNode, ReportTelemetry, SetBudget, ShotLeft,
+};

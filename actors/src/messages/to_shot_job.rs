@@ -1,0 +1,51 @@
+//! Messages a shot job actor receives.
+
+use actix::{Message, Recipient};
+
+use crate::ports::ExecEvent;
+use shotfarm_core::ids::NodeId;
+
+use super::NodeCommand;
+
+/// The supervisor's placement: claim your shot for `node` and have it run there.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct AssignShot {
+    pub node: NodeId,
+    pub node_handle: Recipient<NodeCommand>,
+    pub attempt: u32,
+    pub gpus: Vec<u32>,
+    pub gpu_model: String,
+    /// Seconds per step on this GPU model for this shot's length, before the time factor.
+    pub seconds_per_step: f64,
+    /// Seconds per step as they will pass (after the time factor), for ETAs.
+    pub wall_seconds_per_step: f64,
+    pub price_per_gpu_hour: f64,
+    pub checkpoint_every_steps: u32,
+}
+
+/// A GPU-node actor: what the executor reported for your shot, and why it stopped if it did.
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "()")]
+pub struct ShotReport {
+    pub node: NodeId,
+    pub event: ExecEvent,
+    /// Set when the node stopped the shot because it is being reclaimed.
+    pub preempted: bool,
+}
+
+/// The supervisor: the node your shot runs on is gone before the shot reported it stopped;
+/// requeue from your last saved checkpoint.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NodeLost {
+    pub node: NodeId,
+    /// The cloud reclaimed the node (it left `preempted`): the shot was preempted too, even if
+    /// its own stop report never arrived, and it counts against the preemption budget.
+    pub reclaimed: bool,
+}
+
+/// The supervisor: the video is cancelled.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelShot;
