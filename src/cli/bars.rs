@@ -5,7 +5,7 @@
 use chrono::Utc;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::watch::{Change, Follow, ShotView};
+use super::follow::{Change, Follow, ShotView};
 
 /// Resolution of the video's overall bar.
 const VIDEO_BAR_LEN: u64 = 1000;

@@ -4,6 +4,7 @@ mod agent;
 mod audit;
 mod bars;
 mod enroll;
+mod follow;
 mod notice;
 mod openapi;
 mod rekey;
