@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the browser test (tests/progress_page.rs) needs when it is missing: Debian's
-# chromium, Node.js with npm, and the test driver's npm packages (tests/browser, from its
-# committed package-lock.json). Quiet and quick when everything is there.
+# Installs what the browser tests (tests/it/progress_page.rs, dashboard_page.rs) need when it is
+# missing: Debian's chromium, Node.js with npm, and the test driver's npm packages (tests/browser,
+# from its committed package-lock.json). Quiet and quick when everything is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

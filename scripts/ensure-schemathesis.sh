@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs schemathesis (from PyPI) into .venv-hostile/ when it is missing; quiet when it is there.
-# scripts/hostile.sh and tests/hostile_input.rs run it from there against a real server.
+# scripts/hostile.sh and tests/it/hostile_input.rs run it from there against a real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -4,5 +4,6 @@
 pub mod audit;
 pub mod chaos;
 pub mod driver;
+pub mod fanout;
 pub mod hostile;
 pub mod procfs;

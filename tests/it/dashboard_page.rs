@@ -1,10 +1,10 @@
-//! The operator dashboard (`/`) in real headless Chromium: starts the real server with slow
+//! The operator dashboard (`/`) in real headless Chromium: starts a server with slow
 //! shots on every node, submits two videos, and runs tests/browser/dashboard-page.mjs, which
 //! refuses a user token, signs in as an operator, watches telemetry change, preempts a node
 //! and sees its shots requeue, drains a node and cancels a video. Screenshots (desktop and narrow)
 //! go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's; not
 //! a `SHOTFARM_` name, which the server would read as config): a test run must not rewrite
-//! tracked files. Installs chromium and the driver first when missing.
+//! tracked files. Needs chromium and the driver: scripts/ensure-chromium.sh.
 
 use crate::support;
 
@@ -13,7 +13,7 @@ use support::{browser, Server};
 
 #[test]
 fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
-    browser::ensure_chromium();
+    browser::require_chromium();
 
     // Real-time steps (3.6 s each): shots stay on their nodes long enough to be acted on.
     let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "1.0")]);

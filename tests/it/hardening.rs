@@ -243,6 +243,7 @@ fn pages_and_api_answers_carry_security_headers() {
 fn tokens_secrets_signatures_and_prompts_never_reach_the_logs() {
     let prompt = "a zebra-quokka duet on a xylophone 4242";
     let title = "my-unreleased-screenplay-7781";
+    // The real binary on purpose: its own logs are read, and in-process tracing is global.
     let (s, log) = Server::start_capturing_logs(&[
         ("RUST_LOG", "debug"),
         ("SHOTFARM_TIMING__TIME_FACTOR", "0.002"),

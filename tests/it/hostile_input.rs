@@ -58,6 +58,8 @@ fn alive(pid: u32) -> bool {
 fn hostile_input_finds_no_5xx_no_crash_and_no_leak() {
     let st = schemathesis();
     let started = Instant::now();
+    // The real binary on purpose: its access log is read for 5xx and panics (in-process
+    // tracing is global) and the process must outlive the run.
     let (server, log) = Server::start_capturing_logs(&[
         ("RUST_LOG", "warn,shotfarm::http=info"),
         ("NO_COLOR", "1"),

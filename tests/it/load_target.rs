@@ -1,6 +1,8 @@
 //! The load driver's server of its own (`shotfarm_load::driver::target::Target::spawn`, what
 //! `shotfarm-load`, `fanout` and `operator_stream_bench` start): the real binary, its address and
-//! tokens read from the banner, the process gone once the target is dropped.
+//! tokens read from the banner, the process gone once the target is dropped. The real binary on
+//! purpose: benchmarks measure the server as a process of its own (/proc), so spawning it is
+//! what is tested; the driver's other tests reach in-process servers by URL.
 
 use std::path::Path;
 

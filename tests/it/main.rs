@@ -14,6 +14,7 @@ mod autoscaler;
 mod banner;
 mod credits_limits;
 mod dashboard_page;
+mod fanout_bench;
 mod faults;
 mod hardening;
 mod hostile_input;

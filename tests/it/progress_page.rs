@@ -1,8 +1,8 @@
-//! The progress page (`/videos/{id}`) in real headless Chromium: starts the real server, puts a
+//! The progress page (`/videos/{id}`) in real headless Chromium: starts a server, puts a
 //! video of eight shots on spot nodes only, and runs tests/browser/progress-page.mjs (Playwright
 //! driving Debian's chromium), which preempts a node under one of the shots, drops the page's
 //! connection for a moment, and checks that every shot reaches 100% and the preempted one
-//! recovers. Installs chromium and the driver's npm packages first when they are missing.
+//! recovers. Needs chromium and the driver's npm packages: scripts/ensure-chromium.sh.
 
 use crate::support;
 
@@ -14,7 +14,7 @@ use support::{browser, Server};
 
 #[test]
 fn the_page_shows_every_shot_reaching_100_percent_and_a_preempted_shot_recovering() {
-    browser::ensure_chromium();
+    browser::require_chromium();
 
     let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.02")]);
     let ops = s.operator();

@@ -285,7 +285,9 @@ fn access_is_owner_or_operator_only_with_a_valid_token_and_origin() {
 fn a_stalled_client_gets_a_fresh_snapshot_and_never_holds_up_a_fast_one() {
     // 5 ms steps and many of them: ~9,700 events (2.7 MB) in about 3 s, more than the kernel
     // buffers on both ends of a stalled loopback connection would hold.
-    let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.0014")]);
+    // The real binary on purpose: the server's memory is read from /proc, which in process
+    // would count every other test's too.
+    let s = Server::start_process(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.0014")]);
     let alice = s.user("alice");
     let id = id_of(&s.submit(&alice, &video(16, 600)));
     let rss_before = rss_kib(s.pid());

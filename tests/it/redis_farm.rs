@@ -1,8 +1,9 @@
-//! Black-box tests of the farm on Redis, each with a redis-server of its own on a free port and
-//! real `shotfarm serve` processes: two servers sharing one farm (submit and watch on one, shots
-//! on the other's nodes), a `kill -9` of a server mid-run (restarted, or taken over by a
-//! survivor), and Redis itself restarting mid-run. Every test checks from Redis's own event log
-//! that no shot completed twice.
+//! Black-box tests of the farm on Redis, each with a redis-server of its own on a free port:
+//! two servers sharing one farm (submit and watch on one, shots on the other's nodes), a
+//! `kill -9` of a server mid-run (restarted, or taken over by a survivor), and Redis itself
+//! restarting mid-run. Every test checks from Redis's own event log that no shot completed twice.
+//! Servers run in process, except the ones killed: a `kill -9` needs a `shotfarm serve` process
+//! (an in-process server can only be stopped, which says goodbye).
 
 use crate::support;
 use crate::ws_client as client;
@@ -23,16 +24,30 @@ const FINISH: Duration = Duration::from_secs(90);
 /// shot requeued from a killed server can find its recorded checkpoint pruned: see the report.)
 const TIMED_MODEL: &str = "cogvideox-5b";
 
-/// A server on `redis` named `instance`, with short leases and sweeps and `time_factor`.
+/// A server on `redis` named `instance`, with short leases and sweeps and `time_factor`, in
+/// process.
 fn serve(redis: &RedisServer, instance: &str, time_factor: &str, lease: &str) -> Server {
-    let url = redis.url();
-    Server::start(&[
-        ("SHOTFARM_STORE__URL", url.as_str()),
+    Server::start(&redis_env(&redis.url(), instance, time_factor, lease))
+}
+
+/// [`serve`] as a `shotfarm serve` process, for a test to `kill -9` (dropping it does).
+fn serve_process(redis: &RedisServer, instance: &str, time_factor: &str, lease: &str) -> Server {
+    Server::start_process(&redis_env(&redis.url(), instance, time_factor, lease))
+}
+
+fn redis_env<'a>(
+    url: &'a str,
+    instance: &'a str,
+    time_factor: &'a str,
+    lease: &'a str,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("SHOTFARM_STORE__URL", url),
         ("SHOTFARM_STORE__INSTANCE", instance),
         ("SHOTFARM_STORE__NODE_LEASE", lease),
         ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms"),
         ("SHOTFARM_TIMING__TIME_FACTOR", time_factor),
-    ])
+    ]
 }
 
 fn id_of(v: &Value) -> String {
@@ -176,7 +191,7 @@ fn two_servers_share_one_farm() {
 #[test]
 fn a_server_killed_mid_run_restarts_and_finishes_everything() {
     let redis = RedisServer::start();
-    let first = serve(&redis, "k", "0.004", "2s");
+    let first = serve_process(&redis, "k", "0.004", "2s");
     let alice = first.user("alice");
     let ids: Vec<String> = (0..3)
         .map(|_| id_of(&first.submit(&alice, &video(16, TIMED_MODEL))))
@@ -199,13 +214,14 @@ fn a_server_killed_mid_run_restarts_and_finishes_everything() {
 #[test]
 fn a_survivor_takes_over_the_shots_of_a_killed_server() {
     let redis = RedisServer::start();
-    let a = serve(&redis, "a", "0.004", "1s");
+    let a = serve_process(&redis, "a", "0.004", "1s");
     let b = serve(&redis, "b", "0.004", "1s");
     let alice = a.user("alice");
     let ids: Vec<String> = (0..2)
         .map(|_| id_of(&a.submit(&alice, &video(16, TIMED_MODEL))))
         .collect();
     wait_some_progress(&a, &alice, &ids);
+    // kill -9, as above.
     drop(a);
     let done = wait_all_final(&b, &alice, &ids);
     for v in &done {

@@ -2,8 +2,6 @@
 //! saw, a raw client that can stall (small receive buffer, never reading) or stay silent (never
 //! answering pings), and a model of the video built from the frames.
 
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -12,14 +12,29 @@ pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Installs chromium, Node.js and the driver's npm packages when missing
-/// (scripts/ensure-chromium.sh).
-pub fn ensure_chromium() {
-    let ensure = Command::new("bash")
-        .arg(root().join("scripts/ensure-chromium.sh"))
-        .status()
-        .expect("run scripts/ensure-chromium.sh");
-    assert!(ensure.success(), "scripts/ensure-chromium.sh failed");
+/// Fails, naming the script that installs them, unless chromium, Node.js and the driver's npm
+/// packages are there: installing is `scripts/ensure-chromium.sh`'s job (scripts/test.sh runs
+/// every ensure script first), never a test's.
+pub fn require_chromium() {
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()))
+    };
+    let mut missing: Vec<&str> = ["chromium", "node"]
+        .into_iter()
+        .filter(|tool| !on_path(tool))
+        .collect();
+    if !root()
+        .join("tests/browser/node_modules/playwright-core")
+        .is_dir()
+    {
+        missing.push("tests/browser/node_modules/playwright-core");
+    }
+    assert!(
+        missing.is_empty(),
+        "missing {}: run scripts/ensure-chromium.sh (scripts/test.sh runs it)",
+        missing.join(", ")
+    );
 }
 
 /// Runs `node tests/browser/{script}` with `env`, echoes what it printed, asserts that it

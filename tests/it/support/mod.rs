@@ -1,7 +1,6 @@
-//! Test support: starts the real `shotfarm serve` binary on 127.0.0.1:0 with a fast time factor,
-//! reads the address it prints, and talks to it over real HTTP.
-
-#![allow(dead_code)]
+//! Test support: starts a whole server on 127.0.0.1:0 with fast timings, in this process
+//! (`shotfarm::InProcess`, what most tests use) or as the real `shotfarm serve` binary (for the
+//! few tests where the process itself is what is tested), and talks to it over real HTTP.
 
 pub mod agent;
 pub mod browser;
@@ -9,14 +8,15 @@ pub mod process;
 pub mod raw_agent;
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
 use serde_json::Value;
+use shotfarm::Config;
 use shotfarm_web::auth::{Role, TokenIssuer};
-
 /// The secret the test servers sign with.
 pub const SECRET: &str = "test-secret-for-black-box-tests";
 
@@ -32,7 +32,6 @@ pub const ONE_NODE: &str = r#"[{ pool = "video", count = 1, spot = false, gpu_mo
 /// preemption, so it finished on demand), on a server with [`ONE_SPOT_ONE_ON_DEMAND`].
 pub struct PreemptedOnSpot {
     pub s: Server,
-    pub owner: String,
     pub video: String,
     /// The shot that was running on `video-spot-1` when it was reclaimed.
     pub victim: String,
@@ -71,7 +70,6 @@ impl PreemptedOnSpot {
         assert_eq!(done["state"], "completed", "{done:#}");
         Self {
             s,
-            owner,
             video,
             victim,
             done,
@@ -79,50 +77,98 @@ impl PreemptedOnSpot {
     }
 }
 
-/// A running server process, killed on drop.
+/// The overrides every test server starts with; a test's own come after them and win.
+const TEST_ENV: [(&str, &str); 5] = [
+    ("SHOTFARM_AUTH__SECRET", SECRET),
+    ("SHOTFARM_TIMING__TIME_FACTOR", "0.005"),
+    ("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms"),
+    ("SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER", "200ms"),
+    // Tests submit many videos per user: on the plan that counts them but never refuses
+    // (credits_limits.rs sets the default back to `free`).
+    ("SHOTFARM_CREDITS__DEFAULT_PLAN", "unlimited"),
+];
+
+/// A running server, stopped on drop (its data folder removed).
 pub struct Server {
-    child: Child,
     pub base: String,
     pub http: Client,
     tokens: TokenIssuer,
-    /// The server's scratch data folder, removed on drop.
-    data_dir: std::path::PathBuf,
+    /// The server's scratch data folder: its own, as tests run in parallel.
+    data_dir: PathBuf,
+    /// `None` only while dropping.
+    running: Option<Running>,
+}
+
+/// Where a server runs.
+enum Running {
+    InProcess(shotfarm::InProcess),
+    /// The `shotfarm serve` binary, with the banner it printed.
+    Process {
+        child: Child,
+        banner: String,
+    },
 }
 
 impl Server {
-    /// Starts a server with the embedded default and `env` overrides on top of the test ones.
+    /// Starts a server in this process: the embedded default with the test overrides and `env`
+    /// applied, exactly as the binary applies `SHOTFARM_*` variables (others are ignored).
     pub fn start(env: &[(&str, &str)]) -> Self {
-        Self::spawn(env, None)
+        let data_dir = scratch_dir();
+        let mut config = config(env, &data_dir);
+        config.web.server.bind = "127.0.0.1:0".into();
+        let tokens = TokenIssuer::new(&config.web.auth.secret);
+        let server = shotfarm::InProcess::spawn(config).expect("start an in-process server");
+        Self {
+            base: server.url(),
+            http: client(),
+            tokens,
+            data_dir,
+            running: Some(Running::InProcess(server)),
+        }
     }
 
-    /// Like [`Server::start`], with everything the server writes (its logs go to stdout, panics
-    /// to stderr) collected into the returned buffer.
+    /// Starts the real `shotfarm serve` binary with the same configuration [`Server::start`]
+    /// would use. Only for tests of the process itself: what it prints, its memory, a `kill -9`.
+    pub fn start_process(env: &[(&str, &str)]) -> Self {
+        Self::spawn(&[], env, None)
+    }
+
+    /// [`Server::start_process`] with extra `serve` flags (`--print-tokens`).
+    pub fn start_process_with_args(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn(args, env, None)
+    }
+
+    /// [`Server::start_process`] with everything the server writes (its logs go to stdout,
+    /// panics to stderr) collected into the returned buffer. Always a process: in-process
+    /// tracing is global to the test binary, so one server's logs could not be told apart.
     pub fn start_capturing_logs(env: &[(&str, &str)]) -> (Self, Arc<Mutex<String>>) {
         let log = Arc::new(Mutex::new(String::new()));
-        (Self::spawn(env, Some(Arc::clone(&log))), log)
+        (Self::spawn(&[], env, Some(Arc::clone(&log))), log)
     }
 
-    fn spawn(env: &[(&str, &str)], log: Option<Arc<Mutex<String>>>) -> Self {
+    fn spawn(args: &[&str], env: &[(&str, &str)], log: Option<Arc<Mutex<String>>>) -> Self {
         let data_dir = scratch_dir();
+        // Read here too, for the secret its tokens are signed with.
+        let config = config(env, &data_dir);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shotfarm"));
         cmd.args(["serve", "--bind", "127.0.0.1:0"])
-            .env("SHOTFARM_AUTH__SECRET", SECRET)
-            .env("SHOTFARM_TIMING__TIME_FACTOR", "0.005")
-            .env("SHOTFARM_TIMING__TELEMETRY_PERIOD", "100ms")
-            .env("SHOTFARM_TIMING__REPLACE_PREEMPTED_AFTER", "200ms")
+            .args(args)
             .env("RUST_LOG", "warn")
-            // Checkpoints and clips of test servers go to a scratch folder, not the repo's data/.
-            .env("SHOTFARM_EXECUTOR__DATA_DIR", &data_dir)
-            // Tests submit many videos per user: on the plan that counts them but never refuses
-            // (tests/credits_limits.rs sets the default back to `free`).
-            .env("SHOTFARM_CREDITS__DEFAULT_PLAN", "unlimited")
             .stdout(Stdio::piped())
             .stderr(if log.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::inherit()
             });
-        for (k, v) in env {
+        // The same configuration as in process: none of the caller's own SHOTFARM_* variables.
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SHOTFARM_")) {
+            cmd.env_remove(k);
+        }
+        for (k, v) in overrides(env, &data_dir) {
+            cmd.env(k, v);
+        }
+        // Not configuration (RUST_LOG, NO_COLOR): Config::load ignores them, the process not.
+        for (k, v) in env.iter().filter(|(k, _)| !k.starts_with("SHOTFARM_")) {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start shotfarm serve");
@@ -130,18 +176,27 @@ impl Server {
             std::thread::spawn(move || process::collect_lines(BufReader::new(stderr), log));
         }
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let base = loop {
+        // The banner ends with its dashboard line, whether it shows tokens or not.
+        let (mut base, mut banner) = (None, String::new());
+        loop {
             let mut line = String::new();
             let read = stdout.read_line(&mut line).expect("read");
-            assert!(read > 0, "server exited before printing its address");
+            assert!(read > 0, "server exited before its banner:\n{banner}");
             let line = line.trim_end_matches(['\n', '\r']);
             if let Some(log) = &log {
                 process::append_line(log, line);
             }
             if let Some(rest) = line.split("serving on ").nth(1) {
-                break rest.trim().to_owned();
+                base = Some(rest.trim().to_owned());
             }
-        };
+            if base.is_some() {
+                banner.push_str(line);
+                banner.push('\n');
+                if line.contains("dashboard:") {
+                    break;
+                }
+            }
+        }
         // Keep draining stdout so the server never blocks on a full pipe (the reader goes on
         // from where the loop above stopped, its buffer included).
         std::thread::spawn(move || match log {
@@ -150,16 +205,12 @@ impl Server {
                 let _ = std::io::copy(&mut stdout, &mut std::io::sink());
             }
         });
-        let http = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("client");
         Self {
-            child,
-            base,
-            http,
-            tokens: TokenIssuer::new(SECRET),
+            base: base.expect("the banner's address"),
+            http: client(),
+            tokens: TokenIssuer::new(&config.web.auth.secret),
             data_dir,
+            running: Some(Running::Process { child, banner }),
         }
     }
 
@@ -194,9 +245,20 @@ impl Server {
         &self.data_dir
     }
 
-    /// The server's process id (to read its memory from /proc).
+    /// The server's process id (to read its memory from /proc); a process's only.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        match &self.running {
+            Some(Running::Process { child, .. }) => child.id(),
+            _ => panic!("an in-process server has no process of its own: use start_process"),
+        }
+    }
+
+    /// What `shotfarm serve` printed up to its dashboard line; a process's only.
+    pub fn banner(&self) -> &str {
+        match &self.running {
+            Some(Running::Process { banner, .. }) => banner,
+            _ => panic!("an in-process server prints no banner: use start_process"),
+        }
     }
 
     pub fn get(&self, path: &str, token: &str) -> Response {
@@ -318,10 +380,52 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Stopped first: an in-process server joins its thread, a process is killed (SIGKILL,
+        // which the tests that kill servers rely on), before its folder goes.
+        match self.running.take() {
+            Some(Running::InProcess(server)) => drop(server),
+            Some(Running::Process { mut child, .. }) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            None => {}
+        }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
+}
+
+/// The test overrides, then `env`'s `SHOTFARM_*` ones, then the server's own data folder.
+fn overrides(env: &[(&str, &str)], data_dir: &Path) -> Vec<(String, String)> {
+    TEST_ENV
+        .iter()
+        .chain(env.iter().filter(|(k, _)| k.starts_with("SHOTFARM_")))
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .chain([(
+            "SHOTFARM_EXECUTOR__DATA_DIR".to_owned(),
+            data_dir.display().to_string(),
+        )])
+        .collect()
+}
+
+/// The embedded default with [`overrides`] applied, as `shotfarm serve` would load it.
+fn config(env: &[(&str, &str)], data_dir: &Path) -> Config {
+    Config::load(None, overrides(env, data_dir)).expect("the test server's config")
+}
+
+/// The embedded default's auth secret (what a server started without an override signs with).
+pub fn default_secret() -> String {
+    Config::load(None, Vec::new())
+        .expect("the embedded default")
+        .web
+        .auth
+        .secret
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
 }
 
 /// The shot `id` of a video's JSON (null when it has none).

@@ -2,8 +2,6 @@
 //! on 127.0.0.1:0 in a thread of this process, with the seed's scenario B cluster, for the
 //! driver to reach over HTTP and websockets by URL; and the scenario files, shrunk.
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::time::Duration;
 
