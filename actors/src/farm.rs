@@ -5,6 +5,8 @@
 
 mod credits;
 mod reads;
+#[cfg(test)]
+mod reads_tests;
 mod shared;
 mod watch;
 
