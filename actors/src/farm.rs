@@ -1,9 +1,17 @@
 //! The farm facade: starts the actor system from settings and is what the web layer calls.
 //! Store I/O for submissions happens here, off the supervisor, so the supervisor's mailbox only
-//! ever waits on placement.
+//! ever waits on placement. Reads of users' data take the caller and apply its rules here
+//! (`reads.rs`, `watch.rs`), never in the routes.
 
 mod credits;
+mod reads;
+#[cfg(test)]
+mod reads_tests;
 mod shared;
+mod watch;
+
+pub use reads::{Identity, Reader, VideoFilter};
+pub use watch::{Opening, Snapshot, VideoWatch};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +29,6 @@ use crate::messages::{
 };
 use crate::ports::{
     Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
-    VideoPage, VideoQuery,
 };
 use crate::sealing::SealedStore;
 use crate::shot_job::ShotJobDeps;
@@ -213,18 +220,9 @@ impl Farm {
         Ok(video)
     }
 
-    /// A video as stored now.
-    pub async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, FarmError> {
-        Ok(self.store.video(id).await?)
-    }
-
-    /// A page of videos.
-    pub async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, FarmError> {
-        Ok(self.store.list_videos(query).await?)
-    }
-
     /// Cancels every unfinished shot of a video (idempotent) and returns it as stored after.
-    pub async fn cancel(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
+    /// Callers go through [`Farm::cancel_video`], which checks who may.
+    async fn cancel(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
         let id = video.id.clone();
         if !video.state.is_final() {
             self.supervisor
@@ -289,7 +287,8 @@ impl Farm {
         &self.revocations
     }
 
-    /// The audit log and its recorder (prompt reads are recorded here; operators read it).
+    /// The audit log and its recorder (operators read it; prompt reads are recorded by the
+    /// facade's reads, `farm/reads.rs`).
     pub fn audit(&self) -> &Auditor {
         &self.audit
     }

@@ -235,6 +235,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Who the caller is, as the farm's reads judge it (ownership, read rate, prompt reads).
+    pub fn identity(&self) -> shotfarm_actors::farm::Identity {
+        shotfarm_actors::farm::Identity {
+            user: self.user.clone(),
+            operator: self.operator,
+            plan: self.plan.clone(),
+        }
+    }
+
     /// 403 unless the caller is an operator.
     pub fn require_operator(&self) -> Result<(), ApiError> {
         if self.operator {

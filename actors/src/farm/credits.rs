@@ -1,11 +1,11 @@
 //! What the facade adds for rate limits and credits: resolving a caller's plan, admitting a
-//! request against the caller's rate, charging a submission before it is stored (and refunding
+//! submission against the caller's rate, charging a submission before it is stored (and refunding
 //! it when it cannot be), and the caller's credits in the current period.
 
 use chrono::Utc;
 use tracing::warn;
 
-use super::{Farm, NewVideo};
+use super::{Farm, Identity, NewVideo};
 use crate::credits::{Account, CreditsView, Exhausted};
 use crate::ports::{Charge, Period};
 use crate::rate_limit::Limit;
@@ -14,21 +14,22 @@ use shotfarm_core::domain::VideoRecord;
 use shotfarm_core::ids::{OwnerId, VideoId};
 
 impl Farm {
-    /// The plan `owner` is on: their `credits.users` entry, else the token's `plan` claim, else
+    /// The plan `who` is on: their `credits.users` entry, else the token's `plan` claim, else
     /// `credits.default_plan` (403 for a plan that is not configured).
-    pub fn account(
-        &self,
-        owner: &OwnerId,
-        claim: Option<&str>,
-        operator: bool,
-    ) -> Result<Account, FarmError> {
-        Account::resolve(&self.settings.credits, owner, claim, operator)
-            .map_err(|e| FarmError::Forbidden(e.to_string()))
+    pub fn account(&self, who: &Identity) -> Result<Account, FarmError> {
+        Account::resolve(
+            &self.settings.credits,
+            &who.user,
+            who.plan.as_deref(),
+            who.operator,
+        )
+        .map_err(|e| FarmError::Forbidden(e.to_string()))
     }
 
-    /// Counts one request of `owner` against `limit` (429 past it).
-    pub fn admit(&self, limit: Limit, owner: &OwnerId) -> Result<(), FarmError> {
-        Ok(self.rate_limits.admit(limit, owner)?)
+    /// Counts one submission of `who` against their submission rate (429 past it). Reads are
+    /// counted by [`Farm::reader`].
+    pub fn admit_submission(&self, who: &Identity) -> Result<(), FarmError> {
+        Ok(self.rate_limits.admit(Limit::Submissions, &who.user)?)
     }
 
     /// Charges a video to `owner`'s plan, then stores and queues it. A metered account with its
@@ -72,8 +73,9 @@ impl Farm {
         submitted
     }
 
-    /// `owner`'s credits in the current period.
-    pub async fn credits(
+    /// `owner`'s credits in the current period (callers ask through [`Farm::credits`], which
+    /// counts the read).
+    pub(super) async fn credits_of(
         &self,
         owner: &OwnerId,
         account: &Account,

@@ -1,6 +1,6 @@
 //! `GET /api/v1/audit` and `GET /api/v1/audit/export` (operators): the audit log of inferences
-//! and prompt reads, as JSON pages or streamed JSON lines; and [`record_prompt_reads`], how the
-//! routes that show an owner their prompts record it. Entries hold prompt digests, never prompts.
+//! and prompt reads, as JSON pages or streamed JSON lines. Entries hold prompt digests, never
+//! prompts. Prompt reads are recorded by the farm's reads (`actors/src/farm/reads.rs`).
 
 use actix_web::web::Bytes;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -11,8 +11,7 @@ use tracing::error;
 
 use shotfarm_actors::ports::{AuditAction, AuditId, AuditLog, AuditQuery};
 use shotfarm_actors::Farm;
-use shotfarm_core::domain::VideoRecord;
-use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
+use shotfarm_core::ids::{NodeId, VideoId};
 
 use crate::auth::Caller;
 use crate::problem::{parse_query, ApiError};
@@ -22,18 +21,6 @@ const MAX_PAGE: usize = 1000;
 const DEFAULT_PAGE: usize = 100;
 /// Entries the export reads from the log at a time.
 const EXPORT_CHUNK: usize = 1000;
-
-/// Records, off the response's path, that `viewer` is being shown the prompts of those of
-/// `videos` they own (an operator is shown others' videos redacted: not a prompt read).
-pub fn record_prompt_reads(farm: &Farm, viewer: &OwnerId, videos: &[VideoRecord]) {
-    let auditor = farm.audit();
-    let records: Vec<_> = videos
-        .iter()
-        .filter(|v| &v.owner == viewer)
-        .flat_map(|v| auditor.prompt_reads(viewer, v))
-        .collect();
-    auditor.record_later(records);
-}
 
 /// `?user=&video=&node=&action=&since=&until=&limit=&cursor=`, shared by the page and the export
 /// (the OpenAPI parameters of both come from here).

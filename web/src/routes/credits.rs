@@ -3,24 +3,10 @@
 
 use actix_web::{get, web, HttpResponse};
 
-use shotfarm_actors::rate_limit::Limit;
 use shotfarm_actors::Farm;
 
 use crate::auth::Caller;
 use crate::problem::ApiError;
-
-/// The caller's [`shotfarm_actors::credits::Account`], resolved from config and their token.
-pub fn account_of(
-    farm: &Farm,
-    caller: &Caller,
-) -> Result<shotfarm_actors::credits::Account, ApiError> {
-    Ok(farm.account(&caller.user, caller.plan.as_deref(), caller.operator)?)
-}
-
-/// Counts one read of the caller's data against their rate (429 with `Retry-After` past it).
-pub fn admit_read(farm: &Farm, caller: &Caller) -> Result<(), ApiError> {
-    Ok(farm.admit(Limit::Reads, &caller.user)?)
-}
 
 #[utoipa::path(
     tag = "videos",
@@ -36,9 +22,7 @@ pub fn admit_read(farm: &Farm, caller: &Caller) -> Result<(), ApiError> {
 )]
 #[get("/api/v1/credits")]
 async fn credits(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    admit_read(&farm, &caller)?;
-    let account = account_of(&farm, &caller)?;
-    let view = farm.credits(&caller.user, &account).await?;
+    let view = farm.credits(farm.reader(caller.identity())?).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

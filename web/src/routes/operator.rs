@@ -46,7 +46,13 @@ async fn operator_stream(
         ))
     })?;
     let farm = farm.into_inner().as_ref().clone();
-    let body = OperatorSession::start(farm, &settings.websocket, payload, caller.expires_at);
+    let body = OperatorSession::start(
+        farm,
+        caller.identity(),
+        &settings.websocket,
+        payload,
+        caller.expires_at,
+    );
     Ok(response.streaming(permit.hold(body)))
 }
 

@@ -2,18 +2,19 @@
 //! websocket (see [`crate::session::progress`]). Checks, in order: the `Origin` (403), the token
 //! from the header or `?token=` (401), the caller's read rate (429), `since` (400), ownership
 //! (404, operators see all), the user's open sessions (429, `websocket.max_sessions_per_user`),
-//! the websocket handshake (400).
+//! the websocket handshake (400). The read rate and ownership are the farm's (`Farm::reader`,
+//! `Farm::watch`), as is the prompt read of each snapshot.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use tracing::instrument;
 
 use shotfarm_actors::Farm;
+use shotfarm_core::ids::VideoId;
 
 use crate::auth::Caller;
 use crate::problem::ApiError;
-use crate::routes::videos::owned_video;
-use crate::session::{origin, Opening, ProgressSession, SessionLimiter};
+use crate::session::{origin, ProgressSession, SessionLimiter};
 use crate::settings::WebSettings;
 
 #[utoipa::path(
@@ -52,25 +53,25 @@ async fn progress(
 ) -> Result<HttpResponse, ApiError> {
     origin::check(&req, &settings.server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
-    crate::routes::credits::admit_read(&farm, &caller)?;
+    // The read is counted before `since` is judged, and ownership after it (the order above).
+    let reader = farm.reader(caller.identity())?;
     let since = since_of(req.query_string())?;
-    let video = owned_video(&farm, &caller, &id).await?;
+    let watch = farm.watch(reader, &VideoId::from(id.as_str())).await?;
     let permit = SessionLimiter::of(&req)?.acquire(&caller.user)?;
     let mut response = ws::handshake(&req).map_err(|e| {
         ApiError::BadRequest(format!(
             "this route is a websocket; the upgrade failed: {e}"
         ))
     })?;
-    let start = Opening::prepare(&farm, &video.id, since).await?;
+    let start = watch.open(since).await?;
     let farm = farm.into_inner().as_ref().clone();
     let body = ProgressSession::start(
         farm,
         &settings.websocket,
-        video.id,
+        watch,
         start,
         payload,
         caller.expires_at,
-        caller.user,
     );
     Ok(response.streaming(permit.hold(body)))
 }

@@ -1,35 +1,25 @@
 //! `/api/v1/videos`: submit, read, list and cancel videos. Owners see only their own videos
-//! (another user's answers 404: existence is not revealed); operators see every video.
+//! (another user's answers 404: existence is not revealed); operators see every video. Who may
+//! see what, the read rate and the audit of prompt reads are the farm's (`Farm::reader`,
+//! `Farm::video`, `Farm::list_videos`, `Farm::cancel_video`), not these routes'.
 
 use actix_web::{get, post, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
-use shotfarm_actors::ports::VideoQuery;
+use shotfarm_actors::farm::VideoFilter;
 use shotfarm_actors::Farm;
-use shotfarm_core::domain::{VideoRecord, VideoState};
+use shotfarm_core::domain::VideoState;
 use shotfarm_core::ids::VideoId;
 
 use crate::auth::Caller;
 use crate::problem::{parse_query, ApiError, JsonBody};
-use crate::routes::audit::record_prompt_reads;
-use crate::routes::credits::{account_of, admit_read};
 use crate::validate::{validate, SubmitVideoRequest};
 use crate::wire::VideoJson;
-use shotfarm_actors::rate_limit::Limit;
 
 /// Most videos one page lists.
 const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 20;
-
-/// The caller's video, or 404 (also when it is someone else's).
-pub async fn owned_video(farm: &Farm, caller: &Caller, id: &str) -> Result<VideoRecord, ApiError> {
-    let id = VideoId::from(id);
-    match farm.video(&id).await? {
-        Some(v) if caller.operator || v.owner == caller.user => Ok(v),
-        _ => Err(ApiError::NotFound(format!("video {id} not found"))),
-    }
-}
 
 #[utoipa::path(
     tag = "videos",
@@ -53,8 +43,9 @@ async fn submit(
     caller: Caller,
     body: JsonBody<SubmitVideoRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    farm.admit(Limit::Submissions, &caller.user)?;
-    let account = account_of(&farm, &caller)?;
+    let who = caller.identity();
+    farm.admit_submission(&who)?;
+    let account = farm.account(&who)?;
     let settings = farm.settings();
     let new = validate(
         body.into_inner(),
@@ -89,9 +80,8 @@ async fn read(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    admit_read(&farm, &caller)?;
-    let video = owned_video(&farm, &caller, &id).await?;
-    record_prompt_reads(&farm, &caller.user, std::slice::from_ref(&video));
+    let reader = farm.reader(caller.identity())?;
+    let video = farm.video(reader, &VideoId::from(id.as_str())).await?;
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
@@ -116,9 +106,9 @@ async fn cancel(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let video = owned_video(&farm, &caller, &id).await?;
-    let video = farm.cancel(video).await?;
-    record_prompt_reads(&farm, &caller.user, std::slice::from_ref(&video));
+    let video = farm
+        .cancel_video(&caller.identity(), &VideoId::from(id.as_str()))
+        .await?;
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
@@ -161,7 +151,8 @@ async fn list(
     caller: Caller,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    admit_read(&farm, &caller)?;
+    // Counted first: a request refused for a bad parameter still counts against the read rate.
+    let reader = farm.reader(caller.identity())?;
     let params: ListParams = parse_query(req.query_string())?;
     let state = match params.state.as_deref() {
         None | Some("") => None,
@@ -176,14 +167,12 @@ async fn list(
     if limit == 0 || limit > MAX_PAGE {
         return Err(ApiError::field("limit", format!("must be 1..={MAX_PAGE}")));
     }
-    let query = VideoQuery {
-        owner: (!caller.operator).then(|| caller.user.clone()),
+    let filter = VideoFilter {
         state,
         limit,
         cursor: params.cursor.filter(|c| !c.is_empty()),
     };
-    let page = farm.list_videos(query).await?;
-    record_prompt_reads(&farm, &caller.user, &page.videos);
+    let page = farm.list_videos(reader, filter).await?;
     Ok(HttpResponse::Ok().json(VideoList {
         videos: page
             .videos

@@ -1,7 +1,7 @@
 //! Websocket sessions: one actor per socket, each in its own file, and what they share.
 //!
-//! - [`progress`]: the progress session actor behind `GET /api/v1/videos/{id}/progress`, and
-//!   [`opening`], where it starts (snapshot or `since` replay).
+//! - [`progress`]: the progress session actor behind `GET /api/v1/videos/{id}/progress`; where it
+//!   starts (snapshot or `since` replay) is the farm's `VideoWatch::open`.
 //! - [`operator`]: the operator session actor behind `GET /api/v1/operator/stream`, and
 //!   [`operator_frames`], its full and delta frames.
 //! - [`socket`]: what both do with their socket: outbox and flow window, heartbeat, token
@@ -17,7 +17,6 @@ pub mod flow;
 pub mod frames;
 pub mod inbound;
 pub mod limit;
-pub mod opening;
 pub mod operator;
 pub mod operator_frames;
 pub mod origin;
@@ -26,6 +25,5 @@ pub mod progress;
 pub mod socket;
 
 pub use limit::{SessionLimiter, SessionPermit};
-pub use opening::Opening;
 pub use operator::OperatorSession;
 pub use progress::ProgressSession;

@@ -13,7 +13,7 @@ use actix_web::web::Payload;
 use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
 
-use shotfarm_actors::ports::VideoQuery;
+use shotfarm_actors::farm::Identity;
 use shotfarm_actors::{Farm, FarmError};
 
 use crate::settings::WebsocketSettings;
@@ -34,6 +34,8 @@ const OUTBOX_BYTES: usize = 1024 * 1024;
 /// One operator watching the farm.
 pub struct OperatorSession {
     farm: Farm,
+    /// The operator watching (the farm's overview of users' videos is for operators alone).
+    who: Identity,
     period: Duration,
     socket: Socket,
     differ: Differ,
@@ -68,6 +70,7 @@ impl OperatorSession {
     /// Starts a session on the current worker and returns the response body of its frames.
     pub fn start(
         farm: Farm,
+        who: Identity,
         websocket: &WebsocketSettings,
         payload: Payload,
         expires_at: DateTime<Utc>,
@@ -80,6 +83,7 @@ impl OperatorSession {
         let (socket, body) = Socket::new(&farm, websocket, payload, expires_at, OUTBOX_BYTES);
         Self {
             farm,
+            who,
             period,
             socket,
             differ: Differ::default(),
@@ -104,9 +108,9 @@ impl OperatorSession {
             self.differ.reset();
         }
         self.reading = true;
-        let farm = self.farm.clone();
+        let (farm, who) = (self.farm.clone(), self.who.clone());
         ctx.spawn(
-            async move { read_tick(&farm).await }
+            async move { read_tick(&farm, &who).await }
                 .into_actor(self)
                 .map(|read, act, ctx| {
                     act.reading = false;
@@ -141,25 +145,20 @@ impl OperatorSession {
     }
 }
 
-/// One tick's reads, all through the farm facade.
-async fn read_tick(farm: &Farm) -> Result<Tick, FarmError> {
-    let query = VideoQuery {
-        owner: None,
-        state: None,
-        limit: RECENT_VIDEOS,
-        cursor: None,
-    };
+/// One tick's reads, all through the farm facade (the videos without their text: the overview
+/// shows none, so it is no prompt read).
+async fn read_tick(farm: &Farm, who: &Identity) -> Result<Tick, FarmError> {
     let (cluster, nodes, waiting, videos) = futures_util::try_join!(
         farm.cluster(),
         farm.nodes(),
         farm.waiting(),
-        farm.list_videos(query)
+        farm.recent_videos(who, RECENT_VIDEOS)
     )?;
     Ok(Tick {
         cluster,
         nodes,
         waiting,
-        videos: videos.videos,
+        videos,
     })
 }
 

@@ -24,14 +24,14 @@ use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 
+use shotfarm_actors::farm::{Opening, Snapshot, VideoWatch};
 use shotfarm_actors::ports::Subscription;
 use shotfarm_actors::Farm;
-use shotfarm_core::domain::{FarmEvent, VideoRecord};
-use shotfarm_core::ids::{OwnerId, VideoId};
+use shotfarm_core::domain::FarmEvent;
+use shotfarm_core::ids::VideoId;
 
 use super::frames;
 use super::inbound::{ClientFrame, InboundError};
-use super::opening::Opening;
 use super::outbox::OutboxBody;
 use super::socket::{Socket, SocketSession};
 use crate::settings::WebsocketSettings;
@@ -64,11 +64,10 @@ enum BusItem {
 
 /// One websocket watching one video.
 pub struct ProgressSession {
-    farm: Farm,
+    /// The farm's admission of the caller to this video: fresh snapshots come from it, and
+    /// showing one records the prompt read when the watcher is the owner.
+    watch: VideoWatch,
     video: VideoId,
-    /// Who watches: the owner is sent title and prompts (each snapshot recorded in the audit
-    /// log as a prompt read), anyone else (an operator) gets them as `null`.
-    viewer: OwnerId,
     /// Taken when the actor starts.
     opening: Option<(Subscription, Opening)>,
     socket: Socket,
@@ -92,7 +91,7 @@ impl Actor for ProgressSession {
         };
         ctx.add_stream(bus_stream(subscription));
         match opening {
-            Opening::Snapshot(video) => self.send_snapshot(video, ctx),
+            Opening::Snapshot(snapshot) => self.send_snapshot(snapshot, ctx),
             Opening::Replay {
                 since,
                 events,
@@ -126,17 +125,15 @@ impl ProgressSession {
     pub fn start(
         farm: Farm,
         websocket: &WebsocketSettings,
-        video: VideoId,
+        watch: VideoWatch,
         (subscription, opening): (Subscription, Opening),
         payload: Payload,
         expires_at: DateTime<Utc>,
-        viewer: OwnerId,
     ) -> OutboxBody {
         let (socket, body) = Socket::new(&farm, websocket, payload, expires_at, 0);
         Self {
-            farm,
-            video,
-            viewer,
+            video: watch.video_id().clone(),
+            watch,
             opening: Some((subscription, opening)),
             socket,
             mode: Mode::Live,
@@ -200,23 +197,28 @@ impl ProgressSession {
         true
     }
 
-    fn send_snapshot(&mut self, video: VideoRecord, ctx: &mut Context<Self>) {
-        let frame = match frames::snapshot(&video, &self.viewer) {
-            Ok(frame) => frame,
+    /// Sends a snapshot; only one the outbox took counts as shown (and, to its owner, as a
+    /// prompt read).
+    fn send_snapshot(&mut self, snapshot: Snapshot, ctx: &mut Context<Self>) {
+        let viewer = &self.watch.identity().user;
+        let socket = &mut self.socket;
+        let mut failed = None;
+        let shown = snapshot.show(|video| match frames::snapshot(video, viewer) {
+            Ok(frame) => socket.push_data(frame),
             Err(e) => {
-                self.fail(ctx, &e.to_string());
-                return;
+                failed = Some(e.to_string());
+                false
             }
-        };
-        if !self.socket.push_data(frame) {
-            self.fall_behind(ctx);
+        });
+        let Some(video) = shown else {
+            match failed {
+                Some(why) => {
+                    self.fail(ctx, &why);
+                }
+                None => self.fall_behind(ctx),
+            }
             return;
-        }
-        crate::routes::audit::record_prompt_reads(
-            &self.farm,
-            &self.viewer,
-            std::slice::from_ref(&video),
-        );
+        };
         self.mode = Mode::Live;
         self.last_seq = video.seq;
         self.through = video.seq;
@@ -262,11 +264,11 @@ impl ProgressSession {
         self.mode = Mode::Syncing;
         self.pending.clear();
         self.cancel_gap_timer(ctx);
-        let (farm, id) = (self.farm.clone(), self.video.clone());
+        let watch = self.watch.clone();
         ctx.wait(
-            async move { farm.video(&id).await }.into_actor(self).map(
+            async move { watch.snapshot().await }.into_actor(self).map(
                 |read, act, ctx| match read {
-                    Ok(Some(video)) => act.send_snapshot(video, ctx),
+                    Ok(Some(snapshot)) => act.send_snapshot(snapshot, ctx),
                     Ok(None) => act.close(ctx, CloseCode::Away, "video no longer exists"),
                     Err(e) => {
                         warn!(video_id = %act.video, error = %e, "snapshot read failed");
