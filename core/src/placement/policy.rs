@@ -3,7 +3,9 @@
 //! the fewest GPUs in use goes next, ties going to the owner whose turn came longest ago (so one
 //! user's 40 videos cannot starve another's one, even on a single GPU); a shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
-//! get all their GPUs on one node or wait.
+//! get all their GPUs on one node or wait. [`Gates`] hold back what may not start at all (the
+//! `standard` shots of a pool over its budget) before any of that: a held shot takes no room and
+//! costs its owner no turn.
 
 use std::cmp::Reverse;
 use std::collections::btree_map;
@@ -12,16 +14,21 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::SharedRequirement;
-use super::{take_gpus, Assignment, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement};
+use super::{
+    take_gpus, Assignment, Gates, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement,
+};
+use crate::domain::Priority;
 use crate::ids::OwnerId;
 
 /// Plans assignments for as much of `queue` as `nodes` have room for. `in_use` is each owner's
-/// GPUs already running (fair share counts what an owner holds, not only what it asks for).
-/// Pure: the caller applies the result to its queue and capacities.
+/// GPUs already running (fair share counts what an owner holds, not only what it asks for);
+/// `gates` say what may not start at all. Pure: the caller applies the result to its queue and
+/// capacities.
 pub fn plan(
     queue: &PlacementQueue,
     nodes: &[NodeCapacity],
     in_use: &HashMap<OwnerId, u32>,
+    gates: &Gates,
 ) -> Vec<Assignment> {
     let mut assignments = Vec::new();
     if queue.is_empty() {
@@ -31,7 +38,7 @@ pub fn plan(
     if room.total == 0 {
         return assignments;
     }
-    let mut classes = ClassTable::default();
+    let mut classes = ClassTable::new(gates);
     // GPUs granted by this call, so each lane sees what the lanes before it gave.
     let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
     // Ticks for this call's grants continue the queue's clock, matching the turns the queue
@@ -39,12 +46,17 @@ pub fn plan(
     let mut clock = queue.clock();
 
     for lane in Lane::ALL {
+        // The budget gate holds whole classes (a class is one pool), and only in standard lanes.
+        let gated = lane.priority == Priority::Standard;
         // Classes of this lane that may still find room. When none can, the lane is skipped:
-        // otherwise idle capacity that no waiting shot can use (another pool, a blocked model)
-        // would make every call walk every shot.
+        // otherwise idle capacity that no waiting shot can use (another pool, a blocked model,
+        // a held pool) would make every call walk every shot.
         let mut open = 0usize;
         for need in queue.classes(lane) {
             let id = classes.id(need);
+            if gated && classes.states[id].held {
+                continue;
+            }
             if classes.try_pick(id, nodes, &room).is_some() {
                 open += 1;
             }
@@ -75,10 +87,13 @@ pub fn plan(
                 return assignments;
             }
             let (owner, line) = &mut lines[slot];
-            // This owner's first shot whose class may still find room.
+            // This owner's first shot whose class may still find room and may start. Held shots
+            // are passed over as if not queued: no room taken, no turn spent.
             let Some((shot, id)) = line.by_ref().find_map(|s| {
                 let id = classes.id(&s.need);
-                (!classes.states[id].blocked).then_some((s, id))
+                let c = &classes.states[id];
+                let passed = c.blocked || (gated && c.held);
+                (!passed).then_some((s, id))
             }) else {
                 continue;
             };
@@ -157,31 +172,43 @@ struct ClassState<'q> {
     cold: usize,
     /// Found no room: stays so for this call.
     blocked: bool,
+    /// Its pool is `high_only` ([`Gates`]): its standard shots may not start.
+    held: bool,
 }
 
 /// Requirement classes met in this call. Shots usually share one `Arc` per class, so the
 /// lookup is by pointer first and by value (hashing the strings) only for a new pointer.
-#[derive(Default)]
 struct ClassTable<'q> {
+    gates: &'q Gates,
     by_ptr: HashMap<usize, usize, BuildHasherDefault<PtrHasher>>,
     by_need: HashMap<&'q Requirement, usize>,
     states: Vec<ClassState<'q>>,
 }
 
 impl<'q> ClassTable<'q> {
+    fn new(gates: &'q Gates) -> Self {
+        Self {
+            gates,
+            by_ptr: HashMap::default(),
+            by_need: HashMap::new(),
+            states: Vec::new(),
+        }
+    }
+
     /// The class id of `need`, registering the class on first sight.
     fn id(&mut self, need: &'q SharedRequirement) -> usize {
         let ptr = Arc::as_ptr(need) as usize;
         if let Some(&id) = self.by_ptr.get(&ptr) {
             return id;
         }
-        let states = &mut self.states;
+        let (states, gates) = (&mut self.states, self.gates);
         let id = *self.by_need.entry(&**need).or_insert_with(|| {
             states.push(ClassState {
                 need,
                 warm: 0,
                 cold: 0,
                 blocked: false,
+                held: !gates.admits(Priority::Standard, &need.pool),
             });
             states.len() - 1
         });

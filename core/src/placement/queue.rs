@@ -190,6 +190,13 @@ impl PlacementQueue {
         self.index.get(shot).is_some_and(|(lane, ..)| lane.at_risk)
     }
 
+    /// Takes a shot out leaving every owner's turn as it was: the queue `plan` would see had
+    /// the shot never been queued, for comparing the budget gate with its absence.
+    #[cfg(test)]
+    pub fn withhold(&mut self, shot: &ShotId) -> Option<QueuedShot> {
+        self.detach(shot).map(|(taken, _)| taken)
+    }
+
     /// Every queued shot, in lane order (for snapshots and depth counts).
     pub fn iter(&self) -> impl Iterator<Item = &QueuedShot> {
         self.lanes
