@@ -3,12 +3,13 @@
 //! [`Gates`] the budget sets, calls [`plan`] whenever work or capacity changes, and applies the
 //! [`Assignment`]s it returns: every rule of where a shot goes is inside `plan`.
 
+mod order;
 mod policy;
 mod queue;
 
+pub use order::{Standing, Turns};
 pub use policy::plan;
-use queue::Lane;
-pub use queue::{PlacementQueue, QueuedShot};
+pub use queue::{Lane, PlacementQueue, QueuedShot};
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! [`plan`]: the pure placement function. High before standard; within a priority, shots whose
-//! video is at risk of missing its objective first ([`super::Lane`]); within a lane, the owner with
-//! the fewest GPUs in use goes next, ties going to the owner whose turn came longest ago (so one
-//! user's 40 videos cannot starve another's one, even on a single GPU); a shot goes to a fitting
+//! video is at risk of missing its objective first ([`super::Lane`]); within a lane, the owner
+//! with the lowest [`Standing`]: the fewest GPUs in use, ties going to the owner whose turn came
+//! longest ago (so one user's 40 videos cannot starve another's one, even on a single GPU); within
+//! an owner, its shots in submission order. A shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
 //! get all their GPUs on one node or wait. [`Gates`] hold back what may not start at all (the
 //! `standard` shots of a pool over its budget) before any of that: a held shot takes no room and
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use super::SharedRequirement;
 use super::{
     take_gpus, Assignment, Gates, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement,
+    Standing,
 };
 use crate::domain::Priority;
 use crate::ids::OwnerId;
@@ -73,16 +75,18 @@ pub fn plan(
             if shots.is_empty() {
                 continue;
             }
-            let used =
-                in_use.get(owner).copied().unwrap_or(0) + granted.get(owner).copied().unwrap_or(0);
-            turns.push(Reverse((used, queue.turn(owner), lines.len())));
+            let standing = Standing {
+                used: in_use.get(owner).copied().unwrap_or(0)
+                    + granted.get(owner).copied().unwrap_or(0),
+                turn: queue.turn(owner),
+            };
+            turns.push(Reverse((standing, lines.len())));
             lines.push((owner, shots.values()));
         }
-        // Min-heap on (GPUs in use, turn tick): the least served goes next, and among equals
-        // the one whose turn came longest ago. Ticks are unique, so no further tie-break.
+        // Min-heap on standing: the owner least served goes next.
         let mut turns = BinaryHeap::from(turns);
 
-        while let Some(Reverse((used, tick, slot))) = turns.pop() {
+        while let Some(Reverse((standing, slot))) = turns.pop() {
             if room.total == 0 {
                 return assignments;
             }
@@ -101,7 +105,7 @@ pub fn plan(
             let taken = classes
                 .try_pick(id, nodes, &room)
                 .and_then(|node| Some((node, take_gpus(room.free[node], need.gpus)?)));
-            let (used, tick) = match taken {
+            let standing = match taken {
                 Some((node, (gpus, rest))) => {
                     room.take(node, rest, need.gpus);
                     assignments.push(Assignment {
@@ -111,7 +115,10 @@ pub fn plan(
                     });
                     *granted.entry(*owner).or_insert(0) += need.gpus;
                     clock += 1;
-                    (used + need.gpus, clock)
+                    Standing {
+                        used: standing.used + need.gpus,
+                        turn: clock,
+                    }
                 }
                 None => {
                     // Room only shrinks within a call, so the class stays blocked.
@@ -120,12 +127,12 @@ pub fn plan(
                     if open == 0 {
                         break;
                     }
-                    (used, tick)
+                    standing
                 }
             };
             // The owner may have more shots, possibly of a class that still fits.
             if line.clone().next().is_some() {
-                turns.push(Reverse((used, tick, slot)));
+                turns.push(Reverse((standing, slot)));
             }
         }
     }
