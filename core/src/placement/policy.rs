@@ -41,8 +41,9 @@ pub fn plan(
         return assignments;
     }
     let mut classes = ClassTable::new(gates);
-    // GPUs granted by this call, so each lane sees what the lanes before it gave.
-    let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
+    // Per owner served by this call: GPUs granted and the turn its last grant gave, so each lane
+    // sees owners where the lanes before it left them, as if the shots were placed one by one.
+    let mut granted: HashMap<&OwnerId, Standing> = HashMap::new();
     // Ticks for this call's grants continue the queue's clock, matching the turns the queue
     // records when the caller applies the plan.
     let mut clock = queue.clock();
@@ -75,10 +76,16 @@ pub fn plan(
             if shots.is_empty() {
                 continue;
             }
-            let standing = Standing {
-                used: in_use.get(owner).copied().unwrap_or(0)
-                    + granted.get(owner).copied().unwrap_or(0),
-                turn: queue.turn(owner),
+            let held = in_use.get(owner).copied().unwrap_or(0);
+            let standing = match granted.get(owner) {
+                Some(g) => Standing {
+                    used: held + g.used,
+                    turn: g.turn,
+                },
+                None => Standing {
+                    used: held,
+                    turn: queue.turn(owner),
+                },
             };
             turns.push(Reverse((standing, lines.len())));
             lines.push((owner, shots.values()));
@@ -113,8 +120,12 @@ pub fn plan(
                         node: nodes[node].node.clone(),
                         gpus,
                     });
-                    *granted.entry(*owner).or_insert(0) += need.gpus;
                     clock += 1;
+                    let g = granted
+                        .entry(*owner)
+                        .or_insert(Standing { used: 0, turn: 0 });
+                    g.used += need.gpus;
+                    g.turn = clock;
                     Standing {
                         used: standing.used + need.gpus,
                         turn: clock,

@@ -211,6 +211,26 @@ fn fair_share_holds_among_shots_at_risk_so_an_overloaded_farm_starves_nobody() {
 }
 
 #[test]
+fn a_grant_in_an_earlier_lane_moves_the_owners_turn_for_the_later_lanes() {
+    // a joined first; b already holds a GPU. a's at-risk shot goes first and a then holds one
+    // too: in the plain lane a's turn is behind b's, as if the shots were placed one by one
+    // (once, a's turn from before the call let it take the plain lane's GPU as well).
+    let now = Instant::now();
+    let mut q = PlacementQueue::new();
+    push_due(&mut q, "a-late", "a", Priority::Standard, now);
+    push(&mut q, "a-new", "a", Priority::Standard, req("m", 1));
+    push(&mut q, "b-new", "b", Priority::Standard, req("m", 1));
+    q.promote(now);
+    let in_use = HashMap::from([(OwnerId::from("b"), 1)]);
+    let out = plan(&q, &[node("n1", 2, &[])], &in_use, &Gates::open());
+    assert_eq!(
+        out.iter().map(|a| a.shot.0.as_str()).collect::<Vec<_>>(),
+        ["a-late", "b-new"],
+        "{out:?}"
+    );
+}
+
+#[test]
 fn a_removed_shot_is_not_promoted_and_a_requeued_one_stays_due() {
     let now = Instant::now();
     let later = now + Duration::from_secs(5);
