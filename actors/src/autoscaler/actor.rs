@@ -19,7 +19,8 @@ use crate::messages::{DrainNode, GetPoolLoad, SetBudget};
 use crate::ports::NodeProvider;
 use crate::supervisor::Supervisor;
 use shotfarm_core::autoscaler::{
-    decide, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad, PoolPolicy, Tuning,
+    decide, replacement, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad,
+    PoolPolicy, Replacer, Tuning,
 };
 use shotfarm_core::domain::Priority;
 use shotfarm_core::ids::NodeId;
@@ -145,7 +146,9 @@ impl Evaluation {
         self.supervisor.do_send(SetBudget { view: view.clone() });
         for load in loads {
             let pool = load.state.pool.clone();
-            if !self.settings.autoscaler.manages(&pool) {
+            // The pools whose reclaimed nodes are the autoscaler's to replace are the ones it
+            // sizes; the supervisor replaces the others' ([`replacement`] decides for both).
+            if replacement(&self.settings, &pool) != Replacer::Autoscaler {
                 continue;
             }
             let budget = view.pools.get(&pool).map(|p| p.state).unwrap_or_default();

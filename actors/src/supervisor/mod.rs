@@ -25,6 +25,7 @@ use crate::messages::{
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
+use shotfarm_core::autoscaler::{replacement, Replacer};
 use shotfarm_core::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
@@ -181,15 +182,16 @@ impl Supervisor {
                 });
             }
         }
-        // A pool the autoscaler manages is replaced by the autoscaler, not here.
-        let managed = self.settings.autoscaler.manages(&slot.spec.pool);
-        if let (true, Some(group), Some(provider)) = (
-            reclaimed && slot.spec.spot && !managed,
+        // Who replaces it is decided in one place (an elastic pool's is the autoscaler's); a
+        // local node's group is what the supervisor relaunches.
+        let replacer = replacement(&self.settings, &slot.spec.pool);
+        if let (true, Replacer::Supervisor { after }, Some(group), Some(provider)) = (
+            reclaimed && slot.spec.spot,
+            replacer,
             slot.group,
             self.provider.clone(),
         ) {
-            let delay = self.settings.timing.replace_preempted_after;
-            ctx.run_later(delay, move |_, ctx| {
+            ctx.run_later(after, move |_, ctx| {
                 if let Some(id) = provider.launch(group, ctx.address()) {
                     info!(node_id = %id, "spot node replaced");
                 }
