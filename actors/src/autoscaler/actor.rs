@@ -18,7 +18,8 @@ use super::simulated::SimulatedProvider;
 use crate::messages::{DrainNode, GetPoolLoad, SetBudget, SupervisorHandle};
 use crate::ports::NodeProvider;
 use shotfarm_core::autoscaler::{
-    decide, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad, PoolPolicy, Tuning,
+    decide, replacement, shape, Action, BudgetState, Decision, DecisionLog, Kind, PoolLoad,
+    PoolPolicy, Replacer, Tuning,
 };
 use shotfarm_core::domain::Priority;
 use shotfarm_core::ids::NodeId;
@@ -146,7 +147,9 @@ impl Evaluation {
             .do_send(SetBudget { view: view.clone() });
         for load in loads {
             let pool = load.state.pool.clone();
-            if !self.settings.autoscaler.manages(&pool) {
+            // The pools whose reclaimed nodes are the autoscaler's to replace are the ones it
+            // sizes; the supervisor replaces the others' ([`replacement`] decides for both).
+            if replacement(&self.settings, &pool) != Replacer::Autoscaler {
                 continue;
             }
             let budget = view.pools.get(&pool).map(|p| p.state).unwrap_or_default();

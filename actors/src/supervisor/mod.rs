@@ -6,7 +6,7 @@ mod pool_load;
 mod registry;
 mod waiting;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,10 +25,13 @@ use crate::messages::{
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
+use shotfarm_core::autoscaler::{replacement, Replacer};
 use shotfarm_core::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
-use shotfarm_core::placement::{plan, PlacementQueue, QueuedShot, Requirement, SharedRequirement};
+use shotfarm_core::placement::{
+    plan, Gates, PlacementQueue, QueuedShot, Requirement, SharedRequirement,
+};
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::{BudgetView, ClusterView, NodeView};
 
@@ -75,8 +78,9 @@ pub struct Supervisor {
     preemptions: u64,
     /// The autoscaler's last word on budgets (shown on the cluster view).
     budget: Option<BudgetView>,
-    /// Pools over their `high_only` budget threshold: their `standard` shots are not started.
-    high_only_pools: HashSet<String>,
+    /// What may not start at all (pools over their `high_only` budget threshold start no
+    /// `standard` shot); `plan` applies it.
+    gates: Gates,
 }
 
 impl Supervisor {
@@ -100,7 +104,7 @@ impl Supervisor {
             placement_pending: false,
             preemptions: 0,
             budget: None,
-            high_only_pools: HashSet::new(),
+            gates: Gates::open(),
         })
     }
 
@@ -178,15 +182,16 @@ impl Supervisor {
                 });
             }
         }
-        // A pool the autoscaler manages is replaced by the autoscaler, not here.
-        let managed = self.settings.autoscaler.manages(&slot.spec.pool);
-        if let (true, Some(group), Some(provider)) = (
-            reclaimed && slot.spec.spot && !managed,
+        // Who replaces it is decided in one place (an elastic pool's is the autoscaler's); a
+        // local node's group is what the supervisor relaunches.
+        let replacer = replacement(&self.settings, &slot.spec.pool);
+        if let (true, Replacer::Supervisor { after }, Some(group), Some(provider)) = (
+            reclaimed && slot.spec.spot,
+            replacer,
             slot.group,
             self.provider.clone(),
         ) {
-            let delay = self.settings.timing.replace_preempted_after;
-            ctx.run_later(delay, move |_, ctx| {
+            ctx.run_later(after, move |_, ctx| {
                 if let Some(id) = provider.launch(group, ctx.address()) {
                     info!(node_id = %id, "spot node replaced");
                 }
@@ -318,19 +323,8 @@ impl Supervisor {
     fn dispatch(&mut self) {
         self.queue.promote(Instant::now());
         let capacities: Vec<_> = self.registry.up.values().map(NodeSlot::capacity).collect();
-        let assignments = plan(&self.queue, &capacities, &self.in_use);
+        let assignments = plan(&self.queue, &capacities, &self.in_use, &self.gates);
         for a in assignments {
-            // Budget gate: a pool past its `high_only` threshold starts no `standard` work; the
-            // shot stays queued. `plan` fills the high lane first, so skipping standard
-            // assignments takes nothing from high ones.
-            if !self.high_only_pools.is_empty() {
-                let held = self.jobs.get(&a.shot).is_some_and(|j| {
-                    j.priority == Priority::Standard && self.high_only_pools.contains(&j.need.pool)
-                });
-                if held {
-                    continue;
-                }
-            }
             let Some(queued) = self.queue.remove(&a.shot) else {
                 continue;
             };

@@ -12,6 +12,7 @@ use super::Supervisor;
 use crate::messages::{GetPoolLoad, SetBudget};
 use shotfarm_core::autoscaler::{Kind, NodeUsage, PoolLoad};
 use shotfarm_core::domain::{Priority, ShotSpec};
+use shotfarm_core::placement::Gates;
 
 impl Supervisor {
     /// Expected wall-clock GPU-seconds of one attempt of `spec`: its model's seconds per step
@@ -124,16 +125,18 @@ impl Handler<SetBudget> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SetBudget, ctx: &mut Context<Self>) {
-        let was = self.high_only_pools.clone();
-        self.high_only_pools = msg
-            .view
-            .pools
-            .iter()
-            .filter(|(_, p)| p.state == shotfarm_core::autoscaler::BudgetState::HighOnly)
-            .map(|(pool, _)| pool.clone())
-            .collect();
+        let gates = Gates {
+            high_only: msg
+                .view
+                .pools
+                .iter()
+                .filter(|(_, p)| p.state == shotfarm_core::autoscaler::BudgetState::HighOnly)
+                .map(|(pool, _)| pool.clone())
+                .collect(),
+        };
         self.budget = Some(msg.view);
-        if was != self.high_only_pools {
+        if gates != self.gates {
+            self.gates = gates;
             // Standard work held back may start again (or must stop starting).
             self.schedule_placement(ctx);
         }

@@ -248,3 +248,24 @@ fn an_idle_node_goes_back_soon_once_nothing_is_queued() {
     o.seconds_since_last_growth = 60.0;
     assert_eq!(released(&decide(&pool(nodes, 0, 180.0), &pol, &o)), 0);
 }
+
+#[test]
+fn a_managed_pool_is_the_autoscalers_to_replace_any_other_the_supervisors() {
+    use crate::settings::{PoolScaling, Settings, DEFAULT_TOML};
+    use std::time::Duration;
+
+    let mut s = Settings::from_toml_str(DEFAULT_TOML).expect("shipped config");
+    s.timing.replace_preempted_after = Duration::from_secs(7);
+    s.autoscaler
+        .pools
+        .insert("video".into(), PoolScaling::default());
+    let fixed = Replacer::Supervisor {
+        after: Duration::from_secs(7),
+    };
+    // Listed but the autoscaler is off: nobody else would replace it.
+    s.autoscaler.enabled = false;
+    assert_eq!(replacement(&s, "video"), fixed);
+    s.autoscaler.enabled = true;
+    assert_eq!(replacement(&s, "video"), Replacer::Autoscaler);
+    assert_eq!(replacement(&s, "preview"), fixed);
+}

@@ -1,18 +1,22 @@
 //! The placement policy as plain data and a pure function: which queued shot goes to which GPUs
-//! of which node. The supervisor owns a [`PlacementQueue`] and a [`NodeCapacity`] per node, calls
-//! [`plan`] whenever work or capacity changes, and applies the [`Assignment`]s it returns.
+//! of which node. The supervisor owns a [`PlacementQueue`], a [`NodeCapacity`] per node and the
+//! [`Gates`] the budget sets, calls [`plan`] whenever work or capacity changes, and applies the
+//! [`Assignment`]s it returns: every rule of where a shot goes is inside `plan`.
 
+mod order;
 mod policy;
 mod queue;
 
+pub use order::{Standing, Turns};
 pub use policy::plan;
-use queue::Lane;
-pub use queue::{PlacementQueue, QueuedShot};
+pub use queue::{Lane, PlacementQueue, QueuedShot};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::domain::Priority;
 use crate::ids::{NodeId, ShotId};
 
 /// What a shot needs of a node. Shared by every shot of a model (an `Arc`), so comparing and
@@ -93,6 +97,28 @@ pub struct Assignment {
     pub shot: ShotId,
     pub node: NodeId,
     pub gpus: Vec<u32>,
+}
+
+/// What may start at all, whatever the room: plain data the supervisor sets from the autoscaler's
+/// budget view and [`plan`] applies, so the placement properties are tested with the gates on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gates {
+    /// Pools whose budget is spent (`high_only`): their `standard` shots stay queued, keeping
+    /// their owners' fair-share standing (a held shot is neither granted nor served a turn);
+    /// their `high` shots are still placed.
+    pub high_only: HashSet<String>,
+}
+
+impl Gates {
+    /// No gate: everything may start.
+    pub fn open() -> Self {
+        Self::default()
+    }
+
+    /// Whether a shot of `priority` in `pool` may start.
+    pub fn admits(&self, priority: Priority, pool: &str) -> bool {
+        priority == Priority::High || !self.high_only.contains(pool)
+    }
 }
 
 /// A shared requirement, as stored in queued shots.

@@ -1,9 +1,12 @@
 //! [`plan`]: the pure placement function. High before standard; within a priority, shots whose
-//! video is at risk of missing its objective first ([`super::Lane`]); within a lane, the owner with
-//! the fewest GPUs in use goes next, ties going to the owner whose turn came longest ago (so one
-//! user's 40 videos cannot starve another's one, even on a single GPU); a shot goes to a fitting
+//! video is at risk of missing its objective first ([`super::Lane`]); within a lane, the owner
+//! with the lowest [`Standing`]: the fewest GPUs in use, ties going to the owner whose turn came
+//! longest ago (so one user's 40 videos cannot starve another's one, even on a single GPU); within
+//! an owner, its shots in submission order. A shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
-//! get all their GPUs on one node or wait.
+//! get all their GPUs on one node or wait. [`Gates`] hold back what may not start at all (the
+//! `standard` shots of a pool over its budget) before any of that: a held shot takes no room and
+//! costs its owner no turn.
 
 use std::cmp::Reverse;
 use std::collections::btree_map;
@@ -12,16 +15,22 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::SharedRequirement;
-use super::{take_gpus, Assignment, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement};
+use super::{
+    take_gpus, Assignment, Gates, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement,
+    Standing,
+};
+use crate::domain::Priority;
 use crate::ids::OwnerId;
 
 /// Plans assignments for as much of `queue` as `nodes` have room for. `in_use` is each owner's
-/// GPUs already running (fair share counts what an owner holds, not only what it asks for).
-/// Pure: the caller applies the result to its queue and capacities.
+/// GPUs already running (fair share counts what an owner holds, not only what it asks for);
+/// `gates` say what may not start at all. Pure: the caller applies the result to its queue and
+/// capacities.
 pub fn plan(
     queue: &PlacementQueue,
     nodes: &[NodeCapacity],
     in_use: &HashMap<OwnerId, u32>,
+    gates: &Gates,
 ) -> Vec<Assignment> {
     let mut assignments = Vec::new();
     if queue.is_empty() {
@@ -31,20 +40,26 @@ pub fn plan(
     if room.total == 0 {
         return assignments;
     }
-    let mut classes = ClassTable::default();
-    // GPUs granted by this call, so each lane sees what the lanes before it gave.
-    let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
+    let mut classes = ClassTable::new(gates);
+    // Per owner served by this call: GPUs granted and the turn its last grant gave, so each lane
+    // sees owners where the lanes before it left them, as if the shots were placed one by one.
+    let mut granted: HashMap<&OwnerId, Standing> = HashMap::new();
     // Ticks for this call's grants continue the queue's clock, matching the turns the queue
     // records when the caller applies the plan.
     let mut clock = queue.clock();
 
     for lane in Lane::ALL {
+        // The budget gate holds whole classes (a class is one pool), and only in standard lanes.
+        let gated = lane.priority == Priority::Standard;
         // Classes of this lane that may still find room. When none can, the lane is skipped:
-        // otherwise idle capacity that no waiting shot can use (another pool, a blocked model)
-        // would make every call walk every shot.
+        // otherwise idle capacity that no waiting shot can use (another pool, a blocked model,
+        // a held pool) would make every call walk every shot.
         let mut open = 0usize;
         for need in queue.classes(lane) {
             let id = classes.id(need);
+            if gated && classes.states[id].held {
+                continue;
+            }
             if classes.try_pick(id, nodes, &room).is_some() {
                 open += 1;
             }
@@ -61,24 +76,35 @@ pub fn plan(
             if shots.is_empty() {
                 continue;
             }
-            let used =
-                in_use.get(owner).copied().unwrap_or(0) + granted.get(owner).copied().unwrap_or(0);
-            turns.push(Reverse((used, queue.turn(owner), lines.len())));
+            let held = in_use.get(owner).copied().unwrap_or(0);
+            let standing = match granted.get(owner) {
+                Some(g) => Standing {
+                    used: held + g.used,
+                    turn: g.turn,
+                },
+                None => Standing {
+                    used: held,
+                    turn: queue.turn(owner),
+                },
+            };
+            turns.push(Reverse((standing, lines.len())));
             lines.push((owner, shots.values()));
         }
-        // Min-heap on (GPUs in use, turn tick): the least served goes next, and among equals
-        // the one whose turn came longest ago. Ticks are unique, so no further tie-break.
+        // Min-heap on standing: the owner least served goes next.
         let mut turns = BinaryHeap::from(turns);
 
-        while let Some(Reverse((used, tick, slot))) = turns.pop() {
+        while let Some(Reverse((standing, slot))) = turns.pop() {
             if room.total == 0 {
                 return assignments;
             }
             let (owner, line) = &mut lines[slot];
-            // This owner's first shot whose class may still find room.
+            // This owner's first shot whose class may still find room and may start. Held shots
+            // are passed over as if not queued: no room taken, no turn spent.
             let Some((shot, id)) = line.by_ref().find_map(|s| {
                 let id = classes.id(&s.need);
-                (!classes.states[id].blocked).then_some((s, id))
+                let c = &classes.states[id];
+                let passed = c.blocked || (gated && c.held);
+                (!passed).then_some((s, id))
             }) else {
                 continue;
             };
@@ -86,7 +112,7 @@ pub fn plan(
             let taken = classes
                 .try_pick(id, nodes, &room)
                 .and_then(|node| Some((node, take_gpus(room.free[node], need.gpus)?)));
-            let (used, tick) = match taken {
+            let standing = match taken {
                 Some((node, (gpus, rest))) => {
                     room.take(node, rest, need.gpus);
                     assignments.push(Assignment {
@@ -94,9 +120,16 @@ pub fn plan(
                         node: nodes[node].node.clone(),
                         gpus,
                     });
-                    *granted.entry(*owner).or_insert(0) += need.gpus;
                     clock += 1;
-                    (used + need.gpus, clock)
+                    let g = granted
+                        .entry(*owner)
+                        .or_insert(Standing { used: 0, turn: 0 });
+                    g.used += need.gpus;
+                    g.turn = clock;
+                    Standing {
+                        used: standing.used + need.gpus,
+                        turn: clock,
+                    }
                 }
                 None => {
                     // Room only shrinks within a call, so the class stays blocked.
@@ -105,12 +138,12 @@ pub fn plan(
                     if open == 0 {
                         break;
                     }
-                    (used, tick)
+                    standing
                 }
             };
             // The owner may have more shots, possibly of a class that still fits.
             if line.clone().next().is_some() {
-                turns.push(Reverse((used, tick, slot)));
+                turns.push(Reverse((standing, slot)));
             }
         }
     }
@@ -157,31 +190,43 @@ struct ClassState<'q> {
     cold: usize,
     /// Found no room: stays so for this call.
     blocked: bool,
+    /// Its pool is `high_only` ([`Gates`]): its standard shots may not start.
+    held: bool,
 }
 
 /// Requirement classes met in this call. Shots usually share one `Arc` per class, so the
 /// lookup is by pointer first and by value (hashing the strings) only for a new pointer.
-#[derive(Default)]
 struct ClassTable<'q> {
+    gates: &'q Gates,
     by_ptr: HashMap<usize, usize, BuildHasherDefault<PtrHasher>>,
     by_need: HashMap<&'q Requirement, usize>,
     states: Vec<ClassState<'q>>,
 }
 
 impl<'q> ClassTable<'q> {
+    fn new(gates: &'q Gates) -> Self {
+        Self {
+            gates,
+            by_ptr: HashMap::default(),
+            by_need: HashMap::new(),
+            states: Vec::new(),
+        }
+    }
+
     /// The class id of `need`, registering the class on first sight.
     fn id(&mut self, need: &'q SharedRequirement) -> usize {
         let ptr = Arc::as_ptr(need) as usize;
         if let Some(&id) = self.by_ptr.get(&ptr) {
             return id;
         }
-        let states = &mut self.states;
+        let (states, gates) = (&mut self.states, self.gates);
         let id = *self.by_need.entry(&**need).or_insert_with(|| {
             states.push(ClassState {
                 need,
                 warm: 0,
                 cold: 0,
                 blocked: false,
+                held: !gates.admits(Priority::Standard, &need.pool),
             });
             states.len() - 1
         });

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::SharedRequirement;
+use super::{SharedRequirement, Turns};
 use crate::domain::Priority;
 use crate::ids::{OwnerId, ShotId};
 
@@ -51,6 +51,11 @@ impl Lane {
         Self { priority, at_risk }
     }
 
+    /// Its place in the serving order (0 goes first): the month replay ranks shots by it.
+    pub const fn rank(self) -> usize {
+        self.index()
+    }
+
     /// The position in [`Lane::ALL`].
     const fn index(self) -> usize {
         self.priority as usize * 2 + if self.at_risk { 0 } else { 1 }
@@ -72,12 +77,9 @@ pub struct PlacementQueue {
     /// every placement would cost more than the rest of it): `promote` skips the stale ones,
     /// so none outlives its own time.
     due: BTreeMap<(Instant, u64), ShotId>,
-    /// Per owner with shots waiting: the tick at which one of its shots last left the queue, or
-    /// at which it joined if none has since. Among owners holding as many GPUs, the smallest
-    /// tick goes first, so owners take turns instead of the oldest backlog winning every tie.
-    turns: HashMap<OwnerId, u64>,
-    /// Advances on every join and every removal.
-    clock: u64,
+    /// Per owner with shots waiting, its turn ([`Turns`]): among owners holding as many GPUs,
+    /// the earliest turn goes first.
+    turns: Turns<OwnerId>,
     next_order: u64,
 }
 
@@ -98,14 +100,11 @@ impl PlacementQueue {
     pub fn push(&mut self, shot: QueuedShot) {
         if let Some((old, _)) = self.detach(&shot.shot) {
             if old.owner != shot.owner && !self.has_waiting(&old.owner) {
-                self.turns.remove(&old.owner);
+                self.turns.forget(&old.owner);
             }
         }
         self.next_order = self.next_order.max(shot.order);
-        if !self.turns.contains_key(&shot.owner) {
-            self.clock += 1;
-            self.turns.insert(shot.owner.clone(), self.clock);
-        }
+        self.turns.join(&shot.owner);
         self.due
             .insert((shot.at_risk_at, shot.order), shot.shot.clone());
         let lane = Lane::new(shot.priority, false);
@@ -155,12 +154,9 @@ impl PlacementQueue {
     /// Takes a shot out (placed or cancelled); its owner's turn moves to the back.
     pub fn remove(&mut self, shot: &ShotId) -> Option<QueuedShot> {
         let (taken, emptied_lane) = self.detach(shot)?;
-        if emptied_lane && !self.has_waiting(&taken.owner) {
-            self.turns.remove(&taken.owner);
-        } else if let Some(turn) = self.turns.get_mut(&taken.owner) {
-            self.clock += 1;
-            *turn = self.clock;
-        }
+        // Its line in that lane still holds shots, or (looked up only when not) another lane.
+        let still_waiting = !emptied_lane || self.has_waiting(&taken.owner);
+        self.turns.served(&taken.owner, still_waiting);
         Some(taken)
     }
 
@@ -190,6 +186,13 @@ impl PlacementQueue {
         self.index.get(shot).is_some_and(|(lane, ..)| lane.at_risk)
     }
 
+    /// Takes a shot out leaving every owner's turn as it was: the queue `plan` would see had
+    /// the shot never been queued, for comparing the budget gate with its absence.
+    #[cfg(test)]
+    pub fn withhold(&mut self, shot: &ShotId) -> Option<QueuedShot> {
+        self.detach(shot).map(|(taken, _)| taken)
+    }
+
     /// Every queued shot, in lane order (for snapshots and depth counts).
     pub fn iter(&self) -> impl Iterator<Item = &QueuedShot> {
         self.lanes
@@ -204,12 +207,12 @@ impl PlacementQueue {
 
     /// `owner`'s turn tick (see `turns`); 0 for an owner with nothing queued.
     pub(super) fn turn(&self, owner: &OwnerId) -> u64 {
-        self.turns.get(owner).copied().unwrap_or(0)
+        self.turns.turn(owner)
     }
 
     /// The latest tick handed out: ticks `plan` hands out for its own grants start above it.
     pub(super) fn clock(&self) -> u64 {
-        self.clock
+        self.turns.clock()
     }
 
     /// Takes a shot out of the lanes, the index and the class counts, leaving turns (and its

@@ -62,7 +62,7 @@ fn high_goes_before_standard() {
     let mut q = PlacementQueue::new();
     push(&mut q, "s1", "a", Priority::Standard, req("m", 1));
     push(&mut q, "h1", "b", Priority::High, req("m", 1));
-    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new());
+    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new(), &Gates::open());
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].shot, ShotId::from("h1"));
 }
@@ -72,7 +72,7 @@ fn gang_shot_gets_all_its_gpus_on_one_node() {
     let mut q = PlacementQueue::new();
     push(&mut q, "g", "a", Priority::Standard, req("m", 2));
     let nodes = [node("n1", 1, &[]), node("n2", 2, &[])];
-    let out = plan(&q, &nodes, &HashMap::new());
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(
         out,
         vec![Assignment {
@@ -88,7 +88,7 @@ fn warm_node_is_preferred() {
     let mut q = PlacementQueue::new();
     push(&mut q, "s", "a", Priority::Standard, req("m", 1));
     let nodes = [node("cold", 1, &[]), node("warm", 1, &["m"])];
-    let out = plan(&q, &nodes, &HashMap::new());
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(out[0].node, NodeId::from("warm"));
 }
 
@@ -105,7 +105,7 @@ fn owners_interleave_so_a_small_user_is_not_starved() {
         );
     }
     push(&mut q, "small0", "small", Priority::Standard, req("m", 1));
-    let out = plan(&q, &[node("n1", 2, &[])], &HashMap::new());
+    let out = plan(&q, &[node("n1", 2, &[])], &HashMap::new(), &Gates::open());
     assert!(
         out.iter().any(|a| a.shot == ShotId::from("small0")),
         "{out:?}"
@@ -128,11 +128,11 @@ fn a_late_owner_is_not_stuck_behind_an_early_backlog_on_one_gpu() {
     }
     push(&mut q, "small0", "small", Priority::Standard, req("m", 1));
     let nodes = [node("n1", 1, &[])];
-    let first = plan(&q, &nodes, &HashMap::new());
+    let first = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(first[0].shot, ShotId::from("big0"));
     q.remove(&first[0].shot);
     // big0 completes: both owners hold nothing again; the one whose turn came longest ago goes.
-    let second = plan(&q, &nodes, &HashMap::new());
+    let second = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(second[0].shot, ShotId::from("small0"), "{second:?}");
 }
 
@@ -163,11 +163,17 @@ fn a_video_at_risk_goes_ahead_of_younger_work_of_its_priority() {
     let nodes = [node("n1", 1, &[])];
 
     // Before promotion fair share decides: the light user holds nothing.
-    assert_eq!(plan(&q, &nodes, &in_use)[0].shot, ShotId::from("light-new"));
+    assert_eq!(
+        plan(&q, &nodes, &in_use, &Gates::open())[0].shot,
+        ShotId::from("light-new")
+    );
     q.promote(now);
     assert!(q.at_risk(&ShotId::from("power-old")));
     assert!(!q.at_risk(&ShotId::from("light-new")));
-    assert_eq!(plan(&q, &nodes, &in_use)[0].shot, ShotId::from("power-old"));
+    assert_eq!(
+        plan(&q, &nodes, &in_use, &Gates::open())[0].shot,
+        ShotId::from("power-old")
+    );
     // Promotion only moves what is due.
     q.promote(now + Duration::from_secs(59));
     assert!(!q.at_risk(&ShotId::from("light-new")));
@@ -181,7 +187,7 @@ fn high_work_goes_before_standard_work_at_risk() {
     let soon = now + Duration::from_secs(60);
     push_due(&mut q, "high-new", "b", Priority::High, soon);
     q.promote(now);
-    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new());
+    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new(), &Gates::open());
     assert_eq!(out[0].shot, ShotId::from("high-new"));
 }
 
@@ -197,11 +203,31 @@ fn fair_share_holds_among_shots_at_risk_so_an_overloaded_farm_starves_nobody() {
     push_due(&mut q, "small0", "small", Priority::Standard, now);
     q.promote(now);
     let nodes = [node("n1", 1, &[])];
-    let first = plan(&q, &nodes, &HashMap::new());
+    let first = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(first[0].shot, ShotId::from("big0"));
     q.remove(&first[0].shot);
-    let second = plan(&q, &nodes, &HashMap::new());
+    let second = plan(&q, &nodes, &HashMap::new(), &Gates::open());
     assert_eq!(second[0].shot, ShotId::from("small0"), "{second:?}");
+}
+
+#[test]
+fn a_grant_in_an_earlier_lane_moves_the_owners_turn_for_the_later_lanes() {
+    // a joined first; b already holds a GPU. a's at-risk shot goes first and a then holds one
+    // too: in the plain lane a's turn is behind b's, as if the shots were placed one by one
+    // (once, a's turn from before the call let it take the plain lane's GPU as well).
+    let now = Instant::now();
+    let mut q = PlacementQueue::new();
+    push_due(&mut q, "a-late", "a", Priority::Standard, now);
+    push(&mut q, "a-new", "a", Priority::Standard, req("m", 1));
+    push(&mut q, "b-new", "b", Priority::Standard, req("m", 1));
+    q.promote(now);
+    let in_use = HashMap::from([(OwnerId::from("b"), 1)]);
+    let out = plan(&q, &[node("n1", 2, &[])], &in_use, &Gates::open());
+    assert_eq!(
+        out.iter().map(|a| a.shot.0.as_str()).collect::<Vec<_>>(),
+        ["a-late", "b-new"],
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -223,7 +249,7 @@ fn a_removed_shot_is_not_promoted_and_a_requeued_one_stays_due() {
     assert!(q.at_risk(&ShotId::from("back")));
     assert_eq!(q.len(), 1);
     // Its class counts moved with it: the at-risk lane places it.
-    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new());
+    let out = plan(&q, &[node("n1", 1, &[])], &HashMap::new(), &Gates::open());
     assert_eq!(out[0].shot, ShotId::from("back"));
 }
 
@@ -241,8 +267,83 @@ fn idle_capacity_nobody_fits_places_nothing() {
     }
     let mut other = node("other", 8, &[]);
     other.pool = "preview".into();
-    let out = plan(&q, &[node("n1", 1, &["m"]), other], &HashMap::new());
+    let out = plan(
+        &q,
+        &[node("n1", 1, &["m"]), other],
+        &HashMap::new(),
+        &Gates::open(),
+    );
     assert!(out.is_empty(), "{out:?}");
+}
+
+/// Gates holding the standard work of `pools`.
+fn high_only(pools: &[&str]) -> Gates {
+    Gates {
+        high_only: pools.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// `req` in another pool.
+fn in_pool(need: SharedRequirement, pool: &str) -> SharedRequirement {
+    Arc::new(Requirement {
+        pool: pool.into(),
+        ..(*need).clone()
+    })
+}
+
+#[test]
+fn a_pool_over_budget_starts_its_high_shots_and_holds_its_standard_ones() {
+    let mut q = PlacementQueue::new();
+    push(&mut q, "std", "a", Priority::Standard, req("m", 1));
+    push(&mut q, "high", "b", Priority::High, req("m", 1));
+    push(
+        &mut q,
+        "other",
+        "c",
+        Priority::Standard,
+        in_pool(req("m", 1), "preview"),
+    );
+    let mut preview = node("p1", 1, &[]);
+    preview.pool = "preview".into();
+    // Room for all three: the gate, not the room, holds `std`.
+    let nodes = [node("n1", 2, &[]), preview];
+    let out = plan(&q, &nodes, &HashMap::new(), &high_only(&["video"]));
+    let placed: HashSet<&str> = out.iter().map(|a| a.shot.0.as_str()).collect();
+    assert_eq!(placed, HashSet::from(["high", "other"]), "{out:?}");
+    // Lifted: it starts.
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(out.len(), 3, "{out:?}");
+}
+
+#[test]
+fn a_held_shot_costs_its_owner_no_turn() {
+    // Owner a's video shot is held; its preview shot competes with b's for one preview GPU.
+    // Both hold nothing and a joined first: a goes first, as if the held shot were not queued.
+    let mut q = PlacementQueue::new();
+    push(&mut q, "a-video", "a", Priority::Standard, req("m", 1));
+    push(
+        &mut q,
+        "a-preview",
+        "a",
+        Priority::Standard,
+        in_pool(req("m", 1), "preview"),
+    );
+    push(
+        &mut q,
+        "b-preview",
+        "b",
+        Priority::Standard,
+        in_pool(req("m", 1), "preview"),
+    );
+    let mut preview = node("p1", 1, &[]);
+    preview.pool = "preview".into();
+    let nodes = [node("n1", 1, &[]), preview];
+    let out = plan(&q, &nodes, &HashMap::new(), &high_only(&["video"]));
+    assert_eq!(
+        out.iter().map(|a| a.shot.0.as_str()).collect::<Vec<_>>(),
+        ["a-preview"],
+        "{out:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,6 +457,20 @@ fn build_queue(specs: &[(usize, bool, Requirement)], share: bool) -> PlacementQu
     q
 }
 
+/// Gates over the generators' two pools: usually none held, sometimes one, rarely both.
+fn arb_gates() -> impl Strategy<Value = Gates> {
+    (prop::bool::weighted(0.4), prop::bool::weighted(0.3)).prop_map(|(video, preview)| {
+        let mut pools = Vec::new();
+        if video {
+            pools.push("video");
+        }
+        if preview {
+            pools.push("preview");
+        }
+        high_only(&pools)
+    })
+}
+
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
@@ -378,10 +493,16 @@ fn fits_by_hand(n: &NodeCapacity, need: &Requirement) -> bool {
         && !n.blocked_models.contains(&need.model)
 }
 
-/// Checks every single-plan property of `out` = `plan(queue, nodes, _)`.
+/// Whether `gates` let `s` start, written out again rather than trusting `Gates::admits`.
+fn admitted_by_hand(gates: &Gates, s: &QueuedShot) -> bool {
+    s.priority == Priority::High || !gates.high_only.contains(&s.need.pool)
+}
+
+/// Checks every single-plan property of `out` = `plan(queue, nodes, _, gates)`.
 fn check_plan(
     queue: &PlacementQueue,
     nodes: &[NodeCapacity],
+    gates: &Gates,
     out: &[Assignment],
 ) -> Result<(), TestCaseError> {
     let by_id: HashMap<&NodeId, usize> = nodes
@@ -400,6 +521,12 @@ fn check_plan(
         prop_assert!(shot.is_some(), "{} is not queued", a.shot);
         let Some(shot) = shot else { continue };
         prop_assert!(placed.insert(&a.shot), "{} assigned twice", a.shot);
+        // The budget gate: no standard shot of a `high_only` pool starts.
+        prop_assert!(
+            admitted_by_hand(gates, shot),
+            "{} started though its pool is high_only",
+            a.shot
+        );
         let n = by_id.get(&a.node).copied();
         prop_assert!(n.is_some(), "unknown node {}", a.node);
         let Some(n) = n else { continue };
@@ -436,7 +563,12 @@ fn check_plan(
     let room = |n: usize, need: &Requirement, extra: u64| {
         fits_by_hand(&nodes[n], need) && (left[n] | extra).count_ones() >= need.gpus
     };
-    for s in queue.iter().filter(|s| !placed.contains(&s.shot)) {
+    // Only what the gates let start counts as waiting for room: a held shot may wait beside a
+    // free GPU; everything else, high shots of held pools included, may not.
+    let waiting = queue
+        .iter()
+        .filter(|s| !placed.contains(&s.shot) && admitted_by_hand(gates, s));
+    for s in waiting {
         for n in 0..nodes.len() {
             // Work conservation: nothing left waiting fits in what is left free.
             prop_assert!(
@@ -488,6 +620,7 @@ proptest! {
         specs in arb_shots(40),
         share in any::<bool>(),
         used in prop::collection::vec(0u32..4, OWNERS),
+        gates in arb_gates(),
     ) {
         let queue = build_queue(&specs, share);
         let in_use: HashMap<OwnerId, u32> = used
@@ -495,8 +628,35 @@ proptest! {
             .enumerate()
             .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
             .collect();
-        let out = plan(&queue, &nodes, &in_use);
-        check_plan(&queue, &nodes, &out)?;
+        let out = plan(&queue, &nodes, &in_use, &gates);
+        check_plan(&queue, &nodes, &gates, &out)?;
+    }
+
+    #[test]
+    fn held_shots_are_as_if_not_queued(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        share in any::<bool>(),
+        used in prop::collection::vec(0u32..4, OWNERS),
+        gates in arb_gates(),
+    ) {
+        // The gate takes nothing from anyone else: with it, `plan` places exactly what it places
+        // without it once the held shots are taken out of the queue (their owners' turns left as
+        // they were). So high shots of a held pool still go, other pools see no difference, and
+        // owners lose no standing for what they have held back.
+        let queue = build_queue(&specs, share);
+        let mut without = build_queue(&specs, share);
+        for s in queue.iter().filter(|s| !admitted_by_hand(&gates, s)) {
+            without.withhold(&s.shot);
+        }
+        let in_use: HashMap<OwnerId, u32> = used
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+            .collect();
+        let gated = plan(&queue, &nodes, &in_use, &gates);
+        prop_assert_eq!(&gated, &plan(&without, &nodes, &in_use, &Gates::open()));
+        check_plan(&queue, &nodes, &gates, &gated)?;
     }
 
     #[test]
@@ -513,8 +673,8 @@ proptest! {
             .enumerate()
             .map(|(i, &g)| node(&format!("n{i}"), g, &[]))
             .collect();
-        let out = plan(&queue, &nodes, &HashMap::new());
-        check_plan(&queue, &nodes, &out)?;
+        let out = plan(&queue, &nodes, &HashMap::new(), &Gates::open());
+        check_plan(&queue, &nodes, &Gates::open(), &out)?;
         let owner_of: HashMap<&ShotId, &OwnerId> =
             queue.iter().map(|s| (&s.shot, &s.owner)).collect();
         let mut granted: HashMap<&OwnerId, u32> = HashMap::new();
@@ -555,6 +715,8 @@ struct Sim {
     done: HashSet<ShotId>,
     /// Times each shot was preempted, to check the attempt it comes back with.
     preempted: HashMap<ShotId, u32>,
+    /// The budget gate in force this round.
+    gates: Gates,
 }
 
 impl Sim {
@@ -571,6 +733,7 @@ impl Sim {
             running: BTreeMap::new(),
             done: HashSet::new(),
             preempted: HashMap::new(),
+            gates: Gates::open(),
         }
     }
 
@@ -584,8 +747,8 @@ impl Sim {
 
     /// One plan, checked and applied; returns the owners it granted GPUs.
     fn dispatch(&mut self) -> Result<HashSet<OwnerId>, TestCaseError> {
-        let out = plan(&self.queue, &self.nodes, &self.in_use());
-        check_plan(&self.queue, &self.nodes, &out)?;
+        let out = plan(&self.queue, &self.nodes, &self.in_use(), &self.gates);
+        check_plan(&self.queue, &self.nodes, &self.gates, &out)?;
         let mut granted = HashSet::new();
         for a in out {
             prop_assert!(
@@ -662,6 +825,7 @@ proptest! {
         specs in arb_shots(40),
         share in any::<bool>(),
         seed in any::<u64>(),
+        gates in arb_gates(),
     ) {
         let mut rng = StdRng::seed_from_u64(seed);
         let start = nodes.clone();
@@ -673,6 +837,8 @@ proptest! {
             .map(|s| s.shot.clone())
             .collect();
         for round in 0..MAX_ROUNDS {
+            // A budget spent early in the run, then a new period: held work starts later.
+            sim.gates = if round < 100 { gates.clone() } else { Gates::open() };
             sim.dispatch()?;
             let finished: Vec<ShotId> = sim
                 .running

@@ -1,8 +1,9 @@
 //! The month with the autoscaler: a discrete-event replay, in modelled seconds, of one GPU pool
 //! under the seed's month ([`super::month`]) driven by the autoscaler's own decision path
 //! ([`shape`] then [`decide`], as the actor runs them) every evaluation period. The pool is the
-//! farm's as the autoscaler sees it: shots of 8-shot videos queue FIFO and start at once on any
-//! idle node that is up (shots pinned to on-demand after their preemption budget only there), a
+//! farm's as the autoscaler sees it: shots of 8-shot videos queue and start, in the farm's order
+//! (`fair_pick`, by `placement`'s own `Lane`, `Standing` and `Turns`), on any idle node that is
+//! up (shots pinned to on-demand after their preemption budget only there), a
 //! node bought boots for `boot_s` before it takes work, spot nodes are reclaimed at random at
 //! the configured rate and lose the work since their shot's last checkpoint (one step), spot
 //! capacity can run out. Billing is per second from the request (boot included) to the release,
@@ -18,6 +19,8 @@ use serde::Serialize;
 use shotfarm_core::autoscaler::{
     decide, shape, Action, BudgetState, Kind, NodeUsage, PoolPolicy, PoolState, Tuning,
 };
+use shotfarm_core::domain::Priority;
+use shotfarm_core::placement::{Lane, Standing, Turns};
 
 use super::month::{self, Traffic};
 use super::stats::{summarize, Summary};
@@ -42,9 +45,10 @@ pub struct PoolModel {
     pub tuning: Tuning,
     /// `Some((spot, on_demand))`: a fixed pool up all month, no autoscaler.
     pub fixed: Option<(u32, u32)>,
-    /// Place as the farm does: shots of videos at risk first, then the user with the fewest GPUs
-    /// in use, ties to the user whose turn came longest ago (`placement::plan`); `false`: first
-    /// come, first served.
+    /// Place in the farm's order (`placement::plan`'s lanes, `Standing` and `Turns`): shots of
+    /// videos at risk first, then the user with the fewest GPUs in use, ties to the user whose
+    /// turn came longest ago, then the user's shots in submission order; `false`: first come,
+    /// first served.
     pub fair_share: bool,
     /// A video is at risk once it has waited this share of the objective (the farm's
     /// `autoscaler.at_risk_share`); 0: every shot at once, which is plain fair share.
@@ -139,6 +143,8 @@ pub struct MonthReport {
 struct Shot {
     video: usize,
     owner: u64,
+    /// Submission order, kept when a reclaim sends the shot back (the farm's `QueuedShot::order`).
+    order: u64,
     left_s: f64,
     preemptions: u32,
 }
@@ -200,36 +206,59 @@ const EPS: f64 = 1e-9;
 /// backlog.
 const FAIR_SCAN: usize = 4096;
 
-/// Each user's turn, as the farm's placement queue keeps it: the tick at which one of their
-/// shots last left the queue, or at which they joined it.
+/// Each user's turn, kept by the farm's own rules ([`Turns`]); the replay only counts what each
+/// user has waiting, which the farm's queue reads off its lanes.
 #[derive(Default)]
-struct Turns {
-    tick: u64,
-    /// Per user with shots waiting: (turn, shots waiting).
-    users: HashMap<u64, (u64, usize)>,
+struct FairTurns {
+    turns: Turns<u64>,
+    waiting: HashMap<u64, usize>,
 }
 
-impl Turns {
+impl FairTurns {
     fn enqueue(&mut self, owner: u64) {
-        self.tick += 1;
-        let tick = self.tick;
-        self.users.entry(owner).or_insert((tick, 0)).1 += 1;
+        *self.waiting.entry(owner).or_default() += 1;
+        self.turns.join(&owner);
     }
 
     fn placed(&mut self, owner: u64) {
-        self.tick += 1;
-        if let Some(u) = self.users.get_mut(&owner) {
-            u.0 = self.tick;
-            u.1 -= 1;
-            if u.1 == 0 {
-                self.users.remove(&owner);
-            }
+        let left = self.waiting.get_mut(&owner).map_or(0, |n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left == 0 {
+            self.waiting.remove(&owner);
+        }
+        self.turns.served(&owner, left > 0);
+    }
+}
+
+/// The shot the farm places next (`placement::plan`'s order, by the key it serves by): among
+/// the first [`FAIR_SCAN`] of `queue` that `fits` finds an idle node for, the lowest (lane,
+/// owner's [`Standing`], submission order). Returns (queue index, idle position). One shot at a
+/// time rather than a whole plan: the month places a shot or two per event, and a scan of a
+/// short queue costs less than building the farm's queue and node list for each.
+fn fair_pick(
+    queue: &VecDeque<Shot>,
+    lane: impl Fn(&Shot) -> Lane,
+    in_use: &HashMap<u64, u32>,
+    fair: &FairTurns,
+    fits: impl Fn(&Shot) -> Option<usize>,
+) -> Option<(usize, usize)> {
+    let mut best: Option<((usize, Standing, u64), usize, usize)> = None;
+    for (i, q) in queue.iter().enumerate().take(FAIR_SCAN) {
+        let Some(pos) = fits(q) else {
+            continue;
+        };
+        let standing = Standing {
+            used: in_use.get(&q.owner).copied().unwrap_or(0),
+            turn: fair.turns.turn(&q.owner),
+        };
+        let key = (lane(q).rank(), standing, q.order);
+        if best.is_none_or(|(b, ..)| key < b) {
+            best = Some((key, i, pos));
         }
     }
-
-    fn turn(&self, owner: u64) -> u64 {
-        self.users.get(&owner).map_or(0, |u| u.0)
-    }
+    best.map(|(_, i, pos)| (i, pos))
 }
 
 /// Replays `days` of a month at `videos_per_month` (seeded) on the pool `m`.
@@ -283,7 +312,8 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
         }
     }
     let mut queue: VecDeque<Shot> = VecDeque::new();
-    let mut fair = Turns::default();
+    let mut fair = FairTurns::default();
+    let mut next_order = 0u64;
     let mut left_in_video: Vec<usize> = Vec::with_capacity(arrivals.len());
     let mut completion = Vec::with_capacity(arrivals.len());
     let (mut in_flight, mut peak_videos, mut peak_nodes) = (0usize, 0usize, 0usize);
@@ -312,8 +342,11 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
         t = next.max(t);
         // Shots done.
         for n in nodes.iter_mut() {
-            if n.end() <= t + EPS {
-                let r = n.run.take().expect("running");
+            if n.end() > t + EPS {
+                continue;
+            }
+            // A finite end means a run.
+            if let Some(r) = n.run.take() {
                 let end = r.started + r.shot.left_s;
                 books.busy_s += r.shot.left_s;
                 n.idle_since = end;
@@ -360,9 +393,11 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
             let owner = traffic.owners.get(v).copied().unwrap_or(v as u64);
             for _ in 0..m.shots_per_video {
                 fair.enqueue(owner);
+                next_order += 1;
                 queue.push_back(Shot {
                     video: v,
                     owner,
+                    order: next_order,
                     left_s: m.shot_s,
                     preemptions: 0,
                 });
@@ -426,30 +461,19 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
             let mut qi = 0;
             while !idle.is_empty() && qi < queue.len() {
                 let pick = if m.fair_share {
-                    // A placeable shot whose video is at risk first; then the user holding the
-                    // fewest GPUs, whose turn came longest ago; within a user, the first in line.
                     let mut in_use: HashMap<u64, u32> = HashMap::new();
                     for n in &nodes {
                         if let Some(r) = &n.run {
                             *in_use.entry(r.shot.owner).or_default() += 1;
                         }
                     }
-                    let mut best: Option<((bool, u32, u64, usize), usize)> = None;
-                    for (i, q) in queue.iter().enumerate().take(FAIR_SCAN) {
-                        if let Some(pos) = fits(q, &idle, &nodes) {
-                            let key = (
-                                t - arrivals[q.video] < at_risk_after,
-                                in_use.get(&q.owner).copied().unwrap_or(0),
-                                fair.turn(q.owner),
-                                i,
-                            );
-                            if best.is_none_or(|(b, _)| key < b) {
-                                best = Some((key, pos));
-                            }
-                        }
-                    }
-                    match best {
-                        Some(((_, _, _, i), pos)) => Some((i, pos)),
+                    // The month's videos are all standard; at risk once they waited the share.
+                    let lane = |q: &Shot| {
+                        Lane::new(Priority::Standard, t - arrivals[q.video] >= at_risk_after)
+                    };
+                    let fits = |q: &Shot| fits(q, &idle, &nodes);
+                    match fair_pick(&queue, lane, &in_use, &fair, fits) {
+                        Some(pick) => Some(pick),
                         None => break,
                     }
                 } else {
@@ -459,8 +483,10 @@ pub fn replay_traffic(m: &PoolModel, traffic: Traffic, seed: u64) -> MonthReport
                     qi += 1;
                     continue;
                 };
+                let Some(shot) = queue.remove(i) else {
+                    break;
+                };
                 let ni = idle.remove(pos);
-                let shot = queue.remove(i).expect("queued");
                 fair.placed(shot.owner);
                 nodes[ni].run = Some(Run { shot, started: t });
             }
@@ -619,5 +645,162 @@ mod tests {
         );
         assert!((a.gpu_hours_busy - b.gpu_hours_busy).abs() < 1e-6);
         assert_ne!(a.completion_s.p95, b.completion_s.p95);
+    }
+}
+
+#[cfg(test)]
+mod agreement {
+    //! The replay's pick order against the farm's `plan` on the same queues.
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use rand::seq::SliceRandom;
+    use shotfarm_core::ids::{NodeId, OwnerId, ShotId};
+    use shotfarm_core::placement::{
+        plan, Gates, NodeCapacity, PlacementQueue, QueuedShot, Requirement,
+    };
+
+    use super::*;
+
+    fn need(on_demand_only: bool) -> Arc<Requirement> {
+        Arc::new(Requirement {
+            model: "cog".into(),
+            pool: "video".into(),
+            gpu_models: vec!["A100".into()],
+            gpu_memory_mb: 1,
+            gpus: 1,
+            on_demand_only,
+        })
+    }
+
+    fn node(i: usize, spot: bool) -> NodeCapacity {
+        NodeCapacity {
+            node: NodeId(format!("n{i}")),
+            pool: "video".into(),
+            gpu_model: "A100".into(),
+            gpu_memory_mb: 80,
+            spot,
+            accepting: true,
+            free_gpus: 1,
+            loaded_models: vec!["cog".into()],
+            blocked_models: vec![],
+        }
+    }
+
+    /// Rounds of arrivals (owners, priorities, videos at risk or not, shots pinned to on-demand),
+    /// placements on a few idle spot and on-demand nodes, completions and reclaims: every round
+    /// the replay's picks, one at a time, are the farm's plan, shot for shot and node for node.
+    #[test]
+    fn the_replay_picks_in_the_order_plan_places() {
+        let budget = PoolModel::seed(900.0).preemption_budget;
+        let (normal, pinned) = (need(false), need(true));
+        let now = Instant::now();
+        let never = now + Duration::from_secs(86_400);
+        for seed in 0..300u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut farm = PlacementQueue::new();
+            let mut queue: VecDeque<Shot> = VecDeque::new();
+            let mut fair = FairTurns::default();
+            // Per shot id (the replay's `video` field here): its lane and its farm entry.
+            let mut lanes: HashMap<usize, Lane> = HashMap::new();
+            let mut entries: HashMap<usize, QueuedShot> = HashMap::new();
+            let mut running: Vec<Shot> = Vec::new();
+            let mut next = 0usize;
+            for round in 0..8 {
+                for _ in 0..rng.gen_range(0..4) {
+                    let owner = rng.gen_range(0..5u64);
+                    let lane = Lane::new(
+                        if rng.gen_bool(0.3) {
+                            Priority::High
+                        } else {
+                            Priority::Standard
+                        },
+                        rng.gen_bool(0.4),
+                    );
+                    for _ in 0..rng.gen_range(1..5) {
+                        next += 1;
+                        let preemptions = if rng.gen_bool(0.15) { budget } else { 0 };
+                        let order = farm.next_order();
+                        let entry = QueuedShot {
+                            shot: ShotId(next.to_string()),
+                            owner: OwnerId(owner.to_string()),
+                            priority: lane.priority,
+                            need: if preemptions >= budget {
+                                Arc::clone(&pinned)
+                            } else {
+                                Arc::clone(&normal)
+                            },
+                            attempt: 1,
+                            order,
+                            at_risk_at: if lane.at_risk { now } else { never },
+                        };
+                        farm.push(entry.clone());
+                        entries.insert(next, entry);
+                        lanes.insert(next, lane);
+                        fair.enqueue(owner);
+                        queue.push_back(Shot {
+                            video: next,
+                            owner,
+                            order,
+                            left_s: 1.0,
+                            preemptions,
+                        });
+                    }
+                }
+                // A reclaim: a running shot goes back to the head of the replay's queue, and to
+                // the farm's with its order, as the supervisor requeues it.
+                if round > 0 && !running.is_empty() && rng.gen_bool(0.5) {
+                    let shot = running.swap_remove(rng.gen_range(0..running.len()));
+                    fair.enqueue(shot.owner);
+                    farm.push(entries[&shot.video].clone());
+                    queue.push_front(shot);
+                }
+                farm.promote(now);
+
+                let mut in_use: HashMap<u64, u32> = HashMap::new();
+                for r in &running {
+                    *in_use.entry(r.owner).or_default() += 1;
+                }
+                let farm_in_use: HashMap<OwnerId, u32> = in_use
+                    .iter()
+                    .map(|(o, &n)| (OwnerId(o.to_string()), n))
+                    .collect();
+                let spot: Vec<bool> = (0..rng.gen_range(0..6))
+                    .map(|_| rng.gen_bool(0.5))
+                    .collect();
+                let nodes: Vec<NodeCapacity> =
+                    spot.iter().enumerate().map(|(i, &s)| node(i, s)).collect();
+                let planned: Vec<(String, String)> =
+                    plan(&farm, &nodes, &farm_in_use, &Gates::open())
+                        .into_iter()
+                        .map(|a| (a.shot.0, a.node.0))
+                        .collect();
+
+                let mut idle: Vec<usize> = (0..spot.len()).collect();
+                let mut picked = Vec::new();
+                loop {
+                    let fits = |q: &Shot| {
+                        let pinned = q.preemptions >= budget;
+                        idle.iter().position(|&i| !pinned || !spot[i])
+                    };
+                    let lane = |q: &Shot| lanes[&q.video];
+                    let Some((i, pos)) = fair_pick(&queue, lane, &in_use, &fair, fits) else {
+                        break;
+                    };
+                    let Some(shot) = queue.remove(i) else { break };
+                    let n = idle.remove(pos);
+                    fair.placed(shot.owner);
+                    *in_use.entry(shot.owner).or_default() += 1;
+                    picked.push((shot.video.to_string(), format!("n{n}")));
+                    farm.remove(&ShotId(shot.video.to_string()));
+                    running.push(shot);
+                }
+                assert_eq!(picked, planned, "seed {seed}, round {round}");
+
+                running.shuffle(&mut rng);
+                running.truncate(running.len() / 2);
+            }
+        }
     }
 }
