@@ -10,6 +10,7 @@ done
 cargo fmt --all --check
 bash scripts/check-layers.sh
 cargo clippy --workspace --all-targets -- -D warnings
-# Every unit and integration test of every crate. No doc-test pass: no crate has doc tests, and
-# rustdoc's pass over ten crates would cost seconds for nothing (add `--doc` when one does).
-cargo test --workspace --lib --bins --tests
+# Every unit and integration test of every crate, through cargo-nextest (.config/nextest.toml:
+# a process per test, every binary's tests in one pool of four). No doc-test pass: no crate has
+# doc tests (add `cargo test --workspace --doc` when one does).
+cargo nextest run --workspace
