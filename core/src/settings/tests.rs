@@ -1,5 +1,6 @@
-//! The farm's settings: the shipped configs load, overrides reach nested keys, bad values are
-//! refused naming the key.
+//! The farm's settings: the embedded default and the seed's cluster load, overrides reach nested
+//! keys, bad values are refused naming the key. That every shipped config loads whole, both
+//! layers' sections, is the composition root's test (`src/config.rs`).
 
 use super::*;
 
@@ -9,24 +10,6 @@ fn embedded_default_loads() {
     assert!(s.models.contains_key(&s.default_model));
     assert!(s.node_groups.iter().any(|g| g.spot));
     assert!(s.node_groups.iter().any(|g| !g.spot));
-}
-
-#[test]
-fn every_shipped_config_loads() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
-    let mut loaded = 0;
-    for entry in std::fs::read_dir(&dir).expect("config dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            Settings::load(Some(&path), Vec::new())
-                .unwrap_or_else(|e| panic!("{} does not load: {e}", path.display()));
-            loaded += 1;
-        }
-    }
-    assert!(
-        loaded >= 2,
-        "expected default.toml and seed-scenario-b.toml"
-    );
 }
 
 #[test]
