@@ -4,7 +4,9 @@
 // which cuts every connection once, mid-video). Run by tests/progress_page.rs, which starts the
 // server, prepares the video and passes what the script needs in the environment:
 //   SHOTFARM_BASE, SHOTFARM_VIDEO, SHOTFARM_TOKEN (the owner), SHOTFARM_OPERATOR_TOKEN,
-//   SHOTFARM_SCREENSHOT (optional PNG path).
+//   SHOTFARM_SCREENSHOT (optional PNG path), SHOTFARM_BLOCKER_VIDEO and SHOTFARM_BLOCKER_TOKEN
+//   (another user's video holding every GPU, cancelled here once the page shows the cards, so
+//   that the video runs while the page watches).
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
 import net from 'node:net';
 import { chromium } from 'playwright-core';
@@ -18,6 +20,8 @@ const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
 const token = env('SHOTFARM_TOKEN');
 const operator = env('SHOTFARM_OPERATOR_TOKEN');
+const blocker = env('SHOTFARM_BLOCKER_VIDEO');
+const blockerToken = env('SHOTFARM_BLOCKER_TOKEN');
 const screenshot = process.env.SHOTFARM_SCREENSHOT;
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 60_000;
@@ -93,6 +97,13 @@ try {
   await page.waitForSelector('#shots li.card', { timeout: TIMEOUT });
   const cards = await page.locator('#shots li.card').count();
   expect(cards === 8, `eight shot cards (found ${cards})`);
+
+  // The page watches: let the video's shots onto the GPUs the other video held.
+  const freed = await fetch(`${base}/api/v1/videos/${blocker}/cancel`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${blockerToken}` },
+  });
+  expect(freed.ok, `the blocking video was cancelled (${freed.status})`);
   findings.cards = cards;
 
   // Preempt the node of a shot running on spot, a few steps in.
