@@ -29,14 +29,22 @@ use shotfarm_nvml::{self as nvml_telemetry, TelemetryChoice};
 use shotfarm_web::agent_protocol::{MAX_GPUS, PROVIDER};
 use shotfarm_web::agents::{self, AgentUplink, UplinkConfig};
 
+use super::server_url::ServerUrl;
+
 /// Where the server listens for agents.
 const CONNECT_PATH: &str = "/api/v1/agents/connect";
 
 #[derive(Args)]
 pub struct AgentArgs {
-    /// The server, e.g. http://farm.internal:8080.
+    /// The server, e.g. https://farm.example.com (or http://farm.internal:8080 on this machine or
+    /// a private network that nothing untrusted shares: the agent then carries prompts and its
+    /// token in the clear).
     #[arg(long)]
     server: String,
+    /// PEM certificates to trust besides the public roots, for a server whose TLS certificate a
+    /// private CA signed.
+    #[arg(long, env = "SHOTFARM_TLS_CA")]
+    tls_ca: Option<PathBuf>,
     /// A node token from `shotfarm token --node ID` on the server; its id is this node's.
     #[arg(long, required_unless_present_any = ["enroll_token", "enroll_token_file"])]
     token: Option<String>,
@@ -88,9 +96,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     super::init_tracing(std::io::stderr);
     let config = super::load_config(args.config.as_ref())?;
     let (settings, agents) = (&config.farm, &config.web.agents);
-    let url = connect_url(&args.server)?;
+    let server = ServerUrl::parse(&args.server)?;
+    let url = connect_url(&server);
+    let tls = super::tls::client_config(args.tls_ca.as_deref())?;
+    if !server.tls && !server.is_loopback() {
+        warn!(server = %args.server, "plaintext to another machine: prompts, clips and the node token cross the network readable; use an https:// server (docs/AGENT_PROTOCOL.md, \"TLS\")");
+    }
     let system = actix_rt::System::new();
-    let (token, enrolled_pool, renew) = match enrollment(&args)? {
+    let (token, enrolled_pool, renew) = match enrollment(&args, &server, &tls)? {
         Some(enrollment) => {
             let enrolled = system.block_on(enrollment.at_start(agents))?;
             let renew = Arc::new(enrollment).renewer();
@@ -142,6 +155,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let executor: Arc<dyn Executor> = shotfarm_onnx::executor_for(settings)?;
     let config = UplinkConfig {
         url,
+        tls: Some(tls),
         token,
         reconnect_initial: agents.reconnect_initial,
         reconnect_max: agents.reconnect_max,
@@ -193,7 +207,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 /// The agent's enrollment, when it was given an enrollment token (and a node id to enroll as).
-fn enrollment(args: &AgentArgs) -> anyhow::Result<Option<super::enroll::Enrollment>> {
+fn enrollment(
+    args: &AgentArgs,
+    server: &ServerUrl,
+    tls: &Arc<rustls::ClientConfig>,
+) -> anyhow::Result<Option<super::enroll::Enrollment>> {
     let token = match (&args.enroll_token, &args.enroll_token_file) {
         (Some(t), _) => t.clone(),
         (None, Some(file)) => std::fs::read_to_string(file)
@@ -203,7 +221,7 @@ fn enrollment(args: &AgentArgs) -> anyhow::Result<Option<super::enroll::Enrollme
     let node = args.node.clone().context(
         "an enrolling agent needs its node id: pass --node (in Kubernetes, the pod name)",
     )?;
-    super::enroll::Enrollment::new(&args.server, token, node).map(Some)
+    super::enroll::Enrollment::new(server, tls, token, node).map(Some)
 }
 
 /// The node's GPUs: those NVML found, or the simulated device's from the flags.
@@ -254,16 +272,14 @@ fn gpus_for(
         .collect())
 }
 
-/// `ws://host:port/api/v1/agents/connect` from what the user gave: an `http://` (or `ws://`)
-/// base URL, with or without the path.
-fn connect_url(server: &str) -> anyhow::Result<String> {
-    let (host, path) = super::server_url::host_and_path(server)?;
-    let path = if path.is_empty() {
-        CONNECT_PATH.to_owned()
+/// `ws://host:port/api/v1/agents/connect` (`wss://` for a TLS server) from what the user gave:
+/// a base URL, or the connect URL itself.
+fn connect_url(server: &ServerUrl) -> String {
+    if server.path.is_empty() {
+        server.ws(CONNECT_PATH)
     } else {
-        format!("/{path}")
-    };
-    Ok(format!("ws://{host}{path}"))
+        server.ws(&format!("/{}", server.path))
+    }
 }
 
 /// First signal: on a spot node, a preemption notice (a cloud shuts a reclaimed machine down with
@@ -334,12 +350,13 @@ mod tests {
                 "ws://10.0.0.5:80/api/v1/agents/connect",
                 "ws://10.0.0.5:80/api/v1/agents/connect",
             ),
+            (
+                "https://farm.example.com",
+                "wss://farm.example.com/api/v1/agents/connect",
+            ),
         ] {
-            assert_eq!(connect_url(given).ok().as_deref(), Some(want), "{given}");
+            let url = ServerUrl::parse(given).unwrap();
+            assert_eq!(connect_url(&url), want, "{given}");
         }
-        let tls = connect_url("https://farm.example").expect_err("no TLS");
-        assert!(tls.to_string().contains("TLS"), "{tls}");
-        assert!(connect_url("farm.example:8080").is_err());
-        assert!(connect_url("http://").is_err());
     }
 }

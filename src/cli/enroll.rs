@@ -14,6 +14,8 @@ use shotfarm_web::agents::uplink::backoff;
 use shotfarm_web::agents::{RenewError, TokenRenewer};
 use shotfarm_web::settings::AgentSettings;
 
+use super::server_url::ServerUrl;
+
 /// Where the server enrolls agents.
 const ENROLL_PATH: &str = "/api/v1/agents/enroll";
 
@@ -26,8 +28,13 @@ pub struct Enrollment {
 }
 
 impl Enrollment {
-    /// An enrollment at the server `server` (an `http://` base URL) for `node`.
-    pub fn new(server: &str, token: String, node: String) -> anyhow::Result<Self> {
+    /// An enrollment at `server` for `node`, over TLS with `tls` when the URL says `https://`.
+    pub fn new(
+        server: &ServerUrl,
+        tls: &Arc<rustls::ClientConfig>,
+        token: String,
+        node: String,
+    ) -> anyhow::Result<Self> {
         let token = token.trim().to_owned();
         if token.is_empty() {
             bail!("the enrollment token is empty");
@@ -37,9 +44,10 @@ impl Enrollment {
         }
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
             .build()?;
         Ok(Self {
-            url: enroll_url(server)?,
+            url: server.http(ENROLL_PATH),
             token,
             node,
             client,
@@ -55,7 +63,7 @@ impl Enrollment {
             .json(&serde_json::json!({ "node": self.node }))
             .send()
             .await
-            .map_err(|e| RenewError::Unreachable(e.to_string()))?;
+            .map_err(|e| RenewError::Unreachable(with_causes(&e)))?;
         let status = response.status();
         if status.is_success() {
             return response
@@ -114,11 +122,17 @@ impl Enrollment {
     }
 }
 
-/// `http://host:port/api/v1/agents/enroll` from the `--server` URL (`http://` or `ws://`, any
-/// path).
-fn enroll_url(server: &str) -> anyhow::Result<String> {
-    let (host, _) = super::server_url::host_and_path(server)?;
-    Ok(format!("http://{host}{ENROLL_PATH}"))
+/// An error with its causes: reqwest's own message says only "error sending request", and what
+/// an operator needs ("invalid peer certificate: UnknownIssuer", "connection refused") is below.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -127,18 +141,22 @@ mod tests {
 
     #[test]
     fn the_server_url_becomes_the_enroll_url() {
-        for given in [
-            "http://farm.internal:8080",
-            "http://farm.internal:8080/",
-            "ws://farm.internal:8080/api/v1/agents/connect",
+        for (given, want) in [
+            (
+                "http://farm.internal:8080/",
+                "http://farm.internal:8080/api/v1/agents/enroll",
+            ),
+            (
+                "ws://farm.internal:8080/api/v1/agents/connect",
+                "http://farm.internal:8080/api/v1/agents/enroll",
+            ),
+            (
+                "wss://farm.example.com/api/v1/agents/connect",
+                "https://farm.example.com/api/v1/agents/enroll",
+            ),
         ] {
-            assert_eq!(
-                enroll_url(given).ok().as_deref(),
-                Some("http://farm.internal:8080/api/v1/agents/enroll"),
-                "{given}"
-            );
+            let url = ServerUrl::parse(given).unwrap();
+            assert_eq!(url.http(ENROLL_PATH), want, "{given}");
         }
-        assert!(enroll_url("https://farm.example").is_err());
-        assert!(enroll_url("farm:8080").is_err());
     }
 }

@@ -11,6 +11,7 @@ mod rekey;
 mod serve;
 mod server_url;
 mod submit;
+mod tls;
 mod token;
 mod watch;
 

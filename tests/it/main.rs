@@ -4,6 +4,7 @@
 
 mod agent_enroll;
 mod agent_scope;
+mod agent_tls;
 mod agents;
 mod api_auth;
 mod api_flow;

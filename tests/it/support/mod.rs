@@ -6,6 +6,7 @@ pub mod agent;
 pub mod browser;
 pub mod process;
 pub mod raw_agent;
+pub mod tls_proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

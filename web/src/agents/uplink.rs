@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::Connector;
 use tracing::{debug, error, info, warn};
 
 use crate::agent_protocol::{
@@ -67,8 +68,10 @@ impl fmt::Debug for TokenRenewer {
 /// Where and how an agent connects.
 #[derive(Clone, Debug)]
 pub struct UplinkConfig {
-    /// `ws://host:port/api/v1/agents/connect`.
+    /// `ws://host:port/api/v1/agents/connect` (or `wss://`).
     pub url: String,
+    /// The TLS client for a `wss://` URL (none: the library's own, on the Mozilla roots).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub token: String,
     pub reconnect_initial: Duration,
     pub reconnect_max: Duration,
@@ -213,6 +216,7 @@ impl AgentUplink {
             self.config.token.clone(),
             self.config.heartbeat_timeout,
         );
+        let tls = self.config.tls.clone().map(Connector::Rustls);
         let dial = async move {
             let mut request = url.into_client_request()?;
             let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
@@ -222,7 +226,7 @@ impl AgentUplink {
                 .max_frame_size(Some(MAX_FRAME_BYTES))
                 .max_message_size(Some(MAX_FRAME_BYTES));
             let connecting =
-                tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+                tokio_tungstenite::connect_async_tls_with_config(request, Some(config), true, tls);
             match tokio::time::timeout(timeout, connecting).await {
                 Ok(r) => r.map(|(ws, _)| ws),
                 Err(_) => Err(WsError::Io(std::io::ErrorKind::TimedOut.into())),
