@@ -5,6 +5,7 @@ mod audit;
 mod bars;
 mod enroll;
 mod follow;
+mod gpu_check;
 mod notice;
 mod openapi;
 mod rekey;
@@ -45,6 +46,9 @@ enum Command {
     Rekey(rekey::RekeyArgs),
     /// Read the store's audit log (`audit export`: JSON lines on stdout).
     Audit(audit::AuditArgs),
+    /// Check this machine's GPUs end to end: NVML telemetry through an agent, ort on CUDA
+    /// against CPU, per-shot VRAM (`scripts/gpu-check.sh`).
+    GpuCheck(gpu_check::GpuCheckArgs),
 }
 
 impl Cli {
@@ -58,6 +62,7 @@ impl Cli {
             Command::Openapi => openapi::run(),
             Command::Rekey(args) => rekey::run(args),
             Command::Audit(args) => audit::run(args),
+            Command::GpuCheck(args) => gpu_check::run(args),
         }
     }
 }

@@ -17,6 +17,7 @@ mod credits_limits;
 mod dashboard_page;
 mod fanout_bench;
 mod faults;
+mod gpu_check;
 mod hardening;
 mod hostile_input;
 mod isolation;

@@ -15,6 +15,9 @@ use nvml_wrapper::error::NvmlError;
 use nvml_wrapper::Nvml;
 use tracing::{info, warn};
 
+mod inventory;
+pub use inventory::{inventory, GpuInventory};
+
 use shotfarm_actors::adapters::SimulatedDevice;
 use shotfarm_actors::ports::{NodeActivity, TelemetrySource};
 use shotfarm_core::domain::{GpuSpec, GpuTelemetry, TelemetrySourceKind};
