@@ -19,7 +19,7 @@ use shotfarm_redis::{
 pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
     let executor =
         shotfarm_onnx::executor_for(&settings).map_err(|e| FarmError::Invalid(e.to_string()))?;
-    let node_provider = node_provider(&settings)?;
+    let node_provider = node_provider(&settings).await?;
     let Some(url) = settings.store.url.clone() else {
         let adapters = Adapters {
             node_provider,
@@ -51,12 +51,13 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
 
 /// The Kubernetes provider when `[autoscaler]` is on and asks for it; the simulated provider
 /// needs nothing from here (the farm builds it on its own local nodes).
-fn node_provider(settings: &Settings) -> Result<Option<Arc<dyn NodeProvider>>, FarmError> {
+async fn node_provider(settings: &Settings) -> Result<Option<Arc<dyn NodeProvider>>, FarmError> {
     let a = &settings.autoscaler;
     if !a.enabled || !matches!(a.provider, ProviderChoice::Kubernetes) {
         return Ok(None);
     }
-    let provider = KubernetesProvider::new(a.kubernetes.clone())
+    let provider = KubernetesProvider::connect(a.kubernetes.clone())
+        .await
         .map_err(|e| FarmError::Invalid(e.to_string()))?;
     Ok(Some(Arc::new(provider)))
 }

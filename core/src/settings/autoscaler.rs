@@ -132,18 +132,20 @@ impl Default for PoolScaling {
     }
 }
 
-/// The Kubernetes provider: plain HTTP to the API server (`kubectl proxy`, or an API base URL a
-/// sidecar terminates TLS for) with a bearer token. The token is never printed: `Debug` redacts
-/// it and serialization skips it.
+/// The Kubernetes provider (kube-rs): with `api_url` empty, the in-cluster service account's
+/// config (a kubeconfig outside a cluster); with it set, that endpoint and the bearer token below
+/// (`kubectl proxy`, a test double). The token is never printed: `Debug` redacts it and
+/// serialization skips it.
 #[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KubernetesSettings {
-    /// e.g. `http://127.0.0.1:8001`.
+    /// Empty: kube-rs infers the config. Else e.g. `http://127.0.0.1:8001` (`kubectl proxy`).
     pub api_url: String,
     /// Read from here at start (a service account's token file); `SHOTFARM_AUTOSCALER__KUBERNETES__TOKEN` also works.
     pub token_file: Option<String>,
     #[serde(skip_serializing)]
     pub token: Option<String>,
+    /// Empty: the inferred config's namespace (the pod's own in a cluster).
     pub namespace: String,
     /// `pool` → the workloads of its spot and on-demand agents.
     pub workloads: BTreeMap<String, PoolWorkloads>,
