@@ -147,6 +147,10 @@ impl Farm {
         );
         let store: Arc<dyn Store> = Arc::new(SealedStore::new(store, Arc::clone(&keyring)));
         let metrics = Arc::new(FarmMetrics::default());
+        let bus: Arc<dyn EventBus> = Arc::new(crate::counted_bus::CountedBus::new(
+            bus,
+            Arc::clone(&metrics),
+        ));
         let audit = Auditor::new(audit_log, keyring, Arc::clone(&metrics));
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
@@ -274,6 +278,11 @@ impl Farm {
     /// Whether the store answers and the supervisor is running.
     pub async fn ready(&self) -> bool {
         self.supervisor.connected() && self.store.ping().await.is_ok()
+    }
+
+    /// Whether the store answers a ping now (`shotfarm_store_up`).
+    pub async fn store_up(&self) -> bool {
+        self.store.ping().await.is_ok()
     }
 
     /// Where a remote node's connection registers and reports, exactly as a local GPU-node actor

@@ -72,6 +72,8 @@ pub struct FarmMetrics {
     pub audit_appended: AtomicU64,
     pub audit_failures: AtomicU64,
     pub websocket_sessions: AtomicI64,
+    /// Events published on the bus (every shot and video change a watcher can see).
+    pub events_published: AtomicU64,
     pub dispatch_latency: Histogram,
     /// Autoscaler: nodes it had started, by kind, nodes it gave back, decisions it recorded
     /// (actions and budget changes), and actions the provider refused.

@@ -53,6 +53,9 @@ pub struct CostSplit {
 pub struct ClusterView {
     /// pool → priority → shots waiting.
     pub queue_depth: BTreeMap<String, BTreeMap<String, usize>>,
+    /// pool → priority → how long the oldest waiting shot's video has existed, in modelled
+    /// seconds (wall seconds over `timing.time_factor`), to compare with the latency objectives.
+    pub queue_oldest_wait_s: BTreeMap<String, BTreeMap<String, f64>>,
     pub queued_total: usize,
     pub shots_running: usize,
     pub gpus_busy: u32,

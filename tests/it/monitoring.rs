@@ -3,6 +3,8 @@
 //! just short of it), and every metric an alert or a dashboard panel queries is one a running
 //! server exports.
 
+use crate::support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,5 +69,54 @@ fn the_alert_rules_load_and_pass_their_unit_tests() {
                 "no runbook section #{link}: {anchors:?}"
             );
         }
+    }
+}
+/// Every `shotfarm_*` name in `text` (PromQL or JSON), histogram suffixes folded into the family.
+fn metric_names(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(at) = text[i..].find("shotfarm_") {
+        let start = i + at;
+        let mut end = start;
+        while end < bytes.len() && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_') {
+            end += 1;
+        }
+        let name = &text[start..end];
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        names.insert(family.to_owned());
+        i = end;
+    }
+    names
+}
+
+#[test]
+fn every_metric_the_alerts_and_the_dashboard_query_is_exported() {
+    let s = support::Server::start(&[]);
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .expect("GET /metrics")
+        .text()
+        .expect("body");
+    let exported: BTreeSet<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    for file in ["alerts.yml", "grafana-dashboard.json"] {
+        let text = std::fs::read_to_string(monitoring().join(file)).expect(file);
+        let used = metric_names(&text);
+        assert!(used.len() >= 10, "{file} uses {used:?}");
+        let missing: Vec<&String> = used.difference(&exported).collect();
+        assert!(
+            missing.is_empty(),
+            "{file} queries {missing:?}, which /metrics does not export; it exports {exported:?}"
+        );
     }
 }

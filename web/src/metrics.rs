@@ -7,6 +7,9 @@ use std::sync::atomic::Ordering;
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::views::{ClusterView, NodeView};
 
+mod fleet;
+pub use fleet::ScrapeContext;
+
 /// One metric family being written.
 struct Family<'a> {
     out: &'a mut String,
@@ -55,7 +58,12 @@ fn format_value(v: f64) -> String {
 }
 
 /// The whole `/metrics` page.
-pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> String {
+pub fn render(
+    m: &FarmMetrics,
+    cluster: &ClusterView,
+    nodes: &[NodeView],
+    ctx: &ScrapeContext,
+) -> String {
     let mut out = String::with_capacity(8 * 1024);
     let o = &mut out;
 
@@ -152,27 +160,7 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
         m.websocket_sessions.load(Ordering::Relaxed) as f64,
     );
 
-    let mut f = Family::new(
-        o,
-        "shotfarm_gpus",
-        "gauge",
-        "GPUs of nodes that are up, busy or total.",
-    );
-    f.sample(
-        "shotfarm_gpus",
-        &[("state", "busy")],
-        f64::from(cluster.gpus_busy),
-    );
-    f.sample(
-        "shotfarm_gpus",
-        &[("state", "total")],
-        f64::from(cluster.gpus_total),
-    );
-
-    let mut f = Family::new(o, "shotfarm_nodes", "gauge", "Nodes by state.");
-    for (state, n) in &cluster.nodes_by_state {
-        f.sample("shotfarm_nodes", &[("state", state)], *n as f64);
-    }
+    fleet::render(o, m, cluster, nodes, ctx);
 
     let mut f = Family::new(
         o,
@@ -212,7 +200,7 @@ pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> Str
     out
 }
 
-/// Per-GPU telemetry, labelled by node, GPU, source (`nvml` or `simulated`) and the shot running
+/// Per-GPU telemetry, labelled by pool, node, GPU, source (`nvml` or `simulated`) and the shot running
 /// there (empty when idle).
 fn render_gpus(o: &mut String, nodes: &[NodeView]) {
     type Pick = fn(&shotfarm_core::domain::GpuTelemetry) -> f64;
@@ -249,6 +237,7 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
                     f.sample(
                         name,
                         &[
+                            ("pool", node.pool.as_str()),
                             ("node", node.id.as_str()),
                             ("gpu", &idx),
                             ("source", t.source.as_str()),

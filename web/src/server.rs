@@ -63,6 +63,10 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             .websocket
             .max_sessions_per_user
             .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS_PER_USER),
+        settings
+            .websocket
+            .max_sessions
+            .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS),
     ));
     let server = HttpServer::new(move || {
         App::new()

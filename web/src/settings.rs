@@ -140,6 +140,10 @@ pub struct WebsocketSettings {
     /// one server; one more is answered 429 with `Retry-After` (unset: 16).
     #[serde(default)]
     pub max_sessions_per_user: Option<usize>,
+    /// Websocket sessions this server holds open in all; one more is answered 503 with
+    /// `Retry-After` (unset: 20,000, about 400 MiB of session state).
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
 }
 
 /// The HTTP server.

@@ -56,6 +56,18 @@ struct JobSlot {
     started_at: Option<Instant>,
     /// When its video is at risk of missing its latency objective (see `placement::QueuedShot::at_risk_at`).
     at_risk_at: Instant,
+    /// When its video was submitted (the objectives run from there, across requeues).
+    submitted_at: Instant,
+}
+
+/// When `video` was submitted, on this process's monotonic clock (a video adopted from a shared
+/// store keeps its age).
+fn submitted_at(video: &shotfarm_core::domain::VideoRecord) -> Instant {
+    let age = (Utc::now() - video.created_at)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    let now = Instant::now();
+    now.checked_sub(age).unwrap_or(now)
 }
 
 /// Runs placement once per burst of changes.
@@ -237,6 +249,7 @@ impl Supervisor {
                 placed: None,
                 started_at: None,
                 at_risk_at,
+                submitted_at: submitted_at(video),
             },
         );
         self.enqueue(&shot.id, shot.attempt);
@@ -377,11 +390,23 @@ impl Supervisor {
     fn cluster_view(&self) -> ClusterView {
         let now = Utc::now();
         let mut queue_depth: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut queue_oldest_wait_s: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+        let time_factor = self.settings.timing.time_factor.max(f64::MIN_POSITIVE);
         for q in self.queue.iter() {
-            *queue_depth
-                .entry(q.need.pool.clone())
+            let (pool, priority) = (q.need.pool.clone(), q.priority.as_str().to_owned());
+            let waited = self.jobs.get(&q.shot).map_or(0.0, |j| {
+                j.submitted_at.elapsed().as_secs_f64() / time_factor
+            });
+            let oldest = queue_oldest_wait_s
+                .entry(pool.clone())
                 .or_default()
-                .entry(q.priority.as_str().to_owned())
+                .entry(priority.clone())
+                .or_default();
+            *oldest = oldest.max(waited);
+            *queue_depth
+                .entry(pool)
+                .or_default()
+                .entry(priority)
                 .or_default() += 1;
         }
         let mut nodes_by_state: BTreeMap<String, usize> = BTreeMap::new();
@@ -417,6 +442,7 @@ impl Supervisor {
         let (cost_usd, burn_per_hour_usd) = self.registry.cost(now);
         ClusterView {
             queue_depth,
+            queue_oldest_wait_s,
             queued_total: self.queue.len(),
             shots_running: self.jobs.values().filter(|j| j.placed.is_some()).count(),
             gpus_busy: busy,

@@ -1,12 +1,14 @@
 //! Service routes: `/healthz` (process up), `/readyz` (store reachable, actors running) and
 //! `/metrics` (Prometheus text).
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 
 use shotfarm_actors::Farm;
+use shotfarm_core::domain::Priority;
 
-use crate::metrics::render;
+use crate::metrics::{render, ScrapeContext};
 use crate::problem::ApiError;
+use crate::session::SessionLimiter;
 
 #[utoipa::path(
     tag = "service",
@@ -45,11 +47,21 @@ async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
     )
 )]
 #[get("/metrics")]
-async fn metrics(farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
+async fn metrics(req: HttpRequest, farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
     let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+    let settings = farm.settings();
+    let ctx = ScrapeContext {
+        pools: settings.models.values().map(|m| m.pool.clone()).collect(),
+        objectives: [Priority::High, Priority::Standard]
+            .into_iter()
+            .map(|p| (p.as_str(), settings.autoscaler.objective(p).as_secs_f64()))
+            .collect(),
+        store_up: farm.store_up().await,
+        sessions_limit: SessionLimiter::of(&req)?.max_total(),
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(farm.metrics(), &cluster, &nodes)))
+        .body(render(farm.metrics(), &cluster, &nodes, &ctx)))
 }
 
 /// Registers the service routes.
