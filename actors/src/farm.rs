@@ -147,7 +147,12 @@ impl Farm {
         );
         let store: Arc<dyn Store> = Arc::new(SealedStore::new(store, Arc::clone(&keyring)));
         let metrics = Arc::new(FarmMetrics::default());
-        let audit = Auditor::new(audit_log, keyring, Arc::clone(&metrics));
+        let audit = Auditor::new(
+            audit_log,
+            keyring,
+            Arc::clone(&metrics),
+            settings.audit.prompt_read_window,
+        );
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
