@@ -90,16 +90,17 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     let (settings, agents) = (&config.farm, &config.web.agents);
     let url = connect_url(&args.server)?;
     let system = actix_rt::System::new();
-    let (token, enrolled_pool, renew) = match enrollment(&args)? {
+    let (token, enrolled_pool, enrolled_spot, renew) = match enrollment(&args)? {
         Some(enrollment) => {
             let enrolled = system.block_on(enrollment.at_start(agents))?;
             let renew = Arc::new(enrollment).renewer();
-            (enrolled.token, enrolled.pool, Some(renew))
+            (enrolled.token, enrolled.pool, enrolled.spot, Some(renew))
         }
         None => (
             args.token
                 .clone()
                 .context("pass --token or --enroll-token")?,
+            None,
             None,
             None,
         ),
@@ -123,6 +124,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             .map(|m| m.pool.clone())
             .context("the default model is not in the registry")?,
     };
+    // The node token is bound to what the enrollment token says: announcing anything else
+    // would only get the connection refused.
+    let spot = match enrolled_spot {
+        Some(false) if args.spot => bail!("--spot: the enrollment token is for on-demand nodes"),
+        Some(spot) => spot,
+        None => args.spot,
+    };
     if !settings
         .models
         .values()
@@ -134,7 +142,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         id,
         pool,
         provider: PROVIDER.into(),
-        spot: args.spot,
+        spot,
         price_per_hour: args.price_per_hour,
         gpus,
     };
@@ -161,7 +169,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .map(|(id, m)| (id.clone(), m.gpu_memory_mb))
         .collect();
     let period = settings.timing.telemetry_period;
-    let (spot, metadata, metadata_url) = (args.spot, args.metadata, args.metadata_url.clone());
+    let (metadata, metadata_url) = (args.metadata, args.metadata_url.clone());
     system.block_on(async move {
         let uplink = AgentUplink::new(config).start();
         let node = GpuNode::new(
