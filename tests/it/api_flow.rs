@@ -413,3 +413,24 @@ fn high_priority_work_goes_ahead_of_a_standard_backlog() {
         s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
     }
 }
+
+#[test]
+fn the_default_seed_is_keyed_by_its_owner() {
+    let s = Server::start(&[]);
+    let (alice, bob) = (s.user("alice"), s.user("bob"));
+    let prompt = "a fox in snow, dawn";
+    let body = json!({ "shots": [{ "prompt": prompt }] });
+    let seed = |token: &str| {
+        s.submit(token, &body)["shots"][0]["seed"]
+            .as_u64()
+            .expect("seed")
+    };
+    let (a1, a2, b) = (seed(&alice), seed(&alice), seed(&bob));
+    assert_eq!(a1, a2, "stable for one owner and prompt");
+    assert_ne!(a1, b, "another owner, another seed");
+    // Not the unkeyed FNV-1a of the prompt, which anyone holding the seed could test guesses with.
+    let fnv = prompt.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    assert_ne!(a1, fnv);
+}

@@ -47,11 +47,13 @@ async fn submit(
     farm.admit_submission(&who)?;
     let account = farm.account(&who)?;
     let settings = farm.settings();
+    let seed = |prompt: &str| farm.default_seed(&caller.user, prompt);
     let new = validate(
         body.into_inner(),
         &settings.models,
         &settings.default_model,
         account.high_priority,
+        &seed,
     )?;
     let video = farm
         .submit_charged(caller.user.clone(), &account, new)
