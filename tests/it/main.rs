@@ -20,6 +20,7 @@ mod hardening;
 mod hostile_input;
 mod isolation;
 mod load_target;
+mod metrics;
 mod operator_stream;
 mod progress_page;
 mod progress_ws;

@@ -64,6 +64,8 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             .max_sessions_per_user
             .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS_PER_USER),
     ));
+    // One for every worker: scrapes share one snapshot, whichever worker answers them.
+    let scrape = web::Data::new(crate::metrics::Scrape::new(&settings.metrics));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))
@@ -76,6 +78,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             )
             .app_data(agents.clone())
             .app_data(sessions.clone())
+            .app_data(scrape.clone())
             .configure(configure(farm.clone(), settings.clone(), tokens.clone()))
             .default_service(web::to(problem::not_found))
     })

@@ -1,11 +1,14 @@
 //! Service routes: `/healthz` (process up), `/readyz` (store reachable, actors running) and
-//! `/metrics` (Prometheus text).
+//! `/metrics` (Prometheus text; a bearer token when `metrics.token` is set).
 
-use actix_web::{get, web, HttpResponse};
+use std::time::Instant;
 
-use shotfarm_actors::Farm;
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
 
-use crate::metrics::render;
+use shotfarm_actors::{Farm, FarmError};
+
+use crate::metrics::{render, Scrape, Snapshot};
 use crate::problem::ApiError;
 
 #[utoipa::path(
@@ -41,15 +44,37 @@ async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
     tag = "service",
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
-    )
+    ),
+    security((), ("metrics_token" = []))
 )]
 #[get("/metrics")]
-async fn metrics(farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
-    let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+async fn metrics(
+    req: HttpRequest,
+    farm: web::Data<Farm>,
+    scrape: web::Data<Scrape>,
+) -> Result<HttpResponse, ApiError> {
+    if !scrape.admits(bearer(&req)) {
+        return Err(ApiError::Unauthorized(
+            "/metrics needs `Authorization: Bearer <metrics.token>`".into(),
+        ));
+    }
+    let take = || async {
+        let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+        Ok::<_, FarmError>(Snapshot { cluster, nodes })
+    };
+    let snapshot = scrape.snapshots.snapshot(Instant::now(), take).await?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(farm.metrics(), &cluster, &nodes)))
+        .body(render(farm.metrics(), &snapshot, scrape.snapshots.taken())))
+}
+
+/// The request's `Authorization: Bearer` token, if it has one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Registers the service routes.
