@@ -1,12 +1,18 @@
 //! Recording audit entries: builds the records (the prompt's keyed digest, never the prompt),
 //! appends them, and counts what was appended and what failed. A failed append is logged (ids
 //! and the error; no user text) and counted in `shotfarm_audit_append_failures_total`: nothing is
-//! lost silently, and the farm keeps working while the log is away.
+//! lost silently, and the farm keeps working while the log is away. Prompt reads are coalesced
+//! per reader and video (`read_window.rs`).
+
+mod read_window;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tracing::error;
+
+use read_window::ReadWindow;
 
 use crate::ports::audit::{AuditAction, AuditLog, AuditRecord};
 use shotfarm_core::domain::{ShotRecord, VideoRecord};
@@ -20,15 +26,24 @@ pub struct Auditor {
     log: Arc<dyn AuditLog>,
     keyring: Arc<Keyring>,
     metrics: Arc<FarmMetrics>,
+    /// Which prompt reads were recorded lately (`audit.prompt_read_window`).
+    reads: Arc<ReadWindow>,
 }
 
 impl Auditor {
-    /// A recorder appending to `log`, digesting prompts under `keyring`'s digest key.
-    pub fn new(log: Arc<dyn AuditLog>, keyring: Arc<Keyring>, metrics: Arc<FarmMetrics>) -> Self {
+    /// A recorder appending to `log`, digesting prompts under `keyring`'s digest key, recording
+    /// one prompt read per reader and video per `prompt_read_window`.
+    pub fn new(
+        log: Arc<dyn AuditLog>,
+        keyring: Arc<Keyring>,
+        metrics: Arc<FarmMetrics>,
+        prompt_read_window: Duration,
+    ) -> Self {
         Self {
             log,
             keyring,
             metrics,
+            reads: Arc::new(ReadWindow::new(prompt_read_window)),
         }
     }
 
@@ -58,8 +73,12 @@ impl Auditor {
         }
     }
 
-    /// The records of `reader` being shown every prompt of `video` (one per shot).
+    /// The records of `reader` being shown every prompt of `video` (one per shot), or none
+    /// when a read of theirs of it was recorded within the prompt read window.
     pub fn prompt_reads(&self, reader: &OwnerId, video: &VideoRecord) -> Vec<AuditRecord> {
+        if !self.reads.admit(reader, &video.id, Instant::now()) {
+            return Vec::new();
+        }
         video
             .shots
             .iter()
@@ -143,7 +162,7 @@ mod tests {
     async fn records_hold_digests_and_are_counted() {
         let metrics = Arc::new(FarmMetrics::default());
         let log = Arc::new(MemoryAuditLog::new());
-        let auditor = Auditor::new(log.clone(), keyring(), Arc::clone(&metrics));
+        let auditor = Auditor::new(log.clone(), keyring(), Arc::clone(&metrics), Duration::ZERO);
         let video = VideoId::from("vid_a");
         let (a, b) = (shot(&video, 0, "a red fox"), shot(&video, 1, "a red fox"));
         let c = shot(&video, 2, "a blue whale");

@@ -70,6 +70,8 @@ pub struct Farm {
     revocations: Arc<dyn Revocations>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
     audit: Auditor,
+    /// The master keys: sealing (through the store), digests and default seeds.
+    keyring: Arc<shotfarm_core::keyring::Keyring>,
 }
 
 /// What a farm runs on: the adapters behind its ports, chosen by the composition root (the
@@ -151,7 +153,12 @@ impl Farm {
             bus,
             Arc::clone(&metrics),
         ));
-        let audit = Auditor::new(audit_log, keyring, Arc::clone(&metrics));
+        let audit = Auditor::new(
+            audit_log,
+            Arc::clone(&keyring),
+            Arc::clone(&metrics),
+            settings.audit.prompt_read_window,
+        );
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
@@ -198,7 +205,14 @@ impl Farm {
             autoscaler_log,
             revocations,
             audit,
+            keyring,
         })
+    }
+
+    /// The seed of `owner`'s shot of `prompt` when it names none: keyed by the owner, so that
+    /// the seed (stored in clear, shown to operators) says nothing of the prompt without the key.
+    pub fn default_seed(&self, owner: &OwnerId, prompt: &str) -> u64 {
+        self.keyring.default_seed(owner, prompt)
     }
 
     /// Stores a new video and queues its shots.

@@ -359,6 +359,20 @@ impl Handler<ShotReport> for ShotJob {
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
             }
             ExecEvent::Completed { artifact, .. } => {
+                // A node reports its clip's key; only the key of this shot's own attempt is
+                // taken, so no node can point this shot at another shot's clip.
+                if let Some(key) = artifact
+                    .as_deref()
+                    .filter(|k| !self.shot.id.owns_clip_key(self.shot.attempt, k))
+                {
+                    warn!(shot_id = %self.shot.id, node_id = %msg.node, attempt = self.shot.attempt, artifact = key, "completed with another shot's clip key; attempt refused");
+                    let error = format!(
+                        "node {} reported a clip that is not this shot's; attempt refused",
+                        msg.node
+                    );
+                    self.fail_attempt(error, ctx);
+                    return;
+                }
                 if self.shot.state == ShotState::Assigned {
                     self.go_to(ShotState::Running);
                 }

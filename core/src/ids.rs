@@ -90,11 +90,49 @@ impl ShotId {
         let (video, _) = rest.rsplit_once('_')?;
         Some(VideoId(format!("vid_{video}")))
     }
+
+    /// Where attempt `attempt` of this shot stores its clip, a file of type `ext`:
+    /// `clips/<shot id>-a<attempt>.<ext>`. Derived, so that the farm can tell a node's report
+    /// of its own clip from one pointing at another shot's (see [`Self::owns_clip_key`]).
+    pub fn clip_key(&self, attempt: u32, ext: &str) -> String {
+        format!("clips/{}-a{attempt}.{ext}", self.0)
+    }
+
+    /// Whether `key` is [`Self::clip_key`] of this shot and attempt, for some extension of
+    /// ASCII letters and digits.
+    pub fn owns_clip_key(&self, attempt: u32, key: &str) -> bool {
+        let Some((stem, ext)) = key.rsplit_once('.') else {
+            return false;
+        };
+        let own = format!("clips/{}-a{attempt}", self.0);
+        stem == own && !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clip_key_belongs_to_one_shot_and_attempt() {
+        let shot = ShotId::from("shot_abc_2");
+        let key = shot.clip_key(3, "gif");
+        assert_eq!(key, "clips/shot_abc_2-a3.gif");
+        assert!(shot.owns_clip_key(3, &key));
+        assert!(shot.owns_clip_key(3, "clips/shot_abc_2-a3.mp4"));
+        for foreign in [
+            "clips/shot_abc_1-a3.gif",
+            "clips/shot_abc_2-a2.gif",
+            "clips/shot_abc_2-a33.gif",
+            "clips/shot_abc_2.gif",
+            "clips/shot_abc_2-a3.",
+            "clips/shot_abc_2-a3.g/f",
+            "shot_abc_2-a3.gif",
+            "clips/x/../shot_abc_2-a3.gif",
+        ] {
+            assert!(!shot.owns_clip_key(3, foreign), "{foreign}");
+        }
+    }
 
     #[test]
     fn minted_ids_are_distinct_and_prefixed() {

@@ -31,6 +31,7 @@ const SALT: &[u8] = b"shotfarm sealing v1";
 const OWNER_KEY_INFO: &[u8] = b"shotfarm owner data key";
 const DIGEST_KEY_INFO: &[u8] = b"shotfarm prompt digest key";
 const KEY_ID_INFO: &[u8] = b"shotfarm key id";
+const SEED_KEY_INFO: &[u8] = b"shotfarm default seed key";
 
 /// Why a key could not be loaded or a sealed text not opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -207,6 +208,24 @@ impl Keyring {
     pub fn prompt_digest(&self, prompt: &str) -> String {
         let tag = hmac::sign(&self.digest, prompt.as_bytes());
         format!("hmac-sha256:{}", hex(tag.as_ref()))
+    }
+
+    /// The seed of `owner`'s shot that names none: the first 8 bytes of HMAC-SHA256 of the
+    /// prompt under a key derived for the owner from the current master key. Resubmitting a
+    /// prompt renders the same clip for its owner (under one master key), while the seed, stored
+    /// in clear and shown to operators, cannot be tested against guessed prompts without the
+    /// key, nor tell that two owners wrote the same prompt.
+    pub fn default_seed(&self, owner: &OwnerId, prompt: &str) -> u64 {
+        let mut key = [0u8; 32];
+        expand(
+            &self.keys[0].prk,
+            &[SEED_KEY_INFO, owner.as_str().as_bytes()],
+            &mut key,
+        );
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), prompt.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&tag.as_ref()[..8]);
+        u64::from_be_bytes(first)
     }
 }
 

@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod audit;
 mod autoscaler;
 mod credits;
 mod document;
 mod limits;
 mod onnx;
 mod security;
+pub use audit::AuditSettings;
 pub use autoscaler::{
     AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
 };
@@ -75,6 +77,9 @@ pub struct Settings {
     /// Data protection: the master keys users' text is sealed under (see `crate::sealing`).
     #[serde(default)]
     pub security: SecuritySettings,
+    /// How prompt reads are recorded (optional; see [`AuditSettings`]).
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
@@ -256,6 +261,7 @@ impl Settings {
         "limits",
         "credits",
         "security",
+        "audit",
     ];
 
     /// The farm's sections of a whole configuration text (other layers' sections are left).

@@ -103,16 +103,17 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         warn!(server = %args.server, "plaintext to another machine: prompts, clips and the node token cross the network readable; use an https:// server (docs/AGENT_PROTOCOL.md, \"TLS\")");
     }
     let system = actix_rt::System::new();
-    let (token, enrolled_pool, renew) = match enrollment(&args, &server, &tls)? {
+    let (token, enrolled_pool, enrolled_spot, renew) = match enrollment(&args, &server, &tls)? {
         Some(enrollment) => {
             let enrolled = system.block_on(enrollment.at_start(agents))?;
             let renew = Arc::new(enrollment).renewer();
-            (enrolled.token, enrolled.pool, Some(renew))
+            (enrolled.token, enrolled.pool, enrolled.spot, Some(renew))
         }
         None => (
             args.token
                 .clone()
                 .context("pass --token or --enroll-token")?,
+            None,
             None,
             None,
         ),
@@ -136,6 +137,13 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             .map(|m| m.pool.clone())
             .context("the default model is not in the registry")?,
     };
+    // The node token is bound to what the enrollment token says: announcing anything else
+    // would only get the connection refused.
+    let spot = match enrolled_spot {
+        Some(false) if args.spot => bail!("--spot: the enrollment token is for on-demand nodes"),
+        Some(spot) => spot,
+        None => args.spot,
+    };
     if !settings
         .models
         .values()
@@ -147,7 +155,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         id,
         pool,
         provider: PROVIDER.into(),
-        spot: args.spot,
+        spot,
         price_per_hour: args.price_per_hour,
         gpus,
     };
@@ -175,7 +183,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         .map(|(id, m)| (id.clone(), m.gpu_memory_mb))
         .collect();
     let period = settings.timing.telemetry_period;
-    let (spot, metadata, metadata_url) = (args.spot, args.metadata, args.metadata_url.clone());
+    let (metadata, metadata_url) = (args.metadata, args.metadata_url.clone());
     system.block_on(async move {
         let uplink = AgentUplink::new(config).start();
         let node = GpuNode::new(

@@ -3,6 +3,7 @@
 mod agent;
 mod audit;
 mod bars;
+mod dev_keys;
 mod enroll;
 mod follow;
 mod gpu_check;

@@ -1,5 +1,7 @@
-//! `shotfarm serve [--config FILE] [--bind ADDR] [--print-tokens]`: starts the farm and its HTTP
-//! server, then prints where it listens and, on a development secret, ready-to-use tokens.
+//! `shotfarm serve [--config FILE] [--bind ADDR] [--print-tokens] [--insecure-dev-keys]`: starts
+//! the farm and its HTTP server, then prints where it listens and, on a development secret,
+//! ready-to-use tokens. With the shipped development keys it listens on loopback only
+//! (`dev_keys.rs`).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -22,6 +24,11 @@ pub struct ServeArgs {
     /// secret (off by default there: a token in a production server's log is a leaked credential).
     #[arg(long)]
     print_tokens: bool,
+    /// Listen beyond loopback even with the shipped development auth.secret or
+    /// security.master_key (public in the repository: anyone could mint tokens and open sealed
+    /// prompts). Refused without it.
+    #[arg(long)]
+    insecure_dev_keys: bool,
 }
 
 /// The shipped development secret (config/default.toml): a server signing with it is a developer's
@@ -33,6 +40,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = super::load_config(args.config.as_ref())?;
     if let Some(bind) = args.bind {
         config.web.server.bind = bind;
+    }
+    let bind = &config.web.server.bind;
+    if super::dev_keys::check(&config, bind, args.insecure_dev_keys)? {
+        tracing::warn!(
+            bind = %bind,
+            "--insecure-dev-keys: serving beyond loopback with the shipped development keys"
+        );
     }
     let listener = TcpListener::bind(&config.web.server.bind)
         .with_context(|| format!("cannot listen on {}", config.web.server.bind))?;

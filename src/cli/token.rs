@@ -1,12 +1,15 @@
-//! `shotfarm token --user ID [--operator] [--plan NAME] [--ttl 1h]`, `shotfarm token --node ID` or
-//! `shotfarm token --enroll PREFIX [--pool NAME] [--ttl 30d]`: mints a user, operator, node
-//! (agent) or enrollment token with the configured secret.
+//! `shotfarm token --user ID [--operator] [--plan NAME] [--ttl 1h]`,
+//! `shotfarm token --node ID [--pool NAME] [--spot|--on-demand]` or
+//! `shotfarm token --enroll PREFIX --pool NAME [--spot|--on-demand] [--ttl 30d]`: mints a user,
+//! operator, node (agent) or enrollment token with the configured secret. A node's pool (and
+//! kind) in its token binds it: its hello must announce the same (docs/AGENT_PROTOCOL.md).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 
+use shotfarm_web::auth::node::NodeBinding;
 use shotfarm_web::auth::{Role, TokenIssuer};
 
 #[derive(Args)]
@@ -26,11 +29,18 @@ pub struct TokenArgs {
     node: Option<String>,
     /// Mint an enrollment token for a pool of agents instead: every node id it enrolls starts
     /// with this prefix (`shotfarm agent --enroll-token`; e.g. a Deployment's name and `-`).
-    #[arg(long, conflicts_with_all = ["operator", "plan"])]
+    #[arg(long, conflicts_with_all = ["operator", "plan"], requires = "pool")]
     enroll: Option<String>,
-    /// With --enroll: the pool the enrolled agents serve.
-    #[arg(long, requires = "enroll")]
+    /// With --enroll (required) or --node: the pool the node serves; its hello must announce
+    /// it, or the server refuses the connection (1008).
+    #[arg(long, conflicts_with = "user")]
     pool: Option<String>,
+    /// With --enroll or --node: the node is a spot instance, and its hello must say so.
+    #[arg(long, conflicts_with_all = ["user", "on_demand"])]
+    spot: bool,
+    /// With --enroll or --node: the node is on demand, and its hello must say so.
+    #[arg(long, conflicts_with = "user")]
+    on_demand: bool,
     /// How long the token lives, e.g. 30m, 1h, 7d (default: auth.token_ttl).
     #[arg(long, value_parser = humantime::parse_duration)]
     ttl: Option<Duration>,
@@ -43,12 +53,16 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     let config = super::load_config(args.config.as_ref())?;
     let (settings, auth) = (&config.farm, &config.web.auth);
     let issuer = TokenIssuer::new(&auth.secret);
+    let binding = NodeBinding {
+        pool: args.pool.clone(),
+        spot: (args.spot || args.on_demand).then_some(args.spot),
+    };
     if let Some(prefix) = &args.enroll {
         if let Some(why) = shotfarm_web::auth::enroll::invalid_node_id(prefix) {
             anyhow::bail!("--enroll {prefix:?} {why}");
         }
         let ttl = args.ttl.unwrap_or(auth.token_ttl);
-        println!("{}", issuer.mint_enroll(prefix, args.pool.as_deref(), ttl)?);
+        println!("{}", issuer.mint_enroll_for(prefix, &binding, ttl)?);
         return Ok(());
     }
     let (sub, role) = match (&args.node, &args.user) {
@@ -74,7 +88,11 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         }
     }
     let ttl = args.ttl.unwrap_or(auth.token_ttl);
-    let token = issuer.mint_with_plan(sub, role, args.plan.as_deref(), ttl)?;
+    let token = if args.node.is_some() {
+        issuer.mint_node(sub, &binding, ttl)?
+    } else {
+        issuer.mint_with_plan(sub, role, args.plan.as_deref(), ttl)?
+    };
     println!("{token}");
     Ok(())
 }

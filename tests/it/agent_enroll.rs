@@ -3,7 +3,8 @@
 //! `shotfarm agent --enroll-token` enrolls itself, connects and renders, and enrolls again when
 //! its short-lived node token expires. Wrong ids, wrong tokens, revoked prefixes and revoked
 //! nodes are refused with clear details; enrollment tokens pass as neither users nor nodes; and
-//! the Kubernetes manifests hand agent pods no signing secret.
+//! the Kubernetes manifests hand agent pods no signing secret. An enrolled node is bound to its
+//! enrollment token's pool (and kind): a hello announcing another is closed with 1008.
 
 use crate::support;
 
@@ -26,8 +27,11 @@ fn server(extra: &[(&'static str, &'static str)]) -> Server {
     Server::start(&env)
 }
 
+/// An enrollment token for `prefix` in pool `video` (the default model's).
 fn enroll_token(s: &Server, prefix: &str) -> String {
-    s.tokens().mint_enroll(prefix, None, DAY).expect("mint")
+    s.tokens()
+        .mint_enroll(prefix, Some("video"), DAY)
+        .expect("mint")
 }
 
 /// `POST /api/v1/agents/enroll` with `token` (none: no header) and `body`.
@@ -310,4 +314,81 @@ fn the_kubernetes_manifests_give_agent_pods_no_signing_secret() {
         }
     }
     assert!(agents >= 2, "both agent manifests were checked");
+}
+
+#[test]
+fn an_enrolled_node_serves_its_tokens_pool_and_a_hello_claiming_another_is_1008() {
+    use shotfarm_web::auth::node::NodeBinding;
+    use support::raw_agent::{hello_frame, RawAgent};
+    // Raw agents send no telemetry: keep the supervisor's watchdog from evicting them.
+    let s = server(&[("SHOTFARM_TIMING__HEARTBEAT_TIMEOUT", "60s")]);
+    let enrolled = |token: &str, node: &str| {
+        let (status, body) = enroll(&s, Some(token), &json!({ "node": node }));
+        assert_eq!(status, 201, "{body:#}");
+        body
+    };
+    let refused = |node_token: &str, node: &str, hello: Value| {
+        let mut agent = RawAgent::connect(&s, node_token, node);
+        agent.send(&hello);
+        agent.wait_close(Duration::from_secs(5))
+    };
+    let token = s
+        .tokens()
+        .mint_enroll("pool-v-", Some("video"), DAY)
+        .expect("mint");
+    let body = enrolled(&token, "pool-v-1");
+    assert_eq!(body["pool"], "video", "{body:#}");
+    let node_token = body["token"].as_str().expect("token").to_owned();
+
+    let mut hello = hello_frame();
+    hello["pool"] = json!("llm");
+    let (code, reason) = refused(&node_token, "pool-v-1", hello);
+    assert_eq!(code, 1008, "{reason}");
+    assert!(
+        reason.contains("llm") && reason.contains("video"),
+        "names both pools: {reason}"
+    );
+    assert!(s.nodes().iter().all(|n| n["id"] != "pool-v-1"));
+
+    let mut honest = RawAgent::connect(&s, &node_token, "pool-v-1");
+    honest.send(&hello_frame());
+    let welcome = honest.wait_frame("welcome", Duration::from_secs(5));
+    assert_eq!(welcome["node"], "pool-v-1");
+
+    // A token for spot nodes: an on-demand hello is refused, a spot one taken.
+    let spot = NodeBinding {
+        pool: Some("video".into()),
+        spot: Some(true),
+    };
+    let token = s
+        .tokens()
+        .mint_enroll_for("pool-s-", &spot, DAY)
+        .expect("mint");
+    let body = enrolled(&token, "pool-s-1");
+    assert_eq!(body["spot"], true, "{body:#}");
+    let node_token = body["token"].as_str().expect("token").to_owned();
+    let (code, reason) = refused(&node_token, "pool-s-1", hello_frame());
+    assert_eq!(code, 1008, "{reason}");
+    assert!(
+        reason.contains("on-demand") && reason.contains("spot"),
+        "{reason}"
+    );
+    let mut hello = hello_frame();
+    hello["spot"] = json!(true);
+    let mut honest = RawAgent::connect(&s, &node_token, "pool-s-1");
+    honest.send(&hello);
+    assert_eq!(
+        honest.wait_frame("welcome", Duration::from_secs(5))["node"],
+        "pool-s-1"
+    );
+
+    // An enrollment token naming no pool enrolls nothing.
+    let unbound = s.tokens().mint_enroll("pool-u-", None, DAY).expect("mint");
+    let (status, problem) = enroll(&s, Some(&unbound), &json!({ "node": "pool-u-1" }));
+    assert_eq!(status, 403, "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("names no pool") && detail.contains("--pool"),
+        "{detail}"
+    );
 }

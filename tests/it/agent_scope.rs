@@ -2,7 +2,8 @@
 //! another node is refused; each agent receives only its own node's runs, and a report for a
 //! shot the node does not hold is dropped; an operator's revocation closes the agent with 4004
 //! (it exits), requeues its shots, and refuses every token of the node issued up to then, also
-//! on another server sharing the Redis store; a token minted after it works again.
+//! on another server sharing the Redis store; a token minted after it works again. A node's
+//! `completed` report names only its own shot's clip: another shot's key fails the attempt.
 
 use crate::support;
 use shotfarm_redis::testkit as redis_server;
@@ -293,4 +294,44 @@ fn shotfarm_token_refuses_a_node_id_the_revoke_route_could_not_revoke() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("must not contain ':'"), "{err}");
+}
+
+#[test]
+fn a_node_cannot_point_its_shot_at_another_shots_clip() {
+    let s = server(&[("SHOTFARM_TIMING__HEARTBEAT_TIMEOUT", "60s")]);
+    let alice = s.user("alice");
+    let mut a = RawAgent::connect(&s, &s.node_token("agent-a"), "agent-a");
+    a.hello(None);
+    a.wait_frame("welcome", Duration::from_secs(5));
+    s.wait_node("agent-a", "ready");
+    let v = s.submit(&alice, &video(1, "tiny-video"));
+    let vid = v["id"].as_str().expect("id").to_owned();
+    let run = a.wait_frame("run", Duration::from_secs(10));
+    let (mine, attempt) = (
+        run["job"]["shot"].as_str().expect("shot").to_owned(),
+        run["job"]["attempt"].as_u64().expect("attempt"),
+    );
+    // Another user's shot, rendered elsewhere: its clip is what the node points at.
+    let theirs = format!("clips/shot_someoneelse_0-a{attempt}.gif");
+    a.report(json!({"kind": "started", "shot": mine, "attempt": attempt}));
+    a.report(json!({"kind": "completed", "shot": mine, "attempt": attempt, "artifact": theirs}));
+    // The attempt is refused: the shot is not completed, and it runs again.
+    let rerun = a.wait_frame("run", Duration::from_secs(10));
+    assert_eq!(rerun["job"]["shot"], mine.as_str(), "{rerun:#}");
+    let now: Value = s
+        .get(&format!("/api/v1/videos/{vid}"), &alice)
+        .json()
+        .expect("video");
+    let sh = shot(&now, &mine);
+    assert_ne!(sh["state"], "completed", "{sh:#}");
+    assert!(sh["artifact_url"].is_null(), "{sh:#}");
+    // Its own key, for the attempt it runs, is taken.
+    let attempt = rerun["job"]["attempt"].as_u64().expect("attempt");
+    let own = format!("clips/{mine}-a{attempt}.gif");
+    a.report(json!({"kind": "started", "shot": mine, "attempt": attempt}));
+    a.report(json!({"kind": "completed", "shot": mine, "attempt": attempt, "artifact": own}));
+    let done = s.wait_final(&alice, &vid);
+    let sh = shot(&done, &mine);
+    assert_eq!(sh["state"], "completed", "{sh:#}");
+    assert!(sh["artifact_url"].is_string(), "{sh:#}");
 }

@@ -24,7 +24,7 @@ fn server() -> Server {
 fn agent(s: &Server, url: &str, node: &str, extra: &[&str]) -> LoggedChild {
     let token = s
         .tokens()
-        .mint_enroll("tls-", None, DAY)
+        .mint_enroll("tls-", Some("video"), DAY)
         .expect("mint an enrollment token");
     let mut cmd = agent_command(url, "0.01");
     cmd.args(["--enroll-token", &token, "--node", node])

@@ -168,23 +168,53 @@ fn a_drained_node_finishes_its_shots_and_takes_no_more() {
     assert!(nodes["nodes"].is_array());
 }
 
+/// The `prompt_read` entries of `video` in the audit log.
+fn prompt_reads_of(s: &Server, ops: &str, video: &str) -> usize {
+    let path = format!("/api/v1/audit?limit=1000&action=prompt_read&video={video}");
+    let page: Value = s.get(&path, ops).json().expect("audit page");
+    page["entries"].as_array().map_or(0, Vec::len)
+}
+
 #[test]
-fn cancel_stops_every_unfinished_shot_and_is_idempotent() {
+fn cancel_stops_every_unfinished_shot_and_a_final_video_is_a_conflict() {
     let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.05")]);
-    let alice = s.user("alice");
+    let (alice, ops) = (s.user("alice"), s.operator());
     let v = s.submit(&alice, &video(16, "tiny-video"));
     let id = v["id"].as_str().expect("id");
     let first = s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
     assert_eq!(first.status(), 200);
     let body: Value = first.json().expect("json");
     assert_eq!(body["state"], "cancelled", "{body:#}");
-    let second = s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
-    assert_eq!(second.status(), 200);
-    // The GPUs come back: a new video completes.
+    let shown = s.wait_for(
+        &format!("/api/v1/audit?limit=1000&action=prompt_read&video={id}"),
+        &ops,
+        Duration::from_secs(10),
+        |page| page["entries"].as_array().is_some_and(|e| !e.is_empty()),
+    );
+    let before = shown["entries"].as_array().map_or(0, Vec::len);
+    // Cancelling it again: 409 naming its state, and nothing written to the audit log.
+    for _ in 0..3 {
+        let again = s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
+        assert_eq!(again.status(), 409);
+        assert_eq!(support::content_type(&again), "application/problem+json");
+        let problem: Value = again.json().expect("problem");
+        assert_eq!(problem["status"], 409);
+        let detail = problem["detail"].as_str().unwrap_or("");
+        assert!(detail.contains("already cancelled"), "{problem:#}");
+    }
+    // The GPUs come back: a new video completes. Its owner's read of it is appended after
+    // anything the refused cancels could have written.
     let next = s.submit(&alice, &video(4, "tiny-video"));
-    let s2 = Server::wait_final(&s, &alice, next["id"].as_str().expect("id"));
+    let next_id = next["id"].as_str().expect("id");
+    let s2 = Server::wait_final(&s, &alice, next_id);
     assert_eq!(s2["state"], "completed");
-    let ops = s.operator();
+    s.wait_for(
+        &format!("/api/v1/audit?limit=1000&action=prompt_read&video={next_id}"),
+        &ops,
+        Duration::from_secs(10),
+        |page| page["entries"].as_array().is_some_and(|e| !e.is_empty()),
+    );
+    assert_eq!(prompt_reads_of(&s, &ops, id), before);
     let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
     assert_eq!(cluster["gpus_busy"], 0, "{cluster:#}");
 }
@@ -382,4 +412,25 @@ fn high_priority_work_goes_ahead_of_a_standard_backlog() {
     for id in backlog {
         s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
     }
+}
+
+#[test]
+fn the_default_seed_is_keyed_by_its_owner() {
+    let s = Server::start(&[]);
+    let (alice, bob) = (s.user("alice"), s.user("bob"));
+    let prompt = "a fox in snow, dawn";
+    let body = json!({ "shots": [{ "prompt": prompt }] });
+    let seed = |token: &str| {
+        s.submit(token, &body)["shots"][0]["seed"]
+            .as_u64()
+            .expect("seed")
+    };
+    let (a1, a2, b) = (seed(&alice), seed(&alice), seed(&bob));
+    assert_eq!(a1, a2, "stable for one owner and prompt");
+    assert_ne!(a1, b, "another owner, another seed");
+    // Not the unkeyed FNV-1a of the prompt, which anyone holding the seed could test guesses with.
+    let fnv = prompt.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    assert_ne!(a1, fnv);
 }

@@ -256,3 +256,46 @@ fn on_redis_two_servers_share_the_log_and_the_cli_exports_it() {
     assert_eq!(lines, on_a, "the CLI reads the same entries from the store");
     assert!(!text.contains("Quokka"), "{text}");
 }
+
+#[test]
+fn repeated_reads_are_one_prompt_read_per_video_per_window() {
+    let s = Server::start(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let polled = s.submit(
+        &alice,
+        &json!({ "shots": [{ "prompt": "one" }, { "prompt": "two" }] }),
+    );
+    let polled = polled["id"].as_str().expect("id");
+    for _ in 0..10 {
+        assert_eq!(
+            s.get(&format!("/api/v1/videos/{polled}"), &alice).status(),
+            200
+        );
+        assert_eq!(s.get("/api/v1/videos", &alice).status(), 200);
+    }
+    let of_polled = format!("/api/v1/audit?limit=1000&action=prompt_read&video={polled}");
+    s.wait_for(&of_polled, &ops, Duration::from_secs(10), |page| {
+        page["entries"].as_array().is_some_and(|e| e.len() >= 2)
+    });
+    // A read of another video, last: once it is in, the reads before it had their turn.
+    let last = s.submit(&alice, &json!({ "shots": [{ "prompt": "three" }] }));
+    let last = last["id"].as_str().expect("id");
+    assert_eq!(
+        s.get(&format!("/api/v1/videos/{last}"), &alice).status(),
+        200
+    );
+    s.wait_for(
+        &format!("/api/v1/audit?limit=1000&action=prompt_read&video={last}"),
+        &ops,
+        Duration::from_secs(10),
+        |page| page["entries"].as_array().is_some_and(|e| !e.is_empty()),
+    );
+    let (reads, _) = entries(&s, &ops, &format!("action=prompt_read&video={polled}"));
+    let shots: Vec<&str> = reads.iter().filter_map(|e| e["shot_id"].as_str()).collect();
+    assert_eq!(
+        shots.len(),
+        2,
+        "one entry per shot, once in the window: {reads:#?}"
+    );
+    assert_ne!(shots[0], shots[1]);
+}

@@ -265,6 +265,10 @@ fn a_tight_rate_limit_answers_429_naming_the_limit() {
             .contains("rate limit on reads"),
         "{problem:#}"
     );
+    // A cancellation is counted like a read.
+    let resp = s.post(&format!("/api/v1/videos/{id}/cancel"), &alice, &json!({}));
+    assert_eq!(resp.status(), 429);
+    assert!(retry_after(&resp) >= 1);
     // The progress websocket's upgrade is a read too.
     let resp = s
         .http

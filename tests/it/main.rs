@@ -22,6 +22,7 @@ mod hardening;
 mod hostile_input;
 mod isolation;
 mod load_target;
+mod metrics;
 mod monitoring;
 mod operator_stream;
 mod progress_page;

@@ -7,6 +7,7 @@
 //! The extractors check the role, not the routes.
 
 pub mod enroll;
+pub mod node;
 
 use std::fmt;
 use std::future::{ready, Ready};
@@ -298,18 +299,24 @@ pub struct NodeCaller {
     /// The token's `iat` (Unix seconds; 0 when absent): a revocation of the node refuses every
     /// token issued at or before it.
     pub issued_at: u64,
+    /// The pool (and spot-ness) the token binds the node to, which its hello must announce.
+    pub binding: node::NodeBinding,
 }
 
 impl NodeCaller {
     /// The node behind a request's token.
     pub fn from_http(req: &HttpRequest) -> Result<Self, ApiError> {
-        let claims = claims_of(req)?;
+        let issuer = req
+            .app_data::<web::Data<TokenIssuer>>()
+            .ok_or_else(|| ApiError::Internal("web::Data<TokenIssuer> is not registered".into()))?;
+        let claims = issuer.verify_node(&token_of(req)?)?;
         if claims.role != Role::Node {
             return Err(AuthError::WrongRole("this route needs a node token").into());
         }
         Ok(Self {
             expires_at: claims.expires_at(),
             issued_at: claims.iat,
+            binding: claims.binding(),
             node: NodeId(claims.sub),
         })
     }

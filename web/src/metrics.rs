@@ -1,5 +1,11 @@
 //! Renders the farm's metrics in the Prometheus text format: names prefixed `shotfarm_`, base
-//! units, `_total` only on counters, so `promtool check metrics` passes.
+//! units, `_total` only on counters, so `promtool check metrics` passes. No label names a shot:
+//! shot ids would tell a scraper what runs where (a GPU's series say what its running shot
+//! holds, not which shot it is). What a scrape passes first (token, cached snapshot) is
+//! `scrape.rs`.
+
+mod scrape;
+pub use scrape::{Scrape, Snapshot};
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -57,15 +63,25 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// The whole `/metrics` page.
+/// The whole `/metrics` page, from `snapshot` and `snapshots_taken` of them so far.
 pub fn render(
     m: &FarmMetrics,
-    cluster: &ClusterView,
-    nodes: &[NodeView],
+    snapshot: &Snapshot,
+    snapshots_taken: u64,
     ctx: &ScrapeContext,
 ) -> String {
+    let (cluster, nodes) = (&snapshot.cluster, snapshot.nodes.as_slice());
     let mut out = String::with_capacity(8 * 1024);
     let o = &mut out;
+    let name = "shotfarm_metrics_snapshots_total";
+    Family::new(
+        o,
+        name,
+        "counter",
+        "Snapshots of the cluster and nodes /metrics took (a scrape within \
+         metrics.snapshot_max_age of the last reuses it).",
+    )
+    .sample(name, &[], snapshots_taken as f64);
 
     let mut f = Family::new(
         o,
@@ -160,7 +176,7 @@ pub fn render(
         m.websocket_sessions.load(Ordering::Relaxed) as f64,
     );
 
-    fleet::render(o, m, cluster, nodes, ctx);
+    fleet::render(o, m, cluster, nodes, snapshot.store_up, ctx);
 
     let mut f = Family::new(
         o,
@@ -200,8 +216,7 @@ pub fn render(
     out
 }
 
-/// Per-GPU telemetry, labelled by pool, node, GPU, source (`nvml` or `simulated`) and the shot running
-/// there (empty when idle).
+/// Per-GPU telemetry, labelled by pool, node, GPU and source (`nvml` or `simulated`).
 fn render_gpus(o: &mut String, nodes: &[NodeView]) {
     type Pick = fn(&shotfarm_core::domain::GpuTelemetry) -> f64;
     let families: [(&str, &str, Pick); 5] = [
@@ -233,7 +248,6 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
             for gpu in &node.gpus {
                 if let Some(t) = &gpu.telemetry {
                     let idx = gpu.index.to_string();
-                    let shot = t.shot.as_ref().map_or("", |s| s.as_str());
                     f.sample(
                         name,
                         &[
@@ -241,7 +255,6 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
                             ("node", node.id.as_str()),
                             ("gpu", &idx),
                             ("source", t.source.as_str()),
-                            ("shot", shot),
                         ],
                         pick(t),
                     );
@@ -249,27 +262,23 @@ fn render_gpus(o: &mut String, nodes: &[NodeView]) {
             }
         }
     }
-    // What each running shot holds of its GPU's memory (attributed per process by NVML; the
-    // simulated device reports its model's footprint).
+    // What the shot running on each GPU holds of its memory (attributed per process by NVML;
+    // the simulated device reports its model's footprint), by GPU rather than by shot.
     let name = "shotfarm_shot_gpu_memory_used_bytes";
     let mut f = Family::new(
         o,
         name,
         "gauge",
-        "GPU memory held by a running shot, per GPU.",
+        "GPU memory held by the shot running on a GPU.",
     );
     for node in nodes.iter().filter(|n| !n.state.is_gone()) {
         for gpu in &node.gpus {
             let Some(t) = &gpu.telemetry else { continue };
-            if let (Some(shot), Some(mb)) = (&t.shot, t.shot_memory_mb) {
+            if let (Some(_), Some(mb)) = (&t.shot, t.shot_memory_mb) {
                 let idx = gpu.index.to_string();
                 f.sample(
                     name,
-                    &[
-                        ("node", node.id.as_str()),
-                        ("gpu", &idx),
-                        ("shot", shot.as_str()),
-                    ],
+                    &[("node", node.id.as_str()), ("gpu", &idx)],
                     mb as f64 * 1_048_576.0,
                 );
             }

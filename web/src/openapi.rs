@@ -144,6 +144,18 @@ impl Modify for BearerScheme {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "`metrics.token` from the configuration, when set: required on \
+                         `/metrics` (401 without it); unset, `/metrics` is open",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 

@@ -68,6 +68,8 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             .max_sessions
             .unwrap_or(crate::session::limit::DEFAULT_MAX_SESSIONS),
     ));
+    // One for every worker: scrapes share one snapshot, whichever worker answers them.
+    let scrape = web::Data::new(crate::metrics::Scrape::new(&settings.metrics));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))
@@ -80,6 +82,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             )
             .app_data(agents.clone())
             .app_data(sessions.clone())
+            .app_data(scrape.clone())
             .configure(configure(farm.clone(), settings.clone(), tokens.clone()))
             .default_service(web::to(problem::not_found))
     })

@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use shotfarm_core::settings::{humantime_serde_compat, Document, SettingsError};
 
+mod metrics;
+pub use metrics::MetricsSettings;
+
 /// Everything the web layer is configured by.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -20,11 +23,15 @@ pub struct WebSettings {
     /// Remote node agents' connections (every key optional).
     #[serde(default)]
     pub agents: AgentSettings,
+    /// The `/metrics` scrape endpoint (every key optional).
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 impl WebSettings {
     /// The web layer's top-level keys of a configuration file.
-    pub const SECTIONS: &'static [&'static str] = &["server", "auth", "websocket", "agents"];
+    pub const SECTIONS: &'static [&'static str] =
+        &["server", "auth", "websocket", "agents", "metrics"];
 
     /// The web layer's sections of the file at `path` (the embedded default when `None`) with
     /// `SHOTFARM_*` overrides from `env`; other layers' sections are left.
@@ -46,6 +53,7 @@ impl WebSettings {
         if self.auth.secret.len() < 16 {
             return Err("auth.secret must be at least 16 characters".into());
         }
+        self.metrics.check()?;
         if self.websocket.max_sessions_per_user == Some(0) {
             return Err("websocket.max_sessions_per_user must be at least 1 (or unset: 16)".into());
         }

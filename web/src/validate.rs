@@ -61,7 +61,8 @@ pub struct ShotRequest {
 }
 
 /// Checks `req` against the contract and the model registry `models`, filling defaults
-/// (`default_model`, the model's steps, 8 s, a seed derived from the prompt). Only callers who may
+/// (`default_model`, the model's steps, 8 s, and for a shot naming no seed `default_seed` of its
+/// prompt: the farm's keyed one, `Farm::default_seed`). Only callers who may
 /// (`may_use_high`: operators and plans with `high_priority`, such as `paid`) ask for `high`
 /// priority. Returns every field error found, not just the first.
 pub fn validate(
@@ -69,6 +70,7 @@ pub fn validate(
     models: &BTreeMap<String, ModelSettings>,
     default_model: &str,
     may_use_high: bool,
+    default_seed: &dyn Fn(&str) -> u64,
 ) -> Result<NewVideo, ApiError> {
     let mut errors = Vec::new();
 
@@ -98,7 +100,8 @@ pub fn validate(
     // limit can hold thousands of empty shots.
     let mut shots = Vec::with_capacity(req.shots.len().min(MAX_SHOTS));
     for (i, shot) in req.shots.into_iter().take(MAX_SHOTS).enumerate() {
-        if let Some(spec) = validate_shot(&mut errors, i, shot, models, default_model) {
+        let spec = validate_shot(&mut errors, i, shot, models, default_model, default_seed);
+        if let Some(spec) = spec {
             shots.push(spec);
         }
     }
@@ -121,6 +124,7 @@ fn validate_shot(
     shot: ShotRequest,
     models: &BTreeMap<String, ModelSettings>,
     default_model: &str,
+    default_seed: &dyn Fn(&str) -> u64,
 ) -> Option<ShotSpec> {
     let before = errors.len();
     let field = |name: &str| format!("shots[{i}].{name}");
@@ -163,7 +167,7 @@ fn validate_shot(
     if errors.len() > before {
         return None;
     }
-    let seed = shot.seed.unwrap_or_else(|| seed_from_prompt(&shot.prompt));
+    let seed = shot.seed.unwrap_or_else(|| default_seed(&shot.prompt));
     Some(ShotSpec {
         prompt: shot.prompt,
         duration_s,
@@ -196,17 +200,6 @@ fn check_text(errors: &mut Vec<FieldError>, field: &str, text: &str, max_chars: 
             ),
         ));
     }
-}
-
-/// The seed of a shot that names none: FNV-1a of the prompt, so resubmitting a prompt renders
-/// the same clip. Spelled out rather than `DefaultHasher`, whose output Rust may change between
-/// releases.
-pub fn seed_from_prompt(prompt: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    prompt
-        .bytes()
-        .fold(OFFSET, |hash, b| (hash ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]
@@ -251,8 +244,13 @@ mod tests {
         }
     }
 
+    /// A stand-in for the farm's keyed seed: any function of the prompt.
+    fn seed_of(prompt: &str) -> u64 {
+        prompt.len() as u64 * 1000 + 7
+    }
+
     fn run(req: SubmitVideoRequest) -> Result<NewVideo, ApiError> {
-        validate(req, &models(), "tiny-video", false)
+        validate(req, &models(), "tiny-video", false, &seed_of)
     }
 
     fn errors(result: Result<NewVideo, ApiError>) -> Vec<FieldError> {
@@ -275,7 +273,7 @@ mod tests {
         assert_eq!(spec.duration_s, DEFAULT_DURATION_S);
         assert_eq!(spec.model, "tiny-video");
         assert_eq!(spec.steps, 20);
-        assert_eq!(spec.seed, seed_from_prompt("a fox in snow, dawn"));
+        assert_eq!(spec.seed, seed_of("a fox in snow, dawn"));
     }
 
     #[test]
@@ -302,13 +300,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_seed_is_stable_per_prompt() {
+    fn the_default_seed_comes_from_the_prompt() {
         let a = run(request(vec![shot("same"), shot("same"), shot("other")])).unwrap();
         assert_eq!(a.shots[0].seed, a.shots[1].seed);
         assert_ne!(a.shots[0].seed, a.shots[2].seed);
-        // Pinned: a change of hash would silently change every resubmitted clip.
-        assert_eq!(seed_from_prompt(""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(seed_from_prompt("a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]
@@ -402,10 +397,16 @@ mod tests {
     fn high_priority_is_for_operators() {
         let mut req = request(vec![shot("p")]);
         req.priority = Some(Priority::High);
-        let errs = errors(validate(req.clone(), &models(), "tiny-video", false));
+        let errs = errors(validate(
+            req.clone(),
+            &models(),
+            "tiny-video",
+            false,
+            &seed_of,
+        ));
         assert_eq!(errs[0].field, "priority");
         assert!(errs[0].message.contains("operators"), "{}", errs[0].message);
-        let video = validate(req, &models(), "tiny-video", true).unwrap();
+        let video = validate(req, &models(), "tiny-video", true, &seed_of).unwrap();
         assert_eq!(video.priority, Priority::High);
     }
 

@@ -141,11 +141,12 @@ impl ArtifactStore for LocalArtifacts {
         }
     }
 
-    fn save_clip(&self, shot: &ShotId, clip: &Clip) -> Result<String, ArtifactError> {
+    fn save_clip(&self, shot: &ShotId, attempt: u32, clip: &Clip) -> Result<String, ArtifactError> {
         let ext = extension_of(&clip.content_type).ok_or_else(|| {
             ArtifactError::Io(format!("no file type for {:?}", clip.content_type))
         })?;
-        let key = format!("clips/{}.{ext}", file_safe(shot.as_str())?);
+        file_safe(shot.as_str())?;
+        let key = shot.clip_key(attempt, ext);
         self.write_atomic(&self.root.join(&key), &clip.bytes)?;
         Ok(key)
     }
@@ -331,8 +332,8 @@ mod tests {
             content_type: "image/gif".into(),
             bytes: b"GIF89a...".to_vec(),
         };
-        let key = store.save_clip(&shot, &clip).expect("save");
-        assert_eq!(key, "clips/shot_abc_2.gif");
+        let key = store.save_clip(&shot, 1, &clip).expect("save");
+        assert_eq!(key, "clips/shot_abc_2-a1.gif");
         assert_eq!(store.load_clip(&key).expect("load"), Some(clip));
         assert_eq!(
             store.load_clip("clips/shot_none_0.gif").expect("load"),

@@ -1,9 +1,10 @@
 //! The rules of a caller's reads of users' data, in one place, so that no route can forget one:
 //! who may see a video (its owner, or an operator; anyone else is told it does not exist), the
 //! per-user read rate (counted once per request, by [`Farm::reader`], whose [`Reader`] every
-//! counted read takes by value), and the audit log's `prompt_read` entries (one per shot each
-//! time an owner is shown their prompts; an operator is shown others' videos without their text,
-//! so their reads are not prompt reads).
+//! counted read takes by value; a cancellation is counted too), and the audit log's
+//! `prompt_read` entries (one per shot when an owner is shown a video's prompts, at most once per
+//! `audit.prompt_read_window` per owner and video; an operator is shown others' videos without
+//! their text, so their reads are not prompt reads).
 
 use super::Farm;
 use crate::audit::Auditor;
@@ -104,17 +105,26 @@ impl Farm {
         Ok(page)
     }
 
-    /// Cancels every unfinished shot of a video `who` may see (idempotent; 404 as for
-    /// [`Farm::video`] otherwise) and returns it as stored after; the owner being shown it is a
-    /// prompt read. A cancellation is not counted against the read rate.
+    /// Cancels every unfinished shot of a video `reader` may see (404 as for [`Farm::video`]
+    /// otherwise) and returns it as stored after; the owner being shown it is a prompt read. A
+    /// cancellation is counted against the read rate like a read (it shows the video), and a
+    /// video already final is a conflict naming its state, recorded nowhere: a repeated cancel
+    /// writes nothing.
     pub async fn cancel_video(
         &self,
-        who: &Identity,
+        reader: Reader,
         id: &VideoId,
     ) -> Result<VideoRecord, FarmError> {
-        let video = self.visible_video(who, id).await?;
+        let who = reader.into_identity();
+        let video = self.visible_video(&who, id).await?;
+        if video.state.is_final() {
+            return Err(FarmError::Conflict(format!(
+                "video {id} is already {}: only an unfinished video can be cancelled",
+                video.state.as_str()
+            )));
+        }
         let video = self.cancel(video).await?;
-        self.record_prompt_reads(who, std::slice::from_ref(&video));
+        self.record_prompt_reads(&who, std::slice::from_ref(&video));
         Ok(video)
     }
 
@@ -174,7 +184,7 @@ impl Farm {
 }
 
 /// Records, off the caller's path, that `who` is being shown the prompts of those of `videos`
-/// they own (one entry per shot).
+/// they own (one entry per shot; none for a video whose read was recorded within the window).
 pub(super) fn record_prompt_reads(audit: &Auditor, who: &Identity, videos: &[VideoRecord]) {
     let records: Vec<_> = videos
         .iter()

@@ -61,8 +61,9 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// Forgets every checkpoint of a finished shot.
     fn drop_checkpoints(&self, shot: &ShotId) -> Result<(), ArtifactError>;
 
-    /// Stores a shot's clip and returns its key (what the shot's `artifact` holds).
-    fn save_clip(&self, shot: &ShotId, clip: &Clip) -> Result<String, ArtifactError>;
+    /// Stores the clip of attempt `attempt` of a shot and returns its key (what the shot's
+    /// `artifact` holds): [`ShotId::clip_key`], the only key the shot's job accepts for it.
+    fn save_clip(&self, shot: &ShotId, attempt: u32, clip: &Clip) -> Result<String, ArtifactError>;
 
     /// The clip stored under `key`, if any.
     fn load_clip(&self, key: &str) -> Result<Option<Clip>, ArtifactError>;

@@ -275,7 +275,7 @@ async fn run_shot(
         move || {
             let frames = sessions.lock().decode(&latent)?;
             let clip = clip::encode_gif(&frames, fps)?;
-            let key = shared.artifacts.save_clip(&shot, &clip)?;
+            let key = shared.artifacts.save_clip(&shot, attempt, &clip)?;
             if let Err(e) = shared.artifacts.drop_checkpoints(&shot) {
                 // The clip is safe; stale checkpoints only cost disk.
                 warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");

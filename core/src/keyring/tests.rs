@@ -126,3 +126,24 @@ fn debug_output_never_shows_key_material() {
     let shown = format!("{settings:?} {:?}", settings.keyring().unwrap());
     assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
 }
+
+#[test]
+fn the_default_seed_is_keyed_by_owner_and_stable() {
+    let keys = ring(KEY_A, &[]);
+    let bob = OwnerId::from("bob");
+    let prompt = "a fox in snow, dawn";
+    let seed = keys.default_seed(&alice(), prompt);
+    assert_eq!(seed, keys.default_seed(&alice(), prompt), "stable");
+    assert_eq!(
+        seed,
+        ring(KEY_A, &[]).default_seed(&alice(), prompt),
+        "across restarts"
+    );
+    assert_ne!(seed, keys.default_seed(&bob, prompt), "another owner");
+    assert_ne!(seed, keys.default_seed(&alice(), "another prompt"));
+    assert_ne!(
+        seed,
+        ring(KEY_B, &[]).default_seed(&alice(), prompt),
+        "another key"
+    );
+}

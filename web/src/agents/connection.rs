@@ -7,7 +7,8 @@
 //! lost: the supervisor then has the node's shots requeue from their last checkpoint with a new
 //! attempt, and anything the old attempt says later is fenced off.
 //!
-//! A token speaks for one node: a hello naming another node is refused, a `run` for another node
+//! A token speaks for one node: a hello naming another node, or another pool (or kind, spot
+//! or on demand) than the token binds it to, is refused, a `run` for another node
 //! is never forwarded (its shot job gets a failed report, so the shot requeues), and a report for a shot this connection does not hold is dropped. On every
 //! heartbeat the connection asks the revocations port whether its token was revoked (on this
 //! server or another sharing the store), and closes with 4004 if so.
@@ -33,6 +34,7 @@ use shotfarm_core::domain::NodeState;
 use shotfarm_core::ids::{NodeId, ShotId};
 
 use super::directory::{AgentDirectory, ReplaceConnection};
+use crate::auth::node::NodeBinding;
 use crate::auth::NodeCaller;
 
 /// A shot this connection forwarded to its agent.
@@ -57,6 +59,8 @@ pub struct AgentConnection {
     expires_at: DateTime<Utc>,
     /// The token's `iat`: revoked when the node's revocation is at or after it.
     issued_at: u64,
+    /// The pool (and spot-ness) the token binds the node to.
+    binding: NodeBinding,
     revocations: Arc<dyn Revocations>,
     /// Set while a revocation check is out (one at a time).
     checking: bool,
@@ -89,6 +93,7 @@ impl AgentConnection {
             last_heard: now,
             expires_at: caller.expires_at,
             issued_at: caller.issued_at,
+            binding: caller.binding,
             revocations,
             checking: false,
             gpus: 0,
@@ -248,6 +253,10 @@ impl AgentConnection {
                     self.node
                 ),
             );
+        }
+        if let Some(why) = self.binding.refuses(&hello.pool, hello.spot) {
+            warn!(node_id = %self.node, pool = %hello.pool, spot = hello.spot, "hello disagrees with its node token's pool");
+            return self.close(ctx, CloseCode::Policy, &format!("hello refused: {why}"));
         }
         let handle = ctx.address().recipient();
         match self.directory.claim(&self.node, self.ticket, handle) {

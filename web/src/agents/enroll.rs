@@ -13,7 +13,8 @@ use shotfarm_actors::{Farm, FarmError};
 use shotfarm_core::ids::NodeId;
 
 use crate::auth::enroll::{invalid_node_id, revocation_key, EnrollCaller};
-use crate::auth::{now_unix, Caller, Claims, Role, TokenIssuer};
+use crate::auth::node::NodeClaims;
+use crate::auth::{now_unix, Caller, Role, TokenIssuer};
 use crate::problem::{ApiError, JsonBody};
 use crate::settings::WebSettings;
 
@@ -33,17 +34,23 @@ pub struct Enrolled {
     /// A node token for `node` (`shotfarm agent --token`), valid until `expires_at`.
     pub token: String,
     pub expires_at: DateTime<Utc>,
-    /// The pool the enrollment token names, if it names one.
+    /// The pool the enrollment token names, which the node token is bound to (the agent takes
+    /// it as its pool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// Whether the node is a spot instance, when the enrollment token says; the node token is
+    /// bound to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<bool>,
 }
 
 #[utoipa::path(
     tag = "agents",
     description = "Trades an enrollment token (`shotfarm token --enroll PREFIX`, role `enroll`) \
         for a node token of `node`, which must start with the token's `node_prefix`; the node \
-        token lives `agents.node_token_ttl`. A revoked enrollment token gets 401; a node id an \
-        operator revoked gets 403 (enroll under a new id).",
+        token lives `agents.node_token_ttl` and is bound to the enrollment token's pool (and \
+        spot-ness, where it names one). A revoked enrollment token gets 401; an enrollment token \
+        naming no pool, or a node id an operator revoked, gets 403 (enroll under a new id).",
     request_body = EnrollRequest,
     responses(
         (status = 201, description = "Enrolled", body = Enrolled),
@@ -78,6 +85,14 @@ async fn enroll(
              (`shotfarm token --enroll {prefix}`)"
         )));
     }
+    // The pool comes from the token, never from the agent: a token that names none would let
+    // a pod announce any pool, and be sent that pool's prompts.
+    let Some(pool) = claims.pool.clone() else {
+        return Err(ApiError::Forbidden(format!(
+            "this enrollment token names no pool, so the nodes it enrolls could claim any: mint \
+             one that does (`shotfarm token --enroll {prefix} --pool POOL [--spot|--on-demand]`)"
+        )));
+    };
     let node = body.into_inner().node;
     if let Some(why) = invalid_node_id(&node) {
         return Err(ApiError::field("node", why));
@@ -98,21 +113,23 @@ async fn enroll(
     // The claims are built here so the answer's `expires_at` is the token's own `exp`, without
     // reading back the token just minted.
     let iat = now_unix();
-    let claims_of_node = Claims {
+    let claims_of_node = NodeClaims {
         sub: node.clone(),
         exp: iat.saturating_add(settings.agents.node_token_ttl.as_secs()),
         iat,
         role: Role::Node,
-        plan: None,
+        pool: Some(pool.clone()),
+        spot: claims.spot,
     };
-    let token = tokens.mint_claims(&claims_of_node)?;
+    let token = tokens.mint_node_claims(&claims_of_node)?;
     let expires_at = claims_of_node.expires_at();
     tracing::info!(node_id = %node, prefix = %prefix, "agent enrolled");
     Ok(HttpResponse::Created().json(Enrolled {
         node,
         token,
         expires_at,
-        pool: claims.pool,
+        pool: Some(pool),
+        spot: claims.spot,
     }))
 }
 

@@ -12,6 +12,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::{Deserialize, Serialize};
 use shotfarm_core::ids::NodeId;
 
+use super::node::NodeBinding;
 use super::{now_unix, token_of, AuthError, HasSub, Role, TokenIssuer};
 use crate::problem::ApiError;
 
@@ -35,10 +36,15 @@ pub struct EnrollClaims {
     /// decodes and is refused for its role, by name.
     #[serde(default)]
     pub node_prefix: String,
-    /// The pool the enrolled agents serve, when the token names one (the enroll answer carries
-    /// it and the agent takes it as its pool; it is not a claim of the node token).
+    /// The pool the enrolled agents serve. Enrollment copies it into the node token, whose
+    /// connection refuses a hello announcing another pool; a token naming none enrolls nothing
+    /// (older tokens: mint a new one with `--pool`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// Whether the enrolled agents are spot instances, when the token says (`--spot` or
+    /// `--on-demand`); copied into the node token like `pool`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot: Option<bool>,
 }
 
 impl HasSub for EnrollClaims {
@@ -86,6 +92,21 @@ impl TokenIssuer {
         pool: Option<&str>,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        let binding = NodeBinding {
+            pool: pool.map(str::to_owned),
+            spot: None,
+        };
+        self.mint_enroll_for(prefix, &binding, ttl)
+    }
+
+    /// An enrollment token for node ids starting with `prefix` whose nodes are bound to
+    /// `binding` (the pool, and spot-ness where given), valid for `ttl` from now.
+    pub fn mint_enroll_for(
+        &self,
+        prefix: &str,
+        binding: &NodeBinding,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         if let Some(why) = invalid_node_id(prefix) {
             return Err(AuthError::Malformed(format!(
                 "node prefix {prefix:?} {why}"
@@ -98,7 +119,8 @@ impl TokenIssuer {
             iat,
             role: Role::Enroll,
             node_prefix: prefix.to_owned(),
-            pool: pool.map(str::to_owned),
+            pool: binding.pool.clone(),
+            spot: binding.spot,
         })
     }
 

@@ -18,8 +18,6 @@ pub struct ScrapeContext {
     pub pools: BTreeSet<String>,
     /// `(priority, objective in modelled seconds)`.
     pub objectives: Vec<(&'static str, f64)>,
-    /// Whether the store answered a ping just now.
-    pub store_up: bool,
     /// `websocket.max_sessions`.
     pub sessions_limit: usize,
 }
@@ -32,6 +30,7 @@ pub fn render(
     m: &FarmMetrics,
     cluster: &ClusterView,
     nodes: &[NodeView],
+    store_up: bool,
     ctx: &ScrapeContext,
 ) {
     let mut pools = ctx.pools.clone();
@@ -124,7 +123,7 @@ pub fn render(
         "gauge",
         "1 when the store (Redis, or memory) answered this scrape's ping, else 0.",
     )
-    .sample(name, &[], if ctx.store_up { 1.0 } else { 0.0 });
+    .sample(name, &[], if store_up { 1.0 } else { 0.0 });
     let name = "shotfarm_websocket_sessions_limit";
     Family::new(
         o,

@@ -1,12 +1,15 @@
 //! Service routes: `/healthz` (process up), `/readyz` (store reachable, actors running) and
-//! `/metrics` (Prometheus text).
+//! `/metrics` (Prometheus text; a bearer token when `metrics.token` is set).
 
+use std::time::Instant;
+
+use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 
-use shotfarm_actors::Farm;
+use shotfarm_actors::{Farm, FarmError};
 use shotfarm_core::domain::Priority;
 
-use crate::metrics::{render, ScrapeContext};
+use crate::metrics::{render, Scrape, ScrapeContext, Snapshot};
 use crate::problem::ApiError;
 use crate::session::SessionLimiter;
 
@@ -43,12 +46,32 @@ async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
     tag = "service",
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+        (status = 401, response = crate::openapi::Unauthorized),
         (status = 503, response = crate::openapi::Unavailable),
-    )
+    ),
+    security((), ("metrics_token" = []))
 )]
 #[get("/metrics")]
-async fn metrics(req: HttpRequest, farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
-    let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+async fn metrics(
+    req: HttpRequest,
+    farm: web::Data<Farm>,
+    scrape: web::Data<Scrape>,
+) -> Result<HttpResponse, ApiError> {
+    if !scrape.admits(bearer(&req)) {
+        return Err(ApiError::Unauthorized(
+            "/metrics needs `Authorization: Bearer <metrics.token>`".into(),
+        ));
+    }
+    let take = || async {
+        let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+        let store_up = farm.store_up().await;
+        Ok::<_, FarmError>(Snapshot {
+            cluster,
+            nodes,
+            store_up,
+        })
+    };
+    let snapshot = scrape.snapshots.snapshot(Instant::now(), take).await?;
     let settings = farm.settings();
     let ctx = ScrapeContext {
         pools: settings.models.values().map(|m| m.pool.clone()).collect(),
@@ -56,12 +79,23 @@ async fn metrics(req: HttpRequest, farm: web::Data<Farm>) -> Result<HttpResponse
             .into_iter()
             .map(|p| (p.as_str(), settings.autoscaler.objective(p).as_secs_f64()))
             .collect(),
-        store_up: farm.store_up().await,
         sessions_limit: SessionLimiter::of(&req)?.max_total(),
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(farm.metrics(), &cluster, &nodes, &ctx)))
+        .body(render(
+            farm.metrics(),
+            &snapshot,
+            scrape.snapshots.taken(),
+            &ctx,
+        )))
+}
+
+/// The request's `Authorization: Bearer` token, if it has one.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Registers the service routes.

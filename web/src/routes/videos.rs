@@ -47,11 +47,13 @@ async fn submit(
     farm.admit_submission(&who)?;
     let account = farm.account(&who)?;
     let settings = farm.settings();
+    let seed = |prompt: &str| farm.default_seed(&caller.user, prompt);
     let new = validate(
         body.into_inner(),
         &settings.models,
         &settings.default_model,
         account.high_priority,
+        &seed,
     )?;
     let video = farm
         .submit_charged(caller.user.clone(), &account, new)
@@ -89,7 +91,7 @@ async fn read(
     tag = "videos",
     params(("id" = String, Path, description = "the video id")),
     responses(
-        (status = 200, description = "The video, every unfinished shot cancelled (idempotent)",
+        (status = 200, description = "The video, every unfinished shot cancelled",
          body = crate::wire::VideoJson),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 404, response = crate::openapi::NotFound),
@@ -106,8 +108,9 @@ async fn cancel(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let reader = farm.reader(caller.identity())?;
     let video = farm
-        .cancel_video(&caller.identity(), &VideoId::from(id.as_str()))
+        .cancel_video(reader, &VideoId::from(id.as_str()))
         .await?;
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
