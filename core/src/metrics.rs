@@ -72,6 +72,10 @@ pub struct FarmMetrics {
     pub audit_appended: AtomicU64,
     pub audit_failures: AtomicU64,
     pub websocket_sessions: AtomicI64,
+    /// Bytes queued in websocket sessions' outboxes, all sessions together, and the most one
+    /// session's outbox has held since the farm started (its bound made visible).
+    pub websocket_outbox_bytes: AtomicI64,
+    pub websocket_outbox_peak_bytes: AtomicI64,
     pub dispatch_latency: Histogram,
     /// Autoscaler: nodes it had started, by kind, nodes it gave back, decisions it recorded
     /// (actions and budget changes), and actions the provider refused.
