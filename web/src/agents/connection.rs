@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, error, info, warn};
 
 use crate::agent_protocol::{
-    close_code, reconcile, AgentFrame, Hello, ServerFrame, PROTOCOL_VERSION,
+    close_code, reconcile, AgentFrame, Hello, ServerFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 use crate::settings::AgentSettings;
 use shotfarm_actors::messages::{
@@ -387,6 +387,15 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         let msg = match item {
             Ok(m) => m,
+            // The codec refuses a frame over `MAX_FRAME_BYTES` from its header: 1009, as the
+            // protocol says, so the agent knows to send less rather than suspect a bug.
+            Err(ws::ProtocolError::Overflow) => {
+                return self.close(
+                    ctx,
+                    CloseCode::Size,
+                    &format!("agent frames are limited to {MAX_FRAME_BYTES} bytes"),
+                )
+            }
             Err(e) => return self.close(ctx, CloseCode::Protocol, &format!("{e}")),
         };
         self.last_heard = Instant::now();
