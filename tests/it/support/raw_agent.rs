@@ -138,6 +138,14 @@ impl RawAgent {
         }
     }
 
+    /// Writes `bytes` as they are onto the socket (a hand-made frame, or part of one).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            panic!("a plain socket")
+        };
+        std::io::Write::write_all(tcp, bytes).expect("write");
+    }
+
     /// Writes empty pings and reads nothing, until a write stays blocked for `stall` (the
     /// server stopped taking them) or `max_bytes` are written; returns the bytes written.
     pub fn ping_without_reading(&mut self, max_bytes: usize, stall: Duration) -> usize {

@@ -33,6 +33,7 @@ use shotfarm_core::domain::NodeState;
 use shotfarm_core::ids::{NodeId, ShotId};
 
 use super::directory::{AgentDirectory, ReplaceConnection};
+use super::frame_guard::Oversized;
 use crate::auth::NodeCaller;
 
 /// A shot this connection forwarded to its agent.
@@ -66,6 +67,9 @@ pub struct AgentConnection {
     /// Set once the node departed (left, lost or replaced): nothing more is reported for it.
     departed: bool,
     placed: HashMap<ShotId, Placed>,
+    /// Set by the payload's [`FrameGuard`](super::frame_guard::FrameGuard) when it refused a
+    /// frame from its header.
+    oversized: Oversized,
 }
 
 impl AgentConnection {
@@ -76,6 +80,7 @@ impl AgentConnection {
         directory: Arc<AgentDirectory>,
         revocations: Arc<dyn Revocations>,
         settings: &AgentSettings,
+        oversized: Oversized,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -95,6 +100,7 @@ impl AgentConnection {
             registered: false,
             departed: false,
             placed: HashMap::new(),
+            oversized,
         }
     }
 
@@ -387,9 +393,13 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         let msg = match item {
             Ok(m) => m,
-            // The codec refuses a frame over `MAX_FRAME_BYTES` from its header: 1009, as the
-            // protocol says, so the agent knows to send less rather than suspect a bug.
-            Err(ws::ProtocolError::Overflow) => {
+            // A frame over `MAX_FRAME_BYTES`, refused by the guard from its header (or by the
+            // codec once whole): 1009, as the protocol says, so the agent knows to send less
+            // rather than suspect a bug.
+            Err(e)
+                if matches!(e, ws::ProtocolError::Overflow)
+                    || self.oversized.declared().is_some() =>
+            {
                 return self.close(
                     ctx,
                     CloseCode::Size,
