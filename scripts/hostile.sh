@@ -7,12 +7,17 @@
 #      half the generated `{id}`s are B's real video and shot ids;
 #   2. ws_fuzz (loadtests/src/bin/ws_fuzz.rs): malformed and oversized handshakes and frames at
 #      the progress websocket, the operator stream and /api/v1/agents/connect;
-#   3. leaks: nothing A received (the cassette of every schemathesis answer, every websocket
+#   3. websocket abuse (ws_fuzz abuse, loadtests/src/ws_abuse.rs): ping and pong floods from a
+#      client that never reads, a slow reader, fragmented and oversized frames, on the progress
+#      socket and the operator stream; prints bytes sent and received, how and when the server
+#      closed, and its RSS before and after each case;
+#   4. leaks: nothing A received (the cassette of every schemathesis answer, every websocket
 #      byte) names B's video ids, shot ids, titles or prompts; B's videos are unchanged;
-#   4. the server is alive, answers /healthz, and logged no panic.
+#   5. the server is alive, answers /healthz, and logged no panic.
 # Prints a summary; exits 1 on any finding.
-# Usage: scripts/hostile.sh [--examples N] [--iterations N] [--release]
-#   (defaults: 100 schemathesis examples per operation, 3 websocket fuzz rounds, debug build)
+# Usage: scripts/hostile.sh [--examples N] [--iterations N] [--release] [--abuse-only]
+#   (defaults: 100 schemathesis examples per operation, 3 websocket fuzz rounds, debug build;
+#   --abuse-only runs the websocket abuse pass and the server checks, nothing else)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -20,16 +25,18 @@ cd "$root"
 EXAMPLES=100
 ITERATIONS=3
 PROFILE=debug
+ABUSE_ONLY=
 while [ $# -gt 0 ]; do
     case "$1" in
         --examples) EXAMPLES="$2"; shift 2 ;;
         --iterations) ITERATIONS="$2"; shift 2 ;;
         --release) PROFILE=release; shift ;;
-        *) echo "usage: scripts/hostile.sh [--examples N] [--iterations N] [--release]" >&2; exit 2 ;;
+        --abuse-only) ABUSE_ONLY=1; shift ;;
+        *) echo "usage: scripts/hostile.sh [--examples N] [--iterations N] [--release] [--abuse-only]" >&2; exit 2 ;;
     esac
 done
 
-bash scripts/ensure-schemathesis.sh
+[ -n "$ABUSE_ONLY" ] || bash scripts/ensure-schemathesis.sh
 ST="$root/.venv-hostile/bin/schemathesis"
 if [ "$PROFILE" = release ]; then
     cargo build -q --release --bin shotfarm -p shotfarm --bin ws_fuzz -p shotfarm-load
@@ -88,15 +95,24 @@ run_st() { # NAME TOKEN EXAMPLES
         echo "hostile: schemathesis ($1) failed with a tool error, not a finding: once more" >&2
     done
 }
-run_st attacker "$TA" "$EXAMPLES"
-run_st operator "$TO" $(( (EXAMPLES + 4) / 5 ))
+if [ -z "$ABUSE_ONLY" ]; then
+    run_st attacker "$TA" "$EXAMPLES"
+    run_st operator "$TO" $(( (EXAMPLES + 4) / 5 ))
 
-echo "== websocket fuzz ($ITERATIONS rounds)"
-if ! "$FUZZ" run --base "$BASE" --user-a "$TA" --user-b "$TB" --operator "$TO" --node "$TN" \
-    --expired "$TX" --secrets "$work/secrets.json" --iterations "$ITERATIONS" \
-    --scan "$work/attacker.cassette.yaml"; then
+    echo "== websocket fuzz ($ITERATIONS rounds)"
+    if ! "$FUZZ" run --base "$BASE" --user-a "$TA" --user-b "$TB" --operator "$TO" --node "$TN" \
+        --expired "$TX" --secrets "$work/secrets.json" --iterations "$ITERATIONS" \
+        --scan "$work/attacker.cassette.yaml"; then
+        findings=$((findings + 1))
+    fi
+fi
+
+echo "== websocket abuse (floods, a slow reader, fragmented and oversized frames)"
+echo "server RSS before the pass: $(awk '/VmRSS/ {print $2, $3}' "/proc/$SP/status")"
+if ! "$FUZZ" abuse --base "$BASE" --user-a "$TA" --operator "$TO" --pid "$SP"; then
     findings=$((findings + 1))
 fi
+echo "server RSS after the pass: $(awk '/VmRSS/ {print $2, $3}' "/proc/$SP/status")"
 
 echo "== the server"
 if ! kill -0 "$SP" 2>/dev/null; then

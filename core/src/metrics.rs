@@ -74,6 +74,10 @@ pub struct FarmMetrics {
     pub websocket_sessions: AtomicI64,
     /// Events published on the bus (every shot and video change a watcher can see).
     pub events_published: AtomicU64,
+    /// Bytes queued in websocket sessions' outboxes, all sessions together, and the most one
+    /// session's outbox has held since the farm started (its bound made visible).
+    pub websocket_outbox_bytes: AtomicI64,
+    pub websocket_outbox_peak_bytes: AtomicI64,
     pub dispatch_latency: Histogram,
     /// Autoscaler: nodes it had started, by kind, nodes it gave back, decisions it recorded
     /// (actions and budget changes), and actions the provider refused.

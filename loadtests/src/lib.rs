@@ -7,3 +7,4 @@ pub mod driver;
 pub mod fanout;
 pub mod hostile;
 pub mod procfs;
+pub mod ws_abuse;

@@ -486,3 +486,31 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
         "a resumed render equals an uninterrupted one"
     );
 }
+
+#[test]
+fn an_agent_frame_over_64_kib_closes_with_1009_and_the_node_is_lost() {
+    let s = server("0.01");
+    let mut raw = RawAgent::connect(&s, &s.node_token("agent-big"), "agent-big");
+    raw.send(&hello(1, json!([])));
+    raw.wait_frame("welcome", Duration::from_secs(10));
+    s.wait_node("agent-big", "ready");
+    // A telemetry frame padded past the protocol's 64 KiB limit.
+    let padding = "x".repeat(70 * 1024);
+    raw.send(&json!({"type": "telemetry", "samples": [], "padding": padding}));
+    let (code, reason) = raw.wait_close(Duration::from_secs(10));
+    assert_eq!(code, 1009, "message too big: {reason}");
+    s.wait_node("agent-big", "lost");
+
+    // A header declaring 2^62 bytes is refused from the header alone: the server neither waits
+    // for (nor buffers) the payload, nor lets the heartbeat timeout (4002) end it instead.
+    let mut raw = RawAgent::connect(&s, &s.node_token("agent-huge"), "agent-huge");
+    raw.send(&hello(1, json!([])));
+    raw.wait_frame("welcome", Duration::from_secs(10));
+    let mut header = vec![0x81, 0xFF];
+    header.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    header.extend_from_slice(&[0, 0, 0, 0]);
+    raw.send_raw(&header);
+    raw.send_raw(&[b'x'; 4096]);
+    let (code, reason) = raw.wait_close(Duration::from_secs(10));
+    assert_eq!(code, 1009, "refused from its header: {reason}");
+}

@@ -159,3 +159,39 @@ fn operators_may_submit_high_priority_and_defaults_are_filled() {
     assert_eq!(shot["steps"], 20);
     assert!(shot["seed"].is_u64());
 }
+
+#[test]
+fn a_known_route_with_a_wrong_method_is_405_with_allow_and_an_unknown_path_404() {
+    let s = Server::start(&[]);
+    let alice = s.user("alice");
+    let call = |method: reqwest::Method, path: &str| {
+        s.http
+            .request(method, format!("{}{path}", s.base))
+            .bearer_auth(&alice)
+            .send()
+            .expect("request")
+    };
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/v1/videos", "GET, POST"),
+        (reqwest::Method::PUT, "/api/v1/videos/vid_x", "GET"),
+        (reqwest::Method::GET, "/api/v1/videos/vid_x/cancel", "POST"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::POST, "/videos/vid_x", "GET"),
+    ] {
+        let resp = call(method.clone(), path);
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        let header = resp
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        assert_eq!(header.as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(support::content_type(&resp), "application/problem+json");
+        let problem: Value = resp.json().expect("problem");
+        assert_eq!(problem["status"], 405, "{problem}");
+    }
+    for path in ["/api/v1/nothing", "/api/v1/videos/vid_x/nothing"] {
+        let resp = call(reqwest::Method::DELETE, path);
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.headers().get("allow").is_none(), "{path}");
+    }
+}

@@ -3,7 +3,8 @@
 //! against the served OpenAPI document with A's token (few examples), the websocket fuzz with one
 //! round; then zero 5xx, zero panics, the server alive, and nothing A received names B's videos.
 //! The server's own routes are also checked against the document: every documented operation is
-//! routed (none is the "no route" 404), and nothing undocumented under `/api/v1` is.
+//! routed (none is the "no route" 404), and nothing undocumented under `/api/v1` is. The
+//! websocket abuse pass (floods, a slow reader, fragmented and oversized frames) runs whole.
 
 use crate::support;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shotfarm_load::hostile::{self, Tokens};
+use shotfarm_load::ws_abuse;
 use shotfarm_web::auth::Role;
 
 use support::Server;
@@ -213,4 +215,48 @@ fn every_documented_route_is_served() {
         no_route("post", "/api/v1/cluster/x"),
         "the probe cannot tell"
     );
+}
+
+#[test]
+fn the_websocket_abuse_pass_finds_nothing_and_every_case_closes_as_due() {
+    // The real binary on purpose: the pass reads the server's RSS from /proc.
+    let server = Server::start_process(&[]);
+    let (attacker, operator) = (server.user("attacker-a"), server.operator());
+    let own = hostile::own_video(&server.base, &attacker).expect("the attacker's video");
+    let sockets = [
+        (
+            "progress",
+            format!("/api/v1/videos/{own}/progress?token={attacker}"),
+        ),
+        (
+            "operator",
+            format!("/api/v1/operator/stream?token={operator}"),
+        ),
+    ];
+    let target = ws_abuse::Target {
+        base: server.base.clone(),
+        pid: server.pid(),
+        operator,
+    };
+    let rows = ws_abuse::run(&target, &sockets).expect("the abuse pass");
+    for row in &rows {
+        eprintln!("{}", row.line());
+    }
+    assert_eq!(rows.len(), 12);
+    let findings: Vec<_> = rows.iter().filter_map(|r| r.finding.as_ref()).collect();
+    assert!(findings.is_empty(), "{findings:?}");
+    let codes: Vec<(&str, Option<u16>)> = rows.iter().map(|r| (r.case, r.close)).collect();
+    for (case, want) in [
+        ("ping flood, no reads", 1008),
+        ("fragmented > 64 KiB", 1009),
+        ("70 KiB frame", 1009),
+        ("2^62-byte header", 1009),
+    ] {
+        let got: Vec<_> = codes.iter().filter(|(c, _)| *c == case).collect();
+        assert_eq!(got.len(), 2, "{case} on both sockets");
+        assert!(
+            got.iter().all(|(_, code)| *code == Some(want)),
+            "{case}: {got:?}"
+        );
+    }
 }

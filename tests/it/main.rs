@@ -31,3 +31,4 @@ mod redis_farm;
 mod sealing;
 mod support;
 mod ws_client;
+mod ws_control_flood;

@@ -235,6 +235,14 @@ impl RawClient {
         }
     }
 
+    /// Sends `count` empty ping frames in one write, masked as a client must. An error means
+    /// the server closed the connection.
+    pub fn send_pings(&mut self, count: usize) -> std::io::Result<()> {
+        // FIN + ping, masked and empty, with an all-zero mask.
+        const PING: [u8; 6] = [0x89, 0x80, 0, 0, 0, 0];
+        self.stream.write_all(&PING.repeat(count))
+    }
+
     /// Reads everything until the server closes the connection (or `wait` passes).
     pub fn read_to_eof(&mut self, wait: Duration) -> Vec<RawFrame> {
         let deadline = Instant::now() + wait;

@@ -175,6 +175,28 @@ pub fn render(
         &[],
         m.websocket_sessions.load(Ordering::Relaxed) as f64,
     );
+    Family::new(
+        o,
+        "shotfarm_websocket_outbox_bytes",
+        "gauge",
+        "Bytes queued for websocket clients in sessions' outboxes, all sessions together.",
+    )
+    .sample(
+        "shotfarm_websocket_outbox_bytes",
+        &[],
+        m.websocket_outbox_bytes.load(Ordering::Relaxed) as f64,
+    );
+    Family::new(
+        o,
+        "shotfarm_websocket_outbox_peak_bytes",
+        "gauge",
+        "The most bytes one websocket session's outbox has held since the server started.",
+    )
+    .sample(
+        "shotfarm_websocket_outbox_peak_bytes",
+        &[],
+        m.websocket_outbox_peak_bytes.load(Ordering::Relaxed) as f64,
+    );
 
     fleet::render(o, m, cluster, nodes, snapshot.store_up, ctx);
 

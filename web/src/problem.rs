@@ -43,6 +43,12 @@ pub enum ApiError {
     /// No such resource, or not the caller's (404: existence is not revealed).
     #[error("{0}")]
     NotFound(String),
+    /// The path is a route's, but not under this method (405, with `Allow`).
+    #[error("{method} is not allowed here; allowed: {}", .allow.join(", "))]
+    MethodNotAllowed {
+        method: String,
+        allow: Vec<&'static str>,
+    },
     /// The target's state forbids the action, e.g. preempting an on-demand node (409).
     #[error("{0}")]
     Conflict(String),
@@ -150,6 +156,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -167,6 +174,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, PROBLEM_CONTENT_TYPE));
         if let Some(seconds) = self.retry_after_s() {
             response.insert_header((header::RETRY_AFTER, seconds));
+        }
+        if let Self::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((header::ALLOW, allow.join(", ")));
         }
         if matches!(self, Self::Unauthorized(_)) {
             // RFC 6750 §3: a 401 tells the client which scheme to use.

@@ -1,5 +1,5 @@
 //! Assembles the actix-web application: app data, extractor error handlers, routes, and the
-//! problem-details 404 for everything else.
+//! answer for everything else (a 405 with `Allow` on a known path, else a problem-details 404).
 
 use std::net::TcpListener;
 
@@ -84,7 +84,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             .app_data(sessions.clone())
             .app_data(scrape.clone())
             .configure(configure(farm.clone(), settings.clone(), tokens.clone()))
-            .default_service(web::to(problem::not_found))
+            .default_service(web::to(routes::fallback::unmatched))
     })
     // Progress frames are small and must leave at once: Nagle's algorithm would hold each one
     // until the previous is acknowledged (tens of ms with delayed ACKs).

@@ -2,7 +2,8 @@
 //! the victim's videos and writes what must stay secret; `run` fuzzes
 //! every websocket route, scans extra files (e.g. schemathesis' cassette) for the victim's
 //! secrets, checks the victim's videos are unchanged and the server still healthy, prints a
-//! summary and exits 1 on any finding.
+//! summary and exits 1 on any finding; `abuse` runs the websocket abuse pass (floods, a slow
+//! reader, fragmented and oversized frames) and prints its figures.
 
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use shotfarm_load::hostile::{self, Secrets, Tokens};
+use shotfarm_load::ws_abuse;
 
 #[derive(Parser)]
 #[command(about = "hostile-input websocket fuzz against a running shotfarm server")]
@@ -58,10 +60,62 @@ enum Command {
         #[arg(long)]
         scan: Vec<PathBuf>,
     },
+    /// Abuse the progress socket (of the attacker's own video) and the operator stream.
+    Abuse {
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        user_a: String,
+        #[arg(long)]
+        operator: String,
+        /// The server's process id, for its RSS.
+        #[arg(long)]
+        pid: u32,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Abuse {
+            base,
+            user_a,
+            operator,
+            pid,
+        } => {
+            let own = hostile::own_video(&base, &user_a)?;
+            let sockets = [
+                (
+                    "progress",
+                    format!("/api/v1/videos/{own}/progress?token={user_a}"),
+                ),
+                (
+                    "operator",
+                    format!("/api/v1/operator/stream?token={operator}"),
+                ),
+            ];
+            let target = ws_abuse::Target {
+                base,
+                pid,
+                operator,
+            };
+            let rows = ws_abuse::run(&target, &sockets)?;
+            let mut findings = 0;
+            for row in &rows {
+                println!("{}", row.line());
+                if let Some(f) = &row.finding {
+                    println!("  FINDING: {f}");
+                    findings += 1;
+                }
+            }
+            println!(
+                "websocket abuse: {} case(s), {findings} finding(s)",
+                rows.len()
+            );
+            if findings > 0 {
+                std::process::exit(1)
+            }
+            Ok(())
+        }
         Command::Seed {
             base,
             user_b,

@@ -138,6 +138,46 @@ impl RawAgent {
         }
     }
 
+    /// Writes `bytes` as they are onto the socket (a hand-made frame, or part of one).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            panic!("a plain socket")
+        };
+        std::io::Write::write_all(tcp, bytes).expect("write");
+    }
+
+    /// Writes empty pings and reads nothing, until a write stays blocked for `stall` (the
+    /// server stopped taking them) or `max_bytes` are written; returns the bytes written.
+    pub fn ping_without_reading(&mut self, max_bytes: usize, stall: Duration) -> usize {
+        // FIN + ping, masked and empty, with an all-zero mask.
+        const PING: [u8; 6] = [0x89, 0x80, 0, 0, 0, 0];
+        let MaybeTlsStream::Plain(tcp) = self.ws.get_mut() else {
+            panic!("a plain socket")
+        };
+        // A small receive buffer: the kernel holds few of the server's pongs for us.
+        socket2::SockRef::from(&*tcp)
+            .set_recv_buffer_size(4096)
+            .expect("SO_RCVBUF");
+        tcp.set_write_timeout(Some(stall)).expect("timeout");
+        let burst = PING.repeat(16 * 1024);
+        let mut written = 0;
+        while written < max_bytes {
+            match std::io::Write::write(tcp, &burst) {
+                Ok(n) => written += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(e) => panic!("{}: ping write failed: {e}", self.node),
+            }
+        }
+        written
+    }
+
     pub fn report(&mut self, event: Value) {
         self.send(&json!({"type": "report", "preempted": false, "event": event}));
     }

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use tracing::{debug, error, info, warn};
 
 use crate::agent_protocol::{
-    close_code, reconcile, AgentFrame, Hello, ServerFrame, PROTOCOL_VERSION,
+    close_code, reconcile, AgentFrame, Hello, ServerFrame, MAX_FRAME_BYTES, PROTOCOL_VERSION,
 };
 use crate::settings::AgentSettings;
 use shotfarm_actors::messages::{
@@ -34,6 +34,7 @@ use shotfarm_core::domain::NodeState;
 use shotfarm_core::ids::{NodeId, ShotId};
 
 use super::directory::{AgentDirectory, ReplaceConnection};
+use super::frame_guard::Oversized;
 use crate::auth::node::NodeBinding;
 use crate::auth::NodeCaller;
 
@@ -70,6 +71,9 @@ pub struct AgentConnection {
     /// Set once the node departed (left, lost or replaced): nothing more is reported for it.
     departed: bool,
     placed: HashMap<ShotId, Placed>,
+    /// Set by the payload's [`FrameGuard`](super::frame_guard::FrameGuard) when it refused a
+    /// frame from its header.
+    oversized: Oversized,
 }
 
 impl AgentConnection {
@@ -80,6 +84,7 @@ impl AgentConnection {
         directory: Arc<AgentDirectory>,
         revocations: Arc<dyn Revocations>,
         settings: &AgentSettings,
+        oversized: Oversized,
     ) -> Self {
         let now = Instant::now();
         Self {
@@ -100,6 +105,7 @@ impl AgentConnection {
             registered: false,
             departed: false,
             placed: HashMap::new(),
+            oversized,
         }
     }
 
@@ -396,6 +402,19 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for AgentConnection {
     fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
         let msg = match item {
             Ok(m) => m,
+            // A frame over `MAX_FRAME_BYTES`, refused by the guard from its header (or by the
+            // codec once whole): 1009, as the protocol says, so the agent knows to send less
+            // rather than suspect a bug.
+            Err(e)
+                if matches!(e, ws::ProtocolError::Overflow)
+                    || self.oversized.declared().is_some() =>
+            {
+                return self.close(
+                    ctx,
+                    CloseCode::Size,
+                    &format!("agent frames are limited to {MAX_FRAME_BYTES} bytes"),
+                )
+            }
             Err(e) => return self.close(ctx, CloseCode::Protocol, &format!("{e}")),
         };
         self.last_heard = Instant::now();

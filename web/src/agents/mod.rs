@@ -5,6 +5,8 @@
 //!   with the supervisor and stands in for a local GPU-node actor.
 //! - [`directory`]: which connection speaks for which node (a newer connection replaces an older
 //!   one for the same node).
+//! - [`frame_guard`]: refuses an agent frame over the limit from its header, before its payload
+//!   is buffered.
 //! - [`enroll`]: `POST /api/v1/agents/enroll`, an enrollment token traded for a node token
 //!   under its prefix, and the operators' revocation of a prefix.
 //! - [`uplink`]: the agent's actor: the `NodeUplink` of the agent's own GPU-node actor, which
@@ -19,6 +21,7 @@
 pub mod connection;
 pub mod directory;
 pub mod enroll;
+pub mod frame_guard;
 pub mod uplink;
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -98,12 +101,14 @@ async fn connect(
         .ok_or_else(|| ApiError::Internal("web::Data<AgentDirectory> is not registered".into()))?
         .clone()
         .into_inner();
+    let (payload, oversized) = frame_guard::FrameGuard::new(payload, MAX_FRAME_BYTES);
     let actor = AgentConnection::new(
         caller,
         farm.node_uplink(),
         directory,
         std::sync::Arc::clone(farm.revocations()),
         &settings.agents,
+        oversized,
     );
     ws::WsResponseBuilder::new(actor, &req, payload)
         .frame_size(MAX_FRAME_BYTES)

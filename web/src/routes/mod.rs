@@ -5,6 +5,7 @@ pub mod audit;
 pub mod autoscaler;
 pub mod cluster;
 pub mod credits;
+pub mod fallback;
 pub mod nodes;
 pub mod operator;
 pub mod progress;

@@ -46,6 +46,16 @@ impl Flow {
         self.sent += bytes as u64;
     }
 
+    /// At most this many bytes of data go unacknowledged.
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// The server's pings the client has not answered yet (of the last few).
+    pub fn unanswered(&self) -> usize {
+        self.outstanding.len()
+    }
+
     /// Bytes sent and not yet acknowledged.
     pub fn unacked(&self) -> u64 {
         self.sent - self.acked
@@ -112,8 +122,10 @@ mod tests {
         assert!(f.pong(&first));
         assert_eq!(f.unacked(), 500);
         assert!(!f.pong(&first), "a repeated pong acknowledges nothing more");
+        assert_eq!(f.unanswered(), 1);
         assert!(f.pong(&second));
         assert_eq!(f.unacked(), 100);
+        assert_eq!(f.unanswered(), 0);
     }
 
     #[test]

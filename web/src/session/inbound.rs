@@ -98,7 +98,7 @@ impl<S> Inbound<S> {
 }
 
 /// The payload length a frame header declares, once enough of the header is there.
-fn declared_len(buf: &[u8]) -> Option<u64> {
+pub(crate) fn declared_len(buf: &[u8]) -> Option<u64> {
     let second = *buf.get(1)?;
     match second & 0x7F {
         126 => Some(u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?]))),

@@ -140,7 +140,7 @@ impl OperatorSession {
         if !self.socket.push_data(bytes) {
             debug!("operator client behind; next frame will be full");
             self.behind = true;
-            self.socket.ping();
+            self.ping(ctx);
         }
     }
 }

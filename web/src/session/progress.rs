@@ -236,7 +236,7 @@ impl ProgressSession {
         self.pending.clear();
         self.cancel_gap_timer(ctx);
         // Its pong will acknowledge everything sent so far.
-        self.socket.ping();
+        self.ping(ctx);
         ctx.spawn(
             self.socket
                 .outbox

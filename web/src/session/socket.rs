@@ -3,6 +3,12 @@
 //! vanished client, the token-expiry close, the close handshake, and the answers to the
 //! client's control frames. A session holds a [`Socket`] and implements [`SocketSession`];
 //! what it streams and how it catches a slow client up stay its own.
+//!
+//! Control frames are written under the same bounds as data: they count in the outbox (whose
+//! control lane is capped) and in the flow window. A client that pings without reading the
+//! pongs fills one or the other and is closed with 1008, its unsent backlog dropped; its pings
+//! keep it alive at most once a heartbeat, and not at all while it leaves the server's pings
+//! unanswered.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -35,6 +41,11 @@ pub const OUTBOX_BYTES: usize = 64 * 1024;
 pub const FLOW_WINDOW: u64 = 256 * 1024;
 /// Largest frame (or fragmented message) a client may send.
 pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// The close code for a client that provokes control frames faster than it reads them: 1008
+/// (policy violation), not 1013 (try again later), because nothing on the server is short; the
+/// client broke the rule that whoever pings reads the pong, and coming back to do the same
+/// would get the same answer.
+const CLOSE_UNREAD_CONTROL: CloseCode = CloseCode::Policy;
 /// How long a closing session waits for the client's close frame.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Token expiry timers further out than this are capped (the session is long gone by then).
@@ -70,8 +81,10 @@ pub struct Socket {
     inbound: Option<Inbound<Payload>>,
     /// The close frame is queued; nothing more is written.
     closing: bool,
-    /// When the client last sent anything.
+    /// When the client last showed it is alive (see [`SocketSession::client_frame`]).
     heard: Instant,
+    /// When a client's ping last counted as a sign of life.
+    ping_credited: Instant,
 }
 
 impl Socket {
@@ -86,16 +99,18 @@ impl Socket {
         min_outbox: usize,
     ) -> (Self, OutboxBody) {
         let limits = Limits::from_settings(websocket);
-        let (outbox, body) = Outbox::new(limits.outbox_bytes.max(min_outbox));
+        let metrics = Arc::clone(farm.metrics());
+        let (outbox, body) = Outbox::new(limits.outbox_bytes.max(min_outbox), Arc::clone(&metrics));
         let socket = Self {
             limits,
             outbox,
             flow: Flow::new(FLOW_WINDOW.max(min_outbox as u64)),
-            metrics: Arc::clone(farm.metrics()),
+            metrics,
             expires_at,
             inbound: Some(Inbound::new(payload, MAX_CLIENT_FRAME)),
             closing: false,
             heard: Instant::now(),
+            ping_credited: Instant::now(),
         };
         (socket, body)
     }
@@ -116,23 +131,63 @@ impl Socket {
             return false;
         }
         self.flow.sent(len);
-        if self.flow.ping_due() {
-            self.ping();
-        }
+        self.ping_if_due();
         true
     }
 
-    /// Pings; the client's pong acknowledges everything sent before it.
-    pub fn ping(&mut self) {
+    /// Pings; the client's pong acknowledges everything sent before it. False when the client
+    /// has left too many control frames unread (see [`Self::push_control`]).
+    #[must_use]
+    pub fn ping(&mut self) -> bool {
         let payload = self.flow.ping();
-        self.outbox.push_control(frames::ping(&payload));
+        self.push_control(frames::ping(&payload))
     }
 
-    /// Queues the close frame, the last one.
-    fn queue_close(&mut self, code: CloseCode, reason: &str) {
+    /// Pings once a quarter window has gone out since the last ping. A refused ping is not
+    /// acted on here: the next control frame (the heartbeat's ping at the latest) meets the
+    /// same refusal and closes the session.
+    fn ping_if_due(&mut self) {
+        if self.flow.ping_due() {
+            let _ = self.ping();
+        }
+    }
+
+    /// Queues a control frame, counted in the outbox and the flow window like data. Refused
+    /// when the outbox's control lane is full or the client is two windows behind: data stops
+    /// at one window, so only control frames the client provoked and never read take it past
+    /// two.
+    fn push_control(&mut self, frame: Bytes) -> bool {
+        let len = frame.len();
+        if self.flow.unacked() > 2 * self.flow.window() || self.outbox.push_control(frame).is_err()
+        {
+            return false;
+        }
+        self.flow.sent(len);
+        true
+    }
+
+    /// Answers a client's ping. The ping counts as a sign of life at most once a heartbeat,
+    /// and only while the client answers the server's pings (at most the latest one still
+    /// unanswered): a ping proves the client can send, not that it reads, so a client that
+    /// never reads cannot keep itself alive by pinging, however often or seldom it pings.
+    fn pong(&mut self, payload: &[u8]) -> bool {
+        let reading = self.flow.unanswered() <= 1;
+        if reading && self.ping_credited.elapsed() >= self.limits.heartbeat_interval {
+            self.ping_credited = Instant::now();
+            self.heard = self.ping_credited;
+        }
+        if !self.push_control(frames::pong(payload)) {
+            return false;
+        }
+        self.ping_if_due();
+        true
+    }
+
+    /// Queues the close frame, the last one; with `abandon`, what the client has not been
+    /// handed yet is dropped first.
+    fn queue_close(&mut self, code: CloseCode, reason: &str, abandon: bool) {
         self.closing = true;
-        self.outbox.push_control(frames::close(code, reason));
-        self.outbox.finish();
+        self.outbox.push_close(frames::close(code, reason), abandon);
     }
 }
 
@@ -195,7 +250,27 @@ pub trait SocketSession:
             ctx.stop();
             return;
         }
-        socket.ping();
+        self.ping(ctx);
+    }
+
+    /// Pings the client, or gives up on it if it leaves control frames unread.
+    fn ping(&mut self, ctx: &mut Context<Self>) {
+        if !self.socket().ping() {
+            self.close_unread(ctx);
+        }
+    }
+
+    /// The client provokes control frames and does not read them: drop what it was never
+    /// handed, queue a 1008 close and stop reading it at once (it would not read a close
+    /// handshake either), so it costs no more memory whatever it keeps sending.
+    fn close_unread(&mut self, ctx: &mut Context<Self>) {
+        debug!("client leaves control frames unread, closed");
+        if !self.socket().closing {
+            self.on_closing();
+            self.socket()
+                .queue_close(CLOSE_UNREAD_CONTROL, "control frames not read", true);
+        }
+        ctx.stop();
     }
 
     /// Queues a close frame, writes nothing more, and stops once the client answers (or after
@@ -205,17 +280,22 @@ pub trait SocketSession:
             return;
         }
         self.on_closing();
-        self.socket().queue_close(code, reason);
+        self.socket().queue_close(code, reason, false);
         ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
     }
 
     /// What the client sent: pings are answered, pongs acknowledge bytes, a close is echoed
-    /// and bad frames close the socket.
+    /// and bad frames close the socket. Everything but a ping is a sign of life; a ping is one
+    /// only at a rate (see [`Socket::pong`]).
     fn client_frame(&mut self, item: Result<ClientFrame, InboundError>, ctx: &mut Context<Self>) {
-        self.socket().heard = Instant::now();
+        if !matches!(item, Ok(ClientFrame::Ping(_))) {
+            self.socket().heard = Instant::now();
+        }
         match item {
             Ok(ClientFrame::Ping(payload)) => {
-                self.socket().outbox.push_control(frames::pong(&payload));
+                if !self.socket().closing && !self.socket().pong(&payload) {
+                    self.close_unread(ctx);
+                }
             }
             Ok(ClientFrame::Pong(payload)) => {
                 if self.socket().flow.pong(&payload) {
@@ -227,7 +307,7 @@ pub trait SocketSession:
                 let code = reason.map_or(CloseCode::Normal, |r| r.code);
                 if !self.socket().closing {
                     self.on_closing();
-                    self.socket().queue_close(code, "");
+                    self.socket().queue_close(code, "", false);
                 }
                 ctx.stop();
             }
