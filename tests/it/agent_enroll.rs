@@ -3,8 +3,9 @@
 //! `shotfarm agent --enroll-token` enrolls itself, connects and renders, and enrolls again when
 //! its short-lived node token expires. Wrong ids, wrong tokens, revoked prefixes and revoked
 //! nodes are refused with clear details; enrollment tokens pass as neither users nor nodes; and
-//! the Kubernetes manifests hand agent pods no signing secret. An enrolled node is bound to its
-//! enrollment token's pool (and kind): a hello announcing another is closed with 1008.
+//! the Kubernetes install (deploy/, both overlays rendered) hands agent pods no signing secret. An
+//! enrolled node is bound to its enrollment token's pool (and kind): a hello announcing another is
+//! closed with 1008.
 
 use crate::support;
 
@@ -280,40 +281,85 @@ fn a_revoked_node_id_is_not_enrolled_again() {
 
 #[test]
 fn the_kubernetes_manifests_give_agent_pods_no_signing_secret() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s");
-    let mut agents = 0;
-    for entry in std::fs::read_dir(&dir).expect("deploy/k8s") {
-        let path = entry.expect("entry").path();
-        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).expect("read manifest");
-        let name = path.display();
-        assert!(
-            !text.contains("SHOTFARM_AUTH__SECRET"),
-            "{name} hands out the signing secret"
+    use crate::deploy_manifests::{agent_deployments, render, OVERLAYS};
+    for overlay in OVERLAYS {
+        let objects = render(overlay);
+        let agents = agent_deployments(&objects);
+        assert_eq!(
+            agents.len(),
+            2,
+            "{overlay}: both agent Deployments were checked"
         );
-        assert!(
-            !text.contains("auth-secret"),
-            "{name} mentions the signing secret's key"
-        );
-        if text.contains("shotfarm agent") || text.contains("[\"agent\"") {
-            agents += 1;
+        for agent in agents {
+            let name = format!("{overlay}: {}", agent["metadata"]["name"]);
+            let pod = &agent["spec"]["template"]["spec"];
+            let text = pod.to_string();
+            for secret in [
+                "SHOTFARM_AUTH__SECRET",
+                "auth-secret",
+                "MASTER_KEY",
+                "master-key",
+            ] {
+                assert!(!text.contains(secret), "{name} hands out {secret}");
+            }
             assert!(
-                text.contains("--enroll-token-file"),
-                "{name}: agents enroll themselves"
-            );
-            assert!(
-                !text.contains("initContainers"),
+                pod["initContainers"].is_null(),
                 "{name}: no token-minting init container"
             );
             assert!(
                 !text.contains("token --node"),
                 "{name}: pods mint no node tokens"
             );
+            // The only Secret a pod reads is its pool's enrollment token, as a file.
+            let secrets: Vec<&Value> = pod["volumes"]
+                .as_array()
+                .expect("volumes")
+                .iter()
+                .filter(|v| !v["secret"].is_null())
+                .collect();
+            assert_eq!(secrets.len(), 1, "{name}: one secret volume");
+            let secret = &secrets[0]["secret"];
+            assert!(
+                secret["secretName"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("shotfarm-enroll-")),
+                "{name}: {secret}"
+            );
+            assert_eq!(secret["items"].as_array().map(Vec::len), Some(1));
+            assert_eq!(secret["items"][0]["key"], "enroll-token");
+            for c in pod["containers"].as_array().expect("containers") {
+                assert!(c["envFrom"].is_null(), "{name}: no envFrom");
+                for e in c["env"].as_array().into_iter().flatten() {
+                    assert!(e["valueFrom"]["secretKeyRef"].is_null(), "{name}: {e}");
+                }
+                let args: Vec<&str> = c["args"]
+                    .as_array()
+                    .expect("args")
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let file = args
+                    .iter()
+                    .position(|a| *a == "--enroll-token-file")
+                    .map(|i| args[i + 1])
+                    .unwrap_or_else(|| panic!("{name}: agents enroll themselves"));
+                let mount = c["volumeMounts"]
+                    .as_array()
+                    .expect("mounts")
+                    .iter()
+                    .find(|m| m["name"] == secrets[0]["name"])
+                    .expect("the token's mount");
+                assert_eq!(
+                    format!(
+                        "{}/enroll-token",
+                        mount["mountPath"].as_str().expect("path")
+                    ),
+                    file,
+                    "{name}: reads the mounted token"
+                );
+            }
         }
     }
-    assert!(agents >= 2, "both agent manifests were checked");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod autoscaler;
 mod banner;
 mod credits_limits;
 mod dashboard_page;
+mod deploy_manifests;
 mod fanout_bench;
 mod faults;
 mod gpu_check;
