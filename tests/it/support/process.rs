@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 pub struct LoggedChild {
     child: Child,
     log: Arc<Mutex<String>>,
+    /// The thread reading stderr: joined once the process has exited, so the log then holds
+    /// everything it wrote (the pipe ends when the process does).
+    reader: Option<std::thread::JoinHandle<()>>,
     /// What the process is, for failure messages ("agent").
     what: &'static str,
 }
@@ -24,8 +27,13 @@ impl LoggedChild {
         let stderr = child.stderr.take().expect("stderr");
         let log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&log);
-        std::thread::spawn(move || collect_lines(BufReader::new(stderr), sink));
-        Self { child, log, what }
+        let reader = std::thread::spawn(move || collect_lines(BufReader::new(stderr), sink));
+        Self {
+            child,
+            log,
+            reader: Some(reader),
+            what,
+        }
     }
 
     /// The stderr collected so far.
@@ -56,12 +64,18 @@ impl LoggedChild {
         self.child.id()
     }
 
-    /// The exit code if the process has exited (`Some(None)`: killed by a signal), without waiting.
+    /// The exit code if the process has exited (`Some(None)`: killed by a signal), without waiting
+    /// for it to; once it has, the log is complete.
     pub fn try_exit(&mut self) -> Option<Option<i32>> {
-        self.child
+        let code = self
+            .child
             .try_wait()
             .expect("try_wait")
-            .map(|status| status.code())
+            .map(|status| status.code())?;
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        Some(code)
     }
 
     /// Waits up to `timeout` for the process to exit and returns its code; panics with its log
