@@ -120,6 +120,47 @@ fn sessions_per_user_are_limited_and_given_back_when_a_session_ends() {
 }
 
 #[test]
+fn the_server_wide_session_cap_answers_503_to_anyone_and_frees_on_close() {
+    let s = Server::start(&[
+        ("SHOTFARM_WEBSOCKET__MAX_SESSIONS", "2"),
+        ("SHOTFARM_TIMING__TIME_FACTOR", "1"),
+    ]);
+    let (alice, bob, carol) = (s.user("alice"), s.user("bob"), s.user("carol"));
+    let body = support::video(1, "cogvideox-5b");
+    let path = |token: &str| {
+        let id = s.submit(token, &body)["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        format!("/api/v1/videos/{id}/progress")
+    };
+    let (pa, pb, pc) = (path(&alice), path(&bob), path(&carol));
+    let _a = must_open(&s, &pa, &alice);
+    let b = must_open(&s, &pb, &bob);
+    // Carol is under her own limit, but the server is full.
+    match open(&s, &pc, &carol) {
+        Ok(_) => panic!("a session over the server's cap opened"),
+        Err((status, retry, body)) => {
+            assert_eq!(status, 503, "{body}");
+            assert!(retry.is_some(), "Retry-After");
+        }
+    }
+    let metrics = s
+        .http
+        .get(format!("{}/metrics", s.base))
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains("shotfarm_websocket_sessions_limit 2"),
+        "{metrics}"
+    );
+    drop(b);
+    let _c = open_eventually(&s, &pc, &carol);
+}
+
+#[test]
 fn cors_allows_the_listed_origins_only_and_preflight_works() {
     let s = Server::start(&[(
         "SHOTFARM_SERVER__ALLOWED_ORIGINS",
