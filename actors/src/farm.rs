@@ -10,6 +10,7 @@ mod reads_tests;
 mod shared;
 mod watch;
 
+pub use credits::{Submitted, IDEMPOTENCY_TTL};
 pub use reads::{Identity, Reader, VideoFilter};
 pub use watch::{Opening, Snapshot, VideoWatch};
 
@@ -36,6 +37,7 @@ use crate::supervisor::Supervisor;
 use crate::FarmError;
 use shotfarm_core::domain::{Priority, ShotSpec, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::keyring::Keyring;
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
@@ -70,6 +72,8 @@ pub struct Farm {
     revocations: Arc<dyn Revocations>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
     audit: Auditor,
+    /// The farm's keys: `Idempotency-Key` fingerprints are keyed digests under it.
+    keyring: Arc<Keyring>,
 }
 
 /// What a farm runs on: the adapters behind its ports, chosen by the composition root (the
@@ -147,7 +151,7 @@ impl Farm {
         );
         let store: Arc<dyn Store> = Arc::new(SealedStore::new(store, Arc::clone(&keyring)));
         let metrics = Arc::new(FarmMetrics::default());
-        let audit = Auditor::new(audit_log, keyring, Arc::clone(&metrics));
+        let audit = Auditor::new(audit_log, Arc::clone(&keyring), Arc::clone(&metrics));
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
         let deps = {
             let (store, bus, metrics) =
@@ -194,6 +198,7 @@ impl Farm {
             autoscaler_log,
             revocations,
             audit,
+            keyring,
         })
     }
 
@@ -211,6 +216,11 @@ impl Farm {
     ) -> Result<VideoRecord, FarmError> {
         let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
         self.store.create_video(video.clone()).await?;
+        self.enqueue(video).await
+    }
+
+    /// Queues the shots of a stored video.
+    async fn enqueue(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
         self.supervisor
             .enqueue
             .send(EnqueueVideo {

@@ -3,8 +3,9 @@
 //! that no job actor here tracks (submitted elsewhere, or left queued by a server that stopped),
 //! and requeues, from their checkpoints with the next attempt, shots held by nodes whose lease
 //! lapsed, or by a node attached here that no job here tracks (its server restarted, or its
-//! agent reconnected to this server), so a late report from the old attempt is fenced. The store's conditional writes keep
-//! all of this safe when every server does it at once.
+//! agent reconnected to this server), so a late report from the old attempt is fenced. It also
+//! settles charges (`charges.rs`): refunds those whose video was never stored or failed. The
+//! store's conditional writes keep all of this safe when every server does it at once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -17,10 +18,14 @@ use tracing::{debug, info, warn};
 
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes, SupervisorHandle};
 use crate::ports::bus::publish_written;
-use crate::ports::{EventBus, Store, StoreError};
+use crate::ports::{Accounts, EventBus, Store, StoreError};
 use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
+
+mod charges;
+
+pub use charges::settle_charges;
 
 /// Queued shots looked at per sweep (a sample of a deeper backlog; the next sweep takes another).
 pub const ADOPT_BATCH: usize = 4096;
@@ -30,12 +35,16 @@ pub const ADOPT_BATCH: usize = 4096;
 pub struct ReconcilerDeps {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
+    /// Whose unsettled charges the sweep settles or refunds.
+    pub accounts: Arc<dyn Accounts>,
     pub supervisor: SupervisorHandle,
     pub metrics: Arc<FarmMetrics>,
     /// How long a lease lasts; renewed three times per period.
     pub lease: Duration,
     /// How often to adopt queued shots; lapsed leases are looked for every `max(sweep, lease/2)`.
     pub sweep: Duration,
+    /// How old a charge is before the sweep looks at its video (`store.charge_grace`).
+    pub charge_grace: Duration,
 }
 
 /// Renews leases, adopts queued shots, requeues orphans.
@@ -91,6 +100,12 @@ impl Reconciler {
         let work = async move {
             if reap {
                 reap_orphans(&deps, None).await?;
+                settle_charges(
+                    deps.store.as_ref(),
+                    deps.accounts.as_ref(),
+                    deps.charge_grace,
+                )
+                .await?;
             }
             adopt_queued(&deps).await
         };

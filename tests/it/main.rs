@@ -24,6 +24,7 @@ mod operator_stream;
 mod progress_page;
 mod progress_ws;
 mod redis_farm;
+mod redis_idempotency;
 mod sealing;
 mod support;
 mod ws_client;

@@ -689,5 +689,17 @@ macro_rules! store_bus_conformance {
             $crate::testkit::store_bus::text_rewrites_never_lose_a_concurrent_shot_write($harness)
                 .await
         }
+        #[actix_rt::test]
+        async fn a_key_stores_one_video_and_answers_it_after() {
+            $crate::testkit::once::a_key_stores_one_video_and_answers_it_after($harness).await
+        }
+        #[actix_rt::test]
+        async fn a_key_is_forgotten_after_its_lifetime() {
+            $crate::testkit::once::a_key_is_forgotten_after_its_lifetime($harness).await
+        }
+        #[actix_rt::test]
+        async fn concurrent_calls_with_one_key_store_one_video() {
+            $crate::testkit::once::concurrent_calls_with_one_key_store_one_video($harness).await
+        }
     };
 }

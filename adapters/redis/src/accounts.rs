@@ -3,9 +3,11 @@
 //! (`lua/charge_video.lua`, `refund_video.lua`), each one atomic step.
 //!
 //! Keys: `sf:cr:{<owner>}:<period>` (set of video ids) and `sf:cr:v:{<video>}` (the set's key).
-//! Both expire [`KEPT_AFTER_RESET_S`] after the period resets.
+//! Both expire [`KEPT_AFTER_RESET_S`] after the period resets. `sf:cr:unsettled` dates every
+//! unsettled charge (unix milliseconds) for the sweeper.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
 use redis::Script;
 
@@ -20,6 +22,9 @@ pub const KEPT_AFTER_RESET_S: i64 = 62 * 24 * 3600;
 pub fn period_key(owner: &OwnerId, period: &Period) -> String {
     format!("sf:cr:{{{owner}}}:{}", period.id)
 }
+
+/// The sorted set of unsettled charges, scored by when the sweeper should look at them.
+pub const UNSETTLED: &str = "sf:cr:unsettled";
 
 /// A video's charge record.
 pub fn charge_key(video: &VideoId) -> String {
@@ -61,6 +66,8 @@ impl Accounts for RedisAccounts {
             .arg(video.to_string())
             .arg(allowance)
             .arg(expire_at)
+            .arg(Utc::now().timestamp_millis())
+            .key(UNSETTLED)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -75,6 +82,7 @@ impl Accounts for RedisAccounts {
         let refunded: u32 = self
             .refund
             .key(charge_key(video))
+            .key(UNSETTLED)
             .arg(video.to_string())
             .invoke_async(&mut self.conn.clone())
             .await
@@ -86,6 +94,41 @@ impl Accounts for RedisAccounts {
         redis::cmd("SCARD")
             .arg(period_key(owner, period))
             .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<VideoId>, StoreError> {
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(UNSETTLED)
+            .arg("-inf")
+            .arg(format!("({}", before.timestamp_millis()))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(ids.into_iter().map(VideoId::from).collect())
+    }
+
+    async fn settle(
+        &self,
+        video: &VideoId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd(if until.is_some() { "ZADD" } else { "ZREM" });
+        cmd.arg(UNSETTLED);
+        if let Some(at) = until {
+            // XX: a charge refunded or settled meanwhile is not brought back.
+            cmd.arg("XX").arg(at.timestamp_millis());
+        }
+        cmd.arg(video.as_str())
+            .query_async::<()>(&mut self.conn.clone())
             .await
             .map_err(unavailable)
     }

@@ -11,6 +11,8 @@
 //! - `sf:idx:all`, `sf:idx:o:<owner>`: sorted sets (score 0) of `<created micros, 20 digits>:<id>`,
 //!   read newest first by lexical range.
 //! - `sf:node:<node id>`: a node's lease, expiring unless renewed.
+//! - `sf:once:{<owner>}:<Idempotency-Key>`: `<video id>|<fingerprint>` of the video the key
+//!   created, expiring after the key's lifetime (24 h).
 //! - channel `sf:events`: every event as it is logged, `<video id>\n<event json>[\n...]`.
 //!
 //! A video's keys share a hash tag, so a cluster would keep them on one shard; the sets and
@@ -57,6 +59,12 @@ pub fn stream_key(id: &VideoId) -> String {
 /// The index of one owner's videos.
 pub fn owner_index(owner: &OwnerId) -> String {
     format!("sf:idx:o:{owner}")
+}
+
+/// The record of one owner's `Idempotency-Key`: `<video id>|<fingerprint>`, expiring with the
+/// key. Keys are short printable ASCII (the web layer refuses others).
+pub fn once_key(owner: &OwnerId, key: &str) -> String {
+    format!("sf:once:{{{owner}}}:{key}")
 }
 
 /// A node's lease.

@@ -15,7 +15,9 @@ use redis::Script;
 
 use crate::conn::{self, corrupt, unavailable, RedisConn};
 use shotfarm_actors::ports::store::{ShotWritten, VideoChange};
-use shotfarm_actors::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+use shotfarm_actors::ports::{
+    Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
+};
 use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
@@ -51,6 +53,68 @@ impl RedisStore {
         }
     }
 
+    /// Runs the create script: `Ok(None)` when it stored `video`, `Some` with the earlier video
+    /// when `once`'s key created one, [`StoreError::Duplicate`] when `video`'s id exists.
+    async fn run_create(
+        &self,
+        video: &VideoRecord,
+        once: Option<&Once>,
+    ) -> Result<Option<Replay>, StoreError> {
+        let meta = VideoRecord {
+            shots: Vec::new(),
+            ..video.clone()
+        };
+        let mut call = self.create.prepare_invoke();
+        call.key(conn::video_key(&video.id))
+            .key(conn::UNFINISHED)
+            .key(conn::QUEUED)
+            .key(conn::INDEX_ALL)
+            .key(conn::owner_index(&video.owner))
+            .arg(video.id.as_str())
+            .arg(json(&meta)?)
+            .arg(video.state.as_str())
+            .arg(video.seq)
+            .arg(json(&video.updated_at)?)
+            .arg(video.shots.len())
+            .arg(index_member(
+                video.created_at.timestamp_micros(),
+                video.id.as_str(),
+            ));
+        let counted = |f: fn(&ShotRecord) -> bool| video.shots.iter().filter(|s| f(s)).count();
+        call.arg(counted(|s| s.state.is_final()))
+            .arg(counted(|s| s.state == ShotState::Completed))
+            .arg(counted(|s| s.state == ShotState::Failed))
+            .arg(counted(|s| {
+                s.state != ShotState::Queued || s.attempt > 1 || s.step > 0
+            }));
+        for shot in &video.shots {
+            let queued = if shot.state == ShotState::Queued {
+                shot.id.as_str()
+            } else {
+                ""
+            };
+            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
+        }
+        if let Some(once) = once {
+            call.key(conn::once_key(&once.owner, &once.key))
+                .arg(format!("{}|{}", video.id, once.fingerprint))
+                .arg(
+                    u64::try_from(once.ttl.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                );
+        }
+        let (created, seen): (i64, String) = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        match (created, once) {
+            (1, _) => Ok(None),
+            (2, Some(once)) => replay_of(&seen, once).map(Some),
+            _ => Err(StoreError::Duplicate(video.id.clone())),
+        }
+    }
+
     async fn load_videos(&self, ids: &[String]) -> Result<Vec<VideoRecord>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(LOAD_BATCH) {
@@ -71,6 +135,17 @@ impl RedisStore {
         }
         Ok(out)
     }
+}
+
+/// A key's record (`<video id>|<fingerprint>`) read back against the request now made.
+fn replay_of(record: &str, once: &Once) -> Result<Replay, StoreError> {
+    let (video, fingerprint) = record
+        .split_once('|')
+        .ok_or_else(|| corrupt(format!("idempotency record {record:?}")))?;
+    Ok(Replay {
+        video: VideoId::from(video),
+        same_request: fingerprint == once.fingerprint,
+    })
 }
 
 /// The summary the write script derives the video from: `state|attempt|step|progress|eta key|eta`.
@@ -141,50 +216,25 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
 #[async_trait]
 impl Store for RedisStore {
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
-        let meta = VideoRecord {
-            shots: Vec::new(),
-            ..video.clone()
-        };
-        let mut call = self.create.prepare_invoke();
-        call.key(conn::video_key(&video.id))
-            .key(conn::UNFINISHED)
-            .key(conn::QUEUED)
-            .key(conn::INDEX_ALL)
-            .key(conn::owner_index(&video.owner))
-            .arg(video.id.as_str())
-            .arg(json(&meta)?)
-            .arg(video.state.as_str())
-            .arg(video.seq)
-            .arg(json(&video.updated_at)?)
-            .arg(video.shots.len())
-            .arg(index_member(
-                video.created_at.timestamp_micros(),
-                video.id.as_str(),
-            ));
-        let counted = |f: fn(&ShotRecord) -> bool| video.shots.iter().filter(|s| f(s)).count();
-        call.arg(counted(|s| s.state.is_final()))
-            .arg(counted(|s| s.state == ShotState::Completed))
-            .arg(counted(|s| s.state == ShotState::Failed))
-            .arg(counted(|s| {
-                s.state != ShotState::Queued || s.attempt > 1 || s.step > 0
-            }));
-        for shot in &video.shots {
-            let queued = if shot.state == ShotState::Queued {
-                shot.id.as_str()
-            } else {
-                ""
-            };
-            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
-        }
-        let created: i64 = call
-            .invoke_async(&mut self.conn.clone())
+        // Without a key the script never answers a replay.
+        self.run_create(&video, None).await.map(|_| ())
+    }
+
+    async fn create_video_once(
+        &self,
+        video: VideoRecord,
+        once: &Once,
+    ) -> Result<Option<Replay>, StoreError> {
+        self.run_create(&video, Some(once)).await
+    }
+
+    async fn find_once(&self, once: &Once) -> Result<Option<Replay>, StoreError> {
+        let seen: Option<String> = redis::cmd("GET")
+            .arg(conn::once_key(&once.owner, &once.key))
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Duplicate(video.id))
-        }
+        seen.map(|r| replay_of(&r, once)).transpose()
     }
 
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
