@@ -80,7 +80,14 @@ pub fn apply_shot_write(
         .iter_mut()
         .find(|s| s.id == shot.id)
         .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
-    if !shot_write_allowed(slot.state, slot.attempt, shot.state, shot.attempt) {
+    let by_holder = slot.node == shot.node;
+    if !shot_write_allowed(
+        slot.state,
+        slot.attempt,
+        shot.state,
+        shot.attempt,
+        by_holder,
+    ) {
         return Err(StoreError::Fenced {
             shot: shot.id.clone(),
             attempt: shot.attempt,

@@ -159,20 +159,26 @@ pub struct Replay {
 }
 
 /// The fencing rules every adapter applies to a shot write, given the stored shot's state and
-/// attempt and the written ones (the Redis adapter's script mirrors them line for line):
+/// attempt and the written ones, and whether the write comes from the stored shot's holder (the
+/// node its claim named; the Redis adapter's script mirrors them line for line):
 ///
 /// - a final shot never changes again (a second completion is refused);
 /// - an older attempt is refused;
 /// - a newer attempt must be the next one and `queued` (a requeue; of two servers requeueing
 ///   an orphan, one wins), and `queued` only ever comes with a newer attempt;
 /// - at the same attempt, `assigned` needs a `queued` shot (the claim: of two servers placing
-///   it, one wins), `running`/`preempted`/`completed` need a claimed shot, and
+///   it, one wins), `running`/`preempted`/`completed` need a claimed shot *and its holder*, and
 ///   `cancelled`/`failed` may end any unfinished shot.
+///
+/// The holder check matters when Redis forgets a claim (a crash within its AOF's fsync window
+/// rolls the shot back to `queued`) and another server claims the same attempt: the first
+/// holder's next write is refused, so it stops, and only one of them runs the attempt.
 pub fn shot_write_allowed(
     stored: ShotState,
     stored_attempt: u32,
     state: ShotState,
     attempt: u32,
+    by_holder: bool,
 ) -> bool {
     use ShotState::*;
     if stored.is_final() || attempt < stored_attempt {
@@ -184,7 +190,9 @@ pub fn shot_write_allowed(
     match state {
         Assigned => stored == Queued,
         Queued => false,
-        Running | Preempted | Completed => matches!(stored, Assigned | Running | Preempted),
+        Running | Preempted | Completed => {
+            by_holder && matches!(stored, Assigned | Running | Preempted)
+        }
         Cancelled | Failed => true,
     }
 }

@@ -175,6 +175,41 @@ pub async fn a_claim_succeeds_once(h: Harness) {
         .all(|e| matches!(e, StoreError::Fenced { .. })));
 }
 
+/// Two holders claim one shot at one attempt: the second claim is refused, and so is every
+/// write it would make after (so a claim the store lost in a rollback and granted again can
+/// never be run by both: the first holder's next write is refused and it follows the store).
+pub async fn a_second_holder_is_refused_at_the_same_attempt(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let holder = |node: &str, state| {
+        let mut s = moved(&v.shots[0], state);
+        s.node = Some(NodeId(node.into()));
+        s
+    };
+    write(&h.a, &holder("a-1", ShotState::Assigned))
+        .await
+        .expect("the first claim");
+    for state in [
+        ShotState::Assigned,
+        ShotState::Running,
+        ShotState::Preempted,
+        ShotState::Completed,
+    ] {
+        let refused = h.b.store.write_shot(holder("b-1", state)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{state:?} by another holder at the same attempt: {refused:?}"
+        );
+    }
+    write(&h.a, &holder("a-1", ShotState::Running))
+        .await
+        .expect("the holder runs it");
+    let done = write(&h.a, &holder("a-1", ShotState::Completed)).await;
+    assert!(done.is_ok(), "the holder completes it: {done:?}");
+    let stored = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.shots[0].node, Some(NodeId("a-1".into())));
+}
+
 pub async fn fencing_refuses_stale_and_second_completions(h: Harness) {
     let v = video_of("u", 1);
     h.a.store.create_video(v.clone()).await.expect("create");
@@ -645,6 +680,11 @@ macro_rules! store_bus_conformance {
         #[actix_rt::test]
         async fn a_claim_succeeds_once() {
             $crate::testkit::store_bus::a_claim_succeeds_once($harness).await
+        }
+        #[actix_rt::test]
+        async fn a_second_holder_is_refused_at_the_same_attempt() {
+            $crate::testkit::store_bus::a_second_holder_is_refused_at_the_same_attempt($harness)
+                .await
         }
         #[actix_rt::test]
         async fn fencing_refuses_stale_and_second_completions() {

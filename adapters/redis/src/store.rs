@@ -322,6 +322,7 @@ impl Store for RedisStore {
             .arg(conn::STREAM_KEPT)
             .arg(conn::FINAL_STREAM_TTL_S)
             .arg(conn::FEED_CHANNEL)
+            .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
