@@ -23,6 +23,7 @@ mod load_target;
 mod operator_stream;
 mod progress_page;
 mod progress_ws;
+mod redis_durability;
 mod redis_farm;
 mod redis_idempotency;
 mod sealing;

@@ -12,6 +12,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use crate::conn::{unavailable, RedisConn};
+use crate::durability::FsyncWait;
 use shotfarm_actors::ports::{Accounts, Charge, Period, StoreError};
 use shotfarm_core::ids::{OwnerId, VideoId};
 
@@ -36,6 +37,8 @@ pub struct RedisAccounts {
     conn: ConnectionManager,
     charge: Script,
     refund: Script,
+    /// Charges wait for the append-only file's fsync where Redis can (7.2+).
+    fsync: FsyncWait,
 }
 
 impl RedisAccounts {
@@ -45,6 +48,7 @@ impl RedisAccounts {
             conn: conn.manager.clone(),
             charge: Script::new(include_str!("lua/charge_video.lua")),
             refund: Script::new(include_str!("lua/refund_video.lua")),
+            fsync: conn.fsync.clone(),
         }
     }
 }
@@ -71,6 +75,9 @@ impl Accounts for RedisAccounts {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        if charged == 1 {
+            self.fsync.wait(&mut self.conn.clone()).await?;
+        }
         Ok(if charged == 1 {
             Charge::Charged { used }
         } else {

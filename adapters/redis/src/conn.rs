@@ -26,6 +26,7 @@ use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
+use crate::durability::{Durability, FsyncWait};
 use shotfarm_actors::ports::StoreError;
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 
@@ -81,6 +82,9 @@ pub struct RedisConn {
     /// Per unfinished video, the last seq the store on this connection logged: the bus on it
     /// skips publishing those events again (they are in the stream and on the feed already).
     pub logged: Arc<DashMap<VideoId, u64>>,
+    /// Whether accepted videos and charges wait for the append-only file's fsync (set by
+    /// [`RedisConn::check_durability`] on a Redis that has `WAITAOF`).
+    pub fsync: FsyncWait,
 }
 
 impl RedisConn {
@@ -102,7 +106,16 @@ impl RedisConn {
             client,
             manager,
             logged: Arc::new(DashMap::new()),
+            fsync: FsyncWait::default(),
         })
+    }
+
+    /// Reads what a crash of this Redis can lose, and from Redis 7.2 on (with an append-only
+    /// file) makes accepted videos and charges wait for its fsync.
+    pub async fn check_durability(&self) -> Result<Durability, StoreError> {
+        let found = Durability::probe(&mut self.manager.clone()).await?;
+        self.fsync.set(found.waits_for_fsync());
+        Ok(found)
     }
 }
 

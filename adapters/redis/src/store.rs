@@ -14,6 +14,7 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use crate::conn::{self, corrupt, unavailable, RedisConn};
+use crate::durability::FsyncWait;
 use shotfarm_actors::ports::store::{ShotWritten, VideoChange};
 use shotfarm_actors::ports::{
     Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
@@ -33,6 +34,8 @@ const LOGGED_MAX: usize = 100_000;
 pub struct RedisStore {
     conn: ConnectionManager,
     create: Script,
+    /// Accepted videos wait for the append-only file's fsync where Redis can (7.2+).
+    fsync: FsyncWait,
     write: Script,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
@@ -47,6 +50,7 @@ impl RedisStore {
         Self {
             conn: conn.manager.clone(),
             create: Script::new(include_str!("lua/create_video.lua")),
+            fsync: conn.fsync.clone(),
             write: Script::new(include_str!("lua/write_shot.lua")),
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
             logged: Arc::clone(&conn.logged),
@@ -109,7 +113,10 @@ impl RedisStore {
             .await
             .map_err(unavailable)?;
         match (created, once) {
-            (1, _) => Ok(None),
+            (1, _) => {
+                self.fsync.wait(&mut self.conn.clone()).await?;
+                Ok(None)
+            }
             (2, Some(once)) => replay_of(&seen, once).map(Some),
             _ => Err(StoreError::Duplicate(video.id.clone())),
         }
