@@ -189,10 +189,12 @@ async fn adopt_queued(deps: &ReconcilerDeps) -> Result<usize, StoreError> {
     Ok(untracked.len())
 }
 
-/// Requeues the shots held by nodes whose lease lapsed, and by nodes attached here for which no
-/// job here answers (both after a grace of one lease since the shot's last write, so a node that
-/// just joined has time to take its first lease and a claim in flight is not mistaken for an
-/// orphan), and those held by nodes named `own_prefix*` at once; answers how many.
+/// Requeues the shots held by nodes whose lease lapsed (never a node still attached here: its
+/// lease lapses in a Redis outage longer than the lease, while it runs on), and by nodes attached
+/// here for which no job here answers (both after a grace of one lease since the shot's last
+/// write, so a node that just joined has time to take its first lease and a claim in flight is
+/// not mistaken for an orphan), and those held by nodes named `own_prefix*` at once; answers how
+/// many.
 async fn reap_orphans(
     deps: &ReconcilerDeps,
     own_prefix: Option<&str>,
@@ -248,7 +250,11 @@ async fn reap_orphans(
         let Some(node) = &shot.node else { continue };
         let ours = own_prefix.is_some_and(|p| node.as_str().starts_with(p));
         let quiet = now - shot.updated_at >= grace;
-        let lapsed = !live.get(node).copied().unwrap_or(false) && quiet;
+        // A node attached here is alive whatever its lease says: the lease lapses during a Redis
+        // outage longer than it (renewals fail), and the node is still running its shots. Only
+        // `orphan_here` (no job here answers for the shot) requeues on a node of ours.
+        let attached_here = attached.contains(node);
+        let lapsed = !attached_here && !live.get(node).copied().unwrap_or(false) && quiet;
         let orphan_here = untracked.contains(&shot.id) && quiet;
         if !(ours || lapsed || orphan_here) {
             continue;
