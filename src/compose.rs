@@ -13,7 +13,8 @@ use shotfarm_actors::{Adapters, Farm, FarmError};
 use shotfarm_core::settings::{ProviderChoice, Settings};
 use shotfarm_kubernetes::KubernetesProvider;
 use shotfarm_redis::{
-    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRevocations, RedisStore,
+    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRateLimits, RedisRevocations,
+    RedisStore,
 };
 
 /// Starts the farm on the configured store: in memory, or Redis when `store.url` is
@@ -47,6 +48,7 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
         audit_log: Arc::new(RedisAuditLog::new(&conn, settings.store.audit_max_len)),
         revocations: Arc::new(RedisRevocations::new(&conn)),
         artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+        rate_limits: Arc::new(RedisRateLimits::new(&conn, &settings.limits)),
         node_provider,
     };
     Farm::open_shared(settings, adapters).await

@@ -31,6 +31,7 @@ use crate::messages::{
 use crate::ports::{
     Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
 };
+use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::sealing::SealedStore;
 use crate::shot_job::ShotJobDeps;
 use crate::supervisor::Supervisor;
@@ -56,8 +57,8 @@ pub struct Farm {
     supervisor: SupervisorHandle,
     /// Videos charged per user and period (in memory, or in Redis shared by every server on it).
     accounts: Arc<dyn Accounts>,
-    /// Per-user request rates, counted by this server alone.
-    rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Per-user request rates (in memory, or in Redis shared by every server on it).
+    rate_limits: Arc<dyn RateLimiter>,
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
@@ -89,6 +90,8 @@ pub struct Adapters {
     pub revocations: Arc<dyn Revocations>,
     /// Where finished clips are read from.
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Counts per-user request rates.
+    pub rate_limits: Arc<dyn RateLimiter>,
     /// The provider of `autoscaler.provider = "kubernetes"` (`None`: only the simulated one,
     /// which the farm builds on its own local nodes).
     pub node_provider: Option<Arc<dyn NodeProvider>>,
@@ -106,6 +109,7 @@ impl Adapters {
             audit_log: Arc::new(MemoryAuditLog::new()),
             revocations: Arc::new(MemoryRevocations::new()),
             artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+            rate_limits: Arc::new(RateLimits::new(&settings.limits)),
             node_provider: None,
         }
     }
@@ -139,6 +143,7 @@ impl Farm {
             audit_log,
             revocations,
             artifacts,
+            rate_limits,
             node_provider,
         } = adapters;
         let settings = Arc::new(settings);
@@ -186,7 +191,7 @@ impl Farm {
             Arc::clone(&metrics),
         )?;
         Ok(Self {
-            rate_limits: Arc::new(crate::rate_limit::RateLimits::new(&settings.limits)),
+            rate_limits,
             accounts,
             artifacts,
             supervisor,

@@ -41,8 +41,11 @@ impl Farm {
 
     /// Counts one submission of `who` against their submission rate (429 past it). Reads are
     /// counted by [`Farm::reader`].
-    pub fn admit_submission(&self, who: &Identity) -> Result<(), FarmError> {
-        Ok(self.rate_limits.admit(Limit::Submissions, &who.user)?)
+    pub async fn admit_submission(&self, who: &Identity) -> Result<(), FarmError> {
+        Ok(self
+            .rate_limits
+            .admit(Limit::Submissions, &who.user)
+            .await??)
     }
 
     /// Charges a video to `owner`'s plan, then stores and queues it. A metered account with its

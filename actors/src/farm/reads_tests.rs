@@ -98,7 +98,7 @@ fn not_found(result: Result<impl std::fmt::Debug, FarmError>) -> String {
 async fn an_owner_reads_their_video_and_each_shot_is_a_prompt_read() {
     let (farm, log) = farm(100);
     let video = submit(&farm, "alice", 2).await;
-    let reader = farm.reader(user("alice")).expect("admitted");
+    let reader = farm.reader(user("alice")).await.expect("admitted");
     let read = farm.video(reader, &video.id).await.expect("read");
     assert_eq!(read.id, video.id);
     assert_eq!(read.title.as_deref(), Some("a secret title"));
@@ -109,7 +109,7 @@ async fn an_owner_reads_their_video_and_each_shot_is_a_prompt_read() {
 
     let page = farm
         .list_videos(
-            farm.reader(user("alice")).expect("admitted"),
+            farm.reader(user("alice")).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -127,14 +127,14 @@ async fn another_user_is_told_the_video_does_not_exist() {
     let video = submit(&farm, "alice", 1).await;
     let missing = not_found(
         farm.video(
-            farm.reader(user("bob")).expect("admitted"),
+            farm.reader(user("bob")).await.expect("admitted"),
             &VideoId::from("vid_missing"),
         )
         .await,
     );
     assert_eq!(missing, "video vid_missing");
     let theirs = not_found(
-        farm.video(farm.reader(user("bob")).expect("admitted"), &video.id)
+        farm.video(farm.reader(user("bob")).await.expect("admitted"), &video.id)
             .await,
     );
     assert_eq!(
@@ -144,12 +144,12 @@ async fn another_user_is_told_the_video_does_not_exist() {
     );
     not_found(farm.cancel_video(&user("bob"), &video.id).await);
     let watch = farm
-        .watch(farm.reader(user("bob")).expect("admitted"), &video.id)
+        .watch(farm.reader(user("bob")).await.expect("admitted"), &video.id)
         .await;
     assert!(matches!(watch, Err(FarmError::NotFound(_))));
     let page = farm
         .list_videos(
-            farm.reader(user("bob")).expect("admitted"),
+            farm.reader(user("bob")).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -160,7 +160,7 @@ async fn another_user_is_told_the_video_does_not_exist() {
     assert!(page.videos.is_empty(), "bob lists only his own");
 
     // Bob's refused cancel changed nothing; alice's own cancel does.
-    let reader = farm.reader(user("alice")).expect("admitted");
+    let reader = farm.reader(user("alice")).await.expect("admitted");
     assert_eq!(
         farm.video(reader, &video.id).await.expect("read").state,
         VideoState::Queued
@@ -184,13 +184,13 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
     let ops = operator();
 
     let read = farm
-        .video(farm.reader(ops.clone()).expect("admitted"), &video.id)
+        .video(farm.reader(ops.clone()).await.expect("admitted"), &video.id)
         .await
         .expect("operators see every video");
     assert!(!ops.sees_text_of(&read), "shown without its text");
     let page = farm
         .list_videos(
-            farm.reader(ops.clone()).expect("admitted"),
+            farm.reader(ops.clone()).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -200,7 +200,7 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
         .expect("list");
     assert_eq!(page.videos.len(), 1, "every owner's videos");
     let watch = farm
-        .watch(farm.reader(ops.clone()).expect("admitted"), &video.id)
+        .watch(farm.reader(ops.clone()).await.expect("admitted"), &video.id)
         .await
         .expect("watch");
     let (_subscription, opening) = watch.open(None).await.expect("open");
@@ -215,9 +215,12 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
     farm.cancel_video(&ops, &video.id).await.expect("cancel");
 
     // The owner's read afterwards is the only prompt read in the log.
-    farm.video(farm.reader(user("alice")).expect("admitted"), &video.id)
-        .await
-        .expect("read");
+    farm.video(
+        farm.reader(user("alice")).await.expect("admitted"),
+        &video.id,
+    )
+    .await
+    .expect("read");
     let entries = wait_for_prompt_reads(&log, 2).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(
@@ -238,18 +241,21 @@ async fn the_overview_of_every_video_is_for_operators() {
 async fn reads_are_counted_once_per_request_and_refused_past_the_burst() {
     let (farm, _log) = farm(3);
     let video = submit(&farm, "alice", 1).await;
-    let read = |farm: &Farm| farm.reader(user("alice"));
-    farm.video(read(&farm).expect("first"), &video.id)
+    let read = |farm: &Farm| {
+        let farm = farm.clone();
+        async move { farm.reader(user("alice")).await }
+    };
+    farm.video(read(&farm).await.expect("first"), &video.id)
         .await
         .expect("read");
-    farm.credits(read(&farm).expect("second"))
+    farm.credits(read(&farm).await.expect("second"))
         .await
         .expect("credits");
     let watch = farm
-        .watch(read(&farm).expect("third"), &video.id)
+        .watch(read(&farm).await.expect("third"), &video.id)
         .await
         .expect("watch");
-    match read(&farm) {
+    match read(&farm).await {
         Err(FarmError::RateLimited(limited)) => assert!(limited.retry_after_s() >= 1),
         other => panic!("expected a 429, got {other:?}"),
     }
@@ -260,7 +266,7 @@ async fn reads_are_counted_once_per_request_and_refused_past_the_burst() {
     farm.cancel_video(&user("alice"), &video.id)
         .await
         .expect("cancel");
-    farm.reader(user("bob")).expect("bob's own rate");
+    farm.reader(user("bob")).await.expect("bob's own rate");
 }
 
 #[actix_rt::test]
@@ -268,7 +274,10 @@ async fn a_snapshot_is_a_prompt_read_only_once_delivered() {
     let (farm, log) = farm(100);
     let video = submit(&farm, "alice", 3).await;
     let watch = farm
-        .watch(farm.reader(user("alice")).expect("admitted"), &video.id)
+        .watch(
+            farm.reader(user("alice")).await.expect("admitted"),
+            &video.id,
+        )
         .await
         .expect("watch");
     let dropped = watch.snapshot().await.expect("read").expect("exists");

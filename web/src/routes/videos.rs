@@ -59,7 +59,7 @@ async fn submit(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
     let who = caller.identity();
-    farm.admit_submission(&who)?;
+    farm.admit_submission(&who).await?;
     let account = farm.account(&who)?;
     let settings = farm.settings();
     let new = validate(
@@ -120,7 +120,7 @@ async fn read(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let video = farm.video(reader, &VideoId::from(id.as_str())).await?;
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
@@ -192,7 +192,7 @@ async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Counted first: a request refused for a bad parameter still counts against the read rate.
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let params: ListParams = parse_query(req.query_string())?;
     let state = match params.state.as_deref() {
         None | Some("") => None,
