@@ -55,6 +55,20 @@ fn format_value(v: f64) -> String {
 }
 
 /// The whole `/metrics` page.
+/// The `shotfarm_bus_channels` gauge: the event bus's per-video channels held now (a final
+/// video's is retired a grace after its watchers left), in the same text format.
+pub fn render_bus_channels(channels: usize) -> String {
+    let mut out = String::new();
+    Family::new(
+        &mut out,
+        "shotfarm_bus_channels",
+        "gauge",
+        "Per-video event-bus channels held (live videos, and final ones within the replay grace).",
+    )
+    .sample("shotfarm_bus_channels", &[], channels as f64);
+    out
+}
+
 pub fn render(m: &FarmMetrics, cluster: &ClusterView, nodes: &[NodeView]) -> String {
     let mut out = String::with_capacity(8 * 1024);
     let o = &mut out;

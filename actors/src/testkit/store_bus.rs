@@ -22,6 +22,8 @@ use crate::ports::{EventBus, Store, StoreError, Subscription, VideoQuery};
 
 /// How long a test waits for an event to arrive before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+/// The grace after which the harnesses' buses retire a final video's channel.
+pub const RETIRE_AFTER_IN_TESTS: Duration = Duration::from_secs(1);
 
 /// A store and a bus as one server holds them.
 pub struct Server {
@@ -208,6 +210,47 @@ pub async fn a_second_holder_is_refused_at_the_same_attempt(h: Harness) {
     assert!(done.is_ok(), "the holder completes it: {done:?}");
     let stored = h.b.store.video(&v.id).await.expect("read").expect("exists");
     assert_eq!(stored.shots[0].node, Some(NodeId("a-1".into())));
+}
+
+/// A final video's channel stays while a watcher holds it, and is retired a grace after the
+/// watcher left; a `since` replay of it then asks for a snapshot.
+pub async fn a_final_videos_channel_is_retired_once_nobody_watches(h: Harness) {
+    let base = h.b.bus.channels();
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    assert_eq!(h.b.bus.channels(), base + 1);
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    shot.node = Some(NodeId("n-1".into()));
+    for state in [
+        ShotState::Assigned,
+        ShotState::Running,
+        ShotState::Completed,
+    ] {
+        shot = moved(&shot, state);
+        write(&h.a, &shot).await.expect("write");
+    }
+    loop {
+        let event = next_event(&mut rx).await;
+        if matches!(&*event, FarmEvent::Video(e) if e.state.is_final()) {
+            break;
+        }
+    }
+    // The grace passing is the scenario: a watched channel outlives it.
+    let ended = Instant::now();
+    while ended.elapsed() < RETIRE_AFTER_IN_TESTS * 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.b.bus.channels(), base + 1, "a watched channel stays");
+    drop(rx);
+    eventually("the channel is retired", || async {
+        h.b.bus.channels() == base
+    })
+    .await;
+    assert!(
+        h.b.bus.replay(&v.id, 0).is_none(),
+        "a retired channel replays nothing"
+    );
 }
 
 pub async fn fencing_refuses_stale_and_second_completions(h: Harness) {
@@ -685,6 +728,13 @@ macro_rules! store_bus_conformance {
         async fn a_second_holder_is_refused_at_the_same_attempt() {
             $crate::testkit::store_bus::a_second_holder_is_refused_at_the_same_attempt($harness)
                 .await
+        }
+        #[actix_rt::test]
+        async fn a_final_videos_channel_is_retired_once_nobody_watches() {
+            $crate::testkit::store_bus::a_final_videos_channel_is_retired_once_nobody_watches(
+                $harness,
+            )
+            .await
         }
         #[actix_rt::test]
         async fn fencing_refuses_stale_and_second_completions() {

@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 
 use shotfarm_actors::Farm;
 
-use crate::metrics::render;
+use crate::metrics::{render, render_bus_channels};
 use crate::problem::ApiError;
 
 #[utoipa::path(
@@ -47,9 +47,11 @@ async fn readyz(farm: web::Data<Farm>) -> HttpResponse {
 #[get("/metrics")]
 async fn metrics(farm: web::Data<Farm>) -> Result<HttpResponse, ApiError> {
     let (cluster, nodes) = (farm.cluster().await?, farm.nodes().await?);
+    let mut text = render(farm.metrics(), &cluster, &nodes);
+    text.push_str(&render_bus_channels(farm.bus().channels()));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(farm.metrics(), &cluster, &nodes)))
+        .body(text))
 }
 
 /// Registers the service routes.

@@ -19,7 +19,10 @@ async fn redis_server(url: &str) -> Server {
     let conn = RedisConn::connect(url).await.expect("connect to redis");
     Server {
         store: Arc::new(RedisStore::new(&conn)),
-        bus: Arc::new(RedisBus::new(&conn)),
+        bus: Arc::new(RedisBus::with_retire_after(
+            &conn,
+            shotfarm_actors::testkit::store_bus::RETIRE_AFTER_IN_TESTS,
+        )),
     }
 }
 
