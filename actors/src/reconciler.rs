@@ -100,13 +100,14 @@ impl Reconciler {
         let work = async move {
             if reap {
                 reap_orphans(&deps, None).await?;
-                settle_charges(
-                    deps.store.as_ref(),
-                    deps.accounts.as_ref(),
-                    deps.charge_grace,
-                )
-                .await?;
             }
+            // One range read of the unsettled charges when none is due: every sweep.
+            settle_charges(
+                deps.store.as_ref(),
+                deps.accounts.as_ref(),
+                deps.charge_grace,
+            )
+            .await?;
             adopt_queued(&deps).await
         };
         ctx.spawn(work.into_actor(self).map(|done, act, _| {
