@@ -5,13 +5,16 @@
 
 use std::sync::Arc;
 
+use tracing::{info, warn};
+
 use shotfarm_actors::adapters::LocalArtifacts;
 use shotfarm_actors::ports::NodeProvider;
 use shotfarm_actors::{Adapters, Farm, FarmError};
 use shotfarm_core::settings::{ProviderChoice, Settings};
 use shotfarm_kubernetes::KubernetesProvider;
 use shotfarm_redis::{
-    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRevocations, RedisStore,
+    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRateLimits, RedisRevocations,
+    RedisStore,
 };
 
 /// Starts the farm on the configured store: in memory, or Redis when `store.url` is
@@ -36,6 +39,7 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
         )));
     }
     let conn = RedisConn::connect(&url).await?;
+    report_durability(&conn, &settings).await;
     let adapters = Adapters {
         store: Arc::new(RedisStore::new(&conn)),
         bus: Arc::new(RedisBus::new(&conn)),
@@ -44,9 +48,33 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
         audit_log: Arc::new(RedisAuditLog::new(&conn, settings.store.audit_max_len)),
         revocations: Arc::new(RedisRevocations::new(&conn)),
         artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+        rate_limits: Arc::new(RedisRateLimits::new(&conn, &settings.limits)),
         node_provider,
     };
     Farm::open_shared(settings, adapters).await
+}
+
+/// Says at start what a crash of Redis can lose (read from the server, not assumed), and that
+/// an untrimmed audit stream grows without bound.
+async fn report_durability(conn: &RedisConn, settings: &Settings) {
+    match conn.check_durability().await {
+        Ok(found) if found.can_lose_acknowledged() => {
+            warn!(durability = %found.describe(), "redis durability: a crash of Redis can lose accepted work");
+        }
+        Ok(found) => info!(durability = %found.describe(), "redis durability"),
+        Err(e) => {
+            warn!(error = %e, "redis durability could not be read: a crash of Redis may lose accepted work")
+        }
+    }
+    if settings.store.audit_max_len.is_none() {
+        warn!(
+            "store.audit_max_len is unset: the Redis audit stream is never trimmed; it grows by \
+             one inference entry per shot attempt (a video's shot count, more with requeues) \
+             plus one prompt_read entry per shot each time its owner reads it or opens its \
+             progress, i.e. a few hundred bytes per shot per read, forever; set \
+             store.audit_max_len to bound it"
+        );
+    }
 }
 
 /// The Kubernetes provider when `[autoscaler]` is on and asks for it; the simulated provider

@@ -51,6 +51,10 @@ impl EventBus for CountedBus {
     fn retire(&self, video: &VideoId) {
         self.inner.retire(video);
     }
+
+    fn channels(&self) -> usize {
+        self.inner.channels()
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub enum FarmError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// An `Idempotency-Key` that created a video is being used for a different request (422).
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// An actor's mailbox is closed (the farm is shutting down).

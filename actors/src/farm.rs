@@ -10,6 +10,7 @@ mod reads_tests;
 mod shared;
 mod watch;
 
+pub use credits::{Submitted, IDEMPOTENCY_TTL};
 pub use reads::{Identity, Reader, VideoFilter};
 pub use watch::{Opening, Snapshot, VideoWatch};
 
@@ -30,12 +31,14 @@ use crate::messages::{
 use crate::ports::{
     Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
 };
+use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::sealing::SealedStore;
 use crate::shot_job::ShotJobDeps;
 use crate::supervisor::Supervisor;
 use crate::FarmError;
 use shotfarm_core::domain::{Priority, ShotSpec, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+use shotfarm_core::keyring::Keyring;
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
@@ -54,8 +57,8 @@ pub struct Farm {
     supervisor: SupervisorHandle,
     /// Videos charged per user and period (in memory, or in Redis shared by every server on it).
     accounts: Arc<dyn Accounts>,
-    /// Per-user request rates, counted by this server alone.
-    rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Per-user request rates (in memory, or in Redis shared by every server on it).
+    rate_limits: Arc<dyn RateLimiter>,
     store: Arc<dyn Store>,
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
@@ -70,8 +73,9 @@ pub struct Farm {
     revocations: Arc<dyn Revocations>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
     audit: Auditor,
-    /// The master keys: sealing (through the store), digests and default seeds.
-    keyring: Arc<shotfarm_core::keyring::Keyring>,
+    /// The master keys: sealing (through the store), digests, default seeds and the keyed
+    /// `Idempotency-Key` fingerprints.
+    keyring: Arc<Keyring>,
 }
 
 /// What a farm runs on: the adapters behind its ports, chosen by the composition root (the
@@ -87,6 +91,8 @@ pub struct Adapters {
     pub revocations: Arc<dyn Revocations>,
     /// Where finished clips are read from.
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Counts per-user request rates.
+    pub rate_limits: Arc<dyn RateLimiter>,
     /// The provider of `autoscaler.provider = "kubernetes"` (`None`: only the simulated one,
     /// which the farm builds on its own local nodes).
     pub node_provider: Option<Arc<dyn NodeProvider>>,
@@ -104,6 +110,7 @@ impl Adapters {
             audit_log: Arc::new(MemoryAuditLog::new()),
             revocations: Arc::new(MemoryRevocations::new()),
             artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+            rate_limits: Arc::new(RateLimits::new(&settings.limits)),
             node_provider: None,
         }
     }
@@ -137,6 +144,7 @@ impl Farm {
             audit_log,
             revocations,
             artifacts,
+            rate_limits,
             node_provider,
         } = adapters;
         let settings = Arc::new(settings);
@@ -193,7 +201,7 @@ impl Farm {
             Arc::clone(&metrics),
         )?;
         Ok(Self {
-            rate_limits: Arc::new(crate::rate_limit::RateLimits::new(&settings.limits)),
+            rate_limits,
             accounts,
             artifacts,
             supervisor,
@@ -229,6 +237,11 @@ impl Farm {
     ) -> Result<VideoRecord, FarmError> {
         let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
         self.store.create_video(video.clone()).await?;
+        self.enqueue(video).await
+    }
+
+    /// Queues the shots of a stored video.
+    async fn enqueue(&self, video: VideoRecord) -> Result<VideoRecord, FarmError> {
         self.supervisor
             .enqueue
             .send(EnqueueVideo {

@@ -1,11 +1,16 @@
 //! Per-user request rates: a GCRA (generic cell rate algorithm, a token bucket kept as one
-//! timestamp) per user and limit, in a `DashMap`. In process: each server counts on its own, so N
-//! servers behind a balancer allow a user N times the configured rate.
+//! timestamp) per user and limit. This is the in-memory counter, in a `DashMap`, for the
+//! embedded default (one server); behind the [`RateLimiter`] port, servers sharing a Redis count
+//! in Redis instead (`shotfarm-redis`'s `RedisRateLimits`), so N servers allow the configured
+//! rate, not N times it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use dashmap::DashMap;
+
+use crate::ports::StoreError;
 
 use shotfarm_core::ids::OwnerId;
 use shotfarm_core::settings::LimitSettings;
@@ -26,6 +31,15 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// `(per minute, burst)` as configured for this limit (each at least 1).
+    pub fn configured(self, settings: &LimitSettings) -> (u32, u32) {
+        let (rate, burst) = match self {
+            Limit::Submissions => (settings.submissions_per_minute, settings.submission_burst),
+            Limit::Reads => (settings.reads_per_minute, settings.read_burst),
+        };
+        (rate.max(1), burst.max(1))
+    }
+
     /// The name in messages and config (`limits.<name>_per_minute`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -124,7 +138,17 @@ impl Gcra {
     }
 }
 
-/// The farm's per-user limits (one per server process).
+/// Counts requests against the per-user limits. The answer's outer `Err` is a counter that
+/// cannot be reached (Redis away: the request is refused as unavailable, never let through
+/// uncounted); the inner one a request past its limit.
+#[async_trait]
+pub trait RateLimiter: Send + Sync + 'static {
+    /// Counts one request of `owner` against `limit`, or says when to retry.
+    async fn admit(&self, limit: Limit, owner: &OwnerId)
+        -> Result<Result<(), Limited>, StoreError>;
+}
+
+/// The farm's per-user limits counted in this process (the memory store's).
 pub struct RateLimits {
     enabled: bool,
     submissions: Gcra,
@@ -136,13 +160,19 @@ impl RateLimits {
     pub fn new(settings: &LimitSettings) -> Self {
         Self {
             enabled: settings.enabled,
-            submissions: Gcra::new(settings.submissions_per_minute, settings.submission_burst),
-            reads: Gcra::new(settings.reads_per_minute, settings.read_burst),
+            submissions: {
+                let (rate, burst) = Limit::Submissions.configured(settings);
+                Gcra::new(rate, burst)
+            },
+            reads: {
+                let (rate, burst) = Limit::Reads.configured(settings);
+                Gcra::new(rate, burst)
+            },
         }
     }
 
     /// Counts one request of `owner` against `limit`, or says when to retry.
-    pub fn admit(&self, limit: Limit, owner: &OwnerId) -> Result<(), Limited> {
+    pub fn admit_now(&self, limit: Limit, owner: &OwnerId) -> Result<(), Limited> {
         self.admit_at(limit, owner, Instant::now())
     }
 
@@ -155,6 +185,17 @@ impl RateLimits {
             Limit::Submissions => self.submissions.admit(limit, owner, now),
             Limit::Reads => self.reads.admit(limit, owner, now),
         }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for RateLimits {
+    async fn admit(
+        &self,
+        limit: Limit,
+        owner: &OwnerId,
+    ) -> Result<Result<(), Limited>, StoreError> {
+        Ok(self.admit_now(limit, owner))
     }
 }
 
@@ -255,7 +296,7 @@ mod tests {
         });
         let alice = OwnerId::from("alice");
         for _ in 0..100 {
-            assert!(l.admit(Limit::Reads, &alice).is_ok());
+            assert!(l.admit_now(Limit::Reads, &alice).is_ok());
         }
     }
 }

@@ -3,8 +3,9 @@
 //! that no job actor here tracks (submitted elsewhere, or left queued by a server that stopped),
 //! and requeues, from their checkpoints with the next attempt, shots held by nodes whose lease
 //! lapsed, or by a node attached here that no job here tracks (its server restarted, or its
-//! agent reconnected to this server), so a late report from the old attempt is fenced. The store's conditional writes keep
-//! all of this safe when every server does it at once.
+//! agent reconnected to this server), so a late report from the old attempt is fenced. It also
+//! settles charges (`charges.rs`): refunds those whose video was never stored or failed. The
+//! store's conditional writes keep all of this safe when every server does it at once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -17,10 +18,14 @@ use tracing::{debug, info, warn};
 
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes, SupervisorHandle};
 use crate::ports::bus::publish_written;
-use crate::ports::{EventBus, Store, StoreError};
+use crate::ports::{Accounts, EventBus, Store, StoreError};
 use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
+
+mod charges;
+
+pub use charges::settle_charges;
 
 /// Queued shots looked at per sweep (a sample of a deeper backlog; the next sweep takes another).
 pub const ADOPT_BATCH: usize = 4096;
@@ -30,12 +35,16 @@ pub const ADOPT_BATCH: usize = 4096;
 pub struct ReconcilerDeps {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
+    /// Whose unsettled charges the sweep settles or refunds.
+    pub accounts: Arc<dyn Accounts>,
     pub supervisor: SupervisorHandle,
     pub metrics: Arc<FarmMetrics>,
     /// How long a lease lasts; renewed three times per period.
     pub lease: Duration,
     /// How often to adopt queued shots; lapsed leases are looked for every `max(sweep, lease/2)`.
     pub sweep: Duration,
+    /// How old a charge is before the sweep looks at its video (`store.charge_grace`).
+    pub charge_grace: Duration,
 }
 
 /// Renews leases, adopts queued shots, requeues orphans.
@@ -92,6 +101,13 @@ impl Reconciler {
             if reap {
                 reap_orphans(&deps, None).await?;
             }
+            // One range read of the unsettled charges when none is due: every sweep.
+            settle_charges(
+                deps.store.as_ref(),
+                deps.accounts.as_ref(),
+                deps.charge_grace,
+            )
+            .await?;
             adopt_queued(&deps).await
         };
         ctx.spawn(work.into_actor(self).map(|done, act, _| {
@@ -174,10 +190,12 @@ async fn adopt_queued(deps: &ReconcilerDeps) -> Result<usize, StoreError> {
     Ok(untracked.len())
 }
 
-/// Requeues the shots held by nodes whose lease lapsed, and by nodes attached here for which no
-/// job here answers (both after a grace of one lease since the shot's last write, so a node that
-/// just joined has time to take its first lease and a claim in flight is not mistaken for an
-/// orphan), and those held by nodes named `own_prefix*` at once; answers how many.
+/// Requeues the shots held by nodes whose lease lapsed (never a node still attached here: its
+/// lease lapses in a Redis outage longer than the lease, while it runs on), and by nodes attached
+/// here for which no job here answers (both after a grace of one lease since the shot's last
+/// write, so a node that just joined has time to take its first lease and a claim in flight is
+/// not mistaken for an orphan), and those held by nodes named `own_prefix*` at once; answers how
+/// many.
 async fn reap_orphans(
     deps: &ReconcilerDeps,
     own_prefix: Option<&str>,
@@ -233,7 +251,11 @@ async fn reap_orphans(
         let Some(node) = &shot.node else { continue };
         let ours = own_prefix.is_some_and(|p| node.as_str().starts_with(p));
         let quiet = now - shot.updated_at >= grace;
-        let lapsed = !live.get(node).copied().unwrap_or(false) && quiet;
+        // A node attached here is alive whatever its lease says: the lease lapses during a Redis
+        // outage longer than it (renewals fail), and the node is still running its shots. Only
+        // `orphan_here` (no job here answers for the shot) requeues on a node of ours.
+        let attached_here = attached.contains(node);
+        let lapsed = !attached_here && !live.get(node).copied().unwrap_or(false) && quiet;
         let orphan_here = untracked.contains(&shot.id) && quiet;
         if !(ours || lapsed || orphan_here) {
             continue;

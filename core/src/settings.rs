@@ -104,6 +104,12 @@ pub struct StoreSettings {
     /// Unset: never trimmed (an audit log keeps everything unless told otherwise).
     #[serde(default)]
     pub audit_max_len: Option<usize>,
+    /// With Redis: how long after a charge the sweeper first checks its video. A charge whose
+    /// video was never stored (the create timed out, or its server died) is refunded then; one
+    /// whose video failed is refunded if the failing write's refund was lost. Longer than any
+    /// create can take to reach Redis after its charge.
+    #[serde(default = "default_charge_grace", with = "humantime_serde_compat")]
+    pub charge_grace: Duration,
 }
 
 impl Default for StoreSettings {
@@ -114,8 +120,13 @@ impl Default for StoreSettings {
             audit_max_len: None,
             node_lease: default_node_lease(),
             sweep_period: default_sweep_period(),
+            charge_grace: default_charge_grace(),
         }
     }
+}
+
+fn default_charge_grace() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_node_lease() -> Duration {

@@ -338,6 +338,7 @@ fn cluster_and_metrics_describe_the_farm() {
         "shotfarm_preemptions_total",
         "shotfarm_requeues_total",
         "shotfarm_websocket_sessions",
+        "shotfarm_bus_channels",
         "shotfarm_cost_usd_total",
     ] {
         assert!(text.contains(name), "metrics lack {name}");

@@ -225,6 +225,34 @@ fn two_servers_on_one_redis_share_the_allowance() {
 }
 
 #[test]
+fn two_servers_on_one_redis_share_the_rate_limit() {
+    let redis = redis_server::RedisServer::start();
+    let url = redis.url();
+    let limits = [
+        ("SHOTFARM_STORE__URL", url.as_str()),
+        ("SHOTFARM_LIMITS__READS_PER_MINUTE", "1"),
+        ("SHOTFARM_LIMITS__READ_BURST", "3"),
+        ("SHOTFARM_LIMITS__SUBMISSIONS_PER_MINUTE", "1"),
+        ("SHOTFARM_LIMITS__SUBMISSION_BURST", "2"),
+    ];
+    let (a, b) = (start(&limits), start(&limits));
+    let alice = a.user("alice");
+    // The burst of three reads is the user's across both servers, not three on each.
+    let statuses: Vec<u16> = [&a, &b, &a, &b, &a, &b]
+        .iter()
+        .map(|s| s.get("/api/v1/credits", &alice).status().as_u16())
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 429, 429, 429]);
+    let submitted: Vec<u16> = [&b, &a, &b, &a]
+        .iter()
+        .map(|s| s.post("/api/v1/videos", &alice, &small()).status().as_u16())
+        .collect();
+    assert_eq!(submitted, [201, 201, 429, 429]);
+    // Another user's budget is their own.
+    assert_eq!(b.get("/api/v1/credits", &b.user("bob")).status(), 200);
+}
+
+#[test]
 fn a_tight_rate_limit_answers_429_naming_the_limit() {
     let s = start(&[
         ("SHOTFARM_LIMITS__READS_PER_MINUTE", "60"),

@@ -519,3 +519,26 @@ fn a_preempted_shot_shows_preempted_then_queued_then_running_from_its_checkpoint
         "finished elsewhere"
     );
 }
+
+/// The `shotfarm_bus_channels` gauge: the event bus's per-video channels held now.
+fn bus_channels(s: &Server) -> f64 {
+    let text = s.get("/metrics", &s.operator()).text().expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("shotfarm_bus_channels "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("shotfarm_bus_channels in /metrics")
+}
+
+#[test]
+fn the_bus_channels_gauge_counts_the_videos_the_bus_holds() {
+    let s = Server::start(&[]);
+    assert_eq!(bus_channels(&s), 0.0, "nothing published yet");
+    let alice = s.user("alice");
+    let a = id_of(&s.submit(&alice, &video(1, 2)));
+    let b = id_of(&s.submit(&alice, &video(1, 2)));
+    for id in [&a, &b] {
+        s.wait_final(&alice, id);
+    }
+    // Both final, but within the replay grace: still held.
+    assert_eq!(bus_channels(&s), 2.0);
+}

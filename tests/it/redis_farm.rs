@@ -394,3 +394,26 @@ fn a_shot_held_by_a_node_here_that_no_job_here_tracks_is_requeued() {
     assert_eq!(done[0]["shots"][0]["attempt"], 2, "{:#}", done[0]);
     assert_logged_exactly_once(&redis, &done[0]);
 }
+
+/// Redis is away for longer than a node lease: this server's own nodes' leases lapse meanwhile,
+/// but they are still attached here and running their shots, so nothing of theirs is requeued
+/// when Redis comes back (every shot completes at its first attempt).
+#[test]
+fn an_outage_longer_than_the_lease_requeues_none_of_this_servers_running_shots() {
+    let mut redis = RedisServer::start_persistent();
+    let s = serve(&redis, "own", "0.004", "1s");
+    let alice = s.user("alice");
+    let id = id_of(&s.submit(&alice, &video(8, TIMED_MODEL)));
+    wait_some_progress(&s, &alice, std::slice::from_ref(&id));
+    redis.stop();
+    // The outage is the scenario: it has to outlast the 1 s lease (its keys expire in Redis's
+    // own time, the append-only file keeping their deadlines).
+    std::thread::sleep(Duration::from_millis(2500));
+    redis.restart();
+    let done = wait_all_final(&s, &alice, std::slice::from_ref(&id));
+    assert_eq!(done[0]["state"], "completed", "{:#}", done[0]);
+    for shot in done[0]["shots"].as_array().expect("shots") {
+        assert_eq!(shot["attempt"], 1, "requeued by its own server: {shot:#}");
+    }
+    assert_logged_exactly_once(&redis, &done[0]);
+}

@@ -63,6 +63,20 @@ fn format_value(v: f64) -> String {
     }
 }
 
+/// The `shotfarm_bus_channels` gauge: the event bus's per-video channels held now (a final
+/// video's is retired a grace after its watchers left), in the same text format.
+pub fn render_bus_channels(channels: usize) -> String {
+    let mut out = String::new();
+    Family::new(
+        &mut out,
+        "shotfarm_bus_channels",
+        "gauge",
+        "Per-video event-bus channels held (live videos, and final ones within the replay grace).",
+    )
+    .sample("shotfarm_bus_channels", &[], channels as f64);
+    out
+}
+
 /// The whole `/metrics` page, from `snapshot` and `snapshots_taken` of them so far.
 pub fn render(
     m: &FarmMetrics,

@@ -38,6 +38,12 @@ pub struct NotFound(#[allow(dead_code)] Problem);
 #[response(content_type = "application/problem+json")]
 pub struct Conflict(#[allow(dead_code)] Problem);
 
+/// 422: well formed but refused for what it means (an `Idempotency-Key` reused for another
+/// request); `errors` names the field.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Unprocessable(#[allow(dead_code)] Problem);
+
 /// 413: the request body is over `server.max_body_bytes`.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
@@ -108,6 +114,7 @@ pub struct Unavailable(#[allow(dead_code)] Problem);
             Forbidden,
             NotFound,
             Conflict,
+            Unprocessable,
             PayloadTooLarge,
             UnsupportedMediaType,
             TooManyRequests,

@@ -52,6 +52,10 @@ pub enum ApiError {
     /// The target's state forbids the action, e.g. preempting an on-demand node (409).
     #[error("{0}")]
     Conflict(String),
+    /// Well formed, but refused for what it means (422): a reused `Idempotency-Key` with another
+    /// body. The field names what was refused.
+    #[error("{}", .0.message)]
+    Unprocessable(FieldError),
     /// The request body is over the configured limit (413).
     #[error("request body is over the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -128,6 +132,7 @@ impl ApiError {
         };
         let errors = match self {
             Self::Validation(errors) => errors.clone(),
+            Self::Unprocessable(error) => vec![error.clone()],
             _ => Vec::new(),
         };
         Problem {
@@ -158,6 +163,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -57,6 +57,9 @@ impl WebSettings {
         if self.websocket.max_sessions_per_user == Some(0) {
             return Err("websocket.max_sessions_per_user must be at least 1 (or unset: 16)".into());
         }
+        if self.websocket.max_sessions == Some(0) {
+            return Err("websocket.max_sessions must be at least 1 (or unset: 20000)".into());
+        }
         let a = &self.agents;
         if a.heartbeat_interval.is_zero() || a.heartbeat_timeout <= a.heartbeat_interval {
             return Err(
@@ -243,5 +246,14 @@ mod tests {
         )];
         let err = WebSettings::load(None, env).expect_err("0 sessions");
         assert!(err.to_string().contains("max_sessions_per_user"), "{err}");
+        let env = vec![(
+            "SHOTFARM_WEBSOCKET__MAX_SESSIONS".to_owned(),
+            "0".to_owned(),
+        )];
+        let err = WebSettings::load(None, env).expect_err("0 sessions on the server");
+        assert!(
+            err.to_string().contains("websocket.max_sessions must"),
+            "{err}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! charged, and per video where it was charged, behind one lock so a charge is atomic.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,8 @@ use shotfarm_core::ids::{OwnerId, VideoId};
 struct Books {
     charged: HashMap<(OwnerId, String), HashSet<VideoId>>,
     charges: HashMap<VideoId, (OwnerId, String)>,
+    /// Unsettled charges, with when the sweeper should look at each.
+    unsettled: HashMap<VideoId, DateTime<Utc>>,
 }
 
 /// Accounts held in this process (lost when it stops, like the in-memory store).
@@ -52,11 +55,13 @@ impl Accounts for MemoryAccounts {
         }
         set.insert(video.clone());
         books.charges.insert(video.clone(), key);
+        books.unsettled.insert(video.clone(), Utc::now());
         Ok(Charge::Charged { used: used + 1 })
     }
 
     async fn refund(&self, video: &VideoId) -> Result<bool, StoreError> {
         let mut books = self.books.lock();
+        books.unsettled.remove(video);
         let Some(key) = books.charges.remove(video) else {
             return Ok(false);
         };
@@ -71,5 +76,40 @@ impl Accounts for MemoryAccounts {
         Ok(count(
             books.charged.get(&(owner.clone(), period.id.clone())),
         ))
+    }
+
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<VideoId>, StoreError> {
+        let books = self.books.lock();
+        let mut due: Vec<(DateTime<Utc>, VideoId)> = books
+            .unsettled
+            .iter()
+            .filter(|(_, at)| **at < before)
+            .map(|(v, at)| (*at, v.clone()))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, v)| v).collect())
+    }
+
+    async fn settle(
+        &self,
+        video: &VideoId,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<(), StoreError> {
+        let mut books = self.books.lock();
+        match until {
+            None => {
+                books.unsettled.remove(video);
+            }
+            Some(at) => {
+                if let Some(due) = books.unsettled.get_mut(video) {
+                    *due = at;
+                }
+            }
+        }
+        Ok(())
     }
 }

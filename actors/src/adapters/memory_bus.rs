@@ -1,13 +1,17 @@
 //! The in-process event bus: a broadcast channel per video for live watchers, and a bounded tail
-//! of its recent events for `since` replay.
+//! of its recent events for `since` replay. A final video's channel is retired a grace after its
+//! final event once nobody watches it (`retiring.rs`); a replay of a retired channel answers
+//! `None` (a snapshot).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 
+use super::retiring::{self, Retiring, RETIRE_AFTER};
 use crate::ports::{EventBus, Subscription};
 use shotfarm_core::domain::FarmEvent;
 use shotfarm_core::ids::VideoId;
@@ -32,9 +36,15 @@ impl Channel {
 }
 
 /// Per-video channels in a concurrent map.
-#[derive(Default)]
 pub struct MemoryBus {
     channels: DashMap<VideoId, Arc<Channel>>,
+    retiring: Retiring,
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::with_retire_after(RETIRE_AFTER)
+    }
 }
 
 impl MemoryBus {
@@ -43,22 +53,62 @@ impl MemoryBus {
         Self::default()
     }
 
-    fn channel(&self, video: &VideoId) -> Arc<Channel> {
+    /// An empty bus that keeps a final video's channel `grace` for replays.
+    pub fn with_retire_after(grace: Duration) -> Self {
+        Self {
+            channels: DashMap::new(),
+            retiring: Retiring::new(grace),
+        }
+    }
+
+    /// `video`'s channel, made (and, for a watcher, noted for retirement: its video may be
+    /// final already and never publish again) when missing.
+    fn channel(&self, video: &VideoId, watcher: bool) -> Arc<Channel> {
         if let Some(c) = self.channels.get(video) {
             return Arc::clone(c.value());
         }
-        Arc::clone(
+        let mut made = false;
+        let channel = Arc::clone(
             self.channels
                 .entry(video.clone())
-                .or_insert_with(|| Arc::new(Channel::new()))
+                .or_insert_with(|| {
+                    made = true;
+                    Arc::new(Channel::new())
+                })
                 .value(),
-        )
+        );
+        if made && watcher {
+            self.retiring.note(video);
+        }
+        channel
+    }
+
+    /// Retires the noted channels whose grace is over: gone when nobody watches and nothing
+    /// unfinished came through since; noted again while watched.
+    fn sweep(&self) {
+        for video in self.retiring.due() {
+            let mut held = false;
+            self.channels.remove_if(&video, |_, c| {
+                if !retiring::ended(c.tail.lock().back().map(|e| e.as_ref())) {
+                    return false;
+                }
+                held = c.live.receiver_count() > 0;
+                !held
+            });
+            if held {
+                self.retiring.note(&video);
+            }
+        }
     }
 }
 
 impl EventBus for MemoryBus {
     fn publish(&self, event: FarmEvent) {
-        let channel = self.channel(event.video_id());
+        self.sweep();
+        let channel = self.channel(event.video_id(), false);
+        if retiring::is_final(&event) {
+            self.retiring.note(event.video_id());
+        }
         let event = Arc::new(event);
         // The tail lock also orders sends, so watchers see seq order even if two publishers race.
         let mut tail = channel.tail.lock();
@@ -71,11 +121,14 @@ impl EventBus for MemoryBus {
     }
 
     fn subscribe(&self, video: &VideoId) -> Subscription {
-        self.channel(video).live.subscribe()
+        self.sweep();
+        self.channel(video, true).live.subscribe()
     }
 
     fn replay(&self, video: &VideoId, since: u64) -> Option<Vec<Arc<FarmEvent>>> {
-        let channel = self.channel(video);
+        // A missing channel was retired (or never had an event): a snapshot answers; making one
+        // here would bring a retired channel back.
+        let channel = self.channels.get(video).map(|c| Arc::clone(c.value()))?;
         let tail = channel.tail.lock();
         match tail.front() {
             None => Some(Vec::new()),
@@ -87,6 +140,11 @@ impl EventBus for MemoryBus {
     fn retire(&self, video: &VideoId) {
         self.channels
             .remove_if(video, |_, c| c.live.receiver_count() == 0);
+    }
+
+    fn channels(&self) -> usize {
+        self.sweep();
+        self.channels.len()
     }
 }
 

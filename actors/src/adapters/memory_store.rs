@@ -11,9 +11,14 @@ use dashmap::DashMap;
 use parking_lot::Mutex;
 
 use crate::ports::store::{shot_write_allowed, ShotWritten, TextField, VideoChange};
-use crate::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+use crate::ports::{
+    Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
+};
 use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord};
-use shotfarm_core::ids::{NodeId, ShotId, VideoId};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
+
+/// Remembered keys past which expired ones are dropped (on the next keyed create).
+const ONCE_PRUNE_AT: usize = 10_000;
 
 /// Videos in a concurrent map, each behind its own mutex.
 #[derive(Default)]
@@ -21,12 +26,42 @@ pub struct MemoryStore {
     videos: DashMap<VideoId, Arc<Mutex<VideoRecord>>>,
     /// Node leases: when each expires.
     leases: DashMap<NodeId, Instant>,
+    /// `Idempotency-Key`s by owner and key: the video each created, its request's fingerprint,
+    /// and when the key is forgotten.
+    once: DashMap<(OwnerId, String), Remembered>,
+}
+
+/// What the store remembers of one `Idempotency-Key`.
+struct Remembered {
+    video: VideoId,
+    fingerprint: String,
+    until: Instant,
+}
+
+impl Remembered {
+    fn replay(&self, once: &Once) -> Option<Replay> {
+        (Instant::now() < self.until).then(|| Replay {
+            video: self.video.clone(),
+            same_request: self.fingerprint == once.fingerprint,
+        })
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn insert_video(&self, video: VideoRecord) -> Result<(), StoreError> {
+        use dashmap::mapref::entry::Entry;
+        match self.videos.entry(video.id.clone()) {
+            Entry::Occupied(_) => Err(StoreError::Duplicate(video.id)),
+            Entry::Vacant(slot) => {
+                slot.insert(Arc::new(Mutex::new(video)));
+                Ok(())
+            }
+        }
     }
 
     fn entry(&self, id: &VideoId) -> Option<Arc<Mutex<VideoRecord>>> {
@@ -45,7 +80,14 @@ pub fn apply_shot_write(
         .iter_mut()
         .find(|s| s.id == shot.id)
         .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
-    if !shot_write_allowed(slot.state, slot.attempt, shot.state, shot.attempt) {
+    let by_holder = slot.node == shot.node;
+    if !shot_write_allowed(
+        slot.state,
+        slot.attempt,
+        shot.state,
+        shot.attempt,
+        by_holder,
+    ) {
         return Err(StoreError::Fenced {
             shot: shot.id.clone(),
             attempt: shot.attempt,
@@ -76,14 +118,47 @@ pub fn apply_shot_write(
 #[async_trait]
 impl Store for MemoryStore {
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
+        self.insert_video(video)
+    }
+
+    async fn create_video_once(
+        &self,
+        video: VideoRecord,
+        once: &Once,
+    ) -> Result<Option<Replay>, StoreError> {
         use dashmap::mapref::entry::Entry;
-        match self.videos.entry(video.id.clone()) {
-            Entry::Occupied(_) => Err(StoreError::Duplicate(video.id)),
+        // The key's entry stays locked while the video is stored: a concurrent call with the
+        // same key waits, then finds the video this one stored.
+        let remembered = Remembered {
+            video: video.id.clone(),
+            fingerprint: once.fingerprint.clone(),
+            until: Instant::now() + once.ttl,
+        };
+        match self.once.entry((once.owner.clone(), once.key.clone())) {
+            Entry::Occupied(mut slot) => {
+                if let Some(replay) = slot.get().replay(once) {
+                    return Ok(Some(replay));
+                }
+                self.insert_video(video)?;
+                slot.insert(remembered);
+            }
             Entry::Vacant(slot) => {
-                slot.insert(Arc::new(Mutex::new(video)));
-                Ok(())
+                self.insert_video(video)?;
+                slot.insert(remembered);
             }
         }
+        if self.once.len() > ONCE_PRUNE_AT {
+            let now = Instant::now();
+            self.once.retain(|_, r| r.until > now);
+        }
+        Ok(None)
+    }
+
+    async fn find_once(&self, once: &Once) -> Result<Option<Replay>, StoreError> {
+        Ok(self
+            .once
+            .get(&(once.owner.clone(), once.key.clone()))
+            .and_then(|r| r.replay(once)))
     }
 
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {

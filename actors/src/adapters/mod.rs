@@ -8,6 +8,7 @@ pub mod memory_audit;
 pub mod memory_bus;
 pub mod memory_revocations;
 pub mod memory_store;
+pub mod retiring;
 pub mod simulated_telemetry;
 pub mod timing_executor;
 

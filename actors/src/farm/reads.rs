@@ -72,8 +72,8 @@ impl Farm {
     /// Admits one request of `who` to read users' data: 429 (with its `Retry-After`) past their
     /// read rate. Counted before anything else about the request is judged, so a request refused
     /// for a bad parameter still counts, as it always has.
-    pub fn reader(&self, who: Identity) -> Result<Reader, FarmError> {
-        self.rate_limits.admit(Limit::Reads, &who.user)?;
+    pub async fn reader(&self, who: Identity) -> Result<Reader, FarmError> {
+        self.rate_limits.admit(Limit::Reads, &who.user).await??;
         Ok(Reader { who })
     }
 

@@ -98,7 +98,7 @@ fn not_found(result: Result<impl std::fmt::Debug, FarmError>) -> String {
 async fn an_owner_reads_their_video_and_each_shot_is_a_prompt_read() {
     let (farm, log) = farm(100);
     let video = submit(&farm, "alice", 2).await;
-    let reader = farm.reader(user("alice")).expect("admitted");
+    let reader = farm.reader(user("alice")).await.expect("admitted");
     let read = farm.video(reader, &video.id).await.expect("read");
     assert_eq!(read.id, video.id);
     assert_eq!(read.title.as_deref(), Some("a secret title"));
@@ -109,7 +109,7 @@ async fn an_owner_reads_their_video_and_each_shot_is_a_prompt_read() {
 
     let page = farm
         .list_videos(
-            farm.reader(user("alice")).expect("admitted"),
+            farm.reader(user("alice")).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -127,7 +127,7 @@ async fn repeated_reads_of_a_video_are_one_prompt_read_per_window() {
     let polled = submit(&farm, "alice", 2).await;
     let listed = submit(&farm, "alice", 1).await;
     for _ in 0..5 {
-        let reader = farm.reader(user("alice")).expect("admitted");
+        let reader = farm.reader(user("alice")).await.expect("admitted");
         farm.video(reader, &polled.id).await.expect("read");
     }
     let all = VideoFilter {
@@ -135,12 +135,15 @@ async fn repeated_reads_of_a_video_are_one_prompt_read_per_window() {
         ..VideoFilter::default()
     };
     for _ in 0..3 {
-        let reader = farm.reader(user("alice")).expect("admitted");
+        let reader = farm.reader(user("alice")).await.expect("admitted");
         let page = farm.list_videos(reader, all.clone()).await.expect("list");
         assert_eq!(page.videos.len(), 2);
     }
     let watch = farm
-        .watch(farm.reader(user("alice")).expect("admitted"), &polled.id)
+        .watch(
+            farm.reader(user("alice")).await.expect("admitted"),
+            &polled.id,
+        )
         .await
         .expect("watch");
     let snapshot = watch.snapshot().await.expect("read").expect("exists");
@@ -148,7 +151,7 @@ async fn repeated_reads_of_a_video_are_one_prompt_read_per_window() {
     // Bob reads a video of his own last; once his entry is in, every read before it was
     // appended too (background appends run in the order they were spawned).
     let last = submit(&farm, "bob", 1).await;
-    farm.video(farm.reader(user("bob")).expect("admitted"), &last.id)
+    farm.video(farm.reader(user("bob")).await.expect("admitted"), &last.id)
         .await
         .expect("read");
     let entries = wait_for_prompt_reads(&log, 4).await;
@@ -163,22 +166,22 @@ async fn repeated_reads_of_a_video_are_one_prompt_read_per_window() {
 async fn cancelling_a_final_video_is_a_conflict_and_no_audit_entry() {
     let (farm, log) = farm(100);
     let video = submit(&farm, "alice", 1).await;
-    let reader = || farm.reader(user("alice")).expect("admitted");
+    let reader = || async { farm.reader(user("alice")).await.expect("admitted") };
     let cancelled = farm
-        .cancel_video(reader(), &video.id)
+        .cancel_video(reader().await, &video.id)
         .await
         .expect("cancel");
     assert_eq!(cancelled.state, VideoState::Cancelled);
     let before = wait_for_prompt_reads(&log, 1).await;
     for _ in 0..3 {
-        match farm.cancel_video(reader(), &video.id).await {
+        match farm.cancel_video(reader().await, &video.id).await {
             Err(FarmError::Conflict(why)) => assert!(why.contains("cancelled"), "{why}"),
             other => panic!("expected a conflict, got {other:?}"),
         }
     }
     // A later read of another video is appended after anything the refusals could have.
     let other = submit(&farm, "alice", 1).await;
-    farm.video(reader(), &other.id).await.expect("read");
+    farm.video(reader().await, &other.id).await.expect("read");
     let after = wait_for_prompt_reads(&log, before.len() + 1).await;
     let of_cancelled = after.iter().filter(|e| e.record.video_id == video.id);
     assert_eq!(of_cancelled.count(), before.len(), "{after:?}");
@@ -190,14 +193,14 @@ async fn another_user_is_told_the_video_does_not_exist() {
     let video = submit(&farm, "alice", 1).await;
     let missing = not_found(
         farm.video(
-            farm.reader(user("bob")).expect("admitted"),
+            farm.reader(user("bob")).await.expect("admitted"),
             &VideoId::from("vid_missing"),
         )
         .await,
     );
     assert_eq!(missing, "video vid_missing");
     let theirs = not_found(
-        farm.video(farm.reader(user("bob")).expect("admitted"), &video.id)
+        farm.video(farm.reader(user("bob")).await.expect("admitted"), &video.id)
             .await,
     );
     assert_eq!(
@@ -206,16 +209,16 @@ async fn another_user_is_told_the_video_does_not_exist() {
         "same answer as missing"
     );
     not_found(
-        farm.cancel_video(farm.reader(user("bob")).expect("admitted"), &video.id)
+        farm.cancel_video(farm.reader(user("bob")).await.expect("admitted"), &video.id)
             .await,
     );
     let watch = farm
-        .watch(farm.reader(user("bob")).expect("admitted"), &video.id)
+        .watch(farm.reader(user("bob")).await.expect("admitted"), &video.id)
         .await;
     assert!(matches!(watch, Err(FarmError::NotFound(_))));
     let page = farm
         .list_videos(
-            farm.reader(user("bob")).expect("admitted"),
+            farm.reader(user("bob")).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -226,13 +229,16 @@ async fn another_user_is_told_the_video_does_not_exist() {
     assert!(page.videos.is_empty(), "bob lists only his own");
 
     // Bob's refused cancel changed nothing; alice's own cancel does.
-    let reader = farm.reader(user("alice")).expect("admitted");
+    let reader = farm.reader(user("alice")).await.expect("admitted");
     assert_eq!(
         farm.video(reader, &video.id).await.expect("read").state,
         VideoState::Queued
     );
     let cancelled = farm
-        .cancel_video(farm.reader(user("alice")).expect("admitted"), &video.id)
+        .cancel_video(
+            farm.reader(user("alice")).await.expect("admitted"),
+            &video.id,
+        )
         .await
         .expect("cancel");
     assert_eq!(cancelled.state, VideoState::Cancelled);
@@ -250,13 +256,13 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
     let ops = operator();
 
     let read = farm
-        .video(farm.reader(ops.clone()).expect("admitted"), &video.id)
+        .video(farm.reader(ops.clone()).await.expect("admitted"), &video.id)
         .await
         .expect("operators see every video");
     assert!(!ops.sees_text_of(&read), "shown without its text");
     let page = farm
         .list_videos(
-            farm.reader(ops.clone()).expect("admitted"),
+            farm.reader(ops.clone()).await.expect("admitted"),
             VideoFilter {
                 limit: 10,
                 ..VideoFilter::default()
@@ -266,7 +272,7 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
         .expect("list");
     assert_eq!(page.videos.len(), 1, "every owner's videos");
     let watch = farm
-        .watch(farm.reader(ops.clone()).expect("admitted"), &video.id)
+        .watch(farm.reader(ops.clone()).await.expect("admitted"), &video.id)
         .await
         .expect("watch");
     let (_subscription, opening) = watch.open(None).await.expect("open");
@@ -278,14 +284,17 @@ async fn an_operator_sees_every_video_and_no_read_of_theirs_is_a_prompt_read() {
     assert_eq!(recent.len(), 1);
     assert_eq!(recent[0].title, None, "the overview carries no title");
     assert!(recent[0].shots.iter().all(|s| s.spec.prompt.is_empty()));
-    farm.cancel_video(farm.reader(ops.clone()).expect("admitted"), &video.id)
+    farm.cancel_video(farm.reader(ops.clone()).await.expect("admitted"), &video.id)
         .await
         .expect("cancel");
 
     // The owner's read afterwards is the only prompt read in the log.
-    farm.video(farm.reader(user("alice")).expect("admitted"), &video.id)
-        .await
-        .expect("read");
+    farm.video(
+        farm.reader(user("alice")).await.expect("admitted"),
+        &video.id,
+    )
+    .await
+    .expect("read");
     let entries = wait_for_prompt_reads(&log, 2).await;
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert!(
@@ -306,18 +315,21 @@ async fn the_overview_of_every_video_is_for_operators() {
 async fn reads_are_counted_once_per_request_and_refused_past_the_burst() {
     let (farm, _log) = farm(3);
     let video = submit(&farm, "alice", 1).await;
-    let read = |farm: &Farm| farm.reader(user("alice"));
-    farm.video(read(&farm).expect("first"), &video.id)
+    let read = |farm: &Farm| {
+        let farm = farm.clone();
+        async move { farm.reader(user("alice")).await }
+    };
+    farm.video(read(&farm).await.expect("first"), &video.id)
         .await
         .expect("read");
-    farm.credits(read(&farm).expect("second"))
+    farm.credits(read(&farm).await.expect("second"))
         .await
         .expect("credits");
     let watch = farm
-        .watch(read(&farm).expect("third"), &video.id)
+        .watch(read(&farm).await.expect("third"), &video.id)
         .await
         .expect("watch");
-    match read(&farm) {
+    match read(&farm).await {
         Err(FarmError::RateLimited(limited)) => assert!(limited.retry_after_s() >= 1),
         other => panic!("expected a 429, got {other:?}"),
     }
@@ -325,7 +337,7 @@ async fn reads_are_counted_once_per_request_and_refused_past_the_burst() {
     watch.open(None).await.expect("open");
     assert!(watch.snapshot().await.expect("resync").is_some());
     // Another user has a rate of their own.
-    farm.reader(user("bob")).expect("bob's own rate");
+    farm.reader(user("bob")).await.expect("bob's own rate");
 }
 
 #[actix_rt::test]
@@ -333,7 +345,10 @@ async fn a_snapshot_is_a_prompt_read_only_once_delivered() {
     let (farm, log) = farm(100);
     let video = submit(&farm, "alice", 3).await;
     let watch = farm
-        .watch(farm.reader(user("alice")).expect("admitted"), &video.id)
+        .watch(
+            farm.reader(user("alice")).await.expect("admitted"),
+            &video.id,
+        )
         .await
         .expect("watch");
     let dropped = watch.snapshot().await.expect("read").expect("exists");

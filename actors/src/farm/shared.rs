@@ -35,16 +35,19 @@ impl Farm {
             settings.store.instance = Some(random_instance());
         }
         let (lease, sweep) = (settings.store.node_lease, settings.store.sweep_period);
+        let charge_grace = settings.store.charge_grace;
         let bus = Arc::clone(&adapters.bus);
         let mut farm = Self::start_on(settings, adapters)?;
         let deps = ReconcilerDeps {
             // The farm's store is the adapter sealed: the reconciler reads and writes through it.
             store: Arc::clone(&farm.store),
             bus,
+            accounts: Arc::clone(&farm.accounts),
             supervisor: farm.supervisor.clone(),
             metrics: Arc::clone(&farm.metrics),
             lease,
             sweep,
+            charge_grace,
         };
         reconciler::recover(&deps, own_prefix.as_deref()).await?;
         farm.reconciler = Some(Reconciler::new(deps).start());

@@ -1,6 +1,11 @@
 //! The accounts port: how many videos each user has been charged for in a period. A charge is
 //! one atomic check-and-record (two servers on one Redis never spend one credit twice), keyed by
 //! the video, so a refund finds the charge's owner and period and happens at most once.
+//!
+//! A charge stays *unsettled* until its video is known to stand: a sweeper looks at each one a
+//! while after it was made and refunds it when its video was never stored (the create timed out
+//! or its server died between charge and create) or failed (its refund lost), and settles it
+//! once the video is otherwise final.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -68,6 +73,18 @@ pub trait Accounts: Send + Sync + 'static {
 
     /// Videos charged to `owner` in `period` (refunds deducted).
     async fn used(&self, owner: &OwnerId, period: &Period) -> Result<u32, StoreError>;
+
+    /// Up to `limit` unsettled charges made (or last deferred) before `before`, oldest first.
+    async fn unsettled(
+        &self,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<VideoId>, StoreError>;
+
+    /// Settles `video`'s charge when `until` is `None` (it stands: the sweeper stops looking),
+    /// else dates it `until` so the sweeper looks again after. A refund settles it too.
+    async fn settle(&self, video: &VideoId, until: Option<DateTime<Utc>>)
+        -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -40,8 +40,12 @@ pub trait EventBus: Send + Sync + 'static {
         Box::pin(std::future::ready(kept))
     }
 
-    /// Forgets a final video's channel once its watchers are gone.
+    /// Forgets a final video's channel once its watchers are gone. Buses call it themselves a
+    /// grace after a video's final event (`adapters::retiring`); callers need not.
     fn retire(&self, video: &VideoId);
+
+    /// Channels held now (the `shotfarm_bus_channels` gauge): what retirement keeps bounded.
+    fn channels(&self) -> usize;
 }
 
 /// Publishes the events of a shot write (the shot job's own writes, and writes made for others).

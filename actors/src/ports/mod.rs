@@ -20,5 +20,5 @@ pub use bus::{EventBus, Subscription};
 pub use executor::{ExecEvent, ExecHandle, ExecJob, Executor};
 pub use node_provider::{Inventory, NodeProvider, ProviderError};
 pub use revocations::Revocations;
-pub use store::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+pub use store::{Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
 pub use telemetry::{NodeActivity, TelemetrySource};

@@ -138,21 +138,47 @@ pub struct VideoChange {
     pub eta: Option<DateTime<Utc>>,
 }
 
+/// An `Idempotency-Key` as the store keeps it, beside the video it created: one owner's key, a
+/// keyed digest of what was asked (so a replay with another body is told apart without the store
+/// holding the text), and how long the key is remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Once {
+    pub owner: OwnerId,
+    pub key: String,
+    pub fingerprint: String,
+    pub ttl: Duration,
+}
+
+/// What an earlier request under the same [`Once`] key created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replay {
+    pub video: VideoId,
+    /// Whether that request had the same fingerprint (else the key is being reused for another
+    /// request, which is refused).
+    pub same_request: bool,
+}
+
 /// The fencing rules every adapter applies to a shot write, given the stored shot's state and
-/// attempt and the written ones (the Redis adapter's script mirrors them line for line):
+/// attempt and the written ones, and whether the write comes from the stored shot's holder (the
+/// node its claim named; the Redis adapter's script mirrors them line for line):
 ///
 /// - a final shot never changes again (a second completion is refused);
 /// - an older attempt is refused;
 /// - a newer attempt must be the next one and `queued` (a requeue; of two servers requeueing
 ///   an orphan, one wins), and `queued` only ever comes with a newer attempt;
 /// - at the same attempt, `assigned` needs a `queued` shot (the claim: of two servers placing
-///   it, one wins), `running`/`preempted`/`completed` need a claimed shot, and
+///   it, one wins), `running`/`preempted`/`completed` need a claimed shot *and its holder*, and
 ///   `cancelled`/`failed` may end any unfinished shot.
+///
+/// The holder check matters when Redis forgets a claim (a crash within its AOF's fsync window
+/// rolls the shot back to `queued`) and another server claims the same attempt: the first
+/// holder's next write is refused, so it stops, and only one of them runs the attempt.
 pub fn shot_write_allowed(
     stored: ShotState,
     stored_attempt: u32,
     state: ShotState,
     attempt: u32,
+    by_holder: bool,
 ) -> bool {
     use ShotState::*;
     if stored.is_final() || attempt < stored_attempt {
@@ -164,7 +190,9 @@ pub fn shot_write_allowed(
     match state {
         Assigned => stored == Queued,
         Queued => false,
-        Running | Preempted | Completed => matches!(stored, Assigned | Running | Preempted),
+        Running | Preempted | Completed => {
+            by_holder && matches!(stored, Assigned | Running | Preempted)
+        }
         Cancelled | Failed => true,
     }
 }
@@ -174,6 +202,19 @@ pub fn shot_write_allowed(
 pub trait Store: Send + Sync + 'static {
     /// Stores a new video with its queued shots.
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError>;
+
+    /// Stores a new video unless `once.key` (of `once.owner`) created one within its `ttl`, in one
+    /// atomic step with remembering the key: `Ok(None)` when this call stored `video`, else the
+    /// earlier video (nothing is stored). Two calls with one key never both store.
+    async fn create_video_once(
+        &self,
+        video: VideoRecord,
+        once: &Once,
+    ) -> Result<Option<Replay>, StoreError>;
+
+    /// The video `once.key` created within its `ttl`, if any (read before charging, so a retry
+    /// of a spent allowance still gets its video).
+    async fn find_once(&self, once: &Once) -> Result<Option<Replay>, StoreError>;
 
     /// A video with its shots.
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError>;

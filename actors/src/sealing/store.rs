@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 
 use crate::ports::store::{ShotWritten, TextField, TextMap, TextRewritten};
-use crate::ports::{Store, StoreError, VideoPage, VideoQuery};
+use crate::ports::{Once, Replay, Store, StoreError, VideoPage, VideoQuery};
 use shotfarm_core::domain::{ShotRecord, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::keyring::{Keyring, SealError};
@@ -107,6 +107,26 @@ impl Store for SealedStore {
         self.inner.create_video(self.seal_video(video)).await?;
         self.remember(&id, &owner);
         Ok(())
+    }
+
+    async fn create_video_once(
+        &self,
+        video: VideoRecord,
+        once: &Once,
+    ) -> Result<Option<Replay>, StoreError> {
+        let (id, owner) = (video.id.clone(), video.owner.clone());
+        let replay = self
+            .inner
+            .create_video_once(self.seal_video(video), once)
+            .await?;
+        if replay.is_none() {
+            self.remember(&id, &owner);
+        }
+        Ok(replay)
+    }
+
+    async fn find_once(&self, once: &Once) -> Result<Option<Replay>, StoreError> {
+        self.inner.find_once(once).await
     }
 
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {

@@ -189,6 +189,43 @@ pub async fn concurrent_refunds_of_one_video_refund_it_once(h: Harness) {
     assert_eq!(h.a.used(&alice, &period).await.expect("accounts"), 0);
 }
 
+pub async fn a_charge_is_unsettled_until_settled_or_refunded(h: Harness) {
+    let (alice, period) = (OwnerId::from("alice"), november());
+    let (kept, refunded, later) = (
+        VideoId::new_random(),
+        VideoId::new_random(),
+        VideoId::new_random(),
+    );
+    for v in [&kept, &refunded, &later] {
+        h.a.charge(&alice, &period, 5, v).await.expect("accounts");
+    }
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let mut due = h.b.unsettled(soon, 10).await.expect("accounts");
+    due.sort();
+    let mut all = vec![kept.clone(), refunded.clone(), later.clone()];
+    all.sort();
+    assert_eq!(due, all, "every new charge is unsettled");
+    assert_eq!(h.b.unsettled(soon, 2).await.expect("accounts").len(), 2);
+
+    h.b.settle(&kept, None).await.expect("accounts");
+    assert!(h.b.refund(&refunded).await.expect("accounts"));
+    let far = Utc::now() + chrono::Duration::hours(1);
+    h.a.settle(&later, Some(far)).await.expect("accounts");
+    assert!(h.a.unsettled(soon, 10).await.expect("accounts").is_empty());
+    let after = far + chrono::Duration::seconds(1);
+    let deferred = h.a.unsettled(after, 10).await.expect("accounts");
+    assert_eq!(deferred, std::slice::from_ref(&later));
+    assert_eq!(
+        h.a.used(&alice, &period).await.expect("accounts"),
+        2,
+        "settling keeps the charge"
+    );
+
+    // A settled charge is not brought back by a late deferral.
+    h.a.settle(&kept, Some(Utc::now())).await.expect("accounts");
+    assert_eq!(h.a.unsettled(after, 10).await.expect("accounts"), [later]);
+}
+
 /// Runs every case of this suite as a test of the calling crate on the harness `$harness`
 /// builds (an expression, evaluated once per case; it may `.await`).
 #[macro_export]
@@ -213,6 +250,11 @@ macro_rules! accounts_conformance {
         #[actix_rt::test]
         async fn concurrent_charges_never_double_spend() {
             $crate::testkit::accounts::concurrent_charges_never_double_spend($harness).await
+        }
+        #[actix_rt::test]
+        async fn a_charge_is_unsettled_until_settled_or_refunded() {
+            $crate::testkit::accounts::a_charge_is_unsettled_until_settled_or_refunded($harness)
+                .await
         }
         #[actix_rt::test]
         async fn concurrent_refunds_of_one_video_refund_it_once() {

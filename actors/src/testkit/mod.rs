@@ -4,5 +4,6 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod once;
 pub mod revocations;
 pub mod store_bus;

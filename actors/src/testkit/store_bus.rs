@@ -22,6 +22,8 @@ use crate::ports::{EventBus, Store, StoreError, Subscription, VideoQuery};
 
 /// How long a test waits for an event to arrive before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+/// The grace after which the harnesses' buses retire a final video's channel.
+pub const RETIRE_AFTER_IN_TESTS: Duration = Duration::from_secs(1);
 
 /// A store and a bus as one server holds them.
 pub struct Server {
@@ -173,6 +175,82 @@ pub async fn a_claim_succeeds_once(h: Harness) {
         .iter()
         .filter_map(|r| r.as_ref().err())
         .all(|e| matches!(e, StoreError::Fenced { .. })));
+}
+
+/// Two holders claim one shot at one attempt: the second claim is refused, and so is every
+/// write it would make after (so a claim the store lost in a rollback and granted again can
+/// never be run by both: the first holder's next write is refused and it follows the store).
+pub async fn a_second_holder_is_refused_at_the_same_attempt(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let holder = |node: &str, state| {
+        let mut s = moved(&v.shots[0], state);
+        s.node = Some(NodeId(node.into()));
+        s
+    };
+    write(&h.a, &holder("a-1", ShotState::Assigned))
+        .await
+        .expect("the first claim");
+    for state in [
+        ShotState::Assigned,
+        ShotState::Running,
+        ShotState::Preempted,
+        ShotState::Completed,
+    ] {
+        let refused = h.b.store.write_shot(holder("b-1", state)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Fenced { .. })),
+            "{state:?} by another holder at the same attempt: {refused:?}"
+        );
+    }
+    write(&h.a, &holder("a-1", ShotState::Running))
+        .await
+        .expect("the holder runs it");
+    let done = write(&h.a, &holder("a-1", ShotState::Completed)).await;
+    assert!(done.is_ok(), "the holder completes it: {done:?}");
+    let stored = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.shots[0].node, Some(NodeId("a-1".into())));
+}
+
+/// A final video's channel stays while a watcher holds it, and is retired a grace after the
+/// watcher left; a `since` replay of it then asks for a snapshot.
+pub async fn a_final_videos_channel_is_retired_once_nobody_watches(h: Harness) {
+    let base = h.b.bus.channels();
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    assert_eq!(h.b.bus.channels(), base + 1);
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    shot.node = Some(NodeId("n-1".into()));
+    for state in [
+        ShotState::Assigned,
+        ShotState::Running,
+        ShotState::Completed,
+    ] {
+        shot = moved(&shot, state);
+        write(&h.a, &shot).await.expect("write");
+    }
+    loop {
+        let event = next_event(&mut rx).await;
+        if matches!(&*event, FarmEvent::Video(e) if e.state.is_final()) {
+            break;
+        }
+    }
+    // The grace passing is the scenario: a watched channel outlives it.
+    let ended = Instant::now();
+    while ended.elapsed() < RETIRE_AFTER_IN_TESTS * 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(h.b.bus.channels(), base + 1, "a watched channel stays");
+    drop(rx);
+    eventually("the channel is retired", || async {
+        h.b.bus.channels() == base
+    })
+    .await;
+    assert!(
+        h.b.bus.replay(&v.id, 0).is_none(),
+        "a retired channel replays nothing"
+    );
 }
 
 pub async fn fencing_refuses_stale_and_second_completions(h: Harness) {
@@ -647,6 +725,18 @@ macro_rules! store_bus_conformance {
             $crate::testkit::store_bus::a_claim_succeeds_once($harness).await
         }
         #[actix_rt::test]
+        async fn a_second_holder_is_refused_at_the_same_attempt() {
+            $crate::testkit::store_bus::a_second_holder_is_refused_at_the_same_attempt($harness)
+                .await
+        }
+        #[actix_rt::test]
+        async fn a_final_videos_channel_is_retired_once_nobody_watches() {
+            $crate::testkit::store_bus::a_final_videos_channel_is_retired_once_nobody_watches(
+                $harness,
+            )
+            .await
+        }
+        #[actix_rt::test]
         async fn fencing_refuses_stale_and_second_completions() {
             $crate::testkit::store_bus::fencing_refuses_stale_and_second_completions($harness).await
         }
@@ -688,6 +778,18 @@ macro_rules! store_bus_conformance {
         async fn text_rewrites_never_lose_a_concurrent_shot_write() {
             $crate::testkit::store_bus::text_rewrites_never_lose_a_concurrent_shot_write($harness)
                 .await
+        }
+        #[actix_rt::test]
+        async fn a_key_stores_one_video_and_answers_it_after() {
+            $crate::testkit::once::a_key_stores_one_video_and_answers_it_after($harness).await
+        }
+        #[actix_rt::test]
+        async fn a_key_is_forgotten_after_its_lifetime() {
+            $crate::testkit::once::a_key_is_forgotten_after_its_lifetime($harness).await
+        }
+        #[actix_rt::test]
+        async fn concurrent_calls_with_one_key_store_one_video() {
+            $crate::testkit::once::concurrent_calls_with_one_key_store_one_video($harness).await
         }
     };
 }

@@ -11,7 +11,9 @@ use shotfarm_actors::testkit::{accounts, audit, revocations, store_bus};
 
 fn memory_store_bus() -> store_bus::Harness {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::new());
+    let bus: Arc<dyn EventBus> = Arc::new(MemoryBus::with_retire_after(
+        store_bus::RETIRE_AFTER_IN_TESTS,
+    ));
     store_bus::Harness {
         a: store_bus::Server {
             store: Arc::clone(&store),

@@ -6,6 +6,9 @@
 //! a shot running on another in order; `since` replay reads the stream, so it works after a
 //! restart.
 //!
+//! A watched video's channel is retired a grace after its final event once nobody watches it
+//! (`shotfarm_actors::adapters::retiring`), so the bus holds channels for live videos only.
+//!
 //! Tasks: the feed task (Redis → local channels; reconnects with backoff and then catches every
 //! watched video up from its stream) and the writer task ([`EventBus::publish`] → the stream, for
 //! events no store write logged; a no-op append for those it did).
@@ -28,6 +31,7 @@ use tracing::{debug, warn};
 
 use crate::conn::{self, RedisConn};
 use shotfarm_actors::adapters::memory_bus::{LIVE_CAPACITY, REPLAY_TAIL};
+use shotfarm_actors::adapters::retiring::{self, Retiring, RETIRE_AFTER};
 use shotfarm_actors::ports::{EventBus, Subscription};
 use shotfarm_core::domain::FarmEvent;
 use shotfarm_core::ids::VideoId;
@@ -96,8 +100,47 @@ struct Inner {
     /// What the store on the same connection logged already (see [`RedisConn::logged`]).
     logged: Arc<DashMap<VideoId, u64>>,
     channels: DashMap<VideoId, Arc<Channel>>,
+    /// Channels to retire once their grace is over.
+    retiring: Retiring,
     /// Whether the feed is subscribed right now.
     feed_up: AtomicBool,
+}
+
+impl Inner {
+    /// Delivers `event` to `video`'s channel, noting the channel for retirement when the event
+    /// ends the video.
+    fn deliver(
+        &self,
+        video: &VideoId,
+        channel: &Channel,
+        event: Arc<FarmEvent>,
+        jump: bool,
+    ) -> Offer {
+        let ends = retiring::is_final(&event);
+        let offer = channel.offer(event, jump);
+        if ends && offer == Offer::Delivered {
+            self.retiring.note(video);
+        }
+        offer
+    }
+
+    /// Retires the noted channels whose grace is over: gone when nobody watches and nothing
+    /// unfinished came through since; noted again while watched.
+    fn sweep(&self) {
+        for video in self.retiring.due() {
+            let mut held = false;
+            self.channels.remove_if(&video, |_, c| {
+                if !retiring::ended(c.delivered.lock().tail.back().map(|e| e.as_ref())) {
+                    return false;
+                }
+                held = c.live.receiver_count() > 0;
+                !held
+            });
+            if held {
+                self.retiring.note(&video);
+            }
+        }
+    }
 }
 
 /// The Redis event bus. Dropping it stops its tasks.
@@ -110,10 +153,16 @@ pub struct RedisBus {
 impl RedisBus {
     /// A bus on an open connection; starts its feed and writer tasks on the current runtime.
     pub fn new(conn: &RedisConn) -> Self {
+        Self::with_retire_after(conn, RETIRE_AFTER)
+    }
+
+    /// [`RedisBus::new`] keeping a final video's channel `grace` for replays.
+    pub fn with_retire_after(conn: &RedisConn, grace: Duration) -> Self {
         let inner = Arc::new(Inner {
             conn: conn.manager.clone(),
             logged: Arc::clone(&conn.logged),
             channels: DashMap::new(),
+            retiring: Retiring::new(grace),
             feed_up: AtomicBool::new(false),
         });
         let (outbox, rx) = mpsc::unbounded_channel();
@@ -133,17 +182,27 @@ impl RedisBus {
         self.inner.feed_up.load(Ordering::Relaxed)
     }
 
+    /// `video`'s channel, made when missing and then noted for retirement (its video may be
+    /// final already and never deliver another event).
     fn channel(&self, video: &VideoId) -> Arc<Channel> {
         if let Some(c) = self.inner.channels.get(video) {
             return Arc::clone(c.value());
         }
-        Arc::clone(
+        let mut made = false;
+        let channel = Arc::clone(
             self.inner
                 .channels
                 .entry(video.clone())
-                .or_insert_with(|| Arc::new(Channel::new()))
+                .or_insert_with(|| {
+                    made = true;
+                    Arc::new(Channel::new())
+                })
                 .value(),
-        )
+        );
+        if made {
+            self.inner.retiring.note(video);
+        }
+        channel
     }
 }
 
@@ -166,6 +225,7 @@ impl EventBus for RedisBus {
     }
 
     fn subscribe(&self, video: &VideoId) -> Subscription {
+        self.inner.sweep();
         self.channel(video).live.subscribe()
     }
 
@@ -207,6 +267,11 @@ impl EventBus for RedisBus {
         self.inner
             .channels
             .remove_if(video, |_, c| c.live.receiver_count() == 0);
+    }
+
+    fn channels(&self) -> usize {
+        self.inner.sweep();
+        self.inner.channels.len()
     }
 }
 
@@ -282,7 +347,7 @@ async fn catch_up(inner: Arc<Inner>, video: VideoId) {
         match reply {
             Ok(reply) => {
                 for event in decode_entries(&reply) {
-                    channel.offer(event, true);
+                    inner.deliver(&video, &channel, event, true);
                 }
                 return;
             }
@@ -297,6 +362,7 @@ async fn catch_up(inner: Arc<Inner>, video: VideoId) {
 
 /// One feed message: `<video id>\n<event json>[\n<event json>...]`.
 fn on_feed(inner: &Arc<Inner>, payload: &str) {
+    inner.sweep();
     let mut lines = payload.split('\n');
     let Some(video) = lines.next().map(VideoId::from) else {
         return;
@@ -312,7 +378,7 @@ fn on_feed(inner: &Arc<Inner>, payload: &str) {
                 continue;
             }
         };
-        if channel.offer(event, false) == Offer::Gap {
+        if inner.deliver(&video, &channel, event, false) == Offer::Gap {
             tokio::spawn(catch_up(Arc::clone(inner), video));
             return;
         }

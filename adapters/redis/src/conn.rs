@@ -4,13 +4,16 @@
 //! # Key layout
 //!
 //! - `sf:v:{<video id>}`: hash of one video: `meta` (the record without shots), `state`, `seq`,
-//!   `upd`, `n`, and per shot `s:<i>` (its JSON) and `k:<i>` (the summary the write script reads:
-//!   `state|attempt|step|progress|eta sort key|eta json`).
+//!   `upd`, `n`, and per shot `s:<i>` (its JSON), `k:<i>` (the summary the write script reads:
+//!   `state|attempt|step|progress|eta sort key|eta json`) and `h:<i>` (its holder: the node of
+//!   its last write, empty for none; at one attempt only the holder runs or completes it).
 //! - `sf:e:{<video id>}`: stream of the video's events, entry id `<seq>-0`, field `e`.
 //! - `sf:unfinished`: set of video ids not final; `sf:queued`: set of shot ids queued.
 //! - `sf:idx:all`, `sf:idx:o:<owner>`: sorted sets (score 0) of `<created micros, 20 digits>:<id>`,
 //!   read newest first by lexical range.
 //! - `sf:node:<node id>`: a node's lease, expiring unless renewed.
+//! - `sf:once:{<owner>}:<Idempotency-Key>`: `<video id>|<fingerprint>` of the video the key
+//!   created, expiring after the key's lifetime (24 h).
 //! - channel `sf:events`: every event as it is logged, `<video id>\n<event json>[\n...]`.
 //!
 //! A video's keys share a hash tag, so a cluster would keep them on one shard; the sets and
@@ -23,6 +26,7 @@ use dashmap::DashMap;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, RedisError};
 
+use crate::durability::{Durability, FsyncWait};
 use shotfarm_actors::ports::StoreError;
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 
@@ -59,6 +63,12 @@ pub fn owner_index(owner: &OwnerId) -> String {
     format!("sf:idx:o:{owner}")
 }
 
+/// The record of one owner's `Idempotency-Key`: `<video id>|<fingerprint>`, expiring with the
+/// key. Keys are short printable ASCII (the web layer refuses others).
+pub fn once_key(owner: &OwnerId, key: &str) -> String {
+    format!("sf:once:{{{owner}}}:{key}")
+}
+
 /// A node's lease.
 pub fn lease_key(node: &NodeId) -> String {
     format!("sf:node:{node}")
@@ -72,6 +82,9 @@ pub struct RedisConn {
     /// Per unfinished video, the last seq the store on this connection logged: the bus on it
     /// skips publishing those events again (they are in the stream and on the feed already).
     pub logged: Arc<DashMap<VideoId, u64>>,
+    /// Whether accepted videos and charges wait for the append-only file's fsync (set by
+    /// [`RedisConn::check_durability`] on a Redis that has `WAITAOF`).
+    pub fsync: FsyncWait,
 }
 
 impl RedisConn {
@@ -93,7 +106,16 @@ impl RedisConn {
             client,
             manager,
             logged: Arc::new(DashMap::new()),
+            fsync: FsyncWait::default(),
         })
+    }
+
+    /// Reads what a crash of this Redis can lose, and from Redis 7.2 on (with an append-only
+    /// file) makes accepted videos and charges wait for its fsync.
+    pub async fn check_durability(&self) -> Result<Durability, StoreError> {
+        let found = Durability::probe(&mut self.manager.clone()).await?;
+        self.fsync.set(found.waits_for_fsync());
+        Ok(found)
     }
 }
 

@@ -14,8 +14,11 @@ use redis::aio::ConnectionManager;
 use redis::Script;
 
 use crate::conn::{self, corrupt, unavailable, RedisConn};
+use crate::durability::FsyncWait;
 use shotfarm_actors::ports::store::{ShotWritten, VideoChange};
-use shotfarm_actors::ports::{Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};
+use shotfarm_actors::ports::{
+    Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
+};
 use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
@@ -31,6 +34,8 @@ const LOGGED_MAX: usize = 100_000;
 pub struct RedisStore {
     conn: ConnectionManager,
     create: Script,
+    /// Accepted videos wait for the append-only file's fsync where Redis can (7.2+).
+    fsync: FsyncWait,
     write: Script,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
@@ -45,9 +50,75 @@ impl RedisStore {
         Self {
             conn: conn.manager.clone(),
             create: Script::new(include_str!("lua/create_video.lua")),
+            fsync: conn.fsync.clone(),
             write: Script::new(include_str!("lua/write_shot.lua")),
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
             logged: Arc::clone(&conn.logged),
+        }
+    }
+
+    /// Runs the create script: `Ok(None)` when it stored `video`, `Some` with the earlier video
+    /// when `once`'s key created one, [`StoreError::Duplicate`] when `video`'s id exists.
+    async fn run_create(
+        &self,
+        video: &VideoRecord,
+        once: Option<&Once>,
+    ) -> Result<Option<Replay>, StoreError> {
+        let meta = VideoRecord {
+            shots: Vec::new(),
+            ..video.clone()
+        };
+        let mut call = self.create.prepare_invoke();
+        call.key(conn::video_key(&video.id))
+            .key(conn::UNFINISHED)
+            .key(conn::QUEUED)
+            .key(conn::INDEX_ALL)
+            .key(conn::owner_index(&video.owner))
+            .arg(video.id.as_str())
+            .arg(json(&meta)?)
+            .arg(video.state.as_str())
+            .arg(video.seq)
+            .arg(json(&video.updated_at)?)
+            .arg(video.shots.len())
+            .arg(index_member(
+                video.created_at.timestamp_micros(),
+                video.id.as_str(),
+            ));
+        let counted = |f: fn(&ShotRecord) -> bool| video.shots.iter().filter(|s| f(s)).count();
+        call.arg(counted(|s| s.state.is_final()))
+            .arg(counted(|s| s.state == ShotState::Completed))
+            .arg(counted(|s| s.state == ShotState::Failed))
+            .arg(counted(|s| {
+                s.state != ShotState::Queued || s.attempt > 1 || s.step > 0
+            }));
+        for shot in &video.shots {
+            let queued = if shot.state == ShotState::Queued {
+                shot.id.as_str()
+            } else {
+                ""
+            };
+            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
+        }
+        if let Some(once) = once {
+            call.key(conn::once_key(&once.owner, &once.key))
+                .arg(format!("{}|{}", video.id, once.fingerprint))
+                .arg(
+                    u64::try_from(once.ttl.as_millis())
+                        .unwrap_or(u64::MAX)
+                        .max(1),
+                );
+        }
+        let (created, seen): (i64, String) = call
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        match (created, once) {
+            (1, _) => {
+                self.fsync.wait(&mut self.conn.clone()).await?;
+                Ok(None)
+            }
+            (2, Some(once)) => replay_of(&seen, once).map(Some),
+            _ => Err(StoreError::Duplicate(video.id.clone())),
         }
     }
 
@@ -71,6 +142,17 @@ impl RedisStore {
         }
         Ok(out)
     }
+}
+
+/// A key's record (`<video id>|<fingerprint>`) read back against the request now made.
+fn replay_of(record: &str, once: &Once) -> Result<Replay, StoreError> {
+    let (video, fingerprint) = record
+        .split_once('|')
+        .ok_or_else(|| corrupt(format!("idempotency record {record:?}")))?;
+    Ok(Replay {
+        video: VideoId::from(video),
+        same_request: fingerprint == once.fingerprint,
+    })
 }
 
 /// The summary the write script derives the video from: `state|attempt|step|progress|eta key|eta`.
@@ -141,50 +223,25 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
 #[async_trait]
 impl Store for RedisStore {
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
-        let meta = VideoRecord {
-            shots: Vec::new(),
-            ..video.clone()
-        };
-        let mut call = self.create.prepare_invoke();
-        call.key(conn::video_key(&video.id))
-            .key(conn::UNFINISHED)
-            .key(conn::QUEUED)
-            .key(conn::INDEX_ALL)
-            .key(conn::owner_index(&video.owner))
-            .arg(video.id.as_str())
-            .arg(json(&meta)?)
-            .arg(video.state.as_str())
-            .arg(video.seq)
-            .arg(json(&video.updated_at)?)
-            .arg(video.shots.len())
-            .arg(index_member(
-                video.created_at.timestamp_micros(),
-                video.id.as_str(),
-            ));
-        let counted = |f: fn(&ShotRecord) -> bool| video.shots.iter().filter(|s| f(s)).count();
-        call.arg(counted(|s| s.state.is_final()))
-            .arg(counted(|s| s.state == ShotState::Completed))
-            .arg(counted(|s| s.state == ShotState::Failed))
-            .arg(counted(|s| {
-                s.state != ShotState::Queued || s.attempt > 1 || s.step > 0
-            }));
-        for shot in &video.shots {
-            let queued = if shot.state == ShotState::Queued {
-                shot.id.as_str()
-            } else {
-                ""
-            };
-            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
-        }
-        let created: i64 = call
-            .invoke_async(&mut self.conn.clone())
+        // Without a key the script never answers a replay.
+        self.run_create(&video, None).await.map(|_| ())
+    }
+
+    async fn create_video_once(
+        &self,
+        video: VideoRecord,
+        once: &Once,
+    ) -> Result<Option<Replay>, StoreError> {
+        self.run_create(&video, Some(once)).await
+    }
+
+    async fn find_once(&self, once: &Once) -> Result<Option<Replay>, StoreError> {
+        let seen: Option<String> = redis::cmd("GET")
+            .arg(conn::once_key(&once.owner, &once.key))
+            .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        if created == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Duplicate(video.id))
-        }
+        seen.map(|r| replay_of(&r, once)).transpose()
     }
 
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
@@ -272,6 +329,7 @@ impl Store for RedisStore {
             .arg(conn::STREAM_KEPT)
             .arg(conn::FINAL_STREAM_TTL_S)
             .arg(conn::FEED_CHANNEL)
+            .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;

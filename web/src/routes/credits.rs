@@ -22,7 +22,7 @@ use crate::problem::ApiError;
 )]
 #[get("/api/v1/credits")]
 async fn credits(farm: web::Data<Farm>, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let view = farm.credits(farm.reader(caller.identity())?).await?;
+    let view = farm.credits(farm.reader(caller.identity()).await?).await?;
     Ok(HttpResponse::Ok().json(view))
 }
 

@@ -16,7 +16,7 @@ pub mod videos;
 use shotfarm_actors::ports::StoreError;
 use shotfarm_actors::FarmError;
 
-use crate::problem::ApiError;
+use crate::problem::{ApiError, FieldError};
 
 /// Seconds a client should wait before retrying when the store is unreachable.
 const RETRY_AFTER_S: u64 = 2;
@@ -27,6 +27,9 @@ impl From<FarmError> for ApiError {
             FarmError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             FarmError::Conflict(why) => ApiError::Conflict(why),
             FarmError::Invalid(why) => ApiError::BadRequest(why),
+            FarmError::IdempotencyKeyReused(why) => {
+                ApiError::Unprocessable(FieldError::new("Idempotency-Key", why))
+            }
             FarmError::Store(StoreError::Unavailable(_)) | FarmError::Unavailable(_) => {
                 ApiError::Unavailable {
                     retry_after_s: RETRY_AFTER_S,

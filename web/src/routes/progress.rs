@@ -54,7 +54,7 @@ async fn progress(
     origin::check(&req, &settings.server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
     // The read is counted before `since` is judged, and ownership after it (the order above).
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let since = since_of(req.query_string())?;
     let watch = farm.watch(reader, &VideoId::from(id.as_str())).await?;
     let permit = SessionLimiter::of(&req)?.acquire(&caller.user)?;

@@ -9,7 +9,7 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use shotfarm_actors::{Farm, FarmError};
 use shotfarm_core::domain::Priority;
 
-use crate::metrics::{render, Scrape, ScrapeContext, Snapshot};
+use crate::metrics::{render, render_bus_channels, Scrape, ScrapeContext, Snapshot};
 use crate::problem::ApiError;
 use crate::session::SessionLimiter;
 
@@ -81,14 +81,11 @@ async fn metrics(
             .collect(),
         sessions_limit: SessionLimiter::of(&req)?.max_total(),
     };
+    let mut text = render(farm.metrics(), &snapshot, scrape.snapshots.taken(), &ctx);
+    text.push_str(&render_bus_channels(farm.bus().channels()));
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(
-            farm.metrics(),
-            &snapshot,
-            scrape.snapshots.taken(),
-            &ctx,
-        )))
+        .body(text))
 }
 
 /// The request's `Authorization: Bearer` token, if it has one.

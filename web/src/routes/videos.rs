@@ -3,7 +3,7 @@
 //! see what, the read rate and the audit of prompt reads are the farm's (`Farm::reader`,
 //! `Farm::video`, `Farm::list_videos`, `Farm::cancel_video`), not these routes'.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
@@ -17,6 +17,11 @@ use crate::problem::{parse_query, ApiError, JsonBody};
 use crate::validate::{validate, SubmitVideoRequest};
 use crate::wire::VideoJson;
 
+/// The header that makes a submission safe to retry.
+const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+/// The longest `Idempotency-Key` taken.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
 /// Most videos one page lists.
 const MAX_PAGE: usize = 100;
 const DEFAULT_PAGE: usize = 20;
@@ -24,13 +29,21 @@ const DEFAULT_PAGE: usize = 20;
 #[utoipa::path(
     tag = "videos",
     request_body(content = crate::validate::SubmitVideoRequest, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "makes a retry safe: the same key and request within 24 h answer the \
+                           video it created (200) and charge once; the key with another request \
+                           is 422")),
     responses(
         (status = 201, description = "The video, queued", body = crate::wire::VideoJson,
+         headers(("Location" = String, description = "the video's URL"))),
+        (status = 200, description = "The video this Idempotency-Key created before (nothing \
+                                      stored or charged now)", body = crate::wire::VideoJson,
          headers(("Location" = String, description = "the video's URL"))),
         (status = 400, response = crate::openapi::BadRequest),
         (status = 401, response = crate::openapi::Unauthorized),
         (status = 413, response = crate::openapi::PayloadTooLarge),
         (status = 415, response = crate::openapi::UnsupportedMediaType),
+        (status = 422, response = crate::openapi::Unprocessable),
         (status = 429, response = crate::openapi::TooManyRequests),
         (status = 503, response = crate::openapi::Unavailable),
     ),
@@ -41,10 +54,12 @@ const DEFAULT_PAGE: usize = 20;
 async fn submit(
     farm: web::Data<Farm>,
     caller: Caller,
+    request: HttpRequest,
     body: JsonBody<SubmitVideoRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
     let who = caller.identity();
-    farm.admit_submission(&who)?;
+    farm.admit_submission(&who).await?;
     let account = farm.account(&who)?;
     let settings = farm.settings();
     let seed = |prompt: &str| farm.default_seed(&caller.user, prompt);
@@ -55,13 +70,38 @@ async fn submit(
         account.high_priority,
         &seed,
     )?;
-    let video = farm
-        .submit_charged(caller.user.clone(), &account, new)
+    let submitted = farm
+        .submit_charged(caller.user.clone(), &account, new, key)
         .await?;
-    tracing::info!(video_id = %video.id, shots = video.shots.len(), "video accepted");
-    Ok(HttpResponse::Created()
+    let video = &submitted.video;
+    let mut answer = if submitted.replayed {
+        tracing::info!(video_id = %video.id, "idempotent replay: the key's video answered");
+        HttpResponse::Ok()
+    } else {
+        tracing::info!(video_id = %video.id, shots = video.shots.len(), "video accepted");
+        HttpResponse::Created()
+    };
+    Ok(answer
         .insert_header(("Location", format!("/api/v1/videos/{}", video.id)))
-        .json(VideoJson::of(&video, &caller.user)))
+        .json(VideoJson::of(video, &caller.user)))
+}
+
+/// The request's `Idempotency-Key`: 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters (a
+/// UUID fits), or absent.
+fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default();
+    let ok =
+        (1..=MAX_IDEMPOTENCY_KEY).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(ApiError::field(
+            IDEMPOTENCY_KEY,
+            format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        ));
+    }
+    Ok(Some(key.to_owned()))
 }
 
 #[utoipa::path(
@@ -82,7 +122,7 @@ async fn read(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let video = farm.video(reader, &VideoId::from(id.as_str())).await?;
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
@@ -108,7 +148,7 @@ async fn cancel(
     caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let video = farm
         .cancel_video(reader, &VideoId::from(id.as_str()))
         .await?;
@@ -155,7 +195,7 @@ async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Counted first: a request refused for a bad parameter still counts against the read rate.
-    let reader = farm.reader(caller.identity())?;
+    let reader = farm.reader(caller.identity()).await?;
     let params: ListParams = parse_query(req.query_string())?;
     let state = match params.state.as_deref() {
         None | Some("") => None,

@@ -1,13 +1,23 @@
 -- Stores a new video with its shots, atomically with its listing entries and the sets servers
--- sweep (unfinished videos, queued shots). Refuses an id that exists.
--- KEYS: video hash, unfinished set, queued set, index of all videos, index of the owner's videos
+-- sweep (unfinished videos, queued shots), and with its Idempotency-Key when it has one. Refuses
+-- an id that exists, and a key that created a video already (answering that video).
+-- KEYS: video hash, unfinished set, queued set, index of all videos, index of the owner's
+--       videos, [the Idempotency-Key's record]
 -- ARGV: video id, meta json, state, seq, updated_at json, shot count, index member, the
 --       counters the write script keeps (final, completed, failed, started shots),
---       then per shot: shot json, summary, shot id (empty unless queued)
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return 0
-end
+--       then per shot: shot json, summary, shot id (empty unless queued),
+--       then with a key: its record (`<video id>|<fingerprint>`), its lifetime in milliseconds
+-- Returns {1, ''} when stored, {0, ''} for an id that exists, {2, record} for a key seen before.
 local n = tonumber(ARGV[6])
+if KEYS[6] then
+  local seen = redis.call('GET', KEYS[6])
+  if seen then
+    return {2, seen}
+  end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, ''}
+end
 local fields = {'meta', ARGV[2], 'state', ARGV[3], 'seq', ARGV[4], 'upd', ARGV[5], 'n', ARGV[6],
   'nf', ARGV[8], 'nc', ARGV[9], 'nx', ARGV[10], 'ns', ARGV[11]}
 for i = 0, n - 1 do
@@ -27,4 +37,8 @@ if not final[ARGV[3]] then
 end
 redis.call('ZADD', KEYS[4], 0, ARGV[7])
 redis.call('ZADD', KEYS[5], 0, ARGV[7])
-return 1
+if KEYS[6] then
+  local b = 12 + 3 * n
+  redis.call('SET', KEYS[6], ARGV[b], 'PX', ARGV[b + 1])
+end
+return {1, ''}

@@ -8,12 +8,15 @@
 -- ARGV: 1 shot index, 2 shot json, 3 state, 4 attempt, 5 step, 6 progress, 7 eta sort key
 --       (empty: none), 8 eta json, 9 shot event json without seq, 10 ts json, 11 video id json,
 --       12 video id, 13 shot id, 14 stream length kept, 15 seconds a final video's stream is
---       kept, 16 feed channel
+--       kept, 16 feed channel, 17 the written shot's node (empty: none)
+-- Per shot the hash also keeps h:<i>, its holder (the node of its last write): at one attempt
+-- only the holder may run, preempt or complete it.
 -- Counters in the hash: nf final shots, nc completed, nx failed, ns started (not a fresh
 -- queued shot: left the queue once, or has a later attempt or a step).
 local h, stream = KEYS[1], KEYS[2]
 local idx = ARGV[1]
-local cur = redis.call('HMGET', h, 'n', 'state', 'seq', 'nf', 'nc', 'nx', 'ns', 'k:' .. idx)
+local cur = redis.call('HMGET', h, 'n', 'state', 'seq', 'nf', 'nc', 'nx', 'ns', 'k:' .. idx,
+  'h:' .. idx)
 local n = tonumber(cur[1])
 if not n then
   return {'novideo'}
@@ -39,7 +42,9 @@ elseif state == 'assigned' then
 elseif state == 'queued' then
   ok = false
 elseif state == 'running' or state == 'preempted' or state == 'completed' then
-  ok = (cstate == 'assigned' or cstate == 'running' or cstate == 'preempted')
+  -- A shot stored before holders were kept (no h:<i>) is judged by attempt alone.
+  local by_holder = (not cur[9]) or cur[9] == ARGV[17]
+  ok = by_holder and (cstate == 'assigned' or cstate == 'running' or cstate == 'preempted')
 else
   ok = true
 end
@@ -76,7 +81,8 @@ local seq = tonumber(cur[3]) + 1
 local changed = vstate ~= cur[2]
 local last = changed and seq + 1 or seq
 local summary = state .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[8]
-redis.call('HSET', h, 's:' .. idx, ARGV[2], 'k:' .. idx, summary, 'upd', ARGV[10],
+redis.call('HSET', h, 's:' .. idx, ARGV[2], 'k:' .. idx, summary, 'h:' .. idx, ARGV[17],
+  'upd', ARGV[10],
   'seq', last, 'state', vstate, 'nf', nf, 'nc', nc, 'nx', nx, 'ns', ns)
 if state == 'queued' then
   redis.call('SADD', KEYS[4], ARGV[13])

@@ -19,7 +19,10 @@ async fn redis_server(url: &str) -> Server {
     let conn = RedisConn::connect(url).await.expect("connect to redis");
     Server {
         store: Arc::new(RedisStore::new(&conn)),
-        bus: Arc::new(RedisBus::new(&conn)),
+        bus: Arc::new(RedisBus::with_retire_after(
+            &conn,
+            shotfarm_actors::testkit::store_bus::RETIRE_AFTER_IN_TESTS,
+        )),
     }
 }
 
@@ -166,4 +169,60 @@ async fn replay_works_from_a_fresh_bus() {
 async fn an_outage_reads_unavailable_and_heals() {
     let (h, r) = redis_harness().await;
     check_an_outage_reads_unavailable_and_heals(h, r).await
+}
+
+/// Redis loses a claim (a kill -9 within its AOF's fsync second rolls the shot back to queued)
+/// and grants the same attempt to another server: the first holder's next write is refused, so
+/// only one of them runs the attempt.
+#[actix_rt::test]
+async fn a_claim_lost_in_a_rollback_and_granted_again_is_run_by_one_holder() {
+    let (h, r) = redis_harness().await;
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let client = redis::Client::open(r.url()).expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let key = format!("sf:v:{{{}}}", v.id);
+    let before: Vec<(String, String)> = redis::cmd("HGETALL")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .expect("hgetall");
+
+    let claim = |node: &str, state| {
+        let mut s = moved(&v.shots[0], state);
+        s.node = Some(shotfarm_core::ids::NodeId(node.into()));
+        s
+    };
+    write(&h.a, &claim("a-1", ShotState::Assigned))
+        .await
+        .expect("a claims");
+    // The rollback: the video's hash, its (empty) stream and the queued set as before the claim.
+    let mut restore = redis::pipe();
+    restore.atomic().cmd("DEL").arg(&key).ignore();
+    restore
+        .cmd("DEL")
+        .arg(format!("sf:e:{{{}}}", v.id))
+        .ignore();
+    restore.cmd("HSET").arg(&key).arg(&before).ignore();
+    restore
+        .cmd("SADD")
+        .arg("sf:queued")
+        .arg(v.shots[0].id.as_str())
+        .ignore();
+    let () = restore.query_async(&mut raw).await.expect("roll back");
+
+    write(&h.b, &claim("b-1", ShotState::Assigned))
+        .await
+        .expect("b claims what the store forgot");
+    let late = h.a.store.write_shot(claim("a-1", ShotState::Running)).await;
+    assert!(
+        matches!(late, Err(StoreError::Fenced { .. })),
+        "the first holder must not run it too: {late:?}"
+    );
+    write(&h.b, &claim("b-1", ShotState::Running))
+        .await
+        .expect("b runs it");
 }

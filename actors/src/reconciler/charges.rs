@@ -1,0 +1,141 @@
+//! The sweep of unsettled charges: a charge whose video was never stored is refunded (its create
+//! timed out, ran after the caller gave up and was refused, or its server died between charge
+//! and create), one whose video failed is refunded (the failing write's own refund may have been
+//! lost), and one whose video is otherwise final is settled. Unfinished videos are looked at
+//! again a grace later. Refunds are idempotent, so servers sweeping at once refund a charge once.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tracing::{info, warn};
+
+use crate::ports::{Accounts, Store, StoreError};
+use shotfarm_core::domain::VideoState;
+
+/// Unsettled charges looked at per sweep.
+pub const SETTLE_BATCH: usize = 256;
+
+/// Settles or refunds the charges made at least `grace` ago; answers how many were refunded.
+pub async fn settle_charges(
+    store: &dyn Store,
+    accounts: &dyn Accounts,
+    grace: Duration,
+) -> Result<usize, StoreError> {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let due = accounts.unsettled(now - grace, SETTLE_BATCH).await?;
+    let mut refunded = 0;
+    for id in due {
+        let state = match store.video(&id).await {
+            Ok(video) => video.map(|v| v.state),
+            // Its text does not open: it exists; look again later rather than stop the sweep.
+            Err(StoreError::Unreadable { .. }) => Some(VideoState::Running),
+            Err(e) => return Err(e),
+        };
+        match state {
+            None | Some(VideoState::Failed) => {
+                if accounts.refund(&id).await? {
+                    refunded += 1;
+                    match state {
+                        None => warn!(video_id = %id, "charge without a stored video refunded"),
+                        _ => info!(video_id = %id, "failed video's charge refunded by the sweep"),
+                    }
+                }
+            }
+            Some(s) if s.is_final() => accounts.settle(&id, None).await?,
+            Some(_) => accounts.settle(&id, Some(now)).await?,
+        }
+    }
+    Ok(refunded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::{MemoryAccounts, MemoryStore};
+    use crate::ports::Period;
+    use shotfarm_core::domain::{Priority, ShotSpec, ShotState, VideoRecord};
+    use shotfarm_core::ids::{OwnerId, VideoId};
+
+    fn video(owner: &OwnerId) -> VideoRecord {
+        let spec = ShotSpec {
+            prompt: "p".into(),
+            duration_s: 8,
+            model: "m".into(),
+            seed: 1,
+            steps: 2,
+        };
+        VideoRecord::queued(
+            VideoId::new_random(),
+            owner.clone(),
+            None,
+            Priority::Standard,
+            vec![spec],
+            Utc::now(),
+        )
+    }
+
+    /// `video` with its one shot moved to `state` (through the store's fenced writes).
+    async fn end(store: &MemoryStore, v: &VideoRecord, state: ShotState) {
+        let mut shot = v.shots[0].clone();
+        shot.state = state;
+        store.write_shot(shot).await.expect("write");
+    }
+
+    #[actix_rt::test]
+    async fn orphan_and_failed_charges_are_refunded_final_ones_settled_running_ones_kept() {
+        let (store, accounts) = (MemoryStore::new(), MemoryAccounts::new());
+        let owner = OwnerId::from("alice");
+        let period = Period::month_of(Utc::now());
+        let orphan = VideoId::new_random();
+        let (failed, done, running) = (video(&owner), video(&owner), video(&owner));
+        for v in [&failed, &done, &running] {
+            store.create_video(v.clone()).await.expect("create");
+        }
+        end(&store, &failed, ShotState::Failed).await;
+        end(&store, &done, ShotState::Cancelled).await;
+        for id in [&orphan, &failed.id, &done.id, &running.id] {
+            accounts
+                .charge(&owner, &period, 10, id)
+                .await
+                .expect("charge");
+        }
+        assert_eq!(accounts.used(&owner, &period).await.expect("used"), 4);
+
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 2, "the orphan and the failed video");
+        assert_eq!(accounts.used(&owner, &period).await.expect("used"), 2);
+        let later = Utc::now() + chrono::Duration::seconds(1);
+        let left = accounts.unsettled(later, 10).await.expect("unsettled");
+        assert_eq!(
+            left,
+            std::slice::from_ref(&running.id),
+            "only the running video is looked at again"
+        );
+
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 0, "nothing is refunded twice");
+        assert_eq!(accounts.used(&owner, &period).await.expect("used"), 2);
+    }
+
+    #[actix_rt::test]
+    async fn a_charge_younger_than_the_grace_is_left_alone() {
+        let (store, accounts) = (MemoryStore::new(), MemoryAccounts::new());
+        let owner = OwnerId::from("alice");
+        let period = Period::month_of(Utc::now());
+        let id = VideoId::new_random();
+        accounts
+            .charge(&owner, &period, 10, &id)
+            .await
+            .expect("charge");
+        let refunded = settle_charges(&store, &accounts, Duration::from_secs(3600))
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 0, "its create may still be on its way");
+        assert_eq!(accounts.used(&owner, &period).await.expect("used"), 1);
+    }
+}
