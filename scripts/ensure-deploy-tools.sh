@@ -9,20 +9,8 @@ cd "$(dirname "$0")/.."
 VENV=".venv-deploy"
 VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
 
-if ! command -v kubectl >/dev/null 2>&1; then
-    echo "ensure-deploy-tools: installing kubectl (Debian's kubernetes-client)" >&2
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    log="$(mktemp)"
-    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kubernetes-client; } >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f "$log"
-        echo "ensure-deploy-tools: installing kubernetes-client failed" >&2
-        exit 1
-    fi
-    rm -f "$log"
-    command -v kubectl >/dev/null 2>&1 || { echo "ensure-deploy-tools: kubectl still missing" >&2; exit 1; }
-fi
+. scripts/lib/apt.sh
+ensure_command kubectl kubernetes-client ensure-deploy-tools
 
 if [ -x "$VENV/bin/kubernetes-validate" ] \
     && [ "$("$VENV/bin/kubernetes-validate" --version 2>/dev/null)" = "$VERSION" ]; then
