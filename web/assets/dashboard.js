@@ -13,6 +13,10 @@ const METRICS = [
   ["temp", 3, 100, "k-temp"],
   ["power", 4, 500, "k-power"],
 ];
+// Past this many nodes the "auto" layout lists nodes as one-line rows instead of cards.
+const ROWS_PAST = 24;
+// Natural order of ids: video-od-2 before video-od-10.
+const natural = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
 const COLORS = ["#1f5fbf", "#b3261e", "#1d7a3e", "#a14d00", "#6b3fa0", "#00838f", "#8d6e00", "#5a5a55"];
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +27,10 @@ const nodes = new Map(); // id -> {data, el, parts, hist: [[...per metric arrays
 const queueRows = new Map();
 const videoRows = new Map();
 const visible = new Set();
+const poolHeads = new Map(); // pool -> heading element, when grouping by pool
+// What the node list shows: read from the toolbar by readFilters().
+const filters = { search: "", pool: "", capacity: "", state: "", model: "" };
+let layoutDirty = false; // nodes came or went: the list's order is rebuilt after the frame
 const observer = "IntersectionObserver" in window
   ? new IntersectionObserver((entries) => {
       for (const e of entries) {
@@ -116,7 +124,8 @@ function apply(f) {
   for (const id of f.removed || []) removeNode(id);
   if (f.waiting) waiting(f.waiting);
   if (f.videos) videos(f.videos);
-  setText($("nodes-count"), `(${nodes.size})`);
+  if (layoutDirty) layout();
+  refreshList();
   document.body.dataset.seq = f.seq;
   requestAnimationFrame(draw);
 }
@@ -200,9 +209,13 @@ function upsertNode(patch) {
     insertSorted(n);
     if (observer) observer.observe(n.el); else visible.add(patch.id);
   }
+  if ("pool" in patch && patch.pool !== n.data.pool) layoutDirty = true;
   Object.assign(n.data, patch);
   const d = n.data;
   const p = n.parts;
+  n.el.dataset.pool = d.pool;
+  n.el.dataset.spot = d.spot;
+  n.el.hidden = !passes(d);
   if ("tel" in patch) {
     patch.tel.forEach((t, g) => {
       if (!n.hist[g]) n.hist[g] = METRICS.map(() => []);
@@ -249,9 +262,92 @@ function upsertNode(patch) {
   p.drain.disabled = !(d.state === "ready" || d.state === "joining");
 }
 
-// Frames list up nodes first, then departed ones: new cards go at the end.
+// New cards go at the end for now; layout() puts every node in order once the frame is applied.
 function insertSorted(n) {
   $("nodes").append(n.el);
+  layoutDirty = true;
+}
+
+// Puts the list in natural order of ids (by pool first when grouping), with a heading per pool.
+// Runs only when nodes come or go or grouping changes: moving 200 elements once is cheap, but
+// not every tick.
+function layout() {
+  layoutDirty = false;
+  const group = $("f-group").checked;
+  const list = [...nodes.values()].sort((a, b) =>
+    (group ? natural.compare(a.data.pool || "", b.data.pool || "") : 0) || natural.compare(a.data.id, b.data.id));
+  const frag = document.createDocumentFragment();
+  let pool = null;
+  for (const n of list) {
+    if (group && n.data.pool !== pool) {
+      pool = n.data.pool;
+      let h = poolHeads.get(pool);
+      if (!h) {
+        h = el("h3", "pool-head");
+        h.dataset.pool = pool;
+        poolHeads.set(pool, h);
+      }
+      frag.append(h);
+    }
+    frag.append(n.el);
+  }
+  $("nodes").replaceChildren(frag);
+}
+
+function passes(d) {
+  const f = filters;
+  if (f.search && !String(d.id).toLowerCase().includes(f.search)) return false;
+  if (f.pool && d.pool !== f.pool) return false;
+  if (f.capacity && (d.spot ? "spot" : "on-demand") !== f.capacity) return false;
+  if (f.state && d.state !== f.state) return false;
+  if (f.model && !(d.loaded_models || []).includes(f.model)) return false;
+  return true;
+}
+
+function readFilters() {
+  filters.search = $("f-search").value.trim().toLowerCase();
+  filters.pool = $("f-pool").value;
+  filters.capacity = $("f-capacity").value;
+  filters.state = $("f-state").value;
+  filters.model = $("f-model").value;
+  for (const n of nodes.values()) n.el.hidden = !passes(n.data);
+  refreshList();
+}
+
+// Keeps a select's options equal to `values` (after its first, "any" option), keeping the choice.
+function setOptions(select, values) {
+  const have = [...select.options].slice(1).map((o) => o.value);
+  if (have.length === values.length && have.every((v, i) => v === values[i])) return;
+  const chosen = select.value;
+  select.replaceChildren(select.options[0], ...values.map((v) => el("option", "", v)));
+  select.value = values.includes(chosen) ? chosen : "";
+}
+
+// Counts, pool headings, the filters' choices and the layout, after every frame or filter change.
+function refreshList() {
+  let shown = 0;
+  const pools = new Map(); // pool -> [shown nodes, shown GPUs, nodes]
+  const models = new Set();
+  for (const n of nodes.values()) {
+    const d = n.data;
+    const p = pools.get(d.pool) || [0, 0, 0];
+    p[2] += 1;
+    if (!n.el.hidden) { shown += 1; p[0] += 1; p[1] += (d.gpus || []).length; }
+    pools.set(d.pool, p);
+    for (const m of d.loaded_models || []) models.add(m);
+  }
+  setText($("nodes-count"), shown === nodes.size ? `(${nodes.size})` : `(${shown} of ${nodes.size})`);
+  $("nodes-none").hidden = shown > 0 || nodes.size === 0;
+  for (const [pool, h] of poolHeads) {
+    const [k, g, all] = pools.get(pool) || [0, 0, 0];
+    setText(h, `${pool} · ${k} of ${all} nodes · ${g} GPUs`);
+    h.hidden = k === 0;
+  }
+  setOptions($("f-pool"), [...pools.keys()].sort(natural.compare));
+  setOptions($("f-model"), [...models].sort(natural.compare));
+  const view = $("f-view").value;
+  const rows = view === "rows" || (view === "auto" && nodes.size > ROWS_PAST);
+  $("nodes").dataset.view = rows ? "rows" : "cards";
 }
 
 function removeNode(id) {
@@ -261,6 +357,7 @@ function removeNode(id) {
   n.el.remove();
   nodes.delete(id);
   visible.delete(id);
+  layoutDirty = true;
 }
 
 function draw() {
@@ -407,6 +504,9 @@ $("login").addEventListener("submit", (e) => {
   signIn($("token").value.trim());
 });
 $("logout").addEventListener("click", signOut);
+$("f-search").addEventListener("input", readFilters);
+for (const id of ["f-pool", "f-capacity", "f-state", "f-model", "f-view"]) $(id).addEventListener("change", readFilters);
+$("f-group").addEventListener("change", () => { layout(); refreshList(); });
 (function start() {
   const url = new URL(location.href);
   const fromUrl = url.searchParams.get("token");

@@ -1,0 +1,128 @@
+// Drives the operator dashboard (/) at fleet size in Debian's headless Chromium: a server of many
+// nodes in two pools, spot and on-demand. Checks the node list's natural order, its compact rows,
+// each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool.
+// Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
+import { chromium } from 'playwright-core';
+
+const base = process.env.SHOTFARM_BASE;
+const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
+const preemptId = process.env.SHOTFARM_PREEMPTED;
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+const findings = {};
+let ok = false;
+
+// What the REST API says about every node: the truth the page is checked against.
+async function apiNodes() {
+  const r = await fetch(`${base}/api/v1/nodes`, { headers: { Authorization: `Bearer ${opsToken}` } });
+  if (!r.ok) throw new Error(`GET /api/v1/nodes: ${r.status}`);
+  return (await r.json()).nodes;
+}
+const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+try {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const all = await apiNodes();
+  const ids = all.map((n) => n.id).sort(natural.compare);
+  findings.nodes = ids.length;
+  findings.gpus = all.reduce((k, n) => k + n.gpus.length, 0);
+
+  await page.goto(`${base}/?token=${encodeURIComponent(opsToken)}`);
+  await page.waitForFunction((n) => document.querySelectorAll('.node').length === n, ids.length, { timeout: 30000 });
+
+  // The ids of the nodes the list shows, in the order it shows them.
+  const shown = () => page.$$eval('#nodes .node:not([hidden])', (els) => els.map((e) => e.dataset.nodeId));
+  const waitShown = async (want, what) => {
+    try {
+      await page.waitForFunction((w) => {
+        const got = [...document.querySelectorAll('#nodes .node:not([hidden])')].map((e) => e.dataset.nodeId);
+        return got.length === w.length && got.every((x, i) => x === w[i]);
+      }, want, { timeout: 10000 });
+    } catch (e) {
+      throw new Error(`${what}: wanted ${want.length} nodes [${want.slice(0, 8)}...], shown [${(await shown()).slice(0, 8)}...]`);
+    }
+  };
+
+  // Natural order: video-od-2 before video-od-10, and the whole list in natural order of ids.
+  await waitShown(ids, 'natural order');
+  const order = await shown();
+  if (!(order.indexOf('video-od-2') < order.indexOf('video-od-10'))) throw new Error('video-od-2 is not before video-od-10');
+  findings.natural_order = true;
+
+  // Hundreds of nodes: one compact row each, not cards.
+  findings.view = await page.$eval('#nodes', (e) => e.dataset.view);
+  if (findings.view !== 'rows') throw new Error(`view ${findings.view} at ${ids.length} nodes`);
+  findings.row_height_px = await page.$eval('#nodes .node', (e) => e.getBoundingClientRect().height);
+  if (findings.row_height_px > 40) throw new Error(`a row is ${findings.row_height_px} px tall`);
+
+  // Each filter alone, against the REST API's view of the same nodes.
+  const filter = async (sel, value, pred, what) => {
+    await page.selectOption(sel, value);
+    const now = await apiNodes();
+    const want = now.filter(pred).map((n) => n.id).sort(natural.compare);
+    if (want.length === 0 || want.length === now.length) throw new Error(`${what}: a filter that keeps ${want.length} of ${now.length} proves nothing`);
+    await waitShown(want, what);
+    await page.selectOption(sel, '');
+    await waitShown(now.map((n) => n.id).sort(natural.compare), `${what} cleared`);
+    return want.length;
+  };
+  findings.pool_image = await filter('#f-pool', 'image', (n) => n.pool === 'image', 'pool image');
+  findings.capacity_spot = await filter('#f-capacity', 'spot', (n) => n.spot, 'capacity spot');
+  findings.capacity_on_demand = await filter('#f-capacity', 'on-demand', (n) => !n.spot, 'capacity on-demand');
+  await page.waitForFunction((id) => document.querySelector(`.node[data-node-id="${id}"]`)?.dataset.state !== 'ready',
+    preemptId, { timeout: 10000 });
+  const victimState = await page.$eval(`.node[data-node-id="${preemptId}"]`, (e) => e.dataset.state);
+  findings.state_victim = await filter('#f-state', victimState, (n) => n.state === victimState, `state ${victimState}`);
+  findings.state_ready = await filter('#f-state', 'ready', (n) => n.state === 'ready', 'state ready');
+  await page.waitForFunction(() => [...document.querySelectorAll('#f-model option')].some((o) => o.value === 'cogvideox-5b'));
+  findings.model_loaded = await filter('#f-model', 'cogvideox-5b', (n) => n.loaded_models.includes('cogvideox-5b'), 'model loaded');
+
+  // Search on node ids: a substring, case-insensitive.
+  await page.fill('#f-search', 'OD-1');
+  const present = (await apiNodes()).map((n) => n.id).sort(natural.compare);
+  const found = present.filter((id) => id.includes('od-1'));
+  await waitShown(found, 'search od-1');
+  findings.search_od_1 = found.length;
+  await page.fill('#f-search', 'image-spot-7');
+  await waitShown(['image-spot-7'], 'search image-spot-7');
+  await page.fill('#f-search', '');
+  await waitShown(present, 'search cleared');
+
+  // Grouping by pool: a heading per pool, each followed by that pool's nodes in natural order.
+  await page.check('#f-group');
+  const grouped = await page.$$eval('#nodes > *', (els) => els.map((e) => (e.classList.contains('pool-head') ? `#${e.dataset.pool}` : `${e.dataset.pool}/${e.dataset.nodeId}`)));
+  const heads = grouped.filter((x) => x.startsWith('#'));
+  if (!same(heads, ['#image', '#video'])) throw new Error(`pool headings ${heads}`);
+  let pool = null;
+  for (const x of grouped) {
+    if (x.startsWith('#')) pool = x.slice(1);
+    else if (!x.startsWith(`${pool}/`)) throw new Error(`${x} under pool ${pool}`);
+  }
+  const groupedIds = grouped.filter((x) => !x.startsWith('#')).map((x) => x.split('/')[1]);
+  const byPool = [...present].sort((a, b) => natural.compare(a.split('-')[0], b.split('-')[0]) || natural.compare(a, b));
+  if (!same(groupedIds, byPool)) throw new Error('grouped nodes are not in natural order within their pools');
+  findings.grouped = heads;
+
+  // The card view stays available for a few nodes, or by choice.
+  await page.selectOption('#f-view', 'cards');
+  await page.waitForFunction(() => document.getElementById('nodes').dataset.view === 'cards');
+  await page.selectOption('#f-view', 'auto');
+  findings.errors = errors;
+  ok = errors.length === 0;
+} catch (e) {
+  findings.error = String(e && e.stack || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify({ ok, ...findings }));
+process.exit(ok ? 0 : 1);
