@@ -1,12 +1,15 @@
 // Drives the operator dashboard (/) at fleet size in Debian's headless Chromium: a server of many
 // nodes in two pools, spot and on-demand. Checks the node list's natural order, its compact rows,
-// each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool.
+// each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool;
+// then the fleet view: a cell per GPU in blocks by pool and capacity, the colour switch, hover,
+// click-to-open, and a preempted node's cells changing state within two telemetry periods.
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
 import { chromium } from 'playwright-core';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
 const preemptId = process.env.SHOTFARM_PREEMPTED;
+const shotsDir = process.env.SHOTFARM_SCREENSHOTS;
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
@@ -62,7 +65,7 @@ try {
   // Hundreds of nodes: one compact row each, not cards.
   findings.view = await page.$eval('#nodes', (e) => e.dataset.view);
   if (findings.view !== 'rows') throw new Error(`view ${findings.view} at ${ids.length} nodes`);
-  findings.row_height_px = await page.$eval('#nodes .node', (e) => e.getBoundingClientRect().height);
+  findings.row_height_px = await page.$$eval('#nodes .node', (els) => Math.max(...els.map((e) => e.getBoundingClientRect().height)));
   if (findings.row_height_px > 40) throw new Error(`a row is ${findings.row_height_px} px tall`);
 
   // Each filter alone, against the REST API's view of the same nodes.
@@ -112,6 +115,70 @@ try {
   const byPool = [...present].sort((a, b) => natural.compare(a.split('-')[0], b.split('-')[0]) || natural.compare(a, b));
   if (!same(groupedIds, byPool)) throw new Error('grouped nodes are not in natural order within their pools');
   findings.grouped = heads;
+
+  // ---- the fleet view: one cell per GPU ----
+  const gpuNow = (await apiNodes()).reduce((k, n) => k + n.gpus.length, 0);
+  await page.waitForFunction((k) => document.querySelectorAll('#fleet .gpu-cell').length === k, gpuNow, { timeout: 10000 });
+  findings.fleet_cells = gpuNow;
+  findings.fleet_px = await page.$eval('#fleet', (e) => { const r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; });
+  if (findings.fleet_px[0] > 1440 || findings.fleet_px[1] > 600) throw new Error(`the fleet view takes ${findings.fleet_px} px`);
+  findings.fleet_groups = await page.$$eval('#fleet .fleet-group', (els) => els.map((e) => `${e.dataset.pool}/${e.dataset.spot === 'true' ? 'spot' : 'on-demand'}`));
+  if (!same(findings.fleet_groups, ['image/on-demand', 'image/spot', 'video/on-demand', 'video/spot'])) throw new Error(`fleet groups ${findings.fleet_groups}`);
+  // Every cell in its own pool and capacity's block.
+  const misplaced = await page.$$eval('#fleet .fleet-node', (els) => els.filter((e) => {
+    const g = e.closest('.fleet-group');
+    return !e.dataset.nodeId.startsWith(`${g.dataset.pool}-${g.dataset.spot === 'true' ? 'spot' : 'od'}-`);
+  }).length);
+  if (misplaced) throw new Error(`${misplaced} nodes in another block`);
+
+  // The colour switch recolours cells by another reading.
+  const levels = () => page.$$eval('#fleet .gpu-cell', (els) => els.map((e) => e.dataset.level).join(','));
+  const byUtil = await levels();
+  await page.selectOption('#fleet-metric', 'power');
+  findings.metric_switch = (await levels()) !== byUtil;
+  if (!findings.metric_switch) throw new Error('switching to power changed no cell');
+  await page.selectOption('#fleet-metric', 'util');
+
+  // Hover: the GPU's readings; click: its node, opened in the list even when filtered out.
+  await page.hover('#fleet .fleet-node[data-node-id="video-od-2"] .gpu-cell[data-gpu="3"]');
+  await page.waitForFunction(() => {
+    const t = document.getElementById('fleet-tip');
+    return !t.hidden && /video-od-2 · GPU 3/.test(t.textContent) && /% util/.test(t.textContent);
+  });
+  findings.hover = await page.textContent('#fleet-tip');
+  await page.selectOption('#f-pool', 'image');
+  await page.click('#fleet .fleet-node[data-node-id="video-od-2"] .gpu-cell[data-gpu="0"]');
+  await page.waitForFunction(() => {
+    const n = document.querySelector('#nodes .node[data-node-id="video-od-2"]');
+    if (!n || n.hidden || !n.classList.contains('picked')) return false;
+    const r = n.getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= innerHeight;
+  });
+  findings.click_opens = true;
+
+  // A preempted node's cells change state within two telemetry periods: the frame that shows
+  // it is at most two frames (one per period) after the preemption was accepted.
+  const target = 'video-spot-5';
+  await page.evaluate((id) => {
+    const e = document.querySelector(`.fleet-node[data-node-id="${id}"]`);
+    window.changedAt = null;
+    new MutationObserver(() => {
+      if (e.dataset.state !== 'ready' && window.changedAt === null) window.changedAt = Number(document.body.dataset.seq);
+    }).observe(e, { attributes: true, attributeFilter: ['data-state'] });
+  }, target);
+  const pr = await fetch(`${base}/api/v1/nodes/${target}/preempt`, { method: 'POST', headers: { Authorization: `Bearer ${opsToken}` } });
+  if (pr.status !== 202) throw new Error(`preempt ${target}: ${pr.status}`);
+  const seq0 = Number(await page.$eval('body', (b) => b.dataset.seq));
+  await page.waitForFunction(() => window.changedAt !== null, null, { timeout: 10000 });
+  const changedAt = await page.evaluate(() => window.changedAt);
+  findings.preempt_frames = changedAt - seq0;
+  findings.preempt_cell_state = await page.$eval(`.fleet-node[data-node-id="${target}"]`, (e) => e.dataset.state);
+  if (findings.preempt_frames > 2) throw new Error(`${target}'s cells changed ${findings.preempt_frames} frames after its preemption`);
+
+  await page.evaluate(() => scrollTo(0, 0));
+  await page.hover(`#fleet .fleet-node[data-node-id="video-spot-9"] .gpu-cell[data-gpu="2"]`);
+  await page.waitForFunction(() => !document.getElementById('fleet-tip').hidden);
+  await page.screenshot({ path: `${shotsDir}/dashboard-fleet.png` });
 
   // The card view stays available for a few nodes, or by choice.
   await page.selectOption('#f-view', 'cards');

@@ -2,7 +2,10 @@
 //! GPUs (1,600 GPUs) in two pools, spot and on-demand, with one spot node reclaimed and one video
 //! rendered (so some nodes have a model loaded); tests/browser/dashboard-fleet.mjs checks the
 //! node list's natural order, compact rows, every filter, search and grouping by pool against
-//! the REST API. Needs chromium and the driver: scripts/ensure-chromium.sh.
+//! the REST API; then the fleet view (a cell per GPU, in blocks by pool and capacity, recoloured
+//! by the metric switch, hover and click) and that a node preempted under it changes its cells'
+//! state within two telemetry periods (two frames of the stream). Needs chromium and the driver:
+//! scripts/ensure-chromium.sh.
 
 use crate::support;
 
@@ -36,16 +39,26 @@ fn an_operator_finds_nodes_in_a_fleet_of_200() {
     let resp = s.post("/api/v1/nodes/image-spot-3/preempt", &ops, &json!({}));
     assert_eq!(resp.status(), 202);
 
+    // As dashboard_page.rs: the README's screenshot only with UPDATE_SCREENSHOTS=1.
+    let shots_dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        browser::root().join("docs/screenshots")
+    } else {
+        std::env::temp_dir().join(format!("shotfarm-fleet-screenshots-{}", std::process::id()))
+    };
+    std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
     let report = browser::run_driver(
         "dashboard-fleet.mjs",
         &[
             ("SHOTFARM_BASE", &s.base),
             ("SHOTFARM_OPERATOR_TOKEN", &ops),
             ("SHOTFARM_PREEMPTED", &"image-spot-3"),
+            ("SHOTFARM_SCREENSHOTS", &shots_dir),
         ],
     );
     assert_eq!(report["ok"], true);
     assert!(report["nodes"].as_u64() >= Some(200), "{report}");
     assert!(report["gpus"].as_u64() >= Some(1600), "{report}");
     assert_eq!(report["natural_order"], true);
+    assert!(report["fleet_cells"].as_u64() >= Some(1600), "{report}");
+    assert!(report["preempt_frames"].as_i64() <= Some(2), "{report}");
 }

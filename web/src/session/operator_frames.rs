@@ -37,6 +37,8 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
                 "memory_mb": g.memory_mb,
                 "busy": g.busy,
                 "source": g.telemetry.as_ref().map(|t| t.source.as_str()),
+                // The fleet view's hover names the shot a GPU runs.
+                "shot": g.telemetry.as_ref().and_then(|t| t.shot.as_ref()),
             })
         })
         .collect();
