@@ -1,12 +1,15 @@
 //! The operator dashboard (`/`) in real headless Chromium: starts a server with slow
 //! shots on every node, submits two videos, and runs tests/browser/dashboard-page.mjs, which
 //! refuses a user token, signs in as an operator, watches telemetry change, preempts a node
-//! and sees its shots requeue, drains a node and cancels a video. Screenshots (desktop and narrow)
+//! and sees its shots requeue, drains a node and cancels a video; and that the charts have points
+//! from the stream's first frame (the server's history ring, counted in `/metrics`). Screenshots (desktop and narrow)
 //! go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's; not
 //! a `SHOTFARM_` name, which the server would read as config): a test run must not rewrite
 //! tracked files. Needs chromium and the driver: scripts/ensure-chromium.sh.
 
 use crate::support;
+
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{browser, Server};
@@ -31,6 +34,12 @@ fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
         std::env::temp_dir().join(format!("shotfarm-screenshots-{}", std::process::id()))
     };
     std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    // A few samples of every node in the history ring before the page opens (the gauge says).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while history_entries(&s) < 2.0 * 8.0 {
+        assert!(Instant::now() < deadline, "the history ring stays empty");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let report = browser::run_driver(
         "dashboard-page.mjs",
         &[
@@ -43,4 +52,17 @@ fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
     assert_eq!(report["ok"], true);
     assert!(report["nodes"].as_u64().unwrap_or(0) >= 8);
     assert_eq!(report["requeued"], true);
+    assert!(
+        report["first_frame_points"].as_u64() >= Some(10),
+        "{report}"
+    );
+}
+
+/// `shotfarm_operator_history_entries` from `/metrics`.
+fn history_entries(s: &Server) -> f64 {
+    let text = s.get("/metrics", "").text().expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("shotfarm_operator_history_entries "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("shotfarm_operator_history_entries in /metrics")
 }

@@ -41,6 +41,8 @@ const observer = "IntersectionObserver" in window
         if (e.isIntersecting) { visible.add(id); const n = nodes.get(id); if (n) n.dirty = true; }
         else visible.delete(id);
       }
+      // Cards that just came into view are drawn now, not at the next frame (a second later).
+      requestAnimationFrame(draw);
     })
   : null;
 
@@ -125,7 +127,9 @@ function apply(f) {
   queuedPools = new Set(Object.entries(f.cluster.queue_depth)
     .filter(([, byPrio]) => Object.values(byPrio).some((k) => k > 0)).map(([pool]) => pool));
   cluster(f.cluster, f.window);
-  for (const n of f.nodes || []) upsertNode(n);
+  // A full frame carries the server's recent history: charts start with it, not empty.
+  const seed = f.type === "full" && f.history ? f.history : null;
+  for (const n of f.nodes || []) upsertNode(n, seed);
   for (const id of f.removed || []) removeNode(id);
   if (f.waiting) waiting(f.waiting);
   if (f.videos) videos(f.videos);
@@ -209,10 +213,28 @@ function buildNode(id) {
   return { el: card, fleet, cells: [], parts: { state, kind, sim, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
 }
 
-function upsertNode(patch) {
+// Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
+// per-node aggregates), each point spread over the frames it stood for.
+function seedHist(points, gpus, h) {
+  const repeat = Math.max(1, Math.round(h.node_interval_s / h.stream_period_s));
+  const hist = [];
+  for (let g = 0; g < gpus; g++) {
+    hist.push(METRICS.map((_, m) => {
+      const scale = [100, 100, 100, 500][m];
+      const out = [];
+      for (const p of points) for (let r = 0; r < repeat; r++) out.push(Math.min(1, Math.max(0, p[m] / scale)));
+      return out.slice(-HISTORY);
+    }));
+  }
+  return hist;
+}
+
+function upsertNode(patch, seed) {
   let n = nodes.get(patch.id);
   if (!n) {
-    n = { data: {}, hist: [], dirty: true, ...buildNode(patch.id) };
+    const points = seed && seed.nodes[patch.id];
+    const hist = points ? seedHist(points, (patch.gpus || []).length, seed) : [];
+    n = { data: {}, hist, dirty: true, ...buildNode(patch.id) };
     nodes.set(patch.id, n);
     insertSorted(n);
     if (observer) observer.observe(n.el); else visible.add(patch.id);
@@ -482,6 +504,8 @@ function draw() {
     n.parts.canvases.forEach((c, m) => {
       const ctx = c.getContext("2d");
       ctx.clearRect(0, 0, c.width, c.height);
+      // The points drawn, for tests and tools: the longest GPU line.
+      c.dataset.points = Math.max(0, ...n.hist.map((g) => (g && g[m] ? g[m].length : 0)));
       n.hist.forEach((g, gi) => {
         const h = g && g[m];
         if (!h || h.length < 2) return;

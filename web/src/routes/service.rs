@@ -11,7 +11,7 @@ use shotfarm_core::domain::Priority;
 
 use crate::metrics::{render, Scrape, ScrapeContext, Snapshot};
 use crate::problem::ApiError;
-use crate::session::SessionLimiter;
+use crate::session::{History, SessionLimiter};
 
 #[utoipa::path(
     tag = "service",
@@ -56,6 +56,7 @@ async fn metrics(
     req: HttpRequest,
     farm: web::Data<Farm>,
     scrape: web::Data<Scrape>,
+    history: web::Data<History>,
 ) -> Result<HttpResponse, ApiError> {
     if !scrape.admits(bearer(&req)) {
         return Err(ApiError::Unauthorized(
@@ -81,14 +82,11 @@ async fn metrics(
             .collect(),
         sessions_limit: SessionLimiter::of(&req)?.max_total(),
     };
+    let mut body = render(farm.metrics(), &snapshot, scrape.snapshots.taken(), &ctx);
+    crate::metrics::history::render(&mut body, &history);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(render(
-            farm.metrics(),
-            &snapshot,
-            scrape.snapshots.taken(),
-            &ctx,
-        )))
+        .body(body))
 }
 
 /// The request's `Authorization: Bearer` token, if it has one.
