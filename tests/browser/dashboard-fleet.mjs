@@ -2,7 +2,8 @@
 // nodes in two pools, spot and on-demand. Checks the node list's natural order, its compact rows,
 // each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool;
 // then the fleet view: a cell per GPU in blocks by pool and capacity, the colour switch, hover,
-// click-to-open, and a preempted node's cells changing state within two telemetry periods.
+// click-to-open, and a preempted node's cells changing state within two telemetry periods; then
+// the per-pool panels (GPUs and burn of the nodes up, reclaims, a utilization line from the first frame).
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
 import { chromium } from 'playwright-core';
 
@@ -174,6 +175,31 @@ try {
   findings.preempt_frames = changedAt - seq0;
   findings.preempt_cell_state = await page.$eval(`.fleet-node[data-node-id="${target}"]`, (e) => e.dataset.state);
   if (findings.preempt_frames > 2) throw new Error(`${target}'s cells changed ${findings.preempt_frames} frames after its preemption`);
+
+  // ---- per-pool panels ----
+  // Utilization over 15 minutes from the first frame on (the server's history).
+  findings.pool_chart_points = await page.$eval('.pool-panel[data-pool="video"] canvas', (c) => Number(c.dataset.points));
+  if (!(findings.pool_chart_points >= 2)) throw new Error(`the video pool's chart has ${findings.pool_chart_points} points`);
+  // GPUs and burn of the nodes up, by pool, as the REST API counts them.
+  const up = (await apiNodes()).filter((n) => ['ready', 'draining', 'joining'].includes(n.state));
+  for (const pool of ['image', 'video']) {
+    const mine = up.filter((n) => n.pool === pool);
+    const want = { total: mine.reduce((k, n) => k + n.gpus.length, 0), usd: mine.reduce((k, n) => k + n.price_per_hour, 0).toFixed(2) };
+    try {
+      await page.waitForFunction(([p, w]) => {
+        const box = document.querySelector(`.pool-panel[data-pool="${p}"]`);
+        return box && box.querySelector('[data-k=gpus]').dataset.total === String(w.total)
+          && box.querySelector('[data-k=burn]').dataset.usd === w.usd;
+      }, [pool, want], { timeout: 10000 });
+    } catch (e) {
+      throw new Error(`pool ${pool}: wanted ${JSON.stringify(want)}, panel says ${await page.$eval(`.pool-panel[data-pool="${pool}"]`, (b) => b.textContent)}`);
+    }
+    findings[`panel_${pool}`] = want;
+  }
+  // The reclaim made while watching counts in its pool's panel, not in the other's.
+  await page.waitForFunction(() => Number(document.querySelector('.pool-panel[data-pool="video"] [data-k=reclaims]').dataset.n) >= 1);
+  findings.reclaims = await page.$$eval('.pool-panel [data-k=reclaims]', (els) => els.map((e) => `${e.closest('.pool-panel').dataset.pool}: ${e.textContent}`));
+  if (await page.$eval('.pool-panel[data-pool="image"] [data-k=reclaims]', (e) => e.dataset.n) !== '0') throw new Error(`reclaims ${findings.reclaims}`);
 
   await page.evaluate(() => scrollTo(0, 0));
   await page.hover(`#fleet .fleet-node[data-node-id="video-spot-9"] .gpu-cell[data-gpu="2"]`);

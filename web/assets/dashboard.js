@@ -30,6 +30,10 @@ const visible = new Set();
 const fleetGroups = new Map(); // "pool|spot" -> {box, head, cells}, the fleet view's blocks
 let fleetMetric = "util"; // what the fleet's cells are coloured by (a METRICS key)
 let queuedPools = new Set(); // pools with shots waiting: their idle GPUs are marked
+const poolPanels = new Map(); // pool -> {el, dd: {k: element}, canvas, util: [%...], lastAt}
+let objectives = {}; // priority -> latency objective, seconds (full frames)
+let utilInterval = 1; // seconds between points of a pool's utilization line
+const POOL_POINTS = 900; // 15 minutes at one a second
 const poolHeads = new Map(); // pool -> heading element, when grouping by pool
 // What the node list shows: read from the toolbar by readFilters().
 const filters = { search: "", pool: "", capacity: "", state: "", model: "" };
@@ -135,6 +139,7 @@ function apply(f) {
   if (f.videos) videos(f.videos);
   if (layoutDirty) layout();
   refreshList();
+  poolPanelsUpdate(f);
   for (const n of nodes.values()) paintFleet(n);
   document.body.dataset.seq = f.seq;
   requestAnimationFrame(draw);
@@ -332,6 +337,106 @@ function layout() {
   }
   $("nodes").replaceChildren(frag);
   layoutFleet(list);
+}
+
+// ---- per-pool panels: queue, oldest wait against its objective, GPUs busy, reclaims, burn ----
+function poolPanel(pool) {
+  let p = poolPanels.get(pool);
+  if (p) return p;
+  const box = el("article", "pool-panel");
+  box.dataset.pool = pool;
+  const dl = el("dl");
+  const dd = {};
+  for (const [k, label] of [["queue", "Queued"], ["wait", "Oldest wait"], ["gpus", "GPUs busy"], ["reclaims", "Spot reclaims"], ["burn", "Burn"]]) {
+    dd[k] = el("dd");
+    dd[k].dataset.k = k;
+    dl.append(el("dt", "", label), dd[k]);
+  }
+  const canvas = document.createElement("canvas");
+  canvas.className = "pool-chart";
+  canvas.width = 240; canvas.height = 28;
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", `${pool} utilization, last 15 minutes`);
+  box.append(el("h3", "", pool), dl, canvas);
+  p = { el: box, dd, canvas, util: [], lastAt: 0 };
+  poolPanels.set(pool, p);
+  return p;
+}
+
+function poolPanelsUpdate(f) {
+  const c = f.cluster;
+  const at = Date.parse(f.at) / 1000;
+  if (f.type === "full") {
+    objectives = f.objectives_s || objectives;
+    const h = f.history;
+    if (h) {
+      utilInterval = h.interval_s;
+      for (const [pool, pts] of Object.entries(h.pools || {})) {
+        const p = poolPanel(pool);
+        p.util = pts.map((x) => x[0]).slice(-POOL_POINTS);
+        p.lastAt = at;
+      }
+    }
+  }
+  const stats = new Map(); // pool -> {busy, total, burn, utilSum, utilN}
+  for (const n of nodes.values()) {
+    const d = n.data;
+    const s = stats.get(d.pool) || { busy: 0, total: 0, burn: 0, utilSum: 0, utilN: 0 };
+    stats.set(d.pool, s);
+    if (!["ready", "draining", "joining"].includes(d.state)) continue;
+    const gpus = d.gpus || [];
+    s.total += gpus.length;
+    s.busy += gpus.filter((g) => g.busy).length;
+    s.burn += d.price_per_hour || 0;
+    for (const t of d.tel || []) if (t) { s.utilSum += t[0]; s.utilN += 1; }
+  }
+  const pools = new Set([...stats.keys(), ...Object.keys(c.queue_depth)]);
+  const span = f.window.seconds >= 3540 ? "in the last hour" : `in the last ${Math.max(1, Math.round(f.window.seconds / 60))} min watched`;
+  const box = $("pools");
+  for (const pool of [...pools].sort(natural.compare)) {
+    const p = poolPanel(pool);
+    if (p.el.parentNode !== box) box.append(p.el);
+    const s = stats.get(pool) || { busy: 0, total: 0, burn: 0, utilSum: 0, utilN: 0 };
+    const q = c.queue_depth[pool] || {};
+    setText(p.dd.queue, Object.entries(q).map(([prio, k]) => `${k} ${prio}`).join(" · ") || "none");
+    const waits = Object.entries((c.queue_oldest_wait_s || {})[pool] || {});
+    const over = waits.some(([prio, w]) => objectives[prio] && w > objectives[prio]);
+    setText(p.dd.wait, waits.map(([prio, w]) => `${prio} ${Math.round(w)} s of ${objectives[prio] ? Math.round(objectives[prio]) + " s" : "?"}`).join(" · ") || "nothing waits");
+    p.dd.wait.classList.toggle("over", over);
+    setText(p.dd.gpus, `${s.busy} / ${s.total}`);
+    p.dd.gpus.dataset.busy = s.busy;
+    p.dd.gpus.dataset.total = s.total;
+    const reclaims = ((f.window.preemptions_by_pool || {})[pool]) || 0;
+    setText(p.dd.reclaims, `${reclaims} ${span}`);
+    p.dd.reclaims.dataset.n = reclaims;
+    setText(p.dd.burn, money(s.burn) + "/h");
+    p.dd.burn.dataset.usd = s.burn.toFixed(2);
+    // Live points join the server's at its interval, so the line keeps one time scale.
+    if (s.utilN && at - p.lastAt >= utilInterval - 0.01) {
+      p.util.push(s.utilSum / s.utilN);
+      if (p.util.length > POOL_POINTS) p.util.shift();
+      p.lastAt = at;
+    }
+    drawPool(p);
+  }
+  for (const [pool, p] of poolPanels) if (!pools.has(pool)) { p.el.remove(); poolPanels.delete(pool); }
+}
+
+function drawPool(p) {
+  const cv = p.canvas;
+  const ctx = cv.getContext("2d");
+  ctx.clearRect(0, 0, cv.width, cv.height);
+  cv.dataset.points = p.util.length;
+  if (p.util.length < 2) return;
+  ctx.strokeStyle = COLORS[0];
+  ctx.beginPath();
+  const dx = cv.width / (POOL_POINTS - 1);
+  const x0 = cv.width - (p.util.length - 1) * dx;
+  p.util.forEach((v, i) => {
+    const x = x0 + i * dx, y = cv.height - 1 - Math.min(1, v / 100) * (cv.height - 2);
+    if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
+  });
+  ctx.stroke();
 }
 
 // ---- fleet view: one cell per GPU, blocks by pool and capacity ----

@@ -16,6 +16,7 @@ use tracing::{debug, warn};
 
 use shotfarm_actors::farm::Identity;
 use shotfarm_actors::{Farm, FarmError};
+use shotfarm_core::domain::Priority;
 
 use crate::settings::WebsocketSettings;
 
@@ -138,6 +139,12 @@ impl OperatorSession {
         // A client starting over (first frame or resync) gets the charts' history with it.
         if frame["type"] == "full" {
             frame["history"] = self.history.to_json();
+            // What the per-pool panels hold each pool's oldest wait against.
+            let autoscaler = &self.farm.settings().autoscaler;
+            frame["objectives_s"] = serde_json::json!({
+                "high": autoscaler.objective(Priority::High).as_secs_f64(),
+                "standard": autoscaler.objective(Priority::Standard).as_secs_f64(),
+            });
         }
         let bytes = match serde_json::to_vec(&frame) {
             Ok(b) => frames::text(&b),
