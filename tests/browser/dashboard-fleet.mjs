@@ -3,9 +3,12 @@
 // each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool;
 // then the fleet view: a cell per GPU in blocks by pool and capacity, the colour switch, hover,
 // click-to-open, and a preempted node's cells changing state within two telemetry periods; then
-// the per-pool panels (GPUs and burn of the nodes up, reclaims, a utilization line from the first frame).
+// the per-pool panels (GPUs and burn of the nodes up, reclaims, a utilization line from the first
+// frame); last, recorded and not asserted, the page's main-thread busy share, long tasks and the
+// stream's bytes per second over ten frames (BENCHMARKS.md).
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
 import { chromium } from 'playwright-core';
+import { measure } from './perf.mjs';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
@@ -210,6 +213,8 @@ try {
   await page.selectOption('#f-view', 'cards');
   await page.waitForFunction(() => document.getElementById('nodes').dataset.view === 'cards');
   await page.selectOption('#f-view', 'auto');
+
+  findings.perf = await measure(page, context);
   findings.errors = errors;
   ok = errors.length === 0;
 } catch (e) {
