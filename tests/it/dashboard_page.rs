@@ -2,10 +2,12 @@
 //! shots on every node, submits two videos, and runs tests/browser/dashboard-page.mjs, which
 //! refuses a user token, signs in as an operator, watches telemetry change, preempts a node
 //! and sees its shots requeue, drains a node and cancels a video; and that the charts have points
-//! from the stream's first frame (the server's history ring, counted in `/metrics`). Screenshots (desktop and narrow)
-//! go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's; not
-//! a `SHOTFARM_` name, which the server would read as config): a test run must not rewrite
-//! tracked files. Needs chromium and the driver: scripts/ensure-chromium.sh.
+//! from the stream's first frame (the server's history ring, counted in `/metrics`). Screenshots
+//! (desktop and narrow) go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to
+//! docs/screenshots/ (the README's; not a `SHOTFARM_` name, which the server would read as
+//! config): a test run must not rewrite tracked files. A second test checks the autoscaler's
+//! timeline (tests/browser/dashboard-autoscaler.mjs). Needs chromium and the driver:
+//! scripts/ensure-chromium.sh.
 
 use crate::support;
 
@@ -65,4 +67,49 @@ fn history_entries(s: &Server) -> f64 {
         .find_map(|l| l.strip_prefix("shotfarm_operator_history_entries "))
         .and_then(|v| v.trim().parse().ok())
         .expect("shotfarm_operator_history_entries in /metrics")
+}
+
+/// The autoscaler's timeline: a burst on one node makes the autoscaler add nodes (settings as in
+/// autoscaler.rs: modelled time, 10 s boot = 50 ms here); the page lists its decisions.
+#[test]
+fn the_autoscalers_decisions_show_in_a_timeline() {
+    browser::require_chromium();
+
+    let s = Server::start(&[
+        (
+            "SHOTFARM_NODE_GROUPS",
+            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 0, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
+        ),
+        ("SHOTFARM_AUTOSCALER__ENABLED", "true"),
+        ("SHOTFARM_AUTOSCALER__PERIOD", "100ms"),
+        ("SHOTFARM_AUTOSCALER__BOOT_DELAY", "10s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_STANDARD", "60s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_HIGH", "60s"),
+        ("SHOTFARM_AUTOSCALER__SPOT_PREEMPTION_RATE", "0"),
+        (
+            "SHOTFARM_AUTOSCALER__POOLS",
+            "{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
+        ),
+    ]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    for title in ["Burst A", "Burst B", "Burst C"] {
+        let shots: Vec<Value> = (0..8)
+            .map(|i| json!({ "prompt": format!("{title}, shot {i}"), "model": "cogvideox-5b" }))
+            .collect();
+        s.submit(&alice, &json!({ "title": title, "shots": shots }));
+    }
+    s.wait_for("/api/v1/autoscaler", &ops, Duration::from_secs(20), |log| {
+        log["decisions"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["action"]["action"] == "add"))
+    });
+    let report = browser::run_driver(
+        "dashboard-autoscaler.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+        ],
+    );
+    assert_eq!(report["ok"], true);
+    assert!(report["items"].as_u64() >= Some(1), "{report}");
 }

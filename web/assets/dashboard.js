@@ -87,6 +87,7 @@ async function signIn(candidate) {
   $("board").hidden = false;
   $("logout").hidden = false;
   connect();
+  pollAutoscaler();
   return true;
 }
 
@@ -95,6 +96,7 @@ function signOut() {
   localStorage.removeItem(TOKEN_KEY);
   if (socket) socket.close();
   clearTimeout(retry);
+  clearTimeout(scalerTimer);
   $("board").hidden = true;
   $("login").hidden = false;
   $("logout").hidden = true;
@@ -703,6 +705,42 @@ function videos(list) {
     row.cancel.disabled = ["completed", "failed", "cancelled"].includes(v.state);
   });
   for (const [id, row] of videoRows) if (!keep.has(id)) { row.li.remove(); videoRows.delete(id); }
+}
+
+// ---- autoscaler timeline: its last decisions, newest first (GET /api/v1/autoscaler) ----
+const SCALER_SHOWN = 20;
+const SCALER_EVERY_MS = 5000; // decisions come every autoscaler period at most: no need per frame
+let scalerTimer = null;
+async function pollAutoscaler() {
+  clearTimeout(scalerTimer);
+  if (!token) return;
+  try {
+    const resp = await fetch("/api/v1/autoscaler", { headers: { Authorization: "Bearer " + token } });
+    if (resp.ok) scaler(await resp.json());
+  } catch (_) { /* offline: the stream's state says so; try again later */ }
+  scalerTimer = setTimeout(pollAutoscaler, SCALER_EVERY_MS);
+}
+
+function scaler(s) {
+  const list = $("scaler");
+  const shown = (s.decisions || []).slice(0, SCALER_SHOWN);
+  list.replaceChildren(...shown.map((d) => {
+    const li = el("li");
+    const a = d.action;
+    li.dataset.action = a ? a.action : "budget";
+    li.dataset.pool = d.pool;
+    li.dataset.at = d.at;
+    li.classList.toggle("failed", /^failed/.test(d.outcome));
+    const t = el("time", "", new Date(d.at).toLocaleTimeString());
+    t.dateTime = d.at;
+    const what = !a ? `${d.pool}: budget ${d.budget}`
+      : a.action === "add" ? `${d.pool}: +${a.nodes} ${a.kind === "spot" ? "spot" : "on-demand"}`
+      : `${d.pool}: release ${a.node}`;
+    li.append(t, el("span", "what", what), document.createTextNode(" · " + d.reason + " · "), el("span", "outcome", d.outcome));
+    return li;
+  }));
+  setText($("scaler-empty"), s.enabled ? "No decisions yet." : "The autoscaler is off.");
+  $("scaler-empty").hidden = shown.length > 0;
 }
 
 // ---- actions ----
