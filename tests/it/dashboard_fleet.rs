@@ -4,8 +4,9 @@
 //! node list's natural order, compact rows, every filter, search and grouping by pool against
 //! the REST API; then the fleet view (a cell per GPU, in blocks by pool and capacity, recoloured
 //! by the metric switch, hover and click) and that a node preempted under it changes its cells'
-//! state within two telemetry periods (two frames of the stream). Needs chromium and the driver:
-//! scripts/ensure-chromium.sh. A second test runs 1,120 shots on a like fleet (plus four A10G
+//! state within two telemetry periods (two frames of the stream); then the per-pool panels (GPUs
+//! and burn of the nodes up, reclaims, a utilization line from the first frame) and, recorded,
+//! the page's performance. Needs chromium and the driver: scripts/ensure-chromium.sh. A second test runs 1,120 shots on a like fleet (plus four A10G
 //! nodes that fit none of them) and checks the page shows them and marks the A10Gs' GPUs idle
 //! with work queued, recording Chromium's performance figures (BENCHMARKS.md).
 
