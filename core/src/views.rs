@@ -67,6 +67,8 @@ pub struct ClusterView {
     pub telemetry_source: String,
     pub nodes_by_state: BTreeMap<String, usize>,
     pub preemptions_total: u64,
+    /// pool → spot reclaims since the farm started (what `preemptions_total` sums).
+    pub preemptions_by_pool: BTreeMap<String, u64>,
     pub requeues_total: u64,
     /// Cost since the farm started.
     pub cost_usd: CostSplit,

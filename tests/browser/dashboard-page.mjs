@@ -1,6 +1,7 @@
 // Drives the operator dashboard (/) in Debian's headless Chromium: a user token is refused,
 // an operator signs in, sees nodes and live telemetry change, preempts a spot node and sees its
-// shots requeue, drains a node, cancels a video; screenshots at 1440 px and 420 px wide.
+// shots requeue, drains a node, cancels a video; screenshots at 1440 px and 420 px wide. Charts
+// have points from the first frame on (the server's history): counted as each frame lands.
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/dashboard_page.rs.
 import { chromium } from 'playwright-core';
 
@@ -23,6 +24,19 @@ try {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
+  // As each frame is applied (body[data-seq] set), the most points any chart has drawn so far:
+  // at the second frame, what the first one's charts showed.
+  await page.addInitScript(() => {
+    window.pointsAtFrame = {};
+    document.addEventListener('DOMContentLoaded', () => {
+      new MutationObserver(() => {
+        const seq = document.body.dataset.seq;
+        if (!seq || seq in window.pointsAtFrame) return;
+        window.pointsAtFrame[seq] = Math.max(0, ...[...document.querySelectorAll('.node canvas.chart')]
+          .map((c) => Number(c.dataset.points || 0)));
+      }).observe(document.body, { attributes: true, attributeFilter: ['data-seq'] });
+    });
+  });
   await page.goto(`${base}/`);
 
   // A user token is refused with a clear message.
@@ -37,6 +51,8 @@ try {
   await page.waitForSelector('#board:not([hidden])');
   await page.waitForFunction(() => document.querySelectorAll('.node').length >= 8);
   findings.nodes = await page.locator('.node').count();
+  await page.waitForFunction(() => '2' in window.pointsAtFrame);
+  findings.first_frame_points = await page.evaluate(() => window.pointsAtFrame['2']);
   await page.waitForFunction(() => document.querySelector('.node .badge.simulated:not([hidden])'));
   const tel = () => page.$$eval('.node .tel-text', (els) => els.map((e) => e.textContent).join('|'));
   const before = await tel();

@@ -1,12 +1,17 @@
 //! The operator dashboard (`/`) in real headless Chromium: starts a server with slow
 //! shots on every node, submits two videos, and runs tests/browser/dashboard-page.mjs, which
 //! refuses a user token, signs in as an operator, watches telemetry change, preempts a node
-//! and sees its shots requeue, drains a node and cancels a video. Screenshots (desktop and narrow)
-//! go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's; not
-//! a `SHOTFARM_` name, which the server would read as config): a test run must not rewrite
-//! tracked files. Needs chromium and the driver: scripts/ensure-chromium.sh.
+//! and sees its shots requeue, drains a node and cancels a video; and that the charts have points
+//! from the stream's first frame (the server's history ring, counted in `/metrics`). Screenshots
+//! (desktop and narrow) go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to
+//! docs/screenshots/ (the README's; not a `SHOTFARM_` name, which the server would read as
+//! config): a test run must not rewrite tracked files. A second test checks the autoscaler's
+//! timeline (tests/browser/dashboard-autoscaler.mjs). Needs chromium and the driver:
+//! scripts/ensure-chromium.sh.
 
 use crate::support;
+
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{browser, Server};
@@ -31,6 +36,12 @@ fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
         std::env::temp_dir().join(format!("shotfarm-screenshots-{}", std::process::id()))
     };
     std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    // A few samples of every node in the history ring before the page opens (the gauge says).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while history_entries(&s) < 2.0 * 8.0 {
+        assert!(Instant::now() < deadline, "the history ring stays empty");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let report = browser::run_driver(
         "dashboard-page.mjs",
         &[
@@ -43,4 +54,62 @@ fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
     assert_eq!(report["ok"], true);
     assert!(report["nodes"].as_u64().unwrap_or(0) >= 8);
     assert_eq!(report["requeued"], true);
+    assert!(
+        report["first_frame_points"].as_u64() >= Some(10),
+        "{report}"
+    );
+}
+
+/// `shotfarm_operator_history_entries` from `/metrics`.
+fn history_entries(s: &Server) -> f64 {
+    let text = s.get("/metrics", "").text().expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix("shotfarm_operator_history_entries "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("shotfarm_operator_history_entries in /metrics")
+}
+
+/// The autoscaler's timeline: a burst on one node makes the autoscaler add nodes (settings as in
+/// autoscaler.rs: modelled time, 10 s boot = 50 ms here); the page lists its decisions.
+#[test]
+fn the_autoscalers_decisions_show_in_a_timeline() {
+    browser::require_chromium();
+
+    let s = Server::start(&[
+        (
+            "SHOTFARM_NODE_GROUPS",
+            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 0, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
+        ),
+        ("SHOTFARM_AUTOSCALER__ENABLED", "true"),
+        ("SHOTFARM_AUTOSCALER__PERIOD", "100ms"),
+        ("SHOTFARM_AUTOSCALER__BOOT_DELAY", "10s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_STANDARD", "60s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_HIGH", "60s"),
+        ("SHOTFARM_AUTOSCALER__SPOT_PREEMPTION_RATE", "0"),
+        (
+            "SHOTFARM_AUTOSCALER__POOLS",
+            "{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
+        ),
+    ]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    for title in ["Burst A", "Burst B", "Burst C"] {
+        let shots: Vec<Value> = (0..8)
+            .map(|i| json!({ "prompt": format!("{title}, shot {i}"), "model": "cogvideox-5b" }))
+            .collect();
+        s.submit(&alice, &json!({ "title": title, "shots": shots }));
+    }
+    s.wait_for("/api/v1/autoscaler", &ops, Duration::from_secs(20), |log| {
+        log["decisions"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["action"]["action"] == "add"))
+    });
+    let report = browser::run_driver(
+        "dashboard-autoscaler.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+        ],
+    );
+    assert_eq!(report["ok"], true);
+    assert!(report["items"].as_u64() >= Some(1), "{report}");
 }

@@ -14,6 +14,7 @@ mod audit_log;
 mod autoscaler;
 mod banner;
 mod credits_limits;
+mod dashboard_fleet;
 mod dashboard_page;
 mod deploy_manifests;
 mod fanout_bench;

@@ -13,6 +13,10 @@ const METRICS = [
   ["temp", 3, 100, "k-temp"],
   ["power", 4, 500, "k-power"],
 ];
+// Past this many nodes the "auto" layout lists nodes as one-line rows instead of cards.
+const ROWS_PAST = 24;
+// Natural order of ids: video-od-2 before video-od-10.
+const natural = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
 const COLORS = ["#1f5fbf", "#b3261e", "#1d7a3e", "#a14d00", "#6b3fa0", "#00838f", "#8d6e00", "#5a5a55"];
 
 const $ = (id) => document.getElementById(id);
@@ -23,6 +27,10 @@ const nodes = new Map(); // id -> {data, el, parts, hist: [[...per metric arrays
 const queueRows = new Map();
 const videoRows = new Map();
 const visible = new Set();
+const poolHeads = new Map(); // pool -> heading element, when grouping by pool
+// What the node list shows: read from the toolbar by readFilters().
+const filters = { search: "", pool: "", capacity: "", state: "", model: "" };
+let layoutDirty = false; // nodes came or went: the list's order is rebuilt after the frame
 const observer = "IntersectionObserver" in window
   ? new IntersectionObserver((entries) => {
       for (const e of entries) {
@@ -30,6 +38,8 @@ const observer = "IntersectionObserver" in window
         if (e.isIntersecting) { visible.add(id); const n = nodes.get(id); if (n) n.dirty = true; }
         else visible.delete(id);
       }
+      // Cards that just came into view are drawn now, not at the next frame (a second later).
+      requestAnimationFrame(draw);
     })
   : null;
 
@@ -70,6 +80,7 @@ async function signIn(candidate) {
   $("board").hidden = false;
   $("logout").hidden = false;
   connect();
+  pollAutoscaler();
   return true;
 }
 
@@ -78,6 +89,7 @@ function signOut() {
   localStorage.removeItem(TOKEN_KEY);
   if (socket) socket.close();
   clearTimeout(retry);
+  clearTimeout(scalerTimer);
   $("board").hidden = true;
   $("login").hidden = false;
   $("logout").hidden = true;
@@ -111,12 +123,19 @@ function apply(f) {
   if (f.type === "full") {
     for (const id of [...nodes.keys()]) removeNode(id);
   }
+  queuedPools = new Set(Object.entries(f.cluster.queue_depth)
+    .filter(([, byPrio]) => Object.values(byPrio).some((k) => k > 0)).map(([pool]) => pool));
   cluster(f.cluster, f.window);
-  for (const n of f.nodes || []) upsertNode(n);
+  // A full frame carries the server's recent history: charts start with it, not empty.
+  const seed = f.type === "full" && f.history ? f.history : null;
+  for (const n of f.nodes || []) upsertNode(n, seed);
   for (const id of f.removed || []) removeNode(id);
   if (f.waiting) waiting(f.waiting);
   if (f.videos) videos(f.videos);
-  setText($("nodes-count"), `(${nodes.size})`);
+  if (layoutDirty) layout();
+  refreshList();
+  poolPanelsUpdate(f);
+  for (const n of nodes.values()) paintFleet(n);
   document.body.dataset.seq = f.seq;
   requestAnimationFrame(draw);
 }
@@ -189,20 +208,53 @@ function buildNode(id) {
     `/api/v1/nodes/${encodeURIComponent(id)}/drain`, `${id} draining`);
   actions.append(preempt, drain);
   card.append(head, meta, facts, blocked, charts, actions);
-  return { el: card, parts: { state, kind, sim, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+  const fleet = el("span", "fleet-node");
+  fleet.dataset.nodeId = id;
+  return { el: card, fleet, cells: [], parts: { state, kind, sim, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
 }
 
-function upsertNode(patch) {
+// Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
+// per-node aggregates), each point spread over the frames it stood for.
+function seedHist(points, gpus, h) {
+  const repeat = Math.max(1, Math.round(h.node_interval_s / h.stream_period_s));
+  const hist = [];
+  for (let g = 0; g < gpus; g++) {
+    hist.push(METRICS.map((_, m) => {
+      const scale = [100, 100, 100, 500][m];
+      const out = [];
+      for (const p of points) for (let r = 0; r < repeat; r++) out.push(Math.min(1, Math.max(0, p[m] / scale)));
+      return out.slice(-HISTORY);
+    }));
+  }
+  return hist;
+}
+
+function upsertNode(patch, seed) {
   let n = nodes.get(patch.id);
   if (!n) {
-    n = { data: {}, hist: [], dirty: true, ...buildNode(patch.id) };
+    const points = seed && seed.nodes[patch.id];
+    const hist = points ? seedHist(points, (patch.gpus || []).length, seed) : [];
+    n = { data: {}, hist, dirty: true, ...buildNode(patch.id) };
     nodes.set(patch.id, n);
     insertSorted(n);
     if (observer) observer.observe(n.el); else visible.add(patch.id);
   }
+  if (("pool" in patch && patch.pool !== n.data.pool) || ("spot" in patch && patch.spot !== n.data.spot)) layoutDirty = true;
   Object.assign(n.data, patch);
   const d = n.data;
   const p = n.parts;
+  n.el.dataset.pool = d.pool;
+  n.el.dataset.spot = d.spot;
+  n.el.hidden = !passes(d);
+  n.fleet.dataset.state = d.state;
+  const gpuCount = (d.gpus || []).length;
+  while (n.cells.length < gpuCount) {
+    const c = el("i", "gpu-cell");
+    c.dataset.gpu = n.cells.length;
+    n.cells.push(c);
+    n.fleet.append(c);
+  }
+  while (n.cells.length > gpuCount) n.cells.pop().remove();
   if ("tel" in patch) {
     patch.tel.forEach((t, g) => {
       if (!n.hist[g]) n.hist[g] = METRICS.map(() => []);
@@ -249,9 +301,94 @@ function upsertNode(patch) {
   p.drain.disabled = !(d.state === "ready" || d.state === "joining");
 }
 
-// Frames list up nodes first, then departed ones: new cards go at the end.
+// New cards go at the end for now; layout() puts every node in order once the frame is applied.
 function insertSorted(n) {
   $("nodes").append(n.el);
+  layoutDirty = true;
+}
+
+// Puts the list in natural order of ids (by pool first when grouping), with a heading per pool.
+// Runs only when nodes come or go or grouping changes: moving 200 elements once is cheap, but
+// not every tick.
+function layout() {
+  layoutDirty = false;
+  const group = $("f-group").checked;
+  const list = [...nodes.values()].sort((a, b) =>
+    (group ? natural.compare(a.data.pool || "", b.data.pool || "") : 0) || natural.compare(a.data.id, b.data.id));
+  const frag = document.createDocumentFragment();
+  let pool = null;
+  for (const n of list) {
+    if (group && n.data.pool !== pool) {
+      pool = n.data.pool;
+      let h = poolHeads.get(pool);
+      if (!h) {
+        h = el("h3", "pool-head");
+        h.dataset.pool = pool;
+        poolHeads.set(pool, h);
+      }
+      frag.append(h);
+    }
+    frag.append(n.el);
+  }
+  $("nodes").replaceChildren(frag);
+  layoutFleet(list);
+}
+
+function passes(d) {
+  const f = filters;
+  if (f.search && !String(d.id).toLowerCase().includes(f.search)) return false;
+  if (f.pool && d.pool !== f.pool) return false;
+  if (f.capacity && (d.spot ? "spot" : "on-demand") !== f.capacity) return false;
+  if (f.state && d.state !== f.state) return false;
+  if (f.model && !(d.loaded_models || []).includes(f.model)) return false;
+  return true;
+}
+
+function readFilters() {
+  filters.search = $("f-search").value.trim().toLowerCase();
+  filters.pool = $("f-pool").value;
+  filters.capacity = $("f-capacity").value;
+  filters.state = $("f-state").value;
+  filters.model = $("f-model").value;
+  for (const n of nodes.values()) n.el.hidden = !passes(n.data);
+  refreshList();
+}
+
+// Keeps a select's options equal to `values` (after its first, "any" option), keeping the choice.
+function setOptions(select, values) {
+  const have = [...select.options].slice(1).map((o) => o.value);
+  if (have.length === values.length && have.every((v, i) => v === values[i])) return;
+  const chosen = select.value;
+  select.replaceChildren(select.options[0], ...values.map((v) => el("option", "", v)));
+  select.value = values.includes(chosen) ? chosen : "";
+}
+
+// Counts, pool headings, the filters' choices and the layout, after every frame or filter change.
+function refreshList() {
+  let shown = 0;
+  const pools = new Map(); // pool -> [shown nodes, shown GPUs, nodes]
+  const models = new Set();
+  for (const n of nodes.values()) {
+    const d = n.data;
+    const p = pools.get(d.pool) || [0, 0, 0];
+    p[2] += 1;
+    if (!n.el.hidden) { shown += 1; p[0] += 1; p[1] += (d.gpus || []).length; }
+    pools.set(d.pool, p);
+    for (const m of d.loaded_models || []) models.add(m);
+  }
+  setText($("nodes-count"), shown === nodes.size ? `(${nodes.size})` : `(${shown} of ${nodes.size})`);
+  $("nodes-none").hidden = shown > 0 || nodes.size === 0;
+  for (const [pool, h] of poolHeads) {
+    const [k, g, all] = pools.get(pool) || [0, 0, 0];
+    setText(h, `${pool} · ${k} of ${all} nodes · ${g} GPUs`);
+    h.hidden = k === 0;
+  }
+  fleetCounts();
+  setOptions($("f-pool"), [...pools.keys()].sort(natural.compare));
+  setOptions($("f-model"), [...models].sort(natural.compare));
+  const view = $("f-view").value;
+  const rows = view === "rows" || (view === "auto" && nodes.size > ROWS_PAST);
+  $("nodes").dataset.view = rows ? "rows" : "cards";
 }
 
 function removeNode(id) {
@@ -259,8 +396,10 @@ function removeNode(id) {
   if (!n) return;
   if (observer) observer.unobserve(n.el);
   n.el.remove();
+  n.fleet.remove();
   nodes.delete(id);
   visible.delete(id);
+  layoutDirty = true;
 }
 
 function draw() {
@@ -271,6 +410,8 @@ function draw() {
     n.parts.canvases.forEach((c, m) => {
       const ctx = c.getContext("2d");
       ctx.clearRect(0, 0, c.width, c.height);
+      // The points drawn, for tests and tools: the longest GPU line.
+      c.dataset.points = Math.max(0, ...n.hist.map((g) => (g && g[m] ? g[m].length : 0)));
       n.hist.forEach((g, gi) => {
         const h = g && g[m];
         if (!h || h.length < 2) return;
@@ -407,7 +548,11 @@ $("login").addEventListener("submit", (e) => {
   signIn($("token").value.trim());
 });
 $("logout").addEventListener("click", signOut);
-(function start() {
+$("f-search").addEventListener("input", readFilters);
+for (const id of ["f-pool", "f-capacity", "f-state", "f-model", "f-view"]) $(id).addEventListener("change", readFilters);
+$("f-group").addEventListener("change", () => { layout(); refreshList(); });
+// After every deferred script (dashboard-fleet.js too) has run: frames need all of them.
+document.addEventListener("DOMContentLoaded", function start() {
   const url = new URL(location.href);
   const fromUrl = url.searchParams.get("token");
   if (fromUrl) {
@@ -416,4 +561,4 @@ $("logout").addEventListener("click", signOut);
   }
   const saved = fromUrl || localStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved);
-})();
+});

@@ -15,6 +15,7 @@ use shotfarm_core::views::{ClusterView, NodeView};
 
 mod fleet;
 pub use fleet::ScrapeContext;
+pub mod history;
 
 /// One metric family being written.
 struct Family<'a> {

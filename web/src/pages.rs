@@ -14,6 +14,7 @@ const PROGRESS_JS: &str = include_str!("../assets/progress.js");
 const PROGRESS_CSS: &str = include_str!("../assets/progress.css");
 const DASHBOARD_HTML: &str = include_str!("../assets/dashboard.html");
 const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
+const DASHBOARD_FLEET_JS: &str = include_str!("../assets/dashboard-fleet.js");
 const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
 
 /// Scripts and styles only from this server; sockets and fetches only back to it.
@@ -35,6 +36,12 @@ async fn dashboard_page() -> HttpResponse {
 #[get("/assets/dashboard.js")]
 async fn dashboard_js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", DASHBOARD_JS)
+}
+
+/// The dashboard's fleet-size parts (pool panels, fleet view, autoscaler timeline).
+#[get("/assets/dashboard-fleet.js")]
+async fn dashboard_fleet_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", DASHBOARD_FLEET_JS)
 }
 
 #[get("/assets/dashboard.css")]
@@ -74,10 +81,11 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 
 /// Registers the pages.
 /// The pages' paths (all `GET`), for the `Allow` of a wrong method (`routes/fallback.rs`).
-pub const PATHS: [&str; 6] = [
+pub const PATHS: [&str; 7] = [
     "/videos/{id}",
     "/",
     "/assets/dashboard.js",
+    "/assets/dashboard-fleet.js",
     "/assets/dashboard.css",
     "/assets/progress.js",
     "/assets/progress.css",
@@ -89,6 +97,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(progress_css)
         .service(dashboard_page)
         .service(dashboard_js)
+        .service(dashboard_fleet_js)
         .service(dashboard_css);
 }
 

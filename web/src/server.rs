@@ -51,6 +51,20 @@ pub fn configure(
     }
 }
 
+/// Samples every node into `history` each [`crate::session::History::interval`], on the
+/// server's runtime (it ends with it); a failed read skips one sample.
+fn record_history(farm: Farm, history: std::sync::Arc<crate::session::History>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(history.interval());
+        loop {
+            tick.tick().await;
+            if let Ok(nodes) = farm.nodes().await {
+                history.record(&nodes);
+            }
+        }
+    });
+}
+
 /// Starts the HTTP server on an already bound listener (bind to port 0 in tests).
 pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::io::Result<Server> {
     let settings = web::Data::new(settings);
@@ -70,6 +84,12 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
     ));
     // One for every worker: scrapes share one snapshot, whichever worker answers them.
     let scrape = web::Data::new(crate::metrics::Scrape::new(&settings.metrics));
+    // One history for every worker, recorded whether anyone watches: the operator stream's
+    // first frame gives the dashboard's charts the last 15 minutes at once.
+    let history = web::Data::new(crate::session::History::new(
+        farm.settings().timing.telemetry_period,
+    ));
+    record_history(farm.clone(), history.clone().into_inner());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))
@@ -83,6 +103,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
             .app_data(agents.clone())
             .app_data(sessions.clone())
             .app_data(scrape.clone())
+            .app_data(history.clone())
             .configure(configure(farm.clone(), settings.clone(), tokens.clone()))
             .default_service(web::to(routes::fallback::unmatched))
     })

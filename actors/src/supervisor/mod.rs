@@ -88,6 +88,8 @@ pub struct Supervisor {
     requirements: HashMap<(String, bool), SharedRequirement>,
     placement_pending: bool,
     preemptions: u64,
+    /// `preemptions` by the reclaimed node's pool.
+    preemptions_by_pool: BTreeMap<String, u64>,
     /// The autoscaler's last word on budgets (shown on the cluster view).
     budget: Option<BudgetView>,
     /// What may not start at all (pools over their `high_only` budget threshold start no
@@ -115,6 +117,7 @@ impl Supervisor {
             requirements: HashMap::new(),
             placement_pending: false,
             preemptions: 0,
+            preemptions_by_pool: BTreeMap::new(),
             budget: None,
             gates: Gates::open(),
         })
@@ -460,6 +463,7 @@ impl Supervisor {
             telemetry_source,
             nodes_by_state,
             preemptions_total: self.preemptions,
+            preemptions_by_pool: self.preemptions_by_pool.clone(),
             requeues_total: self.metrics.requeues.load(Ordering::Relaxed),
             cost_usd,
             burn_per_hour_usd,
@@ -590,6 +594,10 @@ impl Handler<NodeStateChanged> for Supervisor {
                 if let Some(slot) = self.registry.up.get_mut(&msg.node) {
                     if state == NodeState::Preempted && slot.state != NodeState::Preempted {
                         self.preemptions += 1;
+                        *self
+                            .preemptions_by_pool
+                            .entry(slot.spec.pool.clone())
+                            .or_default() += 1;
                         self.metrics.preemptions.fetch_add(1, Ordering::Relaxed);
                     }
                     slot.state = state;
@@ -645,6 +653,10 @@ impl Handler<PreemptNode> for Supervisor {
         // and the node's own `preempted` report that follows is not counted twice.
         slot.state = NodeState::Preempted;
         self.preemptions += 1;
+        *self
+            .preemptions_by_pool
+            .entry(slot.spec.pool.clone())
+            .or_default() += 1;
         self.metrics.preemptions.fetch_add(1, Ordering::Relaxed);
         self.schedule_placement(ctx);
         Ok(())

@@ -198,6 +198,8 @@ pub struct ClusterDoc {
     telemetry_source: String,
     nodes_by_state: BTreeMap<String, u64>,
     preemptions_total: u64,
+    /// pool → spot reclaims since the farm started.
+    preemptions_by_pool: BTreeMap<String, u64>,
     requeues_total: u64,
     cost_usd: CostSplitDoc,
     burn_per_hour_usd: CostSplitDoc,

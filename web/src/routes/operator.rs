@@ -10,7 +10,7 @@ use shotfarm_actors::Farm;
 
 use crate::auth::Caller;
 use crate::problem::ApiError;
-use crate::session::{origin, OperatorSession, SessionLimiter};
+use crate::session::{origin, History, OperatorSession, SessionLimiter};
 use crate::settings::WebSettings;
 
 #[utoipa::path(
@@ -35,6 +35,7 @@ async fn operator_stream(
     payload: web::Payload,
     farm: web::Data<Farm>,
     settings: web::Data<WebSettings>,
+    history: web::Data<History>,
 ) -> Result<HttpResponse, ApiError> {
     origin::check(&req, &settings.server.allowed_origins)?;
     let caller = Caller::from_http(&req)?;
@@ -48,6 +49,7 @@ async fn operator_stream(
     let farm = farm.into_inner().as_ref().clone();
     let body = OperatorSession::start(
         farm,
+        history.into_inner(),
         caller.identity(),
         &settings.websocket,
         payload,

@@ -11,7 +11,7 @@ use shotfarm_core::domain::Priority;
 
 use crate::metrics::{render, render_bus_channels, Scrape, ScrapeContext, Snapshot};
 use crate::problem::ApiError;
-use crate::session::SessionLimiter;
+use crate::session::{History, SessionLimiter};
 
 #[utoipa::path(
     tag = "service",
@@ -56,6 +56,7 @@ async fn metrics(
     req: HttpRequest,
     farm: web::Data<Farm>,
     scrape: web::Data<Scrape>,
+    history: web::Data<History>,
 ) -> Result<HttpResponse, ApiError> {
     if !scrape.admits(bearer(&req)) {
         return Err(ApiError::Unauthorized(
@@ -83,6 +84,7 @@ async fn metrics(
     };
     let mut text = render(farm.metrics(), &snapshot, scrape.snapshots.taken(), &ctx);
     text.push_str(&render_bus_channels(farm.bus().channels()));
+    crate::metrics::history::render(&mut text, &history);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

@@ -19,6 +19,7 @@ pub mod inbound;
 pub mod limit;
 pub mod operator;
 pub mod operator_frames;
+pub mod operator_history;
 pub mod origin;
 pub mod outbox;
 pub mod progress;
@@ -26,4 +27,5 @@ pub mod socket;
 
 pub use limit::{SessionLimiter, SessionPermit};
 pub use operator::OperatorSession;
+pub use operator_history::History;
 pub use progress::ProgressSession;

@@ -5,6 +5,7 @@
 //! its own `Context` and writes into a bounded [`Outbox`]: a client that cannot keep up loses
 //! ticks, never memory, and gets a full frame once it has caught up.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -15,25 +16,29 @@ use tracing::{debug, warn};
 
 use shotfarm_actors::farm::Identity;
 use shotfarm_actors::{Farm, FarmError};
+use shotfarm_core::domain::Priority;
 
 use crate::settings::WebsocketSettings;
 
 use super::frames;
 use super::inbound::{ClientFrame, InboundError};
 use super::operator_frames::{Differ, Tick, RECENT_VIDEOS};
+use super::operator_history::History;
 use super::outbox::OutboxBody;
 use super::socket::{Socket, SocketSession};
 
 /// The slowest the stream ever ticks (the contract: at least once a second).
-const MAX_PERIOD: Duration = Duration::from_secs(1);
+pub(super) const MAX_PERIOD: Duration = Duration::from_secs(1);
 /// The fastest it ticks, whatever the telemetry period.
-const MIN_PERIOD: Duration = Duration::from_millis(100);
+pub(super) const MIN_PERIOD: Duration = Duration::from_millis(100);
 /// The outbox (and the flow window) hold a few full frames of a 200-node farm, and no more.
 const OUTBOX_BYTES: usize = 1024 * 1024;
 
 /// One operator watching the farm.
 pub struct OperatorSession {
     farm: Farm,
+    /// The server's recent history, sent with every full frame.
+    history: Arc<History>,
     /// The operator watching (the farm's overview of users' videos is for operators alone).
     who: Identity,
     period: Duration,
@@ -70,6 +75,7 @@ impl OperatorSession {
     /// Starts a session on the current worker and returns the response body of its frames.
     pub fn start(
         farm: Farm,
+        history: Arc<History>,
         who: Identity,
         websocket: &WebsocketSettings,
         payload: Payload,
@@ -83,6 +89,7 @@ impl OperatorSession {
         let (socket, body) = Socket::new(&farm, websocket, payload, expires_at, OUTBOX_BYTES);
         Self {
             farm,
+            history,
             who,
             period,
             socket,
@@ -128,7 +135,17 @@ impl OperatorSession {
         if self.socket.closing() {
             return;
         }
-        let frame = self.differ.frame(tick);
+        let mut frame = self.differ.frame(tick);
+        // A client starting over (first frame or resync) gets the charts' history with it.
+        if frame["type"] == "full" {
+            frame["history"] = self.history.to_json();
+            // What the per-pool panels hold each pool's oldest wait against.
+            let autoscaler = &self.farm.settings().autoscaler;
+            frame["objectives_s"] = serde_json::json!({
+                "high": autoscaler.objective(Priority::High).as_secs_f64(),
+                "standard": autoscaler.objective(Priority::Standard).as_secs_f64(),
+            });
+        }
         let bytes = match serde_json::to_vec(&frame) {
             Ok(b) => frames::text(&b),
             Err(e) => {

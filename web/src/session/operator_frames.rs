@@ -37,6 +37,8 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
                 "memory_mb": g.memory_mb,
                 "busy": g.busy,
                 "source": g.telemetry.as_ref().map(|t| t.source.as_str()),
+                // The fleet view's hover names the shot a GPU runs.
+                "shot": g.telemetry.as_ref().and_then(|t| t.shot.as_ref()),
             })
         })
         .collect();
@@ -106,8 +108,9 @@ pub struct Differ {
     nodes: HashMap<String, Map<String, Value>>,
     waiting: Option<Value>,
     videos: Option<Value>,
-    /// (when, preemptions_total, requeues_total), oldest first, within [`WINDOW`].
-    history: VecDeque<(Instant, u64, u64)>,
+    /// (when, preemptions_total, requeues_total, preemptions_by_pool), oldest first, within
+    /// [`WINDOW`].
+    history: VecDeque<(Instant, u64, u64, BTreeMap<String, u64>)>,
 }
 
 impl Differ {
@@ -172,24 +175,40 @@ impl Differ {
     /// shorter (`seconds` says which).
     fn window(&mut self, c: &ClusterView) -> Value {
         let now = Instant::now();
-        self.history
-            .push_back((now, c.preemptions_total, c.requeues_total));
+        self.history.push_back((
+            now,
+            c.preemptions_total,
+            c.requeues_total,
+            c.preemptions_by_pool.clone(),
+        ));
         while self
             .history
             .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) > WINDOW)
+            .is_some_and(|(t, ..)| now.duration_since(*t) > WINDOW)
         {
             self.history.pop_front();
         }
-        let (since, p0, r0) =
-            self.history
-                .front()
-                .copied()
-                .unwrap_or((now, c.preemptions_total, c.requeues_total));
+        let empty = BTreeMap::new();
+        let (since, p0, r0, by_pool0) = self.history.front().map_or(
+            (now, c.preemptions_total, c.requeues_total, &empty),
+            |(t, p, r, b)| (*t, *p, *r, b),
+        );
+        // Per pool, the spot reclaims of the same window (the per-pool panels).
+        let by_pool: BTreeMap<&String, u64> = c
+            .preemptions_by_pool
+            .iter()
+            .map(|(pool, n)| {
+                (
+                    pool,
+                    n.saturating_sub(by_pool0.get(pool).copied().unwrap_or(0)),
+                )
+            })
+            .collect();
         json!({
             "seconds": now.duration_since(since).as_secs(),
             "preemptions": c.preemptions_total.saturating_sub(p0),
             "requeues": c.requeues_total.saturating_sub(r0),
+            "preemptions_by_pool": by_pool,
         })
     }
 }
