@@ -24,19 +24,6 @@ try {
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  // As each frame is applied (body[data-seq] set), the most points any chart has drawn so far:
-  // at the second frame, what the first one's charts showed.
-  await page.addInitScript(() => {
-    window.pointsAtFrame = {};
-    document.addEventListener('DOMContentLoaded', () => {
-      new MutationObserver(() => {
-        const seq = document.body.dataset.seq;
-        if (!seq || seq in window.pointsAtFrame) return;
-        window.pointsAtFrame[seq] = Math.max(0, ...[...document.querySelectorAll('.node canvas.chart')]
-          .map((c) => Number(c.dataset.points || 0)));
-      }).observe(document.body, { attributes: true, attributeFilter: ['data-seq'] });
-    });
-  });
   await page.goto(`${base}/`);
 
   // A user token is refused with a clear message.
@@ -51,8 +38,12 @@ try {
   await page.waitForSelector('#board:not([hidden])');
   await page.waitForFunction(() => document.querySelectorAll('.node').length >= 8);
   findings.nodes = await page.locator('.node').count();
-  await page.waitForFunction(() => '2' in window.pointsAtFrame);
-  findings.first_frame_points = await page.evaluate(() => window.pointsAtFrame['2']);
+  // The nodes came with the first (full) frame, their charts seeded from the server's history;
+  // and the charts draw those points.
+  findings.first_frame_points = await page.evaluate(() => Math.max(0,
+    ...[...document.querySelectorAll('.node')].map((e) => Number(e.dataset.seeded || 0))));
+  await page.waitForFunction((want) => [...document.querySelectorAll('.node canvas.chart')]
+    .some((c) => Number(c.dataset.points || 0) >= want), findings.first_frame_points);
   await page.waitForFunction(() => document.querySelector('.node .badge.simulated:not([hidden])'));
   const tel = () => page.$$eval('.node .tel-text', (els) => els.map((e) => e.textContent).join('|'));
   const before = await tel();

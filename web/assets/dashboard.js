@@ -235,6 +235,9 @@ function upsertNode(patch, seed) {
     const points = seed && seed.nodes[patch.id];
     const hist = points ? seedHist(points, (patch.gpus || []).length, seed) : [];
     n = { data: {}, hist, dirty: true, ...buildNode(patch.id) };
+    // The points its charts start with from the server's history, for tests and tools (what is
+    // drawn, and when, is the browser's business: data-points on each chart).
+    n.el.dataset.seeded = String(Math.max(0, ...hist.flatMap((g) => (g || []).map((h) => h.length))));
     nodes.set(patch.id, n);
     insertSorted(n);
     if (observer) observer.observe(n.el); else visible.add(patch.id);
