@@ -304,7 +304,7 @@ impl Farm {
 
     /// Whether the store answers and the supervisor is running.
     pub async fn ready(&self) -> bool {
-        self.supervisor.connected() && self.store.ping().await.is_ok()
+        self.supervisor.connected() && self.store_up().await
     }
 
     /// Whether the store answers a ping now (`shotfarm_store_up`).

@@ -2,24 +2,12 @@
 // that the newest decisions of GET /api/v1/autoscaler are listed, newest first, with their pool,
 // action and outcome. Prints one JSON line of findings; exits non-zero on any failure.
 // Run by tests/it/dashboard_page.rs.
-import { chromium } from 'playwright-core';
+import { drive } from './harness.mjs';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-const findings = {};
-let ok = false;
-try {
-  const page = await (await browser.newContext({ viewport: { width: 1440, height: 900 } })).newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await drive({ width: 1440, height: 900 }, async ({ page, findings }) => {
   const decisions = async () => (await (await fetch(`${base}/api/v1/autoscaler`, { headers: { Authorization: `Bearer ${opsToken}` } })).json()).decisions;
   const log = { decisions: await decisions() };
   const adds = log.decisions.filter((d) => d.action && d.action.action === 'add');
@@ -45,12 +33,4 @@ try {
     throw new Error(`no item for ${JSON.stringify(add)} in ${JSON.stringify(items)}`);
   }
   findings.add = `${add.pool}: +${add.action.nodes} ${kind}`;
-  findings.errors = errors;
-  ok = errors.length === 0;
-} catch (e) {
-  findings.error = String(e && e.stack || e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify({ ok, ...findings }));
-process.exit(ok ? 0 : 1);
+});

@@ -7,24 +7,15 @@
 // frame); last, recorded and not asserted, the page's main-thread busy share, long tasks and the
 // stream's bytes per second over ten frames (BENCHMARKS.md).
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
-import { chromium } from 'playwright-core';
+import { drive } from './harness.mjs';
 import { measure } from './perf.mjs';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
 const preemptId = process.env.SHOTFARM_PREEMPTED;
 const shotsDir = process.env.SHOTFARM_SCREENSHOTS;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-const findings = {};
-let ok = false;
 
 // What the REST API says about every node: the truth the page is checked against.
 async function apiNodes() {
@@ -34,11 +25,7 @@ async function apiNodes() {
 }
 const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await drive({ width: 1440, height: 900 }, async ({ context, page, findings }) => {
   const all = await apiNodes();
   const ids = all.map((n) => n.id).sort(natural.compare);
   findings.nodes = ids.length;
@@ -215,12 +202,4 @@ try {
   await page.selectOption('#f-view', 'auto');
 
   findings.perf = await measure(page, context);
-  findings.errors = errors;
-  ok = errors.length === 0;
-} catch (e) {
-  findings.error = String(e && e.stack || e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify({ ok, ...findings }));
-process.exit(ok ? 0 : 1);
+});

@@ -3,27 +3,14 @@
 // shots requeue, drains a node, cancels a video; screenshots at 1440 px and 420 px wide. Charts
 // have points from the first frame on (the server's history): counted as each frame lands.
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/dashboard_page.rs.
-import { chromium } from 'playwright-core';
+import { drive } from './harness.mjs';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
 const userToken = process.env.SHOTFARM_TOKEN;
 const shotsDir = process.env.SHOTFARM_SCREENSHOTS;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-const findings = {};
-let ok = false;
-try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await drive({ width: 1440, height: 1000 }, async ({ context, page, findings }) => {
   await page.goto(`${base}/`);
 
   // A user token is refused with a clear message.
@@ -91,12 +78,4 @@ try {
   await page.setViewportSize({ width: 420, height: 1000 });
   await page.waitForTimeout(300);
   await page.screenshot({ path: `${shotsDir}/dashboard-narrow.png` });
-  findings.errors = errors;
-  ok = errors.length === 0;
-} catch (e) {
-  findings.error = String(e && e.stack || e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify({ ok, ...findings }));
-process.exit(ok ? 0 : 1);
+});

@@ -2,27 +2,14 @@
 // more than a thousand shots running and telemetry every second. Waits for the page to show the
 // shots running, then records Chromium's performance figures over ten frames (perf.mjs).
 // Prints one JSON line of findings; exits non-zero on any failure. Run by tests/it/dashboard_fleet.rs.
-import { chromium } from 'playwright-core';
+import { drive } from './harness.mjs';
 import { measure } from './perf.mjs';
 
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
 const running = Number(process.env.SHOTFARM_RUNNING);
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-});
-const findings = {};
-let ok = false;
-try {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
+await drive({ width: 1440, height: 900 }, async ({ context, page, findings }) => {
   await page.goto(`${base}/?token=${encodeURIComponent(opsToken)}`);
   await page.waitForFunction((k) => Number(document.getElementById('c-running').textContent) >= k, running, { timeout: 60000 });
   findings.shots_running = Number(await page.textContent('#c-running'));
@@ -41,12 +28,4 @@ try {
   const settled = Number(await page.$eval('body', (b) => b.dataset.seq)) + 10;
   await page.waitForFunction((k) => Number(document.body.dataset.seq) >= k, settled, { timeout: 60000 });
   findings.perf = await measure(page, context);
-  findings.errors = errors;
-  ok = errors.length === 0;
-} catch (e) {
-  findings.error = String(e && e.stack || e);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify({ ok, ...findings }));
-process.exit(ok ? 0 : 1);
+});

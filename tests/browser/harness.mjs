@@ -1,0 +1,39 @@
+// What every dashboard driver shares: Debian's headless Chromium launched the same way, one page
+// whose uncaught errors fail the run, and the one JSON line of findings the Rust test reads
+// (`{"ok": ..., ...findings}`; the exit code says the same).
+import { chromium } from 'playwright-core';
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+
+/// Headless Chromium (`CHROMIUM`, else Debian's /usr/bin/chromium).
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ARGS,
+  });
+}
+
+/// Runs `body({ context, page, findings })` on a fresh page of `viewport`, prints the findings
+/// with `ok` (no exception and no page error), and exits 0 or 1 accordingly.
+export async function drive(viewport, body) {
+  const browser = await launchChromium();
+  const findings = {};
+  let ok = false;
+  try {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await body({ context, page, findings });
+    findings.errors = errors;
+    ok = errors.length === 0;
+  } catch (e) {
+    findings.error = String(e && e.stack || e);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify({ ok, ...findings }));
+  process.exit(ok ? 0 : 1);
+}
