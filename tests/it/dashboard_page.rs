@@ -76,22 +76,7 @@ fn history_entries(s: &Server) -> f64 {
 fn the_autoscalers_decisions_show_in_a_timeline() {
     browser::require_chromium();
 
-    let s = Server::start(&[
-        (
-            "SHOTFARM_NODE_GROUPS",
-            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 0, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
-        ),
-        ("SHOTFARM_AUTOSCALER__ENABLED", "true"),
-        ("SHOTFARM_AUTOSCALER__PERIOD", "100ms"),
-        ("SHOTFARM_AUTOSCALER__BOOT_DELAY", "10s"),
-        ("SHOTFARM_AUTOSCALER__OBJECTIVE_STANDARD", "60s"),
-        ("SHOTFARM_AUTOSCALER__OBJECTIVE_HIGH", "60s"),
-        ("SHOTFARM_AUTOSCALER__SPOT_PREEMPTION_RATE", "0"),
-        (
-            "SHOTFARM_AUTOSCALER__POOLS",
-            "{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
-        ),
-    ]);
+    let s = support::autoscaled(&[]);
     let (alice, ops) = (s.user("alice"), s.operator());
     for title in ["Burst A", "Burst B", "Burst C"] {
         let shots: Vec<Value> = (0..8)

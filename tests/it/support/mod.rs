@@ -471,3 +471,29 @@ pub fn video(n: usize, model: &str) -> Value {
         .collect();
     serde_json::json!({ "title": "test", "shots": shots })
 }
+
+/// One on-demand node to start with; the autoscaler may add up to 6 spot and 2 on-demand
+/// one-GPU nodes. Durations are modelled time (× the tests' time factor 0.005): a 10 s boot is
+/// 50 ms, the 60 s objective 0.3 s, a tiny-video shot (180 s) 0.9 s.
+pub fn autoscaled(extra: &[(&'static str, &'static str)]) -> Server {
+    let mut env = vec![
+        (
+            "SHOTFARM_NODE_GROUPS",
+            r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }, { pool = "video", count = 0, spot = true, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 1.10 }]"#,
+        ),
+        ("SHOTFARM_AUTOSCALER__ENABLED", "true"),
+        ("SHOTFARM_AUTOSCALER__PERIOD", "100ms"),
+        ("SHOTFARM_AUTOSCALER__BOOT_DELAY", "10s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_STANDARD", "60s"),
+        ("SHOTFARM_AUTOSCALER__OBJECTIVE_HIGH", "60s"),
+        ("SHOTFARM_AUTOSCALER__IDLE_BEFORE_RELEASE", "20s"),
+        ("SHOTFARM_AUTOSCALER__COOLDOWN", "40s"),
+        ("SHOTFARM_AUTOSCALER__SPOT_PREEMPTION_RATE", "0"),
+        (
+            "SHOTFARM_AUTOSCALER__POOLS",
+            "{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2 } }",
+        ),
+    ];
+    env.extend_from_slice(extra);
+    Server::start(&env)
+}
