@@ -19,7 +19,7 @@ use crate::messages::{
     AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
 };
 use crate::ports::bus::publish_written;
-use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
+use crate::ports::{EventBus, ExecEvent, ExecJob, StageInputs, Store, StoreError};
 use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
@@ -65,6 +65,8 @@ pub struct ShotJob {
     deps: ShotJobDeps,
     /// Bumped on every sign of progress; a stuck check armed with an older mark is void.
     progress_mark: u64,
+    /// What a stage of a story video takes from the stages before it (handed to the executor).
+    inputs: StageInputs,
 }
 
 impl Actor for ShotJob {
@@ -81,7 +83,14 @@ impl ShotJob {
             placement: None,
             deps,
             progress_mark: 0,
+            inputs: StageInputs::default(),
         }
+    }
+
+    /// The job with what its stage takes from the stages before it.
+    pub fn with_inputs(mut self, inputs: StageInputs) -> Self {
+        self.inputs = inputs;
+        self
     }
 
     /// Moves the state machine, counting the move; refuses (and logs) what it does not allow.
@@ -288,6 +297,8 @@ impl Handler<AssignShot> for ShotJob {
             from_step: self.shot.checkpoint_step,
             seconds_per_step: msg.seconds_per_step,
             checkpoint_every_steps: msg.checkpoint_every_steps,
+            stage: self.shot.stage,
+            inputs: self.inputs.clone(),
         };
         // The write is the claim: run only once it is stored; refused, another server has the
         // shot (or it moved on) and the GPUs go back. A claimed attempt is an inference: it is
@@ -311,7 +322,7 @@ impl Handler<AssignShot> for ShotJob {
                     Ok(()) => {
                         act.watch_progress(ctx);
                         node.do_send(NodeCommand::Run {
-                            job,
+                            job: Box::new(job),
                             reporter: ctx.address().recipient(),
                         });
                     }

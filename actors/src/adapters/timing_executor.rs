@@ -127,6 +127,7 @@ impl Executor for TimingExecutor {
                 shot,
                 attempt,
                 artifact: None,
+                output: None,
             });
         });
         handle
@@ -174,6 +175,8 @@ mod tests {
             from_step,
             seconds_per_step: 1.0,
             checkpoint_every_steps: 1,
+            stage: Default::default(),
+            inputs: Default::default(),
         }
     }
 

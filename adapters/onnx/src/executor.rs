@@ -288,6 +288,7 @@ async fn run_shot(
         shot,
         attempt,
         artifact: Some(artifact),
+        output: None,
     })
 }
 

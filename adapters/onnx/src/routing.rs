@@ -123,6 +123,8 @@ mod tests {
             from_step: 0,
             seconds_per_step: 1.0,
             checkpoint_every_steps: 1,
+            stage: Default::default(),
+            inputs: Default::default(),
         }
     }
 

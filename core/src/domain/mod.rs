@@ -3,9 +3,11 @@
 pub mod event;
 pub mod node;
 pub mod shot;
+pub mod stage;
 pub mod video;
 
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
 pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
+pub use stage::{readiness, Readiness, Stage};
 pub use video::{VideoRecord, VideoState};

@@ -238,6 +238,8 @@ fn job(node: &str, attempt: u32, from_step: u32, seconds_per_step: f64) -> ExecJ
         from_step,
         seconds_per_step,
         checkpoint_every_steps: 1,
+        stage: Default::default(),
+        inputs: Default::default(),
     }
 }
 
