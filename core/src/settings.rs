@@ -15,6 +15,7 @@ mod document;
 mod limits;
 mod onnx;
 mod security;
+mod story;
 pub use audit::AuditSettings;
 pub use autoscaler::{
     AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
@@ -26,6 +27,7 @@ pub use onnx::{
     DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
 };
 pub use security::SecuritySettings;
+pub use story::{LlmModelSettings, StorySettings};
 
 /// The embedded default (`config/default.toml`), compiled into the binary so that
 /// `shotfarm serve` works with no file at hand.
@@ -80,6 +82,9 @@ pub struct Settings {
     /// How prompt reads are recorded (optional; see [`AuditSettings`]).
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The models of a story video's stages (optional; see [`StorySettings`]).
+    #[serde(default)]
+    pub story: StorySettings,
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
@@ -228,6 +233,15 @@ pub struct ModelSettings {
     /// fails with a model error, and that it hangs (stops making progress), at a random step.
     #[serde(default)]
     pub simulated_faults: SimulatedFaults,
+    /// The stage of a story video this model serves (`shot` unless said).
+    #[serde(default)]
+    pub stage: crate::domain::Stage,
+    /// Jobs one GPU of a node takes at once (an LLM server batches them); 1 for the rest.
+    #[serde(default = "one")]
+    pub slots_per_gpu: u32,
+    /// Set on a `script` model: the OpenAI-compatible server it runs on (unset: the splitter).
+    #[serde(default)]
+    pub llm: Option<LlmModelSettings>,
 }
 
 /// Fault rates of the timing-model executor (0 unless configured).
@@ -273,6 +287,7 @@ impl Settings {
         "credits",
         "security",
         "audit",
+        "story",
     ];
 
     /// The farm's sections of a whole configuration text (other layers' sections are left).

@@ -219,6 +219,9 @@ mod tests {
             seconds_per_step: BTreeMap::from([("L4".to_owned(), 0.5)]),
             onnx: None,
             simulated_faults: Default::default(),
+            stage: Default::default(),
+            slots_per_gpu: 1,
+            llm: None,
         };
         BTreeMap::from([
             ("tiny-video".to_owned(), model(20)),
