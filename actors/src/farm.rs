@@ -48,7 +48,19 @@ use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
 pub struct NewVideo {
     pub title: Option<String>,
     pub priority: Priority,
+    /// Its shots; a story video's prompts are empty until its script is written.
     pub shots: Vec<ShotSpec>,
+    /// Set for a video made from a story: its other stages' jobs.
+    pub stages: Option<StoryStages>,
+}
+
+/// The jobs a story video has beside its shots (see `VideoRecord::with_stages`).
+#[derive(Clone, Debug)]
+pub struct StoryStages {
+    /// Its prompt is the story.
+    pub script: ShotSpec,
+    pub reference: ShotSpec,
+    pub stitch: ShotSpec,
 }
 
 /// Handle on a running farm; cheap to clone and `Send`, so every HTTP worker holds one.
@@ -174,11 +186,12 @@ impl Farm {
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
             let accounts = Arc::clone(&accounts);
             let audit = audit.clone();
-            move |supervisor| ShotJobDeps {
+            move |supervisor, stored| ShotJobDeps {
                 store,
                 bus,
                 metrics,
                 supervisor,
+                stored,
                 accounts,
                 max_failures: retries.failures,
                 max_preemptions: retries.preemptions,
@@ -235,7 +248,11 @@ impl Farm {
         id: VideoId,
         new: NewVideo,
     ) -> Result<VideoRecord, FarmError> {
-        let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
+        let mut video =
+            VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
+        if let Some(s) = new.stages {
+            video = video.with_stages(s.script, s.reference, s.stitch);
+        }
         self.store.create_video(video.clone()).await?;
         self.enqueue(video).await
     }

@@ -16,13 +16,15 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
 use crate::messages::{
-    AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
+    AbandonShot, AssignShot, AttemptResult, CancelShot, Departure, JobStored, NodeCommand,
+    NodeLost, ShotLeft, ShotReport,
 };
 use crate::ports::bus::publish_written;
 use crate::ports::{EventBus, ExecEvent, ExecJob, StageInputs, Store, StoreError};
-use shotfarm_core::domain::{ShotRecord, ShotState};
+use shotfarm_core::domain::{ShotRecord, ShotState, Stage};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::story::Script;
 
 /// Where the current attempt runs.
 struct Placement {
@@ -41,6 +43,8 @@ pub struct ShotJobDeps {
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<FarmMetrics>,
     pub supervisor: Recipient<ShotLeft>,
+    /// Told once a job's final state is stored, so the stages after it may start.
+    pub stored: Recipient<JobStored>,
     /// Where the video was charged: the write that makes it `failed` refunds it.
     pub accounts: Arc<dyn crate::ports::Accounts>,
     /// Model failures (and stuck attempts) after which the shot fails with the last error.
@@ -117,7 +121,12 @@ impl ShotJob {
             self.persist_future()
                 .into_actor(self)
                 .map(|written, act, ctx| match written {
-                    Ok(()) if act.shot.state.is_final() => ctx.stop(),
+                    Ok(()) if act.shot.state.is_final() => {
+                        act.deps.stored.do_send(JobStored {
+                            video: act.video.clone(),
+                        });
+                        ctx.stop()
+                    }
                     Ok(()) => {}
                     Err(e) => act.resync(e, ctx),
                 }),
@@ -241,6 +250,18 @@ impl ShotJob {
             let error = format!("stuck: no progress on node {}", p.node);
             act.fail_attempt(error, ctx);
         });
+    }
+
+    /// What a completed attempt's output is worth keeping: a `script` stage's script, checked
+    /// against the schema for its scene count (as stored: compact JSON); nothing for the rest.
+    fn checked_output(&self, output: Option<String>) -> Result<Option<String>, String> {
+        if self.shot.stage != Stage::Script {
+            return Ok(None);
+        }
+        let answer = output.ok_or("script: the LLM gave no answer")?;
+        let script = Script::parse(&answer, self.inputs.shot_count as usize)
+            .map_err(|e| format!("script: {e}"))?;
+        Ok(Some(script.to_json()))
     }
 
     fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
@@ -369,7 +390,9 @@ impl Handler<ShotReport> for ShotJob {
                 // Saved with the next write; the step event already told watchers.
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
             }
-            ExecEvent::Completed { artifact, .. } => {
+            ExecEvent::Completed {
+                artifact, output, ..
+            } => {
                 // A node reports its clip's key; only the key of this shot's own attempt is
                 // taken, so no node can point this shot at another shot's clip.
                 if let Some(key) = artifact
@@ -384,10 +407,21 @@ impl Handler<ShotReport> for ShotJob {
                     self.fail_attempt(error, ctx);
                     return;
                 }
+                // A script is checked against the schema before anything depends on it: an
+                // answer that is not one fails the attempt (retried within the failure budget).
+                let output = match self.checked_output(output) {
+                    Ok(output) => output,
+                    Err(error) => {
+                        warn!(shot_id = %self.shot.id, node_id = %msg.node, %error, "script refused");
+                        self.fail_attempt(error, ctx);
+                        return;
+                    }
+                };
                 if self.shot.state == ShotState::Assigned {
                     self.go_to(ShotState::Running);
                 }
                 if self.go_to(ShotState::Completed) {
+                    self.shot.output = output;
                     self.shot.step = self.shot.spec.steps;
                     self.shot.checkpoint_step = self.shot.spec.steps;
                     self.shot.artifact = artifact;
@@ -458,5 +492,24 @@ impl Handler<CancelShot> for ShotJob {
                 .into_actor(self)
                 .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
         ))
+    }
+}
+
+impl Handler<AbandonShot> for ShotJob {
+    type Result = ();
+
+    fn handle(&mut self, msg: AbandonShot, ctx: &mut Context<Self>) {
+        if self.shot.state.is_final() || !self.go_to(msg.state) {
+            ctx.stop();
+            return;
+        }
+        self.shot.error = Some(msg.error);
+        self.shot.eta = None;
+        self.leave_node(
+            self.shot.attempt,
+            AttemptResult::Interrupted,
+            Departure::Final,
+        );
+        self.persist(ctx);
     }
 }

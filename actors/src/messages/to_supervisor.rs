@@ -7,7 +7,7 @@ use actix::{Message, Recipient};
 use crate::FarmError;
 use shotfarm_core::autoscaler::PoolLoad;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
-use shotfarm_core::ids::{NodeId, ShotId};
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 use shotfarm_core::views::{BudgetView, ClusterView, NodeView, WaitingView};
 
 use super::NodeCommand;
@@ -111,6 +111,22 @@ pub struct ShotLeft {
     pub attempt: u32,
     pub result: AttemptResult,
     pub departure: Departure,
+}
+
+/// A shot job actor: my job's final state is stored (so the stages after it may start, or
+/// can never run). Sent after the write, unlike [`ShotLeft`], so the store shows it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JobStored {
+    pub video: VideoId,
+}
+
+/// The supervisor to itself: `video` as stored after one of its jobs ended; start what is now
+/// ready and end what can never run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdvanceVideo {
+    pub video: VideoRecord,
 }
 
 /// The farm facade (operator route or a cloud notice): the provider reclaims this node.

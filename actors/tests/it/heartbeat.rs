@@ -91,6 +91,7 @@ async fn a_silent_node_is_lost_and_its_shot_finishes_elsewhere_with_late_reports
         .submit(
             OwnerId::from("alice"),
             NewVideo {
+                stages: None,
                 title: None,
                 priority: Default::default(),
                 shots: vec![shotfarm_core::domain::ShotSpec {
