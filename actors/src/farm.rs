@@ -182,8 +182,8 @@ impl Farm {
                 accounts,
                 max_failures: retries.failures,
                 max_preemptions: retries.preemptions,
-                stuck_after_steps: timing.stuck_after_steps,
-                stuck_min: timing.stuck_min,
+                stuck_flag: timing.stuck_flag(),
+                stuck_cancel: timing.stuck_cancel(),
                 audit,
             }
         };

@@ -4,6 +4,7 @@
 mod adopt;
 mod pool_load;
 mod registry;
+mod stuck;
 mod waiting;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,8 +20,8 @@ use tracing::{debug, info, warn};
 use crate::local_nodes::LocalProvider;
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo,
-    GetCluster, GetNodes, NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode,
-    ReportTelemetry, ShotLeft,
+    GetCluster, GetNodes, JobUplink, NodeCommand, NodeLost, NodeStateChanged, PreemptNode,
+    RegisterNode, ReportTelemetry, ShotLeft,
 };
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
@@ -102,13 +103,13 @@ impl Supervisor {
     pub fn new(
         settings: Arc<Settings>,
         metrics: Arc<FarmMetrics>,
-        job_deps: impl FnOnce(Recipient<ShotLeft>) -> ShotJobDeps + 'static,
+        job_deps: impl FnOnce(JobUplink) -> ShotJobDeps + 'static,
         provider: Option<Arc<LocalProvider>>,
     ) -> Addr<Self> {
         Supervisor::create(move |ctx| Self {
             settings,
             metrics,
-            job_deps: Some(job_deps(ctx.address().recipient())),
+            job_deps: Some(job_deps(JobUplink::from(&ctx.address()))),
             provider,
             queue: PlacementQueue::new(),
             registry: Registry::default(),
@@ -330,6 +331,8 @@ impl Supervisor {
                 slot.free_gpus |= 1u64 << g;
             }
             slot.shots.remove(shot);
+            // Whatever the attempt was stuck on, it is no longer on this node.
+            slot.stuck.remove(shot);
             if slot.busy_gpus() == 0 {
                 slot.idle_since = Instant::now();
             }
