@@ -186,17 +186,16 @@ impl Farm {
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
             let accounts = Arc::clone(&accounts);
             let audit = audit.clone();
-            move |supervisor, stored| ShotJobDeps {
+            move |supervisor| ShotJobDeps {
                 store,
                 bus,
                 metrics,
                 supervisor,
-                stored,
                 accounts,
                 max_failures: retries.failures,
                 max_preemptions: retries.preemptions,
-                stuck_after_steps: timing.stuck_after_steps,
-                stuck_min: timing.stuck_min,
+                stuck_flag: timing.stuck_flag(),
+                stuck_cancel: timing.stuck_cancel(),
                 audit,
             }
         };

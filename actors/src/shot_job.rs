@@ -1,30 +1,31 @@
 //! The shot job actor: one per shot. Owns the shot's state machine, fences every report by its
 //! attempt number, keeps the two retry budgets apart (preemptions pin a shot to on-demand nodes,
-//! model failures fail it), watches for a stuck attempt, writes each change to the store and
-//! publishes it on the event bus. Over a shared store the placement's write `queued → assigned`
-//! is the claim: the attempt runs only once it is stored, and a refused write hands the shot
-//! back (see [`resync`]).
+//! model failures fail it), watches for a stuck attempt (shown stuck on its node first, then
+//! cancelled), writes each change to the store and publishes it on the event bus. Over a shared
+//! store the placement's write `queued → assigned` is the claim: the attempt runs only once it
+//! is stored, and a refused write hands the shot back (see [`resync`]).
 
 mod resync;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
 use crate::messages::{
-    AbandonShot, AssignShot, AttemptResult, CancelShot, Departure, JobStored, NodeCommand,
-    NodeLost, ShotLeft, ShotReport,
+    AbandonShot, AssignShot, AttemptResult, CancelShot, Departure, JobStored, JobUplink,
+    NodeCommand, NodeLost, ShotLeft, ShotReport, ShotStuck, ShotUnstuck,
 };
 use crate::ports::bus::publish_written;
 use crate::ports::{EventBus, ExecEvent, ExecJob, StageInputs, Store, StoreError};
-use shotfarm_core::domain::{ShotRecord, ShotState, Stage};
+use shotfarm_core::domain::{ShotRecord, ShotState, Stage, StuckRule};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::story::Script;
+use shotfarm_core::views::StuckShotView;
 
 /// Where the current attempt runs.
 struct Placement {
@@ -42,19 +43,18 @@ pub struct ShotJobDeps {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<FarmMetrics>,
-    pub supervisor: Recipient<ShotLeft>,
-    /// Told once a job's final state is stored, so the stages after it may start.
-    pub stored: Recipient<JobStored>,
+    pub supervisor: JobUplink,
     /// Where the video was charged: the write that makes it `failed` refunds it.
     pub accounts: Arc<dyn crate::ports::Accounts>,
     /// Model failures (and stuck attempts) after which the shot fails with the last error.
     pub max_failures: u32,
     /// Preemptions after which the shot is pinned to on-demand nodes.
     pub max_preemptions: u32,
-    /// No progress for this many expected step times means stuck...
-    pub stuck_after_steps: f64,
-    /// ...but never sooner than this.
-    pub stuck_min: Duration,
+    /// No progress for this long: the shot is shown stuck on its node (`timing.stuck_flag_*`)...
+    pub stuck_flag: StuckRule,
+    /// ...and for this long: the attempt is cancelled there and counted as a failure
+    /// (`timing.stuck_*`).
+    pub stuck_cancel: StuckRule,
     /// Where every attempt handed to a node is recorded (`inference`) before the node runs it.
     pub audit: crate::audit::Auditor,
 }
@@ -71,6 +71,10 @@ pub struct ShotJob {
     progress_mark: u64,
     /// What a stage of a story video takes from the stages before it (handed to the executor).
     inputs: StageInputs,
+    /// When the current attempt last made progress (what a stuck mark shows as `since`).
+    progress_at: DateTime<Utc>,
+    /// The supervisor shows the current attempt stuck on its node (until it moves or leaves).
+    shown_stuck: bool,
 }
 
 impl Actor for ShotJob {
@@ -88,6 +92,8 @@ impl ShotJob {
             deps,
             progress_mark: 0,
             inputs: StageInputs::default(),
+            progress_at: Utc::now(),
+            shown_stuck: false,
         }
     }
 
@@ -122,7 +128,7 @@ impl ShotJob {
                 .into_actor(self)
                 .map(|written, act, ctx| match written {
                     Ok(()) if act.shot.state.is_final() => {
-                        act.deps.stored.do_send(JobStored {
+                        act.deps.supervisor.stored.do_send(JobStored {
                             video: act.video.clone(),
                         });
                         ctx.stop()
@@ -169,7 +175,9 @@ impl ShotJob {
             self.shot.cost_usd += gpu_seconds * p.price_per_gpu_hour / 3600.0;
             p.node
         });
-        self.deps.supervisor.do_send(ShotLeft {
+        // The supervisor drops the node's stuck mark with the GPUs.
+        self.shown_stuck = false;
+        self.deps.supervisor.left.do_send(ShotLeft {
             shot: self.shot.id.clone(),
             node,
             attempt: held_attempt,
@@ -231,24 +239,33 @@ impl ShotJob {
         }
     }
 
-    /// Arms the stuck check: if no progress comes within the allowed time, the attempt is
-    /// cancelled on its node and counted as a failure.
+    /// Arms the stuck checks after a sign of progress (the claim, the start, a step): with no
+    /// more progress, the shot is first shown stuck on its node (`stuck_flag`), so operators
+    /// find it, then cancelled there and counted as a failure (`stuck_cancel`). One timer at a
+    /// time: the cancel check is armed when the flag fires.
     fn watch_progress(&mut self, ctx: &mut Context<Self>) {
         self.progress_mark += 1;
+        self.progress_at = Utc::now();
+        self.clear_stuck();
         let Some(p) = &self.placement else { return };
-        let expected = Duration::from_secs_f64(
-            (p.wall_seconds_per_step * self.deps.stuck_after_steps).max(0.0),
-        );
+        let flag = self.deps.stuck_flag.limit(p.wall_seconds_per_step);
+        let cancel = self.deps.stuck_cancel.limit(p.wall_seconds_per_step);
         let (mark, attempt) = (self.progress_mark, self.shot.attempt);
-        ctx.run_later(expected.max(self.deps.stuck_min), move |act, ctx| {
-            if act.progress_mark != mark || act.shot.attempt != attempt || !act.shot.state.holds_gpus() {
+        if flag >= cancel {
+            // Cancelled before it could be shown: nothing to flag.
+            ctx.run_later(cancel, move |act, ctx| {
+                act.cancel_if_stuck(mark, attempt, ctx)
+            });
+            return;
+        }
+        ctx.run_later(flag, move |act, ctx| {
+            if !act.still_stalled(mark, attempt) {
                 return;
             }
-            let Some(p) = &act.placement else { return };
-            warn!(shot_id = %act.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
-            p.handle.do_send(NodeCommand::Cancel { shot: act.shot.id.clone(), attempt });
-            let error = format!("stuck: no progress on node {}", p.node);
-            act.fail_attempt(error, ctx);
+            act.flag_stuck();
+            ctx.run_later(cancel - flag, move |act, ctx| {
+                act.cancel_if_stuck(mark, attempt, ctx)
+            });
         });
     }
 
@@ -262,6 +279,60 @@ impl ShotJob {
         let script = Script::parse(&answer, self.inputs.shot_count as usize)
             .map_err(|e| format!("script: {e}"))?;
         Ok(Some(script.to_json()))
+    }
+
+    /// Whether attempt `attempt` still holds its GPUs with no progress since `mark` was armed.
+    fn still_stalled(&self, mark: u64, attempt: u32) -> bool {
+        self.progress_mark == mark
+            && self.shot.attempt == attempt
+            && self.shot.state.holds_gpus()
+            && self.placement.is_some()
+    }
+
+    /// Tells the supervisor the current attempt is stuck on its node.
+    fn flag_stuck(&mut self) {
+        let Some(p) = &self.placement else { return };
+        warn!(shot_id = %self.shot.id, node_id = %p.node, step = self.shot.step, "shot stuck: no progress");
+        self.deps.supervisor.stuck.do_send(ShotStuck {
+            node: p.node.clone(),
+            stuck: StuckShotView {
+                shot: self.shot.id.clone(),
+                attempt: self.shot.attempt,
+                step: self.shot.step,
+                since: self.progress_at,
+            },
+        });
+        self.shown_stuck = true;
+    }
+
+    /// Takes the stuck mark back after progress.
+    fn clear_stuck(&mut self) {
+        if !std::mem::take(&mut self.shown_stuck) {
+            return;
+        }
+        let Some(p) = &self.placement else { return };
+        debug!(shot_id = %self.shot.id, node_id = %p.node, "stuck shot moves again");
+        self.deps.supervisor.unstuck.do_send(ShotUnstuck {
+            node: p.node.clone(),
+            shot: self.shot.id.clone(),
+            attempt: self.shot.attempt,
+        });
+    }
+
+    /// Still no progress at the cancel limit: the attempt is cancelled on its node and counted
+    /// as a failure.
+    fn cancel_if_stuck(&mut self, mark: u64, attempt: u32, ctx: &mut Context<Self>) {
+        if !self.still_stalled(mark, attempt) {
+            return;
+        }
+        let Some(p) = &self.placement else { return };
+        warn!(shot_id = %self.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
+        p.handle.do_send(NodeCommand::Cancel {
+            shot: self.shot.id.clone(),
+            attempt,
+        });
+        let error = format!("stuck: no progress on node {}", p.node);
+        self.fail_attempt(error, ctx);
     }
 
     fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
@@ -287,7 +358,7 @@ impl Handler<AssignShot> for ShotJob {
                     on_demand_only: self.pinned(),
                 }
             };
-            self.deps.supervisor.do_send(ShotLeft {
+            self.deps.supervisor.left.do_send(ShotLeft {
                 shot: self.shot.id.clone(),
                 node: Some(msg.node),
                 attempt: msg.attempt,

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::StuckRule;
+
 mod audit;
 mod autoscaler;
 mod credits;
@@ -170,6 +172,32 @@ pub struct TimingSettings {
     /// ...but never sooner than this, so a loaded machine does not look stuck.
     #[serde(default = "default_stuck_min", with = "humantime_serde_compat")]
     pub stuck_min: Duration,
+    /// A shot that makes no progress for this many times its expected step time is shown stuck
+    /// on its node (`stuck_shots` of the node view, the dashboard's "has a stuck shot"), before
+    /// the farm gives up on it at `stuck_after_steps`...
+    #[serde(default = "default_stuck_flag_after_steps")]
+    pub stuck_flag_after_steps: f64,
+    /// ...but never sooner than this.
+    #[serde(default = "default_stuck_flag_min", with = "humantime_serde_compat")]
+    pub stuck_flag_min: Duration,
+}
+
+impl TimingSettings {
+    /// When an attempt is cancelled on its node and retried as a failure.
+    pub fn stuck_cancel(&self) -> StuckRule {
+        StuckRule {
+            after_steps: self.stuck_after_steps,
+            min: self.stuck_min,
+        }
+    }
+
+    /// When an attempt is shown stuck on its node (operators see it before it is cancelled).
+    pub fn stuck_flag(&self) -> StuckRule {
+        StuckRule {
+            after_steps: self.stuck_flag_after_steps,
+            min: self.stuck_flag_min,
+        }
+    }
 }
 
 fn default_heartbeat_timeout() -> Duration {
@@ -182,6 +210,14 @@ fn default_stuck_after_steps() -> f64 {
 
 fn default_stuck_min() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_stuck_flag_after_steps() -> f64 {
+    3.0
+}
+
+fn default_stuck_flag_min() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn one() -> u32 {
@@ -323,6 +359,17 @@ impl Settings {
         // on infinity).
         if !(self.timing.time_factor.is_finite() && self.timing.time_factor > 0.0) {
             return bad("timing.time_factor must be a finite number above 0".into());
+        }
+        let t = &self.timing;
+        for (key, steps) in [
+            ("stuck_after_steps", t.stuck_after_steps),
+            ("stuck_flag_after_steps", t.stuck_flag_after_steps),
+        ] {
+            if !(steps.is_finite() && steps >= 0.0) {
+                return bad(format!(
+                    "timing.{key} must be a finite number of step times, 0 or more, got {steps}"
+                ));
+            }
         }
         if let Err(err) = self.security.keyring() {
             return bad(err.to_string());

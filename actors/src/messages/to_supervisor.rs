@@ -8,7 +8,7 @@ use crate::FarmError;
 use shotfarm_core::autoscaler::PoolLoad;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
-use shotfarm_core::views::{BudgetView, ClusterView, NodeView, WaitingView};
+use shotfarm_core::views::{BudgetView, ClusterView, NodeView, StuckShotView, WaitingView};
 
 use super::NodeCommand;
 
@@ -127,6 +127,25 @@ pub struct JobStored {
 #[rtype(result = "()")]
 pub struct AdvanceVideo {
     pub video: VideoRecord,
+}
+
+/// A shot job actor: my attempt on `node` has made no progress for `timing.stuck_flag_*`; show it
+/// stuck there. Sent once per stall, not per tick; ignored unless that attempt holds GPUs there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShotStuck {
+    pub node: NodeId,
+    pub stuck: StuckShotView,
+}
+
+/// A shot job actor: my attempt on `node`, shown stuck, has made progress again. (Leaving the
+/// node clears the mark too: [`ShotLeft`].)
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShotUnstuck {
+    pub node: NodeId,
+    pub shot: ShotId,
+    pub attempt: u32,
 }
 
 /// The farm facade (operator route or a cloud notice): the provider reclaims this node.

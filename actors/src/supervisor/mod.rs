@@ -5,6 +5,7 @@ mod adopt;
 mod pool_load;
 mod registry;
 mod stages;
+mod stuck;
 mod waiting;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,7 +21,7 @@ use tracing::{debug, info, warn};
 use crate::local_nodes::LocalProvider;
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo,
-    GetCluster, GetNodes, JobStored, NodeCommand, NodeLost, NodeStateChanged, PreemptNode,
+    GetCluster, GetNodes, JobUplink, NodeCommand, NodeLost, NodeStateChanged, PreemptNode,
     RegisterNode, ReportTelemetry, ShotLeft,
 };
 use crate::ports::StageInputs;
@@ -109,16 +110,13 @@ impl Supervisor {
     pub fn new(
         settings: Arc<Settings>,
         metrics: Arc<FarmMetrics>,
-        job_deps: impl FnOnce(Recipient<ShotLeft>, Recipient<JobStored>) -> ShotJobDeps + 'static,
+        job_deps: impl FnOnce(JobUplink) -> ShotJobDeps + 'static,
         provider: Option<Arc<LocalProvider>>,
     ) -> Addr<Self> {
         Supervisor::create(move |ctx| Self {
             settings,
             metrics,
-            job_deps: Some(job_deps(
-                ctx.address().recipient(),
-                ctx.address().recipient(),
-            )),
+            job_deps: Some(job_deps(JobUplink::from(&ctx.address()))),
             provider,
             queue: PlacementQueue::new(),
             registry: Registry::default(),
@@ -344,6 +342,8 @@ impl Supervisor {
                 slot.free_gpus |= 1u64 << g;
             }
             slot.shots.remove(shot);
+            // Whatever the attempt was stuck on, it is no longer on this node.
+            slot.stuck.remove(shot);
             if slot.busy_gpus() == 0 {
                 slot.idle_since = Instant::now();
             }

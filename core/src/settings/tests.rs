@@ -94,6 +94,35 @@ fn an_at_risk_share_outside_zero_to_one_is_refused() {
 }
 
 #[test]
+fn a_stuck_shot_is_shown_before_it_is_cancelled_and_nonsense_step_counts_are_refused() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    // The defaults show a stuck shot to operators well before the farm gives up on it, whatever
+    // the step time.
+    for wall_seconds_per_step in [0.001, 0.072, 9.0, 60.0] {
+        let (flag, cancel) = (
+            s.timing.stuck_flag().limit(wall_seconds_per_step),
+            s.timing.stuck_cancel().limit(wall_seconds_per_step),
+        );
+        assert!(
+            flag < cancel,
+            "{wall_seconds_per_step}: {flag:?} vs {cancel:?}"
+        );
+    }
+    for (key, bad) in [
+        ("STUCK_FLAG_AFTER_STEPS", "-1"),
+        ("STUCK_FLAG_AFTER_STEPS", "nan"),
+        ("STUCK_AFTER_STEPS", "inf"),
+    ] {
+        let env = vec![(format!("SHOTFARM_TIMING__{key}"), bad.to_owned())];
+        let err = Settings::load(None, env).expect_err(bad);
+        assert!(
+            err.to_string().contains(&key.to_lowercase()),
+            "{key}={bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn an_emptied_node_group_list_loads() {
     // How the agent tests start a server with no local nodes.
     let env = vec![("SHOTFARM_NODE_GROUPS".to_owned(), "[]".to_owned())];
