@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The layering the crate graph stands for (ARCHITECTURE.md), checked on what cargo resolves:
 #   shotfarm-core   no actor system, async runtime, Redis, ort, NVML, HTTP client or server;
-#   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own).
+#   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own);
+#   shotfarm-llm    an adapter: neither the web layer nor another adapter, nor an HTTP server.
 # Fails naming the crate and what it pulls in. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,9 @@ check() {
 
 check shotfarm-core actix tokio redis ort nvml-wrapper reqwest actix-web
 check shotfarm-actors redis ort nvml-wrapper reqwest actix-web
+check shotfarm-llm shotfarm-web shotfarm-redis shotfarm-onnx shotfarm-nvml shotfarm-kubernetes actix-web redis ort
 
 if [ "$fail" -ne 0 ]; then
     exit 1
 fi
-echo "check-layers: core and actors keep their layers"
+echo "check-layers: core, actors and the llm adapter keep their layers"

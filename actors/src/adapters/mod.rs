@@ -1,5 +1,6 @@
 //! The embedded default's adapters behind the ports: the in-memory store, bus, accounts, audit
-//! log and revocations; the timing-model executor; local artifact storage; and the simulated GPU
+//! log and revocations; the timing-model executor and the scene splitter (the `script` stage's
+//! stand-in for an LLM), both paced by `pacing.rs`; local artifact storage; and the simulated GPU
 //! device. Redis, ONNX (ort), NVML and Kubernetes adapters are crates under `adapters/`.
 
 pub mod local_artifacts;
@@ -8,8 +9,10 @@ pub mod memory_audit;
 pub mod memory_bus;
 pub mod memory_revocations;
 pub mod memory_store;
+mod pacing;
 pub mod retiring;
 pub mod simulated_telemetry;
+pub mod splitter_executor;
 pub mod timing_executor;
 
 pub use local_artifacts::LocalArtifacts;
@@ -19,4 +22,5 @@ pub use memory_bus::MemoryBus;
 pub use memory_revocations::MemoryRevocations;
 pub use memory_store::MemoryStore;
 pub use simulated_telemetry::SimulatedDevice;
+pub use splitter_executor::SplitterExecutor;
 pub use timing_executor::TimingExecutor;
