@@ -1,5 +1,5 @@
 //! Which adapters a farm runs on, from its settings: in memory (the embedded default) or Redis
-//! when `store.url` is `redis://...`; ONNX models through ort, the rest on the timing model;
+//! when `store.url` is `redis://...`; each model's executor (`executors.rs`);
 //! the Kubernetes node provider when the autoscaler asks for it. The only place that knows
 //! every adapter crate.
 
@@ -20,8 +20,8 @@ use shotfarm_redis::{
 /// Starts the farm on the configured store: in memory, or Redis when `store.url` is
 /// `redis://...` (or `rediss://`, `redis+unix://`), shared with every server pointed at it.
 pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
-    let executor =
-        shotfarm_onnx::executor_for(&settings).map_err(|e| FarmError::Invalid(e.to_string()))?;
+    let executor = crate::executors::executor_for(&settings)
+        .map_err(|e| FarmError::Invalid(format!("{e:#}")))?;
     let node_provider = node_provider(&settings).await?;
     let Some(url) = settings.store.url.clone() else {
         let adapters = Adapters {

@@ -159,8 +159,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         price_per_hour: args.price_per_hour,
         gpus,
     };
-    // The same executor as the server's local nodes: ort for ONNX models, else the timing model.
-    let executor: Arc<dyn Executor> = shotfarm_onnx::executor_for(settings)?;
+    // The same executor as the server's local nodes: each model's (`executors.rs`).
+    let executor: Arc<dyn Executor> = crate::executors::executor_for(settings)?;
     let config = UplinkConfig {
         url,
         tls: Some(tls),
