@@ -11,7 +11,7 @@ use shotfarm_core::settings::Settings;
 /// The executor the settings call for (a missing ONNX Runtime or a bad LLM table fails here,
 /// naming what is wrong).
 pub fn executor_for(settings: &Settings) -> anyhow::Result<Arc<dyn Executor>> {
-    let fallback = shotfarm_onnx::executor_for(settings)?;
+    let fallback = shotfarm_onnx::executor_with_media(settings, None)?;
     let routes = shotfarm_llm::script_executors(settings)?;
     Ok(Arc::new(ModelRouter::new(routes, fallback)))
 }

@@ -391,6 +391,23 @@ impl Settings {
             }
             if let Some(onnx) = &m.onnx {
                 onnx.check(id).map_err(SettingsError::Invalid)?;
+                // ort runs denoising models: a shot's clip or a reference's one image.
+                match m.stage {
+                    crate::domain::Stage::Shot => {}
+                    crate::domain::Stage::Reference if onnx.frames == 1 => {}
+                    crate::domain::Stage::Reference => {
+                        return bad(format!(
+                            "models.{id}.onnx.frames must be 1: a reference model draws one image"
+                        ))
+                    }
+                    other => {
+                        return bad(format!(
+                            "models.{id}: a {} model cannot have an onnx table (ort runs shot \
+                             and reference models)",
+                            other.as_str()
+                        ))
+                    }
+                }
             }
         }
         if self.store.audit_max_len == Some(0) {

@@ -187,6 +187,7 @@ fn file_safe(name: &str) -> Result<&str, ArtifactError> {
 fn extension_of(content_type: &str) -> Option<&'static str> {
     match content_type {
         "image/gif" => Some("gif"),
+        "image/png" => Some("png"),
         "image/webp" => Some("webp"),
         "video/mp4" => Some("mp4"),
         _ => None,
@@ -196,6 +197,7 @@ fn extension_of(content_type: &str) -> Option<&'static str> {
 fn content_type_of(ext: &str) -> Option<&'static str> {
     match ext {
         "gif" => Some("image/gif"),
+        "png" => Some("image/png"),
         "webp" => Some("image/webp"),
         "mp4" => Some("video/mp4"),
         _ => None,

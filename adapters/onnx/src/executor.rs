@@ -1,10 +1,13 @@
-//! The ONNX executor: runs a registered model for real through ONNX Runtime (`ort`). A shot's
-//! prompt and seed become its conditioning and initial noise; each denoising step runs on the
-//! node's warm sessions on a blocking thread (never the actor's), is reported as one
-//! `Stepped`, and its latent is saved as a checkpoint every `checkpoint_every_steps`; a stop
-//! request is honoured between steps, saving the current latent first; a resumed attempt starts
-//! from the checkpoint at its `from_step`. The final latent is decoded into frames, encoded as
-//! an animated GIF and stored; `Completed` carries the clip's storage key.
+//! The ONNX executor: runs a registered model for real through ONNX Runtime (`ort`), for a
+//! `shot` (a clip) or a story's `reference` (one image). A job's prompt (a reference's: the
+//! character sheet) and seed become its conditioning and initial noise; a shot with a reference
+//! image and a model that takes one is conditioned on its pixels too (image to video). Each
+//! denoising step runs on the node's warm sessions on a blocking thread (never the actor's), is
+//! reported as one `Stepped`, and its latent is saved as a checkpoint every
+//! `checkpoint_every_steps`; a stop request is honoured between steps, saving the current latent
+//! first; a resumed attempt starts from the checkpoint at its `from_step`. The final latent is
+//! decoded, encoded ([`output`]: through the media port when one is injected) and stored;
+//! `Completed` carries the artifact's storage key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,9 +21,14 @@ use crate::inputs;
 use crate::model::ModelSpec;
 use crate::runtime::{OrtRuntime, Provider};
 use crate::sessions::{SessionCache, SessionKey};
-use crate::{clip, OnnxError};
-use shotfarm_actors::ports::{ArtifactStore, Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor};
+use crate::OnnxError;
+use shotfarm_actors::ports::{
+    ArtifactStore, Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder,
+};
+use shotfarm_core::domain::Stage;
 use shotfarm_core::settings::Settings;
+
+mod output;
 
 /// Checkpoints a running shot keeps: its latest and the two before. A new attempt resumes from
 /// the latest; an old attempt told to stop saves at most one more, so the one the new attempt
@@ -32,6 +40,8 @@ struct Shared {
     models: HashMap<String, Arc<ModelSpec>>,
     sessions: SessionCache,
     artifacts: Arc<dyn ArtifactStore>,
+    /// Encodes clips (`video/mp4`) and reference images; none: GIF clips and PNG images of our own.
+    media: Option<Arc<dyn MediaEncoder>>,
     time_factor: f64,
 }
 
@@ -41,9 +51,21 @@ pub struct OnnxExecutor {
 }
 
 impl OnnxExecutor {
-    /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
-    /// configured tensor names, so a broken setup fails at start with what is missing.
+    /// [`Self::with_media`] without a media encoder: clips are GIFs, reference images PNGs
+    /// encoded here.
     pub fn new(settings: &Settings, artifacts: Arc<dyn ArtifactStore>) -> Result<Self, OnnxError> {
+        Self::with_media(settings, artifacts, None)
+    }
+
+    /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
+    /// configured tensor names, so a broken setup fails at start with what is missing. With
+    /// `media`, a shot's clip is its `encode_clip` (`video/mp4`) and a reference its
+    /// `encode_image`; without, a GIF and a PNG of the executor's own.
+    pub fn with_media(
+        settings: &Settings,
+        artifacts: Arc<dyn ArtifactStore>,
+        media: Option<Arc<dyn MediaEncoder>>,
+    ) -> Result<Self, OnnxError> {
         let runtime = OrtRuntime::get(&settings.executor)?;
         let provider = runtime.provider(settings.executor.execution_provider)?;
         let sessions = SessionCache::new(
@@ -64,6 +86,7 @@ impl OnnxExecutor {
             library = %runtime.library().display(),
             provider = provider.as_str(),
             models = ?models.keys().collect::<Vec<_>>(),
+            media = %media.as_ref().map_or_else(|| "gif/png".to_owned(), |m| m.name()),
             "onnx executor ready"
         );
         Ok(Self {
@@ -71,6 +94,7 @@ impl OnnxExecutor {
                 models,
                 sessions,
                 artifacts,
+                media,
                 time_factor: settings.timing.time_factor,
             }),
         })
@@ -130,6 +154,13 @@ async fn run_shot(
     let spec = Arc::clone(shared.models.get(&job.spec.model).ok_or_else(|| {
         OnnxError::Model(format!("model {:?} has no onnx entry", job.spec.model))
     })?);
+    if !matches!(job.stage, Stage::Shot | Stage::Reference) {
+        return Err(OnnxError::Model(format!(
+            "the onnx executor runs shot and reference jobs, not {}",
+            job.stage.as_str()
+        )));
+    }
+    let stage = job.stage;
     let steps = job.spec.steps;
     let from = job.from_step.min(steps);
     let key = SessionKey {
@@ -138,12 +169,14 @@ async fn run_shot(
         model: spec.id.clone(),
     };
 
-    let (sessions, mut latent, cond, from) = blocking({
+    let (sessions, mut latent, cond, image, from) = blocking({
         let (shared, spec, shot) = (Arc::clone(&shared), Arc::clone(&spec), shot.clone());
         let (prompt, seed) = (job.spec.prompt.clone(), job.spec.seed);
+        let reference = job.inputs.reference.clone().filter(|_| stage == Stage::Shot);
         move || {
             let sessions = shared.sessions.get(&key, &spec)?;
             let cond = inputs::conditioning(&prompt, spec.settings.conditioning_dim);
+            let image = output::reference_image(&*shared.artifacts, &spec, &shot, reference)?;
             // The checkpoint at `from`, else the nearest one below it (an older attempt still
             // running somewhere unreachable may have pruned it), else from noise: denoising is
             // deterministic, so any of them ends in the same latent.
@@ -171,7 +204,7 @@ async fn run_shot(
                 }
                 cp.latent
             };
-            Ok((sessions, latent, Arc::new(cond), from))
+            Ok((sessions, latent, Arc::new(cond), image.map(Arc::new), from))
         }
     })
     .await?;
@@ -199,16 +232,22 @@ async fn run_shot(
         let started = Instant::now();
         let save = step % every == 0 || step == steps;
         latent = blocking({
-            let (shared, sessions, cond, shot) = (
+            let (shared, sessions, cond, image, shot) = (
                 Arc::clone(&shared),
                 Arc::clone(&sessions),
                 Arc::clone(&cond),
+                image.clone(),
                 shot.clone(),
             );
             let shape = spec.settings.latent_shape.clone();
             move || {
                 let t = inputs::timestep(step, steps);
-                let next = sessions.lock().denoise(&latent, t, &cond)?;
+                let next = sessions.lock().denoise(
+                    &latent,
+                    t,
+                    &cond,
+                    image.as_deref().map(Vec::as_slice),
+                )?;
                 if !save {
                     return Ok(next);
                 }
@@ -274,7 +313,7 @@ async fn run_shot(
         let fps = spec.settings.fps;
         move || {
             let frames = sessions.lock().decode(&latent)?;
-            let clip = clip::encode_gif(&frames, fps)?;
+            let clip = output::encode(shared.media.as_deref(), stage, &frames, fps)?;
             let key = shared.artifacts.save_clip(&shot, attempt, &clip)?;
             if let Err(e) = shared.artifacts.drop_checkpoints(&shot) {
                 // The clip is safe; stale checkpoints only cost disk.

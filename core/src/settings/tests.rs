@@ -156,3 +156,29 @@ fn the_farm_takes_only_its_sections_and_a_key_nobody_takes_is_named() {
     let err = doc.finish().expect_err("bogus_top");
     assert!(err.to_string().contains("bogus_top"), "{err}");
 }
+
+#[test]
+fn onnx_image_inputs_and_reference_models_are_checked() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    let video = s.models["tiny-video"]
+        .onnx
+        .as_ref()
+        .expect("tiny-video runs on ort");
+    assert_eq!(video.denoise.image.as_deref(), Some("image"));
+    assert_eq!(video.image_len(), 64 * 64 * 3);
+    let image = s.models["tiny-image"]
+        .onnx
+        .as_ref()
+        .expect("tiny-image runs on ort");
+    assert_eq!((image.frames, image.image_len()), (1, 0));
+
+    let no_size = DEFAULT_TOML.replace("image_size = [64, 64]", "");
+    let err = Settings::from_toml_str(&no_size).expect_err("an image input needs its size");
+    assert!(err.to_string().contains("image_size"), "{err}");
+    let many = DEFAULT_TOML.replace(
+        "frames = 1                       # one 64x64",
+        "frames = 4                       # one 64x64",
+    );
+    let err = Settings::from_toml_str(&many).expect_err("a reference draws one image");
+    assert!(err.to_string().contains("tiny-image"), "{err}");
+}
