@@ -54,6 +54,22 @@ pub struct NewVideo {
     pub stages: Option<StoryStages>,
 }
 
+impl NewVideo {
+    /// The video as stored when submitted `now`: its queued shots, and a story video's stages.
+    pub fn into_record(
+        self,
+        id: VideoId,
+        owner: OwnerId,
+        now: chrono::DateTime<Utc>,
+    ) -> VideoRecord {
+        let video = VideoRecord::queued(id, owner, self.title, self.priority, self.shots, now);
+        match self.stages {
+            Some(s) => video.with_stages(s.script, s.reference, s.stitch),
+            None => video,
+        }
+    }
+}
+
 /// The jobs a story video has beside its shots (see `VideoRecord::with_stages`).
 #[derive(Clone, Debug)]
 pub struct StoryStages {
@@ -247,11 +263,7 @@ impl Farm {
         id: VideoId,
         new: NewVideo,
     ) -> Result<VideoRecord, FarmError> {
-        let mut video =
-            VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
-        if let Some(s) = new.stages {
-            video = video.with_stages(s.script, s.reference, s.stitch);
-        }
+        let video = new.into_record(id, owner, Utc::now());
         self.store.create_video(video.clone()).await?;
         self.enqueue(video).await
     }

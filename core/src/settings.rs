@@ -272,9 +272,6 @@ pub struct ModelSettings {
     /// The stage of a story video this model serves (`shot` unless said).
     #[serde(default)]
     pub stage: crate::domain::Stage,
-    /// Jobs one GPU of a node takes at once (an LLM server batches them); 1 for the rest.
-    #[serde(default = "one")]
-    pub slots_per_gpu: u32,
     /// Set on a `script` model: the OpenAI-compatible server it runs on (unset: the splitter).
     #[serde(default)]
     pub llm: Option<LlmModelSettings>,

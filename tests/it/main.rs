@@ -33,6 +33,7 @@ mod redis_durability;
 mod redis_farm;
 mod redis_idempotency;
 mod sealing;
+mod story;
 mod support;
 mod ws_client;
 mod ws_control_flood;

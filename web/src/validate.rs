@@ -315,7 +315,6 @@ mod tests {
             onnx: None,
             simulated_faults: Default::default(),
             stage: Default::default(),
-            slots_per_gpu: 1,
             llm: None,
         };
         BTreeMap::from([
