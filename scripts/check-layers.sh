@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The layering the crate graph stands for (ARCHITECTURE.md), checked on what cargo resolves:
 #   shotfarm-core   no actor system, async runtime, Redis, ort, NVML, HTTP client or server;
-#   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own).
+#   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own);
+#   shotfarm-media  (an adapter) none of the other adapters, the web layer or what they wrap:
+#                   it runs the ffmpeg binary and needs only the ports.
 # Fails naming the crate and what it pulls in. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +23,10 @@ check() {
 
 check shotfarm-core actix tokio redis ort nvml-wrapper reqwest actix-web
 check shotfarm-actors redis ort nvml-wrapper reqwest actix-web
+check shotfarm-media redis ort nvml-wrapper reqwest actix-web kube \
+    shotfarm-redis shotfarm-onnx shotfarm-nvml shotfarm-kubernetes shotfarm-web
 
 if [ "$fail" -ne 0 ]; then
     exit 1
 fi
-echo "check-layers: core and actors keep their layers"
+echo "check-layers: core, actors and media keep their layers"
