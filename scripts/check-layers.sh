@@ -3,6 +3,8 @@
 #   shotfarm-core   no actor system, async runtime, Redis, ort, NVML, HTTP client or server;
 #   shotfarm-actors no Redis, ort, NVML, HTTP client or server (adapters are crates of their own);
 #   shotfarm-llm    an adapter: neither the web layer nor another adapter, nor an HTTP server.
+#   shotfarm-media  (an adapter) none of the other adapters, the web layer or what they wrap:
+#                   it runs the ffmpeg binary and needs only the ports.
 # Fails naming the crate and what it pulls in. Run by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,10 @@ check() {
 check shotfarm-core actix tokio redis ort nvml-wrapper reqwest actix-web
 check shotfarm-actors redis ort nvml-wrapper reqwest actix-web
 check shotfarm-llm shotfarm-web shotfarm-redis shotfarm-onnx shotfarm-nvml shotfarm-kubernetes actix-web redis ort
+check shotfarm-media redis ort nvml-wrapper reqwest actix-web kube \
+    shotfarm-redis shotfarm-onnx shotfarm-nvml shotfarm-kubernetes shotfarm-web
 
 if [ "$fail" -ne 0 ]; then
     exit 1
 fi
-echo "check-layers: core, actors and the llm adapter keep their layers"
+echo "check-layers: core, actors and the llm and media adapters keep their layers"

@@ -374,15 +374,33 @@ impl Farm {
 
     /// A shot's finished clip, if it has one.
     pub async fn artifact(&self, shot: &ShotId) -> Result<Option<Clip>, FarmError> {
+        self.stored_artifact(shot, |s| s.artifact.clone()).await
+    }
+
+    /// The poster of a story video's finished video (its `stitch` job's), if stored.
+    pub async fn poster(&self, shot: &ShotId) -> Result<Option<Clip>, FarmError> {
+        self.stored_artifact(shot, |s| {
+            s.artifact
+                .as_ref()
+                .map(|_| s.id.poster_key(s.attempt, "png"))
+        })
+        .await
+    }
+
+    /// The artifact `key_of` names for the stored `shot`.
+    async fn stored_artifact(
+        &self,
+        shot: &ShotId,
+        key_of: impl Fn(&shotfarm_core::domain::ShotRecord) -> Option<String>,
+    ) -> Result<Option<Clip>, FarmError> {
         let Some(video) = shot.video() else {
             return Ok(None);
         };
-        let key = self.store.video(&video).await?.and_then(|v| {
-            v.shots
-                .into_iter()
-                .find(|s| &s.id == shot)
-                .and_then(|s| s.artifact)
-        });
+        let key = self
+            .store
+            .video(&video)
+            .await?
+            .and_then(|v| v.shots.iter().find(|s| &s.id == shot).and_then(&key_of));
         let Some(key) = key else {
             return Ok(None);
         };

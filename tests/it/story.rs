@@ -16,6 +16,35 @@ fn story(shot_count: u32) -> Value {
     json!({"title": "the paper boat", "story": STORY, "shot_count": shot_count})
 }
 
+/// A signed link's content type and bytes (no token: the link is the capability).
+fn download(s: &Server, url: &Value) -> (String, Vec<u8>) {
+    let url = url.as_str().unwrap_or_else(|| panic!("no link: {url}"));
+    let resp = s.http.get(format!("{}{url}", s.base)).send().expect("GET");
+    assert_eq!(resp.status(), 200, "{url}");
+    let kind = support::content_type(&resp);
+    (kind, resp.bytes().expect("body").to_vec())
+}
+
+/// What ffprobe (installed by `scripts/ensure-ffmpeg.sh`) reads in an MP4.
+fn ffprobe(mp4: &[u8]) -> Value {
+    let path = std::env::temp_dir().join(format!("shotfarm-story-{}.mp4", std::process::id()));
+    std::fs::write(&path, mp4).expect("write");
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe (scripts/ensure-ffmpeg.sh installs it)");
+    let _ = std::fs::remove_file(&path);
+    serde_json::from_slice(&out.stdout).expect("ffprobe json")
+}
+
 fn stage<'a>(video: &'a Value, name: &str) -> &'a Value {
     video["stages"]
         .as_array()
@@ -66,7 +95,21 @@ fn a_story_becomes_a_video_through_every_stage_and_pool() {
     assert_eq!(pool_of(&stage(&done, "reference")["node"]), "image");
     assert_eq!(pool_of(&stage(&done, "stitch")["node"]), "cpu");
     assert_eq!(pool_of(&done["shots"][0]["node"]), "video");
-    assert!(done["reference_url"].as_str().is_some(), "{done:#}");
+    // The reference image, then the finished MP4 of every shot in order, and its poster.
+    let reference = download(&s, &done["reference_url"]);
+    assert_eq!(reference.0, "image/png");
+    let (kind, mp4) = download(&s, &done["artifact_url"]);
+    assert_eq!(kind, "video/mp4");
+    let probed = ffprobe(&mp4);
+    assert_eq!(probed["streams"][0]["codec_name"], "h264", "{probed:#}");
+    assert_eq!(probed["streams"][0]["pix_fmt"], "yuv420p");
+    let duration: f64 = probed["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    // tiny-video's clips are 8 frames at 8 fps: one second per shot.
+    assert!((duration - 3.0).abs() < 0.05, "{duration}");
+    assert_eq!(download(&s, &done["poster_url"]).0, "image/png");
     // An operator sees the stages but not the script.
     let seen: Value = s
         .get(&format!("/api/v1/videos/{id}"), &ops)

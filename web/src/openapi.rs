@@ -89,6 +89,7 @@ pub struct Unavailable(#[allow(dead_code)] Problem);
         crate::routes::credits::credits,
         crate::routes::progress::progress,
         crate::routes::artifacts::download,
+        crate::routes::artifacts::poster,
         crate::routes::nodes::list,
         crate::routes::nodes::preempt,
         crate::routes::nodes::drain,

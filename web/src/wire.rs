@@ -130,7 +130,7 @@ impl VideoJson {
                 .stage_job(Stage::Reference)
                 .and_then(signed_artifact_url),
             artifact_url: video.stage_job(Stage::Stitch).and_then(signed_artifact_url),
-            poster_url: None,
+            poster_url: video.stage_job(Stage::Stitch).and_then(signed_poster_url),
         }
     }
 }
@@ -142,4 +142,13 @@ fn signed_artifact_url(shot: &ShotRecord) -> Option<String> {
     shot.artifact
         .as_ref()
         .map(|_| signer.url(shot.id.as_str(), crate::auth::now_unix()))
+}
+
+/// The poster of a story video's finished MP4 (beside its stitch job's clip), signed.
+fn signed_poster_url(stitch: &ShotRecord) -> Option<String> {
+    let signer = crate::artifact_url::installed()?;
+    stitch
+        .artifact
+        .as_ref()
+        .map(|_| signer.poster_url(stitch.id.as_str(), crate::auth::now_unix()))
 }

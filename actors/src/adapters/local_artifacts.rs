@@ -1,7 +1,7 @@
 //! Artifact storage in a local directory (`[executor] data_dir`, `data/` by default):
-//! `checkpoints/SHOT/STEP.latent` and `clips/SHOT.gif`. Every file is written to a temporary
-//! name and renamed, so a reader (another node resuming the shot, the web layer) never sees half
-//! a file.
+//! `checkpoints/SHOT/STEP.latent`, `clips/SHOT-aN.gif` (or `.mp4`, `.png`) and a stitch's
+//! `clips/SHOT-aN-poster.png`. Every file is written to a temporary name and renamed, so a
+//! reader (another node resuming the shot, the web layer) never sees half a file.
 
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
@@ -151,6 +151,23 @@ impl ArtifactStore for LocalArtifacts {
         Ok(key)
     }
 
+    fn save_poster(
+        &self,
+        shot: &ShotId,
+        attempt: u32,
+        poster: &Clip,
+    ) -> Result<String, ArtifactError> {
+        let ext = extension_of(&poster.content_type)
+            .filter(|_| poster.content_type.starts_with("image/"))
+            .ok_or_else(|| {
+                ArtifactError::Io(format!("no poster type for {:?}", poster.content_type))
+            })?;
+        file_safe(shot.as_str())?;
+        let key = shot.poster_key(attempt, ext);
+        self.write_atomic(&self.root.join(&key), &poster.bytes)?;
+        Ok(key)
+    }
+
     fn load_clip(&self, key: &str) -> Result<Option<Clip>, ArtifactError> {
         let bad = || ArtifactError::BadKey(key.to_owned());
         let name = key.strip_prefix("clips/").ok_or_else(bad)?;
@@ -189,6 +206,7 @@ fn extension_of(content_type: &str) -> Option<&'static str> {
         "image/gif" => Some("gif"),
         "image/png" => Some("png"),
         "image/webp" => Some("webp"),
+        "image/jpeg" => Some("jpg"),
         "video/mp4" => Some("mp4"),
         _ => None,
     }
@@ -199,6 +217,7 @@ fn content_type_of(ext: &str) -> Option<&'static str> {
         "gif" => Some("image/gif"),
         "png" => Some("image/png"),
         "webp" => Some("image/webp"),
+        "jpg" => Some("image/jpeg"),
         "mp4" => Some("video/mp4"),
         _ => None,
     }
@@ -271,6 +290,13 @@ mod tests {
             std::env::temp_dir().join(format!("shotfarm-artifacts-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         LocalArtifacts::new(dir)
+    }
+
+    fn clip_of(content_type: &str) -> Clip {
+        Clip {
+            content_type: content_type.into(),
+            bytes: vec![0],
+        }
     }
 
     #[test]
@@ -349,6 +375,14 @@ mod tests {
         ] {
             assert!(store.load_clip(bad).is_err(), "{bad}");
         }
+        let poster = Clip {
+            content_type: "image/png".into(),
+            bytes: b"\x89PNG...".to_vec(),
+        };
+        let poster_key = store.save_poster(&shot, 1, &poster).expect("poster");
+        assert_eq!(poster_key, "clips/shot_abc_2-a1-poster.png");
+        assert_eq!(store.load_clip(&poster_key).expect("load"), Some(poster));
+        assert!(store.save_poster(&shot, 1, &clip_of("video/mp4")).is_err());
         assert!(store
             .save_checkpoint(
                 &ShotId::from("../x"),

@@ -1,7 +1,7 @@
 //! The embedded default's adapters behind the ports: the in-memory store, bus, accounts, audit
 //! log and revocations; the timing-model executor and the scene splitter (the `script` stage's
 //! stand-in for an LLM), both paced by `pacing.rs`; the model router that sends each job to its
-//! model's executor; local artifact storage; and the simulated GPU
+//! model's executor, and the executor of a model whose tool is missing; local artifact storage; and the simulated GPU
 //! device. Redis, ONNX (ort), NVML and Kubernetes adapters are crates under `adapters/`.
 
 pub mod local_artifacts;
@@ -16,6 +16,7 @@ pub mod retiring;
 pub mod simulated_telemetry;
 pub mod splitter_executor;
 pub mod timing_executor;
+pub mod unavailable_executor;
 
 pub use local_artifacts::LocalArtifacts;
 pub use memory_accounts::MemoryAccounts;
@@ -27,3 +28,4 @@ pub use model_router::ModelRouter;
 pub use simulated_telemetry::SimulatedDevice;
 pub use splitter_executor::SplitterExecutor;
 pub use timing_executor::TimingExecutor;
+pub use unavailable_executor::UnavailableExecutor;

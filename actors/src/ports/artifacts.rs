@@ -65,6 +65,16 @@ pub trait ArtifactStore: Send + Sync + 'static {
     /// `artifact` holds): [`ShotId::clip_key`], the only key the shot's job accepts for it.
     fn save_clip(&self, shot: &ShotId, attempt: u32, clip: &Clip) -> Result<String, ArtifactError>;
 
-    /// The clip stored under `key`, if any.
+    /// Stores the poster (a still of the finished video, `image/png` or `image/jpeg`) of
+    /// attempt `attempt` of a stitch job and returns its key: [`ShotId::poster_key`].
+    /// [`Self::load_clip`] reads it back.
+    fn save_poster(
+        &self,
+        shot: &ShotId,
+        attempt: u32,
+        poster: &Clip,
+    ) -> Result<String, ArtifactError>;
+
+    /// The clip (or poster) stored under `key`, if any.
     fn load_clip(&self, key: &str) -> Result<Option<Clip>, ArtifactError>;
 }
