@@ -88,8 +88,16 @@ impl Script {
             #[serde(default)]
             source: String,
         }
-        let wire: Wire =
-            serde_json::from_str(answer.trim()).map_err(|e| ScriptError::NotJson(e.to_string()))?;
+        // serde's message can quote the answer (and so the story): say only where and what.
+        let wire: Wire = serde_json::from_str(answer.trim()).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    "not JSON"
+                }
+                _ => "JSON of another shape",
+            };
+            ScriptError::NotJson(format!("{what} at line {} column {}", e.line(), e.column()))
+        })?;
         let script = Script {
             character: wire.character,
             scenes: wire.scenes,

@@ -65,6 +65,11 @@ fn answers_are_checked_against_the_schema() {
         Script::parse(empty, 1),
         Err(ScriptError::Empty("scenes[0].prompt".into()))
     );
+    // The error says where, never what: an answer can quote the story.
+    let quoting = r#"{"character":"c","scenes":"Mina's secret"}"#;
+    let err = Script::parse(quoting, 1).unwrap_err().to_string();
+    assert!(!err.contains("secret"), "{err}");
+    assert!(err.contains("line 1 column"), "{err}");
     let extra = r#"{"character":"c","scenes":[],"mood":"x"}"#;
     assert!(matches!(
         Script::parse(extra, 0),
