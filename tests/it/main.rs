@@ -34,6 +34,7 @@ mod redis_farm;
 mod redis_idempotency;
 mod sealing;
 mod story;
+mod story_page;
 mod support;
 mod ws_client;
 mod ws_control_flood;
