@@ -35,6 +35,7 @@ mod redis_idempotency;
 mod sealing;
 mod story;
 mod story_faults;
+mod story_page;
 mod support;
 mod ws_client;
 mod ws_control_flood;

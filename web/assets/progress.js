@@ -1,6 +1,7 @@
 // shotfarm's progress page: follows one video over its progress websocket and draws a card per
 // shot. Reconnects by itself with `since`, so a dropped connection loses nothing; the token comes
-// from `?token=` (then leaves the address bar) or from local storage.
+// from `?token=` (then leaves the address bar) or from local storage. A story video's stages,
+// script, reference image and finished video are drawn by progress-story.js (StoryView).
 'use strict';
 
 (() => {
@@ -18,12 +19,15 @@
   const view = {
     lastSeq: null,      // the last seq applied; sent back as `since` on reconnect
     videoState: null,
+    videoProgress: 0,   // the server's, which counts a story video's stages too
     final: false,
     shots: [],          // per index: { el, state, attempt, node, step, steps, progress, eta, preemptions, checkpoint }
     socket: null,
     retries: 0,
     retryTimer: null,
     token: null,
+    reading: false,     // a read of the video JSON is in flight
+    readAgain: false,   // and another was asked for meanwhile
   };
 
   // ---- token ---------------------------------------------------------------------------------
@@ -183,8 +187,52 @@
     if (typeof msg.seq !== 'number' || (view.lastSeq !== null && msg.seq <= view.lastSeq)) return;
     view.lastSeq = msg.seq;
     document.body.dataset.lastSeq = String(msg.seq);
-    if (msg.type === 'shot') applyShot(msg);
-    else if (msg.type === 'video') applyVideo(msg.state);
+    if (msg.type === 'shot' && msg.stage) {
+      // A story video's script, reference or stitch job: a stage, not a shot card.
+      if (StoryView.applyStage(msg)) readVideo();
+    } else if (msg.type === 'shot') {
+      applyShot(msg);
+      if (StoryView.isStory()) {
+        StoryView.shotsStage(view.shots);
+        if (msg.state === 'completed') readVideo();
+      }
+    } else if (msg.type === 'video') {
+      view.videoProgress = msg.progress;
+      applyVideo(msg.state);
+    }
+  }
+
+  // Events carry no text and no links: once a stage or shot completes, the video JSON has what
+  // it left (the script, the signed links of the reference, the clip, the finished video). One
+  // read at a time; asks made meanwhile become one more read after it.
+  async function readVideo() {
+    if (view.reading) {
+      view.readAgain = true;
+      return;
+    }
+    view.reading = true;
+    try {
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}`, {
+        headers: { Authorization: `Bearer ${view.token}` },
+      });
+      if (resp.ok) {
+        const video = await resp.json();
+        // Its stages only if no newer event was applied while it was read.
+        StoryView.render(video, view.lastSeq === null || video.seq >= view.lastSeq, card);
+      }
+    } catch (_) {
+      // Offline: the next completion (or the reconnect's snapshot) brings it.
+    } finally {
+      view.reading = false;
+      if (view.readAgain) {
+        view.readAgain = false;
+        readVideo();
+      }
+    }
+  }
+
+  function card(index) {
+    return view.shots[index] ? view.shots[index].el : null;
   }
 
   function renderSnapshot(video, seq) {
@@ -204,6 +252,8 @@
       }
       update(s, shot);
     }
+    view.videoProgress = video.progress;
+    StoryView.render(video, true, card);
     applyVideo(video.state);
   }
 
@@ -318,7 +368,9 @@
   function summarize() {
     const shots = view.shots.filter((s) => s.state !== null);
     if (!shots.length) return;
-    const progress = shots.reduce((sum, s) => sum + s.progress, 0) / shots.length;
+    const progress = StoryView.isStory()
+      ? view.videoProgress
+      : shots.reduce((sum, s) => sum + s.progress, 0) / shots.length;
     const pct = Math.round(progress * 100);
     $('video-pct').textContent = `${pct}%`;
     const bar = $('video-bar');

@@ -11,15 +11,18 @@ use actix_web::{get, web, HttpResponse};
 
 const PROGRESS_HTML: &str = include_str!("../assets/progress.html");
 const PROGRESS_JS: &str = include_str!("../assets/progress.js");
+const PROGRESS_STORY_JS: &str = include_str!("../assets/progress-story.js");
 const PROGRESS_CSS: &str = include_str!("../assets/progress.css");
 const DASHBOARD_HTML: &str = include_str!("../assets/dashboard.html");
 const DASHBOARD_JS: &str = include_str!("../assets/dashboard.js");
 const DASHBOARD_FLEET_JS: &str = include_str!("../assets/dashboard-fleet.js");
 const DASHBOARD_CSS: &str = include_str!("../assets/dashboard.css");
 
-/// Scripts and styles only from this server; sockets and fetches only back to it.
+/// Scripts and styles only from this server; sockets and fetches only back to it; images and
+/// video (a story video's reference, clips and finished MP4, at signed same-origin links) too.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-                   connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+                   media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+                   frame-ancestors 'none'";
 
 /// The progress page of one video (the id is read by the script from the address).
 #[get("/videos/{id}")]
@@ -65,6 +68,12 @@ async fn progress_js() -> HttpResponse {
     asset("text/javascript; charset=utf-8", PROGRESS_JS)
 }
 
+/// The progress page's story parts: stage timeline, script, reference, clips and player.
+#[get("/assets/progress-story.js")]
+async fn progress_story_js() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", PROGRESS_STORY_JS)
+}
+
 #[get("/assets/progress.css")]
 async fn progress_css() -> HttpResponse {
     asset("text/css; charset=utf-8", PROGRESS_CSS)
@@ -81,19 +90,21 @@ fn asset(content_type: &str, body: &'static str) -> HttpResponse {
 
 /// Registers the pages.
 /// The pages' paths (all `GET`), for the `Allow` of a wrong method (`routes/fallback.rs`).
-pub const PATHS: [&str; 7] = [
+pub const PATHS: [&str; 8] = [
     "/videos/{id}",
     "/",
     "/assets/dashboard.js",
     "/assets/dashboard-fleet.js",
     "/assets/dashboard.css",
     "/assets/progress.js",
+    "/assets/progress-story.js",
     "/assets/progress.css",
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(video_page)
         .service(progress_js)
+        .service(progress_story_js)
         .service(progress_css)
         .service(dashboard_page)
         .service(dashboard_js)
@@ -119,11 +130,17 @@ mod tests {
         assert!(resp.status().is_success());
         let csp = resp.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
         assert!(csp.to_str().unwrap().contains("script-src 'self'"));
+        // The player and the clips play the signed same-origin MP4s.
+        assert!(csp.to_str().unwrap().contains("media-src 'self'"));
         let body = test::read_body(resp).await;
         let html = std::str::from_utf8(&body).unwrap();
         assert!(html.contains("/assets/progress.js"));
         assert!(html.contains("lang=\"en\""));
-        for path in ["/assets/progress.js", "/assets/progress.css"] {
+        for path in [
+            "/assets/progress.js",
+            "/assets/progress-story.js",
+            "/assets/progress.css",
+        ] {
             let resp =
                 test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
             assert!(resp.status().is_success(), "{path}");
