@@ -1,15 +1,21 @@
 //! The invariant audit: given every event of a video (in the order received) and its final
 //! record, lists every breach — gaps or repeats in `seq`, a step going back within an attempt or
 //! below the checkpoint an attempt resumed from, a preemption not followed by its requeue, an
-//! attempt seen on two nodes, a shot finishing more than once or not at all, a video not final.
+//! attempt seen on two nodes, a job (shot or stage) finishing more than once or not at all, a
+//! video not final; and for a story video the order of its stages (`stages.rs`). A story's
+//! stage jobs (script, reference, stitch) are walked like shots: the same per-job rules hold.
+
+mod stages;
 
 use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
 
-use shotfarm_core::domain::{FarmEvent, ShotState, VideoRecord};
+use shotfarm_core::domain::{FarmEvent, ShotState, Stage, VideoRecord};
 use shotfarm_core::ids::ShotId;
+
+pub use stages::{REFERENCE_AFTER_SCRIPT, SHOT_AFTER_REFERENCE, STITCH_AFTER_SHOTS, STITCH_ONCE};
 
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -38,6 +44,8 @@ pub struct Tally {
     pub shots_cancelled: usize,
     pub preemptions: usize,
     pub requeues: usize,
+    /// Stage jobs (script, reference, stitch) of story videos that completed; not shots.
+    pub stages_completed: usize,
 }
 
 /// Per-shot memory while walking its events.
@@ -94,6 +102,11 @@ pub fn audit_video(
         );
     }
     let mut shots: HashMap<&ShotId, ShotTrack> = HashMap::new();
+    let story = final_record.is_story()
+        || events
+            .iter()
+            .any(|e| matches!(e, FarmEvent::Shot(s) if s.stage != Stage::Shot));
+    let mut order = story.then(|| stages::StageOrder::new(final_record.shot_jobs().count()));
     let mut video_final = false;
     for e in events {
         match e {
@@ -114,6 +127,9 @@ pub fn audit_video(
                         "nothing after the final video event",
                         format!("seq {}", s.seq),
                     );
+                }
+                if let Some((rule, detail)) = order.as_mut().and_then(|o| o.check(s)) {
+                    breach(Some(&s.shot_id), rule, detail);
                 }
                 let t = shots.entry(&s.shot_id).or_default();
                 let node = s.node.as_ref().map(ToString::to_string);
@@ -191,7 +207,7 @@ pub fn audit_video(
                     if t.finals > 1 {
                         breach(
                             Some(&s.shot_id),
-                            "a shot finishes exactly once",
+                            finishes_once(s.stage),
                             format!("{} final events", t.finals),
                         );
                     }
@@ -210,21 +226,32 @@ pub fn audit_video(
         );
     }
     for shot in &final_record.shots {
-        match shot.state {
-            ShotState::Completed => tally.shots_completed += 1,
-            ShotState::Failed => tally.shots_failed += 1,
-            ShotState::Cancelled => tally.shots_cancelled += 1,
-            other => breach(Some(&shot.id), "every shot final", format!("{other:?}")),
+        match (shot.state, shot.stage) {
+            (ShotState::Completed, Stage::Shot) => tally.shots_completed += 1,
+            (ShotState::Completed, _) => tally.stages_completed += 1,
+            (ShotState::Failed, Stage::Shot) => tally.shots_failed += 1,
+            (ShotState::Cancelled, Stage::Shot) => tally.shots_cancelled += 1,
+            (ShotState::Failed | ShotState::Cancelled, _) => {}
+            (other, _) => breach(Some(&shot.id), "every shot final", format!("{other:?}")),
         }
         if shots.get(&shot.id).map(|t| t.finals).unwrap_or(0) != 1 {
             breach(
                 Some(&shot.id),
-                "a shot finishes exactly once",
+                finishes_once(shot.stage),
                 "no final event seen".into(),
             );
         }
     }
     breaches
+}
+
+/// The exactly-once rule's name for a job of `stage` (a shot keeps its historic name).
+fn finishes_once(stage: Stage) -> &'static str {
+    if stage == Stage::Shot {
+        "a shot finishes exactly once"
+    } else {
+        "a stage finishes exactly once"
+    }
 }
 
 #[cfg(test)]

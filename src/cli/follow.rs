@@ -25,7 +25,27 @@ pub enum Frame {
 pub struct VideoView {
     pub state: String,
     pub shots: Vec<ShotView>,
+    /// A story video's stages (`script`, `reference`, `shots`, `stitch`); empty otherwise.
+    #[serde(default)]
+    pub stages: Vec<StageView>,
 }
+
+/// One stage of a story video, from a snapshot, then kept current by its job's events (and,
+/// for `shots`, by the shots' own events).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StageView {
+    pub name: String,
+    /// A job's states, or `waiting` while a stage it needs is not done.
+    pub state: String,
+    pub attempt: u32,
+    pub node: Option<String>,
+    pub progress: f64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// The stages in pipeline order: each waits for the one before it.
+const STAGE_ORDER: [&str; 4] = ["script", "reference", "shots", "stitch"];
 
 /// A shot, from a snapshot or a shot event.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -43,6 +63,10 @@ pub struct ShotView {
     pub eta: Option<DateTime<Utc>>,
     #[serde(default)]
     pub error: Option<String>,
+    /// Set on the events of a story video's stage jobs (`script`, `reference`, `stitch`),
+    /// whose `index` is past the shots'; absent for shots.
+    #[serde(default)]
+    pub stage: Option<String>,
 }
 
 /// A video event.
@@ -59,6 +83,7 @@ pub struct Follow {
     pub last_seq: Option<u64>,
     pub state: String,
     pub shots: Vec<ShotView>,
+    pub stages: Vec<StageView>,
 }
 
 /// What applying a frame changed.
@@ -68,6 +93,8 @@ pub enum Change {
     All,
     /// One shot; `from` is its state before.
     Shot { index: usize, from: Option<String> },
+    /// One stage (`script`, `reference` or `stitch`); `from` is its state before.
+    Stage { name: String, from: Option<String> },
     /// The video's state.
     Video,
     /// Nothing (an old or unknown frame).
@@ -83,22 +110,18 @@ impl Follow {
                 self.state = video.state;
                 self.shots = video.shots;
                 self.shots.sort_by_key(|s| s.index);
+                self.stages = video.stages;
                 Change::All
+            }
+            Frame::Shot(shot) if self.is_new(shot.seq) && shot.stage.is_some() => {
+                self.last_seq = Some(shot.seq);
+                self.apply_stage(shot)
             }
             Frame::Shot(shot) if self.is_new(shot.seq) => {
                 self.last_seq = Some(shot.seq);
-                let index = shot.index;
-                match self.shots.iter_mut().find(|s| s.index == index) {
-                    Some(slot) => {
-                        let from = Some(std::mem::replace(slot, shot).state);
-                        Change::Shot { index, from }
-                    }
-                    None => {
-                        self.shots.push(shot);
-                        self.shots.sort_by_key(|s| s.index);
-                        Change::Shot { index, from: None }
-                    }
-                }
+                let change = self.apply_shot(shot);
+                self.fold_shots_stage();
+                change
             }
             Frame::Video(v) if self.is_new(v.seq) => {
                 self.last_seq = Some(v.seq);
@@ -109,14 +132,107 @@ impl Follow {
         }
     }
 
+    /// A stage job's event: its stage's view takes the job's state, and the stage after it
+    /// stops `waiting` once this one completes (the server would say so in a snapshot).
+    fn apply_stage(&mut self, job: ShotView) -> Change {
+        let name = job.stage.clone().unwrap_or_default();
+        let Some(slot) = self.stages.iter_mut().find(|s| s.name == name) else {
+            return Change::None;
+        };
+        let from = std::mem::replace(&mut slot.state, job.state.clone());
+        slot.attempt = job.attempt;
+        slot.node = job.node;
+        slot.progress = job.progress;
+        slot.error = job.error;
+        if job.state == "completed" {
+            self.release_after(&name);
+        }
+        Change::Stage {
+            name,
+            from: Some(from),
+        }
+    }
+
+    /// The stage after `name`, if it was waiting, may now be queued.
+    fn release_after(&mut self, name: &str) {
+        let next = STAGE_ORDER
+            .iter()
+            .position(|s| *s == name)
+            .and_then(|i| STAGE_ORDER.get(i + 1));
+        if let Some(next) = next {
+            if let Some(stage) = self.stages.iter_mut().find(|s| s.name == *next) {
+                if stage.state == "waiting" {
+                    stage.state = "queued".into();
+                }
+            }
+        }
+    }
+
+    /// The `shots` stage as one state from its shots, the way the server folds it: final once
+    /// all are, running once any left the queue.
+    fn fold_shots_stage(&mut self) {
+        if self.shots.is_empty() || !self.stages.iter().any(|s| s.name == "shots") {
+            return;
+        }
+        let n = self.shots.len() as f64;
+        let progress = self.shots.iter().map(|s| s.progress).sum::<f64>() / n;
+        let all_final = self.shots.iter().all(|s| is_final(&s.state));
+        let state = if all_final {
+            if self.shots.iter().all(|s| s.state == "completed") {
+                Some("completed")
+            } else if self.shots.iter().any(|s| s.state == "failed") {
+                Some("failed")
+            } else {
+                Some("cancelled")
+            }
+        } else if self.shots.iter().any(|s| s.state != "queued") {
+            Some("running")
+        } else {
+            None
+        };
+        let attempt = self.shots.iter().map(|s| s.attempt).max().unwrap_or(1);
+        let mut completed = false;
+        if let Some(stage) = self.stages.iter_mut().find(|s| s.name == "shots") {
+            stage.progress = progress;
+            stage.attempt = attempt;
+            if let Some(state) = state {
+                completed = state == "completed" && stage.state != "completed";
+                stage.state = state.to_owned();
+            }
+        }
+        if completed {
+            self.release_after("shots");
+        }
+    }
+
+    /// A shot's event (or a stage job's on a server too old to name stages).
+    fn apply_shot(&mut self, shot: ShotView) -> Change {
+        let index = shot.index;
+        match self.shots.iter_mut().find(|s| s.index == index) {
+            Some(slot) => {
+                let from = Some(std::mem::replace(slot, shot).state);
+                Change::Shot { index, from }
+            }
+            None => {
+                self.shots.push(shot);
+                self.shots.sort_by_key(|s| s.index);
+                Change::Shot { index, from: None }
+            }
+        }
+    }
+
     fn is_new(&self, seq: u64) -> bool {
         self.last_seq.is_none_or(|last| seq > last)
     }
 
     /// Whether the video has reached a final state.
     pub fn is_final(&self) -> bool {
-        matches!(self.state.as_str(), "completed" | "failed" | "cancelled")
+        is_final(&self.state)
     }
+}
+
+fn is_final(state: &str) -> bool {
+    matches!(state, "completed" | "failed" | "cancelled")
 }
 
 #[cfg(test)]
@@ -135,6 +251,7 @@ mod tests {
             node: None,
             eta: None,
             error: None,
+            stage: None,
         })
     }
 
@@ -163,6 +280,40 @@ mod tests {
         assert_eq!(f.apply(done), Change::Video);
         assert!(f.is_final());
         assert_eq!(f.last_seq, Some(5));
+    }
+
+    #[test]
+    fn stage_jobs_move_their_stage_and_never_become_shots() {
+        let mut f = Follow::default();
+        let snap = parse(
+            r#"{"type":"snapshot","seq":1,"video":{"state":"queued","shots":[
+                {"index":0,"state":"queued","step":0,"steps":10,"progress":0.0,"attempt":1,"node":null}],
+                "stages":[
+                {"name":"script","state":"queued","attempt":1,"node":null,"progress":0.0},
+                {"name":"reference","state":"waiting","attempt":1,"node":null,"progress":0.0},
+                {"name":"shots","state":"waiting","attempt":1,"node":null,"progress":0.0},
+                {"name":"stitch","state":"waiting","attempt":1,"node":null,"progress":0.0}]}}"#,
+        );
+        assert_eq!(f.apply(snap), Change::All);
+        let script = parse(
+            r#"{"type":"shot","seq":2,"index":1,"stage":"script","state":"completed","step":1,
+                "steps":1,"progress":1.0,"attempt":1,"node":"llm-1"}"#,
+        );
+        assert_eq!(
+            f.apply(script),
+            Change::Stage {
+                name: "script".into(),
+                from: Some("queued".into())
+            }
+        );
+        assert_eq!(f.shots.len(), 1, "a stage job is not a shot");
+        assert_eq!(f.stages[0].node.as_deref(), Some("llm-1"));
+        assert_eq!(f.stages[1].state, "queued", "the reference stops waiting");
+        assert_eq!(f.stages[2].state, "waiting");
+        f.apply(shot(3, 0, "completed", 10));
+        assert_eq!(f.stages[2].state, "completed");
+        assert_eq!(f.stages[2].progress, 1.0);
+        assert_eq!(f.stages[3].state, "queued", "the stitch stops waiting");
     }
 
     #[test]

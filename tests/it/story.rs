@@ -1,7 +1,7 @@
 //! Black-box tests of story videos: a story becomes a script on the llm pool, a reference on
 //! the image pool, shots on the video pool conditioned on it, then a stitch on the cpu pool;
 //! bad story submissions are refused naming the field; cancelling during the script cancels
-//! every stage.
+//! every stage; `shotfarm submit --story --watch --out` saves the finished MP4.
 
 use crate::support;
 
@@ -189,4 +189,72 @@ fn cancelling_during_the_script_cancels_every_stage() {
         assert_eq!(st["state"], "cancelled", "{st:#}");
     }
     assert!(done["script"].is_null());
+}
+
+/// `shotfarm submit --story FILE --watch --out DIR`, the real binary against a real server:
+/// stage bars (plain lines off a terminal), then the finished MP4 and its poster saved.
+#[test]
+fn submit_story_watch_saves_the_finished_mp4() {
+    let s = Server::start(&[]);
+    let alice = s.user("alice");
+    let dir = support::scratch_dir();
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let file = dir.join("story.txt");
+    std::fs::write(&file, STORY).expect("write story");
+    let out_dir = dir.join("out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+        .arg("submit")
+        .args(["--server", &s.base, "--token", &alice, "--story"])
+        .arg(&file)
+        .args(["--shot-count", "2", "--watch", "--out"])
+        .arg(&out_dir)
+        .output()
+        .expect("run shotfarm submit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("submitted "))
+        .expect("submitted line")
+        .trim()
+        .to_owned();
+    for stage in ["script", "reference", "shots", "stitch"] {
+        assert!(
+            stdout.contains(&format!("stage {stage}: completed")),
+            "{stage} not shown completed: {stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("shot 3:"),
+        "a stage job drawn as a shot: {stdout}"
+    );
+    let mp4 = std::fs::read(out_dir.join(format!("{id}.mp4"))).expect("the saved MP4");
+    let probed = ffprobe(&mp4);
+    assert_eq!(probed["streams"][0]["codec_name"], "h264", "{probed:#}");
+    let poster = std::fs::read(out_dir.join(format!("{id}.png"))).expect("the saved poster");
+    assert!(poster.starts_with(b"\x89PNG"), "poster is a PNG");
+
+    // Bad input is named before anything is sent.
+    let run = |story: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+            .arg("submit")
+            .args(["--server", &s.base, "--token", &alice, "--story"])
+            .arg(story)
+            .output()
+            .expect("run shotfarm submit")
+    };
+    let missing = run(&dir.join("missing.txt"));
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("cannot read the story file"), "{err}");
+    std::fs::write(dir.join("empty.txt"), "  \n").expect("write");
+    let empty = run(&dir.join("empty.txt"));
+    assert!(!empty.status.success());
+    let err = String::from_utf8_lossy(&empty.stderr);
+    assert!(err.contains("is empty"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,6 +5,7 @@
 //!
 //! `cargo build --release -p shotfarm --bin shotfarm -p shotfarm-load --bin shotfarm-load`
 //! `target/release/shotfarm-load run loadtests/scenarios/seed-peak.toml --out target/load/seed-peak`
+//! `target/release/shotfarm-load run loadtests/scenarios/seed-day.toml --stories --out target/load/seed-day-stories`
 //! `target/release/shotfarm-load plan --autoscale --videos-per-month 45000 --out target/load/plan-45k`
 
 use std::path::PathBuf;
@@ -63,6 +64,10 @@ struct RunArgs {
     /// Override the scenario's time factor.
     #[arg(long)]
     time_factor: Option<f64>,
+    /// Submit stories instead of shots (as `stories = true` under [load]): script, reference,
+    /// shots and stitch through the llm, image, video and cpu pools.
+    #[arg(long)]
+    stories: bool,
     /// Plant a breach in the first stream before the audit (to see the run fail).
     #[arg(long, value_enum)]
     plant_breach: Option<Plant>,
@@ -122,6 +127,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
     if let Some(tf) = args.time_factor {
         scenario.time_factor = tf;
     }
+    scenario.load.stories |= args.stories;
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let target = match &args.url {
         Some(url) => Target::remote(
@@ -134,6 +140,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
             config: args.config.as_deref(),
             store: args.store.as_deref(),
             time_factor: scenario.time_factor,
+            stories: scenario.load.stories,
         })?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

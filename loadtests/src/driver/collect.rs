@@ -26,6 +26,16 @@ pub struct Sample {
     pub cost_spot: f64,
     pub preemptions: u64,
     pub requeues: u64,
+    /// The same by pool: busy and up GPUs (encoder slots on `cpu`) and queued jobs.
+    pub pools: BTreeMap<String, PoolSample>,
+}
+
+/// One pool in a sample.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PoolSample {
+    pub busy: u32,
+    pub total: u32,
+    pub queued: usize,
 }
 
 #[derive(Deserialize)]
@@ -99,6 +109,15 @@ pub async fn sample(t: &Target, http: &reqwest::Client, start: Instant) -> anyho
         .filter(|(_, by)| by.values().sum::<usize>() > 0)
         .map(|(pool, _)| pool)
         .collect();
+    let mut pools: BTreeMap<String, PoolSample> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| up(&n.state)) {
+        let p = pools.entry(n.pool.clone()).or_default();
+        p.total += n.gpus.len() as u32;
+        p.busy += n.gpus.iter().filter(|g| g.busy).count() as u32;
+    }
+    for (pool, by) in &c.queue_depth {
+        pools.entry(pool.clone()).or_default().queued = by.values().sum();
+    }
     let (mut busy, mut total) = (0, 0);
     for n in nodes
         .iter()
@@ -118,6 +137,7 @@ pub async fn sample(t: &Target, http: &reqwest::Client, start: Instant) -> anyho
         cost_spot: c.cost_usd.spot,
         preemptions: c.preemptions_total,
         requeues: c.requeues_total,
+        pools,
     })
 }
 

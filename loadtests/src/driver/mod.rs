@@ -13,6 +13,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stats;
+pub mod story;
 pub mod svg;
 pub mod target;
 pub mod watch;

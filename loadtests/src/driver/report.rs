@@ -11,6 +11,7 @@ use shotfarm_core::domain::VideoState;
 use super::collect::Sample;
 use super::scenario::Scenario;
 use super::stats::{histogram, summarize, Summary};
+use super::story::{PoolFigures, StageFigures};
 use super::svg;
 use super::watch::VideoRun;
 use crate::audit::{Breach, Tally};
@@ -31,6 +32,8 @@ pub struct Inputs<'a> {
     pub submitting_s: f64,
     pub preemptions_sent: usize,
     pub events_received: u64,
+    pub stages: Vec<StageFigures>,
+    pub pools: Vec<PoolFigures>,
 }
 
 /// Money, at modelled time (the farm bills wall time; divided by the time factor).
@@ -71,6 +74,10 @@ pub struct Report {
     /// The same for the pools that had queued work, over the samples when work was queued.
     pub gpu_utilization_while_queued: f64,
     pub samples_while_queued: usize,
+    /// Utilization and job latency per pool (llm, image, video, cpu).
+    pub pools: Vec<PoolFigures>,
+    /// Story runs: queue wait, run time and span per stage (script, reference, shots, stitch).
+    pub stages: Vec<StageFigures>,
     pub preemptions_sent: usize,
     pub preemptions_seen: usize,
     pub requeues_seen: usize,
@@ -183,6 +190,8 @@ pub fn build(i: Inputs<'_>) -> Report {
         gpu_utilization_all: all,
         gpu_utilization_while_queued: while_queued,
         samples_while_queued: queued.len(),
+        pools: i.pools,
+        stages: i.stages,
         preemptions_sent: i.preemptions_sent,
         preemptions_seen: i.tally.preemptions,
         requeues_seen: i.tally.requeues,
@@ -211,6 +220,57 @@ fn row(out: &mut String, name: &str, s: &Summary, unit: &str) {
         "| {name} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {unit} |",
         s.count, s.mean, s.p50, s.p95, s.p99, s.max
     );
+}
+
+/// The per-pool and per-stage tables (wall seconds; p50/p99).
+fn pools_and_stages(o: &mut String, r: &Report) {
+    if !r.pools.is_empty() {
+        o.push_str(
+            "| pool | utilization | while queued | queue max | jobs | wait p50 | wait p99 | run p50 | run p99 |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+        );
+        for p in &r.pools {
+            let _ = writeln!(
+                o,
+                "| {} | {:.1}% | {:.1}% | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                p.pool,
+                100.0 * p.utilization,
+                100.0 * p.utilization_while_queued,
+                p.queue_depth_max,
+                p.run_s.count,
+                p.queue_wait_s.p50,
+                p.queue_wait_s.p99,
+                p.run_s.p50,
+                p.run_s.p99
+            );
+        }
+        o.push('\n');
+    }
+    if !r.stages.is_empty() {
+        o.push_str(
+            "| stage | jobs | wait p50 | wait p99 | run p50 | run p99 | span p50 | span p99 |\n\
+             |---|---|---|---|---|---|---|---|\n",
+        );
+        for s in &r.stages {
+            let _ = writeln!(
+                o,
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |",
+                s.stage,
+                s.run_s.count,
+                s.queue_wait_s.p50,
+                s.queue_wait_s.p99,
+                s.run_s.p50,
+                s.run_s.p99,
+                s.span_s.p50,
+                s.span_s.p99
+            );
+        }
+        o.push_str(
+            "\nWall seconds from server event times. Wait: from the moment a job could run to its \
+             first assignment; run: from then to its completion; span: the stage's part of a video, \
+             from what it waits on completing to its last job completing.\n\n",
+        );
+    }
 }
 
 /// The human report.
@@ -264,6 +324,7 @@ pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
         100.0 * r.gpu_utilization_while_queued,
         r.samples_while_queued
     );
+    pools_and_stages(&mut o, r);
     let _ = writeln!(
         o,
         "Preemptions: {} sent, {} seen in streams, {} requeues seen.\n",

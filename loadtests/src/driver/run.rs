@@ -1,6 +1,8 @@
-//! A scenario run: submits the traffic, watches every video, samples the cluster, preempts spot
-//! nodes when asked, then audits every stream received and builds the report.
+//! A scenario run: submits the traffic (shots, or stories), watches every video, samples the
+//! cluster, preempts spot nodes when asked, then audits every stream received and builds the
+//! report, with figures per pool and, for stories, per stage.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,6 +18,7 @@ use super::arrivals;
 use super::collect::{self, Sample};
 use super::report::{self, Report};
 use super::scenario::{Mode, Scenario};
+use super::story;
 use super::target::Target;
 use super::watch::{self, Shared, VideoRun};
 use crate::audit::{audit_video, Breach, Tally};
@@ -53,6 +56,8 @@ pub async fn run_collecting(
         http: reqwest::Client::new(),
         time_factor: scenario.time_factor,
         shots_per_video: load.shots_per_video,
+        stories: load.stories,
+        seed: load.seed,
         model: load.model.clone(),
         steps: load.steps,
         watchers_per_video: load.watchers_per_video,
@@ -90,7 +95,7 @@ pub async fn run_collecting(
         Mode::Closed => {
             let gate = Arc::new(Semaphore::new(load.concurrency));
             let until = start + Duration::from_secs_f64(load.duration_s);
-            while Instant::now() < until {
+            while Instant::now() < until && load.max_videos.is_none_or(|m| n < m) {
                 let Ok(permit) =
                     tokio::time::timeout_at(until.into(), Arc::clone(&gate).acquire_owned()).await
                 else {
@@ -165,7 +170,14 @@ pub async fn run_collecting(
         .map(|l| l.clone())
         .unwrap_or_default();
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    // Which pool each node is in, to put each job's latency under its pool.
+    let pool_of: HashMap<String, String> = collect::nodes(&shared.target, &http)
+        .await
+        .map(|nodes| nodes.into_iter().map(|n| (n.id, n.pool)).collect())
+        .unwrap_or_default();
     let report = report::build(report::Inputs {
+        stages: story::stage_figures(&runs, &pool_of),
+        pools: story::pool_figures(&runs, &samples, &pool_of),
         scenario,
         runs: &runs,
         errors,

@@ -33,6 +33,9 @@ pub struct Load {
     /// closed: wall seconds during which finished videos are replaced.
     #[serde(default)]
     pub duration_s: f64,
+    /// closed: stop submitting after this many videos (a benchmark's fixed number of runs).
+    #[serde(default)]
+    pub max_videos: Option<usize>,
     /// open: submission phases, one after the other.
     #[serde(default)]
     pub phases: Vec<Phase>,
@@ -49,6 +52,11 @@ pub struct Load {
     #[serde(default)]
     pub day_s: f64,
     pub shots_per_video: usize,
+    /// Submit stories instead of shots: each video a deterministic short story (from `seed` and
+    /// its number) of `shots_per_video` shots, through the script, reference, shots and stitch
+    /// stages on the llm, image, video and cpu pools.
+    #[serde(default)]
+    pub stories: bool,
     pub model: String,
     /// Steps per shot (default: the model's).
     #[serde(default)]

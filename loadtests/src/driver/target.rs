@@ -11,6 +11,15 @@ use anyhow::{bail, Context as _};
 /// The seed's scenario B cluster, the default cluster of a run (config/seed-scenario-b.toml).
 pub const SEED_SCENARIO_B: &str = include_str!("../../../config/seed-scenario-b.toml");
 
+/// What a story run appends to scenario B: the stages' models and a CPU machine for the stitch
+/// (loadtests/scenarios/story-stages.toml).
+pub const STORY_STAGES: &str = include_str!("../../scenarios/story-stages.toml");
+
+/// Scenario B able to run story videos: [`SEED_SCENARIO_B`] then [`STORY_STAGES`].
+pub fn seed_scenario_b_with_stories() -> String {
+    format!("{SEED_SCENARIO_B}\n{STORY_STAGES}")
+}
+
 /// Where to send traffic, and the tokens to send it with.
 pub struct Target {
     pub base: String,
@@ -47,6 +56,9 @@ pub struct Launch<'a> {
     pub config: Option<&'a Path>,
     pub store: Option<&'a str>,
     pub time_factor: f64,
+    /// Story videos: scenario B gains its stages' models and a CPU machine (a `config` of the
+    /// caller's is taken as it is).
+    pub stories: bool,
 }
 
 impl Target {
@@ -64,9 +76,15 @@ impl Target {
     /// Starts `shotfarm serve` with the run's cluster and pace: [`Target::spawn`] with the
     /// seed's scenario B (or `l.config`), modelled time compressed by `l.time_factor`.
     pub fn launch(l: &Launch<'_>) -> anyhow::Result<Self> {
+        let with_stories = seed_scenario_b_with_stories();
+        let default = if l.stories {
+            with_stories.as_str()
+        } else {
+            SEED_SCENARIO_B
+        };
         let config = l
             .config
-            .map_or(ServerConfig::Toml(SEED_SCENARIO_B), ServerConfig::File);
+            .map_or(ServerConfig::Toml(default), ServerConfig::File);
         // A replacement spot node takes the config's 30 s of modelled time, not 30 wall seconds.
         let replace_ms = (30_000.0 * l.time_factor).max(100.0).round();
         let mut env = vec![

@@ -1,5 +1,6 @@
 //! One video's life as a client sees it: submit, watch its progress over websockets (from
-//! `since=0`, so the stream starts at seq 1), and read its final record for the audit.
+//! `since=0`, so the stream starts at seq 1), and read its final record for the audit (a story
+//! video's stage jobs included).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message;
 
 use shotfarm_core::domain::{
-    FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoRecord, VideoState,
+    FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, Stage, VideoRecord, VideoState,
 };
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
@@ -27,6 +28,10 @@ pub struct Shared {
     pub http: reqwest::Client,
     pub time_factor: f64,
     pub shots_per_video: usize,
+    /// Submit stories (see `story.rs`) instead of shots.
+    pub stories: bool,
+    /// The scenario's seed, which the stories derive from.
+    pub seed: u64,
     pub model: String,
     pub steps: Option<u32>,
     pub watchers_per_video: usize,
@@ -60,8 +65,16 @@ pub struct VideoRun {
     pub requeue_ms: Vec<f64>,
 }
 
-/// Submits one video, watches it to the end, and reads its final record.
-pub async fn run_video(shared: Arc<Shared>, n: usize) -> anyhow::Result<VideoRun> {
+/// Video `n`'s `POST /api/v1/videos` body: shots, or a story of as many shots.
+fn submission(shared: &Shared, n: usize) -> serde_json::Value {
+    if shared.stories {
+        return serde_json::json!({
+            "title": format!("load story {n}"),
+            "story": super::story::story_text(shared.seed, n, shared.shots_per_video),
+            "shot_count": shared.shots_per_video,
+            "model": shared.model,
+        });
+    }
     let shots: Vec<_> = (0..shared.shots_per_video)
         .map(|i| {
             let mut shot = serde_json::json!({ "prompt": format!("load video {n} shot {i}"),
@@ -72,12 +85,18 @@ pub async fn run_video(shared: Arc<Shared>, n: usize) -> anyhow::Result<VideoRun
             shot
         })
         .collect();
+    serde_json::json!({ "title": format!("load {n}"), "shots": shots })
+}
+
+/// Submits one video, watches it to the end, and reads its final record.
+pub async fn run_video(shared: Arc<Shared>, n: usize) -> anyhow::Result<VideoRun> {
+    let body = submission(&shared, n);
     let started = Instant::now();
     let resp = shared
         .http
         .post(format!("{}/api/v1/videos", shared.target.base))
         .bearer_auth(&shared.target.token)
-        .json(&serde_json::json!({ "title": format!("load {n}"), "shots": shots }))
+        .json(&body)
         .send()
         .await?;
     let submit_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -217,6 +236,20 @@ struct WireVideo {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     shots: Vec<WireShot>,
+    /// A story video's stages; its `script`, `reference` and `stitch` are jobs of their own.
+    #[serde(default)]
+    stages: Vec<WireStage>,
+}
+
+#[derive(Deserialize)]
+struct WireStage {
+    name: String,
+    /// A job's state, or `waiting`.
+    state: String,
+    attempt: u32,
+    node: Option<NodeId>,
+    cost_usd: f64,
+    error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -249,7 +282,7 @@ async fn fetch_record(shared: &Shared, id: &str) -> anyhow::Result<VideoRecord> 
         .error_for_status()?
         .json()
         .await?;
-    let shots = v
+    let mut shots: Vec<ShotRecord> = v
         .shots
         .into_iter()
         .map(|s| {
@@ -272,6 +305,33 @@ async fn fetch_record(shared: &Shared, id: &str) -> anyhow::Result<VideoRecord> 
             r
         })
         .collect();
+    // The stage jobs follow the shots (script n, reference n + 1, stitch n + 2), as stored.
+    let n = shots.len();
+    for st in &v.stages {
+        let (stage, index) = match st.name.as_str() {
+            "script" => (Stage::Script, n),
+            "reference" => (Stage::Reference, n + 1),
+            "stitch" => (Stage::Stitch, n + 2),
+            _ => continue,
+        };
+        let spec = ShotSpec {
+            prompt: String::new(),
+            duration_s: 0,
+            model: String::new(),
+            seed: 0,
+            steps: 0,
+        };
+        let mut r = ShotRecord::new(ShotId::for_video(&v.id, index), index, spec, v.updated_at);
+        r.stage = stage;
+        // `waiting` is a queued job behind a stage it needs: not final, as the audit must see.
+        r.state = serde_json::from_value(serde_json::Value::from(st.state.as_str()))
+            .unwrap_or(ShotState::Queued);
+        r.attempt = st.attempt;
+        r.node = st.node.clone();
+        r.error = st.error.clone();
+        r.cost_usd = st.cost_usd;
+        shots.push(r);
+    }
     Ok(VideoRecord {
         id: v.id,
         owner: v.owner,

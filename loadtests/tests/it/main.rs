@@ -6,4 +6,5 @@ mod farm_check_small;
 mod plan_small;
 mod planted_breach;
 mod scenarios_small;
+mod stories_small;
 mod support;

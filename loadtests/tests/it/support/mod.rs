@@ -9,7 +9,7 @@ use shotfarm::Config;
 use shotfarm_load::driver::report::Report;
 use shotfarm_load::driver::run::{self, Plant};
 use shotfarm_load::driver::scenario::Scenario;
-use shotfarm_load::driver::target::{Target, SEED_SCENARIO_B};
+use shotfarm_load::driver::target::{seed_scenario_b_with_stories, Target, SEED_SCENARIO_B};
 use shotfarm_web::auth::{Role, TokenIssuer};
 
 /// A whole server (the composition root's, as `shotfarm serve` runs it) on a thread of this
@@ -31,7 +31,12 @@ impl Drop for InProcess {
 impl InProcess {
     /// Starts the seed's scenario B cluster at `time_factor`.
     pub fn start(time_factor: f64) -> Self {
-        let mut config = Config::from_toml_str(SEED_SCENARIO_B).expect("scenario B");
+        Self::start_config(SEED_SCENARIO_B, time_factor)
+    }
+
+    /// Starts the cluster `toml` describes at `time_factor`.
+    pub fn start_config(toml: &str, time_factor: f64) -> Self {
+        let mut config = Config::from_toml_str(toml).expect("config");
         config.web.server.bind = "127.0.0.1:0".into();
         let settings = &mut config.farm;
         settings.timing.time_factor = time_factor;
@@ -88,10 +93,14 @@ pub fn shrink(s: &mut Scenario) {
     s.targets.min_gpu_utilization = None;
 }
 
-/// Runs `s` against a fresh in-process server, writes the report files to a scratch folder
-/// and reads them back.
+/// Runs `s` against a fresh in-process server (scenario B, with its story stages for a story
+/// run), writes the report files to a scratch folder and reads them back.
 pub fn run(s: &Scenario, plant: Option<Plant>) -> (Report, serde_json::Value, String) {
-    let server = InProcess::start(s.time_factor);
+    let server = if s.load.stories {
+        InProcess::start_config(&seed_scenario_b_with_stories(), s.time_factor)
+    } else {
+        InProcess::start(s.time_factor)
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
