@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod artifacts;
 mod audit;
 mod autoscaler;
 mod credits;
@@ -15,6 +16,7 @@ mod document;
 mod limits;
 mod onnx;
 mod security;
+pub use artifacts::ArtifactSettings;
 pub use audit::AuditSettings;
 pub use autoscaler::{
     AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
@@ -80,6 +82,9 @@ pub struct Settings {
     /// How prompt reads are recorded (optional; see [`AuditSettings`]).
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Where checkpoints, clips and videos are kept, and for how long (optional).
+    #[serde(default)]
+    pub artifacts: ArtifactSettings,
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
@@ -273,6 +278,7 @@ impl Settings {
         "credits",
         "security",
         "audit",
+        "artifacts",
     ];
 
     /// The farm's sections of a whole configuration text (other layers' sections are left).

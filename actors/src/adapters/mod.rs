@@ -1,9 +1,9 @@
 //! The embedded default's adapters behind the ports: the in-memory store, bus, accounts, audit
-//! log and revocations; the timing-model executor; local artifact storage; and the simulated GPU
+//! log and revocations; the timing-model executor; artifact storage in memory; and the simulated GPU
 //! device. Redis, ONNX (ort), NVML and Kubernetes adapters are crates under `adapters/`.
 
-pub mod local_artifacts;
 pub mod memory_accounts;
+pub mod memory_artifacts;
 pub mod memory_audit;
 pub mod memory_bus;
 pub mod memory_revocations;
@@ -12,8 +12,8 @@ pub mod retiring;
 pub mod simulated_telemetry;
 pub mod timing_executor;
 
-pub use local_artifacts::LocalArtifacts;
 pub use memory_accounts::MemoryAccounts;
+pub use memory_artifacts::MemoryArtifacts;
 pub use memory_audit::MemoryAuditLog;
 pub use memory_bus::MemoryBus;
 pub use memory_revocations::MemoryRevocations;

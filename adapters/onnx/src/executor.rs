@@ -19,7 +19,9 @@ use crate::model::ModelSpec;
 use crate::runtime::{OrtRuntime, Provider};
 use crate::sessions::{SessionCache, SessionKey};
 use crate::{clip, OnnxError};
-use shotfarm_actors::ports::{ArtifactStore, Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor};
+use shotfarm_actors::ports::{
+    Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, ShotAttempt, ShotStorage,
+};
 use shotfarm_core::settings::Settings;
 
 /// Checkpoints a running shot keeps: its latest and the two before. A new attempt resumes from
@@ -31,7 +33,7 @@ const KEEP_CHECKPOINTS: u32 = 3;
 struct Shared {
     models: HashMap<String, Arc<ModelSpec>>,
     sessions: SessionCache,
-    artifacts: Arc<dyn ArtifactStore>,
+    storage: Arc<dyn ShotStorage>,
     time_factor: f64,
 }
 
@@ -43,7 +45,7 @@ pub struct OnnxExecutor {
 impl OnnxExecutor {
     /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
     /// configured tensor names, so a broken setup fails at start with what is missing.
-    pub fn new(settings: &Settings, artifacts: Arc<dyn ArtifactStore>) -> Result<Self, OnnxError> {
+    pub fn new(settings: &Settings, storage: Arc<dyn ShotStorage>) -> Result<Self, OnnxError> {
         let runtime = OrtRuntime::get(&settings.executor)?;
         let provider = runtime.provider(settings.executor.execution_provider)?;
         let sessions = SessionCache::new(
@@ -70,7 +72,7 @@ impl OnnxExecutor {
             shared: Arc::new(Shared {
                 models,
                 sessions,
-                artifacts,
+                storage,
                 time_factor: settings.timing.time_factor,
             }),
         })
@@ -138,40 +140,54 @@ async fn run_shot(
         model: spec.id.clone(),
     };
 
-    let (sessions, mut latent, cond, from) = blocking({
-        let (shared, spec, shot) = (Arc::clone(&shared), Arc::clone(&spec), shot.clone());
+    let at = ShotAttempt {
+        shot: shot.clone(),
+        attempt,
+    };
+    // The checkpoint at `from`, else the nearest one below it (an older attempt still running
+    // somewhere unreachable may have pruned it), else from noise: denoising is deterministic,
+    // so any of them ends in the same latent. Store reads await; they hold no thread.
+    let mut resumed = if from == 0 {
+        None
+    } else {
+        shared.storage.load_checkpoint(&at, from).await?
+    };
+    if from > 0 && resumed.is_none() {
+        let below = shared
+            .storage
+            .checkpoint_steps(&at)
+            .await?
+            .into_iter()
+            .filter(|s| *s < from)
+            .max();
+        warn!(shot_id = %shot, wanted = from, using = ?below, "checkpoint missing; resuming from the nearest one below");
+        if let Some(step) = below {
+            resumed = shared.storage.load_checkpoint(&at, step).await?;
+        }
+    }
+    if let Some(cp) = &resumed {
+        if cp.shape != spec.settings.latent_shape {
+            return Err(OnnxError::Storage(format!(
+                "checkpoint of {shot} at step {} has shape {:?}, the model's latent is {:?}",
+                cp.step, cp.shape, spec.settings.latent_shape
+            )));
+        }
+    }
+    let from = resumed.as_ref().map_or(0, |cp| cp.step);
+    if from > 0 {
+        info!(shot_id = %shot, attempt, from, "resuming from checkpoint");
+    }
+    let (sessions, mut latent, cond) = blocking({
+        let (shared, spec) = (Arc::clone(&shared), Arc::clone(&spec));
         let (prompt, seed) = (job.spec.prompt.clone(), job.spec.seed);
         move || {
             let sessions = shared.sessions.get(&key, &spec)?;
             let cond = inputs::conditioning(&prompt, spec.settings.conditioning_dim);
-            // The checkpoint at `from`, else the nearest one below it (an older attempt still
-            // running somewhere unreachable may have pruned it), else from noise: denoising is
-            // deterministic, so any of them ends in the same latent.
-            let from = if from == 0 || shared.artifacts.load_checkpoint(&shot, from)?.is_some() {
-                from
-            } else {
-                let below = shared.artifacts.checkpoint_steps(&shot)?.into_iter().filter(|s| *s <= from).max();
-                warn!(shot_id = %shot, wanted = from, using = ?below, "checkpoint missing; resuming from the nearest one below");
-                below.unwrap_or(0)
+            let latent = match resumed {
+                Some(cp) => cp.latent,
+                None => inputs::initial_noise(seed, spec.settings.latent_len()),
             };
-            let latent = if from == 0 {
-                inputs::initial_noise(seed, spec.settings.latent_len())
-            } else {
-                let cp = shared
-                    .artifacts
-                    .load_checkpoint(&shot, from)?
-                    .ok_or_else(|| {
-                        OnnxError::Storage(format!("no checkpoint of {shot} at step {from}"))
-                    })?;
-                if cp.shape != spec.settings.latent_shape {
-                    return Err(OnnxError::Storage(format!(
-                        "checkpoint of {shot} at step {from} has shape {:?}, the model's latent is {:?}",
-                        cp.shape, spec.settings.latent_shape
-                    )));
-                }
-                cp.latent
-            };
-            Ok((sessions, latent, Arc::new(cond), from))
+            Ok((sessions, latent, Arc::new(cond)))
         }
     })
     .await?;
@@ -199,33 +215,28 @@ async fn run_shot(
         let started = Instant::now();
         let save = step % every == 0 || step == steps;
         latent = blocking({
-            let (shared, sessions, cond, shot) = (
-                Arc::clone(&shared),
-                Arc::clone(&sessions),
-                Arc::clone(&cond),
-                shot.clone(),
-            );
-            let shape = spec.settings.latent_shape.clone();
+            let (sessions, cond) = (Arc::clone(&sessions), Arc::clone(&cond));
             move || {
                 let t = inputs::timestep(step, steps);
-                let next = sessions.lock().denoise(&latent, t, &cond)?;
-                if !save {
-                    return Ok(next);
-                }
-                let cp = Checkpoint {
-                    step,
-                    shape,
-                    latent: next,
-                };
-                shared.artifacts.save_checkpoint(&shot, &cp)?;
-                let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
-                if let Err(e) = shared.artifacts.prune_checkpoints(&shot, keep_from) {
-                    warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
-                }
-                Ok(cp.latent)
+                sessions.lock().denoise(&latent, t, &cond)
             }
         })
         .await?;
+        if save {
+            let cp = Checkpoint {
+                step,
+                shape: spec.settings.latent_shape.clone(),
+                latent,
+            };
+            // Retried inside while the store blips; a store that stays down fails the attempt
+            // (it requeues from the last checkpoint that was saved).
+            shared.storage.save_checkpoint(&at, &cp).await?;
+            let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
+            if let Err(e) = shared.storage.prune_checkpoints(&at, keep_from).await {
+                warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
+            }
+            latent = cp.latent;
+        }
         if let Some(rest) = pace.checked_sub(started.elapsed()) {
             tokio::select! {
                 _ = tokio::time::sleep(rest) => {}
@@ -252,8 +263,9 @@ async fn run_shot(
                     shape: spec.settings.latent_shape.clone(),
                     latent,
                 };
-                let (shared, target) = (Arc::clone(&shared), shot.clone());
-                blocking(move || Ok(shared.artifacts.save_checkpoint(&target, &cp)?)).await?;
+                // A save the notice deadline cuts short is dropped whole: the store never shows
+                // half a checkpoint, and the stop reports the last one saved.
+                shared.storage.save_checkpoint(&at, &cp).await?;
                 saved = step;
                 sink.do_send(ExecEvent::Checkpointed {
                     shot: shot.clone(),
@@ -269,21 +281,20 @@ async fn run_shot(
         }
     }
 
-    let artifact = blocking({
-        let (shared, shot) = (Arc::clone(&shared), shot.clone());
+    let clip = blocking({
         let fps = spec.settings.fps;
         move || {
             let frames = sessions.lock().decode(&latent)?;
-            let clip = clip::encode_gif(&frames, fps)?;
-            let key = shared.artifacts.save_clip(&shot, attempt, &clip)?;
-            if let Err(e) = shared.artifacts.drop_checkpoints(&shot) {
-                // The clip is safe; stale checkpoints only cost disk.
-                warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");
-            }
-            Ok(key)
+            clip::encode_gif(&frames, fps)
         }
     })
     .await?;
+    let artifact = shared.storage.save_clip(&at, clip).await?;
+    if let Err(e) = shared.storage.drop_checkpoints(&at).await {
+        // The clip is safe; stale checkpoints only cost space until the sweeper's
+        // `artifacts.checkpoint_max_age`.
+        warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");
+    }
     Ok(ExecEvent::Completed {
         shot,
         attempt,
@@ -291,7 +302,7 @@ async fn run_shot(
     })
 }
 
-/// Runs `f` on the blocking pool: inference and disk I/O never run on an actor's thread.
+/// Runs `f` on the blocking pool: inference never runs on an actor's thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OnnxError> + Send + 'static,
 ) -> Result<T, OnnxError> {

@@ -1,0 +1,194 @@
+//! What an executor keeps for one attempt of one shot — checkpoints and its clip — through one
+//! small trait, so the same executor saves straight into the farm's store on a server's own nodes
+//! ([`DirectStorage`]) and through the server's signed URLs on a remote agent (the web crate's
+//! `AgentStorage`), which holds no store credentials.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::warn;
+
+use super::{keys, ArtifactError, ArtifactStore, Checkpoint, Clip};
+use shotfarm_core::ids::ShotId;
+
+/// One attempt of one shot: whose storage an executor uses. A remote agent's accesses are
+/// granted per attempt, so a node can never write for a shot or attempt it does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShotAttempt {
+    pub shot: ShotId,
+    pub attempt: u32,
+}
+
+/// Checkpoints and the clip of the attempt an executor runs.
+#[async_trait::async_trait]
+pub trait ShotStorage: Send + Sync + 'static {
+    /// Saves the latent after `checkpoint.step`; a reader never sees it half written. Saving the
+    /// same step again replaces it (the model is deterministic: it is the same latent). A write
+    /// that keeps failing is retried a few times, then fails.
+    async fn save_checkpoint(&self, at: &ShotAttempt, cp: &Checkpoint)
+        -> Result<(), ArtifactError>;
+
+    /// The latent saved after `step`, if any.
+    async fn load_checkpoint(
+        &self,
+        at: &ShotAttempt,
+        step: u32,
+    ) -> Result<Option<Checkpoint>, ArtifactError>;
+
+    /// The steps at which a latent of the shot is saved, ascending.
+    async fn checkpoint_steps(&self, at: &ShotAttempt) -> Result<Vec<u32>, ArtifactError>;
+
+    /// Forgets the shot's checkpoints before `step` (a running shot keeps only its last few).
+    async fn prune_checkpoints(&self, at: &ShotAttempt, step: u32) -> Result<(), ArtifactError>;
+
+    /// Forgets every checkpoint of the shot (it is finished).
+    async fn drop_checkpoints(&self, at: &ShotAttempt) -> Result<(), ArtifactError>;
+
+    /// Stores the attempt's clip and returns its key (what the shot's `artifact` holds):
+    /// [`ShotId::clip_key`], the only key the shot's job accepts for it.
+    async fn save_clip(&self, at: &ShotAttempt, clip: Clip) -> Result<String, ArtifactError>;
+}
+
+/// Runs `op` up to `tries` times while it fails with a transient error, doubling the wait from
+/// `first_wait`: a store that blips does not fail a shot, one that is down does, soon. Awaits,
+/// so it never holds a thread.
+pub async fn retrying<T, F, Fut>(
+    what: &str,
+    tries: u32,
+    first_wait: Duration,
+    mut op: F,
+) -> Result<T, ArtifactError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ArtifactError>>,
+{
+    let mut wait = first_wait;
+    let mut tried = 1;
+    loop {
+        match op().await {
+            Err(e) if e.is_transient() && tried < tries => {
+                warn!(what, tried, error = %e, "artifact write failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait = wait.saturating_mul(2);
+                tried += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Tries a checkpoint write gets before the attempt fails.
+pub(crate) const WRITE_TRIES: u32 = 3;
+/// The first wait between them.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(200);
+
+/// A [`ShotStorage`] straight on the farm's artifact store: a server's own nodes.
+#[derive(Clone)]
+pub struct DirectStorage {
+    store: Arc<dyn ArtifactStore>,
+}
+
+impl DirectStorage {
+    pub fn new(store: Arc<dyn ArtifactStore>) -> Self {
+        Self { store }
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Arc<dyn ArtifactStore> {
+        &self.store
+    }
+}
+
+#[async_trait::async_trait]
+impl ShotStorage for DirectStorage {
+    async fn save_checkpoint(
+        &self,
+        at: &ShotAttempt,
+        cp: &Checkpoint,
+    ) -> Result<(), ArtifactError> {
+        let key = keys::checkpoint(&at.shot, cp.step);
+        // Encoding is a copy of the latent (a few MB at most): cheaper than a trip to a thread.
+        let bytes = Bytes::from(cp.encode());
+        retrying("checkpoint", WRITE_TRIES, FIRST_RETRY, || {
+            self.store.put(&key, keys::LATENT, bytes.clone())
+        })
+        .await
+    }
+
+    async fn load_checkpoint(
+        &self,
+        at: &ShotAttempt,
+        step: u32,
+    ) -> Result<Option<Checkpoint>, ArtifactError> {
+        let Some(object) = self
+            .store
+            .get(&keys::checkpoint(&at.shot, step), None)
+            .await?
+        else {
+            return Ok(None);
+        };
+        decode_checkpoint(&at.shot, step, &object.bytes().await?).map(Some)
+    }
+
+    async fn checkpoint_steps(&self, at: &ShotAttempt) -> Result<Vec<u32>, ArtifactError> {
+        let listed = self.store.list(&keys::checkpoints_of(&at.shot)).await?;
+        let mut steps: Vec<u32> = listed
+            .iter()
+            .filter_map(|m| keys::checkpoint_step(&m.key))
+            .collect();
+        steps.sort_unstable();
+        Ok(steps)
+    }
+
+    async fn prune_checkpoints(&self, at: &ShotAttempt, step: u32) -> Result<(), ArtifactError> {
+        for old in self
+            .checkpoint_steps(at)
+            .await?
+            .into_iter()
+            .filter(|s| *s < step)
+        {
+            self.store.delete(&keys::checkpoint(&at.shot, old)).await?;
+        }
+        Ok(())
+    }
+
+    async fn drop_checkpoints(&self, at: &ShotAttempt) -> Result<(), ArtifactError> {
+        super::delete_prefix(self.store.as_ref(), &keys::checkpoints_of(&at.shot))
+            .await
+            .map(|_| ())
+    }
+
+    async fn save_clip(&self, at: &ShotAttempt, clip: Clip) -> Result<String, ArtifactError> {
+        let key = keys::clip(&at.shot, at.attempt, &clip.content_type).ok_or_else(|| {
+            ArtifactError::Io(format!("no file type for {:?}", clip.content_type))
+        })?;
+        let bytes = Bytes::from(clip.bytes);
+        retrying("clip", WRITE_TRIES, FIRST_RETRY, || {
+            self.store.put(&key, &clip.content_type, bytes.clone())
+        })
+        .await?;
+        Ok(key)
+    }
+}
+
+/// The checkpoint in `bytes`, which must be the one saved after `step`.
+pub fn decode_checkpoint(
+    shot: &ShotId,
+    step: u32,
+    bytes: &[u8],
+) -> Result<Checkpoint, ArtifactError> {
+    Checkpoint::decode(bytes)
+        .and_then(|cp| {
+            if cp.step == step {
+                Ok(cp)
+            } else {
+                Err(format!("it says step {}", cp.step))
+            }
+        })
+        .map_err(|why| ArtifactError::Corrupt {
+            shot: shot.clone(),
+            step,
+            why,
+        })
+}
