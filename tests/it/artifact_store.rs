@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
+use shotfarm_actors::ports::ArtifactStore;
 use shotfarm_objects::testkit::S3Server;
 use shotfarm_redis::testkit::RedisServer;
 use support::agent::{agent_command, agent_env};
@@ -56,6 +57,15 @@ fn agent(s: &Server, node: &str, data_dir: &std::path::Path) -> LoggedChild {
         cmd.env(k, v);
     }
     LoggedChild::spawn("agent", &mut cmd)
+}
+
+/// Runs a future to its end on a runtime of its own (the test threads have none).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -127,8 +137,20 @@ fn a_killed_agents_shot_resumes_elsewhere_from_the_stores_checkpoint_to_the_same
         resumed, straight,
         "a resumed render equals an uninterrupted one"
     );
-    // Neither agent kept anything on its own disk.
+    // Neither agent kept anything on its own disk, and the finished shots' checkpoints are gone
+    // from the store.
     assert!(!disk_b.join("clips").exists() && !disk_b.join("checkpoints").exists());
+    let store = shotfarm_objects::open(
+        &shotfarm_core::settings::ArtifactSettings {
+            url: Some(s3.url("farm")),
+            options: s3.options(),
+            ..Default::default()
+        },
+        std::path::Path::new("data"),
+    )
+    .expect("store");
+    let left = block_on(store.list("checkpoints/")).expect("list");
+    assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&disk_b);
 }
 
@@ -226,6 +248,93 @@ fn a_clip_rendered_through_one_server_downloads_through_another_whole_and_by_ran
         .expect("range");
     assert_eq!(part_a.status(), 206);
     assert_eq!(part_a.bytes().expect("bytes").to_vec(), whole[..6].to_vec());
+
+    // Deleted through B, it is gone through A: record (from Redis) and clip (from the store).
+    let deleted = b
+        .http
+        .delete(format!("{}/api/v1/videos/{id}", b.base))
+        .bearer_auth(&alice)
+        .send()
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(a.get(&format!("/api/v1/videos/{id}"), &alice).status(), 404);
+    assert_eq!(
+        b.http
+            .get(clip_url(&b, &through_b))
+            .send()
+            .expect("get")
+            .status(),
+        404
+    );
+    let listed: Value = a.get("/api/v1/videos", &alice).json().expect("list");
+    assert_eq!(
+        listed["videos"].as_array().map(Vec::len),
+        Some(0),
+        "{listed:#}"
+    );
+}
+
+#[test]
+fn a_node_gets_signed_artifact_urls_only_for_the_attempt_it_holds() {
+    let s = Server::start(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.05")]);
+    let alice = s.user("alice");
+    let v = s.submit(&alice, &one_shot("a tram at night"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let running = s.wait_for_shot(&alice, &id, |sh| sh["state"] == "running");
+    let (shot_id, node) = (
+        running["id"].as_str().expect("shot").to_owned(),
+        running["node"].as_str().expect("node").to_owned(),
+    );
+    let sign = |node: &str, attempt: u32, object: Value| {
+        s.http
+            .post(format!("{}/api/v1/agents/artifacts/sign", s.base))
+            .bearer_auth(s.node_token(node))
+            .json(
+                &json!({ "shot": shot_id, "attempt": attempt, "access": "put", "object": object }),
+            )
+            .send()
+            .expect("sign")
+    };
+    let checkpoint = json!({ "kind": "checkpoint", "step": 3 });
+    // The holder, at its attempt: a URL for the key derived from shot and step (the server's own
+    // object route, as a directory store presigns nothing).
+    let ok = sign(&node, 1, checkpoint.clone());
+    assert_eq!(ok.status(), 200);
+    let signed: Value = ok.json().expect("signed");
+    assert_eq!(
+        signed["key"],
+        format!("checkpoints/{shot_id}/000003.latent")
+    );
+    assert_eq!(signed["method"], "PUT");
+    assert!(signed["url"]
+        .as_str()
+        .is_some_and(|u| u.starts_with("/api/v1/artifacts/object?")));
+    // Another node, another attempt, a user's token: refused.
+    assert_eq!(sign("intruder", 1, checkpoint.clone()).status(), 403);
+    assert_eq!(sign(&node, 2, checkpoint.clone()).status(), 403);
+    let as_user = s
+        .http
+        .post(format!("{}/api/v1/agents/artifacts/sign", s.base))
+        .bearer_auth(&alice)
+        .json(&json!({ "shot": shot_id, "attempt": 1, "access": "put", "object": checkpoint }))
+        .send()
+        .expect("sign");
+    assert_eq!(as_user.status(), 401);
+    // The signed URL binds its method and key: a GET with it, or another key, is refused.
+    let url = format!("{}{}", s.base, signed["url"].as_str().expect("url"));
+    assert_eq!(s.http.get(&url).send().expect("get").status(), 403);
+    let other = url.replace("000003", "000004");
+    assert_eq!(
+        s.http.put(&other).body("x").send().expect("put").status(),
+        403
+    );
+    // Once the shot is final, its holder gets nothing either.
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(
+        sign(&node, 1, json!({ "kind": "checkpoint", "step": 3 })).status(),
+        403
+    );
 }
 
 #[test]
