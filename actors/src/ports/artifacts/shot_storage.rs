@@ -192,3 +192,80 @@ pub fn decode_checkpoint(
             why,
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::adapters::MemoryArtifacts;
+    use crate::ports::{ByteRange, Object, ObjectMeta};
+
+    /// A store whose first `fail` puts are unavailable.
+    struct Flaky {
+        inner: MemoryArtifacts,
+        fail: AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl ArtifactStore for Flaky {
+        async fn put(&self, key: &str, ct: &str, bytes: Bytes) -> Result<(), ArtifactError> {
+            if self
+                .fail
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(ArtifactError::Unavailable("blip".into()));
+            }
+            self.inner.put(key, ct, bytes).await
+        }
+        async fn get(
+            &self,
+            key: &str,
+            range: Option<ByteRange>,
+        ) -> Result<Option<Object>, ArtifactError> {
+            self.inner.get(key, range).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, ArtifactError> {
+            self.inner.list(prefix).await
+        }
+        async fn delete(&self, key: &str) -> Result<(), ArtifactError> {
+            self.inner.delete(key).await
+        }
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    fn storage(fail: u32) -> DirectStorage {
+        DirectStorage::new(Arc::new(Flaky {
+            inner: MemoryArtifacts::new(),
+            fail: AtomicU32::new(fail),
+        }))
+    }
+
+    #[actix_rt::test]
+    async fn a_checkpoint_write_is_retried_through_a_blip_then_fails_when_the_store_stays_down() {
+        let at = ShotAttempt {
+            shot: ShotId::from("shot_r_0"),
+            attempt: 1,
+        };
+        let cp = Checkpoint {
+            step: 1,
+            shape: vec![2],
+            latent: vec![1.0, 2.0],
+        };
+        let blip = storage(WRITE_TRIES - 1);
+        blip.save_checkpoint(&at, &cp)
+            .await
+            .expect("saved on the last try");
+        assert_eq!(
+            blip.load_checkpoint(&at, 1).await.expect("load"),
+            Some(cp.clone())
+        );
+        let down = storage(WRITE_TRIES);
+        let err = down.save_checkpoint(&at, &cp).await.expect_err("down");
+        assert!(matches!(err, ArtifactError::Unavailable(_)), "{err}");
+        assert_eq!(down.load_checkpoint(&at, 1).await.expect("load"), None);
+    }
+}
