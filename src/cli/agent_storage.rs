@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use shotfarm_actors::ports::{
-    decode_checkpoint, keys, retrying, ArtifactError, Checkpoint, Clip, ShotAttempt, ShotStorage,
+    decode_off_thread, encode_off_thread, keys, retrying, ArtifactError, Checkpoint, Clip,
+    ShotAttempt, ShotStorage,
 };
 use shotfarm_web::agent_protocol::{
     ArtifactAccess, ArtifactObject, ArtifactRequest, CheckpointSteps, SignedAccess,
@@ -169,17 +170,13 @@ impl ShotStorage for AgentStorage {
     async fn save_checkpoint(
         &self,
         at: &ShotAttempt,
-        cp: &Checkpoint,
+        cp: Arc<Checkpoint>,
     ) -> Result<(), ArtifactError> {
-        let bytes = bytes::Bytes::from(cp.encode());
-        self.put(
-            at,
-            ArtifactObject::Checkpoint { step: cp.step },
-            keys::LATENT,
-            bytes,
-        )
-        .await
-        .map(|_| ())
+        let step = cp.step;
+        let bytes = encode_off_thread(cp).await?;
+        self.put(at, ArtifactObject::Checkpoint { step }, keys::LATENT, bytes)
+            .await
+            .map(|_| ())
     }
 
     async fn load_checkpoint(
@@ -204,7 +201,7 @@ impl ShotStorage for AgentStorage {
             .bytes()
             .await
             .map_err(unreachable)?;
-        decode_checkpoint(&at.shot, step, &bytes).map(Some)
+        decode_off_thread(&at.shot, step, bytes).await.map(Some)
     }
 
     async fn checkpoint_steps(&self, at: &ShotAttempt) -> Result<Vec<u32>, ArtifactError> {

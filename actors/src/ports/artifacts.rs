@@ -23,7 +23,10 @@ use shotfarm_core::ids::ShotId;
 
 pub use checkpoint::Checkpoint;
 pub use range::ByteRange;
-pub use shot_storage::{decode_checkpoint, retrying, DirectStorage, ShotAttempt, ShotStorage};
+pub use shot_storage::{
+    decode_checkpoint, decode_off_thread, encode_off_thread, retrying, DirectStorage, ShotAttempt,
+    ShotStorage,
+};
 
 /// An object's bytes as they arrive.
 pub type ByteStream = BoxStream<'static, Result<Bytes, ArtifactError>>;

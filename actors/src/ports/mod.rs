@@ -16,9 +16,9 @@ pub mod telemetry;
 
 pub use accounts::{Accounts, Charge, Period};
 pub use artifacts::{
-    check_key, decode_checkpoint, delete_prefix, keys, retrying, Access, ArtifactError,
-    ArtifactStore, ByteRange, ByteStream, Checkpoint, Clip, DirectStorage, Object, ObjectMeta,
-    ShotAttempt, ShotStorage,
+    check_key, decode_checkpoint, decode_off_thread, delete_prefix, encode_off_thread, keys,
+    retrying, Access, ArtifactError, ArtifactStore, ByteRange, ByteStream, Checkpoint, Clip,
+    DirectStorage, Object, ObjectMeta, ShotAttempt, ShotStorage,
 };
 pub use audit::{AuditAction, AuditEntry, AuditId, AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use bus::{EventBus, Subscription};

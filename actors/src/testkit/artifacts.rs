@@ -152,7 +152,10 @@ pub async fn checkpoints_and_clips_through_the_helpers(store: Arc<dyn ArtifactSt
         shape: vec![1, 2, 3],
         latent: vec![0.5, -1.0, f32::MIN_POSITIVE, 7.25, 0.0, -0.0],
     };
-    storage.save_checkpoint(&at, &cp).await.expect("save");
+    storage
+        .save_checkpoint(&at, Arc::new(cp.clone()))
+        .await
+        .expect("save");
     assert_eq!(
         storage.load_checkpoint(&at, 3).await.expect("load"),
         Some(cp.clone())
@@ -160,7 +163,7 @@ pub async fn checkpoints_and_clips_through_the_helpers(store: Arc<dyn ArtifactSt
     assert_eq!(storage.load_checkpoint(&at, 4).await.expect("load"), None);
     for step in [1, 2, 4] {
         storage
-            .save_checkpoint(&at, &Checkpoint { step, ..cp.clone() })
+            .save_checkpoint(&at, Arc::new(Checkpoint { step, ..cp.clone() }))
             .await
             .expect("save");
     }

@@ -40,7 +40,10 @@ async fn bench(name: &str, store: Arc<dyn ArtifactStore>) {
                 latent: latent.clone(),
             };
             let t = Instant::now();
-            storage.save_checkpoint(&at, &cp).await.expect("save");
+            storage
+                .save_checkpoint(&at, Arc::new(cp))
+                .await
+                .expect("save");
             writes.push(t.elapsed());
             let t = Instant::now();
             let back = storage.load_checkpoint(&at, step).await.expect("load");

@@ -223,19 +223,20 @@ async fn run_shot(
         })
         .await?;
         if save {
-            let cp = Checkpoint {
+            let cp = Arc::new(Checkpoint {
                 step,
                 shape: spec.settings.latent_shape.clone(),
                 latent,
-            };
+            });
             // Retried inside while the store blips; a store that stays down fails the attempt
             // (it requeues from the last checkpoint that was saved).
-            shared.storage.save_checkpoint(&at, &cp).await?;
+            shared.storage.save_checkpoint(&at, Arc::clone(&cp)).await?;
             let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
             if let Err(e) = shared.storage.prune_checkpoints(&at, keep_from).await {
                 warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
             }
-            latent = cp.latent;
+            // The storage let go of its share once saved: no copy of the latent.
+            latent = Arc::try_unwrap(cp).map_or_else(|cp| cp.latent.clone(), |cp| cp.latent);
         }
         if let Some(rest) = pace.checked_sub(started.elapsed()) {
             tokio::select! {
@@ -265,7 +266,7 @@ async fn run_shot(
                 };
                 // A save the notice deadline cuts short is dropped whole: the store never shows
                 // half a checkpoint, and the stop reports the last one saved.
-                shared.storage.save_checkpoint(&at, &cp).await?;
+                shared.storage.save_checkpoint(&at, Arc::new(cp)).await?;
                 saved = step;
                 sink.do_send(ExecEvent::Checkpointed {
                     shot: shot.clone(),

@@ -26,8 +26,12 @@ pub trait ShotStorage: Send + Sync + 'static {
     /// Saves the latent after `checkpoint.step`; a reader never sees it half written. Saving the
     /// same step again replaces it (the model is deterministic: it is the same latent). A write
     /// that keeps failing is retried a few times, then fails.
-    async fn save_checkpoint(&self, at: &ShotAttempt, cp: &Checkpoint)
-        -> Result<(), ArtifactError>;
+    /// The checkpoint is shared, not copied: encoding it happens on the blocking pool.
+    async fn save_checkpoint(
+        &self,
+        at: &ShotAttempt,
+        cp: Arc<Checkpoint>,
+    ) -> Result<(), ArtifactError>;
 
     /// The latent saved after `step`, if any.
     async fn load_checkpoint(
@@ -105,11 +109,10 @@ impl ShotStorage for DirectStorage {
     async fn save_checkpoint(
         &self,
         at: &ShotAttempt,
-        cp: &Checkpoint,
+        cp: Arc<Checkpoint>,
     ) -> Result<(), ArtifactError> {
         let key = keys::checkpoint(&at.shot, cp.step);
-        // Encoding is a copy of the latent (a few MB at most): cheaper than a trip to a thread.
-        let bytes = Bytes::from(cp.encode());
+        let bytes = encode_off_thread(cp).await?;
         retrying("checkpoint", WRITE_TRIES, FIRST_RETRY, || {
             self.store.put(&key, keys::LATENT, bytes.clone())
         })
@@ -128,7 +131,9 @@ impl ShotStorage for DirectStorage {
         else {
             return Ok(None);
         };
-        decode_checkpoint(&at.shot, step, &object.bytes().await?).map(Some)
+        decode_off_thread(&at.shot, step, object.bytes().await?)
+            .await
+            .map(Some)
     }
 
     async fn checkpoint_steps(&self, at: &ShotAttempt) -> Result<Vec<u32>, ArtifactError> {
@@ -170,6 +175,26 @@ impl ShotStorage for DirectStorage {
         .await?;
         Ok(key)
     }
+}
+
+/// `cp` encoded on the blocking pool: a real latent is megabytes, and the caller is often on an
+/// actor's thread (an executor's task).
+pub async fn encode_off_thread(cp: Arc<Checkpoint>) -> Result<Bytes, ArtifactError> {
+    tokio::task::spawn_blocking(move || Bytes::from(cp.encode()))
+        .await
+        .map_err(|e| ArtifactError::Io(format!("encoding a checkpoint: {e}")))
+}
+
+/// [`decode_checkpoint`] on the blocking pool, for the same reason.
+pub async fn decode_off_thread(
+    shot: &ShotId,
+    step: u32,
+    bytes: Bytes,
+) -> Result<Checkpoint, ArtifactError> {
+    let shot = shot.clone();
+    tokio::task::spawn_blocking(move || decode_checkpoint(&shot, step, &bytes))
+        .await
+        .map_err(|e| ArtifactError::Io(format!("decoding a checkpoint: {e}")))?
 }
 
 /// The checkpoint in `bytes`, which must be the one saved after `step`.
@@ -256,7 +281,7 @@ mod tests {
             latent: vec![1.0, 2.0],
         };
         let blip = storage(WRITE_TRIES - 1);
-        blip.save_checkpoint(&at, &cp)
+        blip.save_checkpoint(&at, Arc::new(cp.clone()))
             .await
             .expect("saved on the last try");
         assert_eq!(
@@ -264,7 +289,10 @@ mod tests {
             Some(cp.clone())
         );
         let down = storage(WRITE_TRIES);
-        let err = down.save_checkpoint(&at, &cp).await.expect_err("down");
+        let err = down
+            .save_checkpoint(&at, Arc::new(cp.clone()))
+            .await
+            .expect_err("down");
         assert!(matches!(err, ArtifactError::Unavailable(_)), "{err}");
         assert_eq!(down.load_checkpoint(&at, 1).await.expect("load"), None);
     }
