@@ -176,6 +176,7 @@ impl Farm {
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
             let accounts = Arc::clone(&accounts);
             let audit = audit.clone();
+            let artifacts = Arc::clone(&artifacts);
             move |supervisor| ShotJobDeps {
                 store,
                 bus,
@@ -187,6 +188,7 @@ impl Farm {
                 stuck_after_steps: timing.stuck_after_steps,
                 stuck_min: timing.stuck_min,
                 audit,
+                artifacts: Arc::clone(&artifacts),
             }
         };
         let supervisor = SupervisorHandle::from(&Supervisor::new(
