@@ -62,15 +62,17 @@ def main():
     count = int(np.prod(tv.LATENT_SHAPE))
     latent = np.array(tv.initial_noise(7, count), dtype=np.float32).reshape(tv.LATENT_SHAPE)
     cond = np.array([tv.conditioning("a fox in snow, dawn")], dtype=np.float32)
+    # No reference image: the neutral (zero) image, as the executor feeds an explicit shot.
+    image = np.zeros(tv.VIDEO_IMAGE_SHAPE, dtype=np.float32)
     for k in range(1, 21):  # warm-up
         t = np.array([tv.timestep(k, 20)], dtype=np.float32)
-        (latent,) = den.run(["latent_out"], {"latent": latent, "t": t, "conditioning": cond})
+        (latent,) = den.run(["latent_out"], {"latent": latent, "t": t, "conditioning": cond, "image": image})
     step = []
     for i in range(args.steps):
         k = i % 20 + 1
         t0 = time.perf_counter()
         t = np.array([tv.timestep(k, 20)], dtype=np.float32)
-        (latent,) = den.run(["latent_out"], {"latent": latent, "t": t, "conditioning": cond})
+        (latent,) = den.run(["latent_out"], {"latent": latent, "t": t, "conditioning": cond, "image": image})
         step.append(time.perf_counter() - t0)
     decode = []
     for _ in range(args.decodes):

@@ -1,8 +1,10 @@
-"""The tiny-video model's input contract, shared by the export script and the benchmark.
+"""The bundled models' input contract (tiny-video and tiny-image), shared by the export script and
+the benchmark.
 
-How a prompt and a seed become the initial noise and the conditioning, and which timestep each
-denoising step gets. The Rust side (adapters/onnx/src/inputs.rs) implements exactly this;
-the reference file written by export_tiny.py pins both to the same bits.
+How a prompt and a seed become the initial noise and the conditioning, which timestep each
+denoising step gets, and how a reference image's RGB bytes become tiny-video's image input. The
+Rust side (adapters/onnx/src/inputs.rs) implements exactly this; the reference files written by
+export_tiny.py pin both to the same bits.
 
 Everything is integer arithmetic or IEEE double additions, multiplications and one square root, in
 a fixed order, so Python and Rust agree bit for bit.
@@ -21,6 +23,14 @@ SQRT3 = 1.7320508075688772
 LATENT_SHAPE = (1, 4, 8, 8, 8)
 COND_DIM = 32
 FRAMES, FRAME_H, FRAME_W = 8, 64, 64
+# tiny-video's image conditioning: the reference image as [1, IMAGE_H, IMAGE_W, 3] RGB in [0, 1];
+# a shot without a reference gets zeros (the neutral image), which leaves every step exactly as
+# the model without an image input computed it.
+VIDEO_IMAGE_SHAPE = (1, FRAME_H, FRAME_W, 3)
+
+# tiny-image: latent [batch, channels, height, width]; one IMAGE_H x IMAGE_W RGB image out.
+IMAGE_LATENT_SHAPE = (1, 4, 16, 16)
+IMAGE_H, IMAGE_W = 64, 64
 
 
 def fnv1a64(data: bytes) -> int:
@@ -106,3 +116,16 @@ def timestep(step: int, steps: int):
     import numpy as np
 
     return np.float32(steps - step + 1) / np.float32(steps)
+
+
+def image_input(rgb: bytes, height: int, width: int, out_h: int, out_w: int):
+    """A reference image's RGB bytes (row-major, `height` x `width`) as the float32 image input
+    [1, out_h, out_w, 3]: nearest-neighbour resampling in integers (source row `y * height //
+    out_h`, column likewise), then each byte / 255 in float32."""
+    import numpy as np
+
+    src = np.frombuffer(rgb, dtype=np.uint8).reshape(height, width, 3)
+    ys = (np.arange(out_h, dtype=np.int64) * height) // out_h
+    xs = (np.arange(out_w, dtype=np.int64) * width) // out_w
+    picked = src[ys][:, xs]
+    return (picked.astype(np.float32) / np.float32(255.0)).reshape(1, out_h, out_w, 3)

@@ -6,8 +6,9 @@
 # it refuses the shipped development ones there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# What the server itself needs at run time (the ONNX Runtime library, once models run through ort).
-for s in scripts/ensure-onnxruntime.sh; do
+# What the server itself needs at run time (the ONNX Runtime library, once models run through ort;
+# ffmpeg, which encodes a story video's clips and stitches them into its MP4).
+for s in scripts/ensure-onnxruntime.sh scripts/ensure-ffmpeg.sh; do
   if [ -f "$s" ]; then bash "$s" >/dev/null; fi
 done
 cargo build --release --bin shotfarm

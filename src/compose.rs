@@ -1,6 +1,6 @@
 //! Which adapters a farm runs on, from its settings: in memory (the embedded default) or Redis
 //! when `store.url` is `redis://...`; artifacts in the directory or object store `artifacts.url`
-//! names; ONNX models through ort, the rest on the timing model; the Kubernetes node provider
+//! names; each model's executor (`executors.rs`) on that store; the Kubernetes node provider
 //! when the autoscaler asks for it. The only place that knows every adapter crate.
 
 use std::sync::Arc;
@@ -21,8 +21,8 @@ use shotfarm_redis::{
 pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
     let artifacts = open_artifacts(&settings)?;
     let storage = Arc::new(DirectStorage::new(Arc::clone(&artifacts)));
-    let executor = shotfarm_onnx::executor_for(&settings, storage)
-        .map_err(|e| FarmError::Invalid(e.to_string()))?;
+    let executor = crate::executors::executor_for(&settings, storage)
+        .map_err(|e| FarmError::Invalid(format!("{e:#}")))?;
     let node_provider = node_provider(&settings).await?;
     let Some(url) = settings.store.url.clone() else {
         let adapters = Adapters {

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod compose;
 pub mod config;
+pub mod executors;
 pub mod server;
 
 pub use config::Config;

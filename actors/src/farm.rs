@@ -50,7 +50,35 @@ use shotfarm_core::views::{ClusterView, NodeView, WaitingView};
 pub struct NewVideo {
     pub title: Option<String>,
     pub priority: Priority,
+    /// Its shots; a story video's prompts are empty until its script is written.
     pub shots: Vec<ShotSpec>,
+    /// Set for a video made from a story: its other stages' jobs.
+    pub stages: Option<StoryStages>,
+}
+
+impl NewVideo {
+    /// The video as stored when submitted `now`: its queued shots, and a story video's stages.
+    pub fn into_record(
+        self,
+        id: VideoId,
+        owner: OwnerId,
+        now: chrono::DateTime<Utc>,
+    ) -> VideoRecord {
+        let video = VideoRecord::queued(id, owner, self.title, self.priority, self.shots, now);
+        match self.stages {
+            Some(s) => video.with_stages(s.script, s.reference, s.stitch),
+            None => video,
+        }
+    }
+}
+
+/// The jobs a story video has beside its shots (see `VideoRecord::with_stages`).
+#[derive(Clone, Debug)]
+pub struct StoryStages {
+    /// Its prompt is the story.
+    pub script: ShotSpec,
+    pub reference: ShotSpec,
+    pub stitch: ShotSpec,
 }
 
 /// Handle on a running farm; cheap to clone and `Send`, so every HTTP worker holds one.
@@ -185,8 +213,8 @@ impl Farm {
                 accounts,
                 max_failures: retries.failures,
                 max_preemptions: retries.preemptions,
-                stuck_after_steps: timing.stuck_after_steps,
-                stuck_min: timing.stuck_min,
+                stuck_flag: timing.stuck_flag(),
+                stuck_cancel: timing.stuck_cancel(),
                 audit,
                 artifacts: Arc::clone(&artifacts),
             }
@@ -240,7 +268,7 @@ impl Farm {
         id: VideoId,
         new: NewVideo,
     ) -> Result<VideoRecord, FarmError> {
-        let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
+        let video = new.into_record(id, owner, Utc::now());
         self.store.create_video(video.clone()).await?;
         self.enqueue(video).await
     }
@@ -352,15 +380,34 @@ impl Farm {
     /// The key of a shot's finished clip, if it has one (read from the shared store, so any
     /// server finds what any node rendered).
     pub async fn artifact_key(&self, shot: &ShotId) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| s.artifact.clone()).await
+    }
+
+    /// The key of the poster of a story video's finished video (its `stitch` job's, beside the
+    /// MP4: [`keys::poster`] of the attempt that stored it), if the job finished with one.
+    pub async fn poster_key(&self, shot: &ShotId) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| {
+            s.artifact.as_ref().and_then(|_| {
+                crate::ports::keys::poster(&s.id, s.attempt, crate::ports::keys::POSTER)
+            })
+        })
+        .await
+    }
+
+    /// The key `key_of` names for the stored `shot`.
+    async fn stored_key(
+        &self,
+        shot: &ShotId,
+        key_of: impl Fn(&shotfarm_core::domain::ShotRecord) -> Option<String>,
+    ) -> Result<Option<String>, FarmError> {
         let Some(video) = shot.video() else {
             return Ok(None);
         };
-        Ok(self.store.video(&video).await?.and_then(|v| {
-            v.shots
-                .into_iter()
-                .find(|s| &s.id == shot)
-                .and_then(|s| s.artifact)
-        }))
+        Ok(self
+            .store
+            .video(&video)
+            .await?
+            .and_then(|v| v.shots.iter().find(|s| &s.id == shot).and_then(&key_of)))
     }
 
     /// The artifact store (downloads and agents' signed accesses go through it).

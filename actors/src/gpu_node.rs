@@ -222,7 +222,7 @@ impl Handler<NodeCommand> for GpuNode {
 
     fn handle(&mut self, cmd: NodeCommand, ctx: &mut Context<Self>) {
         match cmd {
-            NodeCommand::Run { job, reporter } => self.start_shot(job, reporter, ctx),
+            NodeCommand::Run { job, reporter } => self.start_shot(*job, reporter, ctx),
             NodeCommand::Cancel { shot, attempt } => {
                 if let Some(f) = self.running.get(&shot).filter(|f| f.attempt == attempt) {
                     f.handle.stop();

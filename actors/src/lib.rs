@@ -40,4 +40,4 @@ pub mod supervisor;
 pub mod testkit;
 
 pub use error::FarmError;
-pub use farm::{Adapters, Farm, NewVideo};
+pub use farm::{Adapters, Farm, NewVideo, StoryStages};

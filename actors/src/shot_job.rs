@@ -1,28 +1,31 @@
 //! The shot job actor: one per shot. Owns the shot's state machine, fences every report by its
 //! attempt number, keeps the two retry budgets apart (preemptions pin a shot to on-demand nodes,
-//! model failures fail it), watches for a stuck attempt, writes each change to the store and
-//! publishes it on the event bus. Over a shared store the placement's write `queued → assigned`
-//! is the claim: the attempt runs only once it is stored, and a refused write hands the shot
-//! back (see [`resync`]).
+//! model failures fail it), watches for a stuck attempt (shown stuck on its node first, then
+//! cancelled), writes each change to the store and publishes it on the event bus. Over a shared
+//! store the placement's write `queued → assigned` is the claim: the attempt runs only once it
+//! is stored, and a refused write hands the shot back (see [`resync`]).
 
 mod resync;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use tracing::{debug, warn};
 
 use crate::messages::{
-    AssignShot, AttemptResult, CancelShot, Departure, NodeCommand, NodeLost, ShotLeft, ShotReport,
+    AbandonShot, AssignShot, AttemptResult, CancelShot, Departure, JobStored, JobUplink,
+    NodeCommand, NodeLost, ShotLeft, ShotReport, ShotStuck, ShotUnstuck,
 };
 use crate::ports::bus::publish_written;
-use crate::ports::{EventBus, ExecEvent, ExecJob, Store, StoreError};
-use shotfarm_core::domain::{ShotRecord, ShotState};
+use crate::ports::{EventBus, ExecEvent, ExecJob, StageInputs, Store, StoreError};
+use shotfarm_core::domain::{ShotRecord, ShotState, Stage, StuckRule};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
+use shotfarm_core::story::Script;
+use shotfarm_core::views::StuckShotView;
 
 /// Where the current attempt runs.
 struct Placement {
@@ -40,17 +43,18 @@ pub struct ShotJobDeps {
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn EventBus>,
     pub metrics: Arc<FarmMetrics>,
-    pub supervisor: Recipient<ShotLeft>,
+    pub supervisor: JobUplink,
     /// Where the video was charged: the write that makes it `failed` refunds it.
     pub accounts: Arc<dyn crate::ports::Accounts>,
     /// Model failures (and stuck attempts) after which the shot fails with the last error.
     pub max_failures: u32,
     /// Preemptions after which the shot is pinned to on-demand nodes.
     pub max_preemptions: u32,
-    /// No progress for this many expected step times means stuck...
-    pub stuck_after_steps: f64,
-    /// ...but never sooner than this.
-    pub stuck_min: Duration,
+    /// No progress for this long: the shot is shown stuck on its node (`timing.stuck_flag_*`)...
+    pub stuck_flag: StuckRule,
+    /// ...and for this long: the attempt is cancelled there and counted as a failure
+    /// (`timing.stuck_*`).
+    pub stuck_cancel: StuckRule,
     /// Where every attempt handed to a node is recorded (`inference`) before the node runs it.
     pub audit: crate::audit::Auditor,
     /// Where the shot's checkpoints are: dropped once it is final, whichever node saved them.
@@ -67,6 +71,12 @@ pub struct ShotJob {
     deps: ShotJobDeps,
     /// Bumped on every sign of progress; a stuck check armed with an older mark is void.
     progress_mark: u64,
+    /// What a stage of a story video takes from the stages before it (handed to the executor).
+    inputs: StageInputs,
+    /// When the current attempt last made progress (what a stuck mark shows as `since`).
+    progress_at: DateTime<Utc>,
+    /// The supervisor shows the current attempt stuck on its node (until it moves or leaves).
+    shown_stuck: bool,
 }
 
 impl Actor for ShotJob {
@@ -83,7 +93,16 @@ impl ShotJob {
             placement: None,
             deps,
             progress_mark: 0,
+            inputs: StageInputs::default(),
+            progress_at: Utc::now(),
+            shown_stuck: false,
         }
+    }
+
+    /// The job with what its stage takes from the stages before it.
+    pub fn with_inputs(mut self, inputs: StageInputs) -> Self {
+        self.inputs = inputs;
+        self
     }
 
     /// Moves the state machine, counting the move; refuses (and logs) what it does not allow.
@@ -112,6 +131,9 @@ impl ShotJob {
                 .map(|written, act, ctx| match written {
                     Ok(()) if act.shot.state.is_final() => {
                         act.drop_checkpoints();
+                        act.deps.supervisor.stored.do_send(JobStored {
+                            video: act.video.clone(),
+                        });
                         ctx.stop();
                     }
                     Ok(()) => {}
@@ -170,7 +192,9 @@ impl ShotJob {
             self.shot.cost_usd += gpu_seconds * p.price_per_gpu_hour / 3600.0;
             p.node
         });
-        self.deps.supervisor.do_send(ShotLeft {
+        // The supervisor drops the node's stuck mark with the GPUs.
+        self.shown_stuck = false;
+        self.deps.supervisor.left.do_send(ShotLeft {
             shot: self.shot.id.clone(),
             node,
             attempt: held_attempt,
@@ -232,25 +256,100 @@ impl ShotJob {
         }
     }
 
-    /// Arms the stuck check: if no progress comes within the allowed time, the attempt is
-    /// cancelled on its node and counted as a failure.
+    /// Arms the stuck checks after a sign of progress (the claim, the start, a step): with no
+    /// more progress, the shot is first shown stuck on its node (`stuck_flag`), so operators
+    /// find it, then cancelled there and counted as a failure (`stuck_cancel`). One timer at a
+    /// time: the cancel check is armed when the flag fires.
     fn watch_progress(&mut self, ctx: &mut Context<Self>) {
         self.progress_mark += 1;
+        self.progress_at = Utc::now();
+        self.clear_stuck();
         let Some(p) = &self.placement else { return };
-        let expected = Duration::from_secs_f64(
-            (p.wall_seconds_per_step * self.deps.stuck_after_steps).max(0.0),
-        );
+        let flag = self.deps.stuck_flag.limit(p.wall_seconds_per_step);
+        let cancel = self.deps.stuck_cancel.limit(p.wall_seconds_per_step);
         let (mark, attempt) = (self.progress_mark, self.shot.attempt);
-        ctx.run_later(expected.max(self.deps.stuck_min), move |act, ctx| {
-            if act.progress_mark != mark || act.shot.attempt != attempt || !act.shot.state.holds_gpus() {
+        if flag >= cancel {
+            // Cancelled before it could be shown: nothing to flag.
+            ctx.run_later(cancel, move |act, ctx| {
+                act.cancel_if_stuck(mark, attempt, ctx)
+            });
+            return;
+        }
+        ctx.run_later(flag, move |act, ctx| {
+            if !act.still_stalled(mark, attempt) {
                 return;
             }
-            let Some(p) = &act.placement else { return };
-            warn!(shot_id = %act.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
-            p.handle.do_send(NodeCommand::Cancel { shot: act.shot.id.clone(), attempt });
-            let error = format!("stuck: no progress on node {}", p.node);
-            act.fail_attempt(error, ctx);
+            act.flag_stuck();
+            ctx.run_later(cancel - flag, move |act, ctx| {
+                act.cancel_if_stuck(mark, attempt, ctx)
+            });
         });
+    }
+
+    /// What a completed attempt's output is worth keeping: a `script` stage's script, checked
+    /// against the schema for its scene count (as stored: compact JSON); nothing for the rest.
+    fn checked_output(&self, output: Option<String>) -> Result<Option<String>, String> {
+        if self.shot.stage != Stage::Script {
+            return Ok(None);
+        }
+        let answer = output.ok_or("script: the LLM gave no answer")?;
+        let script = Script::parse(&answer, self.inputs.shot_count as usize)
+            .map_err(|e| format!("script: {e}"))?;
+        Ok(Some(script.to_json()))
+    }
+
+    /// Whether attempt `attempt` still holds its GPUs with no progress since `mark` was armed.
+    fn still_stalled(&self, mark: u64, attempt: u32) -> bool {
+        self.progress_mark == mark
+            && self.shot.attempt == attempt
+            && self.shot.state.holds_gpus()
+            && self.placement.is_some()
+    }
+
+    /// Tells the supervisor the current attempt is stuck on its node.
+    fn flag_stuck(&mut self) {
+        let Some(p) = &self.placement else { return };
+        warn!(shot_id = %self.shot.id, node_id = %p.node, step = self.shot.step, "shot stuck: no progress");
+        self.deps.supervisor.stuck.do_send(ShotStuck {
+            node: p.node.clone(),
+            stuck: StuckShotView {
+                shot: self.shot.id.clone(),
+                attempt: self.shot.attempt,
+                step: self.shot.step,
+                since: self.progress_at,
+            },
+        });
+        self.shown_stuck = true;
+    }
+
+    /// Takes the stuck mark back after progress.
+    fn clear_stuck(&mut self) {
+        if !std::mem::take(&mut self.shown_stuck) {
+            return;
+        }
+        let Some(p) = &self.placement else { return };
+        debug!(shot_id = %self.shot.id, node_id = %p.node, "stuck shot moves again");
+        self.deps.supervisor.unstuck.do_send(ShotUnstuck {
+            node: p.node.clone(),
+            shot: self.shot.id.clone(),
+            attempt: self.shot.attempt,
+        });
+    }
+
+    /// Still no progress at the cancel limit: the attempt is cancelled on its node and counted
+    /// as a failure.
+    fn cancel_if_stuck(&mut self, mark: u64, attempt: u32, ctx: &mut Context<Self>) {
+        if !self.still_stalled(mark, attempt) {
+            return;
+        }
+        let Some(p) = &self.placement else { return };
+        warn!(shot_id = %self.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
+        p.handle.do_send(NodeCommand::Cancel {
+            shot: self.shot.id.clone(),
+            attempt,
+        });
+        let error = format!("stuck: no progress on node {}", p.node);
+        self.fail_attempt(error, ctx);
     }
 
     fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
@@ -276,7 +375,7 @@ impl Handler<AssignShot> for ShotJob {
                     on_demand_only: self.pinned(),
                 }
             };
-            self.deps.supervisor.do_send(ShotLeft {
+            self.deps.supervisor.left.do_send(ShotLeft {
                 shot: self.shot.id.clone(),
                 node: Some(msg.node),
                 attempt: msg.attempt,
@@ -307,6 +406,8 @@ impl Handler<AssignShot> for ShotJob {
             from_step: self.shot.checkpoint_step,
             seconds_per_step: msg.seconds_per_step,
             checkpoint_every_steps: msg.checkpoint_every_steps,
+            stage: self.shot.stage,
+            inputs: self.inputs.clone(),
         };
         // The write is the claim: run only once it is stored; refused, another server has the
         // shot (or it moved on) and the GPUs go back. A claimed attempt is an inference: it is
@@ -330,7 +431,7 @@ impl Handler<AssignShot> for ShotJob {
                     Ok(()) => {
                         act.watch_progress(ctx);
                         node.do_send(NodeCommand::Run {
-                            job,
+                            job: Box::new(job),
                             reporter: ctx.address().recipient(),
                         });
                     }
@@ -377,7 +478,9 @@ impl Handler<ShotReport> for ShotJob {
                 // Saved with the next write; the step event already told watchers.
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
             }
-            ExecEvent::Completed { artifact, .. } => {
+            ExecEvent::Completed {
+                artifact, output, ..
+            } => {
                 // A node reports its clip's key; only the key of this shot's own attempt is
                 // taken, so no node can point this shot at another shot's clip.
                 if let Some(key) = artifact
@@ -392,10 +495,21 @@ impl Handler<ShotReport> for ShotJob {
                     self.fail_attempt(error, ctx);
                     return;
                 }
+                // A script is checked against the schema before anything depends on it: an
+                // answer that is not one fails the attempt (retried within the failure budget).
+                let output = match self.checked_output(output) {
+                    Ok(output) => output,
+                    Err(error) => {
+                        warn!(shot_id = %self.shot.id, node_id = %msg.node, %error, "script refused");
+                        self.fail_attempt(error, ctx);
+                        return;
+                    }
+                };
                 if self.shot.state == ShotState::Assigned {
                     self.go_to(ShotState::Running);
                 }
                 if self.go_to(ShotState::Completed) {
+                    self.shot.output = output;
                     self.shot.step = self.shot.spec.steps;
                     self.shot.checkpoint_step = self.shot.spec.steps;
                     self.shot.artifact = artifact;
@@ -466,5 +580,24 @@ impl Handler<CancelShot> for ShotJob {
                 .into_actor(self)
                 .map(|_, _, ctx: &mut Context<Self>| ctx.stop()),
         ))
+    }
+}
+
+impl Handler<AbandonShot> for ShotJob {
+    type Result = ();
+
+    fn handle(&mut self, msg: AbandonShot, ctx: &mut Context<Self>) {
+        if self.shot.state.is_final() || !self.go_to(msg.state) {
+            ctx.stop();
+            return;
+        }
+        self.shot.error = Some(msg.error);
+        self.shot.eta = None;
+        self.leave_node(
+            self.shot.attempt,
+            AttemptResult::Interrupted,
+            Departure::Final,
+        );
+        self.persist(ctx);
     }
 }

@@ -107,6 +107,24 @@ impl ShotId {
         let own = format!("clips/{}-a{attempt}", self.0);
         stem == own && !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric())
     }
+
+    /// Where attempt `attempt` of this job stores its poster (a stitch's still of the finished
+    /// video), an image of type `ext`: `clips/<shot id>-a<attempt>-poster.<ext>`. Beside the
+    /// clip, so whatever serves clips serves it, and never equal to a clip key (see
+    /// [`Self::owns_poster_key`]).
+    pub fn poster_key(&self, attempt: u32, ext: &str) -> String {
+        format!("clips/{}-a{attempt}-poster.{ext}", self.0)
+    }
+
+    /// Whether `key` is [`Self::poster_key`] of this job and attempt, for some extension of
+    /// ASCII letters and digits.
+    pub fn owns_poster_key(&self, attempt: u32, key: &str) -> bool {
+        let Some((stem, ext)) = key.rsplit_once('.') else {
+            return false;
+        };
+        let own = format!("clips/{}-a{attempt}-poster", self.0);
+        stem == own && !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +149,24 @@ mod tests {
             "clips/x/../shot_abc_2-a3.gif",
         ] {
             assert!(!shot.owns_clip_key(3, foreign), "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_poster_key_is_its_own_and_never_a_clip_key() {
+        let shot = ShotId::from("shot_abc_9");
+        let key = shot.poster_key(2, "png");
+        assert_eq!(key, "clips/shot_abc_9-a2-poster.png");
+        assert!(shot.owns_poster_key(2, &key));
+        assert!(!shot.owns_clip_key(2, &key));
+        assert!(!shot.owns_poster_key(2, &shot.clip_key(2, "mp4")));
+        for foreign in [
+            "clips/shot_abc_9-a1-poster.png",
+            "clips/shot_abc_1-a2-poster.png",
+            "clips/shot_abc_9-a2-poster.",
+            "clips/shot_abc_9-a2-poster.p/g",
+        ] {
+            assert!(!shot.owns_poster_key(2, foreign), "{foreign}");
         }
     }
 

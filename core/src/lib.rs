@@ -22,4 +22,5 @@ pub mod keyring;
 pub mod metrics;
 pub mod placement;
 pub mod settings;
+pub mod story;
 pub mod views;

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::StuckRule;
+
 mod artifacts;
 mod audit;
 mod autoscaler;
@@ -16,6 +18,7 @@ mod document;
 mod limits;
 mod onnx;
 mod security;
+mod story;
 pub use artifacts::ArtifactSettings;
 pub use audit::AuditSettings;
 pub use autoscaler::{
@@ -28,6 +31,7 @@ pub use onnx::{
     DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
 };
 pub use security::SecuritySettings;
+pub use story::{LlmModelSettings, StorySettings};
 
 /// The embedded default (`config/default.toml`), compiled into the binary so that
 /// `shotfarm serve` works with no file at hand.
@@ -85,6 +89,9 @@ pub struct Settings {
     /// Where checkpoints, clips and videos are kept, and for how long (optional).
     #[serde(default)]
     pub artifacts: ArtifactSettings,
+    /// The models of a story video's stages (optional; see [`StorySettings`]).
+    #[serde(default)]
+    pub story: StorySettings,
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
@@ -170,6 +177,32 @@ pub struct TimingSettings {
     /// ...but never sooner than this, so a loaded machine does not look stuck.
     #[serde(default = "default_stuck_min", with = "humantime_serde_compat")]
     pub stuck_min: Duration,
+    /// A shot that makes no progress for this many times its expected step time is shown stuck
+    /// on its node (`stuck_shots` of the node view, the dashboard's "has a stuck shot"), before
+    /// the farm gives up on it at `stuck_after_steps`...
+    #[serde(default = "default_stuck_flag_after_steps")]
+    pub stuck_flag_after_steps: f64,
+    /// ...but never sooner than this.
+    #[serde(default = "default_stuck_flag_min", with = "humantime_serde_compat")]
+    pub stuck_flag_min: Duration,
+}
+
+impl TimingSettings {
+    /// When an attempt is cancelled on its node and retried as a failure.
+    pub fn stuck_cancel(&self) -> StuckRule {
+        StuckRule {
+            after_steps: self.stuck_after_steps,
+            min: self.stuck_min,
+        }
+    }
+
+    /// When an attempt is shown stuck on its node (operators see it before it is cancelled).
+    pub fn stuck_flag(&self) -> StuckRule {
+        StuckRule {
+            after_steps: self.stuck_flag_after_steps,
+            min: self.stuck_flag_min,
+        }
+    }
 }
 
 fn default_heartbeat_timeout() -> Duration {
@@ -182,6 +215,14 @@ fn default_stuck_after_steps() -> f64 {
 
 fn default_stuck_min() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_stuck_flag_after_steps() -> f64 {
+    3.0
+}
+
+fn default_stuck_flag_min() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn one() -> u32 {
@@ -233,6 +274,12 @@ pub struct ModelSettings {
     /// fails with a model error, and that it hangs (stops making progress), at a random step.
     #[serde(default)]
     pub simulated_faults: SimulatedFaults,
+    /// The stage of a story video this model serves (`shot` unless said).
+    #[serde(default)]
+    pub stage: crate::domain::Stage,
+    /// Set on a `script` model: the OpenAI-compatible server it runs on (unset: the splitter).
+    #[serde(default)]
+    pub llm: Option<LlmModelSettings>,
 }
 
 /// Fault rates of the timing-model executor (0 unless configured).
@@ -279,6 +326,7 @@ impl Settings {
         "security",
         "audit",
         "artifacts",
+        "story",
     ];
 
     /// The farm's sections of a whole configuration text (other layers' sections are left).
@@ -315,6 +363,17 @@ impl Settings {
         if !(self.timing.time_factor.is_finite() && self.timing.time_factor > 0.0) {
             return bad("timing.time_factor must be a finite number above 0".into());
         }
+        let t = &self.timing;
+        for (key, steps) in [
+            ("stuck_after_steps", t.stuck_after_steps),
+            ("stuck_flag_after_steps", t.stuck_flag_after_steps),
+        ] {
+            if !(steps.is_finite() && steps >= 0.0) {
+                return bad(format!(
+                    "timing.{key} must be a finite number of step times, 0 or more, got {steps}"
+                ));
+            }
+        }
         if let Err(err) = self.security.keyring() {
             return bad(err.to_string());
         }
@@ -335,6 +394,23 @@ impl Settings {
             }
             if let Some(onnx) = &m.onnx {
                 onnx.check(id).map_err(SettingsError::Invalid)?;
+                // ort runs denoising models: a shot's clip or a reference's one image.
+                match m.stage {
+                    crate::domain::Stage::Shot => {}
+                    crate::domain::Stage::Reference if onnx.frames == 1 => {}
+                    crate::domain::Stage::Reference => {
+                        return bad(format!(
+                            "models.{id}.onnx.frames must be 1: a reference model draws one image"
+                        ))
+                    }
+                    other => {
+                        return bad(format!(
+                            "models.{id}: a {} model cannot have an onnx table (ort runs shot \
+                             and reference models)",
+                            other.as_str()
+                        ))
+                    }
+                }
             }
         }
         if self.store.audit_max_len == Some(0) {

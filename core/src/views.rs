@@ -31,6 +31,9 @@ pub struct NodeView {
     pub price_per_hour: f64,
     pub gpus: Vec<GpuView>,
     pub shots_in_flight: Vec<ShotId>,
+    /// Shots in flight here that have made no progress for longer than `timing.stuck_flag_*`
+    /// allows (their job says so; see `domain::StuckRule`), by shot id.
+    pub stuck_shots: Vec<StuckShotView>,
     pub loaded_models: Vec<String>,
     /// Models blocklisted here after repeated failures.
     pub blocked_models: Vec<String>,
@@ -38,6 +41,18 @@ pub struct NodeView {
     pub heartbeat_age_s: Option<f64>,
     pub joined_at: DateTime<Utc>,
     pub cost_usd: f64,
+}
+
+/// A shot stuck on a node: its attempt there has made no progress since `since`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StuckShotView {
+    pub shot: ShotId,
+    pub attempt: u32,
+    /// The step it reached.
+    pub step: u32,
+    /// Its last progress (a step, or the attempt's start); fixed while it stays stuck, so the
+    /// operator stream's deltas do not resend it every tick.
+    pub since: DateTime<Utc>,
 }
 
 /// Money, split by spot and on-demand.

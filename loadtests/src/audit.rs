@@ -267,6 +267,7 @@ mod tests {
             video_id: r.id.clone(),
             shot_id: r.shots[0].id.clone(),
             index: 0,
+            stage: Default::default(),
             state,
             step,
             steps: 4,

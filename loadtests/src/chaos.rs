@@ -139,6 +139,7 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
             farm.submit(
                 owner,
                 NewVideo {
+                    stages: None,
                     title: None,
                     priority: Priority::Standard,
                     shots,

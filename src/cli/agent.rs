@@ -177,10 +177,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     // The token artifact accesses are made with: the uplink's, renewals included.
     let shared_token: SharedToken = Arc::new(std::sync::RwLock::new(token.clone()));
     let renew = renew.map(|inner| sharing_renewals(inner, Arc::clone(&shared_token)));
-    // The same executor as the server's local nodes: ort for ONNX models, else the timing model;
-    // checkpoints and clips go to the farm's artifact store through the server's signed URLs.
+    // The same executor as the server's local nodes: each model's (`executors.rs`); checkpoints,
+    // clips and a stitch's inputs and poster go through the server's signed URLs to the farm's
+    // artifact store.
     let storage = AgentStorage::new(server.clone(), shared_token, &tls)?;
-    let executor: Arc<dyn Executor> = shotfarm_onnx::executor_for(settings, Arc::new(storage))?;
+    let executor: Arc<dyn Executor> = crate::executors::executor_for(settings, Arc::new(storage))?;
     let config = UplinkConfig {
         url,
         tls: Some(tls),

@@ -1,7 +1,8 @@
 //! An agent's artifact storage: the executor's `ShotStorage` over the server's signed URLs. The
 //! agent holds no store credentials and keeps nothing on its own disk: each access asks the
 //! server for a short-lived URL for the shot and attempt it runs (`POST
-//! /api/v1/agents/artifacts/sign`, refused once the attempt is not the node's), then reads or
+//! /api/v1/agents/artifacts/sign`, refused once the attempt is not the node's; a read of another
+//! job's artifact only for what this job takes from the stages before it), then reads or
 //! writes there — the store itself where it presigns, else the server's object route. So a
 //! reclaimed VM loses nothing its next attempt needs, wherever that runs.
 
@@ -120,6 +121,35 @@ impl AgentStorage {
         .await
     }
 
+    /// The object a signed GET reads, with its content type (the store's, else the key's);
+    /// `None` when it is not there.
+    async fn get(
+        &self,
+        at: &ShotAttempt,
+        object: ArtifactObject,
+    ) -> Result<Option<(String, bytes::Bytes)>, ArtifactError> {
+        let signed = self.sign(at, ArtifactAccess::Get, object).await?;
+        let response = self
+            .client
+            .get(self.absolute(&signed.url))
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let response = checked(response).await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|ct| keys::extension_of(ct).is_some())
+            .unwrap_or_else(|| keys::content_type_of(&signed.key))
+            .to_owned();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        Ok(Some((content_type, bytes)))
+    }
+
     async fn checkpoints_call(
         &self,
         method: reqwest::Method,
@@ -184,23 +214,9 @@ impl ShotStorage for AgentStorage {
         at: &ShotAttempt,
         step: u32,
     ) -> Result<Option<Checkpoint>, ArtifactError> {
-        let signed = self
-            .sign(at, ArtifactAccess::Get, ArtifactObject::Checkpoint { step })
-            .await?;
-        let response = self
-            .client
-            .get(self.absolute(&signed.url))
-            .send()
-            .await
-            .map_err(unreachable)?;
-        if response.status() == StatusCode::NOT_FOUND {
+        let Some((_, bytes)) = self.get(at, ArtifactObject::Checkpoint { step }).await? else {
             return Ok(None);
-        }
-        let bytes = checked(response)
-            .await?
-            .bytes()
-            .await
-            .map_err(unreachable)?;
+        };
         decode_off_thread(&at.shot, step, bytes).await.map(Some)
     }
 
@@ -238,5 +254,31 @@ impl ShotStorage for AgentStorage {
             bytes::Bytes::from(clip.bytes),
         )
         .await
+    }
+
+    async fn save_poster(&self, at: &ShotAttempt, poster: Clip) -> Result<String, ArtifactError> {
+        let content_type = poster.content_type.clone();
+        self.put(
+            at,
+            ArtifactObject::Poster {
+                content_type: content_type.clone(),
+            },
+            &content_type,
+            bytes::Bytes::from(poster.bytes),
+        )
+        .await
+    }
+
+    async fn load_input(&self, at: &ShotAttempt, key: &str) -> Result<Option<Clip>, ArtifactError> {
+        let object = ArtifactObject::Input {
+            key: key.to_owned(),
+        };
+        Ok(self
+            .get(at, object)
+            .await?
+            .map(|(content_type, bytes)| Clip {
+                content_type,
+                bytes: bytes.to_vec(),
+            }))
     }
 }

@@ -1,6 +1,8 @@
 // Drives the operator dashboard (/) at fleet size in Debian's headless Chromium: a server of many
 // nodes in two pools, spot and on-demand. Checks the node list's natural order, its compact rows,
-// each filter (pool, capacity, state, model loaded), the search on node ids and grouping by pool;
+// each filter (pool, capacity, state, model loaded, has a stuck shot: exactly the node the test
+// hung a shot on, marked, and every node again once the filter is off), the search on node ids
+// and grouping by pool;
 // then the fleet view: a cell per GPU in blocks by pool and capacity, the colour switch, hover,
 // click-to-open, and a preempted node's cells changing state within two telemetry periods; then
 // the per-pool panels (GPUs and burn of the nodes up, reclaims, a utilization line from the first
@@ -13,6 +15,10 @@ import { measure } from './perf.mjs';
 const base = process.env.SHOTFARM_BASE;
 const opsToken = process.env.SHOTFARM_OPERATOR_TOKEN;
 const preemptId = process.env.SHOTFARM_PREEMPTED;
+// The node and shot the test hung (the timing model's injected hang): the truth the "has a stuck
+// shot" filter is checked against, from the video's own record, not from the node view.
+const stuckNode = process.env.SHOTFARM_STUCK_NODE;
+const stuckShot = process.env.SHOTFARM_STUCK_SHOT;
 const shotsDir = process.env.SHOTFARM_SCREENSHOTS;
 const natural = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });
 
@@ -80,6 +86,22 @@ await drive({ width: 1440, height: 900 }, async ({ context, page, findings }) =>
   findings.state_ready = await filter('#f-state', 'ready', (n) => n.state === 'ready', 'state ready');
   await page.waitForFunction(() => [...document.querySelectorAll('#f-model option')].some((o) => o.value === 'cogvideox-5b'));
   findings.model_loaded = await filter('#f-model', 'cogvideox-5b', (n) => n.loaded_models.includes('cogvideox-5b'), 'model loaded');
+
+  // "Has a stuck shot": the node the hung shot is on, and no other, marked in the list and in
+  // the fleet view; with the filter off, every node again.
+  await page.check('#f-stuck');
+  await waitShown([stuckNode], 'has a stuck shot');
+  findings.stuck_filter = await shown();
+  const badge = await page.$eval(`#nodes .node[data-node-id="${stuckNode}"] .badge.stuck`,
+    (b) => ({ hidden: b.hidden, text: b.textContent, title: b.title }));
+  if (badge.hidden || !badge.title.includes(stuckShot)) throw new Error(`${stuckNode}'s stuck mark: ${JSON.stringify(badge)}`);
+  findings.stuck_mark = badge.title;
+  findings.stuck_marked = await page.$$eval('.has-stuck', (els) => els.map((e) => `${e.classList.contains('fleet-node') ? 'fleet' : 'list'}:${e.dataset.nodeId}`).sort());
+  if (!same(findings.stuck_marked, [`fleet:${stuckNode}`, `list:${stuckNode}`])) throw new Error(`stuck marks on ${findings.stuck_marked}`);
+  await page.uncheck('#f-stuck');
+  const everyNode = (await apiNodes()).map((n) => n.id).sort(natural.compare);
+  await waitShown(everyNode, 'has a stuck shot off');
+  findings.stuck_off = everyNode.length;
 
   // Search on node ids: a substring, case-insensitive.
   await page.fill('#f-search', 'OD-1');

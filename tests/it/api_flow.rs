@@ -262,7 +262,8 @@ fn cluster_and_metrics_describe_the_farm() {
     let ops = s.operator();
     let nodes = s.wait_for("/api/v1/nodes", &ops, Duration::from_secs(10), |n| {
         n["nodes"].as_array().is_some_and(|ns| {
-            ns.len() == 8
+            // 8 video nodes, and one each in the llm, image and cpu pools.
+            ns.len() == 11
                 && ns
                     .iter()
                     .all(|n| n["gpus"][0]["telemetry"]["source"] == "simulated")
@@ -292,12 +293,13 @@ fn cluster_and_metrics_describe_the_farm() {
         assert!(t[key].is_number(), "telemetry lacks {key}");
     }
     let cluster: Value = s.get("/api/v1/cluster", &ops).json().expect("cluster");
-    assert_eq!(cluster["gpus_total"], 16);
+    // 16 video GPUs, an LLM and an image GPU, and the cpu node's 4 encoder slots.
+    assert_eq!(cluster["gpus_total"], 22);
     assert!(
         (cluster["burn_per_hour_usd"]["on_demand"]
             .as_f64()
             .unwrap_or(0.0)
-            - 4.0 * 7.34)
+            - (4.0 * 7.34 + 3.67 + 1.00 + 0.17))
             .abs()
             < 1e-6
     );

@@ -338,6 +338,87 @@ fn a_node_gets_signed_artifact_urls_only_for_the_attempt_it_holds() {
 }
 
 #[test]
+fn a_story_shots_node_reads_its_reference_image_and_no_other_artifact() {
+    let s = Server::start(&[]);
+    let alice = s.user("alice");
+    let story = "Mina finds a paper boat. She follows it down the river.";
+    let v = s.submit(&alice, &json!({ "story": story, "shot_count": 2 }));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let running = s.wait_for(
+        &format!("/api/v1/videos/{id}"),
+        &alice,
+        Duration::from_secs(60),
+        |v| v["shots"][0]["state"] == "running" && v["reference_url"].is_string(),
+    );
+    let (shot_id, node, attempt) = (
+        running["shots"][0]["id"].as_str().expect("shot").to_owned(),
+        running["shots"][0]["node"]
+            .as_str()
+            .expect("node")
+            .to_owned(),
+        running["shots"][0]["attempt"].as_u64().expect("attempt"),
+    );
+    // The reference job's id is in its signed link: /api/v1/shots/<id>/artifact?...
+    let reference_job = running["reference_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("/api/v1/shots/"))
+        .and_then(|u| u.split('/').next())
+        .expect("reference job")
+        .to_owned();
+    let reference_attempt = running["stages"]
+        .as_array()
+        .and_then(|st| st.iter().find(|st| st["name"] == "reference"))
+        .and_then(|st| st["attempt"].as_u64())
+        .expect("reference attempt");
+    let reference_key = format!("clips/{reference_job}-a{reference_attempt}.png");
+    let sign = |access: &str, object: Value| {
+        s.http
+            .post(format!("{}/api/v1/agents/artifacts/sign", s.base))
+            .bearer_auth(s.node_token(&node))
+            .json(
+                &json!({ "shot": shot_id, "attempt": attempt, "access": access, "object": object }),
+            )
+            .send()
+            .expect("sign")
+    };
+    // What the shot's job takes from the stage before it: a GET of the stored PNG.
+    let ok = sign("get", json!({ "kind": "input", "key": reference_key }));
+    assert_eq!(ok.status(), 200);
+    let signed: Value = ok.json().expect("signed");
+    assert_eq!(signed["key"], reference_key.as_str());
+    assert_eq!(signed["method"], "GET");
+    let url = format!("{}{}", s.base, signed["url"].as_str().expect("url"));
+    let png = s.http.get(&url).send().expect("get");
+    assert_eq!(png.status(), 200);
+    assert_eq!(support::content_type(&png), "image/png");
+    assert!(png.bytes().expect("bytes").starts_with(b"\x89PNG"));
+    // Any other key is not its input; an input is never written through it.
+    let other = format!("clips/{reference_job}-a{}.png", reference_attempt + 1);
+    for key in [other.as_str(), "clips/shot_elsewhere_0-a1.mp4"] {
+        let refused = sign("get", json!({ "kind": "input", "key": key }));
+        assert_eq!(refused.status(), 403, "{key}");
+    }
+    let put = sign("put", json!({ "kind": "input", "key": reference_key }));
+    assert_eq!(put.status(), 400);
+    // A poster is written beside the attempt's clip, under the key the server derives.
+    let poster = sign(
+        "put",
+        json!({ "kind": "poster", "content_type": "image/png" }),
+    );
+    assert_eq!(poster.status(), 200);
+    let signed: Value = poster.json().expect("signed");
+    assert_eq!(
+        signed["key"],
+        format!("clips/{shot_id}-a{attempt}-poster.png")
+    );
+    let not_an_image = sign(
+        "put",
+        json!({ "kind": "poster", "content_type": "video/mp4" }),
+    );
+    assert_eq!(not_an_image.status(), 400);
+}
+
+#[test]
 fn a_store_that_is_down_answers_downloads_503_with_retry_after() {
     let mut s3 = S3Server::start();
     let mut env: Vec<(String, String)> = s3.env("down");

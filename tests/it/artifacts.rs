@@ -37,21 +37,50 @@ fn now_unix() -> u64 {
 }
 
 /// Frames of a GIF as (width, height, mean of the RGB values).
-fn decode_gif(bytes: &[u8]) -> Vec<(u16, u16, f64)> {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    let mut decoder = options.read_info(bytes).expect("a GIF");
-    let mut frames = Vec::new();
-    while let Some(frame) = decoder.read_next_frame().expect("a frame") {
-        let rgb: Vec<f64> = frame
-            .buffer
-            .chunks_exact(4)
-            .flat_map(|p| p[..3].iter().map(|&v| f64::from(v)))
-            .collect();
-        let mean = rgb.iter().sum::<f64>() / rgb.len() as f64;
-        frames.push((frame.width, frame.height, mean));
-    }
-    frames
+/// The frames of an MP4 as `(width, height, mean RGB value)`, decoded by ffmpeg (installed by
+/// `scripts/ensure-ffmpeg.sh`, as the server's encoder is).
+fn decode_mp4(bytes: &[u8]) -> Vec<(u16, u16, f64)> {
+    let path = std::env::temp_dir().join(format!(
+        "shotfarm-clip-{}-{}.mp4",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    std::fs::write(&path, bytes).expect("write clip");
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=width,height,codec_name", "-of", "csv=p=0"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe (scripts/ensure-ffmpeg.sh installs it)");
+    let probed = String::from_utf8_lossy(&probe.stdout).trim().to_owned();
+    let parts: Vec<&str> = probed.split(',').collect();
+    assert_eq!(parts.first(), Some(&"h264"), "{probed}");
+    let (w, h): (u16, u16) = (
+        parts[1].parse().expect("width"),
+        parts[2].parse().expect("height"),
+    );
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg (scripts/ensure-ffmpeg.sh installs it)");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+        .chunks_exact(usize::from(w) * usize::from(h) * 3)
+        .map(|f| {
+            let mean = f.iter().map(|&v| f64::from(v)).sum::<f64>() / f.len() as f64;
+            (w, h, mean)
+        })
+        .collect()
 }
 
 fn reference() -> Value {
@@ -117,15 +146,16 @@ fn a_tiny_video_shot_renders_a_real_clip_served_at_its_signed_url() {
         resp.headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok()),
-        Some("image/gif")
+        Some("video/mp4")
     );
     let bytes = resp.bytes().expect("body");
-    let frames = decode_gif(&bytes);
+    let frames = decode_mp4(&bytes);
     assert_eq!(frames.len(), 8, "8 frames");
-    // The frames are the Python onnxruntime's, up to the GIF palette's rounding.
+    // The frames are the Python onnxruntime's (scaled 4x by nearest neighbour), up to H.264's
+    // rounding.
     let want = r["frames"]["mean_per_frame"].as_array().expect("means");
     for (i, (w, h, mean)) in frames.iter().enumerate() {
-        assert_eq!((*w, *h), (64, 64));
+        assert_eq!((*w, *h), (256, 256));
         let expected = want[i].as_f64().expect("mean");
         assert!(
             (mean - expected).abs() < 4.0,

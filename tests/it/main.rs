@@ -34,6 +34,8 @@ mod redis_durability;
 mod redis_farm;
 mod redis_idempotency;
 mod sealing;
+mod story;
+mod story_faults;
 mod support;
 mod ws_client;
 mod ws_control_flood;

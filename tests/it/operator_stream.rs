@@ -58,7 +58,7 @@ fn an_operator_gets_a_full_frame_then_deltas_every_second() {
     assert_eq!(first["type"], "full");
     assert!(first["cluster"]["gpus_total"].as_u64().expect("gpus_total") > 0);
     let nodes = first["nodes"].as_array().expect("nodes");
-    assert_eq!(nodes.len(), 8, "every node of the default config");
+    assert_eq!(nodes.len(), 11, "every node of the default config");
     assert!(nodes[0]["gpus"].is_array() && nodes[0]["tel"].is_array());
     assert!(first["waiting"]["classes"].is_array());
     assert!(first["videos"].is_array());

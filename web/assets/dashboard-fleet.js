@@ -184,7 +184,8 @@ function fleetTip(cell) {
   const gpu = (n.data.gpus || [])[g] || {};
   const lines = [`${n.data.id} · GPU ${g} · ${n.data.state}${n.data.spot ? " · spot" : ""}`];
   lines.push(t ? `${t[0].toFixed(0)}% util · ${(t[1] / 1024).toFixed(1)}/${(t[2] / 1024).toFixed(0)} GiB · ${t[3].toFixed(0)} °C · ${t[4].toFixed(0)} W` : "no telemetry yet");
-  lines.push(gpu.shot ? `shot ${gpu.shot}` : gpu.busy ? "busy" : "idle");
+  const stuck = gpu.shot && (n.data.stuck_shots || []).find((s) => s.shot === gpu.shot);
+  lines.push(gpu.shot ? `shot ${gpu.shot}${stuck ? `, stuck at step ${stuck.step}` : ""}` : gpu.busy ? "busy" : "idle");
   tip.textContent = lines.join("\n");
   const r = cell.getBoundingClientRect();
   tip.style.left = `${Math.min(r.right + 8, innerWidth - 320)}px`;
@@ -198,6 +199,7 @@ function pickNode(id) {
   if (!n) return;
   if (n.el.hidden) {
     for (const f of ["f-search", "f-pool", "f-capacity", "f-state", "f-model"]) $(f).value = "";
+    $("f-stuck").checked = false;
     readFilters();
   }
   for (const e of document.querySelectorAll(".picked")) e.classList.remove("picked");

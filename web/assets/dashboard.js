@@ -29,7 +29,8 @@ const videoRows = new Map();
 const visible = new Set();
 const poolHeads = new Map(); // pool -> heading element, when grouping by pool
 // What the node list shows: read from the toolbar by readFilters().
-const filters = { search: "", pool: "", capacity: "", state: "", model: "" };
+const filters = { search: "", pool: "", capacity: "", state: "", model: "", stuck: false };
+let frameAt = 0; // the latest frame's server time, ms: how long a stuck shot has stalled
 let layoutDirty = false; // nodes came or went: the list's order is rebuilt after the frame
 const observer = "IntersectionObserver" in window
   ? new IntersectionObserver((entries) => {
@@ -123,6 +124,7 @@ function apply(f) {
   if (f.type === "full") {
     for (const id of [...nodes.keys()]) removeNode(id);
   }
+  frameAt = Date.parse(f.at);
   queuedPools = new Set(Object.entries(f.cluster.queue_depth)
     .filter(([, byPrio]) => Object.values(byPrio).some((k) => k > 0)).map(([pool]) => pool));
   cluster(f.cluster, f.window);
@@ -175,7 +177,9 @@ function buildNode(id) {
   const sim = el("span", "badge simulated", "simulated");
   sim.title = "Telemetry is simulated, not read from NVML";
   sim.hidden = true;
-  badges.append(state, kind, sim);
+  const stuck = el("span", "badge stuck");
+  stuck.hidden = true;
+  badges.append(state, kind, sim, stuck);
   head.append(name, badges);
   const meta = el("p", "node-meta muted");
   const facts = el("p", "node-facts");
@@ -210,7 +214,7 @@ function buildNode(id) {
   card.append(head, meta, facts, blocked, charts, actions);
   const fleet = el("span", "fleet-node");
   fleet.dataset.nodeId = id;
-  return { el: card, fleet, cells: [], parts: { state, kind, sim, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+  return { el: card, fleet, cells: [], parts: { state, kind, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
 }
 
 // Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
@@ -298,10 +302,32 @@ function upsertNode(patch, seed) {
   p.blocked.hidden = blocked.length === 0;
   setText(p.blocked, blocked.length ? "Blocklisted: " + blocked.join(", ") : "");
   n.el.classList.toggle("has-blocked", blocked.length > 0);
+  stuckMark(n);
   const up = d.state === "ready" || d.state === "draining" || d.state === "joining";
   p.preempt.hidden = !d.spot;
   p.preempt.disabled = !up;
   p.drain.disabled = !(d.state === "ready" || d.state === "joining");
+}
+
+// The stuck mark: the shots the server shows stuck on this node (no progress for several of
+// their expected step times; its job decides, see docs/API.md), on the card or row and on the
+// node's fleet block, with each shot's step and how long it has stalled on hover.
+function stuckMark(n) {
+  const stuck = n.data.stuck_shots || [];
+  const b = n.parts.stuck;
+  // Touched only when the count changes: 200 nodes a second must not restyle for nothing.
+  if (n.el.dataset.stuck !== String(stuck.length)) {
+    b.hidden = stuck.length === 0;
+    n.el.classList.toggle("has-stuck", stuck.length > 0);
+    n.fleet.classList.toggle("has-stuck", stuck.length > 0);
+    n.el.dataset.stuck = stuck.length;
+    setText(b, stuck.length === 1 ? "stuck shot" : `${stuck.length} stuck shots`);
+  }
+  if (!stuck.length) return;
+  b.title = stuck.map((s) => {
+    const stalled = Math.max(0, Math.round((frameAt - Date.parse(s.since)) / 1000));
+    return `${s.shot} (attempt ${s.attempt}): no progress past step ${s.step} for ${stalled} s`;
+  }).join("\n");
 }
 
 // New cards go at the end for now; layout() puts every node in order once the frame is applied.
@@ -344,6 +370,7 @@ function passes(d) {
   if (f.capacity && (d.spot ? "spot" : "on-demand") !== f.capacity) return false;
   if (f.state && d.state !== f.state) return false;
   if (f.model && !(d.loaded_models || []).includes(f.model)) return false;
+  if (f.stuck && !(d.stuck_shots || []).length) return false;
   return true;
 }
 
@@ -353,6 +380,7 @@ function readFilters() {
   filters.capacity = $("f-capacity").value;
   filters.state = $("f-state").value;
   filters.model = $("f-model").value;
+  filters.stuck = $("f-stuck").checked;
   for (const n of nodes.values()) n.el.hidden = !passes(n.data);
   refreshList();
 }
@@ -371,8 +399,10 @@ function refreshList() {
   let shown = 0;
   const pools = new Map(); // pool -> [shown nodes, shown GPUs, nodes]
   const models = new Set();
+  let stuckNodes = 0;
   for (const n of nodes.values()) {
     const d = n.data;
+    if ((d.stuck_shots || []).length) stuckNodes += 1;
     const p = pools.get(d.pool) || [0, 0, 0];
     p[2] += 1;
     if (!n.el.hidden) { shown += 1; p[0] += 1; p[1] += (d.gpus || []).length; }
@@ -381,6 +411,7 @@ function refreshList() {
   }
   setText($("nodes-count"), shown === nodes.size ? `(${nodes.size})` : `(${shown} of ${nodes.size})`);
   $("nodes-none").hidden = shown > 0 || nodes.size === 0;
+  setText($("f-stuck-n"), `(${stuckNodes})`);
   for (const [pool, h] of poolHeads) {
     const [k, g, all] = pools.get(pool) || [0, 0, 0];
     setText(h, `${pool} · ${k} of ${all} nodes · ${g} GPUs`);
@@ -552,7 +583,7 @@ $("login").addEventListener("submit", (e) => {
 });
 $("logout").addEventListener("click", signOut);
 $("f-search").addEventListener("input", readFilters);
-for (const id of ["f-pool", "f-capacity", "f-state", "f-model", "f-view"]) $(id).addEventListener("change", readFilters);
+for (const id of ["f-pool", "f-capacity", "f-state", "f-model", "f-stuck", "f-view"]) $(id).addEventListener("change", readFilters);
 $("f-group").addEventListener("change", () => { layout(); refreshList(); });
 // After every deferred script (dashboard-fleet.js too) has run: frames need all of them.
 document.addEventListener("DOMContentLoaded", function start() {

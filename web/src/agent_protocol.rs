@@ -208,6 +208,11 @@ pub enum ArtifactObject {
     Checkpoint { step: u32 },
     /// The attempt's clip, of this media type (`image/gif`, `video/mp4`, ...).
     Clip { content_type: String },
+    /// A stitch attempt's poster, of this image type (`image/png`): written only.
+    Poster { content_type: String },
+    /// An artifact the shot's job reads from the stages before it (a story shot's reference
+    /// image, a stitch's clips), by the key its job names: read only, and only those keys.
+    Input { key: String },
 }
 
 /// A short-lived URL for one access: the store's presigned URL, or the server's own object

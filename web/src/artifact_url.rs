@@ -67,6 +67,19 @@ impl ArtifactSigner {
         self.url_expiring_at(shot, exp)
     }
 
+    /// A URL for the poster of `shot`'s video (a story video's stitch job) valid from `now_unix`
+    /// for the TTL; its signature covers `<shot>/poster`, so a clip's link opens no poster.
+    pub fn poster_url(&self, shot: &str, now_unix: u64) -> String {
+        let exp = now_unix
+            .saturating_add(self.ttl.as_secs())
+            .div_ceil(EXPIRY_GRANULE_S)
+            .saturating_mul(EXPIRY_GRANULE_S);
+        format!(
+            "/api/v1/shots/{shot}/poster?exp={exp}&sig={}",
+            self.signature(&poster_subject(shot), exp)
+        )
+    }
+
     /// A URL for `shot`'s clip valid through `exp` (tests make expired ones with it).
     pub fn url_expiring_at(&self, shot: &str, exp: u64) -> String {
         format!(
@@ -165,6 +178,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .chunks_exact(2)
         .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
         .collect()
+}
+
+/// What a poster link's signature covers.
+pub fn poster_subject(shot: &str) -> String {
+    format!("{shot}/poster")
 }
 
 #[cfg(test)]

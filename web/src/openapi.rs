@@ -104,6 +104,7 @@ pub struct RangeNotSatisfiable(#[allow(dead_code)] Problem);
         crate::agents::artifacts::sign,
         crate::agents::artifacts::checkpoints,
         crate::agents::artifacts::drop_checkpoints,
+        crate::routes::artifacts::poster,
         crate::routes::nodes::list,
         crate::routes::nodes::preempt,
         crate::routes::nodes::drain,

@@ -1,12 +1,15 @@
 //! The body of `POST /api/v1/videos` and its validation into a [`NewVideo`]: every rule of the
-//! contract is checked and every broken one reported at once, each naming its field.
+//! contract is checked and every broken one reported at once, each naming its field. A story
+//! video's own fields are checked in [`story`].
+
+mod story;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 pub use shotfarm_actors::NewVideo;
 use shotfarm_core::domain::{Priority, ShotSpec};
-use shotfarm_core::settings::ModelSettings;
+use shotfarm_core::settings::{ModelSettings, StorySettings};
 
 use crate::problem::{ApiError, FieldError};
 
@@ -34,8 +37,27 @@ pub struct SubmitVideoRequest {
     /// `high` only for operators.
     #[schema(value_type = Option<crate::openapi::schemas::PriorityDoc>)]
     pub priority: Option<Priority>,
+    /// The shots, written by the user; or give a `story` instead.
     #[schema(min_items = 1, max_items = 16)]
-    pub shots: Vec<ShotRequest>,
+    #[serde(default)]
+    pub shots: Option<Vec<ShotRequest>>,
+    /// A story of 1..=20000 characters, instead of `shots`: the farm writes the script (one
+    /// prompt per shot and a character sheet), draws a character reference, renders the shots
+    /// from it and stitches them into one MP4.
+    #[schema(min_length = 1, max_length = 20000)]
+    #[serde(default)]
+    pub story: Option<String>,
+    /// With `story`: how many shots, 1..=16 (default 8).
+    #[schema(minimum = 1, maximum = 16)]
+    #[serde(default)]
+    pub shot_count: Option<u32>,
+    /// With `story`: the video model of every shot (default: the configured default model).
+    #[serde(default)]
+    pub model: Option<String>,
+    /// With `story`: seconds of every shot, 1..=10 (default 8).
+    #[schema(minimum = 1, maximum = 10)]
+    #[serde(default)]
+    pub duration_s: Option<u32>,
 }
 
 /// One shot as submitted; omitted fields take the defaults of the contract.
@@ -64,13 +86,15 @@ pub struct ShotRequest {
 /// (`default_model`, the model's steps, 8 s, and for a shot naming no seed `default_seed` of its
 /// prompt: the farm's keyed one, `Farm::default_seed`). Only callers who may
 /// (`may_use_high`: operators and plans with `high_priority`, such as `paid`) ask for `high`
-/// priority. Returns every field error found, not just the first.
+/// priority. Exactly one of `shots` and `story`; a story's stages take `story`'s models.
+/// Returns every field error found, not just the first.
 pub fn validate(
     req: SubmitVideoRequest,
     models: &BTreeMap<String, ModelSettings>,
     default_model: &str,
     may_use_high: bool,
     default_seed: &dyn Fn(&str) -> u64,
+    stages: &StorySettings,
 ) -> Result<NewVideo, ApiError> {
     let mut errors = Vec::new();
 
@@ -87,7 +111,68 @@ pub fn validate(
         ));
     }
 
-    match req.shots.len() {
+    let requested = match (req.shots, req.story) {
+        (Some(_), Some(_)) => {
+            errors.push(FieldError::new(
+                "story",
+                "give either `story` or `shots`, not both",
+            ));
+            errors.push(FieldError::new(
+                "shots",
+                "give either `shots` or `story`, not both",
+            ));
+            return Err(ApiError::Validation(errors));
+        }
+        (None, None) => {
+            errors.push(FieldError::new(
+                "shots",
+                "give `shots` (1 to 16 prompts) or a `story` to make them from",
+            ));
+            errors.push(FieldError::new(
+                "story",
+                "give `story` or `shots` (1 to 16 prompts)",
+            ));
+            return Err(ApiError::Validation(errors));
+        }
+        (None, Some(text)) => {
+            let story = story::StoryRequest {
+                story: text,
+                shot_count: req.shot_count,
+                model: req.model,
+                duration_s: req.duration_s,
+            };
+            let ctx = story::Registry {
+                models,
+                default_model,
+                stages,
+            };
+            let video = story::validate_story(&mut errors, story, &ctx, default_seed);
+            return match video {
+                Some((shots, stages)) if errors.is_empty() => Ok(NewVideo {
+                    title,
+                    priority,
+                    shots,
+                    stages: Some(stages),
+                }),
+                _ => Err(ApiError::Validation(errors)),
+            };
+        }
+        (Some(shots), None) => shots,
+    };
+    for (field, set) in [
+        ("shot_count", req.shot_count.is_some()),
+        ("model", req.model.is_some()),
+        ("duration_s", req.duration_s.is_some()),
+    ] {
+        if set {
+            errors.push(FieldError::new(
+                field,
+                format!("`{field}` goes with `story`; with `shots`, give each shot its own"),
+            ));
+        }
+    }
+
+    match requested.len() {
         0 => errors.push(FieldError::new("shots", "at least 1 shot is required")),
         n if n > MAX_SHOTS => errors.push(FieldError::new(
             "shots",
@@ -98,8 +183,8 @@ pub fn validate(
 
     // Past the shot limit, checking the rest would only grow the answer: a body at the size
     // limit can hold thousands of empty shots.
-    let mut shots = Vec::with_capacity(req.shots.len().min(MAX_SHOTS));
-    for (i, shot) in req.shots.into_iter().take(MAX_SHOTS).enumerate() {
+    let mut shots = Vec::with_capacity(requested.len().min(MAX_SHOTS));
+    for (i, shot) in requested.into_iter().take(MAX_SHOTS).enumerate() {
         let spec = validate_shot(&mut errors, i, shot, models, default_model, default_seed);
         if let Some(spec) = spec {
             shots.push(spec);
@@ -111,6 +196,7 @@ pub fn validate(
             title,
             priority,
             shots,
+            stages: None,
         })
     } else {
         Err(ApiError::Validation(errors))
@@ -145,6 +231,15 @@ fn validate_shot(
 
     let model_name = shot.model.unwrap_or_else(|| default_model.to_owned());
     let model = models.get(&model_name);
+    if let Some(m) = model.filter(|m| m.stage != shotfarm_core::domain::Stage::Shot) {
+        errors.push(FieldError::new(
+            field("model"),
+            format!(
+                "{model_name:?} is a {} model, not a video model",
+                m.stage.as_str()
+            ),
+        ));
+    }
     if model.is_none() {
         let known: Vec<&str> = models.keys().map(String::as_str).collect();
         errors.push(FieldError::new(
@@ -219,6 +314,8 @@ mod tests {
             seconds_per_step: BTreeMap::from([("L4".to_owned(), 0.5)]),
             onnx: None,
             simulated_faults: Default::default(),
+            stage: Default::default(),
+            llm: None,
         };
         BTreeMap::from([
             ("tiny-video".to_owned(), model(20)),
@@ -240,7 +337,11 @@ mod tests {
         SubmitVideoRequest {
             title: None,
             priority: None,
-            shots,
+            shots: Some(shots),
+            story: None,
+            shot_count: None,
+            model: None,
+            duration_s: None,
         }
     }
 
@@ -250,7 +351,14 @@ mod tests {
     }
 
     fn run(req: SubmitVideoRequest) -> Result<NewVideo, ApiError> {
-        validate(req, &models(), "tiny-video", false, &seed_of)
+        validate(
+            req,
+            &models(),
+            "tiny-video",
+            false,
+            &seed_of,
+            &Default::default(),
+        )
     }
 
     fn errors(result: Result<NewVideo, ApiError>) -> Vec<FieldError> {
@@ -403,10 +511,19 @@ mod tests {
             "tiny-video",
             false,
             &seed_of,
+            &Default::default(),
         ));
         assert_eq!(errs[0].field, "priority");
         assert!(errs[0].message.contains("operators"), "{}", errs[0].message);
-        let video = validate(req, &models(), "tiny-video", true, &seed_of).unwrap();
+        let video = validate(
+            req,
+            &models(),
+            "tiny-video",
+            true,
+            &seed_of,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(video.priority, Priority::High);
     }
 

@@ -1,10 +1,13 @@
 //! The JSON shapes of the API contract (`../shared/API.md`), built from the domain's records.
+//! A story video's stages, script and finished video are in [`story`].
+
+pub mod story;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::domain::{ShotRecord, ShotState, Stage, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// A shot as the API shows it.
@@ -56,8 +59,20 @@ pub struct VideoJson {
     pub cost_usd: f64,
     /// The sequence number of the last event this view reflects.
     pub seq: u64,
+    /// Its shots; for a story video, their prompts are the script's (empty until it exists).
     pub shots: Vec<ShotJson>,
     pub progress_url: String,
+    /// A story video's stages in order (`script`, `reference`, `shots`, `stitch`); empty for
+    /// a video of explicit shots.
+    pub stages: Vec<story::StageJson>,
+    /// A story video's script once written; `null` for anyone but the owner (an operator).
+    pub script: Option<story::ScriptJson>,
+    /// A story video's character reference image (signed, like clips).
+    pub reference_url: Option<String>,
+    /// A story video's finished MP4 (signed, like clips).
+    pub artifact_url: Option<String>,
+    /// A frame of the finished MP4 for its player (signed).
+    pub poster_url: Option<String>,
 }
 
 impl ShotJson {
@@ -105,11 +120,17 @@ impl VideoJson {
             cost_usd: video.cost_usd(),
             seq: video.seq,
             shots: video
-                .shots
-                .iter()
+                .shot_jobs()
                 .map(|s| ShotJson::of(s, signed_artifact_url(s), shown))
                 .collect(),
             progress_url: format!("/api/v1/videos/{}/progress", video.id),
+            stages: story::stages(video),
+            script: story::script(video).filter(|_| shown),
+            reference_url: video
+                .stage_job(Stage::Reference)
+                .and_then(signed_artifact_url),
+            artifact_url: video.stage_job(Stage::Stitch).and_then(signed_artifact_url),
+            poster_url: video.stage_job(Stage::Stitch).and_then(signed_poster_url),
         }
     }
 }
@@ -121,4 +142,13 @@ fn signed_artifact_url(shot: &ShotRecord) -> Option<String> {
     shot.artifact
         .as_ref()
         .map(|_| signer.url(shot.id.as_str(), crate::auth::now_unix()))
+}
+
+/// The poster of a story video's finished MP4 (beside its stitch job's clip), signed.
+fn signed_poster_url(stitch: &ShotRecord) -> Option<String> {
+    let signer = crate::artifact_url::installed()?;
+    stitch
+        .artifact
+        .as_ref()
+        .map(|_| signer.poster_url(stitch.id.as_str(), crate::auth::now_unix()))
 }

@@ -277,15 +277,31 @@ impl Store for MemoryStore {
                 map(&s.spec.prompt).map_err(|e| StoreError::unreadable(id, TextField::Prompt(i), e))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // A story video's script (its script job's output) is sealed like a prompt.
+        let outputs = guard
+            .shots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match &s.output {
+                Some(o) => map(o).map_err(|e| StoreError::unreadable(id, TextField::Output(i), e)),
+                None => Ok(None),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let mut done = TextRewritten::default();
-        let fields = guard.title.is_some() as usize + prompts.len();
+        let fields = guard.title.is_some() as usize
+            + prompts.len()
+            + guard.shots.iter().filter(|s| s.output.is_some()).count();
         if let Some(t) = title {
             guard.title = Some(t);
             done.rewritten += 1;
         }
-        for (shot, prompt) in guard.shots.iter_mut().zip(prompts) {
+        for ((shot, prompt), output) in guard.shots.iter_mut().zip(prompts).zip(outputs) {
             if let Some(p) = prompt {
                 shot.spec.prompt = p;
+                done.rewritten += 1;
+            }
+            if let Some(o) = output {
+                shot.output = Some(o);
                 done.rewritten += 1;
             }
         }

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
-use std::time::Duration;
 
 use actix::Recipient;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::pacing::{self, run_steps, Fate, Paced};
 use crate::ports::{ExecEvent, ExecHandle, ExecJob, Executor};
 use shotfarm_core::settings::{Settings, SimulatedFaults};
 
@@ -20,14 +20,6 @@ use shotfarm_core::settings::{Settings, SimulatedFaults};
 pub struct TimingExecutor {
     time_factor: f64,
     faults: BTreeMap<String, SimulatedFaults>,
-}
-
-/// What the fault model decided for one attempt.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Fate {
-    Completes,
-    FailsAt(u32),
-    HangsAt(u32),
 }
 
 impl TimingExecutor {
@@ -72,62 +64,17 @@ impl TimingExecutor {
 impl Executor for TimingExecutor {
     fn start(&self, job: ExecJob, sink: Recipient<ExecEvent>) -> ExecHandle {
         let (handle, mut stop) = ExecHandle::new();
-        let step_time = Duration::from_secs_f64((job.seconds_per_step * self.time_factor).max(0.0));
-        let every = job.checkpoint_every_steps.max(1);
+        let step_time = pacing::step_time(&job, self.time_factor);
         let fate = self.fate(&job);
         tokio::spawn(async move {
-            let (shot, attempt) = (job.shot.clone(), job.attempt);
-            sink.do_send(ExecEvent::Started {
-                shot: shot.clone(),
-                attempt,
-            });
-            for step in job.from_step + 1..=job.spec.steps {
-                if fate == Fate::HangsAt(step) {
-                    // A hung model makes no progress until it is stopped.
-                    let _ = stop.wait_for(|s| *s).await;
-                    sink.do_send(ExecEvent::Stopped {
-                        shot,
-                        attempt,
-                        checkpoint_step: step - 1,
-                    });
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(step_time) => {}
-                    _ = stop.wait_for(|s| *s) => {
-                        // A timing model can checkpoint instantly: the last whole step is kept.
-                        let checkpoint_step = step - 1;
-                        sink.do_send(ExecEvent::Stopped { shot, attempt, checkpoint_step });
-                        return;
-                    }
-                }
-                if fate == Fate::FailsAt(step) {
-                    let error = format!("simulated model failure at step {step}");
-                    sink.do_send(ExecEvent::Failed {
-                        shot,
-                        attempt,
-                        error,
-                    });
-                    return;
-                }
-                sink.do_send(ExecEvent::Stepped {
-                    shot: shot.clone(),
-                    attempt,
-                    step,
+            if run_steps(&job, step_time, fate, &mut stop, &sink).await == Paced::AllSteps {
+                sink.do_send(ExecEvent::Completed {
+                    shot: job.shot,
+                    attempt: job.attempt,
+                    artifact: None,
+                    output: None,
                 });
-                if step % every == 0 || step == job.spec.steps {
-                    sink.do_send(ExecEvent::Checkpointed {
-                        shot: shot.clone(),
-                        attempt,
-                        step,
-                    });
-                }
             }
-            sink.do_send(ExecEvent::Completed {
-                shot,
-                attempt,
-                artifact: None,
-            });
         });
         handle
     }
@@ -144,6 +91,7 @@ mod tests {
     use shotfarm_core::domain::ShotSpec;
     use shotfarm_core::ids::{NodeId, ShotId, VideoId};
     use std::sync::{Arc, Mutex};
+    use std::time::Duration;
 
     struct Collector(Arc<Mutex<Vec<ExecEvent>>>);
     impl Actor for Collector {
@@ -174,6 +122,8 @@ mod tests {
             from_step,
             seconds_per_step: 1.0,
             checkpoint_every_steps: 1,
+            stage: Default::default(),
+            inputs: Default::default(),
         }
     }
 

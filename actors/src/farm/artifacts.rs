@@ -16,6 +16,8 @@ pub struct ShotHolding {
     /// The node its last write named (the claim's, once assigned).
     pub node: Option<NodeId>,
     pub state: ShotState,
+    /// The keys of what its job reads from the stages before it ([`keys::inputs_of`]).
+    pub inputs: Vec<String>,
 }
 
 impl ShotHolding {
@@ -34,19 +36,18 @@ impl Farm {
             return Ok(None);
         };
         Ok(self.store.video(&video).await?.and_then(|v| {
-            v.shots
-                .into_iter()
-                .find(|s| &s.id == shot)
-                .map(|s| ShotHolding {
-                    attempt: s.attempt,
-                    node: s.node,
-                    state: s.state,
-                })
+            v.shots.iter().find(|s| &s.id == shot).map(|s| ShotHolding {
+                attempt: s.attempt,
+                node: s.node.clone(),
+                state: s.state,
+                inputs: keys::inputs_of(&v, s),
+            })
         }))
     }
 
     /// Deletes a video of `reader`'s own (404 for anyone else's, operators' included: a
-    /// deletion is the owner's): its artifacts (every attempt's clips, its checkpoints, what is
+    /// deletion is the owner's): its artifacts (every attempt's clips — a story video's stage
+    /// jobs' too: its reference image and finished MP4 — and posters, its checkpoints, what is
     /// under its `videos/` prefix), then its record with the sealed text, audited as one `delete`
     /// per shot. An unfinished video is a conflict (cancel it first): shots still running would
     /// write it back. Artifacts go first, so a store failure leaves the video to delete again.

@@ -73,7 +73,7 @@ impl Farm {
         if account.metered {
             self.charge(&owner, account, &id).await?;
         }
-        let video = VideoRecord::queued(id, owner, new.title, new.priority, new.shots, Utc::now());
+        let video = new.into_record(id, owner, Utc::now());
         let stored = match &once {
             Some(once) => self.store.create_video_once(video.clone(), once).await,
             None => self.store.create_video(video.clone()).await.map(|()| None),

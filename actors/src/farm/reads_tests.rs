@@ -59,6 +59,7 @@ async fn submit(farm: &Farm, owner: &str, shots: usize) -> VideoRecord {
         title: Some("a secret title".into()),
         priority: Priority::Standard,
         shots: (0..shots).map(spec).collect(),
+        stages: None,
     };
     farm.submit(OwnerId::from(owner), new)
         .await

@@ -6,8 +6,8 @@ use actix::{Actor, Addr, Context, Handler, Recipient};
 
 use super::{
     AdoptVideo, CancelAttempt, CancelVideo, DrainNode, EnqueueVideo, FilterUntracked, GetCluster,
-    GetNodes, GetPoolLoad, GetWaiting, NodeStateChanged, PreemptNode, RegisterNode,
-    ReportTelemetry, SetBudget,
+    GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PreemptNode, RegisterNode,
+    ReportTelemetry, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
 };
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
@@ -43,6 +43,34 @@ where
             register: addr.clone().recipient(),
             state: addr.clone().recipient(),
             telemetry: addr.clone().recipient(),
+        }
+    }
+}
+
+/// The supervisor as a shot job holds it: where its shot's GPUs go back, and where it says that
+/// its attempt is stuck on its node (or moving again), and that its final state is stored.
+#[derive(Clone)]
+pub struct JobUplink {
+    pub left: Recipient<ShotLeft>,
+    pub stuck: Recipient<ShotStuck>,
+    pub unstuck: Recipient<ShotUnstuck>,
+    pub stored: Recipient<JobStored>,
+}
+
+impl<A> From<&Addr<A>> for JobUplink
+where
+    A: Actor<Context = Context<A>>
+        + Handler<ShotLeft>
+        + Handler<ShotStuck>
+        + Handler<ShotUnstuck>
+        + Handler<JobStored>,
+{
+    fn from(addr: &Addr<A>) -> Self {
+        Self {
+            left: addr.clone().recipient(),
+            stuck: addr.clone().recipient(),
+            unstuck: addr.clone().recipient(),
+            stored: addr.clone().recipient(),
         }
     }
 }

@@ -8,11 +8,12 @@ mod to_node;
 mod to_shot_job;
 mod to_supervisor;
 
-pub use handles::{NodeUplink, SupervisorHandle};
+pub use handles::{JobUplink, NodeUplink, SupervisorHandle};
 pub use to_node::NodeCommand;
-pub use to_shot_job::{AssignShot, CancelShot, NodeLost, ShotReport};
+pub use to_shot_job::{AbandonShot, AssignShot, CancelShot, NodeLost, ShotReport};
 pub use to_supervisor::{
-    AdoptVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode, EnqueueVideo,
-    FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, NodeStateChanged, PreemptNode,
-    RegisterNode, ReportTelemetry, SetBudget, ShotLeft,
+    AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,
+    EnqueueVideo, FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, JobStored,
+    NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, SetBudget, ShotLeft, ShotStuck,
+    ShotUnstuck,
 };

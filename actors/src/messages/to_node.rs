@@ -15,7 +15,7 @@ use super::ShotReport;
 pub enum NodeCommand {
     /// A shot job actor, after claiming its shot: run this attempt; report to `reporter`.
     Run {
-        job: ExecJob,
+        job: Box<ExecJob>,
         reporter: Recipient<ShotReport>,
     },
     /// The supervisor: stop this attempt of a cancelled shot.

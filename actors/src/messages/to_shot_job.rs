@@ -49,3 +49,12 @@ pub struct NodeLost {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CancelShot;
+
+/// The supervisor: a stage your job needs ended without completing, so it can never run; end
+/// it in `state` (failed or cancelled) with `error`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AbandonShot {
+    pub state: shotfarm_core::domain::ShotState,
+    pub error: String,
+}

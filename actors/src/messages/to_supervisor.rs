@@ -7,8 +7,8 @@ use actix::{Message, Recipient};
 use crate::FarmError;
 use shotfarm_core::autoscaler::PoolLoad;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState, VideoRecord};
-use shotfarm_core::ids::{NodeId, ShotId};
-use shotfarm_core::views::{BudgetView, ClusterView, NodeView, WaitingView};
+use shotfarm_core::ids::{NodeId, ShotId, VideoId};
+use shotfarm_core::views::{BudgetView, ClusterView, NodeView, StuckShotView, WaitingView};
 
 use super::NodeCommand;
 
@@ -111,6 +111,41 @@ pub struct ShotLeft {
     pub attempt: u32,
     pub result: AttemptResult,
     pub departure: Departure,
+}
+
+/// A shot job actor: my job's final state is stored (so the stages after it may start, or
+/// can never run). Sent after the write, unlike [`ShotLeft`], so the store shows it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct JobStored {
+    pub video: VideoId,
+}
+
+/// The supervisor to itself: `video` as stored after one of its jobs ended; start what is now
+/// ready and end what can never run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AdvanceVideo {
+    pub video: VideoRecord,
+}
+
+/// A shot job actor: my attempt on `node` has made no progress for `timing.stuck_flag_*`; show it
+/// stuck there. Sent once per stall, not per tick; ignored unless that attempt holds GPUs there.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShotStuck {
+    pub node: NodeId,
+    pub stuck: StuckShotView,
+}
+
+/// A shot job actor: my attempt on `node`, shown stuck, has made progress again. (Leaving the
+/// node clears the mark too: [`ShotLeft`].)
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ShotUnstuck {
+    pub node: NodeId,
+    pub shot: ShotId,
+    pub attempt: u32,
 }
 
 /// The farm facade (operator route or a cloud notice): the provider reclaims this node.

@@ -7,7 +7,7 @@ use actix::{Message, Recipient};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use shotfarm_core::domain::ShotSpec;
+use shotfarm_core::domain::{ShotSpec, Stage};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 /// Everything an executor needs to run one attempt of a shot.
@@ -26,6 +26,27 @@ pub struct ExecJob {
     /// Seconds one step takes at this GPU model and shot length, before the time factor.
     pub seconds_per_step: f64,
     pub checkpoint_every_steps: u32,
+    /// What the job does (a shot unless it is a stage of a story video).
+    #[serde(default)]
+    pub stage: Stage,
+    /// What the stage consumes from the stages before it.
+    #[serde(default)]
+    pub inputs: StageInputs,
+}
+
+/// What a stage of a story video takes from the stages before it (all empty for a shot of an
+/// explicit-shot video).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageInputs {
+    /// `script`: how many scenes (shots) to write.
+    #[serde(default)]
+    pub shot_count: u32,
+    /// `shot` of a story video: the artifact key of the reference image it is conditioned on.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// `stitch`: the shots' clip keys, in shot order.
+    #[serde(default)]
+    pub clips: Vec<String>,
 }
 
 /// What an executor reports. Every event carries the attempt it belongs to.
@@ -52,6 +73,10 @@ pub enum ExecEvent {
         shot: ShotId,
         attempt: u32,
         artifact: Option<String>,
+        /// A `script` stage's answer (JSON the shot job checks against the schema); none for
+        /// the other stages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        output: Option<String>,
     },
     /// The model failed.
     Failed {

@@ -1,14 +1,15 @@
 //! The four ports that keep actors independent of what is behind them: store (memory | Redis),
 //! event bus (in-process | Redis), executor (timing model | ort | remote agent) and telemetry
 //! (simulated | NVML); plus artifact storage (memory | directory | object store) for checkpoints,
-//! clips and videos, and
-//! accounts (memory | Redis): the videos charged to each user per period.
+//! clips and videos, and accounts (memory | Redis): the videos charged to each user per period;
+//! and media (ffmpeg): clips, images and the finished video.
 
 pub mod accounts;
 pub mod artifacts;
 pub mod audit;
 pub mod bus;
 pub mod executor;
+pub mod media;
 pub mod node_provider;
 pub mod revocations;
 pub mod store;
@@ -22,7 +23,8 @@ pub use artifacts::{
 };
 pub use audit::{AuditAction, AuditEntry, AuditId, AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use bus::{EventBus, Subscription};
-pub use executor::{ExecEvent, ExecHandle, ExecJob, Executor};
+pub use executor::{ExecEvent, ExecHandle, ExecJob, Executor, StageInputs};
+pub use media::{Frames, MediaEncoder, MediaError, Stitched};
 pub use node_provider::{Inventory, NodeProvider, ProviderError};
 pub use revocations::Revocations;
 pub use store::{Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery};

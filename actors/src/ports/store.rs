@@ -46,6 +46,8 @@ pub enum TextField {
     Title,
     /// The prompt of the shot at this index.
     Prompt(usize),
+    /// The script a story video's `script` stage (at this index) wrote.
+    Output(usize),
 }
 
 impl StoreError {
@@ -54,6 +56,7 @@ impl StoreError {
         let what = match field {
             TextField::Title => "its title".to_owned(),
             TextField::Prompt(i) => format!("shot {i}'s prompt"),
+            TextField::Output(i) => format!("job {i}'s script"),
         };
         StoreError::Unreadable {
             video: video.clone(),

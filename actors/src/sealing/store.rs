@@ -68,9 +68,17 @@ impl SealedStore {
             *title = self.keys.seal(&owner, title);
         }
         for shot in &mut video.shots {
-            shot.spec.prompt = self.keys.seal(&owner, &shot.spec.prompt);
+            self.seal_shot(&owner, shot);
         }
         video
+    }
+
+    /// `shot`'s prompt and script (a story's `script` stage output) sealed for `owner`.
+    fn seal_shot(&self, owner: &OwnerId, shot: &mut ShotRecord) {
+        shot.spec.prompt = self.keys.seal(owner, &shot.spec.prompt);
+        if let Some(output) = &mut shot.output {
+            *output = self.keys.seal(owner, output);
+        }
     }
 
     /// `video` with its text opened; a text that does not open fails the read, naming the video.
@@ -86,6 +94,11 @@ impl SealedStore {
             let opened = open_text(&self.keys, &owner, &video.shots[i].spec.prompt)
                 .map_err(|e| StoreError::unreadable(&video.id, TextField::Prompt(i), e))?;
             video.shots[i].spec.prompt = opened;
+            if let Some(output) = &video.shots[i].output {
+                let opened = open_text(&self.keys, &owner, output)
+                    .map_err(|e| StoreError::unreadable(&video.id, TextField::Output(i), e))?;
+                video.shots[i].output = Some(opened);
+            }
         }
         Ok(video)
     }
@@ -154,7 +167,7 @@ impl Store for SealedStore {
             .video()
             .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
         let owner = self.owner_of(&video).await?;
-        shot.spec.prompt = self.keys.seal(&owner, &shot.spec.prompt);
+        self.seal_shot(&owner, &mut shot);
         self.inner.write_shot(shot).await
     }
 

@@ -13,27 +13,15 @@ impl Handler<AdoptVideo> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: AdoptVideo, ctx: &mut Context<Self>) {
-        let Some(deps) = self.job_deps.clone() else {
-            return;
-        };
-        let video = msg.video;
-        let mut adopted = 0;
-        let at_risk_at = self.at_risk_at(&video);
-        for shot in &video.shots {
-            // Only queued shots: one held elsewhere is that server's until its lease says
-            // otherwise, and the reconciler requeues it then.
-            if shot.state != ShotState::Queued || self.jobs.contains_key(&shot.id) {
-                continue;
-            }
-            if !self.start_job(&video, shot, &deps, at_risk_at) {
-                continue;
-            }
+        // Only queued shots: one held elsewhere is that server's until its lease says
+        // otherwise, and the reconciler requeues it then. A story video's jobs start only once
+        // the stages they need are done (`stages.rs`), wherever those ran.
+        let adopted = self.start_ready(&msg.video, true, ctx);
+        for _ in 0..adopted {
             self.metrics.shot_adopted(ShotState::Queued);
-            adopted += 1;
         }
         if adopted > 0 {
-            debug!(video_id = %video.id, shots = adopted, "shots adopted from the shared store");
-            self.schedule_placement(ctx);
+            debug!(video_id = %msg.video.id, shots = adopted, "shots adopted from the shared store");
         }
     }
 }

@@ -4,9 +4,11 @@
 mod adopt;
 mod pool_load;
 mod registry;
+mod stages;
+mod stuck;
 mod waiting;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,14 +21,15 @@ use tracing::{debug, info, warn};
 use crate::local_nodes::LocalProvider;
 use crate::messages::{
     AssignShot, AttemptResult, CancelShot, CancelVideo, Departure, DrainNode, EnqueueVideo,
-    GetCluster, GetNodes, NodeCommand, NodeLost, NodeStateChanged, PreemptNode, RegisterNode,
-    ReportTelemetry, ShotLeft,
+    GetCluster, GetNodes, JobUplink, NodeCommand, NodeLost, NodeStateChanged, PreemptNode,
+    RegisterNode, ReportTelemetry, ShotLeft,
 };
+use crate::ports::StageInputs;
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
 pub use registry::{NodeSlot, Registry};
 use shotfarm_core::autoscaler::{replacement, Replacer};
-use shotfarm_core::domain::{NodeState, Priority, ShotSpec, TelemetrySourceKind};
+use shotfarm_core::domain::{NodeState, Priority, ShotSpec, Stage, TelemetrySourceKind};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::placement::{
@@ -45,6 +48,8 @@ struct JobSlot {
     owner: OwnerId,
     priority: Priority,
     spec: Arc<ShotSpec>,
+    /// A shot, or a stage of a story video (a stage's step time does not scale with length).
+    stage: Stage,
     need: SharedRequirement,
     /// Order of first submission (kept across requeues).
     order: u64,
@@ -95,6 +100,9 @@ pub struct Supervisor {
     /// What may not start at all (pools over their `high_only` budget threshold start no
     /// `standard` shot); `plan` applies it.
     gates: Gates,
+    /// Story videos with jobs waiting on a stage: each of their jobs' final writes advances
+    /// them (`stages.rs`).
+    staged: HashSet<VideoId>,
 }
 
 impl Supervisor {
@@ -102,13 +110,13 @@ impl Supervisor {
     pub fn new(
         settings: Arc<Settings>,
         metrics: Arc<FarmMetrics>,
-        job_deps: impl FnOnce(Recipient<ShotLeft>) -> ShotJobDeps + 'static,
+        job_deps: impl FnOnce(JobUplink) -> ShotJobDeps + 'static,
         provider: Option<Arc<LocalProvider>>,
     ) -> Addr<Self> {
         Supervisor::create(move |ctx| Self {
             settings,
             metrics,
-            job_deps: Some(job_deps(ctx.address().recipient())),
+            job_deps: Some(job_deps(JobUplink::from(&ctx.address()))),
             provider,
             queue: PlacementQueue::new(),
             registry: Registry::default(),
@@ -120,6 +128,7 @@ impl Supervisor {
             preemptions_by_pool: BTreeMap::new(),
             budget: None,
             gates: Gates::open(),
+            staged: HashSet::new(),
         })
     }
 
@@ -217,13 +226,14 @@ impl Supervisor {
     /// Starts a shot's job actor and queues the shot (for a new video and for one adopted from
     /// a shared store alike). A shot past its preemption budget is pinned to on-demand nodes.
     /// False when its model is no longer in the registry. `at_risk_at`: the video's, from
-    /// [`Self::at_risk_at`].
+    /// [`Self::at_risk_at`]; `inputs`: what a story video's stage takes from those before it.
     fn start_job(
         &mut self,
         video: &shotfarm_core::domain::VideoRecord,
         shot: &shotfarm_core::domain::ShotRecord,
         deps: &ShotJobDeps,
         at_risk_at: Instant,
+        inputs: StageInputs,
     ) -> bool {
         let pinned = shot.preemptions >= self.settings.retries.preemptions;
         let Some(need) = self.requirement(&shot.spec.model, pinned) else {
@@ -236,6 +246,7 @@ impl Supervisor {
             shot.clone(),
             deps.clone(),
         )
+        .with_inputs(inputs)
         .start();
         let order = self.queue.next_order();
         self.jobs.insert(
@@ -246,6 +257,7 @@ impl Supervisor {
                 owner: video.owner.clone(),
                 priority: video.priority,
                 spec: Arc::new(shot.spec.clone()),
+                stage: shot.stage,
                 need,
                 order,
                 queued_at: Instant::now(),
@@ -330,6 +342,8 @@ impl Supervisor {
                 slot.free_gpus |= 1u64 << g;
             }
             slot.shots.remove(shot);
+            // Whatever the attempt was stuck on, it is no longer on this node.
+            slot.stuck.remove(shot);
             if slot.busy_gpus() == 0 {
                 slot.idle_since = Instant::now();
             }
@@ -375,7 +389,14 @@ impl Supervisor {
                 .copied()
                 .unwrap_or(1.0);
             let clip = model.map(|m| m.clip_seconds).unwrap_or(1.0);
-            let seconds_per_step = per_step * f64::from(job.spec.duration_s) / clip;
+            // A shot's steps take longer the longer its clip; a script, an image or a stitch
+            // take their profile's time.
+            let length = if job.stage == Stage::Shot {
+                f64::from(job.spec.duration_s) / clip
+            } else {
+                1.0
+            };
+            let seconds_per_step = per_step * length;
             job.addr.do_send(AssignShot {
                 node: a.node.clone(),
                 node_handle: slot.handle.clone(),
@@ -499,18 +520,11 @@ impl Handler<EnqueueVideo> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: EnqueueVideo, ctx: &mut Context<Self>) {
-        let Some(deps) = self.job_deps.clone() else {
-            return;
-        };
         let video = msg.video;
-        let at_risk_at = self.at_risk_at(&video);
-        for shot in &video.shots {
-            if shot.state.is_final() {
-                continue;
-            }
-            if self.start_job(&video, shot, &deps, at_risk_at) {
-                self.metrics.shot_created();
-            }
+        // Every shot of an explicit-shot video; a story video's script (the rest wait on it).
+        let started = self.start_ready(&video, false, ctx);
+        for _ in 0..started {
+            self.metrics.shot_created();
         }
         self.metrics
             .videos_submitted

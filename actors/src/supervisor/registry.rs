@@ -1,5 +1,5 @@
-//! The supervisor's node registry: each node's spec, state, free GPUs, latest telemetry and the
-//! cost it has accrued, and the views operators read of them.
+//! The supervisor's node registry: each node's spec, state, free GPUs, latest telemetry, the
+//! shots stuck on it and the cost it has accrued, and the views operators read of them.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Instant;
@@ -11,7 +11,7 @@ use crate::messages::NodeCommand;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState};
 use shotfarm_core::ids::{NodeId, ShotId};
 use shotfarm_core::placement::NodeCapacity;
-use shotfarm_core::views::{CostSplit, GpuView, NodeView};
+use shotfarm_core::views::{CostSplit, GpuView, NodeView, StuckShotView};
 
 /// Departed nodes kept for operators to see.
 const DEPARTED_KEPT: usize = 64;
@@ -25,6 +25,9 @@ pub struct NodeSlot {
     pub free_gpus: u64,
     pub loaded_models: Vec<String>,
     pub shots: HashSet<ShotId>,
+    /// Shots of `shots` whose jobs say they are stuck here (`ShotStuck`), until they move again
+    /// or leave.
+    pub stuck: BTreeMap<ShotId, StuckShotView>,
     pub telemetry: Vec<GpuTelemetry>,
     pub last_report: Option<Instant>,
     /// When it registered (its heartbeat age counts from here until its first report).
@@ -57,6 +60,7 @@ impl NodeSlot {
             free_gpus,
             loaded_models: Vec::new(),
             shots: HashSet::new(),
+            stuck: BTreeMap::new(),
             telemetry: Vec::new(),
             last_report: None,
             registered: Instant::now(),
@@ -130,6 +134,7 @@ impl NodeSlot {
                 shots.sort();
                 shots
             },
+            stuck_shots: self.stuck.values().cloned().collect(),
             loaded_models: self.loaded_models.clone(),
             blocked_models: self.blocked_models.clone(),
             heartbeat_age_s: self.last_report.map(|t| t.elapsed().as_secs_f64()),
@@ -156,6 +161,8 @@ impl Registry {
         slot.state = state;
         slot.left_at = Some(Utc::now());
         slot.free_gpus = 0;
+        // Its shots requeue elsewhere: nothing is stuck on a node that is gone.
+        slot.stuck.clear();
         if self.departed.len() == DEPARTED_KEPT {
             if let Some(old) = self.departed.pop_front() {
                 let usd = old.cost_usd(Utc::now());

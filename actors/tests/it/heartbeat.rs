@@ -41,7 +41,7 @@ impl Handler<NodeCommand> for SilentNode {
     type Result = ();
     fn handle(&mut self, cmd: NodeCommand, _: &mut Context<Self>) {
         if let NodeCommand::Run { job, reporter } = cmd {
-            self.runs.lock().expect("lock").push((job, reporter));
+            self.runs.lock().expect("lock").push((*job, reporter));
         }
     }
 }
@@ -91,6 +91,7 @@ async fn a_silent_node_is_lost_and_its_shot_finishes_elsewhere_with_late_reports
         .submit(
             OwnerId::from("alice"),
             NewVideo {
+                stages: None,
                 title: None,
                 priority: Default::default(),
                 shots: vec![shotfarm_core::domain::ShotSpec {
@@ -149,6 +150,7 @@ async fn a_silent_node_is_lost_and_its_shot_finishes_elsewhere_with_late_reports
             shot: shot_id.clone(),
             attempt: 1,
             artifact: Some("stale".into()),
+            output: None,
         },
         preempted: false,
     });

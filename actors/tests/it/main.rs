@@ -1,5 +1,6 @@
 //! The actors crate's tests, one binary: the ports' conformance suites on the in-memory adapters,
-//! and a farm's heartbeat handling end to end.
+//! and a farm's heartbeat handling and stuck shots end to end.
 
 mod conformance;
 mod heartbeat;
+mod stuck;

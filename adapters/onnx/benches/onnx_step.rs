@@ -58,13 +58,13 @@ fn rust_round(runtime: &OrtRuntime, spec: &Arc<ModelSpec>) -> Result<(Round, f64
     let cond = inputs::conditioning("a fox in snow, dawn", onnx.conditioning_dim);
     let mut latent = inputs::initial_noise(7, onnx.latent_len());
     for k in 1..=20 {
-        latent = m.denoise(&latent, inputs::timestep(k, 20), &cond)?;
+        latent = m.denoise(&latent, inputs::timestep(k, 20), &cond, None)?;
     }
     let mut step = Vec::with_capacity(STEPS);
     for i in 0..STEPS {
         let k = (i % 20) as u32 + 1;
         let t0 = Instant::now();
-        latent = m.denoise(&latent, inputs::timestep(k, 20), &cond)?;
+        latent = m.denoise(&latent, inputs::timestep(k, 20), &cond, None)?;
         step.push(t0.elapsed().as_secs_f64() * 1e6);
     }
     // Decodes back to back, as the Python side does; the GIF encodes apart (they would evict the

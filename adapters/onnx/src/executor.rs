@@ -1,10 +1,13 @@
-//! The ONNX executor: runs a registered model for real through ONNX Runtime (`ort`). A shot's
-//! prompt and seed become its conditioning and initial noise; each denoising step runs on the
-//! node's warm sessions on a blocking thread (never the actor's), is reported as one
-//! `Stepped`, and its latent is saved as a checkpoint every `checkpoint_every_steps`; a stop
-//! request is honoured between steps, saving the current latent first; a resumed attempt starts
-//! from the checkpoint at its `from_step`. The final latent is decoded into frames, encoded as
-//! an animated GIF and stored; `Completed` carries the clip's storage key.
+//! The ONNX executor: runs a registered model for real through ONNX Runtime (`ort`), for a
+//! `shot` (a clip) or a story's `reference` (one image). A job's prompt (a reference's: the
+//! character sheet) and seed become its conditioning and initial noise; a shot with a reference
+//! image and a model that takes one is conditioned on its pixels too (image to video). Each
+//! denoising step runs on the node's warm sessions on a blocking thread (never the actor's), is
+//! reported as one `Stepped`, and its latent is saved as a checkpoint every
+//! `checkpoint_every_steps`; a stop request is honoured between steps, saving the current latent
+//! first; a resumed attempt starts from the checkpoint at its `from_step`. The final latent is
+//! decoded, encoded ([`output`]: through the media port when one is injected) and stored;
+//! `Completed` carries the artifact's storage key.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,11 +21,14 @@ use crate::inputs;
 use crate::model::ModelSpec;
 use crate::runtime::{OrtRuntime, Provider};
 use crate::sessions::{SessionCache, SessionKey};
-use crate::{clip, OnnxError};
+use crate::OnnxError;
 use shotfarm_actors::ports::{
-    Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, ShotAttempt, ShotStorage,
+    Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, ShotAttempt, ShotStorage,
 };
+use shotfarm_core::domain::Stage;
 use shotfarm_core::settings::Settings;
+
+mod output;
 
 /// Checkpoints a running shot keeps: its latest and the two before. A new attempt resumes from
 /// the latest; an old attempt told to stop saves at most one more, so the one the new attempt
@@ -34,6 +40,8 @@ struct Shared {
     models: HashMap<String, Arc<ModelSpec>>,
     sessions: SessionCache,
     storage: Arc<dyn ShotStorage>,
+    /// Encodes clips (`video/mp4`) and reference images; none: GIF clips and PNG images of our own.
+    media: Option<Arc<dyn MediaEncoder>>,
     time_factor: f64,
 }
 
@@ -43,9 +51,22 @@ pub struct OnnxExecutor {
 }
 
 impl OnnxExecutor {
-    /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
-    /// configured tensor names, so a broken setup fails at start with what is missing.
+    /// [`Self::with_media`] without a media encoder: clips are GIFs, reference images PNGs
+    /// encoded here.
     pub fn new(settings: &Settings, storage: Arc<dyn ShotStorage>) -> Result<Self, OnnxError> {
+        Self::with_media(settings, storage, None)
+    }
+
+    /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
+    /// configured tensor names, so a broken setup fails at start with what is missing. With
+    /// `media`, a shot's clip is its `encode_clip` (`video/mp4`) and a reference its
+    /// `encode_image`; without, a GIF and a PNG of the executor's own. Checkpoints and outputs
+    /// go to `storage`, and a shot's reference image comes from it.
+    pub fn with_media(
+        settings: &Settings,
+        storage: Arc<dyn ShotStorage>,
+        media: Option<Arc<dyn MediaEncoder>>,
+    ) -> Result<Self, OnnxError> {
         let runtime = OrtRuntime::get(&settings.executor)?;
         let provider = runtime.provider(settings.executor.execution_provider)?;
         let sessions = SessionCache::new(
@@ -66,6 +87,7 @@ impl OnnxExecutor {
             library = %runtime.library().display(),
             provider = provider.as_str(),
             models = ?models.keys().collect::<Vec<_>>(),
+            media = %media.as_ref().map_or_else(|| "gif/png".to_owned(), |m| m.name()),
             "onnx executor ready"
         );
         Ok(Self {
@@ -73,6 +95,7 @@ impl OnnxExecutor {
                 models,
                 sessions,
                 storage,
+                media,
                 time_factor: settings.timing.time_factor,
             }),
         })
@@ -132,6 +155,13 @@ async fn run_shot(
     let spec = Arc::clone(shared.models.get(&job.spec.model).ok_or_else(|| {
         OnnxError::Model(format!("model {:?} has no onnx entry", job.spec.model))
     })?);
+    if !matches!(job.stage, Stage::Shot | Stage::Reference) {
+        return Err(OnnxError::Model(format!(
+            "the onnx executor runs shot and reference jobs, not {}",
+            job.stage.as_str()
+        )));
+    }
+    let stage = job.stage;
     let steps = job.spec.steps;
     let from = job.from_step.min(steps);
     let key = SessionKey {
@@ -177,17 +207,29 @@ async fn run_shot(
     if from > 0 {
         info!(shot_id = %shot, attempt, from, "resuming from checkpoint");
     }
-    let (sessions, mut latent, cond) = blocking({
+    // A shot's reference image (read through the storage like a checkpoint), decoded below.
+    let reference = output::load_reference(
+        shared.storage.as_ref(),
+        &at,
+        &spec,
+        job.inputs
+            .reference
+            .clone()
+            .filter(|_| stage == Stage::Shot),
+    )
+    .await?;
+    let (sessions, mut latent, cond, image) = blocking({
         let (shared, spec) = (Arc::clone(&shared), Arc::clone(&spec));
         let (prompt, seed) = (job.spec.prompt.clone(), job.spec.seed);
         move || {
             let sessions = shared.sessions.get(&key, &spec)?;
             let cond = inputs::conditioning(&prompt, spec.settings.conditioning_dim);
+            let image = reference.map(|r| r.pixels()).transpose()?;
             let latent = match resumed {
                 Some(cp) => cp.latent,
                 None => inputs::initial_noise(seed, spec.settings.latent_len()),
             };
-            Ok((sessions, latent, Arc::new(cond)))
+            Ok((sessions, latent, Arc::new(cond), image.map(Arc::new)))
         }
     })
     .await?;
@@ -215,10 +257,12 @@ async fn run_shot(
         let started = Instant::now();
         let save = step % every == 0 || step == steps;
         latent = blocking({
-            let (sessions, cond) = (Arc::clone(&sessions), Arc::clone(&cond));
+            let (sessions, cond, image) = (Arc::clone(&sessions), Arc::clone(&cond), image.clone());
             move || {
                 let t = inputs::timestep(step, steps);
-                sessions.lock().denoise(&latent, t, &cond)
+                sessions
+                    .lock()
+                    .denoise(&latent, t, &cond, image.as_deref().map(Vec::as_slice))
             }
         })
         .await?;
@@ -283,10 +327,10 @@ async fn run_shot(
     }
 
     let clip = blocking({
-        let fps = spec.settings.fps;
+        let (fps, shared) = (spec.settings.fps, Arc::clone(&shared));
         move || {
             let frames = sessions.lock().decode(&latent)?;
-            clip::encode_gif(&frames, fps)
+            output::encode(shared.media.as_deref(), stage, &frames, fps)
         }
     })
     .await?;
@@ -300,6 +344,7 @@ async fn run_shot(
         shot,
         attempt,
         artifact: Some(artifact),
+        output: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! How a shot's prompt and seed become the model's inputs: the initial noise (from the seed), the
-//! conditioning vector (from the prompt) and each step's timestep. `models/tiny_video.py` is the
-//! same derivation in Python; `models/tiny-video/reference.json` pins both to the same bits.
+//! conditioning vector (from the prompt), each step's timestep, and the image input an
+//! image-to-video model takes from the reference image's pixels. `models/tiny_video.py` is the
+//! same derivation in Python; the models' `reference.json` files pin both to the same bits.
 //!
 //! Only integer arithmetic and IEEE double additions, multiplications, one division and one
 //! square root, in a fixed order, so every platform and both languages agree exactly.
@@ -107,6 +108,31 @@ pub fn timestep(step: u32, steps: u32) -> f32 {
     (steps.saturating_sub(step) + 1) as f32 / steps.max(1) as f32
 }
 
+/// A reference image's RGB bytes (`height × width × 3`, row-major) as an image input of
+/// `out_h × out_w × 3` values in `[0, 1]`: nearest-neighbour resampling in integers (source row
+/// `y × height / out_h`, column likewise), then each byte `/ 255` in `f32`. `None` when `rgb`
+/// is not `height × width × 3` bytes.
+pub fn image_input(
+    rgb: &[u8],
+    height: usize,
+    width: usize,
+    out_h: usize,
+    out_w: usize,
+) -> Option<Vec<f32>> {
+    if height == 0 || width == 0 || rgb.len() != height * width * 3 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(out_h * out_w * 3);
+    for y in 0..out_h {
+        let row = (y * height / out_h) * width;
+        for x in 0..out_w {
+            let at = (row + x * width / out_w) * 3;
+            out.extend(rgb[at..at + 3].iter().map(|&b| f32::from(b) / 255.0));
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +180,30 @@ mod tests {
         assert!(mean.abs() < 0.1 && (var - 1.0).abs() < 0.1, "{mean} {var}");
         assert_eq!(initial_noise(7, 16), n[..16]);
         assert_ne!(initial_noise(8, 16), n[..16]);
+    }
+
+    #[test]
+    fn an_image_input_scales_bytes_and_resamples_to_the_nearest_pixel() {
+        // 2x2 -> 4x4: every source pixel becomes a 2x2 block.
+        let rgb: Vec<u8> = (0..12).map(|i| i * 20).collect();
+        let out = image_input(&rgb, 2, 2, 4, 4).expect("sizes match");
+        assert_eq!(out.len(), 48);
+        assert_eq!(out[..3], [0.0, 20.0 / 255.0, 40.0 / 255.0]);
+        assert_eq!(out[3..6], out[..3], "column 1 is source column 0");
+        assert_eq!(out[6..9], [60.0 / 255.0, 80.0 / 255.0, 100.0 / 255.0]);
+        assert_eq!(
+            out[12 * 2..12 * 2 + 3],
+            [120.0 / 255.0, 140.0 / 255.0, 160.0 / 255.0]
+        );
+        // Same size: the bytes / 255, in order.
+        let same = image_input(&rgb, 2, 2, 2, 2).expect("same size");
+        assert_eq!(
+            same,
+            rgb.iter()
+                .map(|&b| f32::from(b) / 255.0)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(image_input(&rgb, 3, 2, 2, 2), None);
     }
 
     #[test]

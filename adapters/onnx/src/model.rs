@@ -1,5 +1,7 @@
 //! One registered ONNX model: its files (found once at start-up), and a warm pair of sessions —
-//! the denoising step and the decoder — with the two calls the executor makes on them.
+//! the denoising step and the decoder — with the two calls the executor makes on them. A model
+//! with an image input (image to video) gets the shot's reference image on every step, or the
+//! neutral all-zero image, held here once, when the shot has none.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -61,6 +63,10 @@ pub struct ModelSessions {
     denoise: Session,
     decode: Session,
     provider: Provider,
+    /// The neutral image (zeros, `image_len` of them; empty without an image input): what a shot
+    /// without a reference feeds, so an explicit-shots video renders as it did before the model
+    /// took images.
+    neutral_image: Vec<f32>,
 }
 
 impl ModelSessions {
@@ -104,6 +110,7 @@ impl ModelSessions {
         let sessions = Self {
             denoise: build(&spec.denoise_path)?,
             decode: build(&spec.decode_path)?,
+            neutral_image: vec![0.0; spec.settings.image_len()],
             spec,
             provider,
         };
@@ -116,7 +123,9 @@ impl ModelSessions {
         self.provider
     }
 
-    /// Fails when the configured tensor names are not the graphs' own.
+    /// Fails when the configured tensor names are not the graphs' own, or a graph takes an
+    /// input the configuration does not name (a model exported with an image input, configured
+    /// without `denoise.image`, would otherwise fail on its first step rather than at start).
     fn check_names(&self) -> Result<(), OnnxError> {
         let s = &self.spec.settings;
         let check = |session: &Session, file: &str, inputs: &[&str], output: &str| {
@@ -130,6 +139,14 @@ impl ModelSessions {
                     )));
                 }
             }
+            if let Some(extra) = have_in.iter().find(|n| !inputs.contains(n)) {
+                return Err(OnnxError::Model(format!(
+                    "models.{}.onnx: {file} takes an input {extra:?} the configuration does not \
+                     name (configured: {inputs:?}; an image input is `denoise.image` with \
+                     `image_size`)",
+                    self.spec.id
+                )));
+            }
             if !have_out.contains(&output) {
                 return Err(OnnxError::Model(format!(
                     "models.{}.onnx: {file} has no output {output:?} (its outputs: {have_out:?})",
@@ -138,14 +155,16 @@ impl ModelSessions {
             }
             Ok(())
         };
+        let mut denoise_inputs = vec![
+            s.denoise.latent.as_str(),
+            s.denoise.timestep.as_str(),
+            s.denoise.conditioning.as_str(),
+        ];
+        denoise_inputs.extend(s.denoise.image.as_deref());
         check(
             &self.denoise,
             &s.denoise.file,
-            &[
-                &s.denoise.latent,
-                &s.denoise.timestep,
-                &s.denoise.conditioning,
-            ],
+            &denoise_inputs,
             &s.denoise.output,
         )?;
         check(
@@ -156,8 +175,21 @@ impl ModelSessions {
         )
     }
 
-    /// One denoising step: the latent after the step whose timestep is `t`.
-    pub fn denoise(&mut self, latent: &[f32], t: f32, cond: &[f32]) -> Result<Vec<f32>, OnnxError> {
+    /// Whether the denoising step takes an image (image to video).
+    pub fn takes_image(&self) -> bool {
+        !self.neutral_image.is_empty()
+    }
+
+    /// One denoising step: the latent after the step whose timestep is `t`. `image` is the
+    /// image input (`image_len` values in `[0, 1]`) of a model that takes one; `None` feeds the
+    /// neutral image. A model without an image input ignores it.
+    pub fn denoise(
+        &mut self,
+        latent: &[f32],
+        t: f32,
+        cond: &[f32],
+        image: Option<&[f32]>,
+    ) -> Result<Vec<f32>, OnnxError> {
         let s = &self.spec.settings;
         let run_err = |e: ort::Error| OnnxError::Inference(format!("{}: {e}", s.denoise.file));
         let shape = dims(&s.latent_shape);
@@ -166,14 +198,25 @@ impl ModelSessions {
             TensorRef::from_array_view(([1_i64], std::slice::from_ref(&t))).map_err(run_err)?;
         let cond_in =
             TensorRef::from_array_view(([1_i64, cond.len() as i64], cond)).map_err(run_err)?;
-        let outputs = self
-            .denoise
-            .run(ort::inputs![
-                s.denoise.latent.as_str() => latent_in,
-                s.denoise.timestep.as_str() => t_in,
-                s.denoise.conditioning.as_str() => cond_in,
-            ])
-            .map_err(run_err)?;
+        let mut feeds = ort::inputs![
+            s.denoise.latent.as_str() => latent_in,
+            s.denoise.timestep.as_str() => t_in,
+            s.denoise.conditioning.as_str() => cond_in,
+        ];
+        if let (Some(name), Some([h, w])) = (&s.denoise.image, s.image_size) {
+            let pixels = image.unwrap_or(&self.neutral_image);
+            if pixels.len() != self.neutral_image.len() {
+                return Err(OnnxError::Inference(format!(
+                    "{}: an image input of {} values, the model takes {h}x{w}x3",
+                    s.denoise.file,
+                    pixels.len()
+                )));
+            }
+            let image_in = TensorRef::from_array_view(([1, h as i64, w as i64, 3], pixels))
+                .map_err(run_err)?;
+            feeds.push((name.as_str().into(), image_in.into()));
+        }
+        let outputs = self.denoise.run(feeds).map_err(run_err)?;
         let value = outputs.get(&s.denoise.output).ok_or_else(|| {
             OnnxError::Inference(format!(
                 "{} returned no {}",

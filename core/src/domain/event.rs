@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::shot::{ShotRecord, ShotState};
+use super::stage::Stage;
 use super::video::VideoState;
 use crate::ids::{NodeId, ShotId, VideoId};
 
@@ -15,6 +16,9 @@ pub struct ShotEvent {
     pub video_id: VideoId,
     pub shot_id: ShotId,
     pub index: usize,
+    /// The stage the job is (absent for a shot: explicit-shot videos' events are unchanged).
+    #[serde(default, skip_serializing_if = "Stage::is_shot")]
+    pub stage: Stage,
     pub state: ShotState,
     pub step: u32,
     pub steps: u32,
@@ -34,6 +38,7 @@ impl ShotEvent {
             video_id: video_id.clone(),
             shot_id: shot.id.clone(),
             index: shot.index,
+            stage: shot.stage,
             state: shot.state,
             step: shot.step,
             steps: shot.spec.steps,

@@ -1,11 +1,16 @@
-//! Plain data of the farm: shots, videos, nodes and the events that describe their changes.
+//! Plain data of the farm: shots, videos, nodes and the events that describe their changes, and
+//! the rule of when a running attempt is stuck.
 
 pub mod event;
 pub mod node;
 pub mod shot;
+pub mod stage;
+pub mod stuck;
 pub mod video;
 
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
 pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
+pub use stage::{readiness, Readiness, Stage};
+pub use stuck::StuckRule;
 pub use video::{VideoRecord, VideoState};

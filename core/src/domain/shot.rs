@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::stage::Stage;
 use crate::ids::{NodeId, ShotId};
 
 /// Where a shot is in its life.
@@ -113,6 +114,10 @@ pub struct ShotSpec {
 pub struct ShotRecord {
     pub id: ShotId,
     pub index: usize,
+    /// What the job does: a shot, or a stage of a story video (absent in stored records of
+    /// explicit-shot videos, which are all shots).
+    #[serde(default, skip_serializing_if = "Stage::is_shot")]
+    pub stage: Stage,
     pub spec: ShotSpec,
     pub state: ShotState,
     /// Steps done in the current attempt's timeline (resumes from `checkpoint_step`).
@@ -125,6 +130,10 @@ pub struct ShotRecord {
     pub failures: u32,
     pub node: Option<NodeId>,
     pub artifact: Option<String>,
+    /// What a completed `script` stage wrote (its [`crate::story::Script`] as JSON); sealed at
+    /// rest like prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
     pub error: Option<String>,
     /// GPU-seconds consumed over every attempt so far.
     pub gpu_seconds: f64,
@@ -141,6 +150,7 @@ impl ShotRecord {
         Self {
             id,
             index,
+            stage: Stage::Shot,
             spec,
             state: ShotState::Queued,
             step: 0,
@@ -150,6 +160,7 @@ impl ShotRecord {
             failures: 0,
             node: None,
             artifact: None,
+            output: None,
             error: None,
             gpu_seconds: 0.0,
             cost_usd: 0.0,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::shot::{Priority, ShotRecord, ShotSpec, ShotState};
+use super::stage::Stage;
 use crate::ids::{OwnerId, ShotId, VideoId};
 
 /// Where a video is, derived from its shots (see [`VideoRecord::derive_state`]).
@@ -92,6 +93,39 @@ impl VideoRecord {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    /// The video as a story video: after its shots, its `script` (whose prompt is the story),
+    /// `reference` and `stitch` jobs, at the next indices. The shots' prompts stay empty until
+    /// the script exists (see `readiness`: no shot starts before it).
+    pub fn with_stages(mut self, script: ShotSpec, reference: ShotSpec, stitch: ShotSpec) -> Self {
+        let now = self.created_at;
+        for (stage, spec) in [
+            (Stage::Script, script),
+            (Stage::Reference, reference),
+            (Stage::Stitch, stitch),
+        ] {
+            let i = self.shots.len();
+            let mut job = ShotRecord::new(ShotId::for_video(&self.id, i), i, spec, now);
+            job.stage = stage;
+            self.shots.push(job);
+        }
+        self
+    }
+
+    /// Whether the video was made from a story (it has a `script` job).
+    pub fn is_story(&self) -> bool {
+        self.shots.iter().any(|s| s.stage == Stage::Script)
+    }
+
+    /// Its shot jobs (what a user sees as shots), in order: every job of an explicit-shot video.
+    pub fn shot_jobs(&self) -> impl Iterator<Item = &ShotRecord> {
+        self.shots.iter().filter(|s| s.stage == Stage::Shot)
+    }
+
+    /// Its job of `stage`, for the stages a video has one of (script, reference, stitch).
+    pub fn stage_job(&self, stage: Stage) -> Option<&ShotRecord> {
+        self.shots.iter().find(|s| s.stage == stage)
     }
 
     /// The state its shots imply: final once every shot is final (completed if all completed,

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// How a model runs through ONNX Runtime: `[models.ID.onnx]`. The contract is in
-/// `models/README.md`: a denoising step `(latent, t, conditioning) → latent` and a decoder
-/// `latent → frames [F, H, W, 3]` in `[0, 1]`.
+/// `models/README.md`: a denoising step `(latent, t, conditioning[, image]) → latent` and a
+/// decoder `latent → frames [F, H, W, 3]` in `[0, 1]`. A `reference` model's decoder makes one
+/// image (`frames = 1`), stored as a PNG; a `shot` model's frames become its clip.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct OnnxModelSettings {
@@ -20,8 +21,13 @@ pub struct OnnxModelSettings {
     pub latent_shape: Vec<usize>,
     /// Width of the conditioning vector the prompt becomes.
     pub conditioning_dim: usize,
-    /// Frames the decoder outputs (checked against what it returns).
+    /// Frames the decoder outputs (checked against what it returns); 1 for a `reference` model.
     pub frames: u32,
+    /// `[height, width]` of the denoising step's image input (`[1, H, W, 3]`, RGB in `[0, 1]`),
+    /// required with `denoise.image`: a reference image of another size is resampled to it
+    /// (nearest neighbour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<[usize; 2]>,
     /// Frames per second of the clip.
     #[serde(default = "default_fps")]
     pub fps: u32,
@@ -43,6 +49,10 @@ pub struct DenoiseGraph {
     pub timestep: String,
     #[serde(default = "conditioning_name")]
     pub conditioning: String,
+    /// The image-conditioning input (image to video): set, every step gets the shot's reference
+    /// image, or the neutral all-zero image when the shot has none. Unset: the model takes none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     #[serde(default = "latent_out_name")]
     pub output: String,
 }
@@ -100,7 +110,30 @@ impl OnnxModelSettings {
                 "models.{id}.onnx: conditioning_dim and frames must be above 0, fps 1..=100"
             ));
         }
+        match (&self.denoise.image, self.image_size) {
+            (None, None) => {}
+            (Some(_), Some([h, w])) if (1..=4096).contains(&h) && (1..=4096).contains(&w) => {}
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "models.{id}.onnx.image_size must be [height, width], each 1..=4096"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "models.{id}.onnx: denoise.image and image_size go together (the image \
+                     input's name and its [height, width])"
+                ))
+            }
+        }
         Ok(())
+    }
+
+    /// Elements of the image input (`H × W × 3`), 0 when the model takes none.
+    pub fn image_len(&self) -> usize {
+        match (&self.denoise.image, self.image_size) {
+            (Some(_), Some([h, w])) => h * w * 3,
+            _ => 0,
+        }
     }
 }
 

@@ -94,6 +94,35 @@ fn an_at_risk_share_outside_zero_to_one_is_refused() {
 }
 
 #[test]
+fn a_stuck_shot_is_shown_before_it_is_cancelled_and_nonsense_step_counts_are_refused() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    // The defaults show a stuck shot to operators well before the farm gives up on it, whatever
+    // the step time.
+    for wall_seconds_per_step in [0.001, 0.072, 9.0, 60.0] {
+        let (flag, cancel) = (
+            s.timing.stuck_flag().limit(wall_seconds_per_step),
+            s.timing.stuck_cancel().limit(wall_seconds_per_step),
+        );
+        assert!(
+            flag < cancel,
+            "{wall_seconds_per_step}: {flag:?} vs {cancel:?}"
+        );
+    }
+    for (key, bad) in [
+        ("STUCK_FLAG_AFTER_STEPS", "-1"),
+        ("STUCK_FLAG_AFTER_STEPS", "nan"),
+        ("STUCK_AFTER_STEPS", "inf"),
+    ] {
+        let env = vec![(format!("SHOTFARM_TIMING__{key}"), bad.to_owned())];
+        let err = Settings::load(None, env).expect_err(bad);
+        assert!(
+            err.to_string().contains(&key.to_lowercase()),
+            "{key}={bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn an_emptied_node_group_list_loads() {
     // How the agent tests start a server with no local nodes.
     let env = vec![("SHOTFARM_NODE_GROUPS".to_owned(), "[]".to_owned())];
@@ -126,4 +155,30 @@ fn the_farm_takes_only_its_sections_and_a_key_nobody_takes_is_named() {
     doc.take(&["server", "auth", "websocket", "agents"]);
     let err = doc.finish().expect_err("bogus_top");
     assert!(err.to_string().contains("bogus_top"), "{err}");
+}
+
+#[test]
+fn onnx_image_inputs_and_reference_models_are_checked() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    let video = s.models["tiny-video"]
+        .onnx
+        .as_ref()
+        .expect("tiny-video runs on ort");
+    assert_eq!(video.denoise.image.as_deref(), Some("image"));
+    assert_eq!(video.image_len(), 64 * 64 * 3);
+    let image = s.models["tiny-image"]
+        .onnx
+        .as_ref()
+        .expect("tiny-image runs on ort");
+    assert_eq!((image.frames, image.image_len()), (1, 0));
+
+    let no_size = DEFAULT_TOML.replace("image_size = [64, 64]", "");
+    let err = Settings::from_toml_str(&no_size).expect_err("an image input needs its size");
+    assert!(err.to_string().contains("image_size"), "{err}");
+    let many = DEFAULT_TOML.replace(
+        "frames = 1                       # one 64x64",
+        "frames = 4                       # one 64x64",
+    );
+    let err = Settings::from_toml_str(&many).expect_err("a reference draws one image");
+    assert!(err.to_string().contains("tiny-image"), "{err}");
 }

@@ -76,6 +76,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             .submit(
                 OwnerId(format!("o{v}")),
                 NewVideo {
+                    stages: None,
                     title: None,
                     priority: Priority::Standard,
                     shots,

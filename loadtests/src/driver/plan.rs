@@ -218,6 +218,7 @@ pub(super) fn standard_video(label: &str, shots: usize, model: &str, steps: u32)
         })
         .collect();
     NewVideo {
+        stages: None,
         title: None,
         priority: Priority::Standard,
         shots,

@@ -91,13 +91,13 @@ fn median_step_us(
     let cond = inputs::conditioning("gpu check: a fox in snow, dawn", onnx.conditioning_dim);
     let mut latent = inputs::initial_noise(7, onnx.latent_len());
     for k in 1..=WARM_STEPS {
-        latent = sessions.denoise(&latent, inputs::timestep(k, WARM_STEPS), &cond)?;
+        latent = sessions.denoise(&latent, inputs::timestep(k, WARM_STEPS), &cond, None)?;
     }
     let mut times = Vec::with_capacity(TIMED_STEPS);
     for i in 0..TIMED_STEPS {
         let k = (i as u32 % WARM_STEPS) + 1;
         let t0 = Instant::now();
-        latent = sessions.denoise(&latent, inputs::timestep(k, WARM_STEPS), &cond)?;
+        latent = sessions.denoise(&latent, inputs::timestep(k, WARM_STEPS), &cond, None)?;
         times.push(t0.elapsed().as_secs_f64() * 1e6);
     }
     times.sort_by(f64::total_cmp);

@@ -54,6 +54,8 @@ fn job() -> ExecJob {
         from_step: 12,
         seconds_per_step: 9.0,
         checkpoint_every_steps: 1,
+        stage: Default::default(),
+        inputs: Default::default(),
     }
 }
 
@@ -106,6 +108,7 @@ fn agent_frames() -> Vec<AgentFrame> {
                 shot,
                 attempt: 3,
                 artifact: Some("clips/shot_vid_a_0.gif".into()),
+                output: None,
             },
             preempted: false,
         },

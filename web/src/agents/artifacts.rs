@@ -20,12 +20,13 @@ use shotfarm_actors::Farm;
 use shotfarm_core::ids::ShotId;
 
 /// Refuses (403) unless the caller's node holds `attempt` of `shot` now; a revoked token is 401.
+/// Returns what the shot's job reads from the stages before it.
 async fn check_holder(
     farm: &Farm,
     caller: &NodeCaller,
     shot: &ShotId,
     attempt: u32,
-) -> Result<(), ApiError> {
+) -> Result<Vec<String>, ApiError> {
     if farm
         .revocations()
         .is_revoked(&caller.node, caller.issued_at)
@@ -37,9 +38,9 @@ async fn check_holder(
             caller.node
         )));
     }
-    let holding = farm.shot_holding(shot).await?;
-    if holding.is_some_and(|h| h.runs(&caller.node, attempt)) {
-        return Ok(());
+    match farm.shot_holding(shot).await? {
+        Some(h) if h.runs(&caller.node, attempt) => return Ok(h.inputs),
+        _ => {}
     }
     Err(ApiError::Forbidden(format!(
         "node {} does not run attempt {attempt} of shot {shot}: no access to its artifacts",
@@ -50,8 +51,10 @@ async fn check_holder(
 #[utoipa::path(
     tag = "agents",
     description = "A short-lived URL for one access to an artifact of a shot the calling node \
-        runs: read or write the latent after a step, or write the attempt's clip. The key is \
-        derived from the shot, attempt and object. The store's presigned URL where it has them, \
+        runs: read or write the latent after a step, write the attempt's clip (a stitch's \
+        poster), or read what its job takes from the stages before it (a story shot's reference \
+        image, a stitch's clips: only those keys, else 403). The key is derived from the shot, \
+        attempt and object. The store's presigned URL where it has them, \
         else the server's own object route. 403 unless the node holds that attempt now.",
     request_body = ArtifactRequest,
     responses(
@@ -72,7 +75,7 @@ async fn sign(
     body: JsonBody<ArtifactRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.into_inner();
-    check_holder(&farm, &caller, &req.shot, req.attempt).await?;
+    let inputs = check_holder(&farm, &caller, &req.shot, req.attempt).await?;
     let key = match (&req.object, req.access) {
         (ArtifactObject::Checkpoint { step }, _) => keys::checkpoint(&req.shot, *step),
         (ArtifactObject::Clip { content_type }, ArtifactAccess::Put) => {
@@ -84,6 +87,32 @@ async fn sign(
             return Err(ApiError::field(
                 "access",
                 "a clip is read through its video's signed artifact_url",
+            ))
+        }
+        (ArtifactObject::Poster { content_type }, ArtifactAccess::Put) => {
+            keys::poster(&req.shot, req.attempt, content_type).ok_or_else(|| {
+                ApiError::field("object.content_type", "not an image type the farm serves")
+            })?
+        }
+        (ArtifactObject::Poster { .. }, ArtifactAccess::Get) => {
+            return Err(ApiError::field(
+                "access",
+                "a poster is read through its video's signed poster_url",
+            ))
+        }
+        (ArtifactObject::Input { key }, ArtifactAccess::Get) => {
+            if !inputs.contains(key) {
+                return Err(ApiError::Forbidden(format!(
+                    "{key} is not an input of shot {}",
+                    req.shot
+                )));
+            }
+            key.clone()
+        }
+        (ArtifactObject::Input { .. }, ArtifactAccess::Put) => {
+            return Err(ApiError::field(
+                "access",
+                "an input is written by the job that made it",
             ))
         }
     };

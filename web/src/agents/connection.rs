@@ -470,7 +470,7 @@ impl Handler<NodeCommand> for AgentConnection {
                         last_checkpoint: job.from_step,
                     },
                 );
-                ServerFrame::Run { job }
+                ServerFrame::Run { job: *job }
             }
             NodeCommand::Cancel { shot, attempt } => ServerFrame::Cancel { shot, attempt },
             NodeCommand::Preempt { deadline } => ServerFrame::Preempt {

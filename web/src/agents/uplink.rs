@@ -391,7 +391,7 @@ impl AgentUplink {
                     },
                 );
                 node.do_send(NodeCommand::Run {
-                    job,
+                    job: Box::new(job),
                     reporter: ctx.address().recipient(),
                 });
             }

@@ -109,6 +109,18 @@ pub struct GpuViewDoc {
     telemetry: Option<GpuTelemetryDoc>,
 }
 
+/// `shotfarm_core::views::StuckShotView`: a shot stuck on a node.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StuckShot)]
+pub struct StuckShotDoc {
+    shot: String,
+    attempt: u32,
+    /// The step it reached.
+    step: u32,
+    /// Its last progress (a step, or the attempt's start).
+    since: DateTime<Utc>,
+}
+
 /// `shotfarm_core::views::NodeView`: a GPU node as operators see it.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Node)]
@@ -122,6 +134,9 @@ pub struct NodeViewDoc {
     price_per_hour: f64,
     gpus: Vec<GpuViewDoc>,
     shots_in_flight: Vec<String>,
+    /// Shots in flight here with no progress for longer than `timing.stuck_flag_after_steps`
+    /// expected step times (at least `timing.stuck_flag_min`).
+    stuck_shots: Vec<StuckShotDoc>,
     loaded_models: Vec<String>,
     blocked_models: Vec<String>,
     heartbeat_age_s: Option<f64>,

@@ -99,7 +99,10 @@ fn every_operation_has_a_success_and_its_problems() {
             let api = path.starts_with("/api/v1/");
             let public = matches!(
                 path.as_str(),
-                "/api/v1/openapi.json" | "/api/v1/shots/{id}/artifact" | "/api/v1/artifacts/object"
+                "/api/v1/openapi.json"
+                    | "/api/v1/shots/{id}/artifact"
+                    | "/api/v1/shots/{id}/poster"
+                    | "/api/v1/artifacts/object"
             );
             assert_eq!(secured, api && !public, "{method} {path}: bearer security");
             if secured {

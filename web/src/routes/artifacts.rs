@@ -1,8 +1,9 @@
 //! Artifact downloads and the server's own object route.
 //!
-//! `GET /api/v1/shots/{id}/artifact?exp=&sig=`: a shot's rendered clip. The signed URL is the
-//! capability (`artifact_url.rs`): no bearer token; an expired, altered or missing signature is
-//! a 403 problem. Any server answers it (the clip's key is in the shared store, its bytes in the
+//! `GET /api/v1/shots/{id}/artifact?exp=&sig=`: a shot's rendered clip (or a story video's
+//! reference image or finished MP4: its stage jobs' artifacts); `.../poster`: the finished MP4's
+//! poster. The signed URL is the capability (`artifact_url.rs`): no bearer token; an expired,
+//! altered or missing signature is a 403 problem. Any server answers it (the clip's key is in the shared store, its bytes in the
 //! artifact store): with a redirect to the store's presigned URL where the store has them and
 //! `artifacts.redirect` is on, else streamed from the store with `Range` support (206). A store
 //! that is down or slow is a 503 with `Retry-After`.
@@ -21,7 +22,7 @@ use shotfarm_actors::ports::{keys, Access, ArtifactError, ArtifactStore, ByteRan
 use shotfarm_actors::Farm;
 use shotfarm_core::ids::ShotId;
 
-use crate::artifact_url::ArtifactSigner;
+use crate::artifact_url::{poster_subject, ArtifactSigner};
 use crate::auth::now_unix;
 use crate::problem::ApiError;
 
@@ -34,11 +35,12 @@ struct SignedQuery {
 
 #[utoipa::path(
     tag = "videos",
-    description = "The shot's clip. The signed `artifact_url` of a completed shot is the \
-        capability: no bearer token; expired, altered or missing `exp`/`sig` is 403. Where the \
-        artifact store presigns URLs (S3, GCS, Azure) the answer is a redirect to one; \
-        otherwise the clip is streamed, and a `Range: bytes=` request is answered 206 (416 \
-        past the end). 503 with `Retry-After` while the store is down or slow.",
+    description = "The shot's clip (a story video's reference image or finished MP4: its stage \
+        jobs' artifacts). The signed `artifact_url` of a completed shot is the capability: no \
+        bearer token; expired, altered or missing `exp`/`sig` is 403. Where the artifact store \
+        presigns URLs (S3, GCS, Azure) the answer is a redirect to one; otherwise the clip is \
+        streamed, and a `Range: bytes=` request is answered 206 (416 past the end). 503 with \
+        `Retry-After` while the store is down or slow.",
     params(
         ("id" = String, Path, description = "the shot id"),
         ("exp" = Option<String>, Query, description = "expiry, Unix seconds"),
@@ -46,7 +48,7 @@ struct SignedQuery {
         ("Range" = Option<String>, Header, description = "one byte range, `bytes=first-last`"),
     ),
     responses(
-        (status = 200, description = "The clip (an animated GIF, or an MP4)", content_type = "image/gif", body = Vec<u8>),
+        (status = 200, description = "The clip: an H.264 MP4 (a GIF where the server has no ffmpeg), a story video's reference PNG, or its finished MP4", content_type = "video/mp4", body = Vec<u8>),
         (status = 206, description = "The range asked for, with `Content-Range`", body = Vec<u8>),
         (status = 302, description = "Redirect to the store's presigned URL (`Location`)"),
         (status = 403, response = crate::openapi::Forbidden),
@@ -63,10 +65,63 @@ async fn download(
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    let exp = signed(&signer, &id, &id, &req)?;
+    let key = farm
+        .artifact_key(&ShotId::from(id.as_str()))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("shot {id} has no clip")))?;
+    deliver(&farm, &key, &id, exp, &req).await
+}
+
+#[utoipa::path(
+    tag = "videos",
+    description = "The poster image of a story video's finished MP4 (its stitch job's). The \
+        signed `poster_url` of the video is the capability, as for clips; a redirect to the \
+        store's presigned URL, or streamed with `Range` support, as for clips.",
+    params(
+        ("id" = String, Path, description = "the stitch job's id"),
+        ("exp" = Option<String>, Query, description = "unix seconds after which the link is refused"),
+        ("sig" = Option<String>, Query, description = "hex HMAC-SHA256 of `<id>/poster` and `exp`"),
+        ("Range" = Option<String>, Header, description = "one byte range, `bytes=first-last`"),
+    ),
+    responses(
+        (status = 200, description = "The poster", content_type = "image/png", body = Vec<u8>),
+        (status = 206, description = "The range asked for, with `Content-Range`", body = Vec<u8>),
+        (status = 302, description = "Redirect to the store's presigned URL (`Location`)"),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 416, response = crate::openapi::RangeNotSatisfiable),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(())
+)]
+#[get("/api/v1/shots/{id}/poster")]
+async fn poster(
+    farm: web::Data<Farm>,
+    signer: web::Data<ArtifactSigner>,
+    id: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let exp = signed(&signer, &id, &poster_subject(&id), &req)?;
+    let key = farm
+        .poster_key(&ShotId::from(id.as_str()))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("{id} has no poster")))?;
+    deliver(&farm, &key, &format!("{id}-poster"), exp, &req).await
+}
+
+/// Checks the request's `?exp=&sig=` against `subject` and returns the expiry: any problem is a
+/// 403.
+fn signed(
+    signer: &ArtifactSigner,
+    id: &str,
+    subject: &str,
+    req: &HttpRequest,
+) -> Result<u64, ApiError> {
     let forbidden = || {
-        ApiError::Forbidden(
-            "this route needs the signed artifact_url from the video (?exp=&sig=)".into(),
-        )
+        ApiError::Forbidden(format!(
+            "this route needs the signed link from the video (?exp=&sig=) for {id}"
+        ))
     };
     let query: SignedQuery =
         serde_urlencoded::from_str(req.query_string()).map_err(|_| forbidden())?;
@@ -75,23 +130,31 @@ async fn download(
         .and_then(|e| e.parse::<u64>().ok())
         .ok_or_else(forbidden)?;
     let sig = query.sig.ok_or_else(forbidden)?;
-    let now = now_unix();
     signer
-        .verify(&id, exp, &sig, now)
+        .verify(subject, exp, &sig, now_unix())
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
-    let key = farm
-        .artifact_key(&ShotId::from(id.as_str()))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("shot {id} has no clip")))?;
+    Ok(exp)
+}
+
+/// The object under `key` for a link valid until `exp`: a redirect to the store's presigned URL
+/// where it has them and `artifacts.redirect` is on, else streamed (cacheable by the one browser
+/// holding the link for as long as it is valid), named `name` with the key's extension.
+async fn deliver(
+    farm: &Farm,
+    key: &str,
+    name: &str,
+    exp: u64,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let store = farm.artifacts();
     let settings = &farm.settings().artifacts;
-    let left = exp.saturating_sub(now);
+    let left = exp.saturating_sub(now_unix());
     if settings.redirect {
         // Valid no longer than the link it came from, nor than presigned URLs are kept short.
         let ttl = settings
             .presign_ttl
             .min(std::time::Duration::from_secs(left.max(1)));
-        if let Some(url) = store.presign(Access::Get, &key, ttl).await? {
+        if let Some(url) = store.presign(Access::Get, key, ttl).await? {
             return Ok(HttpResponse::Found()
                 .insert_header((header::LOCATION, url))
                 .insert_header((header::CACHE_CONTROL, "private, no-store"))
@@ -99,8 +162,7 @@ async fn download(
         }
     }
     let ext = key.rsplit_once('.').map_or("bin", |(_, e)| e).to_owned();
-    let mut response = stream(store.as_ref(), &key, &req).await?;
-    // Cacheable by the one browser holding the link, for as long as the link is valid.
+    let mut response = stream(store.as_ref(), key, req).await?;
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_str(&format!("private, max-age={left}"))
@@ -108,8 +170,8 @@ async fn download(
     );
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
-        header::HeaderValue::from_str(&format!("inline; filename=\"{id}.{ext}\""))
-            .map_err(|_| ApiError::NotFound(format!("shot {id} has no clip")))?,
+        header::HeaderValue::from_str(&format!("inline; filename=\"{name}.{ext}\""))
+            .map_err(|_| ApiError::NotFound(format!("{name} has no artifact")))?,
     );
     Ok(response)
 }
@@ -300,6 +362,7 @@ async fn object_delete(
 /// Registers the artifact routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(download)
+        .service(poster)
         .service(object_get)
         .service(object_put)
         .service(object_delete);

@@ -69,6 +69,7 @@ async fn submit(
         &settings.default_model,
         account.high_priority,
         &seed,
+        &settings.story,
     )?;
     let submitted = farm
         .submit_charged(caller.user.clone(), &account, new, key)

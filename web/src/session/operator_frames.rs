@@ -66,6 +66,9 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
     m.insert("gpus".into(), Value::Array(gpus));
     m.insert("tel".into(), Value::Array(tel));
     m.insert("shots_in_flight".into(), json!(n.shots_in_flight));
+    // Changes only when a shot gets stuck or moves again (`since` is fixed meanwhile), so it
+    // costs a delta nothing in between.
+    m.insert("stuck_shots".into(), json!(n.stuck_shots));
     m.insert("loaded_models".into(), json!(n.loaded_models));
     m.insert("blocked_models".into(), json!(n.blocked_models));
     m.insert(
@@ -259,5 +262,44 @@ mod tests {
             json!({"id": "n1", "tel": [[9.0, 2, 3, 4.0, 5.0]]})
         );
         assert_eq!(diff(&a, &a).len(), 1, "nothing changed: the id alone");
+    }
+
+    #[test]
+    fn a_stuck_shot_is_in_the_node_form_and_costs_a_delta_only_when_it_changes() {
+        let since: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut n = NodeView {
+            id: "video-od-1".into(),
+            pool: "video".into(),
+            provider: "local".into(),
+            spot: false,
+            state: shotfarm_core::domain::NodeState::Ready,
+            price_per_hour: 1.0,
+            gpus: vec![],
+            shots_in_flight: vec!["shot_a_0".into()],
+            stuck_shots: vec![],
+            loaded_models: vec![],
+            blocked_models: vec![],
+            heartbeat_age_s: Some(0.1),
+            joined_at: since,
+            cost_usd: 0.0,
+        };
+        let before = node_json(&n);
+        assert_eq!(before["stuck_shots"], json!([]));
+        n.stuck_shots = vec![shotfarm_core::views::StuckShotView {
+            shot: "shot_a_0".into(),
+            attempt: 2,
+            step: 7,
+            since,
+        }];
+        let stuck = node_json(&n);
+        let d = diff(&before, &stuck);
+        assert_eq!(
+            Value::Object(d),
+            json!({"id": "video-od-1", "stuck_shots": [
+                {"shot": "shot_a_0", "attempt": 2, "step": 7, "since": "2026-01-01T00:00:00Z"}
+            ]})
+        );
+        // Still stuck a tick later: nothing to send.
+        assert_eq!(diff(&stuck, &node_json(&n)).len(), 1);
     }
 }

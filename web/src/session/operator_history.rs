@@ -263,6 +263,7 @@ mod tests {
                 telemetry: Some(telemetry),
             }],
             shots_in_flight: vec![],
+            stuck_shots: vec![],
             loaded_models: vec![],
             blocked_models: vec![],
             heartbeat_age_s: Some(0.1),

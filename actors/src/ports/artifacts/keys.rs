@@ -2,10 +2,13 @@
 //! node can only ever write what belongs to the shot and attempt it runs.
 //!
 //! Layout: `checkpoints/<shot>/<step:06>.latent`, `clips/<shot>-a<attempt>.<ext>`
-//! ([`ShotId::clip_key`]), and `videos/<video>/...` for what belongs to a whole video (a final
-//! cut, a poster, a reference image): deleting a video removes that prefix with its shots' keys.
+//! ([`ShotId::clip_key`]: a shot's clip, and a story video's stage results — the reference
+//! image, the finished MP4 — as their stage jobs' clips), `clips/<shot>-a<attempt>-poster.<ext>`
+//! ([`ShotId::poster_key`]: a stitch job's poster, beside its MP4), and `videos/<video>/...` for
+//! whatever else belongs to a whole video: deleting a video removes that prefix with its jobs'
+//! keys ([`clips_of`]).
 
-use shotfarm_core::domain::VideoRecord;
+use shotfarm_core::domain::{ShotRecord, Stage, VideoRecord};
 use shotfarm_core::ids::{ShotId, VideoId};
 
 /// Content type of a checkpoint.
@@ -43,22 +46,58 @@ pub fn clip(shot: &ShotId, attempt: u32, content_type: &str) -> Option<String> {
     Some(shot.clip_key(attempt, extension_of(content_type)?))
 }
 
+/// Content type of a stitch job's poster.
+pub const POSTER: &str = "image/png";
+
+/// Where attempt `attempt` of a stitch job keeps its poster of `content_type`
+/// ([`ShotId::poster_key`]), if the type is an image the farm serves.
+pub fn poster(shot: &ShotId, attempt: u32, content_type: &str) -> Option<String> {
+    let ext = extension_of(content_type).filter(|_| content_type.starts_with("image/"))?;
+    Some(shot.poster_key(attempt, ext))
+}
+
 /// The prefix of everything kept for a whole video.
 pub fn video_prefix(video: &VideoId) -> String {
     format!("videos/{video}/")
 }
 
-/// Every key a video's artifacts may be under, besides its prefix: each shot's clip of each
-/// attempt, in each served type.
+/// Every key a video's artifacts may be under, besides its prefix: each job's clip of each
+/// attempt, in each served type (a story video's stage jobs are among its jobs: the reference
+/// image and the finished MP4 are their clips), and each attempt's poster in each image type.
 pub fn clips_of(video: &VideoRecord) -> Vec<String> {
     video
         .shots
         .iter()
         .flat_map(|s| {
-            (1..=s.attempt.max(1))
-                .flat_map(move |a| MEDIA.iter().map(move |(_, ext)| s.id.clip_key(a, ext)))
+            (1..=s.attempt.max(1)).flat_map(move |a| {
+                MEDIA.iter().flat_map(move |(ct, ext)| {
+                    let poster = ct.starts_with("image/").then(|| s.id.poster_key(a, ext));
+                    std::iter::once(s.id.clip_key(a, ext)).chain(poster)
+                })
+            })
         })
         .collect()
+}
+
+/// The keys of the artifacts `job` of `video` reads from the stages before it, as stored: a story
+/// shot's reference image, a stitch's shots' clips (what its `ExecJob::inputs` name). An agent is
+/// signed a read of these only.
+pub fn inputs_of(video: &VideoRecord, job: &ShotRecord) -> Vec<String> {
+    if !video.is_story() {
+        return Vec::new();
+    }
+    match job.stage {
+        Stage::Shot => video
+            .stage_job(Stage::Reference)
+            .and_then(|r| r.artifact.clone())
+            .into_iter()
+            .collect(),
+        Stage::Stitch => video
+            .shot_jobs()
+            .filter_map(|s| s.artifact.clone())
+            .collect(),
+        Stage::Script | Stage::Reference => Vec::new(),
+    }
 }
 
 /// The media types served, with their file extensions.
@@ -105,5 +144,14 @@ mod tests {
         assert_eq!(clip(&shot, 2, "text/html"), None);
         assert_eq!(content_type_of("clips/shot_abc_2-a2.mp4"), "video/mp4");
         assert_eq!(content_type_of("checkpoints/s/000001.latent"), LATENT);
+        assert_eq!(
+            poster(&shot, 1, POSTER).as_deref(),
+            Some("clips/shot_abc_2-a1-poster.png")
+        );
+        assert_eq!(poster(&shot, 1, "video/mp4"), None);
+        assert_eq!(
+            content_type_of("clips/shot_abc_2-a1-poster.png"),
+            "image/png"
+        );
     }
 }

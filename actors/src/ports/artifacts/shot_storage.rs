@@ -1,5 +1,5 @@
-//! What an executor keeps for one attempt of one shot — checkpoints and its clip — through one
-//! small trait, so the same executor saves straight into the farm's store on a server's own nodes
+//! What an executor keeps for one attempt of one shot — checkpoints, its clip (a stitch's poster
+//! too) — and what it reads from the stages before it, through one small trait, so the same executor saves straight into the farm's store on a server's own nodes
 //! ([`DirectStorage`]) and through the server's signed URLs on a remote agent (the web crate's
 //! `AgentStorage`), which holds no store credentials.
 
@@ -52,6 +52,14 @@ pub trait ShotStorage: Send + Sync + 'static {
     /// Stores the attempt's clip and returns its key (what the shot's `artifact` holds):
     /// [`ShotId::clip_key`], the only key the shot's job accepts for it.
     async fn save_clip(&self, at: &ShotAttempt, clip: Clip) -> Result<String, ArtifactError>;
+
+    /// Stores the poster (a still of the finished video, an image) of a stitch job's attempt
+    /// and returns its key: [`keys::poster`], beside the clip.
+    async fn save_poster(&self, at: &ShotAttempt, poster: Clip) -> Result<String, ArtifactError>;
+
+    /// An artifact the attempt's job takes from the stages before it (`key` is one of its
+    /// `ExecJob::inputs`: a story shot's reference image, a stitch's clips), if it is stored.
+    async fn load_input(&self, at: &ShotAttempt, key: &str) -> Result<Option<Clip>, ArtifactError>;
 }
 
 /// Runs `op` up to `tries` times while it fails with a transient error, doubling the wait from
@@ -175,6 +183,33 @@ impl ShotStorage for DirectStorage {
         .await?;
         Ok(key)
     }
+
+    async fn save_poster(&self, at: &ShotAttempt, poster: Clip) -> Result<String, ArtifactError> {
+        let key = keys::poster(&at.shot, at.attempt, &poster.content_type).ok_or_else(|| {
+            ArtifactError::Io(format!("no poster type for {:?}", poster.content_type))
+        })?;
+        let bytes = Bytes::from(poster.bytes);
+        retrying("poster", WRITE_TRIES, FIRST_RETRY, || {
+            self.store.put(&key, &poster.content_type, bytes.clone())
+        })
+        .await?;
+        Ok(key)
+    }
+
+    async fn load_input(
+        &self,
+        _at: &ShotAttempt,
+        key: &str,
+    ) -> Result<Option<Clip>, ArtifactError> {
+        let Some(object) = self.store.get(super::check_key(key)?, None).await? else {
+            return Ok(None);
+        };
+        let content_type = object.content_type.clone();
+        Ok(Some(Clip {
+            content_type,
+            bytes: object.bytes().await?.to_vec(),
+        }))
+    }
 }
 
 /// `cp` encoded on the blocking pool: a real latent is megabytes, and the caller is often on an
@@ -295,5 +330,38 @@ mod tests {
             .expect_err("down");
         assert!(matches!(err, ArtifactError::Unavailable(_)), "{err}");
         assert_eq!(down.load_checkpoint(&at, 1).await.expect("load"), None);
+    }
+
+    #[actix_rt::test]
+    async fn a_poster_is_stored_beside_the_clip_and_read_back_as_an_input() {
+        let at = ShotAttempt {
+            shot: ShotId::from("shot_abc_2"),
+            attempt: 1,
+        };
+        let storage = storage(0);
+        let png = Clip {
+            content_type: "image/png".into(),
+            bytes: b"\x89PNG...".to_vec(),
+        };
+        let key = storage.save_poster(&at, png.clone()).await.expect("poster");
+        assert_eq!(key, "clips/shot_abc_2-a1-poster.png");
+        assert_eq!(key, at.shot.poster_key(1, "png"));
+        assert_eq!(
+            storage.load_input(&at, &key).await.expect("load"),
+            Some(png)
+        );
+        let mp4 = Clip {
+            content_type: "video/mp4".into(),
+            bytes: vec![0],
+        };
+        assert!(storage.save_poster(&at, mp4).await.is_err());
+        assert_eq!(
+            storage
+                .load_input(&at, "clips/shot_abc_0-a1.mp4")
+                .await
+                .expect("load"),
+            None
+        );
+        assert!(storage.load_input(&at, "../etc/passwd").await.is_err());
     }
 }

@@ -1,6 +1,8 @@
-//! Tests of the ONNX executor against the bundled model and the Python onnxruntime's reference
-//! (`models/tiny-video/reference.json`, written by `models/export_tiny.py`). They run real
-//! inference through ort: `scripts/ensure-onnxruntime.sh` must have installed the library.
+//! Tests of the ONNX executor against the bundled models and the Python onnxruntime's references
+//! (`models/tiny-video/reference.json`, `models/tiny-image/reference.json`, written by
+//! `models/export_tiny.py`). They run real inference through ort:
+//! `scripts/ensure-onnxruntime.sh` must have installed the library. Image-to-video and the
+//! reference stage are in `tests/story.rs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,7 +19,10 @@ use shotfarm_actors::ports::{ArtifactStore, DirectStorage};
 use shotfarm_core::domain::ShotSpec;
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
+mod story;
+
 const MODEL: &str = "tiny-video";
+const IMAGE_MODEL: &str = "tiny-image";
 
 /// The embedded default with its data under a fresh temporary directory.
 fn settings(name: &str, pace: bool) -> (Settings, PathBuf) {
@@ -26,18 +31,29 @@ fn settings(name: &str, pace: bool) -> (Settings, PathBuf) {
     let mut s = Settings::load(None, Vec::new()).expect("embedded default");
     s.executor.data_dir = dir.clone();
     s.timing.time_factor = 1.0;
-    let onnx = s
-        .models
-        .get_mut(MODEL)
-        .and_then(|m| m.onnx.as_mut())
-        .expect("tiny-video has an onnx entry");
-    onnx.pace_to_profile = pace;
+    for model in [MODEL, IMAGE_MODEL] {
+        let onnx = s
+            .models
+            .get_mut(model)
+            .and_then(|m| m.onnx.as_mut())
+            .expect("the bundled models have an onnx entry");
+        onnx.pace_to_profile = pace;
+    }
     (s, dir)
 }
 
 fn reference() -> Value {
-    let path = resolve(Path::new("models/tiny-video/reference.json")).expect("reference.json");
+    json_file("models/tiny-video/reference.json")
+}
+
+fn json_file(path: &str) -> Value {
+    let path = resolve(Path::new(path)).unwrap_or_else(|| panic!("{path}"));
     serde_json::from_slice(&std::fs::read(path).expect("read")).expect("json")
+}
+
+fn bytes_file(path: &str) -> Vec<u8> {
+    let path = resolve(Path::new(path)).unwrap_or_else(|| panic!("{path}"));
+    std::fs::read(path).expect("read")
 }
 
 fn floats(v: &Value) -> Vec<f32> {
@@ -60,27 +76,43 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-/// Fresh sessions for the bundled model, as a node would hold them.
+/// Fresh sessions for the bundled video model, as a node would hold them.
 fn sessions(s: &Settings) -> ModelSessions {
+    sessions_of(s, MODEL)
+}
+
+/// Fresh sessions for one bundled model.
+fn sessions_of(s: &Settings, model: &str) -> ModelSessions {
     let runtime =
         OrtRuntime::get(&s.executor).expect("onnx runtime (run scripts/ensure-onnxruntime.sh)");
-    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
-    let spec = Arc::new(ModelSpec::resolve(MODEL, onnx).expect("model files"));
+    let onnx = s.models[model].onnx.as_ref().expect("onnx");
+    let spec = Arc::new(ModelSpec::resolve(model, onnx).expect("model files"));
     ModelSessions::create(&runtime, spec, Provider::Cpu, 0, 1).expect("sessions")
 }
 
-/// Runs steps `from+1..=to` of `steps` on `latent`.
+/// Runs steps `from+1..=to` of `steps` on `latent` without a reference image.
 fn run_steps(
     m: &mut ModelSessions,
-    mut latent: Vec<f32>,
+    latent: Vec<f32>,
     cond: &[f32],
     from: u32,
     to: u32,
     steps: u32,
 ) -> Vec<f32> {
+    run_steps_with(m, latent, cond, None, (from, to, steps))
+}
+
+/// Runs steps `from+1..=to` of `steps` on `latent`, conditioned on `image` when given.
+fn run_steps_with(
+    m: &mut ModelSessions,
+    mut latent: Vec<f32>,
+    cond: &[f32],
+    image: Option<&[f32]>,
+    (from, to, steps): (u32, u32, u32),
+) -> Vec<f32> {
     for step in from + 1..=to {
         latent = m
-            .denoise(&latent, inputs::timestep(step, steps), cond)
+            .denoise(&latent, inputs::timestep(step, steps), cond, image)
             .expect("denoise");
     }
     latent
@@ -199,8 +231,17 @@ fn memory() -> (Arc<MemoryArtifacts>, Arc<DirectStorage>) {
 
 /// The stored clip under `key`.
 async fn clip_bytes(store: &MemoryArtifacts, key: &str) -> Vec<u8> {
-    let clip = store.get(key, None).await.expect("load").expect("clip");
-    clip.bytes().await.expect("body").to_vec()
+    stored(store, key).await.bytes
+}
+
+/// The object stored under `key`, with its content type.
+async fn stored(store: &MemoryArtifacts, key: &str) -> shotfarm_actors::ports::Clip {
+    let object = store.get(key, None).await.expect("load").expect("stored");
+    let content_type = object.content_type.clone();
+    shotfarm_actors::ports::Clip {
+        content_type,
+        bytes: object.bytes().await.expect("body").to_vec(),
+    }
 }
 
 /// Collects an executor's events.
@@ -226,7 +267,7 @@ impl Handler<ExecEvent> for Collector {
     }
 }
 
-fn job(node: &str, attempt: u32, from_step: u32, seconds_per_step: f64) -> ExecJob {
+pub(super) fn job(node: &str, attempt: u32, from_step: u32, seconds_per_step: f64) -> ExecJob {
     ExecJob {
         shot: ShotId::from("shot_exec_0"),
         video: VideoId::from("vid_exec"),
@@ -244,11 +285,17 @@ fn job(node: &str, attempt: u32, from_step: u32, seconds_per_step: f64) -> ExecJ
         from_step,
         seconds_per_step,
         checkpoint_every_steps: 1,
+        stage: Default::default(),
+        inputs: Default::default(),
     }
 }
 
 /// Starts `job` and waits for its last event; returns every event.
-async fn run(exec: &OnnxExecutor, job: ExecJob, stop_after: Option<u32>) -> Vec<ExecEvent> {
+pub(super) async fn run(
+    exec: &OnnxExecutor,
+    job: ExecJob,
+    stop_after: Option<u32>,
+) -> Vec<ExecEvent> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let collector = Collector {
         seen: Arc::clone(&seen),
@@ -447,13 +494,46 @@ fn a_missing_model_folder_fails_at_start_naming_it() {
 }
 
 #[test]
-fn the_bundled_files_are_what_the_export_script_makes() {
+fn a_graph_input_the_configuration_does_not_name_fails_at_start() {
+    let (mut s, dir) = settings("unnamed", false);
+    if let Some(onnx) = s.models.get_mut(MODEL).and_then(|m| m.onnx.as_mut()) {
+        (onnx.denoise.image, onnx.image_size) = (None, None);
+    }
+    let err = OnnxExecutor::new(&s, memory().1).err().expect("must fail");
+    assert!(err.to_string().contains("\"image\""), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A whole job on fresh sessions of `model`, as the executor runs it: the final latent and the
+/// decoded frames.
+fn render(
+    s: &Settings,
+    model: &str,
+    r: &Value,
+    image: Option<&[f32]>,
+) -> (Vec<f32>, crate::clip::Frames) {
+    let mut m = sessions_of(s, model);
+    let onnx = s.models[model].onnx.as_ref().expect("onnx");
+    let steps = r["steps"].as_u64().expect("steps") as u32;
+    let cond = inputs::conditioning(r["prompt"].as_str().expect("prompt"), onnx.conditioning_dim);
+    let noise = inputs::initial_noise(r["seed"].as_u64().expect("seed"), onnx.latent_len());
+    let latent = run_steps_with(&mut m, noise, &cond, image, (0, steps, steps));
+    let frames = m.decode(&latent).expect("decode");
+    (latent, frames)
+}
+
+#[test]
+fn the_bundled_files_are_what_the_export_script_makes_and_ort_matches_python_bit_for_bit() {
     let python = resolve(Path::new(".venv/bin/python"))
         .expect("no .venv/bin/python: run scripts/ensure-onnxruntime.sh");
     let script = resolve(Path::new("models/export_tiny.py")).expect("export script");
+    let fresh = std::env::temp_dir().join(format!("shotfarm-onnx-export-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&fresh);
     let out = std::process::Command::new(python)
         .arg(script)
         .arg("--check")
+        .arg("--fresh")
+        .arg(&fresh)
         .output()
         .expect("run the export script");
     assert!(
@@ -462,6 +542,28 @@ fn the_bundled_files_are_what_the_export_script_makes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // The committed files may come from another CPU (hence the tolerances elsewhere); a fresh
+    // export ran the Python onnxruntime on this machine, where ort must agree to the last bit.
+    let read = |p: &str| std::fs::read(fresh.join(p)).expect("fresh file");
+    let json = |p: &str| -> Value { serde_json::from_slice(&read(p)).expect("json") };
+    let (s, _) = settings("fresh", false);
+    let video = json("tiny-video/reference.json");
+    let (latent, frames) = render(&s, MODEL, &video, None);
+    assert_eq!(le_bytes(&latent), le_bytes(&floats(&video["final_latent"])));
+    assert_eq!(frames.rgb, read("tiny-video/reference_frames.rgb"));
+
+    let image = json("tiny-image/reference.json");
+    let (latent, frames) = render(&s, IMAGE_MODEL, &image, None);
+    assert_eq!(le_bytes(&latent), le_bytes(&floats(&image["final_latent"])));
+    assert_eq!(frames.rgb, read("tiny-image/reference_image.rgb"));
+
+    let pixels = inputs::image_input(&frames.rgb, 64, 64, 64, 64).expect("an image input");
+    let (latent, frames) = render(&s, MODEL, &video, Some(&pixels));
+    let i2v = &video["i2v"];
+    assert_eq!(le_bytes(&latent), le_bytes(&floats(&i2v["final_latent"])));
+    assert_eq!(frames.rgb, read("tiny-video/reference_i2v_frames.rgb"));
+    let _ = std::fs::remove_dir_all(fresh);
 }
 
 #[test]

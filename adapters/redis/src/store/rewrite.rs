@@ -17,21 +17,43 @@ use shotfarm_core::ids::VideoId;
 /// Rounds of compare-and-set before giving up on a video whose shots never stop changing.
 const ROUNDS: usize = 64;
 
-/// Where a hash field keeps its text: `meta`'s `title`, a shot's `spec.prompt`.
-fn text_of<'a>(field: &str, value: &'a mut Value) -> Option<&'a mut Value> {
+/// Where a hash field keeps its texts: `meta`'s `title`; a shot's `spec.prompt` and, for a story
+/// video's script job, its `output` (the script, sealed like prompts).
+fn texts_of<'a>(field: &str, value: &'a mut Value) -> Vec<(TextField, &'a mut Value)> {
     if field == "meta" {
-        value.get_mut("title").filter(|t| t.is_string())
-    } else {
-        value.get_mut("spec")?.get_mut("prompt")
+        return value
+            .get_mut("title")
+            .filter(|t| t.is_string())
+            .map(|t| vec![(TextField::Title, t)])
+            .unwrap_or_default();
     }
-}
-
-/// Which text a hash field holds: `meta` the title, `s:<i>` shot `i`'s prompt.
-fn text_field(field: &str) -> TextField {
-    match field.strip_prefix("s:").and_then(|i| i.parse().ok()) {
-        Some(i) => TextField::Prompt(i),
-        None => TextField::Title,
+    let i = field
+        .strip_prefix("s:")
+        .and_then(|i| i.parse().ok())
+        .unwrap_or(0);
+    let Some(obj) = value.as_object_mut() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let (spec, output) = {
+        let mut spec = None;
+        let mut output = None;
+        for (k, v) in obj.iter_mut() {
+            match k.as_str() {
+                "spec" => spec = v.get_mut("prompt"),
+                "output" if v.is_string() => output = Some(v),
+                _ => {}
+            }
+        }
+        (spec, output)
+    };
+    if let Some(p) = spec {
+        out.push((TextField::Prompt(i), p));
     }
+    if let Some(o) = output {
+        out.push((TextField::Output(i), o));
+    }
+    out
 }
 
 /// A field's text after the mapping.
@@ -44,23 +66,29 @@ enum Mapped {
     New(String),
 }
 
-/// The field's JSON with its text mapped.
+/// The field's JSON with its texts mapped.
 fn mapped(id: &VideoId, field: &str, json: &str, map: &TextMap<'_>) -> Result<Mapped, StoreError> {
     let mut value: Value =
         serde_json::from_str(json).map_err(|e| corrupt(format!("video {id} {field}: {e}")))?;
-    let Some(text) = text_of(field, &mut value) else {
+    let texts = texts_of(field, &mut value);
+    if texts.is_empty() {
         return Ok(Mapped::NoText);
-    };
-    let Some(old) = text.as_str() else {
-        return Err(corrupt(format!("video {id} {field}: text is not a string")));
-    };
-    match map(old).map_err(|reason| StoreError::unreadable(id, text_field(field), reason))? {
-        None => Ok(Mapped::Same),
-        Some(new) => {
+    }
+    let mut changed = false;
+    for (which, text) in texts {
+        let Some(old) = text.as_str() else {
+            return Err(corrupt(format!("video {id} {field}: text is not a string")));
+        };
+        if let Some(new) = map(old).map_err(|reason| StoreError::unreadable(id, which, reason))? {
             *text = Value::String(new);
-            Ok(Mapped::New(value.to_string()))
+            changed = true;
         }
     }
+    Ok(if changed {
+        Mapped::New(value.to_string())
+    } else {
+        Mapped::Same
+    })
 }
 
 /// Maps and compare-and-sets the video's title and prompts; `script` is `rewrite_text.lua`.

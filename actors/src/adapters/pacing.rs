@@ -1,0 +1,94 @@
+//! Step pacing shared by the embedded default's simulated executors (the timing model and the
+//! scene splitter): each step of an attempt takes `seconds_per_step × time_factor` on the async
+//! runtime, is reported and checkpointed, and a stop request is honoured at once. One loop, so
+//! a simulated script job and a simulated shot pace, stop and fail alike.
+
+use std::time::Duration;
+
+use actix::Recipient;
+use tokio::sync::watch;
+
+use crate::ports::{ExecEvent, ExecJob};
+
+/// What the fault model decided for one attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Fate {
+    Completes,
+    FailsAt(u32),
+    HangsAt(u32),
+}
+
+/// How an attempt's steps ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Paced {
+    /// Every step ran: the caller reports `Completed` with what it made.
+    AllSteps,
+    /// Stopped or failed: the last event is already sent.
+    Ended,
+}
+
+/// How long one of `job`'s steps takes at `time_factor`.
+pub(crate) fn step_time(job: &ExecJob, time_factor: f64) -> Duration {
+    Duration::from_secs_f64((job.seconds_per_step * time_factor).max(0.0))
+}
+
+/// Reports `Started`, then runs steps `from_step + 1 ..= steps`, each `step_time` long, reporting
+/// `Stepped` and, every `checkpoint_every_steps` and at the last step, `Checkpointed`. A stop
+/// request ends it with `Stopped` at the last whole step (a simulated model checkpoints
+/// instantly: its "latent" is its step count); `fate` makes it fail or hang at a step.
+pub(crate) async fn run_steps(
+    job: &ExecJob,
+    step_time: Duration,
+    fate: Fate,
+    stop: &mut watch::Receiver<bool>,
+    sink: &Recipient<ExecEvent>,
+) -> Paced {
+    let (shot, attempt) = (job.shot.clone(), job.attempt);
+    let every = job.checkpoint_every_steps.max(1);
+    sink.do_send(ExecEvent::Started {
+        shot: shot.clone(),
+        attempt,
+    });
+    for step in job.from_step + 1..=job.spec.steps {
+        if fate == Fate::HangsAt(step) {
+            // A hung model makes no progress until it is stopped.
+            let _ = stop.wait_for(|s| *s).await;
+            sink.do_send(ExecEvent::Stopped {
+                shot,
+                attempt,
+                checkpoint_step: step - 1,
+            });
+            return Paced::Ended;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(step_time) => {}
+            _ = stop.wait_for(|s| *s) => {
+                let checkpoint_step = step - 1;
+                sink.do_send(ExecEvent::Stopped { shot, attempt, checkpoint_step });
+                return Paced::Ended;
+            }
+        }
+        if fate == Fate::FailsAt(step) {
+            let error = format!("simulated model failure at step {step}");
+            sink.do_send(ExecEvent::Failed {
+                shot,
+                attempt,
+                error,
+            });
+            return Paced::Ended;
+        }
+        sink.do_send(ExecEvent::Stepped {
+            shot: shot.clone(),
+            attempt,
+            step,
+        });
+        if step % every == 0 || step == job.spec.steps {
+            sink.do_send(ExecEvent::Checkpointed {
+                shot: shot.clone(),
+                attempt,
+                step,
+            });
+        }
+    }
+    Paced::AllSteps
+}

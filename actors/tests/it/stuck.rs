@@ -1,0 +1,210 @@
+//! Actor-level tests of stuck shots: a node whose shot stops making progress (the node itself
+//! alive) lists the shot in its view's `stuck_shots` after `timing.stuck_flag_*`; the mark goes
+//! when the shot moves again and comes back when it stalls again; once the farm cancels the
+//! stalled attempt (`timing.stuck_*`) the old attempt is no longer shown, and the next attempt,
+//! which never starts, is shown in its turn.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
+use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
+use shotfarm_actors::ports::{ExecEvent, ExecJob};
+use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_core::domain::{GpuSpec, NodeSpec, ShotSpec};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId};
+use shotfarm_core::settings::Settings;
+use shotfarm_core::views::NodeView;
+
+/// What the puppet node was told: runs (with whom to report to) and cancellations.
+#[derive(Default)]
+struct Told {
+    runs: Vec<(ExecJob, Recipient<ShotReport>)>,
+    cancels: Vec<(ShotId, u32)>,
+}
+
+/// A node that runs nothing by itself: the test speaks for it, step by step.
+struct PuppetNode {
+    uplink: NodeUplink,
+    told: Arc<Mutex<Told>>,
+}
+
+impl Actor for PuppetNode {
+    type Context = Context<Self>;
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.uplink.register.do_send(RegisterNode {
+            spec: NodeSpec {
+                id: NodeId::from("puppet"),
+                pool: "video".into(),
+                provider: "test".into(),
+                spot: false,
+                price_per_hour: 1.0,
+                gpus: vec![GpuSpec {
+                    index: 0,
+                    model: "A100-80GB".into(),
+                    memory_mb: 81920,
+                }],
+            },
+            handle: ctx.address().recipient(),
+            group: None,
+        });
+    }
+}
+
+impl Handler<NodeCommand> for PuppetNode {
+    type Result = ();
+    fn handle(&mut self, cmd: NodeCommand, _: &mut Context<Self>) {
+        let mut told = self.told.lock().expect("lock");
+        match cmd {
+            NodeCommand::Run { job, reporter } => told.runs.push((*job, reporter)),
+            NodeCommand::Cancel { shot, attempt } => told.cancels.push((shot, attempt)),
+            _ => {}
+        }
+    }
+}
+
+/// Polls until `pick` finds what it looks for (a condition, not a sleep of the right length).
+async fn until<T>(what: &str, mut pick: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = pick() {
+            return found;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls the puppet's node view until `pick` holds, and returns it.
+async fn until_view(farm: &Farm, what: &str, pick: impl Fn(&NodeView) -> bool) -> NodeView {
+    let start = Instant::now();
+    loop {
+        let nodes = farm.nodes().await.expect("nodes");
+        let view = nodes.into_iter().find(|n| n.id == NodeId::from("puppet"));
+        if let Some(view) = view.as_ref().filter(|v| pick(v)) {
+            return view.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "waited for {what}; stuck now: {:?}",
+            view.map(|v| v.stuck_shots)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
+    let mut settings = Settings::load(None, Vec::new()).expect("default settings");
+    settings.node_groups.clear();
+    settings.timing.time_factor = 0.002;
+    // The puppet sends no telemetry: it must not be lost meanwhile.
+    settings.timing.heartbeat_timeout = Duration::from_secs(600);
+    // Steps are expected every few milliseconds, so the floors decide: shown after 1 s without
+    // progress, cancelled after 4 s. The windows are wide for a loaded machine, where the test
+    // polls every 10 ms.
+    settings.timing.stuck_flag_min = Duration::from_secs(1);
+    settings.timing.stuck_min = Duration::from_secs(4);
+    let farm = Farm::start_with(
+        settings.clone(),
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryBus::new()),
+        Arc::new(TimingExecutor::new(settings.timing.time_factor)),
+    )
+    .expect("farm");
+    let told = Arc::new(Mutex::new(Told::default()));
+    PuppetNode {
+        uplink: farm.node_uplink(),
+        told: told.clone(),
+    }
+    .start();
+    until_view(&farm, "the puppet to register", |_| true).await;
+    let video = farm
+        .submit(
+            OwnerId::from("alice"),
+            NewVideo {
+                stages: None,
+                title: None,
+                priority: Default::default(),
+                shots: vec![ShotSpec {
+                    prompt: "p".into(),
+                    duration_s: 8,
+                    model: "tiny-video".into(),
+                    seed: 1,
+                    steps: 10,
+                }],
+            },
+        )
+        .await
+        .expect("submit");
+    let shot = video.shots[0].id.clone();
+    let reporter = until("the shot to reach the puppet", || {
+        told.lock().expect("lock").runs.first().map(|r| r.1.clone())
+    })
+    .await;
+    let report = |event: ExecEvent| {
+        reporter.do_send(ShotReport {
+            node: NodeId::from("puppet"),
+            event,
+            preempted: false,
+        })
+    };
+    report(ExecEvent::Started {
+        shot: shot.clone(),
+        attempt: 1,
+    });
+    report(ExecEvent::Stepped {
+        shot: shot.clone(),
+        attempt: 1,
+        step: 1,
+    });
+
+    // No step after the first: shown stuck there.
+    let view = until_view(&farm, "the shot shown stuck at step 1", |v| {
+        !v.stuck_shots.is_empty()
+    })
+    .await;
+    assert_eq!(view.stuck_shots.len(), 1, "{:?}", view.stuck_shots);
+    let first = view.stuck_shots[0].clone();
+    assert_eq!((&first.shot, first.attempt, first.step), (&shot, 1, 1));
+    assert_eq!(view.shots_in_flight, vec![shot.clone()]);
+
+    // It moves again: the mark goes; it stalls again: the mark is back, at its new step.
+    report(ExecEvent::Stepped {
+        shot: shot.clone(),
+        attempt: 1,
+        step: 2,
+    });
+    until_view(&farm, "the mark to go after a step", |v| {
+        v.stuck_shots.is_empty()
+    })
+    .await;
+    let again = until_view(&farm, "the shot shown stuck at step 2", |v| {
+        !v.stuck_shots.is_empty()
+    })
+    .await
+    .stuck_shots[0]
+        .clone();
+    assert_eq!((again.attempt, again.step), (1, 2));
+    assert!(again.since > first.since, "{again:?} after {first:?}");
+
+    // Still nothing: the farm cancels attempt 1 on the node and retries the shot, on the same
+    // node (the only one); the old attempt's mark went with it, and the new attempt, which never
+    // starts, is shown stuck in its turn.
+    until("attempt 1 cancelled and attempt 2 run", || {
+        let t = told.lock().expect("lock");
+        (t.cancels.contains(&(shot.clone(), 1)) && t.runs.iter().any(|r| r.0.attempt == 2))
+            .then_some(())
+    })
+    .await;
+    let view = until_view(&farm, "attempt 2 shown stuck", |v| {
+        v.stuck_shots.iter().all(|s| s.attempt != 1) && !v.stuck_shots.is_empty()
+    })
+    .await;
+    assert_eq!(view.stuck_shots[0].attempt, 2, "{:?}", view.stuck_shots);
+}
