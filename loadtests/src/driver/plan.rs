@@ -75,7 +75,12 @@ pub struct PlanReport {
     pub time_factor: f64,
     pub videos_completed: usize,
     pub videos_unfinished: usize,
+    /// GPU-hours the farm held for the month's shots (wall holds over the time factor: the
+    /// model's work plus each attempt's fixed overhead, magnified by the compression).
     pub busy_gpu_hours: f64,
+    /// GPU-hours of the month's shots as the model's timing profile says (steps × seconds per
+    /// step on the GPU each ran on): the work itself, whatever the load on this machine.
+    pub modelled_gpu_hours: f64,
     pub paid_gpu_hours: f64,
     pub cost_on_demand_usd: f64,
     pub cost_spot_usd: f64,
@@ -114,6 +119,12 @@ pub async fn run(
     for s in model.seconds_per_step.values_mut() {
         *s *= fold;
     }
+    // The profile the shots are paced by, for the modelled work they come to.
+    let profile_of = (
+        model.seconds_per_step.clone(),
+        model.clip_seconds,
+        f64::from(model.gpus),
+    );
     let store = Arc::new(MemoryStore::new());
     let bus = Arc::new(MemoryBus::new());
     let executor: Arc<dyn Executor> = Arc::new(TimingExecutor::new(tf));
@@ -163,7 +174,25 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let gpu_of: std::collections::HashMap<_, _> = farm
+        .nodes()
+        .await?
+        .into_iter()
+        .filter_map(|n| Some((n.id, n.gpus.first()?.model.clone())))
+        .collect();
+    let modelled = |s: &shotfarm_core::domain::ShotRecord| -> f64 {
+        let (per_step, clip, gpus) = &profile_of;
+        let step = s
+            .node
+            .as_ref()
+            .and_then(|n| gpu_of.get(n))
+            .and_then(|g| per_step.get(g))
+            .copied()
+            .unwrap_or_default();
+        f64::from(s.spec.steps) * step * f64::from(s.spec.duration_s) / clip * gpus
+    };
     let (mut waits, mut completions, mut busy_s) = (Vec::new(), Vec::new(), 0.0);
+    let mut modelled_s = 0.0;
     let (mut done, mut unfinished) = (0, 0);
     for v in &videos {
         let Some(r) = store.video(&v.id).await? else {
@@ -175,6 +204,7 @@ pub async fn run(
         }
         done += 1;
         busy_s += r.shots.iter().map(|s| s.gpu_seconds).sum::<f64>();
+        modelled_s += r.shots.iter().map(&modelled).sum::<f64>();
         completions.push((r.updated_at - r.created_at).num_milliseconds() as f64 / 1e3 / tf);
         let mut placed = std::collections::HashSet::new();
         for e in bus.replay(&v.id, 0).unwrap_or_default() {
@@ -196,6 +226,8 @@ pub async fn run(
         videos_completed: done,
         videos_unfinished: unfinished,
         busy_gpu_hours: month(busy_s) / 3600.0,
+        // Modelled seconds are already modelled time: scaled to the month only.
+        modelled_gpu_hours: modelled_s * scale / 3600.0,
         paid_gpu_hours: month(paid_gpu_s) / 3600.0,
         cost_on_demand_usd: month(cost.on_demand),
         cost_spot_usd: month(cost.spot),
@@ -237,7 +269,8 @@ pub fn markdown(p: &PlanReport) -> String {
          {} days replayed in {:.0} wall seconds (time factor {:.2e}), scaled to 30 days; {} videos \
          completed, {} unfinished.\n\n\
          | figure | simulated month |\n|---|---|\n\
-         | GPU-hours busy | {:.0} |\n| GPU-hours paid | {:.0} |\n\
+         | GPU-hours busy (held) | {:.0} |\n| GPU-hours of modelled work | {:.0} |\n\
+         | GPU-hours paid | {:.0} |\n\
          | cost on demand | ${:.0} |\n| cost spot | ${:.0} |\n| cost total | ${:.0} |\n\
          | cost per video | ${:.3} |\n| wait p50 / p95 / p99 | {:.0} / {:.0} / {:.0} s |\n\
          | completion p50 / p95 | {:.0} / {:.0} s |\n\n\
@@ -249,6 +282,7 @@ pub fn markdown(p: &PlanReport) -> String {
         p.videos_completed,
         p.videos_unfinished,
         p.busy_gpu_hours,
+        p.modelled_gpu_hours,
         p.paid_gpu_hours,
         p.cost_on_demand_usd,
         p.cost_spot_usd,

@@ -12,11 +12,10 @@ fn a_day_of_the_seed_month_scales_to_the_month() {
     profile.videos_per_month = 1500;
     let settings = Settings::from_toml_str(SEED_SCENARIO_B).expect("settings");
     // A day in 48 s of wall time: a shot then holds its GPU ~100 ms of wall time. The busy
-    // GPU-seconds are the farm's own accounting, the wall time from assignment to release divided
-    // by the time factor, so each shot's fixed overhead on a loaded machine (claim, store writes,
-    // messages: tens of ms) counts as work, magnified by the compression. At 8 s two test runs at
-    // once on two cores read 1.6x the modelled work; at 24 s, two whole CI runs at once read
-    // 1.75x; at 48 s the same overhead is half the share.
+    // The farm's busy GPU-seconds are its wall holds over the time factor, so each shot's fixed
+    // overhead on a loaded machine (claim, store writes, messages: tens of ms) counts as work,
+    // magnified by the compression; the modelled work (steps x seconds per step) is what the
+    // month's shots come to whatever the load, and is what is checked against the profile.
     let report = actix_rt::System::new()
         .block_on(plan::run(settings, profile, 1.0, 48.0, 3))
         .expect("plan");
@@ -26,9 +25,17 @@ fn a_day_of_the_seed_month_scales_to_the_month() {
     // give or take the Poisson arrivals of one day and the pacing overhead.
     let want = report.videos_completed as f64 * 30.0 * 0.4;
     assert!(
-        report.busy_gpu_hours > want * 0.8 && report.busy_gpu_hours < want * 1.6,
-        "{} GPU-hours busy, expected about {want}",
-        report.busy_gpu_hours
+        (report.modelled_gpu_hours / want - 1.0).abs() < 0.05,
+        "{} GPU-hours of modelled work, expected about {want}",
+        report.modelled_gpu_hours
+    );
+    // The holds cover the work (never less), plus overhead (bounded, but by the load).
+    assert!(
+        report.busy_gpu_hours >= report.modelled_gpu_hours * 0.99
+            && report.busy_gpu_hours < report.modelled_gpu_hours * 4.0,
+        "{} GPU-hours held for {} of work",
+        report.busy_gpu_hours,
+        report.modelled_gpu_hours
     );
     // Scenario B's 20 nodes stay up all month: 720 h x ($3.67 x 10 + $1.00 x 2) on demand and
     // 720 h x $1.10 x 8 spot.

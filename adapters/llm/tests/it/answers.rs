@@ -105,7 +105,7 @@ async fn a_wrong_scene_count_or_shape_is_named_without_quoting_the_answer() {
         "LLM answer is not a script: the script has 3 scenes, 8 were asked for"
     );
     let error = Run::start(&exec, script_job(8, 2)).failed().await;
-    assert!(error.contains("invalid type"), "{error}");
+    assert!(error.contains("another shape"), "{error}");
     assert!(!error.contains("walks home"), "{error}");
 }
 
