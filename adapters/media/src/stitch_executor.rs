@@ -94,8 +94,9 @@ async fn run(
         result
     };
     // An encode under way cannot be interrupted; a stop while it runs (or while the attempt is
-    // paced) reports at once, and whatever the join then stores under this attempt's keys is
-    // fenced off by the attempt number.
+    // paced) reports at once and drops the attempt's future, so nothing more is stored unless a
+    // write was already under way, and what that stores under this attempt's keys is fenced off
+    // by the attempt number.
     let result = tokio::select! {
         r = joined => r,
         _ = stop.wait_for(|s| *s) => {
