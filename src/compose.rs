@@ -1,14 +1,13 @@
 //! Which adapters a farm runs on, from its settings: in memory (the embedded default) or Redis
-//! when `store.url` is `redis://...`; each model's executor (`executors.rs`);
-//! the Kubernetes node provider when the autoscaler asks for it. The only place that knows
-//! every adapter crate.
+//! when `store.url` is `redis://...`; artifacts in the directory or object store `artifacts.url`
+//! names; each model's executor (`executors.rs`) on that store; the Kubernetes node provider
+//! when the autoscaler asks for it. The only place that knows every adapter crate.
 
 use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use shotfarm_actors::adapters::LocalArtifacts;
-use shotfarm_actors::ports::NodeProvider;
+use shotfarm_actors::ports::{ArtifactStore, DirectStorage, NodeProvider};
 use shotfarm_actors::{Adapters, Farm, FarmError};
 use shotfarm_core::settings::{ProviderChoice, Settings};
 use shotfarm_kubernetes::KubernetesProvider;
@@ -20,12 +19,15 @@ use shotfarm_redis::{
 /// Starts the farm on the configured store: in memory, or Redis when `store.url` is
 /// `redis://...` (or `rediss://`, `redis+unix://`), shared with every server pointed at it.
 pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
-    let executor = crate::executors::executor_for(&settings)
+    let artifacts = open_artifacts(&settings)?;
+    let storage = Arc::new(DirectStorage::new(Arc::clone(&artifacts)));
+    let executor = crate::executors::executor_for(&settings, storage)
         .map_err(|e| FarmError::Invalid(format!("{e:#}")))?;
     let node_provider = node_provider(&settings).await?;
     let Some(url) = settings.store.url.clone() else {
         let adapters = Adapters {
             node_provider,
+            artifacts,
             ..Adapters::in_memory(&settings, executor)
         };
         return Farm::start_on(settings, adapters);
@@ -47,11 +49,19 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
         accounts: Arc::new(RedisAccounts::new(&conn)),
         audit_log: Arc::new(RedisAuditLog::new(&conn, settings.store.audit_max_len)),
         revocations: Arc::new(RedisRevocations::new(&conn)),
-        artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+        artifacts,
         rate_limits: Arc::new(RedisRateLimits::new(&conn, &settings.limits)),
         node_provider,
     };
     Farm::open_shared(settings, adapters).await
+}
+
+/// The artifact store `artifacts.url` names (a directory on `executor.data_dir` when unset).
+pub fn open_artifacts(settings: &Settings) -> Result<Arc<dyn ArtifactStore>, FarmError> {
+    let store = shotfarm_objects::open(&settings.artifacts, &settings.executor.data_dir)
+        .map_err(|e| FarmError::Invalid(e.to_string()))?;
+    info!(artifacts = %store.describe(), "artifact store");
+    Ok(Arc::new(store))
 }
 
 /// Says at start what a crash of Redis can lose (read from the server, not assumed), and that

@@ -95,6 +95,24 @@ impl Auditor {
             .collect()
     }
 
+    /// The records of `owner` deleting `video` (one per shot, naming what the prompt was).
+    pub fn deletion(&self, owner: &OwnerId, video: &VideoRecord) -> Vec<AuditRecord> {
+        video
+            .shots
+            .iter()
+            .map(|shot| AuditRecord {
+                action: AuditAction::Delete,
+                who: owner.to_string(),
+                video_id: video.id.clone(),
+                shot_id: shot.id.clone(),
+                node_id: None,
+                attempt: None,
+                model: shot.spec.model.clone(),
+                prompt_digest: self.keyring.prompt_digest(&shot.spec.prompt),
+            })
+            .collect()
+    }
+
     /// Appends `records` and waits for the log; a failure is counted and logged.
     pub async fn record(&self, records: Vec<AuditRecord>) {
         if records.is_empty() {

@@ -3,6 +3,7 @@
 //! ever waits on placement. Reads of users' data take the caller and apply its rules here
 //! (`reads.rs`, `watch.rs`), never in the routes.
 
+mod artifacts;
 mod credits;
 mod reads;
 #[cfg(test)]
@@ -10,6 +11,7 @@ mod reads_tests;
 mod shared;
 mod watch;
 
+pub use artifacts::ShotHolding;
 pub use credits::{Submitted, IDEMPOTENCY_TTL};
 pub use reads::{Identity, Reader, VideoFilter};
 pub use watch::{Opening, Snapshot, VideoWatch};
@@ -20,7 +22,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::adapters::{
-    LocalArtifacts, MemoryAccounts, MemoryAuditLog, MemoryBus, MemoryRevocations, MemoryStore,
+    MemoryAccounts, MemoryArtifacts, MemoryAuditLog, MemoryBus, MemoryRevocations, MemoryStore,
 };
 use crate::audit::Auditor;
 use crate::local_nodes::LocalProvider;
@@ -29,7 +31,7 @@ use crate::messages::{
     PreemptNode, SupervisorHandle,
 };
 use crate::ports::{
-    Accounts, ArtifactStore, AuditLog, Clip, EventBus, Executor, NodeProvider, Revocations, Store,
+    Accounts, ArtifactStore, AuditLog, EventBus, Executor, NodeProvider, Revocations, Store,
 };
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::sealing::SealedStore;
@@ -91,7 +93,7 @@ pub struct Farm {
     bus: Arc<dyn EventBus>,
     settings: Arc<Settings>,
     metrics: Arc<FarmMetrics>,
-    /// Where finished clips are read from (checkpoints and clips live under `executor.data_dir`).
+    /// Checkpoints, clips and videos (`artifacts.url`; shared by every server and node).
     artifacts: Arc<dyn ArtifactStore>,
     /// Keeps this server in step with the others when the store is shared (Redis).
     reconciler: Option<actix::Addr<crate::reconciler::Reconciler>>,
@@ -117,7 +119,7 @@ pub struct Adapters {
     pub accounts: Arc<dyn Accounts>,
     pub audit_log: Arc<dyn AuditLog>,
     pub revocations: Arc<dyn Revocations>,
-    /// Where finished clips are read from.
+    /// Checkpoints, clips and videos.
     pub artifacts: Arc<dyn ArtifactStore>,
     /// Counts per-user request rates.
     pub rate_limits: Arc<dyn RateLimiter>,
@@ -128,7 +130,7 @@ pub struct Adapters {
 
 impl Adapters {
     /// The embedded default's adapters: store, bus, accounts, audit log and revocations in
-    /// memory, clips under `executor.data_dir`, shots on `executor`.
+    /// memory, artifacts in memory, shots on `executor`.
     pub fn in_memory(settings: &Settings, executor: Arc<dyn Executor>) -> Self {
         Self {
             store: Arc::new(MemoryStore::new()),
@@ -137,7 +139,7 @@ impl Adapters {
             accounts: Arc::new(MemoryAccounts::new()),
             audit_log: Arc::new(MemoryAuditLog::new()),
             revocations: Arc::new(MemoryRevocations::new()),
-            artifacts: Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone())),
+            artifacts: Arc::new(MemoryArtifacts::new()),
             rate_limits: Arc::new(RateLimits::new(&settings.limits)),
             node_provider: None,
         }
@@ -202,6 +204,7 @@ impl Farm {
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
             let accounts = Arc::clone(&accounts);
             let audit = audit.clone();
+            let artifacts = Arc::clone(&artifacts);
             move |supervisor| ShotJobDeps {
                 store,
                 bus,
@@ -213,6 +216,7 @@ impl Farm {
                 stuck_flag: timing.stuck_flag(),
                 stuck_cancel: timing.stuck_cancel(),
                 audit,
+                artifacts: Arc::clone(&artifacts),
             }
         };
         let supervisor = SupervisorHandle::from(&Supervisor::new(
@@ -221,6 +225,7 @@ impl Farm {
             deps,
             Some(Arc::clone(&provider)),
         ));
+        crate::artifact_sweeper::start(Arc::clone(&artifacts), settings.artifacts.clone());
         let autoscaler_log = crate::autoscaler::start(
             &settings,
             &supervisor,
@@ -372,42 +377,41 @@ impl Farm {
         &self.settings
     }
 
-    /// A shot's finished clip, if it has one.
-    pub async fn artifact(&self, shot: &ShotId) -> Result<Option<Clip>, FarmError> {
-        self.stored_artifact(shot, |s| s.artifact.clone()).await
+    /// The key of a shot's finished clip, if it has one (read from the shared store, so any
+    /// server finds what any node rendered).
+    pub async fn artifact_key(&self, shot: &ShotId) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| s.artifact.clone()).await
     }
 
-    /// The poster of a story video's finished video (its `stitch` job's), if stored.
-    pub async fn poster(&self, shot: &ShotId) -> Result<Option<Clip>, FarmError> {
-        self.stored_artifact(shot, |s| {
-            s.artifact
-                .as_ref()
-                .map(|_| s.id.poster_key(s.attempt, "png"))
+    /// The key of the poster of a story video's finished video (its `stitch` job's, beside the
+    /// MP4: [`keys::poster`] of the attempt that stored it), if the job finished with one.
+    pub async fn poster_key(&self, shot: &ShotId) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| {
+            s.artifact.as_ref().and_then(|_| {
+                crate::ports::keys::poster(&s.id, s.attempt, crate::ports::keys::POSTER)
+            })
         })
         .await
     }
 
-    /// The artifact `key_of` names for the stored `shot`.
-    async fn stored_artifact(
+    /// The key `key_of` names for the stored `shot`.
+    async fn stored_key(
         &self,
         shot: &ShotId,
         key_of: impl Fn(&shotfarm_core::domain::ShotRecord) -> Option<String>,
-    ) -> Result<Option<Clip>, FarmError> {
+    ) -> Result<Option<String>, FarmError> {
         let Some(video) = shot.video() else {
             return Ok(None);
         };
-        let key = self
+        Ok(self
             .store
             .video(&video)
             .await?
-            .and_then(|v| v.shots.iter().find(|s| &s.id == shot).and_then(&key_of));
-        let Some(key) = key else {
-            return Ok(None);
-        };
-        let artifacts = Arc::clone(&self.artifacts);
-        tokio::task::spawn_blocking(move || artifacts.load_clip(&key))
-            .await
-            .map_err(|e| FarmError::Unavailable(format!("reading a clip: {e}")))?
-            .map_err(|e| FarmError::Unavailable(e.to_string()))
+            .and_then(|v| v.shots.iter().find(|s| &s.id == shot).and_then(&key_of)))
+    }
+
+    /// The artifact store (downloads and agents' signed accesses go through it).
+    pub fn artifacts(&self) -> &Arc<dyn ArtifactStore> {
+        &self.artifacts
     }
 }

@@ -13,12 +13,14 @@
 //! - [`local_nodes`]: starts the configured local GPU-node actors.
 //! - [`farm`]: starts the actor system from the core's settings on the adapters it is given, and
 //!   is the facade the web layer calls.
+//! - [`artifact_sweeper`]: deletes artifacts past `artifacts.retention` (every server, idempotent).
 //! - [`audit`], [`credits`], [`rate_limit`], [`sealing`], [`counted_bus`]: the audit recorder,
 //!   credit accounting, per-user rate limits, and the sealing store and event-counting bus
 //!   decorators the facade applies.
 //! - `testkit` (feature `testkit`): the ports' conformance suites every adapter crate runs.
 
 pub mod adapters;
+pub mod artifact_sweeper;
 pub mod audit;
 pub mod autoscaler;
 pub mod counted_bus;

@@ -57,6 +57,8 @@ pub struct ShotJobDeps {
     pub stuck_cancel: StuckRule,
     /// Where every attempt handed to a node is recorded (`inference`) before the node runs it.
     pub audit: crate::audit::Auditor,
+    /// Where the shot's checkpoints are: dropped once it is final, whichever node saved them.
+    pub artifacts: Arc<dyn crate::ports::ArtifactStore>,
 }
 
 /// One shot's life.
@@ -128,15 +130,30 @@ impl ShotJob {
                 .into_actor(self)
                 .map(|written, act, ctx| match written {
                     Ok(()) if act.shot.state.is_final() => {
+                        act.drop_checkpoints();
                         act.deps.supervisor.stored.do_send(JobStored {
                             video: act.video.clone(),
                         });
-                        ctx.stop()
+                        ctx.stop();
                     }
                     Ok(()) => {}
                     Err(e) => act.resync(e, ctx),
                 }),
         );
+    }
+
+    /// Deletes a final shot's checkpoints in the background: a completed shot's node has dropped
+    /// them already, but a failed or cancelled one's (or an abandoned attempt's) would otherwise
+    /// wait for the sweeper's `artifacts.checkpoint_max_age`. A failure only costs space until
+    /// then.
+    fn drop_checkpoints(&self) {
+        let (artifacts, shot) = (Arc::clone(&self.deps.artifacts), self.shot.id.clone());
+        actix::spawn(async move {
+            let prefix = crate::ports::keys::checkpoints_of(&shot);
+            if let Err(e) = crate::ports::delete_prefix(artifacts.as_ref(), &prefix).await {
+                tracing::warn!(shot_id = %shot, error = %e, "cannot drop a final shot's checkpoints");
+            }
+        });
     }
 
     /// Writes the shot (retrying while the store is unavailable, so nothing is dropped during

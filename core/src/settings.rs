@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::StuckRule;
 
+mod artifacts;
 mod audit;
 mod autoscaler;
 mod credits;
@@ -18,6 +19,7 @@ mod limits;
 mod onnx;
 mod security;
 mod story;
+pub use artifacts::ArtifactSettings;
 pub use audit::AuditSettings;
 pub use autoscaler::{
     AutoscalerSettings, KubernetesSettings, PoolScaling, PoolWorkloads, ProviderChoice,
@@ -84,6 +86,9 @@ pub struct Settings {
     /// How prompt reads are recorded (optional; see [`AuditSettings`]).
     #[serde(default)]
     pub audit: AuditSettings,
+    /// Where checkpoints, clips and videos are kept, and for how long (optional).
+    #[serde(default)]
+    pub artifacts: ArtifactSettings,
     /// The models of a story video's stages (optional; see [`StorySettings`]).
     #[serde(default)]
     pub story: StorySettings,
@@ -320,6 +325,7 @@ impl Settings {
         "credits",
         "security",
         "audit",
+        "artifacts",
         "story",
     ];
 

@@ -27,8 +27,9 @@ use shotfarm_core::domain::{GpuSpec, NodeSpec};
 use shotfarm_core::settings::Settings;
 use shotfarm_nvml::{self as nvml_telemetry, TelemetryChoice};
 use shotfarm_web::agent_protocol::{MAX_GPUS, PROVIDER};
-use shotfarm_web::agents::{self, AgentUplink, UplinkConfig};
+use shotfarm_web::agents::{self, AgentUplink, TokenRenewer, UplinkConfig};
 
+use super::agent_storage::{AgentStorage, SharedToken};
 use super::server_url::ServerUrl;
 
 /// Where the server listens for agents.
@@ -90,6 +91,20 @@ pub struct AgentArgs {
     /// Base URL of the metadata endpoint (default: the cloud's own; a fake one in tests).
     #[arg(long, requires = "metadata")]
     metadata_url: Option<String>,
+}
+
+/// `inner`, also publishing each renewed token to `shared` (the artifact storage's).
+fn sharing_renewals(inner: TokenRenewer, shared: SharedToken) -> TokenRenewer {
+    TokenRenewer(Arc::new(move || {
+        let (inner, shared) = (inner.clone(), Arc::clone(&shared));
+        Box::pin(async move {
+            let token = (inner.0)().await?;
+            if let Ok(mut t) = shared.write() {
+                t.clone_from(&token);
+            }
+            Ok(token)
+        })
+    }))
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
@@ -159,8 +174,14 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         price_per_hour: args.price_per_hour,
         gpus,
     };
-    // The same executor as the server's local nodes: each model's (`executors.rs`).
-    let executor: Arc<dyn Executor> = crate::executors::executor_for(settings)?;
+    // The token artifact accesses are made with: the uplink's, renewals included.
+    let shared_token: SharedToken = Arc::new(std::sync::RwLock::new(token.clone()));
+    let renew = renew.map(|inner| sharing_renewals(inner, Arc::clone(&shared_token)));
+    // The same executor as the server's local nodes: each model's (`executors.rs`); checkpoints,
+    // clips and a stitch's inputs and poster go through the server's signed URLs to the farm's
+    // artifact store.
+    let storage = AgentStorage::new(server.clone(), shared_token, &tls)?;
+    let executor: Arc<dyn Executor> = crate::executors::executor_for(settings, Arc::new(storage))?;
     let config = UplinkConfig {
         url,
         tls: Some(tls),

@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch to one module per subcommand.
 
 mod agent;
+mod agent_storage;
 mod audit;
 mod bars;
 mod dev_keys;

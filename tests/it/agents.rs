@@ -45,8 +45,8 @@ fn start_agent_with_token(url: &str, token: &str, time_factor: &str) -> LoggedCh
     start_agent_with_args(url, token, time_factor, &[], None)
 }
 
-/// An agent with extra flags, storing checkpoints and clips under `data_dir` when given (a
-/// volume shared with the server).
+/// An agent with extra flags, on `data_dir` when given (its checkpoints and clips go to the
+/// server's artifact store through signed URLs either way; nothing is kept there).
 fn start_agent_with_args(
     url: &str,
     token: &str,

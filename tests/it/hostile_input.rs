@@ -191,6 +191,8 @@ fn every_documented_route_is_served() {
         let req = match method {
             "get" => server.http.get(&url),
             "post" => server.http.post(&url),
+            "put" => server.http.put(&url),
+            "delete" => server.http.delete(&url),
             other => panic!("unexpected method {other}"),
         };
         let resp = req.send().expect("probe");

@@ -9,6 +9,7 @@ mod agents;
 mod api_auth;
 mod api_flow;
 mod api_validation;
+mod artifact_store;
 mod artifacts;
 mod audit_log;
 mod autoscaler;

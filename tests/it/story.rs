@@ -117,6 +117,41 @@ fn a_story_becomes_a_video_through_every_stage_and_pool() {
         .expect("video");
     assert!(seen["script"].is_null());
     assert_eq!(seen["stages"].as_array().map(Vec::len), Some(4));
+
+    // Deleting the video removes every stage's artifact with the shots' clips: the reference
+    // PNG, the finished MP4 and its poster are gone from the store and their links 404.
+    let stored = || -> Vec<String> {
+        let prefix = format!("shot_{}_", id.trim_start_matches("vid_"));
+        std::fs::read_dir(s.data_dir().join("clips"))
+            .map(|dir| {
+                dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|name| name.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = stored();
+    assert!(
+        before.iter().any(|k| k.ends_with("-poster.png"))
+            && before
+                .iter()
+                .any(|k| k.ends_with(".png") && !k.contains("poster"))
+            && before.iter().filter(|k| k.ends_with(".mp4")).count() == 4,
+        "{before:?}"
+    );
+    let deleted = s
+        .http
+        .delete(format!("{}/api/v1/videos/{id}", s.base))
+        .bearer_auth(&alice)
+        .send()
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(stored(), Vec::<String>::new(), "left in the store");
+    for link in ["reference_url", "artifact_url", "poster_url"] {
+        let url = done[link].as_str().expect("link");
+        let resp = s.http.get(format!("{}{url}", s.base)).send().expect("GET");
+        assert_eq!(resp.status(), 404, "{link}");
+    }
 }
 
 #[test]

@@ -178,3 +178,59 @@ pub fn reconcile(
 
 #[cfg(test)]
 mod tests;
+
+/// What an agent asks to do with an artifact of a shot it runs
+/// (`POST /api/v1/agents/artifacts/sign`). The key is derived by the server from the object,
+/// never named by the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ArtifactRequest {
+    #[schema(value_type = String)]
+    pub shot: ShotId,
+    pub attempt: u32,
+    /// `get` or `put`.
+    pub access: ArtifactAccess,
+    pub object: ArtifactObject,
+}
+
+/// Read or write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactAccess {
+    Get,
+    Put,
+}
+
+/// Which of the shot's artifacts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ArtifactObject {
+    /// The latent after `step` (any attempt of the shot reads it; the current one writes it).
+    Checkpoint { step: u32 },
+    /// The attempt's clip, of this media type (`image/gif`, `video/mp4`, ...).
+    Clip { content_type: String },
+    /// A stitch attempt's poster, of this image type (`image/png`): written only.
+    Poster { content_type: String },
+    /// An artifact the shot's job reads from the stages before it (a story shot's reference
+    /// image, a stitch's clips), by the key its job names: read only, and only those keys.
+    Input { key: String },
+}
+
+/// A short-lived URL for one access: the store's presigned URL, or the server's own object
+/// route (a path on the server) where the store has none.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SignedAccess {
+    /// Absolute (a store), or a path on the server (`/api/v1/artifacts/object?...`).
+    pub url: String,
+    /// The HTTP method to use with it.
+    pub method: String,
+    /// The object's key (a clip's is what `completed` reports).
+    pub key: String,
+    /// Unix seconds after which the URL is refused.
+    pub expires_at: u64,
+}
+
+/// The steps at which a shot's latent is saved, ascending.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckpointSteps {
+    pub steps: Vec<u32>,
+}

@@ -15,6 +15,9 @@ use shotfarm_core::keyring::hex;
 
 /// Keeps these signatures apart from anything else the secret might sign.
 const DOMAIN: &str = "shotfarm-artifact-url-v1";
+/// The same for the server's own object route (`/api/v1/artifacts/object`), which stands in
+/// for a store's presigned URLs where the store has none (`file://`).
+const OBJECT_DOMAIN: &str = "shotfarm-artifact-object-v1";
 /// Expiries are rounded up to this many seconds, so a video polled every second shows the same
 /// URL for a while and the browser's cached clip stays valid.
 const EXPIRY_GRANULE_S: u64 = 60;
@@ -109,6 +112,43 @@ impl ArtifactSigner {
     }
 }
 
+impl ArtifactSigner {
+    /// `/api/v1/artifacts/object?key=&method=&exp=&sig=`: `method` on `key` until `exp`, for
+    /// whoever holds the URL (an agent given it for its own shot and attempt).
+    pub fn object_url(&self, method: &str, key: &str, exp: u64) -> String {
+        let sig = hex(hmac::sign(&self.key, object_message(method, key, exp).as_bytes()).as_ref());
+        let query: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("key", key)
+            .append_pair("method", method)
+            .append_pair("exp", &exp.to_string())
+            .append_pair("sig", &sig)
+            .finish();
+        format!("/api/v1/artifacts/object?{query}")
+    }
+
+    /// Accepts an object URL's signature of `method`, `key` and `exp` while `now_unix <= exp`.
+    pub fn verify_object(
+        &self,
+        method: &str,
+        key: &str,
+        exp: u64,
+        sig: &str,
+        now_unix: u64,
+    ) -> Result<(), SignatureError> {
+        let tag = unhex(sig).ok_or(SignatureError::BadSignature)?;
+        hmac::verify(&self.key, object_message(method, key, exp).as_bytes(), &tag)
+            .map_err(|_| SignatureError::BadSignature)?;
+        if now_unix > exp {
+            return Err(SignatureError::Expired);
+        }
+        Ok(())
+    }
+}
+
+fn object_message(method: &str, key: &str, exp: u64) -> String {
+    format!("{OBJECT_DOMAIN}\n{method}\n{key}\n{exp}")
+}
+
 /// Installs the process's signer; the first one stays (one server per process).
 pub fn install(signer: ArtifactSigner) {
     let _ = INSTALLED.set(signer);
@@ -179,6 +219,29 @@ mod tests {
         );
         // Polled a second later, the URL is the same (the browser keeps its cached clip).
         assert_eq!(s.url("shot_abc_0", 1_000_001), url);
+    }
+
+    #[test]
+    fn an_object_url_binds_its_method_key_and_expiry() {
+        let s = ArtifactSigner::new("a-secret-of-16-chars", Duration::from_secs(900));
+        let url = s.object_url("PUT", "checkpoints/shot_a_0/000003.latent", 2000);
+        assert!(url.starts_with("/api/v1/artifacts/object?key=checkpoints%2Fshot_a_0%2F000003.latent&method=PUT&exp=2000&sig="), "{url}");
+        let sig = url.rsplit("sig=").next().unwrap_or_default();
+        let key = "checkpoints/shot_a_0/000003.latent";
+        assert_eq!(s.verify_object("PUT", key, 2000, sig, 1000), Ok(()));
+        let bad = Err(SignatureError::BadSignature);
+        assert_eq!(s.verify_object("GET", key, 2000, sig, 1000), bad);
+        assert_eq!(
+            s.verify_object("PUT", "checkpoints/shot_b_0/000003.latent", 2000, sig, 1000),
+            bad
+        );
+        assert_eq!(s.verify_object("PUT", key, 2001, sig, 1000), bad);
+        assert_eq!(
+            s.verify_object("PUT", key, 2000, sig, 2001),
+            Err(SignatureError::Expired)
+        );
+        // Not a clip URL's signature either way.
+        assert_eq!(s.verify(key, 2000, sig, 1000), bad);
     }
 
     #[test]

@@ -70,6 +70,14 @@ pub struct TooManyRequests(#[allow(dead_code)] Problem);
 )]
 pub struct Unavailable(#[allow(dead_code)] Problem);
 
+/// 416: a `Range` that starts past the end (with `Content-Range: bytes */<size>`).
+#[derive(ToResponse)]
+#[response(
+    content_type = "application/problem+json",
+    headers(("Content-Range" = String, description = "`bytes */<size>`"))
+)]
+pub struct RangeNotSatisfiable(#[allow(dead_code)] Problem);
+
 /// The document's top: every path, the shared schemas and responses, the bearer scheme.
 #[derive(OpenApi)]
 #[openapi(
@@ -86,9 +94,16 @@ pub struct Unavailable(#[allow(dead_code)] Problem);
         crate::routes::videos::list,
         crate::routes::videos::read,
         crate::routes::videos::cancel,
+        crate::routes::videos::delete_video,
         crate::routes::credits::credits,
         crate::routes::progress::progress,
         crate::routes::artifacts::download,
+        crate::routes::artifacts::object_get,
+        crate::routes::artifacts::object_put,
+        crate::routes::artifacts::object_delete,
+        crate::agents::artifacts::sign,
+        crate::agents::artifacts::checkpoints,
+        crate::agents::artifacts::drop_checkpoints,
         crate::routes::artifacts::poster,
         crate::routes::nodes::list,
         crate::routes::nodes::preempt,
@@ -119,7 +134,8 @@ pub struct Unavailable(#[allow(dead_code)] Problem);
             PayloadTooLarge,
             UnsupportedMediaType,
             TooManyRequests,
-            Unavailable
+            Unavailable,
+            RangeNotSatisfiable
         )
     ),
     modifiers(&BearerScheme),
@@ -127,7 +143,7 @@ pub struct Unavailable(#[allow(dead_code)] Problem);
         (name = "videos", description = "Submit, read, list and cancel videos (owners and operators)"),
         (name = "progress", description = "Live progress websocket"),
         (name = "operators", description = "Nodes, cluster, queue, autoscaler, operator stream (operators only)"),
-        (name = "agents", description = "GPU agents' websocket (node tokens)"),
+        (name = "agents", description = "GPU agents' websocket and their shots' artifacts (node tokens)"),
         (name = "service", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -70,6 +70,10 @@ pub enum ApiError {
     /// `Retry-After`).
     #[error("service unavailable: retry after {retry_after_s} s")]
     Unavailable { retry_after_s: u64 },
+    /// A `Range` that starts past the end of an artifact of `size` bytes (416, with
+    /// `Content-Range: bytes */size`).
+    #[error("the range asked for starts past the end of the {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
     /// A bug or an unexpected failure (500). The text is logged, never sent to the client.
     #[error("internal error: {0}")]
     Internal(String),
@@ -168,6 +172,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -183,6 +188,9 @@ impl ResponseError for ApiError {
         }
         if let Self::MethodNotAllowed { allow, .. } = self {
             response.insert_header((header::ALLOW, allow.join(", ")));
+        }
+        if let Self::RangeNotSatisfiable { size } = self {
+            response.insert_header((header::CONTENT_RANGE, format!("bytes */{size}")));
         }
         if matches!(self, Self::Unauthorized(_)) {
             // RFC 6750 §3: a 401 tells the client which scheme to use.

@@ -308,6 +308,12 @@ impl Store for MemoryStore {
         done.unchanged = fields - done.rewritten;
         Ok(done)
     }
+
+    async fn delete_video(&self, video: &VideoRecord) -> Result<(), StoreError> {
+        self.videos.remove(&video.id);
+        self.once.retain(|_, r| r.video != video.id);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The embedded default's adapters behind the ports: the in-memory store, bus, accounts, audit
 //! log and revocations; the timing-model executor and the scene splitter (the `script` stage's
 //! stand-in for an LLM), both paced by `pacing.rs`; the model router that sends each job to its
-//! model's executor, and the executor of a model whose tool is missing; local artifact storage; and the simulated GPU
+//! model's executor, and the executor of a model whose tool is missing; artifact storage in
+//! memory; and the simulated GPU
 //! device. Redis, ONNX (ort), NVML and Kubernetes adapters are crates under `adapters/`.
 
-pub mod local_artifacts;
 pub mod memory_accounts;
+pub mod memory_artifacts;
 pub mod memory_audit;
 pub mod memory_bus;
 pub mod memory_revocations;
@@ -18,8 +19,8 @@ pub mod splitter_executor;
 pub mod timing_executor;
 pub mod unavailable_executor;
 
-pub use local_artifacts::LocalArtifacts;
 pub use memory_accounts::MemoryAccounts;
+pub use memory_artifacts::MemoryArtifacts;
 pub use memory_audit::MemoryAuditLog;
 pub use memory_bus::MemoryBus;
 pub use memory_revocations::MemoryRevocations;

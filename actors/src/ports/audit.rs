@@ -30,6 +30,8 @@ pub enum AuditAction {
     Inference,
     /// A user's prompt was shown to someone (its owner reading the video, a list or a snapshot).
     PromptRead,
+    /// The owner deleted the video: its record, sealed text and artifacts (one per shot).
+    Delete,
 }
 
 impl AuditAction {
@@ -38,6 +40,7 @@ impl AuditAction {
         match self {
             Self::Inference => "inference",
             Self::PromptRead => "prompt_read",
+            Self::Delete => "delete",
         }
     }
 
@@ -46,6 +49,7 @@ impl AuditAction {
         match s {
             "inference" => Some(Self::Inference),
             "prompt_read" => Some(Self::PromptRead),
+            "delete" => Some(Self::Delete),
             _ => None,
         }
     }

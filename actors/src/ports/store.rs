@@ -258,6 +258,11 @@ pub trait Store: Send + Sync + 'static {
         id: &VideoId,
         map: &TextMap<'_>,
     ) -> Result<TextRewritten, StoreError>;
+
+    /// Forgets a video: its record (sealed title and prompts included), its events and its
+    /// place in every index. Deleting a video that is gone is no error. The farm deletes only
+    /// final videos, which nothing writes any more.
+    async fn delete_video(&self, video: &VideoRecord) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

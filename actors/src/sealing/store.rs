@@ -208,4 +208,9 @@ impl Store for SealedStore {
     ) -> Result<TextRewritten, StoreError> {
         self.inner.rewrite_text(id, map).await
     }
+
+    /// The sealed text goes with the record; the ids and dates it is found by are not text.
+    async fn delete_video(&self, video: &VideoRecord) -> Result<(), StoreError> {
+        self.inner.delete_video(video).await
+    }
 }

@@ -3,6 +3,7 @@
 //! in this crate's `tests/it`, Redis's in `shotfarm-redis`'s.
 
 pub mod accounts;
+pub mod artifacts;
 pub mod audit;
 pub mod once;
 pub mod revocations;

@@ -53,3 +53,13 @@ async fn memory_revocations_conform() {
 async fn memory_audit_log_conforms() {
     audit::conformance(&MemoryAuditLog::new()).await;
 }
+
+mod artifacts {
+    use super::*;
+    use shotfarm_actors::adapters::MemoryArtifacts;
+
+    #[actix_rt::test]
+    async fn the_memory_artifact_store_conforms() {
+        shotfarm_actors::testkit::artifacts::run_all(Arc::new(MemoryArtifacts::new()), "mem").await;
+    }
+}

@@ -1,6 +1,8 @@
 //! [`StitchExecutor`]: the executor of a story video's `stitch` stage. It loads the shots'
-//! clips from artifact storage, joins them with the media encoder (a stream copy) on a
-//! blocking thread, and stores the finished MP4 as the job's clip and its poster beside it.
+//! clips through the attempt's [`ShotStorage`] (the farm's artifact store on a server's own
+//! nodes, the server's signed URLs on a remote agent), joins them with the media encoder (a
+//! stream copy) on a blocking thread, and stores the finished MP4 as the job's clip and its
+//! poster beside it (`keys::poster`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +12,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use shotfarm_actors::ports::{
-    ArtifactStore, Clip, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder,
+    Clip, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, ShotAttempt, ShotStorage,
 };
 
 /// Runs `stitch` jobs: one step, the join. Reports `Started`, `Stepped{1}` and
@@ -18,7 +20,7 @@ use shotfarm_actors::ports::{
 /// error. A stop request before the join starts (or while it is paced) ends the attempt with
 /// `Stopped{checkpoint_step: 0}`: a join has nothing worth resuming from.
 pub struct StitchExecutor {
-    artifacts: Arc<dyn ArtifactStore>,
+    storage: Arc<dyn ShotStorage>,
     encoder: Arc<dyn MediaEncoder>,
     /// `Some(time_factor)`: an attempt lasts at least `seconds_per_step × steps × time_factor`,
     /// as the timing model's would, so a simulated `cpu` node shows the occupancy the real
@@ -27,10 +29,10 @@ pub struct StitchExecutor {
 }
 
 impl StitchExecutor {
-    /// Joins the clips stored in `artifacts` with `encoder`, as fast as it goes.
-    pub fn new(artifacts: Arc<dyn ArtifactStore>, encoder: Arc<dyn MediaEncoder>) -> Self {
+    /// Joins the clips stored in `storage` with `encoder`, as fast as it goes.
+    pub fn new(storage: Arc<dyn ShotStorage>, encoder: Arc<dyn MediaEncoder>) -> Self {
         Self {
-            artifacts,
+            storage,
             encoder,
             pace: None,
         }
@@ -47,13 +49,13 @@ impl StitchExecutor {
 impl Executor for StitchExecutor {
     fn start(&self, job: ExecJob, sink: Recipient<ExecEvent>) -> ExecHandle {
         let (handle, stop) = ExecHandle::new();
-        let artifacts = Arc::clone(&self.artifacts);
+        let storage = Arc::clone(&self.storage);
         let encoder = Arc::clone(&self.encoder);
         let paced_for = self.pace.map(|factor| {
             let steps = job.spec.steps.saturating_sub(job.from_step).max(1);
             Duration::from_secs_f64((job.seconds_per_step * f64::from(steps) * factor).max(0.0))
         });
-        tokio::spawn(run(job, artifacts, encoder, paced_for, stop, sink));
+        tokio::spawn(run(job, storage, encoder, paced_for, stop, sink));
         handle
     }
 
@@ -65,7 +67,7 @@ impl Executor for StitchExecutor {
 /// One attempt, start to last event.
 async fn run(
     job: ExecJob,
-    artifacts: Arc<dyn ArtifactStore>,
+    storage: Arc<dyn ShotStorage>,
     encoder: Arc<dyn MediaEncoder>,
     paced_for: Option<Duration>,
     mut stop: watch::Receiver<bool>,
@@ -85,15 +87,16 @@ async fn run(
         sink.do_send(stopped);
         return;
     }
-    let work = tokio::task::spawn_blocking(move || stitch(&job, &*artifacts, &*encoder));
+    let work = stitch(&job, storage, encoder);
     let pace = tokio::time::sleep(paced_for.unwrap_or_default());
     let joined = async {
         let (result, ()) = tokio::join!(work, pace);
         result
     };
     // An encode under way cannot be interrupted; a stop while it runs (or while the attempt is
-    // paced) reports at once, and whatever the join then stores under this attempt's keys is
-    // fenced off by the attempt number.
+    // paced) reports at once and drops the attempt's future, so nothing more is stored unless a
+    // write was already under way, and what that stores under this attempt's keys is fenced off
+    // by the attempt number.
     let result = tokio::select! {
         r = joined => r,
         _ = stop.wait_for(|s| *s) => {
@@ -102,7 +105,7 @@ async fn run(
         }
     };
     match result {
-        Ok(Ok(key)) => {
+        Ok(key) => {
             sink.do_send(ExecEvent::Stepped {
                 shot: shot.clone(),
                 attempt,
@@ -115,7 +118,7 @@ async fn run(
                 output: None,
             });
         }
-        Ok(Err(error)) => {
+        Err(error) => {
             warn!(shot_id = %shot, attempt, error = %error, "stitch failed");
             sink.do_send(ExecEvent::Failed {
                 shot,
@@ -123,48 +126,52 @@ async fn run(
                 error,
             });
         }
-        Err(e) => sink.do_send(ExecEvent::Failed {
-            shot,
-            attempt,
-            error: format!("stitch task ended abnormally: {e}"),
-        }),
     }
 }
 
-/// Loads the clips, joins them and stores the video and its poster; returns the video's key.
-fn stitch(
+/// Loads the clips, joins them (on the blocking pool) and stores the video and its poster;
+/// returns the video's key.
+async fn stitch(
     job: &ExecJob,
-    artifacts: &dyn ArtifactStore,
-    encoder: &dyn MediaEncoder,
+    storage: Arc<dyn ShotStorage>,
+    encoder: Arc<dyn MediaEncoder>,
 ) -> Result<String, String> {
     if job.inputs.clips.is_empty() {
         return Err("stitch job names no clips".into());
     }
-    let clips = job
-        .inputs
-        .clips
-        .iter()
-        .enumerate()
-        .map(|(i, key)| match artifacts.load_clip(key) {
-            Ok(Some(clip)) => Ok(clip),
-            Ok(None) => Err(format!("clip of shot {i} is missing ({key})")),
-            Err(e) => Err(format!("clip of shot {i} ({key}): {e}")),
-        })
-        .collect::<Result<Vec<Clip>, String>>()?;
-    let stitched = encoder.stitch(&clips).map_err(|e| e.to_string())?;
-    let key = artifacts
-        .save_clip(&job.shot, job.attempt, &stitched.video)
+    let at = ShotAttempt {
+        shot: job.shot.clone(),
+        attempt: job.attempt,
+    };
+    let mut clips: Vec<Clip> = Vec::with_capacity(job.inputs.clips.len());
+    for (i, key) in job.inputs.clips.iter().enumerate() {
+        match storage.load_input(&at, key).await {
+            Ok(Some(clip)) => clips.push(clip),
+            Ok(None) => return Err(format!("clip of shot {i} is missing ({key})")),
+            Err(e) => return Err(format!("clip of shot {i} ({key}): {e}")),
+        }
+    }
+    let count = clips.len();
+    let stitched = tokio::task::spawn_blocking(move || encoder.stitch(&clips))
+        .await
+        .map_err(|e| format!("stitch task ended abnormally: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let (duration_s, bytes) = (stitched.duration_s, stitched.video.bytes.len());
+    let key = storage
+        .save_clip(&at, stitched.video)
+        .await
         .map_err(|e| format!("storing the video: {e}"))?;
-    let poster = artifacts
-        .save_poster(&job.shot, job.attempt, &stitched.poster)
+    let poster = storage
+        .save_poster(&at, stitched.poster)
+        .await
         .map_err(|e| format!("storing the poster: {e}"))?;
     info!(
         shot_id = %job.shot,
         video_id = %job.video,
         attempt = job.attempt,
-        clips = clips.len(),
-        duration_s = stitched.duration_s,
-        bytes = stitched.video.bytes.len(),
+        clips = count,
+        duration_s,
+        bytes,
         video = %key,
         poster = %poster,
         "stitched"

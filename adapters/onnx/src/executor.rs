@@ -23,7 +23,7 @@ use crate::runtime::{OrtRuntime, Provider};
 use crate::sessions::{SessionCache, SessionKey};
 use crate::OnnxError;
 use shotfarm_actors::ports::{
-    ArtifactStore, Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder,
+    Checkpoint, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, ShotAttempt, ShotStorage,
 };
 use shotfarm_core::domain::Stage;
 use shotfarm_core::settings::Settings;
@@ -39,7 +39,7 @@ const KEEP_CHECKPOINTS: u32 = 3;
 struct Shared {
     models: HashMap<String, Arc<ModelSpec>>,
     sessions: SessionCache,
-    artifacts: Arc<dyn ArtifactStore>,
+    storage: Arc<dyn ShotStorage>,
     /// Encodes clips (`video/mp4`) and reference images; none: GIF clips and PNG images of our own.
     media: Option<Arc<dyn MediaEncoder>>,
     time_factor: f64,
@@ -53,17 +53,18 @@ pub struct OnnxExecutor {
 impl OnnxExecutor {
     /// [`Self::with_media`] without a media encoder: clips are GIFs, reference images PNGs
     /// encoded here.
-    pub fn new(settings: &Settings, artifacts: Arc<dyn ArtifactStore>) -> Result<Self, OnnxError> {
-        Self::with_media(settings, artifacts, None)
+    pub fn new(settings: &Settings, storage: Arc<dyn ShotStorage>) -> Result<Self, OnnxError> {
+        Self::with_media(settings, storage, None)
     }
 
     /// Loads ONNX Runtime, locates every ONNX model's files and checks each loads with the
     /// configured tensor names, so a broken setup fails at start with what is missing. With
     /// `media`, a shot's clip is its `encode_clip` (`video/mp4`) and a reference its
-    /// `encode_image`; without, a GIF and a PNG of the executor's own.
+    /// `encode_image`; without, a GIF and a PNG of the executor's own. Checkpoints and outputs
+    /// go to `storage`, and a shot's reference image comes from it.
     pub fn with_media(
         settings: &Settings,
-        artifacts: Arc<dyn ArtifactStore>,
+        storage: Arc<dyn ShotStorage>,
         media: Option<Arc<dyn MediaEncoder>>,
     ) -> Result<Self, OnnxError> {
         let runtime = OrtRuntime::get(&settings.executor)?;
@@ -93,7 +94,7 @@ impl OnnxExecutor {
             shared: Arc::new(Shared {
                 models,
                 sessions,
-                artifacts,
+                storage,
                 media,
                 time_factor: settings.timing.time_factor,
             }),
@@ -169,42 +170,66 @@ async fn run_shot(
         model: spec.id.clone(),
     };
 
-    let (sessions, mut latent, cond, image, from) = blocking({
-        let (shared, spec, shot) = (Arc::clone(&shared), Arc::clone(&spec), shot.clone());
+    let at = ShotAttempt {
+        shot: shot.clone(),
+        attempt,
+    };
+    // The checkpoint at `from`, else the nearest one below it (an older attempt still running
+    // somewhere unreachable may have pruned it), else from noise: denoising is deterministic,
+    // so any of them ends in the same latent. Store reads await; they hold no thread.
+    let mut resumed = if from == 0 {
+        None
+    } else {
+        shared.storage.load_checkpoint(&at, from).await?
+    };
+    if from > 0 && resumed.is_none() {
+        let below = shared
+            .storage
+            .checkpoint_steps(&at)
+            .await?
+            .into_iter()
+            .filter(|s| *s < from)
+            .max();
+        warn!(shot_id = %shot, wanted = from, using = ?below, "checkpoint missing; resuming from the nearest one below");
+        if let Some(step) = below {
+            resumed = shared.storage.load_checkpoint(&at, step).await?;
+        }
+    }
+    if let Some(cp) = &resumed {
+        if cp.shape != spec.settings.latent_shape {
+            return Err(OnnxError::Storage(format!(
+                "checkpoint of {shot} at step {} has shape {:?}, the model's latent is {:?}",
+                cp.step, cp.shape, spec.settings.latent_shape
+            )));
+        }
+    }
+    let from = resumed.as_ref().map_or(0, |cp| cp.step);
+    if from > 0 {
+        info!(shot_id = %shot, attempt, from, "resuming from checkpoint");
+    }
+    // A shot's reference image (read through the storage like a checkpoint), decoded below.
+    let reference = output::load_reference(
+        shared.storage.as_ref(),
+        &at,
+        &spec,
+        job.inputs
+            .reference
+            .clone()
+            .filter(|_| stage == Stage::Shot),
+    )
+    .await?;
+    let (sessions, mut latent, cond, image) = blocking({
+        let (shared, spec) = (Arc::clone(&shared), Arc::clone(&spec));
         let (prompt, seed) = (job.spec.prompt.clone(), job.spec.seed);
-        let reference = job.inputs.reference.clone().filter(|_| stage == Stage::Shot);
         move || {
             let sessions = shared.sessions.get(&key, &spec)?;
             let cond = inputs::conditioning(&prompt, spec.settings.conditioning_dim);
-            let image = output::reference_image(&*shared.artifacts, &spec, &shot, reference)?;
-            // The checkpoint at `from`, else the nearest one below it (an older attempt still
-            // running somewhere unreachable may have pruned it), else from noise: denoising is
-            // deterministic, so any of them ends in the same latent.
-            let from = if from == 0 || shared.artifacts.load_checkpoint(&shot, from)?.is_some() {
-                from
-            } else {
-                let below = shared.artifacts.checkpoint_steps(&shot)?.into_iter().filter(|s| *s <= from).max();
-                warn!(shot_id = %shot, wanted = from, using = ?below, "checkpoint missing; resuming from the nearest one below");
-                below.unwrap_or(0)
+            let image = reference.map(|r| r.pixels()).transpose()?;
+            let latent = match resumed {
+                Some(cp) => cp.latent,
+                None => inputs::initial_noise(seed, spec.settings.latent_len()),
             };
-            let latent = if from == 0 {
-                inputs::initial_noise(seed, spec.settings.latent_len())
-            } else {
-                let cp = shared
-                    .artifacts
-                    .load_checkpoint(&shot, from)?
-                    .ok_or_else(|| {
-                        OnnxError::Storage(format!("no checkpoint of {shot} at step {from}"))
-                    })?;
-                if cp.shape != spec.settings.latent_shape {
-                    return Err(OnnxError::Storage(format!(
-                        "checkpoint of {shot} at step {from} has shape {:?}, the model's latent is {:?}",
-                        cp.shape, spec.settings.latent_shape
-                    )));
-                }
-                cp.latent
-            };
-            Ok((sessions, latent, Arc::new(cond), image.map(Arc::new), from))
+            Ok((sessions, latent, Arc::new(cond), image.map(Arc::new)))
         }
     })
     .await?;
@@ -232,39 +257,31 @@ async fn run_shot(
         let started = Instant::now();
         let save = step % every == 0 || step == steps;
         latent = blocking({
-            let (shared, sessions, cond, image, shot) = (
-                Arc::clone(&shared),
-                Arc::clone(&sessions),
-                Arc::clone(&cond),
-                image.clone(),
-                shot.clone(),
-            );
-            let shape = spec.settings.latent_shape.clone();
+            let (sessions, cond, image) = (Arc::clone(&sessions), Arc::clone(&cond), image.clone());
             move || {
                 let t = inputs::timestep(step, steps);
-                let next = sessions.lock().denoise(
-                    &latent,
-                    t,
-                    &cond,
-                    image.as_deref().map(Vec::as_slice),
-                )?;
-                if !save {
-                    return Ok(next);
-                }
-                let cp = Checkpoint {
-                    step,
-                    shape,
-                    latent: next,
-                };
-                shared.artifacts.save_checkpoint(&shot, &cp)?;
-                let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
-                if let Err(e) = shared.artifacts.prune_checkpoints(&shot, keep_from) {
-                    warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
-                }
-                Ok(cp.latent)
+                sessions
+                    .lock()
+                    .denoise(&latent, t, &cond, image.as_deref().map(Vec::as_slice))
             }
         })
         .await?;
+        if save {
+            let cp = Arc::new(Checkpoint {
+                step,
+                shape: spec.settings.latent_shape.clone(),
+                latent,
+            });
+            // Retried inside while the store blips; a store that stays down fails the attempt
+            // (it requeues from the last checkpoint that was saved).
+            shared.storage.save_checkpoint(&at, Arc::clone(&cp)).await?;
+            let keep_from = step.saturating_sub((KEEP_CHECKPOINTS - 1) * every);
+            if let Err(e) = shared.storage.prune_checkpoints(&at, keep_from).await {
+                warn!(shot_id = %shot, error = %e, "cannot prune checkpoints");
+            }
+            // The storage let go of its share once saved: no copy of the latent.
+            latent = Arc::try_unwrap(cp).map_or_else(|cp| cp.latent.clone(), |cp| cp.latent);
+        }
         if let Some(rest) = pace.checked_sub(started.elapsed()) {
             tokio::select! {
                 _ = tokio::time::sleep(rest) => {}
@@ -291,8 +308,9 @@ async fn run_shot(
                     shape: spec.settings.latent_shape.clone(),
                     latent,
                 };
-                let (shared, target) = (Arc::clone(&shared), shot.clone());
-                blocking(move || Ok(shared.artifacts.save_checkpoint(&target, &cp)?)).await?;
+                // A save the notice deadline cuts short is dropped whole: the store never shows
+                // half a checkpoint, and the stop reports the last one saved.
+                shared.storage.save_checkpoint(&at, Arc::new(cp)).await?;
                 saved = step;
                 sink.do_send(ExecEvent::Checkpointed {
                     shot: shot.clone(),
@@ -308,21 +326,20 @@ async fn run_shot(
         }
     }
 
-    let artifact = blocking({
-        let (shared, shot) = (Arc::clone(&shared), shot.clone());
-        let fps = spec.settings.fps;
+    let clip = blocking({
+        let (fps, shared) = (spec.settings.fps, Arc::clone(&shared));
         move || {
             let frames = sessions.lock().decode(&latent)?;
-            let clip = output::encode(shared.media.as_deref(), stage, &frames, fps)?;
-            let key = shared.artifacts.save_clip(&shot, attempt, &clip)?;
-            if let Err(e) = shared.artifacts.drop_checkpoints(&shot) {
-                // The clip is safe; stale checkpoints only cost disk.
-                warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");
-            }
-            Ok(key)
+            output::encode(shared.media.as_deref(), stage, &frames, fps)
         }
     })
     .await?;
+    let artifact = shared.storage.save_clip(&at, clip).await?;
+    if let Err(e) = shared.storage.drop_checkpoints(&at).await {
+        // The clip is safe; stale checkpoints only cost space until the sweeper's
+        // `artifacts.checkpoint_max_age`.
+        warn!(shot_id = %shot, error = %e, "cannot drop checkpoints");
+    }
     Ok(ExecEvent::Completed {
         shot,
         attempt,
@@ -331,7 +348,7 @@ async fn run_shot(
     })
 }
 
-/// Runs `f` on the blocking pool: inference and disk I/O never run on an actor's thread.
+/// Runs `f` on the blocking pool: inference never runs on an actor's thread.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, OnnxError> + Send + 'static,
 ) -> Result<T, OnnxError> {

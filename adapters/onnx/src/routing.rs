@@ -9,10 +9,8 @@ use actix::Recipient;
 
 use crate::OnnxError;
 use crate::OnnxExecutor;
-use shotfarm_actors::adapters::{LocalArtifacts, TimingExecutor};
-use shotfarm_actors::ports::{
-    ArtifactStore, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder,
-};
+use shotfarm_actors::adapters::TimingExecutor;
+use shotfarm_actors::ports::{ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, ShotStorage};
 use shotfarm_core::domain::Stage;
 use shotfarm_core::settings::Settings;
 
@@ -43,13 +41,13 @@ impl RoutingExecutor {
     pub fn for_settings(
         settings: &Settings,
         timing: Arc<dyn Executor>,
-        artifacts: Arc<dyn ArtifactStore>,
+        storage: Arc<dyn ShotStorage>,
         media: Option<Arc<dyn MediaEncoder>>,
     ) -> Result<Arc<dyn Executor>, OnnxError> {
         if settings.models.values().all(|m| m.onnx.is_none()) {
             return Ok(timing);
         }
-        let onnx = OnnxExecutor::with_media(settings, artifacts, media)?;
+        let onnx = OnnxExecutor::with_media(settings, storage, media)?;
         let models = onnx.models().map(str::to_owned).collect();
         Ok(Arc::new(Self::new(models, Arc::new(onnx), timing)))
     }
@@ -57,22 +55,27 @@ impl RoutingExecutor {
 
 /// The executor the settings call for, as the server's local nodes and remote agents both run
 /// it: models with an `onnx` entry run through ort for real (a missing ONNX Runtime fails here,
-/// by name), the rest on the timing model with its configured faults. Clips are GIFs and
-/// reference images PNGs of the executor's own: [`executor_with_media`] with none.
-pub fn executor_for(settings: &Settings) -> Result<Arc<dyn Executor>, OnnxError> {
-    executor_with_media(settings, None)
+/// by name), the rest on the timing model with its configured faults. Checkpoints and outputs go
+/// to `storage`: the farm's artifact store on a server, the server's signed URLs on an agent.
+/// Clips are GIFs and reference images PNGs of the executor's own: [`executor_with_media`] with
+/// none.
+pub fn executor_for(
+    settings: &Settings,
+    storage: Arc<dyn ShotStorage>,
+) -> Result<Arc<dyn Executor>, OnnxError> {
+    executor_with_media(settings, storage, None)
 }
 
 /// [`executor_for`] whose ort jobs encode through `media`: a shot's clip is its `encode_clip`
 /// (`video/mp4`, the codec parameters the stitch stream-copies), a reference its `encode_image`.
 pub fn executor_with_media(
     settings: &Settings,
+    storage: Arc<dyn ShotStorage>,
     media: Option<Arc<dyn MediaEncoder>>,
 ) -> Result<Arc<dyn Executor>, OnnxError> {
     let timing: Arc<dyn Executor> =
         Arc::new(TimingExecutor::new(settings.timing.time_factor).with_faults(settings));
-    let artifacts = Arc::new(LocalArtifacts::new(settings.executor.data_dir.clone()));
-    RoutingExecutor::for_settings(settings, timing, artifacts, media)
+    RoutingExecutor::for_settings(settings, timing, storage, media)
 }
 
 impl Executor for RoutingExecutor {
@@ -120,6 +123,12 @@ mod tests {
     impl Handler<ExecEvent> for Sink {
         type Result = ();
         fn handle(&mut self, _: ExecEvent, _: &mut Context<Self>) {}
+    }
+
+    fn memory_storage() -> Arc<dyn ShotStorage> {
+        Arc::new(shotfarm_actors::ports::DirectStorage::new(Arc::new(
+            shotfarm_actors::adapters::MemoryArtifacts::new(),
+        )))
     }
 
     fn job(model: &str) -> ExecJob {
@@ -181,7 +190,7 @@ mod tests {
             m.onnx = None;
         }
         let timing: Arc<dyn Executor> = Arc::new(TimingExecutor::new(1.0));
-        let artifacts = Arc::new(LocalArtifacts::new(std::env::temp_dir()));
+        let artifacts = memory_storage();
         let exec = RoutingExecutor::for_settings(&s, timing, artifacts, None).expect("executor");
         assert_eq!(exec.name(), "timing-model");
     }
@@ -190,7 +199,7 @@ mod tests {
     fn the_embedded_default_runs_tiny_video_and_tiny_image_through_onnx() {
         let s = Settings::load(None, Vec::new()).expect("default");
         let timing: Arc<dyn Executor> = Arc::new(TimingExecutor::new(1.0));
-        let artifacts = Arc::new(LocalArtifacts::new(std::env::temp_dir()));
+        let artifacts = memory_storage();
         let exec = RoutingExecutor::for_settings(&s, timing, artifacts, None).expect("executor");
         assert_eq!(exec.name(), "onnx+timing-model");
         assert!(s.models["tiny-video"].onnx.is_some());

@@ -449,6 +449,29 @@ impl Store for RedisStore {
     ) -> Result<TextRewritten, StoreError> {
         rewrite::rewrite_text(&self.conn, &self.rewrite, id, map).await
     }
+
+    async fn delete_video(&self, video: &VideoRecord) -> Result<(), StoreError> {
+        // One MULTI: the hash, the stream and the index entries go together. The sets of
+        // unfinished videos and queued shots hold none of a final video's ids.
+        let member = index_member(video.created_at.timestamp_micros(), video.id.as_str());
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .del(&[conn::video_key(&video.id), conn::stream_key(&video.id)])
+            .ignore()
+            .zrem(conn::INDEX_ALL, &member)
+            .ignore()
+            .zrem(conn::owner_index(&video.owner), &member)
+            .ignore()
+            .srem(conn::UNFINISHED, video.id.as_str())
+            .ignore();
+        tokio::time::timeout(
+            conn::RESPONSE_TIMEOUT,
+            pipe.query_async::<()>(&mut self.conn.clone()),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis: delete timed out".into()))?
+        .map_err(unavailable)
+    }
 }
 
 /// An event's JSON without its `seq` (the write script prepends the seq it assigns). Cheap on the

@@ -7,6 +7,8 @@
 //!   one for the same node).
 //! - [`frame_guard`]: refuses an agent frame over the limit from its header, before its payload
 //!   is buffered.
+//! - [`artifacts`]: short-lived URLs for an agent's access to the artifacts of the attempt it
+//!   runs (checked against the stored shot), and its checkpoint listing and pruning.
 //! - [`enroll`]: `POST /api/v1/agents/enroll`, an enrollment token traded for a node token
 //!   under its prefix, and the operators' revocation of a prefix.
 //! - [`uplink`]: the agent's actor: the `NodeUplink` of the agent's own GPU-node actor, which
@@ -18,6 +20,7 @@
 //! connection does, it does through the three recipients of `Farm::node_uplink()` and the
 //! `NodeCommand`s addressed to it.
 
+pub mod artifacts;
 pub mod connection;
 pub mod directory;
 pub mod enroll;
@@ -122,7 +125,9 @@ async fn connect(
 
 /// Registers the agents' route. The server registers one [`AgentDirectory`] for all workers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(connect).configure(enroll::configure);
+    cfg.service(connect)
+        .configure(enroll::configure)
+        .configure(artifacts::configure);
 }
 
 /// A token's claims, read without checking its signature or expiry: the agent has no secret to

@@ -13,13 +13,35 @@ pub mod queue;
 pub mod service;
 pub mod videos;
 
-use shotfarm_actors::ports::StoreError;
+use shotfarm_actors::ports::{ArtifactError, StoreError};
 use shotfarm_actors::FarmError;
 
 use crate::problem::{ApiError, FieldError};
 
 /// Seconds a client should wait before retrying when the store is unreachable.
 const RETRY_AFTER_S: u64 = 2;
+
+impl From<ArtifactError> for ApiError {
+    /// A store that is down or slow is a 503 to retry; a range past the end a 416; a refused
+    /// agent access a 403; anything else the server's own failure.
+    fn from(e: ArtifactError) -> Self {
+        match e {
+            ArtifactError::Unavailable(why) => {
+                tracing::warn!(error = %why, "artifact store unavailable");
+                ApiError::Unavailable {
+                    retry_after_s: RETRY_AFTER_S,
+                }
+            }
+            ArtifactError::BadRange { size } => ApiError::RangeNotSatisfiable { size },
+            ArtifactError::Refused(why) => ApiError::Forbidden(why),
+            ArtifactError::BadKey(key) => ApiError::NotFound(format!("no artifact {key:?}")),
+            ArtifactError::TooLarge { limit } => ApiError::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
 
 impl From<FarmError> for ApiError {
     fn from(e: FarmError) -> Self {

@@ -3,7 +3,7 @@
 //! see what, the read rate and the audit of prompt reads are the farm's (`Farm::reader`,
 //! `Farm::video`, `Farm::list_videos`, `Farm::cancel_video`), not these routes'.
 
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
 
@@ -156,6 +156,33 @@ async fn cancel(
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
+#[utoipa::path(
+    tag = "videos",
+    description = "Deletes a finished video of the caller's own: its clips and other         artifacts, its checkpoints, and its record with the sealed title and prompts, at once;         audited (`delete`, one entry per shot, prompt digests only). Anyone else's video,         operators' included, is a 404 and nothing is removed. An unfinished video is a 409:         cancel it first.",
+    params(("id" = String, Path, description = "the video id")),
+    responses(
+        (status = 204, description = "The video and everything stored of it are gone"),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[delete("/api/v1/videos/{id}")]
+#[instrument(skip_all, fields(user = %caller.user, video_id = %id))]
+async fn delete_video(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let reader = farm.reader(caller.identity()).await?;
+    farm.delete_video(reader, &VideoId::from(id.as_str()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 /// `?state=&limit=&cursor=`
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,5 +259,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(submit)
         .service(list)
         .service(read)
-        .service(cancel);
+        .service(cancel)
+        .service(delete_video);
 }

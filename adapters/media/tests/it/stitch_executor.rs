@@ -1,12 +1,14 @@
-//! The stitch executor end to end: clips in local artifact storage, events to a test actor.
+//! The stitch executor end to end: clips in an in-memory artifact store (through the
+//! executor's `ShotStorage`, as on a server's own nodes), events to a test actor.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::prelude::*;
-use shotfarm_actors::adapters::LocalArtifacts;
+use shotfarm_actors::adapters::MemoryArtifacts;
 use shotfarm_actors::ports::{
-    ArtifactStore, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, StageInputs,
+    Clip, DirectStorage, ExecEvent, ExecHandle, ExecJob, Executor, MediaEncoder, ShotAttempt,
+    ShotStorage, StageInputs,
 };
 use shotfarm_core::domain::{ShotSpec, Stage};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
@@ -28,16 +30,37 @@ impl Handler<ExecEvent> for Collector {
     }
 }
 
+/// The storage the executor and the test share: an in-memory store.
+fn storage() -> Arc<DirectStorage> {
+    Arc::new(DirectStorage::new(Arc::new(MemoryArtifacts::new())))
+}
+
+/// Stores `clip` as attempt `attempt` of `shot` stores it; returns its key.
+async fn save(storage: &DirectStorage, shot: ShotId, attempt: u32, clip: Clip) -> String {
+    storage
+        .save_clip(&ShotAttempt { shot, attempt }, clip)
+        .await
+        .expect("save")
+}
+
+/// What is stored under `key`, if anything.
+async fn load(storage: &DirectStorage, key: &str) -> Option<Clip> {
+    let reader = ShotAttempt {
+        shot: ShotId::from("shot_reader_0"),
+        attempt: 1,
+    };
+    storage.load_input(&reader, key).await.expect("load")
+}
+
 /// A video's three shots' clips stored as their jobs store them; returns their keys.
-fn store_clips(artifacts: &LocalArtifacts, video: &VideoId) -> Vec<String> {
+async fn store_clips(storage: &DirectStorage, video: &VideoId) -> Vec<String> {
     let enc = encoder();
-    (0..3)
-        .map(|i| {
-            let clip = enc.encode_clip(&frames(i as u8, 24)).expect("encode");
-            let shot = ShotId::for_video(video, i);
-            artifacts.save_clip(&shot, 1, &clip).expect("save")
-        })
-        .collect()
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let clip = enc.encode_clip(&frames(i as u8, 24)).expect("encode");
+        keys.push(save(storage, ShotId::for_video(video, i), 1, clip).await);
+    }
+    keys
 }
 
 fn stitch_job(video: &VideoId, attempt: u32, clips: Vec<String>) -> ExecJob {
@@ -92,9 +115,9 @@ fn last(events: &[ExecEvent]) -> bool {
     events.iter().any(ExecEvent::is_last)
 }
 
-fn executor(artifacts: &Arc<LocalArtifacts>) -> StitchExecutor {
+fn executor(storage: &Arc<DirectStorage>) -> StitchExecutor {
     StitchExecutor::new(
-        Arc::clone(artifacts) as Arc<dyn ArtifactStore>,
+        Arc::clone(storage) as Arc<dyn ShotStorage>,
         Arc::new(encoder()) as Arc<dyn MediaEncoder>,
     )
 }
@@ -102,9 +125,9 @@ fn executor(artifacts: &Arc<LocalArtifacts>) -> StitchExecutor {
 #[actix_rt::test]
 async fn stitches_the_stored_clips_into_the_jobs_mp4_and_poster() {
     let dir = TempDir::new("exec");
-    let artifacts = Arc::new(LocalArtifacts::new(dir.0.join("data")));
+    let artifacts = storage();
     let video = VideoId::from("vid_exec");
-    let clips = store_clips(&artifacts, &video);
+    let clips = store_clips(&artifacts, &video).await;
     let job = stitch_job(&video, 2, clips);
     let shot = job.shot.clone();
     let (_handle, seen) = start(&executor(&artifacts), job);
@@ -131,7 +154,7 @@ async fn stitches_the_stored_clips_into_the_jobs_mp4_and_poster() {
             },
         ]
     );
-    let mp4 = artifacts.load_clip(&key).expect("load").expect("stored");
+    let mp4 = load(&artifacts, &key).await.expect("stored");
     assert_eq!(mp4.content_type, "video/mp4");
     let path = dir.write("video.mp4", &mp4);
     let enc = encoder();
@@ -140,19 +163,18 @@ async fn stitches_the_stored_clips_into_the_jobs_mp4_and_poster() {
         .parse()
         .expect("duration");
     assert!((duration - 3.0).abs() < 1.0 / 24.0, "{duration}");
-    let poster = artifacts
-        .load_clip(&shot.poster_key(2, "png"))
-        .expect("load")
+    let poster = load(&artifacts, &shot.poster_key(2, "png"))
+        .await
         .expect("poster stored");
+    assert_eq!(poster.content_type, "image/png");
     assert!(poster.bytes.starts_with(b"\x89PNG"));
 }
 
 #[actix_rt::test]
 async fn a_missing_clip_fails_the_attempt_naming_it() {
-    let dir = TempDir::new("missing");
-    let artifacts = Arc::new(LocalArtifacts::new(dir.0.join("data")));
+    let artifacts = storage();
     let video = VideoId::from("vid_missing");
-    let mut clips = store_clips(&artifacts, &video);
+    let mut clips = store_clips(&artifacts, &video).await;
     clips[1] = ShotId::for_video(&video, 1).clip_key(7, "mp4");
     let (_handle, seen) = start(&executor(&artifacts), stitch_job(&video, 1, clips));
     let events = events_when(&seen, last).await;
@@ -167,17 +189,14 @@ async fn a_missing_clip_fails_the_attempt_naming_it() {
 
 #[actix_rt::test]
 async fn a_clip_ffmpeg_cannot_join_fails_the_attempt() {
-    let dir = TempDir::new("bad");
-    let artifacts = Arc::new(LocalArtifacts::new(dir.0.join("data")));
+    let artifacts = storage();
     let video = VideoId::from("vid_bad");
-    let mut clips = store_clips(&artifacts, &video);
-    let gif = shotfarm_actors::ports::Clip {
+    let mut clips = store_clips(&artifacts, &video).await;
+    let gif = Clip {
         content_type: "image/gif".into(),
         bytes: b"GIF89a".to_vec(),
     };
-    clips[2] = artifacts
-        .save_clip(&ShotId::for_video(&video, 2), 2, &gif)
-        .expect("save");
+    clips[2] = save(&artifacts, ShotId::for_video(&video, 2), 2, gif).await;
     let (_handle, seen) = start(&executor(&artifacts), stitch_job(&video, 1, clips));
     let events = events_when(&seen, last).await;
     let Some(ExecEvent::Failed { error, .. }) = events.last() else {
@@ -188,10 +207,9 @@ async fn a_clip_ffmpeg_cannot_join_fails_the_attempt() {
 
 #[actix_rt::test]
 async fn a_stop_before_the_join_stops_without_a_video() {
-    let dir = TempDir::new("stop");
-    let artifacts = Arc::new(LocalArtifacts::new(dir.0.join("data")));
+    let artifacts = storage();
     let video = VideoId::from("vid_stop");
-    let clips = store_clips(&artifacts, &video);
+    let clips = store_clips(&artifacts, &video).await;
     let job = stitch_job(&video, 1, clips);
     let shot = job.shot.clone();
     // On this single-threaded runtime the attempt's task has not run yet: it sees the stop
@@ -209,18 +227,14 @@ async fn a_stop_before_the_join_stops_without_a_video() {
         ),
         "{events:?}"
     );
-    assert_eq!(
-        artifacts.load_clip(&shot.clip_key(1, "mp4")).expect("load"),
-        None
-    );
+    assert_eq!(load(&artifacts, &shot.clip_key(1, "mp4")).await, None);
 }
 
 #[actix_rt::test]
 async fn a_paced_attempt_holds_its_slot_until_stopped() {
-    let dir = TempDir::new("paced");
-    let artifacts = Arc::new(LocalArtifacts::new(dir.0.join("data")));
+    let artifacts = storage();
     let video = VideoId::from("vid_paced");
-    let clips = store_clips(&artifacts, &video);
+    let clips = store_clips(&artifacts, &video).await;
     let job = stitch_job(&video, 1, clips);
     let shot = job.shot.clone();
     // 1 s per step × 10 000: the attempt is still paced whenever the test looks.
@@ -228,7 +242,7 @@ async fn a_paced_attempt_holds_its_slot_until_stopped() {
     // The join finishes while the attempt is held, then the stop ends it.
     let stored = shot.clip_key(1, "mp4");
     for _ in 0..6000 {
-        if artifacts.load_clip(&stored).expect("load").is_some() {
+        if load(&artifacts, &stored).await.is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -9,40 +9,55 @@ use tracing::info;
 use crate::clip::{self, Frames};
 use crate::model::ModelSpec;
 use crate::{image, inputs, OnnxError};
-use shotfarm_actors::ports::{media, ArtifactStore, Clip, MediaEncoder};
+use shotfarm_actors::ports::{media, Clip, MediaEncoder, ShotAttempt, ShotStorage};
 use shotfarm_core::domain::Stage;
-use shotfarm_core::ids::ShotId;
 
-/// The image input of a shot conditioned on the reference stored under `reference`: `None` when
-/// the shot has none (the model then gets its neutral image) or the model takes no image. A
-/// reference that is gone or not an image fails the attempt: rendering the shot unconditioned
+/// The reference image a shot is conditioned on, as stored, and the model's image size.
+pub(super) struct Reference {
+    key: String,
+    png: Clip,
+    size: [usize; 2],
+}
+
+/// The reference stored under `reference`, read through the attempt's storage: `None` when the
+/// shot has none (the model then gets its neutral image) or the model takes no image. A
+/// reference that is gone or not a PNG fails the attempt: rendering the shot unconditioned
 /// would quietly make a different video.
-pub(super) fn reference_image(
-    artifacts: &dyn ArtifactStore,
+pub(super) async fn load_reference(
+    storage: &dyn ShotStorage,
+    at: &ShotAttempt,
     spec: &ModelSpec,
-    shot: &ShotId,
     reference: Option<String>,
-) -> Result<Option<Vec<f32>>, OnnxError> {
+) -> Result<Option<Reference>, OnnxError> {
     let Some(key) = reference else {
         return Ok(None);
     };
-    let Some([out_h, out_w]) = spec.settings.image_size else {
-        info!(shot_id = %shot, model = %spec.id, "the model takes no image; its reference is not used");
+    let Some(size) = spec.settings.image_size else {
+        info!(shot_id = %at.shot, model = %spec.id, "the model takes no image; its reference is not used");
         return Ok(None);
     };
-    let stored = artifacts
-        .load_clip(&key)?
+    let png = storage
+        .load_input(at, &key)
+        .await?
         .ok_or_else(|| OnnxError::Storage(format!("the reference image {key} is not stored")))?;
-    if stored.content_type != "image/png" {
+    if png.content_type != "image/png" {
         return Err(OnnxError::Media(format!(
             "the reference {key} is {}, not image/png",
-            stored.content_type
+            png.content_type
         )));
     }
-    let decoded = image::decode_png(&stored.bytes)?;
-    let pixels = inputs::image_input(&decoded.rgb, decoded.height, decoded.width, out_h, out_w)
-        .ok_or_else(|| OnnxError::Media(format!("the reference {key} has no pixels")))?;
-    Ok(Some(pixels))
+    Ok(Some(Reference { key, png, size }))
+}
+
+impl Reference {
+    /// The model's image input: the PNG decoded and scaled to its size (CPU work: call it on
+    /// the blocking pool).
+    pub(super) fn pixels(&self) -> Result<Vec<f32>, OnnxError> {
+        let [out_h, out_w] = self.size;
+        let decoded = image::decode_png(&self.png.bytes)?;
+        inputs::image_input(&decoded.rgb, decoded.height, decoded.width, out_h, out_w)
+            .ok_or_else(|| OnnxError::Media(format!("the reference {} has no pixels", self.key)))
+    }
 }
 
 /// `frames` as the artifact of a `stage` job: a reference's first frame as an image, a shot's

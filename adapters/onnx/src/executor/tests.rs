@@ -14,7 +14,8 @@ use serde_json::Value;
 use super::*;
 use crate::locate::resolve;
 use crate::model::ModelSessions;
-use shotfarm_actors::adapters::LocalArtifacts;
+use shotfarm_actors::adapters::MemoryArtifacts;
+use shotfarm_actors::ports::{ArtifactStore, DirectStorage};
 use shotfarm_core::domain::ShotSpec;
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
@@ -203,30 +204,44 @@ fn resuming_from_a_checkpoint_gives_the_uninterrupted_final_latent() {
     let mut first_node = sessions(&s);
     let uninterrupted = run_steps(&mut first_node, noise.clone(), &cond, 0, steps, steps);
 
-    // The first attempt stops after step 10 and saves its latent...
-    let store = LocalArtifacts::new(&dir);
+    // The first attempt stops after step 10 and saves its latent (as its bytes)...
     let shot = ShotId::from("shot_resume_0");
     let at_10 = run_steps(&mut first_node, noise, &cond, 0, 10, steps);
     assert!(max_abs_diff(&at_10, &floats(&r["latent_after_step_10"])) <= 1e-5);
-    store
-        .save_checkpoint(
-            &shot,
-            &Checkpoint {
-                step: 10,
-                shape: onnx.latent_shape.clone(),
-                latent: at_10,
-            },
-        )
-        .expect("save");
+    let saved = Checkpoint {
+        step: 10,
+        shape: onnx.latent_shape.clone(),
+        latent: at_10,
+    }
+    .encode();
     // ...and a second attempt on another node's sessions resumes there.
     let mut second_node = sessions(&s);
-    let cp = store
-        .load_checkpoint(&shot, 10)
-        .expect("load")
-        .expect("checkpoint at 10");
+    let cp = shotfarm_actors::ports::decode_checkpoint(&shot, 10, &saved).expect("checkpoint");
     let resumed = run_steps(&mut second_node, cp.latent, &cond, 10, steps, steps);
     assert_eq!(le_bytes(&resumed), le_bytes(&uninterrupted), "bit for bit");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An empty memory store, and the executor's storage on it.
+fn memory() -> (Arc<MemoryArtifacts>, Arc<DirectStorage>) {
+    let store = Arc::new(MemoryArtifacts::new());
+    let storage = Arc::new(DirectStorage::new(store.clone() as Arc<dyn ArtifactStore>));
+    (store, storage)
+}
+
+/// The stored clip under `key`.
+async fn clip_bytes(store: &MemoryArtifacts, key: &str) -> Vec<u8> {
+    stored(store, key).await.bytes
+}
+
+/// The object stored under `key`, with its content type.
+async fn stored(store: &MemoryArtifacts, key: &str) -> shotfarm_actors::ports::Clip {
+    let object = store.get(key, None).await.expect("load").expect("stored");
+    let content_type = object.content_type.clone();
+    shotfarm_actors::ports::Clip {
+        content_type,
+        bytes: object.bytes().await.expect("body").to_vec(),
+    }
 }
 
 /// Collects an executor's events.
@@ -342,8 +357,8 @@ fn decode_gif(bytes: &[u8]) -> Vec<(u16, u16)> {
 #[actix_rt::test]
 async fn a_shot_runs_every_step_and_stores_a_clip_that_decodes() {
     let (s, dir) = settings("exec", false);
-    let store = Arc::new(LocalArtifacts::new(&dir));
-    let exec = OnnxExecutor::new(&s, store.clone()).expect("executor");
+    let (store, storage) = memory();
+    let exec = OnnxExecutor::new(&s, storage.clone()).expect("executor");
     assert_eq!(exec.provider(), Provider::Cpu, "no GPU here");
     let events = run(&exec, job("node-a", 1, 0, 1.0), None).await;
     assert!(
@@ -363,16 +378,22 @@ async fn a_shot_runs_every_step_and_stores_a_clip_that_decodes() {
     else {
         panic!("expected a completed shot with a clip: {events:?}");
     };
-    let clip = store.load_clip(key).expect("load").expect("clip stored");
+    let clip = store
+        .get(key, None)
+        .await
+        .expect("load")
+        .expect("clip stored");
     assert_eq!(clip.content_type, "image/gif");
-    assert_eq!(decode_gif(&clip.bytes), vec![(64, 64); 8]);
-    // Checkpoints are dropped once the clip is safe.
     assert_eq!(
-        store
-            .load_checkpoint(&ShotId::from("shot_exec_0"), 20)
-            .expect("load"),
-        None
+        decode_gif(&clip.bytes().await.expect("body")),
+        vec![(64, 64); 8]
     );
+    // Checkpoints are dropped once the clip is safe.
+    assert!(store
+        .list("checkpoints/shot_exec_0/")
+        .await
+        .expect("list")
+        .is_empty());
 
     // The node's second shot reuses its warm sessions; another node builds its own.
     let created = exec.sessions().created();
@@ -386,8 +407,8 @@ async fn a_shot_runs_every_step_and_stores_a_clip_that_decodes() {
 #[actix_rt::test]
 async fn a_stopped_shot_saves_its_latent_and_resumes_to_the_same_clip() {
     let (s, dir) = settings("stop", true);
-    let store = Arc::new(LocalArtifacts::new(&dir));
-    let exec = OnnxExecutor::new(&s, store.clone()).expect("executor");
+    let (store, storage) = memory();
+    let exec = OnnxExecutor::new(&s, storage.clone()).expect("executor");
     let shot = ShotId::from("shot_exec_0");
 
     // Paced at 20 ms a step, so the stop asked for after step 5 lands between steps.
@@ -403,22 +424,20 @@ async fn a_stopped_shot_saves_its_latent_and_resumes_to_the_same_clip() {
         steps_of(&stopped),
         (1..=checkpoint_step).collect::<Vec<_>>()
     );
-    let cp = store
-        .load_checkpoint(&shot, checkpoint_step)
+    let at = ShotAttempt {
+        shot: shot.clone(),
+        attempt: 1,
+    };
+    let cp = storage
+        .load_checkpoint(&at, checkpoint_step)
+        .await
         .expect("load")
         .expect("the latent at the stop is saved");
     assert_eq!(cp.shape, vec![1, 4, 8, 8, 8]);
     // Only the last few checkpoints are kept while a shot runs.
-    assert!(store
-        .load_checkpoint(&shot, checkpoint_step - 2)
-        .expect("load")
-        .is_some());
-    assert_eq!(
-        store
-            .load_checkpoint(&shot, checkpoint_step - 3)
-            .expect("load"),
-        None
-    );
+    let kept = storage.checkpoint_steps(&at).await.expect("steps");
+    assert!(kept.contains(&(checkpoint_step - 2)), "{kept:?}");
+    assert!(!kept.contains(&(checkpoint_step - 3)), "{kept:?}");
 
     // Attempt 2 resumes on another node from that step.
     let resumed = run(&exec, job("node-b", 2, checkpoint_step, 0.0), None).await;
@@ -433,13 +452,20 @@ async fn a_stopped_shot_saves_its_latent_and_resumes_to_the_same_clip() {
     else {
         panic!("expected completion: {resumed:?}");
     };
-    let resumed_clip = store.load_clip(key).expect("load").expect("clip");
+    let resumed_clip = clip_bytes(&store, key).await;
 
     // An uninterrupted run of the same shot makes exactly the same clip.
     let whole = run(&exec, job("node-c", 3, 0, 0.0), None).await;
-    assert!(matches!(whole.last(), Some(ExecEvent::Completed { .. })));
-    let whole_clip = store.load_clip(key).expect("load").expect("clip");
-    assert_eq!(resumed_clip.bytes, whole_clip.bytes);
+    let Some(ExecEvent::Completed {
+        artifact: Some(whole_key),
+        ..
+    }) = whole.last()
+    else {
+        panic!("expected completion: {whole:?}");
+    };
+    assert_ne!(whole_key, key, "each attempt keeps its own clip");
+    let whole_clip = clip_bytes(&store, whole_key).await;
+    assert_eq!(resumed_clip, whole_clip);
 
     // A resume from a checkpoint that is gone (an unreachable older attempt pruned it) starts
     // from the nearest one below, here from noise: the clip is still the same.
@@ -452,10 +478,7 @@ async fn a_stopped_shot_saves_its_latent_and_resumes_to_the_same_clip() {
     else {
         panic!("expected completion: {lost:?}");
     };
-    assert_eq!(
-        store.load_clip(key).expect("load").expect("clip").bytes,
-        whole_clip.bytes
-    );
+    assert_eq!(clip_bytes(&store, key).await, whole_clip);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -465,9 +488,8 @@ fn a_missing_model_folder_fails_at_start_naming_it() {
     if let Some(onnx) = s.models.get_mut(MODEL).and_then(|m| m.onnx.as_mut()) {
         onnx.dir = PathBuf::from("models/no-such-model");
     }
-    let err = OnnxExecutor::new(&s, Arc::new(LocalArtifacts::new(&dir)))
-        .err()
-        .expect("must fail");
+    let _ = dir;
+    let err = OnnxExecutor::new(&s, memory().1).err().expect("must fail");
     assert!(err.to_string().contains("models/no-such-model"), "{err}");
 }
 
@@ -477,10 +499,9 @@ fn a_graph_input_the_configuration_does_not_name_fails_at_start() {
     if let Some(onnx) = s.models.get_mut(MODEL).and_then(|m| m.onnx.as_mut()) {
         (onnx.denoise.image, onnx.image_size) = (None, None);
     }
-    let err = OnnxExecutor::new(&s, Arc::new(LocalArtifacts::new(&dir)))
-        .err()
-        .expect("must fail");
+    let err = OnnxExecutor::new(&s, memory().1).err().expect("must fail");
     assert!(err.to_string().contains("\"image\""), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// A whole job on fresh sessions of `model`, as the executor runs it: the final latent and the

@@ -85,14 +85,14 @@ fn image_to_video_gives_the_python_onnxruntime_results() {
 #[actix_rt::test]
 async fn a_reference_job_stores_a_png_that_its_shots_are_conditioned_on() {
     let (s, dir) = settings("story", true);
-    let store = Arc::new(LocalArtifacts::new(&dir));
-    let exec = OnnxExecutor::new(&s, store.clone()).expect("executor");
+    let (store, storage) = memory();
+    let exec = OnnxExecutor::new(&s, storage).expect("executor");
 
     let events = run(&exec, reference_job(1), None).await;
     assert_eq!(steps_of(&events), (1..=20).collect::<Vec<_>>());
     let key = artifact(&events);
     assert_eq!(key, "clips/shot_story_ref-a1.png");
-    let png = store.load_clip(&key).expect("load").expect("stored");
+    let png = stored(&store, &key).await;
     assert_eq!(png.content_type, "image/png");
     let decoded = decode_png(&png.bytes).expect("a PNG");
     assert_eq!((decoded.width, decoded.height), (64, 64));
@@ -104,14 +104,12 @@ async fn a_reference_job_stores_a_png_that_its_shots_are_conditioned_on() {
     // A shot conditioned on it renders another clip than the same shot without it...
     let mut shot = job("node-a", 1, 0, 0.0);
     shot.inputs.reference = Some(key.clone());
-    let conditioned = store
-        .load_clip(&artifact(&run(&exec, shot.clone(), None).await))
-        .expect("load")
-        .expect("clip");
-    let plain = store
-        .load_clip(&artifact(&run(&exec, job("node-a", 2, 0, 0.0), None).await))
-        .expect("load")
-        .expect("clip");
+    let conditioned = stored(&store, &artifact(&run(&exec, shot.clone(), None).await)).await;
+    let plain = stored(
+        &store,
+        &artifact(&run(&exec, job("node-a", 2, 0, 0.0), None).await),
+    )
+    .await;
     assert_eq!(decode_gif(&conditioned.bytes), vec![(64, 64); 8]);
     assert_ne!(conditioned.bytes, plain.bytes);
 
@@ -133,10 +131,7 @@ async fn a_reference_job_stores_a_png_that_its_shots_are_conditioned_on() {
         steps_of(&events),
         (checkpoint_step + 1..=20).collect::<Vec<_>>()
     );
-    let again = store
-        .load_clip(&artifact(&events))
-        .expect("load")
-        .expect("clip");
+    let again = stored(&store, &artifact(&events)).await;
     assert_eq!(again.bytes, conditioned.bytes);
 
     // A reference that is not stored fails the shot, naming it, rather than render it unconditioned.
@@ -186,10 +181,10 @@ impl MediaEncoder for FakeMedia {
 #[actix_rt::test]
 async fn with_a_media_encoder_clips_are_mp4s_and_references_its_images() {
     let (s, dir) = settings("media", false);
-    let store = Arc::new(LocalArtifacts::new(&dir));
+    let (store, storage) = memory();
     let fake = Arc::new(FakeMedia::default());
     let media: Arc<dyn MediaEncoder> = fake.clone();
-    let exec = OnnxExecutor::with_media(&s, store.clone(), Some(media)).expect("executor");
+    let exec = OnnxExecutor::with_media(&s, storage, Some(media)).expect("executor");
 
     let reference = artifact(&run(&exec, reference_job(1), None).await);
     assert_eq!(reference, "clips/shot_story_ref-a1.png");
@@ -197,7 +192,7 @@ async fn with_a_media_encoder_clips_are_mp4s_and_references_its_images() {
     shot.inputs.reference = Some(reference);
     let key = artifact(&run(&exec, shot, None).await);
     assert_eq!(key, "clips/shot_exec_0-a1.mp4");
-    let clip = store.load_clip(&key).expect("load").expect("stored");
+    let clip = stored(&store, &key).await;
     assert_eq!(
         (clip.content_type.as_str(), clip.bytes.as_slice()),
         ("video/mp4", &b"mp4"[..])
