@@ -143,6 +143,16 @@ struct ShotQuery {
     before: Option<u32>,
 }
 
+/// The shot and attempt `q` names, once the caller is checked to hold that attempt now.
+async fn held(farm: &Farm, caller: &NodeCaller, q: &ShotQuery) -> Result<ShotAttempt, ApiError> {
+    let at = ShotAttempt {
+        shot: ShotId::from(q.shot.as_str()),
+        attempt: q.attempt,
+    };
+    check_holder(farm, caller, &at.shot, at.attempt).await?;
+    Ok(at)
+}
+
 #[utoipa::path(
     tag = "agents",
     description = "The steps at which a latent of the shot is saved (a resuming attempt looks \
@@ -167,11 +177,7 @@ async fn checkpoints(
     caller: NodeCaller,
     q: web::Query<ShotQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let at = ShotAttempt {
-        shot: ShotId::from(q.shot.as_str()),
-        attempt: q.attempt,
-    };
-    check_holder(&farm, &caller, &at.shot, at.attempt).await?;
+    let at = held(&farm, &caller, &q).await?;
     let steps = DirectStorage::new(farm.artifacts().clone())
         .checkpoint_steps(&at)
         .await?;
@@ -203,11 +209,7 @@ async fn drop_checkpoints(
     caller: NodeCaller,
     q: web::Query<ShotQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let at = ShotAttempt {
-        shot: ShotId::from(q.shot.as_str()),
-        attempt: q.attempt,
-    };
-    check_holder(&farm, &caller, &at.shot, at.attempt).await?;
+    let at = held(&farm, &caller, &q).await?;
     let storage = DirectStorage::new(farm.artifacts().clone());
     match q.before {
         Some(step) => storage.prune_checkpoints(&at, step).await?,

@@ -158,7 +158,11 @@ async fn cancel(
 
 #[utoipa::path(
     tag = "videos",
-    description = "Deletes a finished video of the caller's own: its clips and other         artifacts, its checkpoints, and its record with the sealed title and prompts, at once;         audited (`delete`, one entry per shot, prompt digests only). Anyone else's video,         operators' included, is a 404 and nothing is removed. An unfinished video is a 409:         cancel it first.",
+    description = "Deletes a finished video of the caller's own: its clips and other \
+        artifacts, its checkpoints, and its record with the sealed title and prompts, at once; \
+        audited (`delete`, one entry per shot, prompt digests only). Anyone else's video, \
+        operators' included, is a 404 and nothing is removed. An unfinished video is a 409: \
+        cancel it first.",
     params(("id" = String, Path, description = "the video id")),
     responses(
         (status = 204, description = "The video and everything stored of it are gone"),

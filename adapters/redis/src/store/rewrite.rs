@@ -35,23 +35,12 @@ fn texts_of<'a>(field: &str, value: &'a mut Value) -> Vec<(TextField, &'a mut Va
         return Vec::new();
     };
     let mut out = Vec::new();
-    let (spec, output) = {
-        let mut spec = None;
-        let mut output = None;
-        for (k, v) in obj.iter_mut() {
-            match k.as_str() {
-                "spec" => spec = v.get_mut("prompt"),
-                "output" if v.is_string() => output = Some(v),
-                _ => {}
-            }
+    for (k, v) in obj.iter_mut() {
+        match k.as_str() {
+            "spec" => out.extend(v.get_mut("prompt").map(|p| (TextField::Prompt(i), p))),
+            "output" if v.is_string() => out.push((TextField::Output(i), v)),
+            _ => {}
         }
-        (spec, output)
-    };
-    if let Some(p) = spec {
-        out.push((TextField::Prompt(i), p));
-    }
-    if let Some(o) = output {
-        out.push((TextField::Output(i), o));
     }
     out
 }
