@@ -11,6 +11,6 @@ pub mod video;
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
 pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
-pub use stage::{readiness, Readiness, Stage};
+pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;
 pub use video::{VideoRecord, VideoState};
