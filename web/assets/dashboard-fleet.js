@@ -16,6 +16,9 @@ let stagesDirty = true; // the waiting view changed: every panel's stage list is
 // The order a story video runs its stages: each panel lists them so.
 const STAGE_ORDER = ["script", "reference", "shot", "stitch"];
 
+// States in which a node's GPUs count toward its pool's capacity and busy GPUs.
+const LIVE_STATES = ["ready", "draining", "joining"];
+
 // ---- per-pool panels: queue, oldest wait against its objective, GPUs busy and utilization,
 // reclaims, burn, and what waits by stage and why ----
 function poolPanel(pool) {
@@ -64,7 +67,7 @@ function poolPanelsUpdate(f) {
     const d = n.data;
     const s = stats.get(d.pool) || { busy: 0, total: 0, burn: 0, utilSum: 0, utilN: 0 };
     stats.set(d.pool, s);
-    if (!["ready", "draining", "joining"].includes(d.state)) continue;
+    if (!LIVE_STATES.includes(d.state)) continue;
     const gpus = d.gpus || [];
     s.total += gpus.length;
     s.busy += gpus.filter((g) => g.busy).length;
@@ -230,7 +233,11 @@ function fleetCounts() {
   for (const g of fleetGroups.values()) {
     let k = 0;
     let busy = 0;
-    for (const n of g.nodes) { k += n.cells.length; busy += (n.data.gpus || []).filter((x) => x.busy).length; }
+    for (const n of g.nodes) {
+      k += n.cells.length;
+      // A node gone (left, lost, preempted) keeps its last GPU readings; they are not work now.
+      if (LIVE_STATES.includes(n.data.state)) busy += (n.data.gpus || []).filter((x) => x.busy).length;
+    }
     gpus += k;
     const pool = g.box.dataset.pool;
     setText(g.head, `${pool} · ${g.box.dataset.spot === "true" ? "spot" : "on-demand"} · ${g.nodes.length} nodes · ${busy}/${k} GPUs busy`);
