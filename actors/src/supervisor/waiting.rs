@@ -1,5 +1,6 @@
 //! The supervisor's answer to "what is waiting and why": queued shots grouped by pool, priority
-//! and requirement, each group with the reason no node takes it now.
+//! and requirement, each group with the reason no node takes it now (free job slots, where a
+//! node's GPUs are shared by several jobs).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use crate::messages::GetWaiting;
-use shotfarm_core::placement::Requirement;
+use shotfarm_core::placement::{holds_slot, Requirement};
 use shotfarm_core::views::{WaitReason, WaitingClass, WaitingView};
 
 use super::{NodeSlot, Supervisor};
@@ -60,6 +61,27 @@ pub fn reason_for<'a>(
             format!(
                 "every node that fits has blocklisted {} after repeated failures",
                 need.model
+            ),
+        );
+    }
+    // Single-GPU jobs take a slot of a GPU on nodes that batch: count slots there, not GPUs.
+    let slotted: Vec<&NodeSlot> = allowed
+        .iter()
+        .copied()
+        .filter(|s| holds_slot(s.spec.slots_per_gpu, need.gpus as usize))
+        .collect();
+    if !slotted.is_empty() {
+        let slots: u32 = slotted
+            .iter()
+            .map(|s| s.spec.gpus.len() as u32 * s.spec.slots_per_gpu)
+            .sum();
+        let free: u32 = slotted.iter().map(|s| s.capacity().free_slots()).sum();
+        return (
+            WaitReason::WaitingForCapacity,
+            format!(
+                "{} node(s) fit; {free} of their {slots} job slot(s) free (GPUs shared by up to \
+                 slots_per_gpu jobs); waiting for a free slot",
+                allowed.len()
             ),
         );
     }
