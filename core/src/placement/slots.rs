@@ -140,7 +140,7 @@ mod tests {
             }]
         );
         shares.release(&a, &[0]);
-        assert_eq!(shares.jobs(0), &[b.clone()]);
+        assert_eq!(shares.jobs(0), std::slice::from_ref(&b));
         assert_eq!(shares.shared()[0].free_slots, 2);
         shares.release(&b, &[0]);
         assert_eq!(shares.free_gpus(), 0b11);
