@@ -31,7 +31,8 @@ use shotfarm_core::views::StuckShotView;
 struct Placement {
     node: NodeId,
     handle: Recipient<NodeCommand>,
-    gpus: u32,
+    /// GPUs held: a slotted job holds its share of one (see `AssignShot::gpu_share`).
+    gpus: f64,
     since: Instant,
     price_per_gpu_hour: f64,
     wall_seconds_per_step: f64,
@@ -187,7 +188,10 @@ impl ShotJob {
     /// Charges the GPU time of the current placement and tells the supervisor the GPUs are free.
     fn leave_node(&mut self, held_attempt: u32, result: AttemptResult, departure: Departure) {
         let node = self.placement.take().map(|p| {
-            let gpu_seconds = p.since.elapsed().as_secs_f64() * f64::from(p.gpus);
+            // A GPU shared by k jobs (k up to its slots) is charged at most once across them:
+            // each pays its slot's share; a slot nobody holds, like an idle GPU, is charged to
+            // no job (the node's cost still counts it).
+            let gpu_seconds = p.since.elapsed().as_secs_f64() * p.gpus;
             self.shot.gpu_seconds += gpu_seconds;
             self.shot.cost_usd += gpu_seconds * p.price_per_gpu_hour / 3600.0;
             p.node
@@ -389,7 +393,7 @@ impl Handler<AssignShot> for ShotJob {
         self.placement = Some(Placement {
             node: msg.node.clone(),
             handle: msg.node_handle.clone(),
-            gpus: msg.gpus.len() as u32,
+            gpus: msg.gpus.len() as f64 * msg.gpu_share,
             since: Instant::now(),
             price_per_gpu_hour: msg.price_per_gpu_hour,
             wall_seconds_per_step: msg.wall_seconds_per_step,

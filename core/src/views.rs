@@ -17,6 +17,10 @@ pub struct GpuView {
     pub model: String,
     pub memory_mb: u64,
     pub busy: bool,
+    /// Single-GPU jobs it takes at once (its node's `slots_per_gpu`; 1: one job holds it whole).
+    pub slots: u32,
+    /// The jobs on it now: one, or up to `slots` sharing it.
+    pub jobs: Vec<ShotId>,
     pub telemetry: Option<GpuTelemetry>,
 }
 

@@ -1,7 +1,8 @@
 //! The supervisor's answer to "what is waiting and why": queued jobs grouped by pool, stage,
-//! priority and requirement, each group with the reason no node takes it now; and per pool, by
-//! stage, the queued jobs by reason and the jobs of story videos that are not ready yet by the
-//! stage they are blocked on (which only this supervisor knows: `stages.rs` keeps them).
+//! priority and requirement, each group with the reason no node takes it now (counting free job
+//! slots where a node's GPUs are shared by several jobs); and per pool, by stage, the queued jobs
+//! by reason and the jobs of story videos that are not ready yet by the stage they are blocked on
+//! (which only this supervisor knows: `stages.rs` keeps them).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use chrono::Utc;
 
 use crate::messages::GetWaiting;
 use shotfarm_core::domain::Stage;
-use shotfarm_core::placement::Requirement;
+use shotfarm_core::placement::{holds_slot, Requirement};
 use shotfarm_core::views::{PoolWaiting, WaitReason, WaitingClass, WaitingView};
 
 use super::{NodeSlot, Supervisor};
@@ -63,6 +64,27 @@ pub fn reason_for<'a>(
             format!(
                 "every node that fits has blocklisted {} after repeated failures",
                 need.model
+            ),
+        );
+    }
+    // Single-GPU jobs take a slot of a GPU on nodes that batch: count slots there, not GPUs.
+    let slotted: Vec<&NodeSlot> = allowed
+        .iter()
+        .copied()
+        .filter(|s| holds_slot(s.spec.slots_per_gpu, need.gpus as usize))
+        .collect();
+    if !slotted.is_empty() {
+        let slots: u32 = slotted
+            .iter()
+            .map(|s| s.spec.gpus.len() as u32 * s.spec.slots_per_gpu)
+            .sum();
+        let free: u32 = slotted.iter().map(|s| s.capacity().free_slots()).sum();
+        return (
+            WaitReason::WaitingForCapacity,
+            format!(
+                "{} node(s) fit; {free} of their {slots} job slot(s) free (GPUs shared by up to \
+                 slots_per_gpu jobs); waiting for a free slot",
+                allowed.len()
             ),
         );
     }

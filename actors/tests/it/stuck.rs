@@ -46,6 +46,7 @@ impl Actor for PuppetNode {
                     model: "A100-80GB".into(),
                     memory_mb: 81920,
                 }],
+                slots_per_gpu: 1,
             },
             handle: ctx.address().recipient(),
             group: None,

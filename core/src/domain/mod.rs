@@ -9,7 +9,10 @@ pub mod stuck;
 pub mod video;
 
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
-pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
+pub use node::{
+    check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
+    MAX_SLOTS_PER_GPU,
+};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;

@@ -90,10 +90,13 @@ pub struct GpuTelemetryDoc {
     power_w: f64,
     utilization_memory: Option<f64>,
     sm_clock_mhz: Option<u32>,
-    /// The shot running on this GPU.
+    /// The shot running on this GPU alone (null while several share it: `jobs`).
     shot: Option<String>,
     /// GPU memory that shot's process holds here.
     shot_memory_mb: Option<u64>,
+    /// Every job on this GPU (left out when none); several on a node with slots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    jobs: Vec<String>,
     source: TelemetrySourceDoc,
     sampled_at: DateTime<Utc>,
 }
@@ -106,6 +109,10 @@ pub struct GpuViewDoc {
     model: String,
     memory_mb: u64,
     busy: bool,
+    /// Single-GPU jobs it takes at once (its node's `slots_per_gpu`; 1: one job holds it whole).
+    slots: u32,
+    /// The jobs on it now: one, or up to `slots` sharing it.
+    jobs: Vec<String>,
     telemetry: Option<GpuTelemetryDoc>,
 }
 
