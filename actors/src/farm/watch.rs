@@ -3,6 +3,7 @@
 //! snapshot or the events after the client's `since`, and reads fresh snapshots when the session
 //! resynchronises. A snapshot's text reaches the viewer only through [`Snapshot::show`], which
 //! records the prompt read when it is delivered to the owner, so a session cannot forget it.
+//! Live previews on shot events reach the owner only ([`VideoWatch::shown`]).
 
 use std::sync::Arc;
 
@@ -20,6 +21,9 @@ pub struct VideoWatch {
     farm: Farm,
     who: Identity,
     video: VideoId,
+    /// The watcher owns the video: shown its shots' live previews (its content), which an
+    /// operator watching it is not.
+    owner: bool,
 }
 
 /// Where a watch starts.
@@ -55,6 +59,7 @@ impl Farm {
         let video = self.visible_video(&who, id).await?;
         Ok(VideoWatch {
             farm: self.clone(),
+            owner: who.sees_text_of(&video),
             who,
             video: video.id,
         })
@@ -65,6 +70,16 @@ impl VideoWatch {
     /// The video watched.
     pub fn video_id(&self) -> &VideoId {
         &self.video
+    }
+
+    /// `event` as this watcher is shown it: a shot's live preview shows the owner's content, so
+    /// anyone else (an operator) gets the event without it. The same `Arc` when nothing is
+    /// taken out, so its encoded frame is shared with the other watchers.
+    pub fn shown(&self, event: Arc<FarmEvent>) -> Arc<FarmEvent> {
+        if self.owner {
+            return event;
+        }
+        event.without_preview().map_or(event, Arc::new)
     }
 
     /// Who watches.

@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod node;
+pub mod preview;
 pub mod shot;
 pub mod stage;
 pub mod stuck;
@@ -10,6 +11,7 @@ pub mod video;
 
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
 pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
+pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{readiness, Readiness, Stage};
 pub use stuck::StuckRule;

@@ -92,6 +92,7 @@ fn agent_frames() -> Vec<AgentFrame> {
                 shot: shot.clone(),
                 attempt: 3,
                 step: 13,
+                preview: None,
             },
             preempted: false,
         },

@@ -179,7 +179,9 @@ impl ProgressSession {
     /// Queues the next event's frame; false when the session stopped writing (behind, or
     /// closing because the video is final).
     fn write_event(&mut self, event: &Arc<FarmEvent>, ctx: &mut Context<Self>) -> bool {
-        let frame = match frames::event(event) {
+        // An operator watching is shown no live preview (the owner's content).
+        let shown = self.watch.shown(Arc::clone(event));
+        let frame = match frames::event(&shown) {
             Ok(frame) => frame,
             Err(e) => return self.fail(ctx, &e.to_string()),
         };
