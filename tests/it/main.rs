@@ -24,6 +24,7 @@ mod gpu_check;
 mod hardening;
 mod hostile_input;
 mod isolation;
+mod live_previews;
 mod load_target;
 mod metrics;
 mod monitoring;
