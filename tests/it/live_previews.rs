@@ -8,7 +8,7 @@ use crate::ws_client as client;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use client::{connect, FRAME_WAIT};
+use client::connect;
 use support::Server;
 
 /// What the embedded default's `[models.tiny-video.onnx] preview_every_steps` is.

@@ -29,6 +29,7 @@ mod load_target;
 mod metrics;
 mod monitoring;
 mod operator_stream;
+mod preview_page;
 mod progress_page;
 mod progress_ws;
 mod redis_durability;
