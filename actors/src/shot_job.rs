@@ -59,6 +59,9 @@ pub struct ShotJobDeps {
     pub audit: crate::audit::Auditor,
     /// Where the shot's checkpoints are: dropped once it is final, whichever node saved them.
     pub artifacts: Arc<dyn crate::ports::ArtifactStore>,
+    /// Where the job keeps its shot's latest live preview for the owner's snapshots, until it
+    /// stops.
+    pub previews: Arc<crate::previews::PreviewBoard>,
 }
 
 /// One shot's life.
@@ -81,6 +84,11 @@ pub struct ShotJob {
 
 impl Actor for ShotJob {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Final, cancelled or handed to another server: its preview is nobody's to show.
+        self.deps.previews.forget(&self.shot.id);
+    }
 }
 
 impl ShotJob {
@@ -501,6 +509,9 @@ impl Handler<ShotReport> for ShotJob {
                     return;
                 }
                 let preview = self.checked_preview(preview, step, &msg.node);
+                if let Some(p) = &preview {
+                    self.deps.previews.show(&self.shot.id, p.clone());
+                }
                 if self.shot.state == ShotState::Assigned {
                     self.go_to(ShotState::Running);
                 }

@@ -1,6 +1,7 @@
 //! Live previews on the progress websocket, black box: an ONNX shot's step events carry a small
 //! PNG of its latent every `preview_every_steps` (4 in the embedded default), to the owner only;
-//! `since` replay still starts right after `since` with gap-free `seq`, previews included.
+//! `since` replay still starts right after `since` with gap-free `seq`, previews included; a
+//! snapshot shows the owner each running shot's latest preview.
 
 use crate::support;
 use crate::ws_client as client;
@@ -14,10 +15,13 @@ use support::Server;
 /// What the embedded default's `[models.tiny-video.onnx] preview_every_steps` is.
 const EVERY: u64 = 4;
 
-/// A video of `n` tiny-video shots (run for real through ONNX Runtime) of 12 steps.
+/// Steps of each shot.
+const STEPS: u64 = 24;
+
+/// A video of `n` tiny-video shots (run for real through ONNX Runtime) of [`STEPS`] steps.
 fn video(n: usize) -> Value {
     let shots: Vec<Value> = (0..n)
-        .map(|i| json!({ "prompt": format!("a lantern in the rain, shot {i}"), "model": "tiny-video", "steps": 12 }))
+        .map(|i| json!({ "prompt": format!("a lantern in the rain, shot {i}"), "model": "tiny-video", "steps": STEPS }))
         .collect();
     json!({ "title": "previews", "shots": shots })
 }
@@ -54,6 +58,31 @@ fn an_onnx_shot_shows_its_owner_a_preview_every_n_steps_and_replay_keeps_seq() {
     let id = v["id"].as_str().expect("id").to_owned();
     let mut owner = connect(&s.base, &id, Some(&alice), None, None).expect("owner");
     let mut op = connect(&s.base, &id, Some(&operator), None, None).expect("operator");
+    // Once a preview has come, a late owner's snapshot shows each running shot's latest.
+    while owner
+        .next(client::FRAME_WAIT)
+        .is_some_and(|f| f["preview"].is_null())
+    {}
+    let mut late = connect(&s.base, &id, Some(&alice), None, None).expect("late");
+    let snapshot = late.next(client::FRAME_WAIT).expect("late snapshot");
+    late.close_now();
+    assert_eq!(snapshot["type"], "snapshot");
+    let mut shown = 0;
+    for shot in snapshot["video"]["shots"].as_array().expect("shots") {
+        let step = shot["step"].as_u64().expect("step");
+        if shot["state"] == "running" && step >= EVERY {
+            let preview = &shot["preview"];
+            assert_eq!(preview["step"], json!(step / EVERY * EVERY), "{shot}");
+            assert!(png_of(preview).len() <= 4096);
+            shown += 1;
+        } else {
+            assert!(shot.get("preview").is_none(), "{shot}");
+        }
+    }
+    assert!(
+        shown > 0,
+        "a running shot past its first preview: {snapshot}"
+    );
     assert_eq!(owner.read_to_close(), 1000);
     assert_eq!(op.read_to_close(), 1000);
 
@@ -83,7 +112,10 @@ fn an_onnx_shot_shows_its_owner_a_preview_every_n_steps_and_replay_keeps_seq() {
             .filter(|(s, _)| s == &shot["id"])
             .map(|(_, step)| *step)
             .collect();
-        let want: Vec<u64> = [4, 8, 12].into_iter().filter(|s| *s > from).collect();
+        let want: Vec<u64> = (1..=STEPS / EVERY)
+            .map(|k| k * EVERY)
+            .filter(|s| *s > from)
+            .collect();
         assert_eq!(steps, want, "{}: previews after step {from}", shot["id"]);
     }
 

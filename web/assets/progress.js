@@ -251,6 +251,8 @@
         s.preemptions = shot.preemptions;
       }
       update(s, shot);
+      // The owner's snapshot carries each running shot's latest preview.
+      if (shot.preview) drawPreview(s.el, shot.preview);
     }
     view.videoProgress = video.progress;
     StoryView.render(video, true, card);

@@ -12,7 +12,7 @@ use super::Farm;
 use crate::audit::Auditor;
 use crate::ports::Subscription;
 use crate::FarmError;
-use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::domain::{FarmEvent, ShotPreview, VideoRecord};
 use shotfarm_core::ids::VideoId;
 
 /// A caller's watch on one video they may see; cheap to clone (the session keeps one).
@@ -48,6 +48,8 @@ pub struct Snapshot {
     video: VideoRecord,
     who: Identity,
     audit: Auditor,
+    /// The running shots' latest live previews, by shot index: the owner's only.
+    previews: Vec<(usize, ShotPreview)>,
 }
 
 impl Farm {
@@ -126,6 +128,11 @@ impl VideoWatch {
     pub async fn snapshot(&self) -> Result<Option<Snapshot>, FarmError> {
         let video = self.farm.store.video(&self.video).await?;
         Ok(video.filter(|v| self.who.may_see(v)).map(|video| Snapshot {
+            previews: if self.owner {
+                self.farm.previews.of(&video)
+            } else {
+                Vec::new()
+            },
             video,
             who: self.who.clone(),
             audit: self.farm.audit.clone(),
@@ -134,6 +141,12 @@ impl VideoWatch {
 }
 
 impl Snapshot {
+    /// The latest live preview of each running shot, by index, as this server's jobs hold them
+    /// (empty for anyone but the owner): what the snapshot frame shows beside the video.
+    pub fn previews(&self) -> &[(usize, ShotPreview)] {
+        &self.previews
+    }
+
     /// Hands the video to `deliver`, which answers whether it reached the viewer (a session
     /// behind its client drops it instead). Delivered to its owner, it is a prompt read, recorded
     /// in the background; the video comes back for the session to go on from.

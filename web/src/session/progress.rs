@@ -205,7 +205,8 @@ impl ProgressSession {
         let viewer = &self.watch.identity().user;
         let socket = &mut self.socket;
         let mut failed = None;
-        let shown = snapshot.show(|video| match frames::snapshot(video, viewer) {
+        let previews = snapshot.previews().to_vec();
+        let shown = snapshot.show(|video| match frames::snapshot(video, viewer, &previews) {
             Ok(frame) => socket.push_data(frame),
             Err(e) => {
                 failed = Some(e.to_string());
