@@ -1,15 +1,22 @@
 //! Live previews on the progress websocket, black box: an ONNX shot's step events carry a small
 //! PNG of its latent every `preview_every_steps` (4 in the embedded default), to the owner only;
 //! `since` replay still starts right after `since` with gap-free `seq`, previews included; a
-//! snapshot shows the owner each running shot's latest preview.
+//! snapshot shows the owner each running shot's latest preview. A remote agent's preview rides
+//! its `stepped` report; one over the cap, of another step or not an image `data:` URL is
+//! dropped and the step still counts.
 
 use crate::support;
 use crate::ws_client as client;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
 
 use client::connect;
+use support::agent::agent_env;
+use support::raw_agent::RawAgent;
 use support::Server;
 
 /// What the embedded default's `[models.tiny-video.onnx] preview_every_steps` is.
@@ -148,4 +155,53 @@ fn an_onnx_shot_shows_its_owner_a_preview_every_n_steps_and_replay_keeps_seq() {
         .filter(|f| f["seq"].as_u64() > Some(since))
         .collect();
     assert_eq!(replayed, missed, "the same events, previews included");
+}
+
+#[test]
+fn an_agents_preview_reaches_the_owner_and_one_over_the_cap_or_of_another_step_is_dropped() {
+    // No local nodes: the raw agent is the only node. It sends no telemetry, so the watchdog
+    // waits long.
+    let mut env = agent_env("5s");
+    env.push(("SHOTFARM_TIMING__HEARTBEAT_TIMEOUT", "60s"));
+    let s = Server::start(&env);
+    let alice = s.user("alice");
+    let mut agent = RawAgent::connect(&s, &s.node_token("agent-p"), "agent-p");
+    agent.hello(Some("agent-p"));
+    agent.wait_frame("welcome", Duration::from_secs(5));
+    s.wait_node("agent-p", "ready");
+
+    let v = s.submit(&alice, &support::video(1, "tiny-video"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let run = agent.wait_frame("run", Duration::from_secs(10));
+    let (shot, attempt) = (run["job"]["shot"].clone(), run["job"]["attempt"].clone());
+    let mut owner = connect(&s.base, &id, Some(&alice), None, None).expect("owner");
+    owner.next(client::FRAME_WAIT).expect("snapshot");
+
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let small = format!("data:image/png;base64,{}", b64(b"\x89PNG\r\n\x1a\n tiny"));
+    let oversized = format!("data:image/png;base64,{}", b64(&[7u8; 5000]));
+    agent.report(json!({"kind": "started", "shot": shot, "attempt": attempt}));
+    for (step, preview) in [
+        (4, json!({"step": 4, "image": small})),
+        (5, json!({"step": 5, "image": oversized})),
+        (8, json!({"step": 7, "image": small})),
+        (
+            9,
+            json!({"step": 9, "image": "https://example.com/elsewhere.png"}),
+        ),
+    ] {
+        agent.report(json!({"kind": "stepped", "shot": shot, "attempt": attempt, "step": step, "preview": preview}));
+    }
+    // Every step counts; only the good preview is carried.
+    let mut by_step = BTreeMap::new();
+    while by_step.len() < 4 {
+        let f = owner.next(client::FRAME_WAIT).expect("event");
+        if f["type"] == "shot" && f["step"].as_u64() > Some(0) {
+            by_step.insert(f["step"].as_u64().expect("step"), f["preview"].clone());
+        }
+    }
+    assert_eq!(by_step[&4], json!({"step": 4, "image": small}));
+    for step in [5, 8, 9] {
+        assert!(by_step[&step].is_null(), "step {step}: {}", by_step[&step]);
+    }
 }
