@@ -28,8 +28,8 @@ pub struct VideoWatch {
 
 /// Where a watch starts.
 pub enum Opening {
-    /// A fresh snapshot.
-    Snapshot(Snapshot),
+    /// A fresh snapshot (boxed: it holds the whole video).
+    Snapshot(Box<Snapshot>),
     /// The events after the client's `since`, in order, and `through`: the `seq` the store had
     /// reached when read after subscribing, which the session must deliver up to; `finished`
     /// when the video was final then (nothing more will come once `through` is delivered).
@@ -116,9 +116,9 @@ impl VideoWatch {
                         finished: snapshot.video.state.is_final(),
                     }
                 }
-                _ => Opening::Snapshot(snapshot),
+                _ => Opening::Snapshot(Box::new(snapshot)),
             },
-            _ => Opening::Snapshot(snapshot),
+            _ => Opening::Snapshot(Box::new(snapshot)),
         };
         Ok((subscription, opening))
     }

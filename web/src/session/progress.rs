@@ -91,7 +91,7 @@ impl Actor for ProgressSession {
         };
         ctx.add_stream(bus_stream(subscription));
         match opening {
-            Opening::Snapshot(snapshot) => self.send_snapshot(snapshot, ctx),
+            Opening::Snapshot(snapshot) => self.send_snapshot(*snapshot, ctx),
             Opening::Replay {
                 since,
                 events,
