@@ -8,7 +8,7 @@ mod stages;
 mod stuck;
 mod waiting;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,9 +100,9 @@ pub struct Supervisor {
     /// What may not start at all (pools over their `high_only` budget threshold start no
     /// `standard` shot); `plan` applies it.
     gates: Gates,
-    /// Story videos with jobs waiting on a stage: each of their jobs' final writes advances
-    /// them (`stages.rs`).
-    staged: HashSet<VideoId>,
+    /// Story videos with jobs waiting on a stage, with what those jobs are blocked on: each of
+    /// their jobs' final writes advances them (`stages.rs`) and recounts them.
+    staged: HashMap<VideoId, Vec<stages::BlockedJobs>>,
 }
 
 impl Supervisor {
@@ -128,7 +128,7 @@ impl Supervisor {
             preemptions_by_pool: BTreeMap::new(),
             budget: None,
             gates: Gates::open(),
-            staged: HashSet::new(),
+            staged: HashMap::new(),
         })
     }
 

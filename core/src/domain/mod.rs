@@ -13,6 +13,6 @@ pub use event::{FarmEvent, ShotEvent, VideoEvent};
 pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
 pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
-pub use stage::{readiness, Readiness, Stage};
+pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;
 pub use video::{VideoRecord, VideoState};

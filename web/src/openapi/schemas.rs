@@ -246,11 +246,23 @@ pub enum WaitReasonDoc {
     WaitingForCapacity,
 }
 
+/// `shotfarm_core::domain::Stage`: what a job does (a video of explicit shots has only `shot`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Stage)]
+pub enum StageDoc {
+    Script,
+    Reference,
+    Shot,
+    Stitch,
+}
+
 /// `shotfarm_core::views::WaitingClass`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = WaitingClass)]
 pub struct WaitingClassDoc {
     pool: String,
+    stage: StageDoc,
     priority: String,
     model: String,
     gpus: u32,
@@ -261,12 +273,40 @@ pub struct WaitingClassDoc {
     detail: String,
 }
 
+/// `shotfarm_core::views::StageWaiting`: one stage's waiting jobs in a pool.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StageWaiting)]
+pub struct StageWaitingDoc {
+    /// Jobs in the queue (ready, waiting for a node).
+    queued: u64,
+    /// `queued` by reason (a `WaitReason`) → jobs.
+    reasons: BTreeMap<String, u64>,
+    /// Jobs of story videos not queued yet: a stage they need has not completed.
+    blocked: u64,
+    /// `blocked` by the earliest pending stage each needs (a `Stage`) → jobs.
+    blocked_on: BTreeMap<String, u64>,
+}
+
+/// `shotfarm_core::views::PoolWaiting`: one pool's waiting jobs, in all and by stage.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PoolWaiting)]
+pub struct PoolWaitingDoc {
+    queued: u64,
+    blocked: u64,
+    /// stage → its waiting jobs.
+    stages: BTreeMap<String, StageWaitingDoc>,
+}
+
 /// `shotfarm_core::views::WaitingView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Waiting)]
 pub struct WaitingDoc {
     queued_total: u64,
     classes: Vec<WaitingClassDoc>,
+    /// Jobs of story videos not queued yet (not in `queued_total`).
+    blocked_total: u64,
+    /// pool → its queued and blocked jobs by stage (only pools with something waiting).
+    pools: BTreeMap<String, PoolWaitingDoc>,
     at: DateTime<Utc>,
 }
 
