@@ -1,8 +1,9 @@
 // shotfarm's progress page, a story video's parts (loaded before progress.js, which drives it):
 // the stage timeline (script → reference → shots → stitch), the script with its character sheet,
-// the reference image, each shot's clip (in place of its live preview) and prompt, and the finished video's player. Stage events
-// from the websocket move the timeline; what events do not carry (the script's text, the signed
-// links) comes from the video JSON, which progress.js reads again when a stage or shot completes.
+// the reference image, each shot's clip (in place of its live preview) and prompt, and the
+// finished video's player. Stage events from the websocket move the timeline; what events do not
+// carry (the script's text, the signed links) comes from the video JSON, which progress.js reads
+// again when a stage or shot completes.
 'use strict';
 
 window.StoryView = (() => {

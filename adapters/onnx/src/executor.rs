@@ -5,8 +5,9 @@
 //! denoising step runs on the node's warm sessions on a blocking thread (never the actor's), is
 //! reported as one `Stepped`, and its latent is saved as a checkpoint every
 //! `checkpoint_every_steps`, and every `preview_every_steps` a shot's latent is also decoded
-//! into a small preview its `Stepped` carries ([`crate::preview`]); a stop request is honoured between steps, saving the current latent
-//! first; a resumed attempt starts from the checkpoint at its `from_step`. The final latent is
+//! into a small preview its `Stepped` carries ([`crate::preview`]); a stop request is honoured
+//! between steps, saving the current latent first; a resumed attempt starts from the checkpoint
+//! at its `from_step`. The final latent is
 //! decoded, encoded ([`output`]: through the media port when one is injected) and stored;
 //! `Completed` carries the artifact's storage key.
 
