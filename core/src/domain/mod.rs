@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod node;
+pub mod preview;
 pub mod shot;
 pub mod stage;
 pub mod stuck;
@@ -13,6 +14,7 @@ pub use node::{
     check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
     MAX_SLOTS_PER_GPU,
 };
+pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;

@@ -94,6 +94,17 @@ fn agent_frames() -> Vec<AgentFrame> {
                 shot: shot.clone(),
                 attempt: 3,
                 step: 13,
+                preview: None,
+            },
+            preempted: false,
+        },
+        // Every `preview_every_steps` of an ONNX model, the step carries its live preview.
+        AgentFrame::Report {
+            event: ExecEvent::Stepped {
+                shot: shot.clone(),
+                attempt: 3,
+                step: 12,
+                preview: shotfarm_core::domain::ShotPreview::new(12, "image/png", b"\x89PNG").ok(),
             },
             preempted: false,
         },
@@ -176,6 +187,11 @@ fn frames_are_tagged_by_type_as_the_protocol_document_shows() {
         v,
         json!({"type": "report", "preempted": false,
                "event": {"kind": "stepped", "shot": "shot_vid_a_0", "attempt": 3, "step": 13}})
+    );
+    let v = serde_json::to_value(&agent_frames()[4]).expect("report with a preview");
+    assert_eq!(
+        v["event"]["preview"],
+        json!({"step": 12, "image": "data:image/png;base64,iVBORw=="})
     );
     let v = serde_json::to_value(ServerFrame::Drain).expect("drain");
     assert_eq!(v, json!({"type": "drain"}));

@@ -116,6 +116,19 @@ pub struct GpuViewDoc {
     telemetry: Option<GpuTelemetryDoc>,
 }
 
+/// `shotfarm_core::domain::ShotPreview`: a running shot's live preview, on its progress events
+/// every `preview_every_steps` and in the owner's snapshot; never stored, never an operator's.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ShotPreview)]
+pub struct ShotPreviewDoc {
+    /// The step whose latent it shows.
+    step: u32,
+    /// A `data:image/png;base64,...` URL (or `image/jpeg`, `image/webp`) of at most 4,096 bytes
+    /// of image.
+    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    image: String,
+}
+
 /// `shotfarm_core::views::StuckShotView`: a shot stuck on a node.
 #[derive(Serialize, ToSchema)]
 #[schema(as = StuckShot)]
