@@ -32,6 +32,12 @@ pub enum AuditAction {
     PromptRead,
     /// The owner deleted the video: its record, sealed text and artifacts (one per shot).
     Delete,
+    /// The owner paused the video (one per shot).
+    Pause,
+    /// The owner resumed the paused video (one per shot).
+    Resume,
+    /// The owner retried the failed video (one per shot).
+    Retry,
 }
 
 impl AuditAction {
@@ -41,6 +47,9 @@ impl AuditAction {
             Self::Inference => "inference",
             Self::PromptRead => "prompt_read",
             Self::Delete => "delete",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Retry => "retry",
         }
     }
 
@@ -50,6 +59,9 @@ impl AuditAction {
             "inference" => Some(Self::Inference),
             "prompt_read" => Some(Self::PromptRead),
             "delete" => Some(Self::Delete),
+            "pause" => Some(Self::Pause),
+            "resume" => Some(Self::Resume),
+            "retry" => Some(Self::Retry),
             _ => None,
         }
     }

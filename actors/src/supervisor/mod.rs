@@ -2,6 +2,7 @@
 //! whenever work or capacity changes, and is the only place that decides which shot runs where.
 
 mod adopt;
+mod control;
 mod pool_load;
 mod registry;
 mod stages;
@@ -27,6 +28,7 @@ use crate::messages::{
 use crate::ports::StageInputs;
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
+pub use control::PAUSED_BY_OWNER;
 pub use registry::{NodeSlot, Registry};
 use shotfarm_core::autoscaler::{replacement, Replacer};
 use shotfarm_core::domain::{NodeState, Priority, ShotSpec, Stage, TelemetrySourceKind};
@@ -103,6 +105,12 @@ pub struct Supervisor {
     /// Story videos with jobs waiting on a stage: each of their jobs' final writes advances
     /// them (`stages.rs`).
     staged: HashSet<VideoId>,
+    /// Videos their owners paused, with the reason (`control.rs`): none of their jobs is
+    /// started or queued until the resume.
+    paused: HashMap<VideoId, String>,
+    /// The serving order of shots held by a pause, given back when they are started again, so
+    /// a resumed video keeps its place in its owner's order.
+    held_orders: HashMap<ShotId, u64>,
 }
 
 impl Supervisor {
@@ -129,6 +137,8 @@ impl Supervisor {
             budget: None,
             gates: Gates::open(),
             staged: HashSet::new(),
+            paused: HashMap::new(),
+            held_orders: HashMap::new(),
         })
     }
 
@@ -248,7 +258,10 @@ impl Supervisor {
         )
         .with_inputs(inputs)
         .start();
-        let order = self.queue.next_order();
+        let order = self
+            .held_orders
+            .remove(&shot.id)
+            .unwrap_or_else(|| self.queue.next_order());
         self.jobs.insert(
             shot.id.clone(),
             JobSlot {
@@ -565,6 +578,12 @@ impl Handler<ShotLeft> for Supervisor {
             Departure::Final => {
                 self.queue.remove(&msg.shot);
                 self.jobs.remove(&msg.shot);
+            }
+            Departure::Held => {
+                self.queue.remove(&msg.shot);
+                if let Some(job) = self.jobs.remove(&msg.shot) {
+                    self.held_orders.insert(msg.shot.clone(), job.order);
+                }
             }
             Departure::Requeue {
                 attempt,

@@ -1,0 +1,136 @@
+//! Owners' controls over a video after submission: pause, resume and retry. Only the owner may
+//! (anyone else, operators included, gets the same 404 as for a missing video); each is counted
+//! against the read rate like a read, audited (one entry per shot, prompt digests only) and
+//! shows up on the video's progress stream as the shot events of the writes it makes.
+//!
+//! A retry costs one credit on a metered plan: the write that failed the video refunded its
+//! credit, so a retried video that completes is charged once, like any other. A plan whose
+//! allowance is spent is refused as a submission is (429), and nothing is requeued.
+
+use tracing::info;
+
+use super::{Farm, Reader};
+use crate::messages::{PauseVideo, ResumeVideo, RetryVideo};
+use crate::ports::AuditAction;
+use crate::supervisor::PAUSED_BY_OWNER;
+use crate::FarmError;
+use shotfarm_core::domain::{VideoRecord, VideoState};
+use shotfarm_core::ids::VideoId;
+
+impl Farm {
+    /// Pauses `reader`'s video `id`: its queued jobs leave the queue (`paused`, with the
+    /// reason), jobs that become ready meanwhile wait paused, and running attempts finish or,
+    /// with `now`, stop at a step boundary and wait from their checkpoints (not counted as
+    /// preemptions). A final video is a conflict. Returns the video as stored after.
+    pub async fn pause_video(
+        &self,
+        reader: Reader,
+        id: &VideoId,
+        now: bool,
+    ) -> Result<VideoRecord, FarmError> {
+        let who = reader.into_identity();
+        let video = self.owned_video(&who.user, id).await?;
+        if video.state.is_final() {
+            return Err(FarmError::Conflict(format!(
+                "video {id} is already {}: only an unfinished video can be paused",
+                video.state.as_str()
+            )));
+        }
+        self.audit
+            .record(
+                self.audit
+                    .owner_action(AuditAction::Pause, &who.user, &video),
+            )
+            .await;
+        self.supervisor
+            .pause_video
+            .send(PauseVideo {
+                video,
+                reason: PAUSED_BY_OWNER.to_owned(),
+                now,
+            })
+            .await??;
+        self.reread(id).await
+    }
+
+    /// Resumes `reader`'s paused video `id`: its held jobs are requeued from their checkpoints
+    /// in the places they had (the video keeps its age). A video that is not paused is a
+    /// conflict.
+    pub async fn resume_video(
+        &self,
+        reader: Reader,
+        id: &VideoId,
+    ) -> Result<VideoRecord, FarmError> {
+        let who = reader.into_identity();
+        let video = self.owned_video(&who.user, id).await?;
+        if video.state.is_final() {
+            return Err(FarmError::Conflict(format!(
+                "video {id} is {}, not paused: only a paused video can be resumed",
+                video.state.as_str()
+            )));
+        }
+        let records = self
+            .audit
+            .owner_action(AuditAction::Resume, &who.user, &video);
+        self.supervisor
+            .resume_video
+            .send(ResumeVideo { video })
+            .await??;
+        self.audit.record(records).await;
+        self.reread(id).await
+    }
+
+    /// Retries `reader`'s failed video `id`: its failed jobs (and stages ended because of them)
+    /// are requeued with fresh budgets, for one credit on a metered plan. A video that did not
+    /// fail is a conflict.
+    pub async fn retry_video(
+        &self,
+        reader: Reader,
+        id: &VideoId,
+    ) -> Result<VideoRecord, FarmError> {
+        let who = reader.into_identity();
+        let account = self.account(&who)?;
+        let video = self.owned_video(&who.user, id).await?;
+        if video.state != VideoState::Failed {
+            return Err(FarmError::Conflict(format!(
+                "video {id} is {}: only a failed video can be retried",
+                video.state.as_str()
+            )));
+        }
+        if account.metered {
+            self.charge(&who.user, &account, id).await?;
+        }
+        self.audit
+            .record(
+                self.audit
+                    .owner_action(AuditAction::Retry, &who.user, &video),
+            )
+            .await;
+        info!(video_id = %id, "video retried by its owner");
+        self.supervisor
+            .retry_video
+            .send(RetryVideo { video })
+            .await??;
+        self.reread(id).await
+    }
+
+    /// `owner`'s video `id`; anyone else's is the same 404 as a missing one.
+    async fn owned_video(
+        &self,
+        owner: &shotfarm_core::ids::OwnerId,
+        id: &VideoId,
+    ) -> Result<VideoRecord, FarmError> {
+        match self.store.video(id).await? {
+            Some(v) if &v.owner == owner => Ok(v),
+            _ => Err(FarmError::NotFound(format!("video {id}"))),
+        }
+    }
+
+    /// The video as stored now.
+    async fn reread(&self, id: &VideoId) -> Result<VideoRecord, FarmError> {
+        self.store
+            .video(id)
+            .await?
+            .ok_or_else(|| FarmError::NotFound(format!("video {id}")))
+    }
+}
