@@ -106,8 +106,9 @@ impl Handler<PauseVideo> for Supervisor {
                 now: msg.now,
             };
             if let Some(job) = self.jobs.get(&shot.id) {
-                // Out of the queue at once: no placement runs between this and its write.
-                self.queue.remove(&shot.id);
+                // Out of the queue at once (no placement runs between this and its write), its
+                // owner's turn left as it was: being held is not being served.
+                self.queue.withhold(&shot.id);
                 writes.push(Box::pin(job.addr.send(pause)));
             } else if shot.state == ShotState::Queued {
                 // A stage not started yet (or a shot queued by another server): held too, so it

@@ -580,7 +580,7 @@ impl Handler<ShotLeft> for Supervisor {
                 self.jobs.remove(&msg.shot);
             }
             Departure::Held => {
-                self.queue.remove(&msg.shot);
+                self.queue.withhold(&msg.shot);
                 if let Some(job) = self.jobs.remove(&msg.shot) {
                     self.held_orders.insert(msg.shot.clone(), job.order);
                 }
