@@ -285,3 +285,92 @@ fn a_failed_video_is_retried_for_one_credit_and_refused_once_the_allowance_is_sp
         .expect("video");
     assert_eq!(still["state"], "failed");
 }
+
+fn patch(s: &Server, token: &str, id: &str, body: &Value) -> (u16, Value) {
+    let resp = s
+        .http
+        .patch(format!("{}/api/v1/videos/{id}", s.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .expect("patch");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn completed(v: &Value) -> usize {
+    states(v).iter().filter(|st| *st == "completed").count()
+}
+
+#[test]
+fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_plan() {
+    let s = start(&[]);
+    let (alice, bob) = (s.user("alice"), s.user("bob"));
+    let first = s.submit(&alice, &shots(3, "paced"));
+    let second = s.submit(&alice, &shots(2, "paced"));
+    let (a, b) = (
+        first["id"].as_str().expect("id").to_owned(),
+        second["id"].as_str().expect("id").to_owned(),
+    );
+    let (status, moved) = patch(&s, &alice, &b, &json!({ "before": a }));
+    assert_eq!(status, 200, "{moved:#}");
+    // One GPU: the first video's running shot finishes, then the second video goes first.
+    let done = s.wait_final(&alice, &b);
+    assert_eq!(done["state"], "completed");
+    let a_now: Value = s
+        .get(&format!("/api/v1/videos/{a}"), &alice)
+        .json()
+        .expect("video");
+    assert!(
+        completed(&a_now) <= 1,
+        "the moved video went ahead: {a_now:#}"
+    );
+    assert_eq!(s.wait_final(&alice, &a)["state"], "completed");
+
+    // Priority within the plan: the default plan has no `high`; a paid one does.
+    let c = s.submit(&alice, &shots(2, "paced"));
+    let c = c["id"].as_str().expect("id");
+    let (status, problem) = patch(&s, &alice, c, &json!({ "priority": "high" }));
+    assert_eq!(status, 400, "{problem:#}");
+    assert!(problem.to_string().contains("priority"), "{problem:#}");
+    let paid = s
+        .tokens()
+        .mint_with_plan(
+            "carol",
+            shotfarm_web::auth::Role::Authenticated,
+            Some("paid"),
+            Duration::from_secs(600),
+        )
+        .expect("mint");
+    let d = s.submit(&paid, &shots(2, "paced"));
+    let d = d["id"].as_str().expect("id");
+    let (status, raised) = patch(&s, &paid, d, &json!({ "priority": "high" }));
+    assert_eq!(status, 200, "{raised:#}");
+    let read: Value = s
+        .get(&format!("/api/v1/videos/{d}"), &paid)
+        .json()
+        .expect("video");
+    assert_eq!(read["priority"], "high", "{read:#}");
+
+    // Refusals: another user's video (404), naming another user's video (400 naming
+    // `before`), nothing to change, unknown fields and values, a final video (409).
+    assert_eq!(
+        patch(&s, &bob, c, &json!({ "priority": "standard" })).0,
+        404
+    );
+    let bobs = s.submit(&bob, &shots(1, "paced"));
+    let bobs = bobs["id"].as_str().expect("id");
+    let (status, problem) = patch(&s, &alice, c, &json!({ "before": bobs }));
+    assert_eq!(status, 400, "{problem:#}");
+    assert!(problem.to_string().contains("before"), "{problem:#}");
+    for body in [
+        json!({}),
+        json!({"priority": "urgent"}),
+        json!({"order": 1}),
+    ] {
+        let (status, problem) = patch(&s, &alice, c, &body);
+        assert_eq!(status, 400, "{body}: {problem:#}");
+    }
+    let (status, problem) = patch(&s, &alice, &a, &json!({ "priority": "standard" }));
+    assert_eq!(status, 409, "{problem:#}");
+}

@@ -98,6 +98,7 @@ pub struct RangeNotSatisfiable(#[allow(dead_code)] Problem);
         crate::routes::video_control::pause,
         crate::routes::video_control::resume,
         crate::routes::video_control::retry,
+        crate::routes::video_control::update,
         crate::routes::credits::credits,
         crate::routes::progress::progress,
         crate::routes::artifacts::download,

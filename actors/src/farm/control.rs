@@ -3,6 +3,10 @@
 //! against the read rate like a read, audited (one entry per shot, prompt digests only) and
 //! shows up on the video's progress stream as the shot events of the writes it makes.
 //!
+//! A reorder changes the video's priority (within what the plan allows: the route checks it)
+//! and/or moves it ahead of another unfinished video of the same owner in that owner's order;
+//! it writes no shot, so it is not on the progress stream, but is audited (`reorder`).
+//!
 //! A retry costs one credit on a metered plan: the write that failed the video refunded its
 //! credit, so a retried video that completes is charged once, like any other. A plan whose
 //! allowance is spent is refused as a submission is (429), and nothing is requeued.
@@ -10,11 +14,11 @@
 use tracing::info;
 
 use super::{Farm, Reader};
-use crate::messages::{PauseVideo, ResumeVideo, RetryVideo};
+use crate::messages::{PauseVideo, ReorderVideo, ResumeVideo, RetryVideo};
 use crate::ports::AuditAction;
 use crate::supervisor::PAUSED_BY_OWNER;
 use crate::FarmError;
-use shotfarm_core::domain::{VideoRecord, VideoState};
+use shotfarm_core::domain::{Priority, VideoRecord, VideoState};
 use shotfarm_core::ids::VideoId;
 
 impl Farm {
@@ -111,6 +115,60 @@ impl Farm {
             .retry_video
             .send(RetryVideo { video })
             .await??;
+        self.reread(id).await
+    }
+
+    /// Changes `reader`'s unfinished video `id`: its `priority` (stored; the caller has checked
+    /// the plan allows it) and/or its place in their order, ahead of their video `before`
+    /// (which must be unfinished and theirs: anything else is [`FarmError::Invalid`] naming
+    /// `before`, alike for a missing video and another user's). A final video is a conflict.
+    pub async fn reorder_video(
+        &self,
+        reader: Reader,
+        id: &VideoId,
+        priority: Option<Priority>,
+        before: Option<VideoId>,
+    ) -> Result<VideoRecord, FarmError> {
+        let who = reader.into_identity();
+        let mut video = self.owned_video(&who.user, id).await?;
+        if video.state.is_final() {
+            return Err(FarmError::Conflict(format!(
+                "video {id} is already {}: only an unfinished video can be reordered",
+                video.state.as_str()
+            )));
+        }
+        if let Some(target) = &before {
+            let theirs = match self.store.video(target).await? {
+                Some(t) if t.owner == who.user => t,
+                _ => {
+                    return Err(FarmError::Invalid(format!(
+                        "before: you have no video {target}"
+                    )))
+                }
+            };
+            if &theirs.id == id || theirs.state.is_final() {
+                return Err(FarmError::Invalid(format!(
+                    "before: video {target} is {}: name another unfinished video of yours",
+                    if &theirs.id == id {
+                        "this video"
+                    } else {
+                        theirs.state.as_str()
+                    }
+                )));
+            }
+        }
+        if let Some(p) = priority.filter(|p| *p != video.priority) {
+            self.store.set_priority(id, p).await?;
+            video.priority = p;
+        }
+        let records = self
+            .audit
+            .owner_action(AuditAction::Reorder, &who.user, &video);
+        self.supervisor
+            .reorder_video
+            .send(ReorderVideo { video, before })
+            .await??;
+        self.audit.record(records).await;
         self.reread(id).await
     }
 

@@ -16,6 +16,6 @@ pub use to_shot_job::{
 pub use to_supervisor::{
     AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,
     EnqueueVideo, FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, JobStored,
-    NodeStateChanged, PauseVideo, PreemptNode, RegisterNode, ReportTelemetry, ResumeVideo,
-    RetryVideo, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
+    NodeStateChanged, PauseVideo, PreemptNode, RegisterNode, ReorderVideo, ReportTelemetry,
+    ResumeVideo, RetryVideo, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
 };

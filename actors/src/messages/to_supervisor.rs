@@ -78,6 +78,16 @@ pub struct RetryVideo {
     pub video: VideoRecord,
 }
 
+/// The farm facade: the owner changed `video`'s priority (the record carries the new one, already
+/// stored) and/or moved it ahead of their own video `before` in their order (fair share between
+/// owners untouched).
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct ReorderVideo {
+    pub video: VideoRecord,
+    pub before: Option<shotfarm_core::ids::VideoId>,
+}
+
 /// A GPU-node actor (local or an agent's connection), once started: add me to the registry.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -38,6 +38,8 @@ pub enum AuditAction {
     Resume,
     /// The owner retried the failed video (one per shot).
     Retry,
+    /// The owner changed the video's priority or its place in their order (one per shot).
+    Reorder,
 }
 
 impl AuditAction {
@@ -50,6 +52,7 @@ impl AuditAction {
             Self::Pause => "pause",
             Self::Resume => "resume",
             Self::Retry => "retry",
+            Self::Reorder => "reorder",
         }
     }
 
@@ -62,6 +65,7 @@ impl AuditAction {
             "pause" => Some(Self::Pause),
             "resume" => Some(Self::Resume),
             "retry" => Some(Self::Retry),
+            "reorder" => Some(Self::Reorder),
             _ => None,
         }
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::domain::{Priority, ShotRecord, ShotState, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Why a store call failed.
@@ -234,6 +234,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a shot's new state if `shot.attempt` is not older than the stored attempt, assigns
     /// the event sequence numbers and re-derives the video's state.
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError>;
+
+    /// Sets a video's priority (its owner's `PATCH`); read back by every later read.
+    /// [`StoreError::NoSuchVideo`] when it is gone.
+    async fn set_priority(&self, id: &VideoId, priority: Priority) -> Result<(), StoreError>;
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -5,6 +5,7 @@ mod adopt;
 mod control;
 mod pool_load;
 mod registry;
+mod reorder;
 mod stages;
 mod stuck;
 mod waiting;

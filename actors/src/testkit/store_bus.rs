@@ -748,6 +748,10 @@ macro_rules! store_bus_conformance {
             .await
         }
         #[actix_rt::test]
+        async fn a_priority_change_reads_back_everywhere() {
+            $crate::testkit::store_control::a_priority_change_reads_back_everywhere($harness).await
+        }
+        #[actix_rt::test]
         async fn unknown_videos_and_shots_are_named() {
             $crate::testkit::store_bus::unknown_videos_and_shots_are_named($harness).await
         }

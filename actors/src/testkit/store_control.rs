@@ -1,7 +1,8 @@
 //! The store conformance cases of owners' controls (part of `store_bus_conformance!`): a pause
 //! takes a queued shot out of the queued set (of a pause and a claim, one wins) or holds a
 //! stopped attempt at the next one, a resume requeues it, a retry revives a failed shot once
-//! (its video unfinished and swept again), and every state reads back from the other server.
+//! (its video unfinished and swept again), an owner's priority change reads back, and every
+//! state reads back from the other server.
 
 use shotfarm_core::domain::{ShotState, VideoState};
 use shotfarm_core::ids::NodeId;
@@ -125,4 +126,28 @@ pub async fn pauses_resumes_and_retries_are_fenced_and_read_back(h: Harness) {
         .await
         .expect("sweep")
         .contains(&f.shots[1].id));
+}
+
+pub async fn a_priority_change_reads_back_everywhere(h: Harness) {
+    use shotfarm_core::domain::Priority;
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    h.a.store
+        .set_priority(&v.id, Priority::High)
+        .await
+        .expect("set");
+    let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(read.priority, Priority::High);
+    assert_eq!(read.title, v.title, "the rest of the record is untouched");
+    // A later shot write keeps it, and so does the sweep's read.
+    write(&h.b, &moved(&v.shots[0], ShotState::Cancelled))
+        .await
+        .expect("cancel");
+    let read = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(read.priority, Priority::High);
+    let gone = shotfarm_core::ids::VideoId::new_random();
+    assert!(matches!(
+        h.a.store.set_priority(&gone, Priority::Standard).await,
+        Err(StoreError::NoSuchVideo(_))
+    ));
 }

@@ -42,6 +42,15 @@ impl Priority {
             Priority::Standard => "standard",
         }
     }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "high" => Some(Priority::High),
+            "standard" => Some(Priority::Standard),
+            _ => None,
+        }
+    }
 }
 
 /// A transition the state machine does not allow.
