@@ -43,7 +43,8 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Submit a video; with --watch, follow its shots' progress bars until it is final.
     Submit(submit::SubmitArgs),
-    /// Pause, resume or retry one of your videos (`video pause --now ID` stops running shots).
+    /// Pause, resume, retry or reprioritize one of your videos (`video pause --now ID` stops
+    /// running shots; `video priority --before OTHER ID` moves it ahead of another of yours).
     Video(video::VideoArgs),
     /// Print the API's OpenAPI document (what `GET /api/v1/openapi.json` serves).
     Openapi,

@@ -1,6 +1,7 @@
-//! `shotfarm video pause|resume|retry --server URL --token T VIDEO_ID [--now]`: the owner's
-//! controls over a submitted video, through the same API as the video page's buttons. Prints
-//! the video's state afterwards and how many of its shots are held paused.
+//! `shotfarm video pause|resume|retry|priority --server URL --token T VIDEO_ID [--now]
+//! [--priority P] [--before OTHER_ID]`: the owner's controls over a submitted video, through the
+//! same API as the video page's buttons. Prints the video's state afterwards and how many of its
+//! shots are held paused.
 
 use std::time::Duration;
 
@@ -37,6 +38,17 @@ enum VideoCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Change a video's priority (within your plan) or move it ahead of another of yours.
+    Priority {
+        #[command(flatten)]
+        target: Target,
+        /// `standard`, or `high` where your plan allows it.
+        #[arg(long, required_unless_present = "before")]
+        priority: Option<String>,
+        /// Another unfinished video of yours to go ahead of.
+        #[arg(long, value_name = "VIDEO_ID")]
+        before: Option<String>,
+    },
 }
 
 /// Which video, on which server, as whom.
@@ -52,12 +64,27 @@ struct Target {
     video: String,
 }
 
-/// The request one command makes: the route's last segment and its body.
+/// The request one command makes: the action (the route's last segment; `priority` is the
+/// video's own `PATCH`) and its body.
 fn request(command: &VideoCommand) -> (&Target, &'static str, Value) {
     match command {
         VideoCommand::Pause { target, now } => (target, "pause", json!({ "now": now })),
         VideoCommand::Resume { target } => (target, "resume", json!({})),
         VideoCommand::Retry { target } => (target, "retry", json!({})),
+        VideoCommand::Priority {
+            target,
+            priority,
+            before,
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(p) = priority {
+                body.insert("priority".into(), json!(p));
+            }
+            if let Some(b) = before {
+                body.insert("before".into(), json!(b));
+            }
+            (target, "priority", Value::Object(body))
+        }
     }
 }
 
@@ -67,11 +94,13 @@ pub fn run(args: VideoArgs) -> anyhow::Result<()> {
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let url = format!("{server}/api/v1/videos/{}/{action}", target.video);
-    let mut call = http.post(&url).bearer_auth(&target.token);
-    if action == "pause" {
-        call = call.json(&body);
-    }
+    let video_url = format!("{server}/api/v1/videos/{}", target.video);
+    let call = match action {
+        "priority" => http.patch(&video_url).json(&body),
+        "pause" => http.post(format!("{video_url}/pause")).json(&body),
+        _ => http.post(format!("{video_url}/{action}")),
+    };
+    let call = call.bearer_auth(&target.token);
     let resp = call
         .send()
         .with_context(|| format!("cannot reach {server}"))?;
@@ -93,7 +122,8 @@ pub fn run(args: VideoArgs) -> anyhow::Result<()> {
         match action {
             "pause" => "paused",
             "resume" => "resumed",
-            _ => "retried",
+            "retry" => "retried",
+            _ => "reordered",
         },
         answer["state"].as_str().unwrap_or("?")
     );
@@ -125,6 +155,10 @@ mod tests {
         assert_eq!(request(&args.command).1, "resume");
         let args = parse(&["retry", "--token", "t", "vid_1"])?;
         assert_eq!(request(&args.command).1, "retry");
+        let args = parse(&["priority", "--token", "t", "--before", "vid_0", "vid_1"])?;
+        assert_eq!(request(&args.command).2, json!({"before": "vid_0"}));
+        let args = parse(&["priority", "--token", "t", "--priority", "high", "vid_1"])?;
+        assert_eq!(request(&args.command).2, json!({"priority": "high"}));
         Ok(())
     }
 
@@ -135,6 +169,10 @@ mod tests {
         assert!(
             parse(&["retry", "--token", "t", "--now", "vid_1"]).is_err(),
             "--now is pause's"
+        );
+        assert!(
+            parse(&["priority", "--token", "t", "vid_1"]).is_err(),
+            "nothing to change"
         );
     }
 }

@@ -374,3 +374,30 @@ fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_pla
     let (status, problem) = patch(&s, &alice, &a, &json!({ "priority": "standard" }));
     assert_eq!(status, 409, "{problem:#}");
 }
+
+/// The progress page's controls in real headless Chromium (tests/browser/control-page.mjs):
+/// owner only, confirmed before sending, Pause then Resume to completion. Needs chromium and
+/// the driver's npm packages: scripts/ensure-chromium.sh.
+#[test]
+fn the_video_page_pauses_and_resumes_for_its_owner_after_confirmation() {
+    support::browser::require_chromium();
+    let s = start(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    // Long enough that the page can pause it while shots still wait (one GPU).
+    let v = s.submit(&alice, &shots(8, "paced"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let report = support::browser::run_driver(
+        "control-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_VIDEO", &id),
+            ("SHOTFARM_TOKEN", &alice),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+        ],
+    );
+    assert_eq!(report["final"], "completed", "{report:#}");
+    assert_eq!(report["operatorControls"], false);
+    let done = s.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed");
+    assert_eq!(audited(&s, &ops, &id, "pause"), 8);
+}
