@@ -94,6 +94,13 @@ fn a_paused_video_waits_with_its_running_shot_finished_and_completes_once_resume
     for sh in &held {
         assert_eq!(sh["paused_reason"], "paused by its owner");
     }
+    // The answer showed the owner their prompts: a prompt read, as for any read.
+    s.wait_for(
+        &format!("/api/v1/audit?limit=1000&action=prompt_read&video={id}"),
+        &ops,
+        Duration::from_secs(10),
+        |page| page["entries"].as_array().is_some_and(|e| !e.is_empty()),
+    );
     // The one GPU's shot (if one was placed) finishes; nothing held is ever placed, so the
     // farm goes idle with the video unfinished.
     let idle = s.wait_for(

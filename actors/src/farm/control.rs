@@ -1,7 +1,8 @@
 //! Owners' controls over a video after submission: pause, resume and retry. Only the owner may
 //! (anyone else, operators included, gets the same 404 as for a missing video); each is counted
 //! against the read rate like a read, audited (one entry per shot, prompt digests only) and
-//! shows up on the video's progress stream as the shot events of the writes it makes.
+//! shows up on the video's progress stream as the shot events of the writes it makes. Each
+//! answers the video as stored after: shown to its owner, a prompt read like any other.
 //!
 //! A reorder changes the video's priority (within what the plan allows: the route checks it)
 //! and/or moves it ahead of another unfinished video of the same owner in that owner's order;
@@ -13,7 +14,7 @@
 
 use tracing::info;
 
-use super::{Farm, Reader};
+use super::{Farm, Identity, Reader};
 use crate::messages::{PauseVideo, ReorderVideo, ResumeVideo, RetryVideo};
 use crate::ports::AuditAction;
 use crate::supervisor::PAUSED_BY_OWNER;
@@ -54,7 +55,7 @@ impl Farm {
                 now,
             })
             .await??;
-        self.reread(id).await
+        self.shown(&who, id).await
     }
 
     /// Resumes `reader`'s paused video `id`: its held jobs are requeued from their checkpoints
@@ -81,7 +82,7 @@ impl Farm {
             .send(ResumeVideo { video })
             .await??;
         self.audit.record(records).await;
-        self.reread(id).await
+        self.shown(&who, id).await
     }
 
     /// Retries `reader`'s failed video `id`: its failed jobs (and stages ended because of them)
@@ -115,7 +116,7 @@ impl Farm {
             .retry_video
             .send(RetryVideo { video })
             .await??;
-        self.reread(id).await
+        self.shown(&who, id).await
     }
 
     /// Changes `reader`'s unfinished video `id`: its `priority` (stored; the caller has checked
@@ -169,7 +170,7 @@ impl Farm {
             .send(ReorderVideo { video, before })
             .await??;
         self.audit.record(records).await;
-        self.reread(id).await
+        self.shown(&who, id).await
     }
 
     /// `owner`'s video `id`; anyone else's is the same 404 as a missing one.
@@ -184,11 +185,15 @@ impl Farm {
         }
     }
 
-    /// The video as stored now.
-    async fn reread(&self, id: &VideoId) -> Result<VideoRecord, FarmError> {
-        self.store
+    /// The video as stored now, as its owner `who` is shown it in the answer: a prompt read,
+    /// recorded as every other (`record_prompt_reads`).
+    async fn shown(&self, who: &Identity, id: &VideoId) -> Result<VideoRecord, FarmError> {
+        let video = self
+            .store
             .video(id)
             .await?
-            .ok_or_else(|| FarmError::NotFound(format!("video {id}")))
+            .ok_or_else(|| FarmError::NotFound(format!("video {id}")))?;
+        self.record_prompt_reads(who, std::slice::from_ref(&video));
+        Ok(video)
     }
 }
