@@ -16,8 +16,9 @@ use support::{Server, ONE_NODE};
 const STORY: &str = "A lantern keeper wakes before dawn. She climbs the tower stairs. \
     The lamp has gone dark. She finds a moth caught in the glass.";
 
-/// A model paced at 0.2 s a step at the tests' time factor (6 steps), and one that always fails.
-fn models() -> [(&'static str, String); 2] {
+/// A model paced at 0.2 s a step at the tests' time factor (6 steps), one that always fails, and
+/// one that holds its GPU for as long as a test needs (until cancelled).
+fn models() -> [(&'static str, String); 3] {
     let model = |secs: f64, faults: &str| {
         format!(
             r#"{{ pool = "video", steps = 6, clip_seconds = 8, gpus = 1, gpu_memory_mb = 1024, seconds_per_step = {{ "A100-80GB" = {secs} }}, simulated_faults = {{ {faults} }} }}"#
@@ -26,6 +27,7 @@ fn models() -> [(&'static str, String); 2] {
     [
         ("SHOTFARM_MODELS__PACED", model(40.0, "")),
         ("SHOTFARM_MODELS__BROKEN", model(2.0, "failure_rate = 1.0")),
+        ("SHOTFARM_MODELS__HOLDING", model(20000.0, "")),
     ]
 }
 
@@ -313,6 +315,10 @@ fn completed(v: &Value) -> usize {
 fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_plan() {
     let s = start(&[]);
     let (alice, bob) = (s.user("alice"), s.user("bob"));
+    // Bob's video holds the one GPU while Alice queues two videos and reorders them.
+    let blocker = s.submit(&bob, &shots(1, "holding"));
+    let blocker = blocker["id"].as_str().expect("id").to_owned();
+    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
     let first = s.submit(&alice, &shots(3, "paced"));
     let second = s.submit(&alice, &shots(2, "paced"));
     let (a, b) = (
@@ -321,15 +327,22 @@ fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_pla
     );
     let (status, moved) = patch(&s, &alice, &b, &json!({ "before": a }));
     assert_eq!(status, 200, "{moved:#}");
-    // One GPU: the first video's running shot finishes, then the second video goes first.
+    let freed = s.post(
+        &format!("/api/v1/videos/{blocker}/cancel"),
+        &bob,
+        &json!({}),
+    );
+    assert_eq!(freed.status(), 200);
+    // The second video now goes first: the first has completed nothing when it is done.
     let done = s.wait_final(&alice, &b);
     assert_eq!(done["state"], "completed");
     let a_now: Value = s
         .get(&format!("/api/v1/videos/{a}"), &alice)
         .json()
         .expect("video");
-    assert!(
-        completed(&a_now) <= 1,
+    assert_eq!(
+        completed(&a_now),
+        0,
         "the moved video went ahead: {a_now:#}"
     );
     assert_eq!(s.wait_final(&alice, &a)["state"], "completed");
