@@ -38,6 +38,15 @@ impl Supervisor {
             })
     }
 
+    /// Drops this server's pause mark of `video` once no job of it runs here: what is held of it
+    /// is stored `paused` (which is how any server knows it is paused), and a video whose last
+    /// running shot ended under the mark is over or held. Scans the jobs only for a marked video.
+    pub(super) fn forget_pause_if_idle(&mut self, video: &VideoId) {
+        if self.paused.contains_key(video) && !self.jobs.values().any(|j| &j.video == video) {
+            self.paused.remove(video);
+        }
+    }
+
     /// A job actor for a shot no job here tracks, to write one control change and stop; it is
     /// under this server's watch (the gauges) until then.
     fn untracked_job(

@@ -553,8 +553,10 @@ impl Handler<CancelVideo> for Supervisor {
 
     fn handle(&mut self, msg: CancelVideo, _: &mut Context<Self>) -> Self::Result {
         let mut waits = Vec::new();
+        self.paused.remove(&msg.video.id);
         for shot in &msg.video.shots {
             self.queue.remove(&shot.id);
+            self.held_orders.remove(&shot.id);
             if let Some(job) = self.jobs.get(&shot.id) {
                 debug_assert_eq!(job.video, msg.video.id);
                 waits.push(job.addr.send(CancelShot));
@@ -578,7 +580,9 @@ impl Handler<ShotLeft> for Supervisor {
         match msg.departure {
             Departure::Final => {
                 self.queue.remove(&msg.shot);
-                self.jobs.remove(&msg.shot);
+                if let Some(job) = self.jobs.remove(&msg.shot) {
+                    self.forget_pause_if_idle(&job.video);
+                }
             }
             Departure::Held => {
                 self.queue.withhold(&msg.shot);
