@@ -1,10 +1,12 @@
 //! Black-box tests of the owner's controls over a submitted video on the real server: pause
 //! (queued shots held `paused` with the reason and never placed, running ones finish), pause
 //! `now` (a running shot stops and resumes from its checkpoint, not counted as a preemption, to
-//! a byte-identical MP4), resume (requeued, completes), retry (a failed video's failed shots
-//! start over for one credit; a spent allowance is a 429), and every refusal: another user's
-//! video (404, operators' too), a final video (409), a video not paused or not failed (409),
-//! a bad body (400 naming the field).
+//! a byte-identical MP4), resume (requeued, completes), a paused video across a restart on
+//! Redis, retry (a failed video's failed shots start over for one credit; a spent allowance is a
+//! 429), reorder (`PATCH`: ahead of the owner's other video, priority within the plan), the
+//! video page's buttons in Chromium, and every refusal: another user's video (404, operators'
+//! too), a final video (409), a video not paused or not failed (409), a bad body (400 naming
+//! the field).
 
 use crate::support;
 
@@ -420,4 +422,60 @@ fn the_video_page_pauses_and_resumes_for_its_owner_after_confirmation() {
     let done = s.wait_final(&alice, &id);
     assert_eq!(done["state"], "completed");
     assert_eq!(audited(&s, &ops, &id, "pause"), 8);
+}
+
+/// A paused video survives a restart of its server on Redis: the held shots come back `paused`
+/// (the new server neither places nor adopts them), and the resume there completes it.
+#[test]
+fn a_paused_video_stays_paused_across_a_restart_on_redis_and_resumes_there() {
+    let redis = shotfarm_redis::testkit::RedisServer::start();
+    let url = redis.url();
+    let on_redis = [
+        ("SHOTFARM_STORE__URL", url.as_str()),
+        ("SHOTFARM_STORE__INSTANCE", "pause"),
+        ("SHOTFARM_STORE__NODE_LEASE", "2s"),
+        ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms"),
+    ];
+    let first = start(&on_redis);
+    let alice = first.user("alice");
+    let v = first.submit(&alice, &shots(4, "paced"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    first.wait_for_shot(&alice, &id, |sh| sh["state"] == "running");
+    let (status, paused) = control(&first, &alice, &id, "pause", &json!({"now": true}));
+    assert_eq!(status, 200, "{paused:#}");
+    let held = first.wait_for(
+        &format!("/api/v1/videos/{id}"),
+        &alice,
+        Duration::from_secs(30),
+        |v| {
+            states(v)
+                .iter()
+                .all(|st| st == "paused" || st == "completed")
+        },
+    );
+    drop(first);
+
+    let second = start(&on_redis);
+    let alice = second.user("alice");
+    let read: Value = second
+        .get(&format!("/api/v1/videos/{id}"), &alice)
+        .json()
+        .expect("video");
+    assert_eq!(states(&read), states(&held), "{read:#}");
+    assert_eq!(read["paused"], true);
+    // Its sweeps run every 100 ms: a held shot is not adopted or placed.
+    std::thread::sleep(Duration::from_millis(600));
+    let still: Value = second
+        .get(&format!("/api/v1/videos/{id}"), &alice)
+        .json()
+        .expect("video");
+    assert_eq!(states(&still), states(&held), "{still:#}");
+
+    let (status, resumed) = control(&second, &alice, &id, "resume", &json!({}));
+    assert_eq!(status, 200, "{resumed:#}");
+    let done = second.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    for sh in done["shots"].as_array().expect("shots") {
+        assert_eq!(sh["preemptions"], 0, "{sh:#}");
+    }
 }
