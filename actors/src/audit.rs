@@ -97,11 +97,22 @@ impl Auditor {
 
     /// The records of `owner` deleting `video` (one per shot, naming what the prompt was).
     pub fn deletion(&self, owner: &OwnerId, video: &VideoRecord) -> Vec<AuditRecord> {
+        self.owner_action(AuditAction::Delete, owner, video)
+    }
+
+    /// The records of `owner` acting on `video` (a delete, pause, resume or retry: one per
+    /// shot, naming what the prompt was).
+    pub fn owner_action(
+        &self,
+        action: AuditAction,
+        owner: &OwnerId,
+        video: &VideoRecord,
+    ) -> Vec<AuditRecord> {
         video
             .shots
             .iter()
             .map(|shot| AuditRecord {
-                action: AuditAction::Delete,
+                action,
                 who: owner.to_string(),
                 video_id: video.id.clone(),
                 shot_id: shot.id.clone(),

@@ -4,6 +4,7 @@
 //! (`reads.rs`, `watch.rs`), never in the routes.
 
 mod artifacts;
+mod control;
 mod credits;
 mod reads;
 #[cfg(test)]

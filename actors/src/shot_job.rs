@@ -5,6 +5,7 @@
 //! store the placement's write `queued → assigned` is the claim: the attempt runs only once it
 //! is stored, and a refused write hands the shot back (see [`resync`]).
 
+mod control;
 mod resync;
 
 use std::sync::atomic::Ordering;
@@ -81,6 +82,9 @@ pub struct ShotJob {
     progress_at: DateTime<Utc>,
     /// The supervisor shows the current attempt stuck on its node (until it moves or leaves).
     shown_stuck: bool,
+    /// Set when the owner paused the video while this attempt held GPUs: whatever would requeue
+    /// the shot holds it `paused` for this reason instead (see `control.rs`).
+    pausing: Option<String>,
 }
 
 impl Actor for ShotJob {
@@ -105,6 +109,7 @@ impl ShotJob {
             inputs: StageInputs::default(),
             progress_at: Utc::now(),
             shown_stuck: false,
+            pausing: None,
         }
     }
 
@@ -229,6 +234,10 @@ impl ShotJob {
     /// `preempted → queued` (or `running → queued` after a failure within budget): a new attempt
     /// resumes from the last checkpoint.
     fn requeue(&mut self, result: AttemptResult, ctx: &mut Context<Self>) {
+        if self.pausing.is_some() {
+            self.hold(result, ctx);
+            return;
+        }
         let held = self.shot.attempt;
         if !self.go_to(ShotState::Queued) {
             return;

@@ -12,11 +12,12 @@ pub const DISPATCH_BUCKETS_S: [f64; 12] = [
 ];
 
 /// States counted by the shots-by-state gauge, in wire order.
-pub const SHOT_STATES: [ShotState; 7] = [
+pub const SHOT_STATES: [ShotState; 8] = [
     ShotState::Queued,
     ShotState::Assigned,
     ShotState::Running,
     ShotState::Preempted,
+    ShotState::Paused,
     ShotState::Completed,
     ShotState::Failed,
     ShotState::Cancelled,

@@ -4,6 +4,10 @@
 //! attempt seen on two nodes, a job (shot or stage) finishing more than once or not at all, a
 //! video not final; and for a story video the order of its stages (`stages.rs`). A story's
 //! stage jobs (script, reference, stitch) are walked like shots: the same per-job rules hold.
+//! An owner's controls are part of a clean stream: a pause holds a queued shot (`paused` at its
+//! attempt) or a stopped one (`paused` at the next attempt, from its checkpoint, not a
+//! preemption), a resume requeues it at the next attempt, and a retry requeues a failed shot
+//! (its failure, and the video's, then were not final after all).
 
 mod stages;
 
@@ -44,6 +48,10 @@ pub struct Tally {
     pub shots_cancelled: usize,
     pub preemptions: usize,
     pub requeues: usize,
+    /// Shots held by their owner's pause (`paused` events).
+    pub pauses: usize,
+    /// Failed shots requeued by their owner's retry.
+    pub retries: usize,
     /// Stage jobs (script, reference, stitch) of story videos that completed; not shots.
     pub stages_completed: usize,
 }
@@ -58,6 +66,8 @@ struct ShotTrack {
     node: Option<String>,
     finals: u32,
     awaiting_requeue: bool,
+    /// Its last event was `failed`: a `queued` at the next attempt is its owner's retry.
+    failed: bool,
 }
 
 /// Audits one video's event stream. `events` must be everything from seq 1 on; `final_record` is
@@ -121,6 +131,19 @@ pub fn audit_video(
                 video_final = v.state.is_final();
             }
             FarmEvent::Shot(s) => {
+                let retried = shots.get(&s.shot_id).is_some_and(|t| {
+                    t.failed && s.state == ShotState::Queued && s.attempt == t.attempt + 1
+                });
+                if retried {
+                    // The owner's retry: the failure (and the video's) was not the end.
+                    video_final = false;
+                    tally.retries += 1;
+                    if let Some(t) = shots.get_mut(&s.shot_id) {
+                        t.finals -= 1;
+                        t.failed = false;
+                        (t.step, t.floor) = (0, 0);
+                    }
+                }
                 if video_final {
                     breach(
                         Some(&s.shot_id),
@@ -150,7 +173,8 @@ pub fn audit_video(
                         format!("{} after {}", s.attempt, t.attempt),
                     );
                 } else if s.attempt > t.attempt {
-                    if t.attempt > 0 && s.state != ShotState::Queued {
+                    // Queued, or held by a pause when the attempt it ends stopped under one.
+                    if t.attempt > 0 && !matches!(s.state, ShotState::Queued | ShotState::Paused) {
                         breach(
                             Some(&s.shot_id),
                             "a new attempt starts queued",
@@ -201,6 +225,10 @@ pub fn audit_video(
                     tally.preemptions += 1;
                     t.awaiting_requeue = true;
                 }
+                if s.state == ShotState::Paused {
+                    tally.pauses += 1;
+                }
+                t.failed = s.state == ShotState::Failed;
                 t.step = s.step;
                 if s.state.is_final() {
                     t.finals += 1;
@@ -332,6 +360,44 @@ mod tests {
             shot(8, Completed, 4, 2, Some("b")),
             done(9),
         ]
+    }
+
+    #[test]
+    fn paused_resumed_and_retried_shots_pass() {
+        use ShotState::*;
+        let stream = vec![
+            shot(1, Assigned, 0, 1, Some("a")),
+            shot(2, Running, 2, 1, Some("a")),
+            // Paused now: held at the next attempt from its checkpoint, then resumed.
+            shot(3, Paused, 1, 2, None),
+            shot(4, Queued, 1, 3, None),
+            shot(5, Assigned, 1, 3, Some("b")),
+            shot(6, Failed, 2, 3, Some("b")),
+            // Retried from the start with fresh budgets; paused while queued, resumed.
+            shot(7, Queued, 0, 4, None),
+            shot(8, Paused, 0, 4, None),
+            shot(9, Queued, 0, 5, None),
+            shot(10, Assigned, 0, 5, Some("a")),
+            shot(11, Completed, 4, 5, Some("a")),
+            done(12),
+        ];
+        let mut tally = Tally::default();
+        let breaches = audit_video(&stream, &record(12), &mut tally);
+        assert!(breaches.is_empty(), "{breaches:?}");
+        assert_eq!((tally.pauses, tally.retries, tally.preemptions), (2, 1, 0));
+        // A shot coming back from `completed` is no retry: it finished twice.
+        let mut twice = clean_stream();
+        twice.pop();
+        twice.push(shot(9, Queued, 0, 3, None));
+        twice.push(shot(10, Completed, 4, 3, Some("b")));
+        twice.push(done(11));
+        let breaches = audit_video(&twice, &record(11), &mut Tally::default());
+        assert!(
+            breaches
+                .iter()
+                .any(|b| b.rule == "a shot finishes exactly once"),
+            "{breaches:?}"
+        );
     }
 
     #[test]

@@ -55,8 +55,9 @@ struct ExportArgs {
 }
 
 fn parse_action(s: &str) -> Result<AuditAction, String> {
-    AuditAction::parse(s)
-        .ok_or_else(|| format!("unknown action {s:?}: use inference or prompt_read"))
+    AuditAction::parse(s).ok_or_else(|| {
+        format!("unknown action {s:?}: use inference, prompt_read, delete, pause, resume, retry or reorder")
+    })
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<()> {

@@ -16,6 +16,7 @@ mod server_url;
 mod submit;
 mod tls;
 mod token;
+mod video;
 mod watch;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Submit a video; with --watch, follow its shots' progress bars until it is final.
     Submit(submit::SubmitArgs),
+    /// Pause, resume, retry or reprioritize one of your videos (`video pause --now ID` stops
+    /// running shots; `video priority --before OTHER ID` moves it ahead of another of yours).
+    Video(video::VideoArgs),
     /// Print the API's OpenAPI document (what `GET /api/v1/openapi.json` serves).
     Openapi,
     /// Re-seal every video's title and prompts under the current security.master_key.
@@ -61,6 +65,7 @@ impl Cli {
             Command::Token(args) => token::run(args),
             Command::Agent(args) => agent::run(args),
             Command::Submit(args) => submit::run(args),
+            Command::Video(args) => video::run(args),
             Command::Openapi => openapi::run(),
             Command::Rekey(args) => rekey::run(args),
             Command::Audit(args) => audit::run(args),

@@ -221,7 +221,7 @@ fn story_body(args: &SubmitArgs, file: &Path) -> anyhow::Result<Value> {
 }
 
 /// The useful part of a problem-details body.
-fn problem_text(problem: &Value) -> String {
+pub(super) fn problem_text(problem: &Value) -> String {
     let mut text = problem["detail"]
         .as_str()
         .unwrap_or("no details")

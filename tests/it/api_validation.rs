@@ -173,7 +173,12 @@ fn a_known_route_with_a_wrong_method_is_405_with_allow_and_an_unknown_path_404()
     };
     for (method, path, allow) in [
         (reqwest::Method::DELETE, "/api/v1/videos", "GET, POST"),
-        (reqwest::Method::PUT, "/api/v1/videos/vid_x", "GET, DELETE"),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/videos/vid_x",
+            "GET, PATCH, DELETE",
+        ),
+        (reqwest::Method::GET, "/api/v1/videos/vid_x/pause", "POST"),
         (reqwest::Method::GET, "/api/v1/videos/vid_x/cancel", "POST"),
         (reqwest::Method::POST, "/healthz", "GET"),
         (reqwest::Method::POST, "/videos/vid_x", "GET"),

@@ -192,6 +192,7 @@ fn every_documented_route_is_served() {
             "get" => server.http.get(&url),
             "post" => server.http.post(&url),
             "put" => server.http.put(&url),
+            "patch" => server.http.patch(&url),
             "delete" => server.http.delete(&url),
             other => panic!("unexpected method {other}"),
         };

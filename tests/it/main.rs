@@ -41,5 +41,6 @@ mod story;
 mod story_faults;
 mod story_page;
 mod support;
+mod video_control;
 mod ws_client;
 mod ws_control_flood;

@@ -1,7 +1,8 @@
 // shotfarm's progress page: follows one video over its progress websocket and draws a card per
 // shot. Reconnects by itself with `since`, so a dropped connection loses nothing; the token comes
 // from `?token=` (then leaves the address bar) or from local storage. A story video's stages,
-// script, reference image and finished video are drawn by progress-story.js (StoryView).
+// script, reference image and finished video are drawn by progress-story.js (StoryView). Its
+// owner gets controls (pause, pause now, resume, retry), each confirmed before it is sent.
 'use strict';
 
 (() => {
@@ -9,7 +10,7 @@
   const FINAL = new Set(['completed', 'failed', 'cancelled']);
   const STATE_TEXT = {
     queued: 'queued', assigned: 'assigned', running: 'running', preempted: 'preempted',
-    completed: 'completed', failed: 'failed', cancelled: 'cancelled',
+    paused: 'paused', completed: 'completed', failed: 'failed', cancelled: 'cancelled',
   };
   const MAX_BACKOFF_MS = 10000;
 
@@ -28,6 +29,8 @@
     token: null,
     reading: false,     // a read of the video JSON is in flight
     readAgain: false,   // and another was asked for meanwhile
+    owner: false,       // the snapshot showed us the prompts: we own the video
+    paused: false,      // some of its shots are held by the owner's pause
   };
 
   // ---- token ---------------------------------------------------------------------------------
@@ -256,6 +259,9 @@
     }
     view.videoProgress = video.progress;
     StoryView.render(video, true, card);
+    // Only the owner is shown prompts (an empty one for a story shot not yet scripted).
+    view.owner = video.shots.some((shot) => typeof shot.prompt === 'string');
+    view.paused = Boolean(video.paused);
     applyVideo(video.state);
   }
 
@@ -265,6 +271,9 @@
     if (ev.state === 'preempted' && s.state !== 'preempted') s.preemptions += 1;
     update(s, ev);
     if (ev.preview) drawPreview(s.el, ev.preview);
+    if (ev.state === 'paused') view.paused = true;
+    else if (view.paused && !view.shots.some((sh) => sh.state === 'paused')) view.paused = false;
+    showControls();
   }
 
   // A running shot's live preview: a small picture of its latent every few steps, carried on
@@ -289,9 +298,79 @@
     if (FINAL.has(state) && !view.final) {
       view.final = true;
       announce(`Video ${state}.`);
+    } else if (!FINAL.has(state)) {
+      view.final = false; // retried
     }
     summarize();
+    showControls();
   }
+
+  // ---- the owner's controls --------------------------------------------------------------------
+
+  const CONTROLS = {
+    pause: {
+      path: 'pause', body: { now: false }, done: 'Paused',
+      confirm: 'Pause this video? Queued shots wait until you resume it; running shots finish.',
+    },
+    'pause-now': {
+      path: 'pause', body: { now: true }, done: 'Paused now',
+      confirm: 'Pause this video now? Running shots stop at their next step and resume from '
+        + 'their last checkpoint when you resume it.',
+    },
+    resume: {
+      path: 'resume', done: 'Resumed',
+      confirm: 'Resume this video? Its paused shots go back to the queue in their old places.',
+    },
+    retry: {
+      path: 'retry', done: 'Retrying',
+      confirm: 'Retry this video? Its failed shots start over; this costs one credit on a '
+        + 'metered plan.',
+    },
+  };
+
+  function showControls() {
+    const state = view.videoState;
+    const live = view.owner && state !== null;
+    $('controls').hidden = !live || (FINAL.has(state) && state !== 'failed');
+    $('pause').hidden = !live || view.final || view.paused;
+    $('pause-now').hidden = $('pause').hidden;
+    $('resume').hidden = !live || view.final || !view.paused;
+    $('retry').hidden = !live || state !== 'failed';
+  }
+
+  async function control(action) {
+    const c = CONTROLS[action];
+    if (!c || !window.confirm(c.confirm)) return;
+    const buttons = $('controls').querySelectorAll('button');
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}/${c.path}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${view.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(c.body || {}),
+      });
+      const answer = await resp.json().catch(() => ({}));
+      if (!resp.ok) {
+        showNotice(`Could not ${c.path}: ${answer.detail || resp.status}`);
+        return;
+      }
+      hideNotice();
+      view.paused = Boolean(answer.paused);
+      applyVideo(answer.state);
+      announce(`${c.done}.`);
+      document.body.dataset.lastControl = action;
+    } catch (_) {
+      showNotice(`Could not ${c.path}: the server is not reachable.`);
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+      showControls();
+    }
+  }
+
+  $('controls').addEventListener('click', (e) => {
+    const button = e.target.closest('button[data-action]');
+    if (button) control(button.dataset.action);
+  });
 
   // ---- drawing -------------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ pub fn configure(
             .app_data(problem::query_config())
             .configure(routes::service::configure)
             .configure(routes::videos::configure)
+            .configure(routes::video_control::configure)
             .configure(routes::credits::configure)
             .configure(routes::nodes::configure)
             .configure(routes::cluster::configure)

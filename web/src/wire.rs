@@ -27,6 +27,8 @@ pub struct ShotJson {
     pub node: Option<NodeId>,
     pub artifact_url: Option<String>,
     pub error: Option<String>,
+    /// Why a `paused` shot waits (its owner paused the video); `null` otherwise.
+    pub paused_reason: Option<String>,
     pub eta: Option<DateTime<Utc>>,
     /// The owner's prompt; `null` for anyone else (an operator): prompts are the owner's alone.
     pub prompt: Option<String>,
@@ -58,6 +60,9 @@ pub struct VideoJson {
     pub priority: &'static str,
     #[schema(value_type = crate::openapi::schemas::VideoStateDoc)]
     pub state: VideoState,
+    /// Whether its owner paused it: some of its shots or stages are held `paused` (resume it
+    /// with `POST .../resume`).
+    pub paused: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub progress: f64,
@@ -95,6 +100,7 @@ impl ShotJson {
             node: shot.node.clone(),
             artifact_url,
             error: shot.error.clone(),
+            paused_reason: shot.paused_reason.clone(),
             eta: shot.eta,
             prompt: shown.then(|| shot.spec.prompt.clone()),
             model: shot.spec.model.clone(),
@@ -120,6 +126,7 @@ impl VideoJson {
             title: video.title.clone().filter(|_| shown),
             priority: video.priority.as_str(),
             state: video.state,
+            paused: video.shots.iter().any(|s| s.state == ShotState::Paused),
             created_at: video.created_at,
             updated_at: video.updated_at,
             progress: video.progress(),

@@ -203,6 +203,18 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn set_priority(
+        &self,
+        id: &VideoId,
+        priority: shotfarm_core::domain::Priority,
+    ) -> Result<(), StoreError> {
+        let video = self
+            .entry(id)
+            .ok_or_else(|| StoreError::NoSuchVideo(id.clone()))?;
+        video.lock().priority = priority;
+        Ok(())
+    }
+
     async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError> {
         Ok(self
             .videos

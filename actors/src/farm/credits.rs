@@ -98,7 +98,7 @@ impl Farm {
     }
 
     /// Charges `id` to `owner`'s plan, or refuses with the plan's allowance spent.
-    async fn charge(
+    pub(super) async fn charge(
         &self,
         owner: &OwnerId,
         account: &Account,

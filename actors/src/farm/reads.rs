@@ -178,7 +178,7 @@ impl Farm {
         }
     }
 
-    fn record_prompt_reads(&self, who: &Identity, videos: &[VideoRecord]) {
+    pub(super) fn record_prompt_reads(&self, who: &Identity, videos: &[VideoRecord]) {
         record_prompt_reads(&self.audit, who, videos);
     }
 }

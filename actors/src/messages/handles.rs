@@ -6,8 +6,9 @@ use actix::{Actor, Addr, Context, Handler, Recipient};
 
 use super::{
     AdoptVideo, CancelAttempt, CancelVideo, DrainNode, EnqueueVideo, FilterUntracked, GetCluster,
-    GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PreemptNode, RegisterNode,
-    ReportTelemetry, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
+    GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PauseVideo, PreemptNode,
+    RegisterNode, ReorderVideo, ReportTelemetry, ResumeVideo, RetryVideo, SetBudget, ShotLeft,
+    ShotStuck, ShotUnstuck,
 };
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
@@ -81,6 +82,10 @@ where
 pub struct SupervisorHandle {
     pub enqueue: Recipient<EnqueueVideo>,
     pub cancel_video: Recipient<CancelVideo>,
+    pub pause_video: Recipient<PauseVideo>,
+    pub resume_video: Recipient<ResumeVideo>,
+    pub retry_video: Recipient<RetryVideo>,
+    pub reorder_video: Recipient<ReorderVideo>,
     pub adopt: Recipient<AdoptVideo>,
     pub cancel_attempt: Recipient<CancelAttempt>,
     pub filter_untracked: Recipient<FilterUntracked>,
@@ -100,6 +105,10 @@ where
     A: Actor<Context = Context<A>>
         + Handler<EnqueueVideo>
         + Handler<CancelVideo>
+        + Handler<PauseVideo>
+        + Handler<ResumeVideo>
+        + Handler<RetryVideo>
+        + Handler<ReorderVideo>
         + Handler<AdoptVideo>
         + Handler<CancelAttempt>
         + Handler<FilterUntracked>
@@ -118,6 +127,10 @@ where
         Self {
             enqueue: addr.clone().recipient(),
             cancel_video: addr.clone().recipient(),
+            pause_video: addr.clone().recipient(),
+            resume_video: addr.clone().recipient(),
+            retry_video: addr.clone().recipient(),
+            reorder_video: addr.clone().recipient(),
             adopt: addr.clone().recipient(),
             cancel_attempt: addr.clone().recipient(),
             filter_untracked: addr.clone().recipient(),

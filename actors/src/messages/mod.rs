@@ -10,10 +10,12 @@ mod to_supervisor;
 
 pub use handles::{JobUplink, NodeUplink, SupervisorHandle};
 pub use to_node::NodeCommand;
-pub use to_shot_job::{AbandonShot, AssignShot, CancelShot, NodeLost, ShotReport};
+pub use to_shot_job::{
+    AbandonShot, AssignShot, CancelShot, NodeLost, PauseShot, ResumeShot, RetryShot, ShotReport,
+};
 pub use to_supervisor::{
     AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,
     EnqueueVideo, FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, JobStored,
-    NodeStateChanged, PreemptNode, RegisterNode, ReportTelemetry, SetBudget, ShotLeft, ShotStuck,
-    ShotUnstuck,
+    NodeStateChanged, PauseVideo, PreemptNode, RegisterNode, ReorderVideo, ReportTelemetry,
+    ResumeVideo, RetryVideo, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
 };

@@ -61,3 +61,26 @@ pub struct AbandonShot {
     pub state: shotfarm_core::domain::ShotState,
     pub error: String,
 }
+
+/// The supervisor: the video is paused by its owner for `reason`. A queued shot leaves the queue
+/// as `paused` (answered once stored); a running attempt finishes, or with `now` stops at its
+/// next step boundary, and whatever would requeue it afterwards holds it `paused` instead.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::ports::StoreError>")]
+pub struct PauseShot {
+    pub reason: String,
+    pub now: bool,
+}
+
+/// The supervisor, to a job started for a `paused` shot: requeue it at the next attempt from its
+/// checkpoint (answered once stored), then stop; the supervisor starts it again like any queued
+/// shot.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::ports::StoreError>")]
+pub struct ResumeShot;
+
+/// The supervisor, to a job started for a `failed` shot of a video its owner retries: requeue it
+/// at the next attempt with fresh budgets (answered once stored), then stop.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::ports::StoreError>")]
+pub struct RetryShot;

@@ -52,6 +52,42 @@ pub struct CancelVideo {
     pub video: VideoRecord,
 }
 
+/// The farm facade: pause a video for `reason` (its queued jobs leave the queue; with `now`
+/// its running ones stop at a step boundary and wait too). Answered once the queued ones are
+/// stored `paused`.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct PauseVideo {
+    pub video: VideoRecord,
+    pub reason: String,
+    pub now: bool,
+}
+
+/// The farm facade: requeue a paused video's jobs from their checkpoints, in their old places
+/// (a conflict when nothing of it is paused).
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct ResumeVideo {
+    pub video: VideoRecord,
+}
+
+/// The farm facade: requeue a failed video's failed jobs with fresh budgets.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct RetryVideo {
+    pub video: VideoRecord,
+}
+
+/// The farm facade: the owner changed `video`'s priority (the record carries the new one, already
+/// stored) and/or moved it ahead of their own video `before` in their order (fair share between
+/// owners untouched).
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct ReorderVideo {
+    pub video: VideoRecord,
+    pub before: Option<shotfarm_core::ids::VideoId>,
+}
+
 /// A GPU-node actor (local or an agent's connection), once started: add me to the registry.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -87,6 +123,9 @@ pub enum Departure {
     /// Back to the queue for a new attempt (preempted, failed within budget, lost, stuck, or its
     /// assignment came too late). `on_demand_only` once its preemption budget is spent.
     Requeue { attempt: u32, on_demand_only: bool },
+    /// Held by its owner's pause (`paused`): out of the queue, its job gone, its place in its
+    /// owner's order kept for the resume.
+    Held,
 }
 
 /// How the attempt that held the GPUs ended on its node, for the node's per-model failure count

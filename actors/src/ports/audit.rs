@@ -32,6 +32,14 @@ pub enum AuditAction {
     PromptRead,
     /// The owner deleted the video: its record, sealed text and artifacts (one per shot).
     Delete,
+    /// The owner paused the video (one per shot).
+    Pause,
+    /// The owner resumed the paused video (one per shot).
+    Resume,
+    /// The owner retried the failed video (one per shot).
+    Retry,
+    /// The owner changed the video's priority or its place in their order (one per shot).
+    Reorder,
 }
 
 impl AuditAction {
@@ -41,6 +49,10 @@ impl AuditAction {
             Self::Inference => "inference",
             Self::PromptRead => "prompt_read",
             Self::Delete => "delete",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Retry => "retry",
+            Self::Reorder => "reorder",
         }
     }
 
@@ -50,6 +62,10 @@ impl AuditAction {
             "inference" => Some(Self::Inference),
             "prompt_read" => Some(Self::PromptRead),
             "delete" => Some(Self::Delete),
+            "pause" => Some(Self::Pause),
+            "resume" => Some(Self::Resume),
+            "retry" => Some(Self::Retry),
+            "reorder" => Some(Self::Reorder),
             _ => None,
         }
     }

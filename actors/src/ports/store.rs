@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::domain::{Priority, ShotRecord, ShotState, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Why a store call failed.
@@ -165,12 +165,15 @@ pub struct Replay {
 /// attempt and the written ones, and whether the write comes from the stored shot's holder (the
 /// node its claim named; the Redis adapter's script mirrors them line for line):
 ///
-/// - a final shot never changes again (a second completion is refused);
+/// - a final shot never changes again (a second completion is refused), except that its
+///   owner's retry takes a `failed` shot back to `queued` at the next attempt;
 /// - an older attempt is refused;
 /// - a newer attempt must be the next one and `queued` (a requeue; of two servers requeueing
-///   an orphan, one wins), and `queued` only ever comes with a newer attempt;
+///   an orphan, one wins) or `paused` (a stopped attempt held by its owner's pause), and
+///   `queued` only ever comes with a newer attempt;
 /// - at the same attempt, `assigned` needs a `queued` shot (the claim: of two servers placing
-///   it, one wins), `running`/`preempted`/`completed` need a claimed shot *and its holder*, and
+///   it, one wins), `paused` too (a pause takes it out of the queue: of a pause and a claim,
+///   one wins), `running`/`preempted`/`completed` need a claimed shot *and its holder*, and
 ///   `cancelled`/`failed` may end any unfinished shot.
 ///
 /// The holder check matters when Redis forgets a claim (a crash within its AOF's fsync window
@@ -184,14 +187,17 @@ pub fn shot_write_allowed(
     by_holder: bool,
 ) -> bool {
     use ShotState::*;
+    if stored == Failed && state == Queued && attempt == stored_attempt + 1 {
+        return true;
+    }
     if stored.is_final() || attempt < stored_attempt {
         return false;
     }
     if attempt > stored_attempt {
-        return attempt == stored_attempt + 1 && state == Queued;
+        return attempt == stored_attempt + 1 && matches!(state, Queued | Paused);
     }
     match state {
-        Assigned => stored == Queued,
+        Assigned | Paused => stored == Queued,
         Queued => false,
         Running | Preempted | Completed => {
             by_holder && matches!(stored, Assigned | Running | Preempted)
@@ -228,6 +234,10 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a shot's new state if `shot.attempt` is not older than the stored attempt, assigns
     /// the event sequence numbers and re-derives the video's state.
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError>;
+
+    /// Sets a video's priority (its owner's `PATCH`); read back by every later read.
+    /// [`StoreError::NoSuchVideo`] when it is gone.
+    async fn set_priority(&self, id: &VideoId, priority: Priority) -> Result<(), StoreError>;
 
     /// Whether the store answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
@@ -277,6 +287,36 @@ mod tests {
                 VideoRecord::queued(id, owner, None, Priority::Standard, [], Utc::now())
             })
             .collect()
+    }
+
+    #[test]
+    fn a_pause_takes_a_queued_shot_or_holds_the_next_attempt_and_a_retry_revives_a_failure() {
+        use ShotState::*;
+        assert!(shot_write_allowed(Queued, 2, Paused, 2, false));
+        assert!(
+            !shot_write_allowed(Assigned, 2, Paused, 2, true),
+            "the claim won"
+        );
+        assert!(
+            shot_write_allowed(Running, 2, Paused, 3, true),
+            "a stopped attempt held"
+        );
+        assert!(!shot_write_allowed(Running, 2, Paused, 4, true));
+        assert!(
+            shot_write_allowed(Paused, 3, Queued, 4, false),
+            "the resume"
+        );
+        assert!(!shot_write_allowed(Paused, 3, Queued, 3, false));
+        assert!(
+            !shot_write_allowed(Paused, 3, Assigned, 3, false),
+            "a paused shot is not claimed"
+        );
+        assert!(shot_write_allowed(Paused, 3, Cancelled, 3, false));
+        assert!(shot_write_allowed(Failed, 3, Queued, 4, false), "the retry");
+        assert!(!shot_write_allowed(Failed, 3, Queued, 5, false));
+        assert!(!shot_write_allowed(Failed, 3, Paused, 4, false));
+        assert!(!shot_write_allowed(Completed, 3, Queued, 4, false));
+        assert!(!shot_write_allowed(Cancelled, 3, Queued, 4, false));
     }
 
     #[test]

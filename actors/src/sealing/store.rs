@@ -175,6 +175,15 @@ impl Store for SealedStore {
         self.inner.ping().await
     }
 
+    async fn set_priority(
+        &self,
+        id: &VideoId,
+        priority: shotfarm_core::domain::Priority,
+    ) -> Result<(), StoreError> {
+        // No text in it: nothing to seal.
+        self.inner.set_priority(id, priority).await
+    }
+
     async fn unfinished_videos(&self) -> Result<Vec<VideoRecord>, StoreError> {
         self.inner
             .unfinished_videos()

@@ -2,8 +2,10 @@
 //! whenever work or capacity changes, and is the only place that decides which shot runs where.
 
 mod adopt;
+mod control;
 mod pool_load;
 mod registry;
+mod reorder;
 mod stages;
 mod stuck;
 mod waiting;
@@ -27,6 +29,7 @@ use crate::messages::{
 use crate::ports::StageInputs;
 use crate::shot_job::{ShotJob, ShotJobDeps};
 use crate::FarmError;
+pub use control::PAUSED_BY_OWNER;
 pub use registry::{NodeSlot, Registry};
 use shotfarm_core::autoscaler::{replacement, Replacer};
 use shotfarm_core::domain::{NodeState, Priority, ShotSpec, Stage, TelemetrySourceKind};
@@ -103,6 +106,12 @@ pub struct Supervisor {
     /// Story videos with jobs waiting on a stage, with what those jobs are blocked on: each of
     /// their jobs' final writes advances them (`stages.rs`) and recounts them.
     staged: HashMap<VideoId, Vec<stages::BlockedJobs>>,
+    /// Videos their owners paused, with the reason (`control.rs`): none of their jobs is
+    /// started or queued until the resume.
+    paused: HashMap<VideoId, String>,
+    /// The serving order of shots held by a pause, given back when they are started again, so
+    /// a resumed video keeps its place in its owner's order.
+    held_orders: HashMap<ShotId, u64>,
 }
 
 impl Supervisor {
@@ -129,6 +138,8 @@ impl Supervisor {
             budget: None,
             gates: Gates::open(),
             staged: HashMap::new(),
+            paused: HashMap::new(),
+            held_orders: HashMap::new(),
         })
     }
 
@@ -248,7 +259,10 @@ impl Supervisor {
         )
         .with_inputs(inputs)
         .start();
-        let order = self.queue.next_order();
+        let order = self
+            .held_orders
+            .remove(&shot.id)
+            .unwrap_or_else(|| self.queue.next_order());
         self.jobs.insert(
             shot.id.clone(),
             JobSlot {
@@ -538,8 +552,10 @@ impl Handler<CancelVideo> for Supervisor {
 
     fn handle(&mut self, msg: CancelVideo, _: &mut Context<Self>) -> Self::Result {
         let mut waits = Vec::new();
+        self.paused.remove(&msg.video.id);
         for shot in &msg.video.shots {
             self.queue.remove(&shot.id);
+            self.held_orders.remove(&shot.id);
             if let Some(job) = self.jobs.get(&shot.id) {
                 debug_assert_eq!(job.video, msg.video.id);
                 waits.push(job.addr.send(CancelShot));
@@ -563,7 +579,15 @@ impl Handler<ShotLeft> for Supervisor {
         match msg.departure {
             Departure::Final => {
                 self.queue.remove(&msg.shot);
-                self.jobs.remove(&msg.shot);
+                if let Some(job) = self.jobs.remove(&msg.shot) {
+                    self.forget_pause_if_idle(&job.video);
+                }
+            }
+            Departure::Held => {
+                self.queue.withhold(&msg.shot);
+                if let Some(job) = self.jobs.remove(&msg.shot) {
+                    self.held_orders.insert(msg.shot.clone(), job.order);
+                }
             }
             Departure::Requeue {
                 attempt,

@@ -133,14 +133,25 @@ impl Supervisor {
         let at_risk_at = self.at_risk_at(video);
         let (mut started, mut waiting) = (0, false);
         let mut blocked = Vec::new();
+        // A paused video starts nothing: a job that becomes ready meanwhile is held `paused`
+        // too (so is one requeued here after a restart that lost the in-memory mark).
+        let paused = self.pause_reason(video);
         for job in &video.shots {
             if job.state.is_final() || self.jobs.contains_key(&job.id) {
+                continue;
+            }
+            if job.state == ShotState::Paused {
                 continue;
             }
             if queued_only && job.state != ShotState::Queued {
                 continue;
             }
             match next(video, job) {
+                Next::Start(_) if paused.is_some() => {
+                    if let Some(reason) = &paused {
+                        self.hold_untracked(video, job, &deps, reason.clone());
+                    }
+                }
                 Next::Start(prepared) => {
                     let (record, inputs) = *prepared;
                     if self.start_job(video, &record, &deps, at_risk_at, inputs) {

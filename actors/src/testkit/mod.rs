@@ -8,3 +8,4 @@ pub mod audit;
 pub mod once;
 pub mod revocations;
 pub mod store_bus;
+pub mod store_control;

@@ -741,6 +741,17 @@ macro_rules! store_bus_conformance {
             $crate::testkit::store_bus::fencing_refuses_stale_and_second_completions($harness).await
         }
         #[actix_rt::test]
+        async fn pauses_resumes_and_retries_are_fenced_and_read_back() {
+            $crate::testkit::store_control::pauses_resumes_and_retries_are_fenced_and_read_back(
+                $harness,
+            )
+            .await
+        }
+        #[actix_rt::test]
+        async fn a_priority_change_reads_back_everywhere() {
+            $crate::testkit::store_control::a_priority_change_reads_back_everywhere($harness).await
+        }
+        #[actix_rt::test]
         async fn unknown_videos_and_shots_are_named() {
             $crate::testkit::store_bus::unknown_videos_and_shots_are_named($harness).await
         }

@@ -4,7 +4,7 @@
 //! # Key layout
 //!
 //! - `sf:v:{<video id>}`: hash of one video: `meta` (the record without shots), `state`, `seq`,
-//!   `upd`, `n`, and per shot `s:<i>` (its JSON), `k:<i>` (the summary the write script reads:
+//!   `upd`, `n`, `prio` (once its owner changed its priority: read over `meta`'s), and per shot `s:<i>` (its JSON), `k:<i>` (the summary the write script reads:
 //!   `state|attempt|step|progress|eta sort key|eta json`) and `h:<i>` (its holder: the node of
 //!   its last write, empty for none; at one attempt only the holder runs or completes it).
 //! - `sf:e:{<video id>}`: stream of the video's events, entry id `<seq>-0`, field `e`.

@@ -19,7 +19,9 @@ use shotfarm_actors::ports::store::{ShotWritten, VideoChange};
 use shotfarm_actors::ports::{
     Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
 };
-use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::domain::{
+    FarmEvent, Priority, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState,
+};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 mod rewrite;
@@ -39,6 +41,8 @@ pub struct RedisStore {
     write: Script,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
+    /// The owner's change of a video's priority (`prio`, read over `meta`'s).
+    set_priority: Script,
     /// Per video, the last seq this store logged (shared with the bus on the same connection,
     /// which need not log those events again).
     logged: Arc<DashMap<VideoId, u64>>,
@@ -53,6 +57,7 @@ impl RedisStore {
             fsync: conn.fsync.clone(),
             write: Script::new(include_str!("lua/write_shot.lua")),
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
+            set_priority: Script::new(include_str!("lua/set_priority.lua")),
             logged: Arc::clone(&conn.logged),
         }
     }
@@ -201,6 +206,10 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
             .cloned()
             .ok_or_else(|| corrupt(format!("video {} has no {name}", video.id)))
     };
+    if let Some(prio) = h.get("prio") {
+        video.priority = Priority::parse(prio)
+            .ok_or_else(|| corrupt(format!("video {} priority {prio:?}", video.id)))?;
+    }
     video.state = VideoState::parse(&field(&h, "state")?)
         .ok_or_else(|| corrupt(format!("video {} state", video.id)))?;
     video.seq = field(&h, "seq")?
@@ -360,6 +369,23 @@ impl Store for RedisStore {
             Some("noshot") => Err(StoreError::NoSuchShot(shot.id)),
             _ => Err(corrupt(format!("write script answered {reply:?}"))),
         }
+    }
+
+    async fn set_priority(&self, id: &VideoId, priority: Priority) -> Result<(), StoreError> {
+        let set: i64 = tokio::time::timeout(
+            conn::RESPONSE_TIMEOUT,
+            self.set_priority
+                .key(conn::video_key(id))
+                .arg(priority.as_str())
+                .invoke_async(&mut self.conn.clone()),
+        )
+        .await
+        .map_err(|_| StoreError::Unavailable("redis: set priority timed out".into()))?
+        .map_err(unavailable)?;
+        if set == 0 {
+            return Err(StoreError::NoSuchVideo(id.clone()));
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! A shot: what to render, and its state machine
-//! (`queued → assigned → running → completed|failed|cancelled`, `preempted → queued` the way back).
+//! (`queued → assigned → running → completed|failed|cancelled`, `preempted → queued` the way back,
+//! `paused` the owner's hold: entered from the queue or from a stopped attempt, left by a resume).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,8 @@ pub enum ShotState {
     Assigned,
     Running,
     Preempted,
+    /// Held by its owner's pause: out of the placement queue until the video is resumed.
+    Paused,
     Completed,
     Failed,
     Cancelled,
@@ -37,6 +40,15 @@ impl Priority {
         match self {
             Priority::High => "high",
             Priority::Standard => "standard",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "high" => Some(Priority::High),
+            "standard" => Some(Priority::Standard),
+            _ => None,
         }
     }
 }
@@ -70,6 +82,7 @@ impl ShotState {
             ShotState::Assigned => "assigned",
             ShotState::Running => "running",
             ShotState::Preempted => "preempted",
+            ShotState::Paused => "paused",
             ShotState::Completed => "completed",
             ShotState::Failed => "failed",
             ShotState::Cancelled => "cancelled",
@@ -77,15 +90,24 @@ impl ShotState {
     }
 
     /// Whether the machine allows `self → to`. Failing from `queued`/`assigned` covers a shot
-    /// that can never run (its model vanished, its retries ran out while waiting).
+    /// that can never run (its model vanished, its retries ran out while waiting). A pause takes
+    /// a queued shot out of the queue, or ends a stopped attempt held (`paused` at the next
+    /// attempt, from its checkpoint); a resume requeues it.
     pub fn can_go_to(self, to: ShotState) -> bool {
         use ShotState::*;
         matches!(
             (self, to),
-            (Queued, Assigned | Cancelled | Failed)
-                | (Assigned, Running | Preempted | Failed | Cancelled | Queued)
-                | (Running, Completed | Failed | Cancelled | Preempted | Queued)
-                | (Preempted, Queued | Cancelled | Failed)
+            (Queued, Assigned | Cancelled | Failed | Paused)
+                | (
+                    Assigned,
+                    Running | Preempted | Failed | Cancelled | Queued | Paused
+                )
+                | (
+                    Running,
+                    Completed | Failed | Cancelled | Preempted | Queued | Paused
+                )
+                | (Preempted, Queued | Cancelled | Failed | Paused)
+                | (Paused, Queued | Cancelled | Failed)
         )
     }
 
@@ -135,6 +157,9 @@ pub struct ShotRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     pub error: Option<String>,
+    /// Why a `paused` shot waits (its owner paused the video); cleared when it is requeued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     /// GPU-seconds consumed over every attempt so far.
     pub gpu_seconds: f64,
     /// What those GPU-seconds cost at their nodes' prices.
@@ -162,11 +187,37 @@ impl ShotRecord {
             artifact: None,
             output: None,
             error: None,
+            paused_reason: None,
             gpu_seconds: 0.0,
             cost_usd: 0.0,
             eta: None,
             updated_at: now,
         }
+    }
+
+    /// A failed shot given fresh budgets by its owner's retry: queued at the next attempt from
+    /// the start (a final shot's checkpoints are dropped), its failures and preemptions
+    /// forgotten. `None` for a shot that did not fail.
+    pub fn retried(&self, now: DateTime<Utc>) -> Option<ShotRecord> {
+        if self.state != ShotState::Failed {
+            return None;
+        }
+        Some(ShotRecord {
+            state: ShotState::Queued,
+            attempt: self.attempt + 1,
+            step: 0,
+            checkpoint_step: 0,
+            failures: 0,
+            preemptions: 0,
+            node: None,
+            artifact: None,
+            output: None,
+            error: None,
+            paused_reason: None,
+            eta: None,
+            updated_at: now,
+            ..self.clone()
+        })
     }
 
     /// Fraction done, 0..=1: steps over total, 1 once completed.
@@ -192,6 +243,7 @@ mod tests {
             Just(ShotState::Assigned),
             Just(ShotState::Running),
             Just(ShotState::Preempted),
+            Just(ShotState::Paused),
             Just(ShotState::Completed),
             Just(ShotState::Failed),
             Just(ShotState::Cancelled),
@@ -207,6 +259,46 @@ mod tests {
         for pair in path.windows(2) {
             assert!(pair[0].can_go_to(pair[1]), "{:?} -> {:?}", pair[0], pair[1]);
         }
+    }
+
+    #[test]
+    fn a_pause_leaves_the_queue_and_a_resume_comes_back_through_it() {
+        use ShotState::*;
+        for from in [Queued, Assigned, Running, Preempted] {
+            assert!(from.can_go_to(Paused), "{from:?} -> paused");
+        }
+        assert!(Paused.can_go_to(Queued) && Paused.can_go_to(Cancelled));
+        assert!(!Paused.can_go_to(Assigned) && !Paused.can_go_to(Running));
+        assert!(!Paused.is_final() && !Paused.holds_gpus());
+        assert!(!Completed.can_go_to(Paused));
+    }
+
+    #[test]
+    fn a_retry_requeues_only_a_failed_shot_with_fresh_budgets() {
+        let now = Utc::now();
+        let spec = ShotSpec {
+            prompt: "p".into(),
+            duration_s: 2,
+            model: "m".into(),
+            seed: 1,
+            steps: 10,
+        };
+        let mut shot = ShotRecord::new(ShotId::from("v-0"), 0, spec, now);
+        assert!(shot.retried(now).is_none(), "a queued shot is not retried");
+        shot.state = ShotState::Failed;
+        (shot.attempt, shot.failures, shot.preemptions, shot.step) = (3, 3, 2, 7);
+        shot.checkpoint_step = 5;
+        shot.error = Some("boom".into());
+        let fresh = shot.retried(now).expect("a failed shot is retried");
+        assert_eq!(fresh.state, ShotState::Queued);
+        assert_eq!(
+            (fresh.attempt, fresh.failures, fresh.preemptions),
+            (4, 0, 0)
+        );
+        assert_eq!(
+            (fresh.step, fresh.checkpoint_step, fresh.error),
+            (0, 0, None)
+        );
     }
 
     #[test]

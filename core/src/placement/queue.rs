@@ -187,8 +187,9 @@ impl PlacementQueue {
     }
 
     /// Takes a shot out leaving every owner's turn as it was: the queue `plan` would see had
-    /// the shot never been queued, for comparing the budget gate with its absence.
-    #[cfg(test)]
+    /// the shot never been queued. An owner's pause holds its shots so (being held is not being
+    /// served, and pushed back with their old order they stand where they stood); the tests
+    /// compare the budget gate with its absence so.
     pub fn withhold(&mut self, shot: &ShotId) -> Option<QueuedShot> {
         self.detach(shot).map(|(taken, _)| taken)
     }

@@ -1237,3 +1237,50 @@ proptest! {
         prop_assert_eq!(placed_singles, singles.min(free_gpus * slots as usize));
     }
 }
+
+// ---- an owner's pause and resume (the supervisor's `control.rs`) ----
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    /// A paused shot is held out of the queue: `plan` never places it, and what it places of
+    /// the rest keeps every rule (nobody's turn moves for the held shot). Resumed — pushed back
+    /// at its next attempt with the order and at-risk time it had — the plan is the one the
+    /// never-paused queue gets: the video keeps its age, its place and its owner's share.
+    #[test]
+    fn a_paused_shot_is_never_placed_and_its_resume_keeps_age_and_fairness(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        paused in prop::collection::vec(prop::bool::weighted(0.4), 40),
+        share in any::<bool>(),
+        used in prop::collection::vec(0u32..4, OWNERS),
+    ) {
+        let in_use: HashMap<OwnerId, u32> = used
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+            .collect();
+        let gates = Gates::open();
+        let is_paused = |i: usize| paused.get(i).copied().unwrap_or(false);
+        let never_paused = build_queue(&specs, share);
+        let mut queue = build_queue(&specs, share);
+        let mut held = Vec::new();
+        for (i, _) in specs.iter().enumerate().filter(|(i, _)| is_paused(*i)) {
+            let shot = ShotId(format!("s{i}"));
+            held.push(queue.withhold(&shot).expect("queued"));
+        }
+        let out = plan(&queue, &nodes, &in_use, &gates);
+        for a in &out {
+            prop_assert!(!held.iter().any(|h| h.shot == a.shot), "paused {} placed", a.shot);
+        }
+        check_plan(&queue, &nodes, &gates, &out)?;
+        for mut shot in held {
+            shot.attempt += 1;
+            queue.push(shot);
+        }
+        prop_assert_eq!(
+            plan(&queue, &nodes, &in_use, &gates),
+            plan(&never_paused, &nodes, &in_use, &gates)
+        );
+    }
+}

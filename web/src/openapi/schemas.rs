@@ -31,6 +31,7 @@ pub enum ShotStateDoc {
     Assigned,
     Running,
     Preempted,
+    Paused,
     Completed,
     Failed,
     Cancelled,

@@ -71,7 +71,9 @@ fn query_of(raw: &str, default_limit: usize) -> Result<AuditQuery, ApiError> {
         Some(a) => Some(AuditAction::parse(&a).ok_or_else(|| {
             ApiError::field(
                 "action",
-                format!("unknown action {a:?}: use inference, prompt_read or delete"),
+                format!(
+                    "unknown action {a:?}: use inference, prompt_read, delete, pause, resume, retry or reorder"
+                ),
             )
         })?),
     };

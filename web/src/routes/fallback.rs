@@ -79,8 +79,12 @@ mod tests {
     #[test]
     fn a_known_path_lists_every_method_its_routes_answer() {
         assert_eq!(allowed_methods("/api/v1/videos"), ["GET", "POST"]);
-        assert_eq!(allowed_methods("/api/v1/videos/vid_x"), ["GET", "DELETE"]);
+        assert_eq!(
+            allowed_methods("/api/v1/videos/vid_x"),
+            ["GET", "PATCH", "DELETE"]
+        );
         assert_eq!(allowed_methods("/api/v1/videos/vid_x/cancel"), ["POST"]);
+        assert_eq!(allowed_methods("/api/v1/videos/vid_x/pause"), ["POST"]);
         assert_eq!(allowed_methods("/videos/vid_x"), ["GET"]);
         assert_eq!(allowed_methods("/"), ["GET"]);
     }

@@ -11,6 +11,7 @@ pub mod operator;
 pub mod progress;
 pub mod queue;
 pub mod service;
+pub mod video_control;
 pub mod videos;
 
 use shotfarm_actors::ports::{ArtifactError, StoreError};

@@ -33,11 +33,14 @@ local function is_final(st)
   return st == 'completed' or st == 'failed' or st == 'cancelled'
 end
 local ok
-if is_final(cstate) or att < catt then
+if cstate == 'failed' and state == 'queued' and att == catt + 1 then
+  -- The owner's retry: a failed shot requeued with fresh budgets.
+  ok = true
+elseif is_final(cstate) or att < catt then
   ok = false
 elseif att > catt then
-  ok = (att == catt + 1 and state == 'queued')
-elseif state == 'assigned' then
+  ok = (att == catt + 1 and (state == 'queued' or state == 'paused'))
+elseif state == 'assigned' or state == 'paused' then
   ok = (cstate == 'queued')
 elseif state == 'queued' then
   ok = false
@@ -124,5 +127,9 @@ redis.call('PUBLISH', ARGV[16], feed .. '\n' .. video_event)
 if is_final(vstate) then
   redis.call('SREM', KEYS[3], ARGV[12])
   redis.call('EXPIRE', stream, ARGV[15])
+elseif is_final(cur[2]) then
+  -- A retried video is unfinished again: swept and restarted like any other, its log kept.
+  redis.call('SADD', KEYS[3], ARGV[12])
+  redis.call('PERSIST', stream)
 end
 return {'ok', tostring(seq), tostring(last), vstate, progress, eta_json}
