@@ -261,16 +261,18 @@ fn pools_section(p: &AutoscalePlan) -> String {
     let s = &p.profile.cost_month_usd;
     out += &format!(
         "\n**Cost per video across all pools: ${:.3}** autoscaled ({}; medians per pool), \
-         ${:.0} a month for {:.0} videos; the seed's scenario B estimate ${:.0}-{:.0} a month is \
-         ${:.3}-{:.3} a video at this volume.\n",
+         ${:.0} for the {:.0} videos of the {} days replayed; the seed's scenario B estimate \
+         ${:.0}-{:.0} a month is ${:.3}-{:.3} a video at {} videos a month.\n",
         median(a, |x| x.cost_per_video_usd),
         per_pool.join(" + "),
         median(a, |x| x.cost_total_usd),
         median(a, |x| x.videos_completed as f64),
+        p.days,
         s.scenario_b_total[0],
         s.scenario_b_total[1],
         s.scenario_b_total[0] / p.videos_per_month.max(1) as f64,
         s.scenario_b_total[1] / p.videos_per_month.max(1) as f64,
+        p.videos_per_month,
     );
     out
 }

@@ -106,13 +106,10 @@ impl PoolModel {
         }
     }
 
-    /// The cheapest an hour of this pool can be had: spot where the pool may buy spot.
+    /// The cheapest an hour of this pool's machines can be had: spot where the cloud sells it
+    /// (whatever this layout buys, so a fixed on-demand pool is measured against spot too).
     pub fn cheapest_price(&self) -> f64 {
-        let spot = match self.fixed {
-            Some((spot, _)) => spot > 0,
-            None => self.policy.max_spot_nodes > 0 && self.spot_capacity > 0,
-        };
-        if spot {
+        if self.policy.max_spot_nodes > 0 && self.spot_capacity > 0 {
             self.spot_price.min(self.on_demand_price)
         } else {
             self.on_demand_price
