@@ -106,6 +106,8 @@ pub struct Farm {
     /// The master keys: sealing (through the store), digests, default seeds and the keyed
     /// `Idempotency-Key` fingerprints.
     keyring: Arc<Keyring>,
+    /// Each running shot's latest live preview, for the owner's progress snapshots.
+    previews: Arc<crate::previews::PreviewBoard>,
 }
 
 /// What a farm runs on: the adapters behind its ports, chosen by the composition root (the
@@ -198,7 +200,9 @@ impl Farm {
             settings.audit.prompt_read_window,
         );
         let provider = Arc::new(LocalProvider::new(Arc::clone(&settings), executor));
+        let previews = Arc::new(crate::previews::PreviewBoard::new());
         let deps = {
+            let previews = Arc::clone(&previews);
             let (store, bus, metrics) =
                 (Arc::clone(&store), Arc::clone(&bus), Arc::clone(&metrics));
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
@@ -217,6 +221,7 @@ impl Farm {
                 stuck_cancel: timing.stuck_cancel(),
                 audit,
                 artifacts: Arc::clone(&artifacts),
+                previews: Arc::clone(&previews),
             }
         };
         let supervisor = SupervisorHandle::from(&Supervisor::new(
@@ -247,6 +252,7 @@ impl Farm {
             revocations,
             audit,
             keyring,
+            previews,
         })
     }
 

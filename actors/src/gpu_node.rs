@@ -103,15 +103,27 @@ impl GpuNode {
             busy: vec![false; n],
             model_memory_mb: vec![0; n],
             shots: vec![None; n],
+            jobs: vec![Vec::new(); n],
         };
+        let mut models: Vec<Vec<&str>> = vec![Vec::new(); n];
         for (id, shot) in &self.running {
             let mem = self.model_memory_mb.get(&shot.model).copied().unwrap_or(0);
             for &g in &shot.gpus {
                 if let Some(i) = self.spec.gpus.iter().position(|s| s.index == g) {
                     load.busy[i] = true;
-                    load.model_memory_mb[i] += mem;
-                    load.shots[i] = Some(id.clone());
+                    // Jobs sharing a GPU share their model's weights (one LLM server).
+                    if !models[i].contains(&shot.model.as_str()) {
+                        models[i].push(&shot.model);
+                        load.model_memory_mb[i] += mem;
+                    }
+                    load.jobs[i].push(id.clone());
                 }
+            }
+        }
+        for (jobs, alone) in load.jobs.iter_mut().zip(&mut load.shots) {
+            jobs.sort();
+            if let [only] = jobs.as_slice() {
+                *alone = Some(only.clone());
             }
         }
         load

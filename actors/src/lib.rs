@@ -31,6 +31,7 @@ pub mod gpu_node;
 pub mod local_nodes;
 pub mod messages;
 pub mod ports;
+pub mod previews;
 pub mod rate_limit;
 pub mod reconciler;
 pub mod sealing;

@@ -85,6 +85,7 @@ impl LocalProvider {
                     memory_mb: g.gpu_memory_mb,
                 })
                 .collect(),
+            slots_per_gpu: g.slots_per_gpu,
         })
     }
 

@@ -19,9 +19,9 @@ use crate::messages::{
     AbandonShot, AssignShot, AttemptResult, CancelShot, Departure, JobStored, JobUplink,
     NodeCommand, NodeLost, ShotLeft, ShotReport, ShotStuck, ShotUnstuck,
 };
-use crate::ports::bus::publish_written;
+use crate::ports::bus::publish_written_with_preview;
 use crate::ports::{EventBus, ExecEvent, ExecJob, StageInputs, Store, StoreError};
-use shotfarm_core::domain::{ShotRecord, ShotState, Stage, StuckRule};
+use shotfarm_core::domain::{ShotPreview, ShotRecord, ShotState, Stage, StuckRule};
 use shotfarm_core::ids::{NodeId, OwnerId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
 use shotfarm_core::story::Script;
@@ -31,7 +31,8 @@ use shotfarm_core::views::StuckShotView;
 struct Placement {
     node: NodeId,
     handle: Recipient<NodeCommand>,
-    gpus: u32,
+    /// GPUs held: a slotted job holds its share of one (see `AssignShot::gpu_share`).
+    gpus: f64,
     since: Instant,
     price_per_gpu_hour: f64,
     wall_seconds_per_step: f64,
@@ -59,6 +60,9 @@ pub struct ShotJobDeps {
     pub audit: crate::audit::Auditor,
     /// Where the shot's checkpoints are: dropped once it is final, whichever node saved them.
     pub artifacts: Arc<dyn crate::ports::ArtifactStore>,
+    /// Where the job keeps its shot's latest live preview for the owner's snapshots, until it
+    /// stops.
+    pub previews: Arc<crate::previews::PreviewBoard>,
 }
 
 /// One shot's life.
@@ -81,6 +85,11 @@ pub struct ShotJob {
 
 impl Actor for ShotJob {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        // Final, cancelled or handed to another server: its preview is nobody's to show.
+        self.deps.previews.forget(&self.shot.id);
+    }
 }
 
 impl ShotJob {
@@ -125,21 +134,24 @@ impl ShotJob {
     /// write is done, so events leave in the order the changes happened. Stops the actor after
     /// a final state.
     fn persist(&mut self, ctx: &mut Context<Self>) {
-        ctx.wait(
-            self.persist_future()
-                .into_actor(self)
-                .map(|written, act, ctx| match written {
-                    Ok(()) if act.shot.state.is_final() => {
-                        act.drop_checkpoints();
-                        act.deps.supervisor.stored.do_send(JobStored {
-                            video: act.video.clone(),
-                        });
-                        ctx.stop();
-                    }
-                    Ok(()) => {}
-                    Err(e) => act.resync(e, ctx),
-                }),
-        );
+        self.persist_with_preview(ctx, None);
+    }
+
+    /// [`Self::persist`], publishing `preview` on the shot's event (never stored).
+    fn persist_with_preview(&mut self, ctx: &mut Context<Self>, preview: Option<ShotPreview>) {
+        ctx.wait(self.write_future(preview).into_actor(self).map(
+            |written, act, ctx| match written {
+                Ok(()) if act.shot.state.is_final() => {
+                    act.drop_checkpoints();
+                    act.deps.supervisor.stored.do_send(JobStored {
+                        video: act.video.clone(),
+                    });
+                    ctx.stop();
+                }
+                Ok(()) => {}
+                Err(e) => act.resync(e, ctx),
+            },
+        ));
     }
 
     /// Deletes a final shot's checkpoints in the background: a completed shot's node has dropped
@@ -161,6 +173,14 @@ impl ShotJob {
     fn persist_future(
         &self,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
+        self.write_future(None)
+    }
+
+    /// [`Self::persist_future`] with a live preview on the published event.
+    fn write_future(
+        &self,
+        preview: Option<ShotPreview>,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         let (store, bus) = (Arc::clone(&self.deps.store), Arc::clone(&self.deps.bus));
         let (record, video) = (self.shot.clone(), self.video.clone());
         let accounts = Arc::clone(&self.deps.accounts);
@@ -168,7 +188,7 @@ impl ShotJob {
             match resync::write_with_retry(store.as_ref(), &record).await {
                 Ok(written) => {
                     crate::credits::refund_if_failed(&accounts, &video, &written);
-                    publish_written(bus.as_ref(), &video, &record, &written);
+                    publish_written_with_preview(bus.as_ref(), &video, &record, &written, preview);
                 }
                 Err(e) => {
                     debug!(shot_id = %record.id, error = %e, "shot write refused");
@@ -187,7 +207,10 @@ impl ShotJob {
     /// Charges the GPU time of the current placement and tells the supervisor the GPUs are free.
     fn leave_node(&mut self, held_attempt: u32, result: AttemptResult, departure: Departure) {
         let node = self.placement.take().map(|p| {
-            let gpu_seconds = p.since.elapsed().as_secs_f64() * f64::from(p.gpus);
+            // A GPU shared by k jobs (k up to its slots) is charged at most once across them:
+            // each pays its slot's share; a slot nobody holds, like an idle GPU, is charged to
+            // no job (the node's cost still counts it).
+            let gpu_seconds = p.since.elapsed().as_secs_f64() * p.gpus;
             self.shot.gpu_seconds += gpu_seconds;
             self.shot.cost_usd += gpu_seconds * p.price_per_gpu_hour / 3600.0;
             p.node
@@ -298,6 +321,30 @@ impl ShotJob {
         Ok(Some(script.to_json()))
     }
 
+    /// A node's preview of step `step`, if it is one to publish: of that step and within the
+    /// size cap (a remote agent's report is not trusted); anything else is dropped, logged, and
+    /// the step counts as usual.
+    fn checked_preview(
+        &self,
+        preview: Option<ShotPreview>,
+        step: u32,
+        node: &NodeId,
+    ) -> Option<ShotPreview> {
+        let preview = preview?;
+        let refused = if preview.step != step {
+            Some(format!("preview of step {} on step {step}", preview.step))
+        } else {
+            preview.check().err().map(|e| e.to_string())
+        };
+        match refused {
+            Some(why) => {
+                warn!(shot_id = %self.shot.id, node_id = %node, why, "preview dropped");
+                None
+            }
+            None => Some(preview),
+        }
+    }
+
     /// Whether attempt `attempt` still holds its GPUs with no progress since `mark` was armed.
     fn still_stalled(&self, mark: u64, attempt: u32) -> bool {
         self.progress_mark == mark
@@ -389,7 +436,7 @@ impl Handler<AssignShot> for ShotJob {
         self.placement = Some(Placement {
             node: msg.node.clone(),
             handle: msg.node_handle.clone(),
-            gpus: msg.gpus.len() as u32,
+            gpus: msg.gpus.len() as f64 * msg.gpu_share,
             since: Instant::now(),
             price_per_gpu_hour: msg.price_per_gpu_hour,
             wall_seconds_per_step: msg.wall_seconds_per_step,
@@ -461,9 +508,13 @@ impl Handler<ShotReport> for ShotJob {
                     self.persist(ctx);
                 }
             }
-            ExecEvent::Stepped { step, .. } => {
+            ExecEvent::Stepped { step, preview, .. } => {
                 if step <= self.shot.step {
                     return;
+                }
+                let preview = self.checked_preview(preview, step, &msg.node);
+                if let Some(p) = &preview {
+                    self.deps.previews.show(&self.shot.id, p.clone());
                 }
                 if self.shot.state == ShotState::Assigned {
                     self.go_to(ShotState::Running);
@@ -472,7 +523,7 @@ impl Handler<ShotReport> for ShotJob {
                 self.shot.eta = self.eta_after(step);
                 self.shot.updated_at = Utc::now();
                 self.watch_progress(ctx);
-                self.persist(ctx);
+                self.persist_with_preview(ctx, preview);
             }
             ExecEvent::Checkpointed { step, .. } => {
                 // Saved with the next write; the step event already told watchers.

@@ -92,6 +92,8 @@ fn cluster(n: usize) -> Vec<NodeCapacity> {
             spot: false,
             accepting: true,
             free_gpus: (1u64 << GPUS_PER_NODE) - 1,
+            slots_per_gpu: 1,
+            shared_gpus: vec![],
             loaded_models: if i % 2 == 0 {
                 vec![MODEL.into()]
             } else {

@@ -306,6 +306,9 @@ pub struct NodeGroupSettings {
     pub gpu_memory_mb: u64,
     /// Price of one node per hour, in USD.
     pub price_per_hour: f64,
+    /// Single-GPU jobs each GPU runs at once (an LLM node batches scripts); 1..=64, default 1.
+    #[serde(default = "one")]
+    pub slots_per_gpu: u32,
 }
 
 impl Settings {
@@ -433,6 +436,11 @@ impl Settings {
                     "node_groups[{i}].price_per_hour must not be negative"
                 ));
             }
+            crate::domain::check_slots_per_gpu(
+                &format!("node_groups[{i}].slots_per_gpu"),
+                g.slots_per_gpu,
+            )
+            .map_err(SettingsError::Invalid)?;
         }
         Ok(())
     }

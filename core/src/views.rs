@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::autoscaler::BudgetState;
-use crate::domain::{GpuTelemetry, NodeState};
+use crate::domain::{GpuTelemetry, NodeState, Stage};
 use crate::ids::{NodeId, ShotId};
 
 /// One GPU of a node with its latest reading.
@@ -17,6 +17,10 @@ pub struct GpuView {
     pub model: String,
     pub memory_mb: u64,
     pub busy: bool,
+    /// Single-GPU jobs it takes at once (its node's `slots_per_gpu`; 1: one job holds it whole).
+    pub slots: u32,
+    /// The jobs on it now: one, or up to `slots` sharing it.
+    pub jobs: Vec<ShotId>,
     pub telemetry: Option<GpuTelemetry>,
 }
 
@@ -114,7 +118,7 @@ pub struct PoolBudgetView {
 }
 
 /// Why shots of one requirement class are still waiting.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitReason {
     /// No node up has the pool, GPU model, GPU memory or GPU count the class needs.
@@ -128,10 +132,12 @@ pub enum WaitReason {
     WaitingForCapacity,
 }
 
-/// Queued shots that share a pool, priority and requirement, and why they wait.
+/// Queued jobs that share a pool, stage, priority and requirement, and why they wait.
 #[derive(Clone, Debug, Serialize)]
 pub struct WaitingClass {
     pub pool: String,
+    /// What the jobs do (`shot` for every job of a video of explicit shots).
+    pub stage: Stage,
     pub priority: String,
     pub model: String,
     pub gpus: u32,
@@ -143,10 +149,55 @@ pub struct WaitingClass {
     pub detail: String,
 }
 
+/// One stage's waiting work in a pool: what is queued (by why it waits) and what is not ready
+/// yet (by the stage it is blocked on).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct StageWaiting {
+    /// Jobs in the queue: ready, waiting for a node.
+    pub queued: usize,
+    /// `queued` by why no node takes them (the classes' reasons, summed).
+    pub reasons: BTreeMap<WaitReason, usize>,
+    /// Jobs of story videos not in the queue yet: a stage they need has not completed.
+    pub blocked: usize,
+    /// `blocked` by the earliest pending stage each needs (`domain::blocked_on`).
+    pub blocked_on: BTreeMap<Stage, usize>,
+}
+
+/// One pool's waiting work, in all and by stage.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PoolWaiting {
+    pub queued: usize,
+    pub blocked: usize,
+    pub stages: BTreeMap<Stage, StageWaiting>,
+}
+
+impl PoolWaiting {
+    /// Counts `jobs` queued jobs of `stage` waiting for `reason`.
+    pub fn add_queued(&mut self, stage: Stage, reason: WaitReason, jobs: usize) {
+        self.queued += jobs;
+        let s = self.stages.entry(stage).or_default();
+        s.queued += jobs;
+        *s.reasons.entry(reason).or_default() += jobs;
+    }
+
+    /// Counts `jobs` jobs of `stage` not ready yet, blocked on stage `on`.
+    pub fn add_blocked(&mut self, stage: Stage, on: Stage, jobs: usize) {
+        self.blocked += jobs;
+        let s = self.stages.entry(stage).or_default();
+        s.blocked += jobs;
+        *s.blocked_on.entry(on).or_default() += jobs;
+    }
+}
+
 /// What is waiting and why, behind `GET /api/v1/queue`.
 #[derive(Clone, Debug, Serialize)]
 pub struct WaitingView {
     pub queued_total: usize,
     pub classes: Vec<WaitingClass>,
+    /// Jobs of story videos not queued yet because a stage they need has not completed (not
+    /// counted in `queued_total`).
+    pub blocked_total: usize,
+    /// Pool → its queued and blocked jobs by stage; only pools with something waiting.
+    pub pools: BTreeMap<String, PoolWaiting>,
     pub at: DateTime<Utc>,
 }

@@ -304,6 +304,7 @@ mod tests {
             eta: None,
             error: None,
             ts: Utc::now(),
+            preview: None,
         })
     }
 

@@ -164,6 +164,7 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
                     memory_mb: 81920,
                 })
                 .collect(),
+            slots_per_gpu: 1,
         };
         GpuNode::new(
             spec,

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use shotfarm_actors::gpu_node::GpuNode;
 use shotfarm_actors::messages::{NodeCommand, NodeUplink};
 use shotfarm_actors::ports::Executor;
-use shotfarm_core::domain::{GpuSpec, NodeSpec};
+use shotfarm_core::domain::{check_slots_per_gpu, GpuSpec, NodeSpec};
 use shotfarm_core::settings::Settings;
 use shotfarm_nvml::{self as nvml_telemetry, TelemetryChoice};
 use shotfarm_web::agent_protocol::{MAX_GPUS, PROVIDER};
@@ -72,6 +72,10 @@ pub struct AgentArgs {
     /// What the node costs per hour, in USD.
     #[arg(long, default_value_t = 0.0)]
     price_per_hour: f64,
+    /// Single-GPU jobs each GPU takes at once, 1..=64 (an LLM node with vLLM beside the agent
+    /// batches scripts); 1: a job holds whole GPUs.
+    #[arg(long, default_value_t = 1)]
+    slots_per_gpu: u32,
     /// Simulate the GPUs even where NVML is present.
     #[arg(long)]
     simulate: bool,
@@ -137,6 +141,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     if !args.price_per_hour.is_finite() || args.price_per_hour < 0.0 {
         bail!("--price-per-hour must be a number at least 0");
     }
+    check_slots_per_gpu("--slots-per-gpu", args.slots_per_gpu).map_err(anyhow::Error::msg)?;
     let mut seed = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut seed);
     let choice = nvml_telemetry::open(seed.finish(), args.simulate);
@@ -173,6 +178,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         spot,
         price_per_hour: args.price_per_hour,
         gpus,
+        slots_per_gpu: args.slots_per_gpu,
     };
     // The token artifact accesses are made with: the uplink's, renewals included.
     let shared_token: SharedToken = Arc::new(std::sync::RwLock::new(token.clone()));

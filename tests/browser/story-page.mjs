@@ -1,8 +1,9 @@
 // Drives the progress page (/videos/{id}) of a story video in Debian's headless Chromium against a
 // running server: the stage timeline (a stage waiting on another shown as `waiting`, then all four
 // completed), the script's scenes with the "written by splitter" label, the reference image
-// decoded, each shot's clip, and the finished MP4 in the player: its metadata loads and its
-// duration is the sum of the shots' clips'; the download link is the video's signed artifact_url.
+// decoded, each shot's live preview while it rendered then its clip, and the finished MP4 in the
+// player: its metadata loads and its duration is the sum of the shots' clips'; the download link
+// is the video's signed artifact_url.
 // Run by tests/it/story_page.rs, which starts the server, fills every video GPU with another
 // user's long video (so the story's shots wait until the page watches), submits the story and
 // passes what the script needs in the environment:
@@ -67,6 +68,16 @@ try {
         if (list[list.length - 1] !== t.dataset.state) list.push(t.dataset.state);
       }
     }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+    // And the steps of the live previews each shot card showed, in order.
+    window.__previews = {};
+    new MutationObserver((muts) => {
+      for (const m of muts) {
+        const t = m.target;
+        if (t.nodeType !== 1 || !t.classList.contains('preview')) continue;
+        const card = t.closest('li.card');
+        (window.__previews[card.dataset.index] ||= []).push(Number(t.dataset.step));
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-step'] });
   });
 
   await page.goto(`${base}/videos/${video}?token=${encodeURIComponent(token)}`);
@@ -132,7 +143,9 @@ try {
         src: player.getAttribute('src'),
         width: player.videoWidth,
       },
+      previews: window.__previews,
       clips: [...document.querySelectorAll('#shots li.card')].map((c) => ({
+        previewHidden: c.querySelector('img.preview').hidden,
         duration: c.querySelector('video.clip').duration,
         muted: c.querySelector('video.clip').muted,
         loop: c.querySelector('video.clip').loop,
@@ -168,6 +181,14 @@ try {
   expect(Math.abs(end.player.duration - clipSum) <= 0.05, `duration ${end.player.duration} = the clips' ${clipSum}`);
   expect(Math.abs(end.player.duration - shotCount) <= 0.05, `duration ${end.player.duration} = ${shotCount} s`);
   expect(end.clips.every((c) => c.muted && c.loop && c.prompt.length > 0), 'each clip is muted, loops and has its prompt');
+  // Each shot's live preview while it rendered (the page watched from before the shots started),
+  // then its clip in its place.
+  findings.previews = end.previews;
+  for (let i = 0; i < shotCount; i += 1) {
+    const steps = end.previews[i] || [];
+    expect(steps.length > 0 && steps.every((s) => s > 0 && s % 4 === 0), `shot ${i + 1} showed previews: ${JSON.stringify(steps)}`);
+  }
+  expect(end.clips.every((c) => c.previewHidden), 'each clip took its preview\'s place');
 
   // The links are the server's: the download is the video's artifact_url (signed again on each
   // read, whose expiry may have moved by a minute, so compared up to the query), and it serves

@@ -6,8 +6,9 @@
 //! (desktop and narrow) go to a scratch folder, or with `UPDATE_SCREENSHOTS=1` to
 //! docs/screenshots/ (the README's; not a `SHOTFARM_` name, which the server would read as
 //! config): a test run must not rewrite tracked files. A second test checks the autoscaler's
-//! timeline (tests/browser/dashboard-autoscaler.mjs). Needs chromium and the driver:
-//! scripts/ensure-chromium.sh.
+//! timeline (tests/browser/dashboard-autoscaler.mjs), a third each pool's panel by stage while
+//! story videos wait for a script no node can take (tests/browser/dashboard-stages.mjs). Needs
+//! chromium and the driver: scripts/ensure-chromium.sh.
 
 use crate::support;
 
@@ -98,4 +99,62 @@ fn the_autoscalers_decisions_show_in_a_timeline() {
     );
     assert_eq!(report["ok"], true);
     assert!(report["items"].as_u64() >= Some(1), "{report}");
+}
+
+/// Each pool's panel by stage: with the llm pool's only node drained, two story videos' scripts
+/// wait in the queue with no fitting node, and their references, shots and stitches are blocked
+/// on the script in their own pools' panels (tests/browser/dashboard-stages.mjs).
+#[test]
+fn each_pools_panel_shows_what_waits_by_stage_and_why() {
+    browser::require_chromium();
+
+    let s = Server::start(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let llm = s
+        .nodes()
+        .into_iter()
+        .find(|n| n["pool"] == "llm")
+        .and_then(|n| n["id"].as_str().map(str::to_owned))
+        .expect("the embedded default has an llm node");
+    s.wait_node(&llm, "ready");
+    let drained = s.post(&format!("/api/v1/nodes/{llm}/drain"), &ops, &json!({}));
+    assert!(drained.status().is_success(), "drain {llm}");
+    let story = "A heron waits by the river. A paper boat drifts past. The heron follows it.";
+    for title in ["Heron", "Boat"] {
+        s.submit(
+            &alice,
+            &json!({ "title": title, "story": story, "shot_count": 3 }),
+        );
+    }
+    let queue = s.wait_for("/api/v1/queue", &ops, Duration::from_secs(20), |q| {
+        q["pools"]["llm"]["stages"]["script"]["queued"] == 2
+            && q["pools"]["video"]["stages"]["shot"]["blocked_on"]["script"] == 6
+    });
+    assert_eq!(queue["blocked_total"], 10, "{queue:#}");
+
+    let report = browser::run_driver(
+        "dashboard-stages.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_SCRIPTS", &"2"),
+            ("SHOTFARM_SHOTS", &"6"),
+        ],
+    );
+    assert_eq!(report["ok"], true, "{report:#}");
+    let text = |k: &str| report[k].as_str().unwrap_or_default().to_owned();
+    assert_eq!(text("llm_script"), "script: 2 queued, no fitting node");
+    assert!(
+        text("llm_script_detail").contains("no ready node in pool llm"),
+        "{report:#}"
+    );
+    assert_eq!(text("video_shot"), "shot: 6 blocked on script");
+    assert_eq!(text("image_reference"), "reference: 2 blocked on script");
+    assert_eq!(text("cpu_stitch"), "stitch: 2 blocked on script");
+    assert!(
+        text("video_util").contains("% mean of 16 GPUs"),
+        "the video pool's 8 nodes of 2 GPUs: {report:#}"
+    );
+    assert_eq!(report["table_script_reason"], "no_fitting_node");
+    assert_eq!(report["table_shot_reason"], "blocked");
 }

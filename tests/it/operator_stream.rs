@@ -154,4 +154,11 @@ fn the_queue_says_why_shots_wait() {
     assert_eq!(classes[0]["reason"], "no_fitting_node");
     assert_eq!(classes[0]["shots"], 3);
     assert_eq!(classes[0]["model"], "cogvideox-5b");
+    // A video of explicit shots: every job is a `shot`, ready, none blocked on a stage.
+    assert_eq!(classes[0]["stage"], "shot");
+    assert_eq!(q["blocked_total"], 0);
+    let shot = &q["pools"]["video"]["stages"]["shot"];
+    assert_eq!(shot["queued"], 3, "{q:#}");
+    assert_eq!(shot["reasons"]["no_fitting_node"], 3, "{q:#}");
+    assert_eq!(shot["blocked"], 0, "{q:#}");
 }

@@ -3,7 +3,8 @@
 //! and runs tests/browser/story-page.mjs, which watches the script and reference complete while
 //! the shots wait (the stitch shown `waiting`), then frees the GPUs and checks the finished page:
 //! four stages completed, three scenes labelled "written by splitter", the reference image
-//! decoded, a clip per shot, and the player: the MP4's metadata loads, its duration is the sum of
+//! decoded, each shot's live previews while it rendered then its clip in their place, and the
+//! player: the MP4's metadata loads, its duration is the sum of
 //! the clips' (3 s), and the download link is the video's `artifact_url`. The screenshot goes to
 //! a scratch folder, or with `UPDATE_SCREENSHOTS=1` to docs/screenshots/ (the README's). Needs
 //! chromium and the driver (scripts/ensure-chromium.sh) and ffmpeg for the stitch

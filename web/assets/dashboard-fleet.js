@@ -1,7 +1,7 @@
 // shotfarm's operator dashboard at fleet size, after dashboard.js (whose globals it shares): the
 // per-pool panels, the fleet view of one cell per GPU, and the autoscaler's timeline. dashboard.js
-// calls poolPanelsUpdate, layoutFleet, paintFleet, fleetCounts and pollAutoscaler; the first frame
-// comes after this script has run (sign-in awaits a fetch first).
+// calls poolPanelsUpdate, poolStagesChanged, layoutFleet, paintFleet, fleetCounts and
+// pollAutoscaler; the first frame comes after this script has run (sign-in awaits a fetch first).
 "use strict";
 
 const fleetGroups = new Map(); // "pool|spot" -> {box, head, cells}, the fleet view's blocks
@@ -11,8 +11,16 @@ const poolPanels = new Map(); // pool -> {el, dd: {k: element}, canvas, util: [%
 let objectives = {}; // priority -> latency objective, seconds (full frames)
 let utilInterval = 1; // seconds between points of a pool's utilization line
 const POOL_POINTS = 900; // 15 minutes at one a second
+let poolWaiting = { pools: {}, classes: [] }; // the latest waiting view (frames carry it when it changes)
+let stagesDirty = true; // the waiting view changed: every panel's stage list is rewritten once
+// The order a story video runs its stages: each panel lists them so.
+const STAGE_ORDER = ["script", "reference", "shot", "stitch"];
 
-// ---- per-pool panels: queue, oldest wait against its objective, GPUs busy, reclaims, burn ----
+// States in which a node's GPUs count toward its pool's capacity and busy GPUs.
+const LIVE_STATES = ["ready", "draining", "joining"];
+
+// ---- per-pool panels: queue, oldest wait against its objective, GPUs busy and utilization,
+// reclaims, burn, and what waits by stage and why ----
 function poolPanel(pool) {
   let p = poolPanels.get(pool);
   if (p) return p;
@@ -20,7 +28,7 @@ function poolPanel(pool) {
   box.dataset.pool = pool;
   const dl = el("dl");
   const dd = {};
-  for (const [k, label] of [["queue", "Queued"], ["wait", "Oldest wait"], ["gpus", "GPUs busy"], ["reclaims", "Spot reclaims"], ["burn", "Burn"]]) {
+  for (const [k, label] of [["queue", "Queued"], ["wait", "Oldest wait"], ["gpus", "GPUs busy"], ["util", "Utilization"], ["reclaims", "Spot reclaims"], ["burn", "Burn"]]) {
     dd[k] = el("dd");
     dd[k].dataset.k = k;
     dl.append(el("dt", "", label), dd[k]);
@@ -30,8 +38,11 @@ function poolPanel(pool) {
   canvas.width = 240; canvas.height = 28;
   canvas.setAttribute("role", "img");
   canvas.setAttribute("aria-label", `${pool} utilization, last 15 minutes`);
-  box.append(el("h3", "", pool), dl, canvas);
-  p = { el: box, dd, canvas, util: [], lastAt: 0 };
+  const stages = el("ul", "pool-stages");
+  stages.setAttribute("aria-label", `${pool}: waiting by stage`);
+  box.append(el("h3", "", pool), dl, stages, canvas);
+  p = { el: box, dd, canvas, stages, stageRows: new Map(), util: [], lastAt: 0 };
+  poolStages(pool, p);
   poolPanels.set(pool, p);
   return p;
 }
@@ -56,14 +67,15 @@ function poolPanelsUpdate(f) {
     const d = n.data;
     const s = stats.get(d.pool) || { busy: 0, total: 0, burn: 0, utilSum: 0, utilN: 0 };
     stats.set(d.pool, s);
-    if (!["ready", "draining", "joining"].includes(d.state)) continue;
+    if (!LIVE_STATES.includes(d.state)) continue;
     const gpus = d.gpus || [];
     s.total += gpus.length;
     s.busy += gpus.filter((g) => g.busy).length;
     s.burn += d.price_per_hour || 0;
     for (const t of d.tel || []) if (t) { s.utilSum += t[0]; s.utilN += 1; }
   }
-  const pools = new Set([...stats.keys(), ...Object.keys(c.queue_depth)]);
+  // A pool whose jobs wait shows even with no node up (its only node drained, say).
+  const pools = new Set([...stats.keys(), ...Object.keys(c.queue_depth), ...Object.keys(poolWaiting.pools || {})]);
   const span = f.window.seconds >= 3540 ? "in the last hour" : `in the last ${Math.max(1, Math.round(f.window.seconds / 60))} min watched`;
   const box = $("pools");
   for (const pool of [...pools].sort(natural.compare)) {
@@ -79,6 +91,10 @@ function poolPanelsUpdate(f) {
     setText(p.dd.gpus, `${s.busy} / ${s.total}`);
     p.dd.gpus.dataset.busy = s.busy;
     p.dd.gpus.dataset.total = s.total;
+    const util = s.utilN ? Math.round(s.utilSum / s.utilN) : null;
+    setText(p.dd.util, util === null ? "no telemetry" : `${util} % mean of ${s.utilN} GPU${s.utilN === 1 ? "" : "s"}`);
+    p.dd.util.dataset.pct = util === null ? "" : util;
+    if (stagesDirty) poolStages(pool, p);
     const reclaims = ((f.window.preemptions_by_pool || {})[pool]) || 0;
     setText(p.dd.reclaims, `${reclaims} ${span}`);
     p.dd.reclaims.dataset.n = reclaims;
@@ -93,6 +109,57 @@ function poolPanelsUpdate(f) {
     drawPool(p);
   }
   for (const [pool, p] of poolPanels) if (!pools.has(pool)) { p.el.remove(); poolPanels.delete(pool); }
+  stagesDirty = false;
+}
+
+// The waiting view changed (dashboard.js's waiting()): the panels' stage lists follow at the next
+// poolPanelsUpdate, in the same frame. Between changes nothing in them is touched.
+function poolStagesChanged(w) {
+  poolWaiting = w;
+  stagesDirty = true;
+}
+
+// One line per stage with work waiting in `pool`: how many are queued and why no node takes them,
+// and how many are not ready yet, blocked on an earlier stage of their videos. Keyed rows, text
+// set only when it changes; the reasons' details (the classes') on hover.
+function poolStages(pool, p) {
+  const stages = ((poolWaiting.pools || {})[pool] || {}).stages || {};
+  const names = Object.keys(stages).sort((a, b) => STAGE_ORDER.indexOf(a) - STAGE_ORDER.indexOf(b));
+  const details = new Map(); // stage -> the classes' details
+  for (const c of poolWaiting.classes || []) {
+    if (c.pool !== pool) continue;
+    const d = details.get(c.stage) || new Set();
+    d.add(c.detail);
+    details.set(c.stage, d);
+  }
+  const keep = new Set();
+  for (const name of names) {
+    const s = stages[name];
+    keep.add(name);
+    let li = p.stageRows.get(name);
+    if (!li) {
+      li = el("li");
+      li.dataset.stage = name;
+      p.stageRows.set(name, li);
+    }
+    const parts = [];
+    if (s.queued) {
+      const reasons = Object.entries(s.reasons || {});
+      parts.push(reasons.length === 1 ? `${s.queued} queued, ${REASONS[reasons[0][0]] || reasons[0][0]}`
+        : `${s.queued} queued: ${reasons.map(([r, k]) => `${k} ${REASONS[r] || r}`).join(", ")}`);
+    }
+    for (const [on, k] of Object.entries(s.blocked_on || {})) parts.push(`${k} blocked on ${on}`);
+    setText(li, `${name}: ${parts.join(" · ")}`);
+    li.dataset.queued = s.queued;
+    li.dataset.blocked = s.blocked;
+    li.dataset.reasons = Object.keys(s.reasons || {}).join(" ");
+    li.title = [...(details.get(name) || [])].join("\n");
+  }
+  for (const [name, li] of p.stageRows) if (!keep.has(name)) { li.remove(); p.stageRows.delete(name); }
+  const rows = names.map((n) => p.stageRows.get(n));
+  if (!rows.length) rows.push(p.stagesNone || (p.stagesNone = el("li", "muted", "nothing waiting")));
+  // Reordered only when the set of stages changed.
+  if (rows.length !== p.stages.children.length || rows.some((r, i) => p.stages.children[i] !== r)) p.stages.replaceChildren(...rows);
 }
 
 function drawPool(p) {
@@ -166,7 +233,11 @@ function fleetCounts() {
   for (const g of fleetGroups.values()) {
     let k = 0;
     let busy = 0;
-    for (const n of g.nodes) { k += n.cells.length; busy += (n.data.gpus || []).filter((x) => x.busy).length; }
+    for (const n of g.nodes) {
+      k += n.cells.length;
+      // A node gone (left, lost, preempted) keeps its last GPU readings; they are not work now.
+      if (LIVE_STATES.includes(n.data.state)) busy += (n.data.gpus || []).filter((x) => x.busy).length;
+    }
     gpus += k;
     const pool = g.box.dataset.pool;
     setText(g.head, `${pool} · ${g.box.dataset.spot === "true" ? "spot" : "on-demand"} · ${g.nodes.length} nodes · ${busy}/${k} GPUs busy`);

@@ -471,30 +471,55 @@ const REASONS = {
   model_blocklisted: "model blocklisted everywhere",
   waiting_for_capacity: "waiting for capacity",
 };
+// One row per waiting class (pool, stage, priority, model, pinning) and per pool and stage of
+// story jobs not ready yet (blocked on an earlier stage: not in the queue).
 function waiting(w) {
   const body = $("queue");
   const keep = new Set();
-  for (const c of w.classes) {
-    const key = [c.pool, c.priority, c.model, c.on_demand_only].join("|");
+  const row = (key) => {
     keep.add(key);
-    let row = queueRows.get(key);
-    if (!row) {
-      row = el("tr");
-      for (let i = 0; i < 5; i++) row.append(el("td"));
-      queueRows.set(key, row);
-      body.append(row);
+    let r = queueRows.get(key);
+    if (!r) {
+      r = el("tr");
+      for (let i = 0; i < 6; i++) r.append(el("td"));
+      queueRows.set(key, r);
+      body.append(r);
     }
-    const td = row.children;
+    return r;
+  };
+  for (const c of w.classes) {
+    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only].join("|"));
+    const td = r.children;
     setText(td[0], c.pool);
-    setText(td[1], c.priority);
-    setText(td[2], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
-    setText(td[3], String(c.shots));
-    setText(td[4], REASONS[c.reason] || c.reason);
-    td[4].title = c.detail;
-    row.dataset.reason = c.reason;
+    setText(td[1], c.stage || "shot");
+    setText(td[2], c.priority);
+    setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
+    setText(td[4], String(c.shots));
+    setText(td[5], REASONS[c.reason] || c.reason);
+    td[5].title = c.detail;
+    r.dataset.stage = c.stage || "shot";
+    r.dataset.reason = c.reason;
   }
-  for (const [key, row] of queueRows) if (!keep.has(key)) { row.remove(); queueRows.delete(key); }
-  $("queue-empty").hidden = w.classes.length > 0;
+  for (const [pool, p] of Object.entries(w.pools || {})) {
+    for (const [stage, s] of Object.entries(p.stages || {})) {
+      for (const [on, k] of Object.entries(s.blocked_on || {})) {
+        const r = row(["blocked", pool, stage, on].join("|"));
+        const td = r.children;
+        setText(td[0], pool);
+        setText(td[1], stage);
+        setText(td[2], "–");
+        setText(td[3], "–");
+        setText(td[4], String(k));
+        setText(td[5], `blocked on ${on}`);
+        td[5].title = `not ready: its video's ${on} has not completed, so it is not queued yet`;
+        r.dataset.stage = stage;
+        r.dataset.reason = "blocked";
+      }
+    }
+  }
+  for (const [key, r] of queueRows) if (!keep.has(key)) { r.remove(); queueRows.delete(key); }
+  $("queue-empty").hidden = keep.size > 0;
+  poolStagesChanged(w);
 }
 
 // ---- videos ----

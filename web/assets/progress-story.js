@@ -1,8 +1,9 @@
 // shotfarm's progress page, a story video's parts (loaded before progress.js, which drives it):
 // the stage timeline (script → reference → shots → stitch), the script with its character sheet,
-// the reference image, each shot's clip and prompt, and the finished video's player. Stage events
-// from the websocket move the timeline; what events do not carry (the script's text, the signed
-// links) comes from the video JSON, which progress.js reads again when a stage or shot completes.
+// the reference image, each shot's clip (in place of its live preview) and prompt, and the
+// finished video's player. Stage events from the websocket move the timeline; what events do not
+// carry (the script's text, the signed links) comes from the video JSON, which progress.js reads
+// again when a stage or shot completes.
 'use strict';
 
 window.StoryView = (() => {
@@ -172,6 +173,8 @@ window.StoryView = (() => {
         clip.setAttribute('aria-label', `Shot ${shot.index + 1}`);
       }
       clip.hidden = false;
+      // The live preview gives way to the clip it was becoming.
+      card.querySelector('.preview').hidden = true;
     }
   }
 

@@ -251,6 +251,8 @@
         s.preemptions = shot.preemptions;
       }
       update(s, shot);
+      // The owner's snapshot carries each running shot's latest preview.
+      if (shot.preview) drawPreview(s.el, shot.preview);
     }
     view.videoProgress = video.progress;
     StoryView.render(video, true, card);
@@ -262,6 +264,20 @@
     const s = view.shots[ev.index];
     if (ev.state === 'preempted' && s.state !== 'preempted') s.preemptions += 1;
     update(s, ev);
+    if (ev.preview) drawPreview(s.el, ev.preview);
+  }
+
+  // A running shot's live preview: a small picture of its latent every few steps, carried on
+  // its step events to the owner only (as an image `data:` URL, never stored). It stays until
+  // the next one, and gives way to the clip where the page shows clips.
+  function drawPreview(el, preview) {
+    if (typeof preview.image !== 'string' || !preview.image.startsWith('data:image/')) return;
+    const img = el.querySelector('.preview');
+    img.src = preview.image;
+    img.dataset.step = String(preview.step);
+    img.alt = `Shot ${Number(el.dataset.index) + 1} taking shape, step ${preview.step}`;
+    img.title = `Live preview at step ${preview.step}`;
+    img.hidden = !el.querySelector('.clip').hidden;
   }
 
   function applyVideo(state) {

@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use shotfarm_actors::ports::{ExecEvent, ExecJob};
-use shotfarm_core::domain::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
+use shotfarm_core::domain::{
+    check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
+};
 use shotfarm_core::ids::{NodeId, ShotId};
 
 /// The protocol version this build speaks; a hello with another is refused.
@@ -56,6 +58,10 @@ pub struct Hello {
     pub pool: String,
     pub spot: bool,
     pub price_per_hour: f64,
+    /// Single-GPU jobs each GPU takes at once (vLLM beside the agent batches scripts); left
+    /// out by older agents: 1, whole GPUs.
+    #[serde(default = "one_slot")]
+    pub slots_per_gpu: u32,
     pub gpus: Vec<GpuSpec>,
     /// Where its telemetry comes from (`nvml` or `simulated`).
     pub telemetry: TelemetrySourceKind,
@@ -81,6 +87,7 @@ impl Hello {
         if !self.price_per_hour.is_finite() || self.price_per_hour < 0.0 {
             return Err("price_per_hour must be a number at least 0".into());
         }
+        check_slots_per_gpu("slots_per_gpu", self.slots_per_gpu)?;
         if self.gpus.is_empty() || self.gpus.len() > MAX_GPUS {
             return Err(format!("a node has 1..={MAX_GPUS} GPUs"));
         }
@@ -112,8 +119,13 @@ impl Hello {
             spot: self.spot,
             price_per_hour: self.price_per_hour,
             gpus: self.gpus.clone(),
+            slots_per_gpu: self.slots_per_gpu,
         }
     }
+}
+
+fn one_slot() -> u32 {
+    1
 }
 
 /// Agent → server.

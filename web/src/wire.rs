@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use shotfarm_core::domain::{ShotRecord, ShotState, Stage, VideoRecord, VideoState};
+use shotfarm_core::domain::{ShotPreview, ShotRecord, ShotState, Stage, VideoRecord, VideoState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// A shot as the API shows it.
@@ -37,6 +37,12 @@ pub struct ShotJson {
     pub preemptions: u32,
     pub gpu_seconds: f64,
     pub cost_usd: f64,
+    /// The running shot's latest live preview (`{"step", "image"}`, `image` a `data:image/png`
+    /// URL of at most 4 KiB of image): only in the owner's progress snapshot, never in a read
+    /// of the video (previews are not stored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::schemas::ShotPreviewDoc>)]
+    pub preview: Option<ShotPreview>,
 }
 
 /// A video as the API shows it.
@@ -97,6 +103,7 @@ impl ShotJson {
             preemptions: shot.preemptions,
             gpu_seconds: shot.gpu_seconds,
             cost_usd: shot.cost_usd,
+            preview: None,
         }
     }
 }

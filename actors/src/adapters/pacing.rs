@@ -81,6 +81,8 @@ pub(crate) async fn run_steps(
             shot: shot.clone(),
             attempt,
             step,
+            // No latent exists here to show: a simulated shot has no preview.
+            preview: None,
         });
         if step % every == 0 || step == job.spec.steps {
             sink.do_send(ExecEvent::Checkpointed {

@@ -78,6 +78,7 @@ impl TelemetrySource for SimulatedDevice {
                     // The simulated shot holds exactly its model's memory.
                     shot_memory_mb: shot.as_ref().map(|_| model_mb.min(gpu.memory_mb)),
                     shot,
+                    jobs: load.jobs.get(i).cloned().unwrap_or_default(),
                     source: TelemetrySourceKind::Simulated,
                     sampled_at: now,
                 }
@@ -112,6 +113,7 @@ mod tests {
             busy: vec![true, false],
             model_memory_mb: vec![40960, 0],
             shots: vec![Some(ShotId::from("shot_a_0")), None],
+            jobs: vec![vec![ShotId::from("shot_a_0")], vec![]],
         };
         let mut last = Vec::new();
         for _ in 0..20 {

@@ -3,6 +3,7 @@
 //! snapshot or the events after the client's `since`, and reads fresh snapshots when the session
 //! resynchronises. A snapshot's text reaches the viewer only through [`Snapshot::show`], which
 //! records the prompt read when it is delivered to the owner, so a session cannot forget it.
+//! Live previews on shot events reach the owner only ([`VideoWatch::shown`]).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use super::Farm;
 use crate::audit::Auditor;
 use crate::ports::Subscription;
 use crate::FarmError;
-use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::domain::{FarmEvent, ShotPreview, VideoRecord};
 use shotfarm_core::ids::VideoId;
 
 /// A caller's watch on one video they may see; cheap to clone (the session keeps one).
@@ -20,12 +21,15 @@ pub struct VideoWatch {
     farm: Farm,
     who: Identity,
     video: VideoId,
+    /// The watcher owns the video: shown its shots' live previews (its content), which an
+    /// operator watching it is not.
+    owner: bool,
 }
 
 /// Where a watch starts.
 pub enum Opening {
-    /// A fresh snapshot.
-    Snapshot(Snapshot),
+    /// A fresh snapshot (boxed: it holds the whole video).
+    Snapshot(Box<Snapshot>),
     /// The events after the client's `since`, in order, and `through`: the `seq` the store had
     /// reached when read after subscribing, which the session must deliver up to; `finished`
     /// when the video was final then (nothing more will come once `through` is delivered).
@@ -44,6 +48,8 @@ pub struct Snapshot {
     video: VideoRecord,
     who: Identity,
     audit: Auditor,
+    /// The running shots' latest live previews, by shot index: the owner's only.
+    previews: Vec<(usize, ShotPreview)>,
 }
 
 impl Farm {
@@ -55,6 +61,7 @@ impl Farm {
         let video = self.visible_video(&who, id).await?;
         Ok(VideoWatch {
             farm: self.clone(),
+            owner: who.sees_text_of(&video),
             who,
             video: video.id,
         })
@@ -65,6 +72,16 @@ impl VideoWatch {
     /// The video watched.
     pub fn video_id(&self) -> &VideoId {
         &self.video
+    }
+
+    /// `event` as this watcher is shown it: a shot's live preview shows the owner's content, so
+    /// anyone else (an operator) gets the event without it. The same `Arc` when nothing is
+    /// taken out, so its encoded frame is shared with the other watchers.
+    pub fn shown(&self, event: Arc<FarmEvent>) -> Arc<FarmEvent> {
+        if self.owner {
+            return event;
+        }
+        event.without_preview().map_or(event, Arc::new)
     }
 
     /// Who watches.
@@ -99,9 +116,9 @@ impl VideoWatch {
                         finished: snapshot.video.state.is_final(),
                     }
                 }
-                _ => Opening::Snapshot(snapshot),
+                _ => Opening::Snapshot(Box::new(snapshot)),
             },
-            _ => Opening::Snapshot(snapshot),
+            _ => Opening::Snapshot(Box::new(snapshot)),
         };
         Ok((subscription, opening))
     }
@@ -111,6 +128,11 @@ impl VideoWatch {
     pub async fn snapshot(&self) -> Result<Option<Snapshot>, FarmError> {
         let video = self.farm.store.video(&self.video).await?;
         Ok(video.filter(|v| self.who.may_see(v)).map(|video| Snapshot {
+            previews: if self.owner {
+                self.farm.previews.of(&video)
+            } else {
+                Vec::new()
+            },
             video,
             who: self.who.clone(),
             audit: self.farm.audit.clone(),
@@ -119,6 +141,12 @@ impl VideoWatch {
 }
 
 impl Snapshot {
+    /// The latest live preview of each running shot, by index, as this server's jobs hold them
+    /// (empty for anyone but the owner): what the snapshot frame shows beside the video.
+    pub fn previews(&self) -> &[(usize, ShotPreview)] {
+        &self.previews
+    }
+
     /// Hands the video to `deliver`, which answers whether it reached the viewer (a session
     /// behind its client drops it instead). Delivered to its owner, it is a prompt read, recorded
     /// in the background; the video comes back for the session to go on from.

@@ -21,6 +21,9 @@ pub struct AssignShot {
     /// Seconds per step as they will pass (after the time factor), for ETAs.
     pub wall_seconds_per_step: f64,
     pub price_per_gpu_hour: f64,
+    /// The share of each of `gpus` the job holds: 1, or `1 / slots_per_gpu` for a slot of a
+    /// GPU shared with other jobs (`NodeSpec::gpu_share`). Its GPU time is charged at it.
+    pub gpu_share: f64,
     pub checkpoint_every_steps: u32,
 }
 

@@ -7,7 +7,7 @@ use chrono::Utc;
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
-use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotRecord, VideoEvent};
+use shotfarm_core::domain::{FarmEvent, ShotEvent, ShotPreview, ShotRecord, VideoEvent};
 use shotfarm_core::ids::VideoId;
 
 use super::store::ShotWritten;
@@ -55,13 +55,23 @@ pub fn publish_written(
     shot: &ShotRecord,
     written: &ShotWritten,
 ) {
+    publish_written_with_preview(bus, video, shot, written, None);
+}
+
+/// [`publish_written`] with the shot's live preview on its event: it reaches the watchers this
+/// bus delivers to, never the store. A bus whose watchers are fed from a durable log rather than
+/// from `publish` (Redis: the store's write logs the event without it) shows no preview.
+pub fn publish_written_with_preview(
+    bus: &dyn EventBus,
+    video: &VideoId,
+    shot: &ShotRecord,
+    written: &ShotWritten,
+    preview: Option<ShotPreview>,
+) {
     let ts = Utc::now();
-    bus.publish(FarmEvent::Shot(ShotEvent::of(
-        written.shot_seq,
-        video,
-        shot,
-        ts,
-    )));
+    let mut event = ShotEvent::of(written.shot_seq, video, shot, ts);
+    event.preview = preview;
+    bus.publish(FarmEvent::Shot(event));
     if let Some(change) = &written.video {
         bus.publish(FarmEvent::Video(VideoEvent {
             seq: change.seq,

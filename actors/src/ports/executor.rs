@@ -7,7 +7,7 @@ use actix::{Message, Recipient};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use shotfarm_core::domain::{ShotSpec, Stage};
+use shotfarm_core::domain::{ShotPreview, ShotSpec, Stage};
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
 /// Everything an executor needs to run one attempt of a shot.
@@ -56,11 +56,15 @@ pub struct StageInputs {
 pub enum ExecEvent {
     /// The model is loaded and step `from_step + 1` is under way.
     Started { shot: ShotId, attempt: u32 },
-    /// Step `step` of `steps` is done.
+    /// Step `step` of `steps` is done; every `preview_every_steps` an executor with a latent
+    /// (ONNX) adds a small preview of it, which the shot job publishes on this step's event
+    /// and never stores.
     Stepped {
         shot: ShotId,
         attempt: u32,
         step: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preview: Option<ShotPreview>,
     },
     /// The latent after `step` is saved: a later attempt may resume there.
     Checkpointed {

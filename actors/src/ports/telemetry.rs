@@ -9,10 +9,13 @@ use shotfarm_core::ids::ShotId;
 pub struct NodeActivity {
     /// For each GPU index, whether a shot is running on it.
     pub busy: Vec<bool>,
-    /// For each GPU index, the memory its shots' models take.
+    /// For each GPU index, the memory its shots' models take (a model's weights once, however
+    /// many jobs share them).
     pub model_memory_mb: Vec<u64>,
-    /// For each GPU index, the shot running on it (its VRAM is attributed to that shot).
+    /// For each GPU index, the shot running on it alone (its VRAM is attributed to that shot).
     pub shots: Vec<Option<ShotId>>,
+    /// For each GPU index, every job on it (several on a GPU with slots), in id order.
+    pub jobs: Vec<Vec<ShotId>>,
 }
 
 /// A source of GPU readings.

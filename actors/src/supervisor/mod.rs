@@ -8,7 +8,7 @@ mod stages;
 mod stuck;
 mod waiting;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,9 +100,9 @@ pub struct Supervisor {
     /// What may not start at all (pools over their `high_only` budget threshold start no
     /// `standard` shot); `plan` applies it.
     gates: Gates,
-    /// Story videos with jobs waiting on a stage: each of their jobs' final writes advances
-    /// them (`stages.rs`).
-    staged: HashSet<VideoId>,
+    /// Story videos with jobs waiting on a stage, with what those jobs are blocked on: each of
+    /// their jobs' final writes advances them (`stages.rs`) and recounts them.
+    staged: HashMap<VideoId, Vec<stages::BlockedJobs>>,
 }
 
 impl Supervisor {
@@ -128,7 +128,7 @@ impl Supervisor {
             preemptions_by_pool: BTreeMap::new(),
             budget: None,
             gates: Gates::open(),
-            staged: HashSet::new(),
+            staged: HashMap::new(),
         })
     }
 
@@ -338,9 +338,8 @@ impl Supervisor {
             *used = used.saturating_sub(gpus.len() as u32);
         }
         if let Some(slot) = self.registry.up.get_mut(node) {
-            for g in gpus {
-                slot.free_gpus |= 1u64 << g;
-            }
+            // Only this job's hold: other jobs sharing a slotted GPU keep theirs.
+            slot.held.release(shot, &gpus);
             slot.shots.remove(shot);
             // Whatever the attempt was stuck on, it is no longer on this node.
             slot.stuck.remove(shot);
@@ -364,9 +363,7 @@ impl Supervisor {
             ) else {
                 continue;
             };
-            for &g in &a.gpus {
-                slot.free_gpus &= !(1u64 << g);
-            }
+            slot.held.hold(&a.shot, &a.gpus);
             slot.shots.insert(a.shot.clone());
             if !slot.loaded_models.contains(&job.spec.model) {
                 slot.loaded_models.push(job.spec.model.clone());
@@ -397,6 +394,7 @@ impl Supervisor {
                 1.0
             };
             let seconds_per_step = per_step * length;
+            let gpu_share = slot.spec.gpu_share(a.gpus.len());
             job.addr.do_send(AssignShot {
                 node: a.node.clone(),
                 node_handle: slot.handle.clone(),
@@ -406,6 +404,7 @@ impl Supervisor {
                 seconds_per_step,
                 wall_seconds_per_step: seconds_per_step * self.settings.timing.time_factor,
                 price_per_gpu_hour: slot.spec.price_per_gpu_hour(),
+                gpu_share,
                 checkpoint_every_steps: self.settings.timing.checkpoint_every_steps,
             });
         }

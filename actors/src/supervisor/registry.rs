@@ -1,4 +1,4 @@
-//! The supervisor's node registry: each node's spec, state, free GPUs, latest telemetry, the
+//! The supervisor's node registry: each node's spec, state, who holds its GPUs, latest telemetry, the
 //! shots stuck on it and the cost it has accrued, and the views operators read of them.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::messages::NodeCommand;
 use shotfarm_core::domain::{GpuTelemetry, NodeSpec, NodeState};
 use shotfarm_core::ids::{NodeId, ShotId};
-use shotfarm_core::placement::NodeCapacity;
+use shotfarm_core::placement::{GpuShares, NodeCapacity};
 use shotfarm_core::views::{CostSplit, GpuView, NodeView, StuckShotView};
 
 /// Departed nodes kept for operators to see.
@@ -21,8 +21,9 @@ pub struct NodeSlot {
     pub spec: NodeSpec,
     pub handle: Recipient<NodeCommand>,
     pub state: NodeState,
-    /// Bit i set: GPU i is free. Authoritative: only the supervisor assigns GPUs.
-    pub free_gpus: u64,
+    /// Which shots hold each GPU (several share one on a node with `slots_per_gpu` above 1).
+    /// Authoritative: only the supervisor assigns GPUs.
+    pub held: GpuShares,
     pub loaded_models: Vec<String>,
     pub shots: HashSet<ShotId>,
     /// Shots of `shots` whose jobs say they are stuck here (`ShotStuck`), until they move again
@@ -47,17 +48,12 @@ pub struct NodeSlot {
 impl NodeSlot {
     /// A node that just registered, with every GPU free.
     pub fn new(spec: NodeSpec, handle: Recipient<NodeCommand>, group: Option<usize>) -> Self {
-        let gpus = spec.gpus.len().min(64) as u32;
-        let free_gpus = if gpus == 64 {
-            u64::MAX
-        } else {
-            (1u64 << gpus) - 1
-        };
+        let held = GpuShares::new(spec.gpus.len(), spec.slots_per_gpu);
         Self {
             spec,
             handle,
             state: NodeState::Ready,
-            free_gpus,
+            held,
             loaded_models: Vec::new(),
             shots: HashSet::new(),
             stuck: BTreeMap::new(),
@@ -82,7 +78,7 @@ impl NodeSlot {
 
     /// GPUs in use.
     pub fn busy_gpus(&self) -> u32 {
-        self.spec.gpus.len() as u32 - self.free_gpus.count_ones()
+        self.held.busy_gpus()
     }
 
     /// The placement policy's view of this node.
@@ -101,7 +97,9 @@ impl NodeSlot {
                 .unwrap_or(0),
             spot: self.spec.spot,
             accepting: self.state.accepts_work(),
-            free_gpus: self.free_gpus,
+            free_gpus: self.held.free_gpus(),
+            slots_per_gpu: self.held.slots_per_gpu(),
+            shared_gpus: self.held.shared(),
             loaded_models: self.loaded_models.clone(),
             blocked_models: self.blocked_models.clone(),
         }
@@ -125,7 +123,9 @@ impl NodeSlot {
                     index: g.index,
                     model: g.model.clone(),
                     memory_mb: g.memory_mb,
-                    busy: i < 64 && self.free_gpus & (1 << i) == 0,
+                    busy: !self.held.jobs(i).is_empty(),
+                    slots: self.held.slots_per_gpu(),
+                    jobs: self.held.jobs(i).to_vec(),
                     telemetry: self.telemetry.iter().find(|t| t.gpu == g.index).cloned(),
                 })
                 .collect(),
@@ -160,7 +160,8 @@ impl Registry {
         let mut slot = self.up.remove(id)?;
         slot.state = state;
         slot.left_at = Some(Utc::now());
-        slot.free_gpus = 0;
+        // Nothing runs on a node that is gone.
+        slot.held.clear();
         // Its shots requeue elsewhere: nothing is stuck on a node that is gone.
         slot.stuck.clear();
         if self.departed.len() == DEPARTED_KEPT {
@@ -243,6 +244,7 @@ mod tests {
                     model: "A100".into(),
                     memory_mb: 40_000,
                 }],
+                slots_per_gpu: 1,
             };
             let mut slot = NodeSlot::new(spec, handle.clone(), None);
             slot.joined_at = Utc::now() - chrono::Duration::hours(1);

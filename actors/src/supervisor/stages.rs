@@ -10,8 +10,38 @@ use super::Supervisor;
 use crate::messages::{AbandonShot, AdvanceVideo, JobStored};
 use crate::ports::StageInputs;
 use crate::shot_job::ShotJob;
-use shotfarm_core::domain::{readiness, Readiness, ShotRecord, ShotState, Stage, VideoRecord};
+use shotfarm_core::domain::{
+    blocked_on, readiness, Readiness, ShotRecord, ShotState, Stage, VideoRecord,
+};
 use shotfarm_core::story::Script;
+
+/// Jobs of one video that are not ready yet, of one pool and stage, blocked on one stage (what
+/// the queue view counts; see `waiting.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct BlockedJobs {
+    pub pool: String,
+    pub stage: Stage,
+    /// The earliest stage they need that is not final yet.
+    pub on: Stage,
+    pub jobs: usize,
+}
+
+/// Counts one more job of `pool` and `stage` blocked on `on` in `list` (a handful of entries
+/// per video: a linear scan is the cheapest).
+fn count_blocked(list: &mut Vec<BlockedJobs>, pool: &str, stage: Stage, on: Stage) {
+    match list
+        .iter_mut()
+        .find(|b| b.pool == pool && b.stage == stage && b.on == on)
+    {
+        Some(b) => b.jobs += 1,
+        None => list.push(BlockedJobs {
+            pool: pool.to_owned(),
+            stage,
+            on,
+            jobs: 1,
+        }),
+    }
+}
 
 /// What to do with one unfinished job of a video.
 pub(super) enum Next {
@@ -89,7 +119,8 @@ fn script(video: &VideoRecord, shot_count: usize) -> Result<Script, String> {
 impl Supervisor {
     /// Starts the jobs of `video` that are ready and not tracked here (`queued_only`: only
     /// those stored as queued, for adoption), ends those that can never run, and remembers the
-    /// video while some wait. Returns how many jobs it started.
+    /// video while some wait, with what they are blocked on (for the queue view). Returns how
+    /// many jobs it started.
     pub(super) fn start_ready(
         &mut self,
         video: &VideoRecord,
@@ -101,6 +132,7 @@ impl Supervisor {
         };
         let at_risk_at = self.at_risk_at(video);
         let (mut started, mut waiting) = (0, false);
+        let mut blocked = Vec::new();
         for job in &video.shots {
             if job.state.is_final() || self.jobs.contains_key(&job.id) {
                 continue;
@@ -115,7 +147,15 @@ impl Supervisor {
                         started += 1;
                     }
                 }
-                Next::Wait => waiting = true,
+                Next::Wait => {
+                    waiting = true;
+                    // A model gone from the registry has no pool to show it under; it fails
+                    // when its turn to start comes.
+                    let pool = self.settings.models.get(&job.spec.model).map(|m| &m.pool);
+                    if let (Some(pool), Some(on)) = (pool, blocked_on(&video.shots, job.index)) {
+                        count_blocked(&mut blocked, pool, job.stage, on);
+                    }
+                }
                 Next::Abandon(state, error) => {
                     // Under this server's watch until its final write (the gauges stay whole).
                     self.metrics.shot_adopted(job.state);
@@ -132,7 +172,7 @@ impl Supervisor {
             }
         }
         if waiting {
-            self.staged.insert(video.id.clone());
+            self.staged.insert(video.id.clone(), blocked);
         } else {
             self.staged.remove(&video.id);
         }
@@ -147,7 +187,7 @@ impl Handler<JobStored> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: JobStored, ctx: &mut Context<Self>) {
-        if !self.staged.contains(&msg.video) {
+        if !self.staged.contains_key(&msg.video) {
             return;
         }
         let Some(store) = self.job_deps.as_ref().map(|d| d.store.clone()) else {

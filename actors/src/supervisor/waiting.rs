@@ -1,5 +1,8 @@
-//! The supervisor's answer to "what is waiting and why": queued shots grouped by pool, priority
-//! and requirement, each group with the reason no node takes it now.
+//! The supervisor's answer to "what is waiting and why": queued jobs grouped by pool, stage,
+//! priority and requirement, each group with the reason no node takes it now (counting free job
+//! slots where a node's GPUs are shared by several jobs); and per pool, by stage, the queued jobs
+//! by reason and the jobs of story videos that are not ready yet by the stage they are blocked on
+//! (which only this supervisor knows: `stages.rs` keeps them).
 
 use std::collections::BTreeMap;
 
@@ -7,8 +10,9 @@ use actix::prelude::*;
 use chrono::Utc;
 
 use crate::messages::GetWaiting;
-use shotfarm_core::placement::Requirement;
-use shotfarm_core::views::{WaitReason, WaitingClass, WaitingView};
+use shotfarm_core::domain::Stage;
+use shotfarm_core::placement::{holds_slot, Requirement};
+use shotfarm_core::views::{PoolWaiting, WaitReason, WaitingClass, WaitingView};
 
 use super::{NodeSlot, Supervisor};
 
@@ -63,6 +67,27 @@ pub fn reason_for<'a>(
             ),
         );
     }
+    // Single-GPU jobs take a slot of a GPU on nodes that batch: count slots there, not GPUs.
+    let slotted: Vec<&NodeSlot> = allowed
+        .iter()
+        .copied()
+        .filter(|s| holds_slot(s.spec.slots_per_gpu, need.gpus as usize))
+        .collect();
+    if !slotted.is_empty() {
+        let slots: u32 = slotted
+            .iter()
+            .map(|s| s.spec.gpus.len() as u32 * s.spec.slots_per_gpu)
+            .sum();
+        let free: u32 = slotted.iter().map(|s| s.capacity().free_slots()).sum();
+        return (
+            WaitReason::WaitingForCapacity,
+            format!(
+                "{} node(s) fit; {free} of their {slots} job slot(s) free (GPUs shared by up to \
+                 slots_per_gpu jobs); waiting for a free slot",
+                allowed.len()
+            ),
+        );
+    }
     (
         WaitReason::WaitingForCapacity,
         format!(
@@ -77,38 +102,62 @@ impl Handler<GetWaiting> for Supervisor {
     type Result = MessageResult<GetWaiting>;
 
     fn handle(&mut self, _: GetWaiting, _: &mut Context<Self>) -> Self::Result {
-        // Keyed so the answer is in a stable order: pool, priority, model, pinned.
-        let mut groups: BTreeMap<(String, String, String, bool), (usize, &Requirement)> =
-            BTreeMap::new();
+        // Keyed so the answer is in a stable order: pool, stage, priority, model, pinned.
+        type Key = (String, Stage, String, String, bool);
+        let mut groups: BTreeMap<Key, (usize, &Requirement)> = BTreeMap::new();
         for q in self.queue.iter() {
+            let stage = self.jobs.get(&q.shot).map(|j| j.stage).unwrap_or_default();
             let key = (
                 q.need.pool.clone(),
+                stage,
                 q.priority.as_str().to_owned(),
                 q.need.model.clone(),
                 q.need.on_demand_only,
             );
             groups.entry(key).or_insert((0, q.need.as_ref())).0 += 1;
         }
-        let classes = groups
+        let mut pools: BTreeMap<String, PoolWaiting> = BTreeMap::new();
+        let classes: Vec<WaitingClass> = groups
             .into_iter()
-            .map(|((pool, priority, model, on_demand_only), (shots, need))| {
-                let (reason, detail) = reason_for(self.registry.up.values(), need);
-                WaitingClass {
-                    pool,
-                    priority,
-                    model,
-                    gpus: need.gpus,
-                    gpu_memory_mb: need.gpu_memory_mb,
-                    on_demand_only,
-                    shots,
-                    reason,
-                    detail,
-                }
-            })
+            .map(
+                |((pool, stage, priority, model, on_demand_only), (shots, need))| {
+                    let (reason, detail) = reason_for(self.registry.up.values(), need);
+                    pools
+                        .entry(pool.clone())
+                        .or_default()
+                        .add_queued(stage, reason, shots);
+                    WaitingClass {
+                        pool,
+                        stage,
+                        priority,
+                        model,
+                        gpus: need.gpus,
+                        gpu_memory_mb: need.gpu_memory_mb,
+                        on_demand_only,
+                        shots,
+                        reason,
+                        detail,
+                    }
+                },
+            )
             .collect();
+        let mut blocked_total = 0;
+        // One entry per video, pool, stage and stage blocked on: a few per waiting story video,
+        // and the pool's name copied only the first time it is seen.
+        for b in self.staged.values().flatten() {
+            blocked_total += b.jobs;
+            if !pools.contains_key(&b.pool) {
+                pools.insert(b.pool.clone(), PoolWaiting::default());
+            }
+            if let Some(pool) = pools.get_mut(&b.pool) {
+                pool.add_blocked(b.stage, b.on, b.jobs);
+            }
+        }
         MessageResult(WaitingView {
             queued_total: self.queue.len(),
             classes,
+            blocked_total,
+            pools,
             at: Utc::now(),
         })
     }

@@ -58,6 +58,7 @@ fn spec(id: &str) -> NodeSpec {
             model: "A100-80GB".into(),
             memory_mb: 81920,
         }],
+        slots_per_gpu: 1,
     }
 }
 

@@ -1,6 +1,9 @@
 //! The actors crate's tests, one binary: the ports' conformance suites on the in-memory adapters,
-//! and a farm's heartbeat handling and stuck shots end to end.
+//! and a farm's heartbeat handling, stuck shots, GPUs shared by slotted jobs and the queue view by
+//! stage end to end.
 
 mod conformance;
 mod heartbeat;
+mod slots;
 mod stuck;
+mod waiting_stages;

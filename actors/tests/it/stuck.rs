@@ -46,6 +46,7 @@ impl Actor for PuppetNode {
                     model: "A100-80GB".into(),
                     memory_mb: 81920,
                 }],
+                slots_per_gpu: 1,
             },
             handle: ctx.address().recipient(),
             group: None,
@@ -162,6 +163,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
         shot: shot.clone(),
         attempt: 1,
         step: 1,
+        preview: None,
     });
 
     // No step after the first: shown stuck there.
@@ -179,6 +181,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
         shot: shot.clone(),
         attempt: 1,
         step: 2,
+        preview: None,
     });
     until_view(&farm, "the mark to go after a step", |v| {
         v.stuck_shots.is_empty()

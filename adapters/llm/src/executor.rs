@@ -108,6 +108,7 @@ impl Executor for OpenAiScriptExecutor {
                             shot: shot.clone(),
                             attempt,
                             step: job.spec.steps,
+                            preview: None,
                         });
                     }
                     ExecEvent::Completed {

@@ -110,6 +110,7 @@ async fn run(
                 shot: shot.clone(),
                 attempt,
                 step: 1,
+                preview: None,
             });
             sink.do_send(ExecEvent::Completed {
                 shot,

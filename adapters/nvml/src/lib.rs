@@ -80,6 +80,7 @@ pub fn to_telemetry(
             .and_then(|_| attributed_bytes(reading.processes.as_deref(), own_pid))
             .map(|b| b / MIB),
         shot: shot.cloned(),
+        jobs: shot.cloned().into_iter().collect(),
         source: TelemetrySourceKind::Nvml,
         sampled_at: at,
     }
@@ -207,7 +208,10 @@ impl TelemetrySource for NvmlTelemetry {
             .map(|(i, gpu)| {
                 let reading = self.read(gpu.index);
                 let shot = load.shots.get(i).and_then(Option::as_ref);
-                to_telemetry(&reading, gpu, shot, self.own_pid, now)
+                let mut sample = to_telemetry(&reading, gpu, shot, self.own_pid, now);
+                // A GPU shared by slotted jobs: each of them, no memory attributed to one.
+                sample.jobs = load.jobs.get(i).cloned().unwrap_or_default();
+                sample
             })
             .collect()
     }

@@ -4,8 +4,10 @@
 //! image and a model that takes one is conditioned on its pixels too (image to video). Each
 //! denoising step runs on the node's warm sessions on a blocking thread (never the actor's), is
 //! reported as one `Stepped`, and its latent is saved as a checkpoint every
-//! `checkpoint_every_steps`; a stop request is honoured between steps, saving the current latent
-//! first; a resumed attempt starts from the checkpoint at its `from_step`. The final latent is
+//! `checkpoint_every_steps`, and every `preview_every_steps` a shot's latent is also decoded
+//! into a small preview its `Stepped` carries ([`crate::preview`]); a stop request is honoured
+//! between steps, saving the current latent first; a resumed attempt starts from the checkpoint
+//! at its `from_step`. The final latent is
 //! decoded, encoded ([`output`]: through the media port when one is injected) and stored;
 //! `Completed` carries the artifact's storage key.
 
@@ -19,6 +21,7 @@ use tracing::{info, warn};
 
 use crate::inputs;
 use crate::model::ModelSpec;
+use crate::preview;
 use crate::runtime::{OrtRuntime, Provider};
 use crate::sessions::{SessionCache, SessionKey};
 use crate::OnnxError;
@@ -252,17 +255,36 @@ async fn run_shot(
         Duration::ZERO
     };
     let every = job.checkpoint_every_steps.max(1);
+    let preview_every = spec.settings.preview_every_steps;
     let mut saved = from;
     for step in from + 1..=steps {
         let started = Instant::now();
         let save = step % every == 0 || step == steps;
-        latent = blocking({
+        // A shot's preview (a reference is one image, shown once stored): every
+        // `preview_every_steps`, on the thread the step ran on.
+        let preview_now = stage == Stage::Shot && preview_every > 0 && step % preview_every == 0;
+        let preview;
+        (latent, preview) = blocking({
             let (sessions, cond, image) = (Arc::clone(&sessions), Arc::clone(&cond), image.clone());
+            let shot = shot.clone();
             move || {
                 let t = inputs::timestep(step, steps);
-                sessions
-                    .lock()
-                    .denoise(&latent, t, &cond, image.as_deref().map(Vec::as_slice))
+                let mut sessions = sessions.lock();
+                let latent =
+                    sessions.denoise(&latent, t, &cond, image.as_deref().map(Vec::as_slice))?;
+                // A preview is only a view: one that cannot be made is logged and skipped,
+                // never a reason to fail the shot.
+                let preview = preview_now
+                    .then(|| {
+                        sessions
+                            .decode(&latent)
+                            .and_then(|f| preview::encode(&f, step))
+                    })
+                    .and_then(|made| {
+                        made.map_err(|e| warn!(shot_id = %shot, step, error = %e, "no preview"))
+                            .ok()
+                    });
+                Ok((latent, preview))
             }
         })
         .await?;
@@ -292,6 +314,7 @@ async fn run_shot(
             shot: shot.clone(),
             attempt,
             step,
+            preview,
         });
         if save {
             saved = step;

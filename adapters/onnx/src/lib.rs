@@ -11,7 +11,8 @@
 //!   [`model`]: a model's warm sessions; [`sessions`]: their cache.
 //! - [`inputs`]: the prompt/seed/reference-image derivation of the inputs; [`clip`]: the GIF
 //!   encoder (clips when no media encoder is injected); [`image`]: PNG out (references without
-//!   a media encoder) and in (the reference a shot is conditioned on).
+//!   a media encoder) and in (the reference a shot is conditioned on); [`preview`]: a running
+//!   shot's live preview, a small PNG of its decoded latent every `preview_every_steps`.
 
 pub mod clip;
 pub mod executor;
@@ -19,6 +20,7 @@ pub mod image;
 pub mod inputs;
 pub mod locate;
 pub mod model;
+pub mod preview;
 pub mod routing;
 pub mod runtime;
 pub mod sessions;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::preview::ShotPreview;
 use super::shot::{ShotRecord, ShotState};
 use super::stage::Stage;
 use super::video::VideoState;
@@ -28,6 +29,11 @@ pub struct ShotEvent {
     pub eta: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub ts: DateTime<Utc>,
+    /// A live preview of the shot's latent at `step`, on some step events of a model that makes
+    /// them (`preview_every_steps`). Ephemeral: never stored (a shot record has none, so the
+    /// Redis stream and sealed records hold none), shown to the video's owner only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<ShotPreview>,
 }
 
 impl ShotEvent {
@@ -48,6 +54,7 @@ impl ShotEvent {
             eta: shot.eta,
             error: shot.error.clone(),
             ts,
+            preview: None,
         }
     }
 }
@@ -77,6 +84,18 @@ impl FarmEvent {
         match self {
             FarmEvent::Shot(e) => e.seq,
             FarmEvent::Video(e) => e.seq,
+        }
+    }
+
+    /// The event as someone other than the video's owner is shown it: without a preview (it
+    /// shows the owner's content). `None` when it carries none, so the caller keeps its own.
+    pub fn without_preview(&self) -> Option<FarmEvent> {
+        match self {
+            FarmEvent::Shot(e) if e.preview.is_some() => Some(FarmEvent::Shot(ShotEvent {
+                preview: None,
+                ..e.clone()
+            })),
+            _ => None,
         }
     }
 

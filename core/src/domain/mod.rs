@@ -3,14 +3,19 @@
 
 pub mod event;
 pub mod node;
+pub mod preview;
 pub mod shot;
 pub mod stage;
 pub mod stuck;
 pub mod video;
 
 pub use event::{FarmEvent, ShotEvent, VideoEvent};
-pub use node::{GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind};
+pub use node::{
+    check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
+    MAX_SLOTS_PER_GPU,
+};
+pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
-pub use stage::{readiness, Readiness, Stage};
+pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;
 pub use video::{VideoRecord, VideoState};

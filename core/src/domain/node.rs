@@ -60,9 +60,42 @@ pub struct NodeSpec {
     pub spot: bool,
     pub price_per_hour: f64,
     pub gpus: Vec<GpuSpec>,
+    /// Single-GPU jobs one of its GPUs takes at once (an LLM server such as vLLM batches
+    /// requests); 1: every job holds whole GPUs. A job needing more than one GPU always takes
+    /// whole GPUs, all their slots.
+    #[serde(default = "one_slot")]
+    pub slots_per_gpu: u32,
+}
+
+/// The most jobs one GPU may be shared by (`slots_per_gpu`).
+pub const MAX_SLOTS_PER_GPU: u32 = 64;
+
+fn one_slot() -> u32 {
+    1
+}
+
+/// Why `slots` is not a valid `slots_per_gpu` (named `key` in the message), if it is not.
+pub fn check_slots_per_gpu(key: &str, slots: u32) -> Result<(), String> {
+    if (1..=MAX_SLOTS_PER_GPU).contains(&slots) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key} must be 1..={MAX_SLOTS_PER_GPU} (single-GPU jobs one GPU runs at once), got {slots}"
+        ))
+    }
 }
 
 impl NodeSpec {
+    /// The share of a GPU a job placed on `gpus` holds: 1 for whole GPUs, `1 / slots_per_gpu`
+    /// for a single-GPU job on a slotted node (see `placement::holds_slot`).
+    pub fn gpu_share(&self, gpus: usize) -> f64 {
+        if crate::placement::holds_slot(self.slots_per_gpu, gpus) {
+            1.0 / f64::from(self.slots_per_gpu)
+        } else {
+            1.0
+        }
+    }
+
     /// The price of one of its GPUs per hour (shots are charged per GPU they hold).
     pub fn price_per_gpu_hour(&self) -> f64 {
         if self.gpus.is_empty() {
@@ -107,12 +140,17 @@ pub struct GpuTelemetry {
     /// The streaming multiprocessors' clock now.
     #[serde(default)]
     pub sm_clock_mhz: Option<u32>,
-    /// The shot running on this GPU (a GPU runs at most one shot at a time).
+    /// The shot running on this GPU when it runs one alone (a GPU with slots may run several:
+    /// `jobs`).
     #[serde(default)]
     pub shot: Option<ShotId>,
-    /// GPU memory attributed to that shot: what its process holds on this GPU.
+    /// GPU memory attributed to that shot: what its process holds on this GPU. Unset while
+    /// several jobs share the GPU (their server's memory is not any one job's).
     #[serde(default)]
     pub shot_memory_mb: Option<u64>,
+    /// Every job on this GPU now: one, or up to its node's `slots_per_gpu` sharing it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<ShotId>,
     pub source: TelemetrySourceKind,
     pub sampled_at: DateTime<Utc>,
 }

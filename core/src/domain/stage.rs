@@ -25,6 +25,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the order a story video runs them.
+    pub const ALL: [Stage; 4] = [Stage::Script, Stage::Reference, Stage::Shot, Stage::Stitch];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,6 +46,15 @@ impl Stage {
                 | (Stage::Shot, Stage::Script | Stage::Reference)
                 | (Stage::Stitch, Stage::Shot)
         )
+    }
+
+    /// Whether a job of this stage needs one of `other` completed first, directly or through
+    /// the stages between (a stitch needs the script: the shots it waits for do).
+    fn needs(self, other: Stage) -> bool {
+        self.waits_for(other)
+            || Stage::ALL
+                .iter()
+                .any(|&between| self.waits_for(between) && between.needs(other))
     }
 
     /// Whether the stage is `serde`'s default (a shot), so stored records of explicit-shot
@@ -87,6 +99,19 @@ pub fn readiness(jobs: &[ShotRecord], index: usize) -> Readiness {
     } else {
         Readiness::Ready
     }
+}
+
+/// What `jobs[index]`, not ready yet, is blocked on: the earliest stage (in the order a story
+/// video runs them) of the jobs it needs, directly or through the stages between, that are not
+/// final yet. While the script is written everything after it is blocked on `script`, not on
+/// the stage just before it, which is what an operator needs to know. `None` when nothing it
+/// needs is pending (it is ready, or can never run).
+pub fn blocked_on(jobs: &[ShotRecord], index: usize) -> Option<Stage> {
+    let job = jobs.get(index)?;
+    jobs.iter()
+        .filter(|o| job.stage.needs(o.stage) && !o.state.is_final())
+        .map(|o| o.stage)
+        .min()
 }
 
 #[cfg(test)]
@@ -179,6 +204,32 @@ mod tests {
                 by: 3,
                 state: Cancelled
             }
+        );
+    }
+
+    #[test]
+    fn a_waiting_job_is_blocked_on_the_earliest_pending_stage_it_needs() {
+        use ShotState::*;
+        let fresh = story([Queued; 5]);
+        assert_eq!(blocked_on(&fresh, 2), None, "the script needs nothing");
+        for waiting in [0, 3, 4] {
+            assert_eq!(
+                blocked_on(&fresh, waiting),
+                Some(Stage::Script),
+                "job {waiting}: everything waits for the script first"
+            );
+        }
+        let scripted = story([Queued, Queued, Completed, Running, Queued]);
+        assert_eq!(blocked_on(&scripted, 0), Some(Stage::Reference));
+        assert_eq!(blocked_on(&scripted, 4), Some(Stage::Reference));
+        assert_eq!(blocked_on(&scripted, 3), None, "the reference is ready");
+        let drawing = story([Completed, Running, Completed, Completed, Queued]);
+        assert_eq!(blocked_on(&drawing, 4), Some(Stage::Shot));
+        let failed = story([Queued, Queued, Failed, Queued, Queued]);
+        assert_eq!(
+            blocked_on(&failed, 3),
+            None,
+            "what can never run is not blocked"
         );
     }
 

@@ -6,10 +6,12 @@
 mod order;
 mod policy;
 mod queue;
+mod slots;
 
 pub use order::{Standing, Turns};
 pub use policy::plan;
 pub use queue::{Lane, PlacementQueue, QueuedShot};
+pub use slots::{holds_slot, GpuShares, SharedGpu};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -46,8 +48,12 @@ pub struct NodeCapacity {
     pub spot: bool,
     /// Only ready nodes take work.
     pub accepting: bool,
-    /// Bit `i` set: GPU `i` is free. Nodes have at most 64 GPUs.
+    /// Bit `i` set: nothing runs on GPU `i`. Nodes have at most 64 GPUs.
     pub free_gpus: u64,
+    /// Single-GPU jobs one GPU takes at once (1: whole GPUs only; see [`holds_slot`]).
+    pub slots_per_gpu: u32,
+    /// GPUs running slotted jobs that have a slot left (empty when `slots_per_gpu` is 1).
+    pub shared_gpus: Vec<SharedGpu>,
     /// Models whose weights are already in this node's memory.
     pub loaded_models: Vec<String>,
     /// Models this node must not run (it failed them repeatedly).
@@ -58,6 +64,13 @@ impl NodeCapacity {
     /// How many GPUs are free.
     pub fn free_count(&self) -> u32 {
         self.free_gpus.count_ones()
+    }
+
+    /// Single-GPU jobs this node could still take now: a slot per free slot of its shared
+    /// GPUs, `slots_per_gpu` per free GPU.
+    pub fn free_slots(&self) -> u32 {
+        self.free_count() * self.slots_per_gpu.max(1)
+            + self.shared_gpus.iter().map(|g| g.free_slots).sum::<u32>()
     }
 
     /// Whether this node could ever run a shot needing `req` (ignoring what is free now).
@@ -91,7 +104,8 @@ pub fn take_gpus(mask: u64, n: u32) -> Option<(Vec<u32>, u64)> {
     Some((gpus, rest))
 }
 
-/// One decision: run `shot` on these GPUs of `node`.
+/// One decision: run `shot` on these GPUs of `node` (one GPU it shares with other jobs when
+/// [`holds_slot`] says so for the node).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Assignment {
     pub shot: ShotId,

@@ -4,7 +4,8 @@
 //! longest ago (so one user's 40 videos cannot starve another's one, even on a single GPU); within
 //! an owner, its shots in submission order. A shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
-//! get all their GPUs on one node or wait. [`Gates`] hold back what may not start at all (the
+//! get all their GPUs on one node or wait. On a node whose GPUs have slots (`slots_per_gpu`), a
+//! single-GPU shot takes one slot, filling a shared GPU before it starts another. [`Gates`] hold back what may not start at all (the
 //! `standard` shots of a pool over its budget) before any of that: a held shot takes no room and
 //! costs its owner no turn.
 
@@ -16,8 +17,8 @@ use std::sync::Arc;
 
 use super::SharedRequirement;
 use super::{
-    take_gpus, Assignment, Gates, Lane, NodeCapacity, PlacementQueue, QueuedShot, Requirement,
-    Standing,
+    holds_slot, take_gpus, Assignment, Gates, Lane, NodeCapacity, PlacementQueue, QueuedShot,
+    Requirement, SharedGpu, Standing,
 };
 use crate::domain::Priority;
 use crate::ids::OwnerId;
@@ -111,10 +112,9 @@ pub fn plan(
             let need: &Requirement = &shot.need;
             let taken = classes
                 .try_pick(id, nodes, &room)
-                .and_then(|node| Some((node, take_gpus(room.free[node], need.gpus)?)));
+                .and_then(|node| Some((node, room.take(node, need.gpus)?)));
             let standing = match taken {
-                Some((node, (gpus, rest))) => {
-                    room.take(node, rest, need.gpus);
+                Some((node, gpus)) => {
                     assignments.push(Assignment {
                         shot: shot.shot.clone(),
                         node: nodes[node].node.clone(),
@@ -150,13 +150,18 @@ pub fn plan(
     assignments
 }
 
-/// Free GPUs as this call hands them out.
+/// Free GPUs (and slots of shared GPUs) as this call hands them out.
 struct Room {
-    /// Per node (same index as `nodes`): free GPU bits, 0 for a node that is not accepting.
+    /// Per node (same index as `nodes`): GPUs with nothing on them, 0 for a node that is not
+    /// accepting.
     free: Vec<u64>,
-    /// Nodes that had a free GPU at the start: the only ones worth scanning, since room only
+    /// Per slotted node with room (by index into `nodes`): its slots per GPU and its shared GPUs
+    /// with a slot left. Empty on a farm without slotted nodes, so the common path pays nothing.
+    shared: HashMap<usize, (u32, Vec<SharedGpu>)>,
+    /// Nodes that had room at the start: the only ones worth scanning, since room only
     /// shrinks. Usually a handful once the farm is busy, whatever the cluster's size.
     open: Vec<usize>,
+    /// Single-GPU jobs that could still start: a GPU counts its slots (1 unless slotted).
     total: u32,
 }
 
@@ -166,18 +171,80 @@ impl Room {
             .iter()
             .map(|n| if n.accepting { n.free_gpus } else { 0 })
             .collect();
-        let open: Vec<usize> = (0..free.len()).filter(|&i| free[i] != 0).collect();
-        let total = open.iter().map(|&i| free[i].count_ones()).sum();
-        Self { free, open, total }
+        let shared: HashMap<usize, (u32, Vec<SharedGpu>)> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.accepting && n.slots_per_gpu > 1)
+            .map(|(i, n)| (i, (n.slots_per_gpu, n.shared_gpus.clone())))
+            .filter(|(i, (_, gpus))| free[*i] != 0 || !gpus.is_empty())
+            .collect();
+        let open: Vec<usize> = (0..free.len())
+            .filter(|&i| free[i] != 0 || shared.contains_key(&i))
+            .collect();
+        let total = open
+            .iter()
+            .map(|&i| match shared.get(&i) {
+                Some((slots, gpus)) => {
+                    free[i].count_ones() * slots + gpus.iter().map(|g| g.free_slots).sum::<u32>()
+                }
+                None => free[i].count_ones(),
+            })
+            .sum();
+        Self {
+            free,
+            shared,
+            open,
+            total,
+        }
     }
 
+    /// Whether `node` has room for a job needing `gpus` GPUs now.
     fn has(&self, node: usize, gpus: u32) -> bool {
-        self.free[node].count_ones() >= gpus
+        if self.free[node].count_ones() >= gpus {
+            return true;
+        }
+        gpus == 1 && self.shared.get(&node).is_some_and(|(_, g)| !g.is_empty())
     }
 
-    fn take(&mut self, node: usize, rest: u64, gpus: u32) {
+    /// Hands out room on `node` for a job needing `gpus` GPUs: a slot of a shared GPU first
+    /// (filling a GPU before starting another keeps whole GPUs for gang jobs), else the lowest
+    /// free GPUs. `None` when there is no room.
+    fn take(&mut self, node: usize, gpus: u32) -> Option<Vec<u32>> {
+        if let Some((slots, shared)) = self.shared.get_mut(&node) {
+            if holds_slot(*slots, gpus as usize) {
+                let gpu = if let Some(g) = shared.first_mut() {
+                    g.free_slots -= 1;
+                    let gpu = g.gpu;
+                    if g.free_slots == 0 {
+                        shared.remove(0);
+                    }
+                    gpu
+                } else {
+                    let (taken, rest) = take_gpus(self.free[node], 1)?;
+                    self.free[node] = rest;
+                    // Kept in index order, so the lowest shared GPU fills first.
+                    let at = shared.partition_point(|g| g.gpu < taken[0]);
+                    shared.insert(
+                        at,
+                        SharedGpu {
+                            gpu: taken[0],
+                            free_slots: *slots - 1,
+                        },
+                    );
+                    taken[0]
+                };
+                self.total -= 1;
+                return Some(vec![gpu]);
+            }
+            let (taken, rest) = take_gpus(self.free[node], gpus)?;
+            self.free[node] = rest;
+            self.total -= gpus * *slots;
+            return Some(taken);
+        }
+        let (taken, rest) = take_gpus(self.free[node], gpus)?;
         self.free[node] = rest;
         self.total -= gpus;
+        Some(taken)
     }
 }
 

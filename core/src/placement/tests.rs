@@ -34,6 +34,8 @@ fn node(id: &str, gpus: u32, loaded: &[&str]) -> NodeCapacity {
         spot: false,
         accepting: true,
         free_gpus: (1u64 << gpus) - 1,
+        slots_per_gpu: 1,
+        shared_gpus: vec![],
         loaded_models: loaded.iter().map(|s| s.to_string()).collect(),
         blocked_models: vec![],
     }
@@ -382,31 +384,55 @@ fn arb_need() -> impl Strategy<Value = Requirement> {
 
 fn arb_node() -> impl Strategy<Value = NodeCapacity> {
     (
-        prop_oneof![Just(1u32), Just(2), Just(4), Just(8)],
-        0..GPU_MODELS.len(),
-        prop::bool::weighted(0.15),
-        any::<bool>(),
-        prop::bool::weighted(0.85),
-        prop_oneof![Just(0u8), any::<u8>()],
-        0u8..8,
-        prop::option::weighted(0.15, 0..MODELS.len()),
+        (
+            prop_oneof![Just(1u32), Just(2), Just(4), Just(8)],
+            0..GPU_MODELS.len(),
+            prop::bool::weighted(0.15),
+            any::<bool>(),
+            prop::bool::weighted(0.85),
+            prop_oneof![Just(0u8), any::<u8>()],
+            0u8..8,
+            prop::option::weighted(0.15, 0..MODELS.len()),
+        ),
+        // Mostly whole GPUs; some nodes batch (an LLM server), a few of their busy GPUs shared
+        // by jobs that left slots free.
+        prop_oneof![3 => Just(1u32), 1 => 2u32..=4],
+        any::<u8>(),
+        any::<u32>(),
     )
         .prop_map(
-            |(gpus, gpu_model, preview, spot, accepting, busy, loaded, blocked)| NodeCapacity {
-                node: NodeId::from("unnamed"),
-                pool: if preview { "preview" } else { "video" }.into(),
-                gpu_model: GPU_MODELS[gpu_model].0.into(),
-                gpu_memory_mb: GPU_MODELS[gpu_model].1,
-                spot,
-                accepting,
-                free_gpus: ((1u64 << gpus) - 1) & !u64::from(busy),
-                loaded_models: MODELS
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| loaded & (1 << i) != 0)
-                    .map(|(_, m)| m.to_string())
-                    .collect(),
-                blocked_models: blocked.map(|i| MODELS[i].to_string()).into_iter().collect(),
+            |(
+                (gpus, gpu_model, preview, spot, accepting, busy, loaded, blocked),
+                slots,
+                shared,
+                left,
+            )| {
+                let free_gpus = ((1u64 << gpus) - 1) & !u64::from(busy);
+                let shared_gpus = (0..gpus)
+                    .filter(|&g| slots > 1 && free_gpus & (1 << g) == 0 && shared & (1 << g) != 0)
+                    .map(|g| SharedGpu {
+                        gpu: g,
+                        free_slots: 1 + (left >> (4 * g)) % (slots - 1),
+                    })
+                    .collect();
+                NodeCapacity {
+                    node: NodeId::from("unnamed"),
+                    pool: if preview { "preview" } else { "video" }.into(),
+                    gpu_model: GPU_MODELS[gpu_model].0.into(),
+                    gpu_memory_mb: GPU_MODELS[gpu_model].1,
+                    spot,
+                    accepting,
+                    free_gpus,
+                    slots_per_gpu: slots,
+                    shared_gpus,
+                    loaded_models: MODELS
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| loaded & (1 << i) != 0)
+                        .map(|(_, m)| m.to_string())
+                        .collect(),
+                    blocked_models: blocked.map(|i| MODELS[i].to_string()).into_iter().collect(),
+                }
             },
         )
 }
@@ -511,8 +537,14 @@ fn check_plan(
         .map(|(i, n)| (&n.node, i))
         .collect();
     let queued: HashMap<&ShotId, &QueuedShot> = queue.iter().map(|s| (&s.shot, s)).collect();
+    // Per node: GPUs this plan gave whole, and slots it gave per GPU.
     let mut taken = vec![0u64; nodes.len()];
+    let mut slots_taken: Vec<HashMap<u32, u32>> = vec![HashMap::new(); nodes.len()];
     let mut standard_taken = vec![0u64; nodes.len()];
+    let mut standard_slot = vec![false; nodes.len()];
+    // GPUs free in the input whose slots went to standard shots, and those high shots share.
+    let mut standard_slot_gpus = vec![0u64; nodes.len()];
+    let mut high_slot_gpus = vec![0u64; nodes.len()];
     let mut placed: HashSet<&ShotId> = HashSet::new();
 
     for a in out {
@@ -530,20 +562,60 @@ fn check_plan(
         let n = by_id.get(&a.node).copied();
         prop_assert!(n.is_some(), "unknown node {}", a.node);
         let Some(n) = n else { continue };
-        // Capacity: exactly the gang's GPUs, all free in the input, none given twice.
+        // Capacity: exactly the gang's GPUs.
         prop_assert_eq!(a.gpus.len(), shot.need.gpus as usize, "{:?}", a);
-        for &g in &a.gpus {
+        let slots = nodes[n].slots_per_gpu;
+        if slots > 1 && a.gpus.len() == 1 {
+            // A slot: of a GPU free in the input or shared with a slot left, never one given
+            // whole, and never more jobs on it than its slots.
+            let g = a.gpus[0];
             prop_assert!(g < 64, "{:?}", a);
-            let bit = 1u64 << g;
             prop_assert!(
-                nodes[n].free_gpus & bit != 0,
-                "GPU {g} of {} was busy",
+                taken[n] & 1 << g == 0,
+                "GPU {g} of {} given whole and shared",
                 a.node
             );
-            prop_assert!(taken[n] & bit == 0, "GPU {g} of {} given twice", a.node);
-            taken[n] |= bit;
+            let room = if nodes[n].free_gpus & 1 << g != 0 {
+                slots
+            } else {
+                let shared = nodes[n].shared_gpus.iter().find(|s| s.gpu == g);
+                prop_assert!(shared.is_some(), "GPU {g} of {} was busy", a.node);
+                shared.map_or(0, |s| s.free_slots)
+            };
+            let used = slots_taken[n].entry(g).or_insert(0);
+            *used += 1;
+            prop_assert!(
+                *used <= room,
+                "GPU {g} of {} given {used} jobs, {room} slots free",
+                a.node
+            );
             if shot.priority == Priority::Standard {
-                standard_taken[n] |= bit;
+                standard_slot[n] = true;
+                standard_slot_gpus[n] |= nodes[n].free_gpus & 1 << g;
+            } else {
+                high_slot_gpus[n] |= 1 << g;
+            }
+        } else {
+            // Whole GPUs, all free in the input, none given twice nor shared (a multi-GPU job
+            // never gets a slot).
+            for &g in &a.gpus {
+                prop_assert!(g < 64, "{:?}", a);
+                let bit = 1u64 << g;
+                prop_assert!(
+                    nodes[n].free_gpus & bit != 0,
+                    "GPU {g} of {} was busy",
+                    a.node
+                );
+                prop_assert!(taken[n] & bit == 0, "GPU {g} of {} given twice", a.node);
+                prop_assert!(
+                    !slots_taken[n].contains_key(&g),
+                    "GPU {g} of {} shared, then given whole",
+                    a.node
+                );
+                taken[n] |= bit;
+                if shot.priority == Priority::Standard {
+                    standard_taken[n] |= bit;
+                }
             }
         }
         // Fit: pool, GPU model, memory, spot, blocked models, accepting.
@@ -555,13 +627,42 @@ fn check_plan(
         );
     }
 
+    // A GPU only standard shots took slots of would have been whole without them.
+    for n in 0..nodes.len() {
+        standard_taken[n] |= standard_slot_gpus[n] & !high_slot_gpus[n];
+    }
+    // GPUs left whole: free in the input and given to nobody, not even a slot of them.
     let left: Vec<u64> = nodes
         .iter()
-        .zip(&taken)
-        .map(|(n, t)| if n.accepting { n.free_gpus & !t } else { 0 })
+        .enumerate()
+        .map(|(i, n)| {
+            let shared = slots_taken[i].keys().fold(0u64, |m, g| m | 1 << g);
+            if n.accepting {
+                n.free_gpus & !taken[i] & !shared
+            } else {
+                0
+            }
+        })
         .collect();
-    let room = |n: usize, need: &Requirement, extra: u64| {
-        fits_by_hand(&nodes[n], need) && (left[n] | extra).count_ones() >= need.gpus
+    // Whether a slot is left on a GPU some slotted job took from the input's free GPUs or on a
+    // shared GPU of the input.
+    let slot_left: Vec<bool> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let started = slots_taken[i]
+                .iter()
+                .any(|(g, used)| n.free_gpus & 1 << g != 0 && *used < n.slots_per_gpu);
+            let shared = n
+                .shared_gpus
+                .iter()
+                .any(|s| s.free_slots > slots_taken[i].get(&s.gpu).copied().unwrap_or(0));
+            n.accepting && n.slots_per_gpu > 1 && (started || shared)
+        })
+        .collect();
+    let room = |n: usize, need: &Requirement, extra: u64, extra_slot: bool| {
+        let slot = need.gpus == 1 && nodes[n].slots_per_gpu > 1 && (slot_left[n] || extra_slot);
+        fits_by_hand(&nodes[n], need) && (slot || (left[n] | extra).count_ones() >= need.gpus)
     };
     // Only what the gates let start counts as waiting for room: a held shot may wait beside a
     // free GPU; everything else, high shots of held pools included, may not.
@@ -572,17 +673,17 @@ fn check_plan(
         for n in 0..nodes.len() {
             // Work conservation: nothing left waiting fits in what is left free.
             prop_assert!(
-                !room(n, &s.need, 0),
+                !room(n, &s.need, 0, false),
                 "{} fits on {} but waits",
                 s.shot,
                 nodes[n].node
             );
-            // Priority: standard shots took a node's GPUs only if no waiting high shot would
-            // have fitted in them (plus what is still free there). Backfilling a node is fine
-            // when the high shot cannot fit on it.
-            if s.priority == Priority::High && standard_taken[n] != 0 {
+            // Priority: standard shots took a node's GPUs (or slots) only if no waiting high
+            // shot would have fitted in them (plus what is still free there). Backfilling a node
+            // is fine when the high shot cannot fit on it.
+            if s.priority == Priority::High && (standard_taken[n] != 0 || standard_slot[n]) {
                 prop_assert!(
-                    !room(n, &s.need, standard_taken[n]),
+                    !room(n, &s.need, standard_taken[n], standard_slot[n]),
                     "{} waits while standard shots took room for it on {}",
                     s.shot,
                     nodes[n].node
@@ -599,7 +700,7 @@ fn check_plan(
         if !nodes[n].has_loaded(&shot.need.model) {
             for (m, warm) in nodes.iter().enumerate() {
                 prop_assert!(
-                    !(warm.has_loaded(&shot.need.model) && room(m, &shot.need, 0)),
+                    !(warm.has_loaded(&shot.need.model) && room(m, &shot.need, 0, false)),
                     "{} went cold to {} while {} had it loaded and room",
                     shot.shot,
                     a.node,
@@ -708,15 +809,40 @@ proptest! {
 struct Sim {
     queue: PlacementQueue,
     nodes: Vec<NodeCapacity>,
+    /// Who holds each node's GPUs, as the supervisor tracks it; `nodes`' free GPUs and shared
+    /// GPUs are read back from it after every change. What was busy at the start stays held
+    /// by stand-ins for work outside the simulation.
+    shares: Vec<GpuShares>,
     by_id: HashMap<NodeId, usize>,
-    /// Shots on GPUs: node index, GPU bits, the shot as it left the queue. Ordered, so a seed
+    /// Shots on GPUs: node index, GPUs, the shot as it left the queue. Ordered, so a seed
     /// replays the same run.
-    running: BTreeMap<ShotId, (usize, u64, QueuedShot)>,
+    running: BTreeMap<ShotId, (usize, Vec<u32>, QueuedShot)>,
     done: HashSet<ShotId>,
     /// Times each shot was preempted, to check the attempt it comes back with.
     preempted: HashMap<ShotId, u32>,
     /// The budget gate in force this round.
     gates: Gates,
+}
+
+/// `n`'s occupancy at the start: its free GPUs free, its shared GPUs with their free slots,
+/// every other GPU (busy, or past the node's last) full.
+fn shares_of(n: &NodeCapacity) -> GpuShares {
+    let slots = n.slots_per_gpu;
+    let mut shares = GpuShares::new(64, slots);
+    for g in 0..64u32 {
+        let held = if n.free_gpus & 1 << g != 0 {
+            0
+        } else {
+            n.shared_gpus
+                .iter()
+                .find(|s| s.gpu == g)
+                .map_or(slots, |s| slots - s.free_slots)
+        };
+        for k in 0..held {
+            shares.hold(&ShotId(format!("outside-{g}-{k}")), &[g]);
+        }
+    }
+    shares
 }
 
 impl Sim {
@@ -726,15 +852,23 @@ impl Sim {
             .enumerate()
             .map(|(i, n)| (n.node.clone(), i))
             .collect();
+        let shares = nodes.iter().map(shares_of).collect();
         Self {
             queue,
             nodes,
+            shares,
             by_id,
             running: BTreeMap::new(),
             done: HashSet::new(),
             preempted: HashMap::new(),
             gates: Gates::open(),
         }
+    }
+
+    /// Reads node `n`'s room back from who holds its GPUs.
+    fn refresh(&mut self, n: usize) {
+        self.nodes[n].free_gpus = self.shares[n].free_gpus();
+        self.nodes[n].shared_gpus = self.shares[n].shared();
     }
 
     fn in_use(&self) -> HashMap<OwnerId, u32> {
@@ -767,20 +901,39 @@ impl Sim {
             let again = self.preempted.get(&shot.shot).copied().unwrap_or(0);
             prop_assert_eq!(shot.attempt, 1 + again, "attempt of {}", shot.shot);
             let n = self.by_id[&a.node];
-            let bits = a.gpus.iter().fold(0u64, |m, g| m | 1 << g);
-            self.nodes[n].free_gpus &= !bits;
+            self.shares[n].hold(&a.shot, &a.gpus);
+            self.refresh(n);
             granted.insert(shot.owner.clone());
-            self.running.insert(a.shot, (n, bits, shot));
+            self.running.insert(a.shot, (n, a.gpus, shot));
+        }
+        // Never more jobs on a GPU than its slots, nor a GPU shared by a multi-GPU job.
+        for (n, shares) in self.shares.iter().enumerate() {
+            for g in 0..64 {
+                let jobs = shares.jobs(g);
+                prop_assert!(
+                    jobs.len() as u32 <= shares.slots_per_gpu(),
+                    "GPU {g} of node {n}: {jobs:?}"
+                );
+                for job in jobs {
+                    if let Some((_, gpus, _)) = self.running.get(job) {
+                        prop_assert!(
+                            gpus.len() == 1 || jobs.len() == 1,
+                            "gang {job} shares GPU {g}: {jobs:?}"
+                        );
+                    }
+                }
+            }
         }
         Ok(granted)
     }
 
     fn complete(&mut self, shot: &ShotId) -> Result<(), TestCaseError> {
-        let Some((n, bits, _)) = self.running.remove(shot) else {
+        let Some((n, gpus, _)) = self.running.remove(shot) else {
             return Ok(());
         };
         prop_assert!(self.done.insert(shot.clone()), "{shot} completed twice");
-        self.nodes[n].free_gpus |= bits;
+        self.shares[n].release(shot, &gpus);
+        self.refresh(n);
         Ok(())
     }
 
@@ -794,23 +947,25 @@ impl Sim {
             .map(|(id, _)| id.clone())
             .collect();
         for id in victims {
-            let Some((_, bits, shot)) = self.running.remove(&id) else {
+            let Some((_, gpus, shot)) = self.running.remove(&id) else {
                 continue;
             };
-            self.nodes[n].free_gpus |= bits;
+            self.shares[n].release(&id, &gpus);
             *self.preempted.entry(id).or_insert(0) += 1;
             self.queue.push(QueuedShot {
                 attempt: shot.attempt + 1,
                 ..shot
             });
         }
+        self.refresh(n);
     }
 
     /// Whether some node could ever take `need` (with all of this simulation's shots gone).
     fn placeable(&self, start: &[NodeCapacity], need: &Requirement) -> bool {
-        start
-            .iter()
-            .any(|n| fits_by_hand(n, need) && n.free_gpus.count_ones() >= need.gpus)
+        start.iter().any(|n| {
+            let slot = need.gpus == 1 && n.slots_per_gpu > 1 && !n.shared_gpus.is_empty();
+            fits_by_hand(n, need) && (slot || n.free_gpus.count_ones() >= need.gpus)
+        })
     }
 }
 
@@ -928,5 +1083,157 @@ proptest! {
             }
         }
         prop_assert_eq!(sim.done.len(), total);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GPUs with slots (an LLM node batching scripts).
+
+/// A one-GPU node in pool `llm` whose GPU takes `slots` single-GPU jobs at once.
+fn llm_node(id: &str, gpus: u32, slots: u32) -> NodeCapacity {
+    NodeCapacity {
+        pool: "llm".into(),
+        slots_per_gpu: slots,
+        ..node(id, gpus, &[])
+    }
+}
+
+fn script(gpus: u32) -> SharedRequirement {
+    in_pool(req("splitter", gpus), "llm")
+}
+
+#[test]
+fn a_slotted_gpu_takes_up_to_its_slots_of_single_gpu_jobs() {
+    let mut q = PlacementQueue::new();
+    let need = script(1);
+    for i in 0..6 {
+        push(
+            &mut q,
+            &format!("s{i}"),
+            &format!("o{i}"),
+            Priority::Standard,
+            need.clone(),
+        );
+    }
+    let nodes = [llm_node("llm", 1, 4)];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(out.iter().all(|a| a.gpus == [0]), "{out:?}");
+    // With two of them still running, two slots are free.
+    let mut busy = llm_node("llm", 1, 4);
+    busy.free_gpus = 0;
+    busy.shared_gpus = vec![SharedGpu {
+        gpu: 0,
+        free_slots: 2,
+    }];
+    assert_eq!(plan(&q, &[busy], &HashMap::new(), &Gates::open()).len(), 2);
+}
+
+#[test]
+fn slotted_jobs_fill_one_gpu_before_starting_another_and_gangs_take_whole_gpus() {
+    let mut q = PlacementQueue::new();
+    push(&mut q, "gang", "a", Priority::High, script(2));
+    for i in 0..3 {
+        push(&mut q, &format!("s{i}"), "b", Priority::Standard, script(1));
+    }
+    // Three GPUs of 2 slots: the gang takes two whole; the three scripts share what is left,
+    // two on GPU 2, and the third waits.
+    let nodes = [llm_node("llm", 3, 2)];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    let gpus: Vec<(&str, Vec<u32>)> = out
+        .iter()
+        .map(|a| (a.shot.0.as_str(), a.gpus.clone()))
+        .collect();
+    assert_eq!(
+        gpus,
+        [("gang", vec![0, 1]), ("s0", vec![2]), ("s1", vec![2])],
+        "{out:?}"
+    );
+}
+
+proptest! {
+    #![proptest_config(config(128))]
+
+    #[test]
+    fn slots_change_nothing_for_multi_gpu_jobs(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        gates in arb_gates(),
+    ) {
+        // Slots only ever go to single-GPU jobs: with none queued, the plan is the one of the
+        // same cluster where every GPU is whole (a shared GPU counts busy).
+        let specs: Vec<_> = specs.into_iter().filter(|(_, _, need)| need.gpus > 1).collect();
+        let queue = build_queue(&specs, true);
+        let whole: Vec<NodeCapacity> = nodes
+            .iter()
+            .map(|n| NodeCapacity { slots_per_gpu: 1, shared_gpus: vec![], ..n.clone() })
+            .collect();
+        let out = plan(&queue, &nodes, &HashMap::new(), &gates);
+        prop_assert_eq!(&out, &plan(&queue, &whole, &HashMap::new(), &gates));
+        check_plan(&queue, &nodes, &gates, &out)?;
+    }
+
+    #[test]
+    fn one_slot_per_gpu_is_a_whole_gpu(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        used in prop::collection::vec(0u32..4, OWNERS),
+        gates in arb_gates(),
+    ) {
+        // `slots_per_gpu = 1` is today's placement: every assignment holds whole GPUs no other
+        // assignment of the plan shares, and listed shared GPUs (which such a node never has)
+        // are ignored.
+        let whole: Vec<NodeCapacity> = nodes
+            .iter()
+            .map(|n| NodeCapacity { slots_per_gpu: 1, ..n.clone() })
+            .collect();
+        let queue = build_queue(&specs, true);
+        let in_use: HashMap<OwnerId, u32> = used
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+            .collect();
+        let out = plan(&queue, &whole, &in_use, &gates);
+        let cleared: Vec<NodeCapacity> = whole
+            .iter()
+            .map(|n| NodeCapacity { shared_gpus: vec![], ..n.clone() })
+            .collect();
+        prop_assert_eq!(&out, &plan(&queue, &cleared, &in_use, &gates));
+        let mut given: HashSet<(&NodeId, u32)> = HashSet::new();
+        for a in &out {
+            for &g in &a.gpus {
+                prop_assert!(given.insert((&a.node, g)), "GPU {g} of {} given twice", a.node);
+            }
+        }
+        check_plan(&queue, &cleared, &gates, &out)?;
+    }
+
+    #[test]
+    fn a_slotted_gpu_never_runs_more_jobs_than_its_slots(
+        gpus in 1u32..4,
+        slots in 2u32..6,
+        singles in 0usize..30,
+        gangs in 0usize..4,
+    ) {
+        let mut specs: Vec<(usize, bool, Requirement)> =
+            (0..singles).map(|i| (i % OWNERS, false, (*script(1)).clone())).collect();
+        specs.extend((0..gangs).map(|i| (i % OWNERS, true, (*script(2)).clone())));
+        let queue = build_queue(&specs, true);
+        let nodes = [llm_node("llm", gpus, slots)];
+        let out = plan(&queue, &nodes, &HashMap::new(), &Gates::open());
+        check_plan(&queue, &nodes, &Gates::open(), &out)?;
+        let mut per_gpu: HashMap<u32, u32> = HashMap::new();
+        for a in out.iter().filter(|a| a.gpus.len() == 1) {
+            *per_gpu.entry(a.gpus[0]).or_insert(0) += 1;
+        }
+        let whole: HashSet<u32> = out.iter().filter(|a| a.gpus.len() > 1).flat_map(|a| a.gpus.clone()).collect();
+        for (g, n) in &per_gpu {
+            prop_assert!(*n <= slots, "GPU {g}: {n} jobs, {slots} slots");
+            prop_assert!(!whole.contains(g), "GPU {g} shared and given whole");
+        }
+        // Work conservation with slots: the singles all ran, or every GPU is full.
+        let placed_singles = out.iter().filter(|a| a.gpus.len() == 1).count();
+        let free_gpus = gpus as usize - whole.len();
+        prop_assert_eq!(placed_singles, singles.min(free_gpus * slots as usize));
     }
 }

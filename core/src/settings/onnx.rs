@@ -36,6 +36,10 @@ pub struct OnnxModelSettings {
     /// take what this machine takes.
     #[serde(default)]
     pub pace_to_profile: bool,
+    /// Every this many steps a running shot's latent is decoded into a small preview image its
+    /// step event carries to the owner's page (as ComfyUI's latent previews). 0: no previews.
+    #[serde(default)]
+    pub preview_every_steps: u32,
 }
 
 /// The denoising-step graph and its tensor names.

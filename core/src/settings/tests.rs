@@ -182,3 +182,30 @@ fn onnx_image_inputs_and_reference_models_are_checked() {
     let err = Settings::from_toml_str(&many).expect_err("a reference draws one image");
     assert!(err.to_string().contains("tiny-image"), "{err}");
 }
+
+#[test]
+fn the_llm_node_batches_scripts_and_slots_out_of_range_are_refused() {
+    let s = Settings::load(None, Vec::new()).expect("default config");
+    let slots = |pool: &str| {
+        s.node_groups
+            .iter()
+            .find(|g| g.pool == pool)
+            .map(|g| g.slots_per_gpu)
+    };
+    // The embedded default's LLM node takes 4 scripts per GPU; every other group whole GPUs.
+    assert_eq!(
+        (slots("llm"), slots("video"), slots("image")),
+        (Some(4), Some(1), Some(1))
+    );
+    for bad in ["0", "65"] {
+        let text = DEFAULT_TOML.replace("slots_per_gpu = 4 ", &format!("slots_per_gpu = {bad} "));
+        let err = Settings::from_toml_str(&text).expect_err(bad);
+        let shown = err.to_string();
+        assert!(
+            shown.contains("node_groups[")
+                && shown.contains("slots_per_gpu")
+                && shown.contains(bad),
+            "{bad}: {shown}"
+        );
+    }
+}

@@ -174,6 +174,7 @@ mod tests {
             eta: None,
             error: None,
             ts: Utc::now(),
+            preview: None,
         })
     }
 

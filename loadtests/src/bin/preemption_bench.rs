@@ -37,6 +37,7 @@ fn group(spot: bool, count: u32) -> NodeGroupSettings {
         gpus_per_node: 8,
         gpu_memory_mb: 81920,
         price_per_hour: if spot { 8.8 } else { 29.36 },
+        slots_per_gpu: 1,
     }
 }
 

@@ -194,6 +194,7 @@ pub fn farm_settings(m: &PoolModel, tf: f64, steps: u32) -> anyhow::Result<Setti
         gpus_per_node: 1,
         gpu_memory_mb: 81_920,
         price_per_hour: price,
+        slots_per_gpu: 1,
     };
     s.node_groups = vec![group(false, m.on_demand_price), group(true, m.spot_price)];
     let a = &mut s.autoscaler;

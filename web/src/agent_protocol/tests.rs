@@ -24,6 +24,7 @@ fn hello() -> Hello {
         pool: "video".into(),
         spot: true,
         price_per_hour: 2.2,
+        slots_per_gpu: 1,
         gpus: vec![gpu(0), gpu(1)],
         telemetry: TelemetrySourceKind::Simulated,
         executor: "timing-model".into(),
@@ -71,6 +72,7 @@ fn sample() -> GpuTelemetry {
         sm_clock_mhz: Some(1410),
         shot: Some(ShotId::from("shot_vid_a_0")),
         shot_memory_mb: Some(40960),
+        jobs: vec![ShotId::from("shot_vid_a_0")],
         source: TelemetrySourceKind::Nvml,
         sampled_at: DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
     }
@@ -92,6 +94,17 @@ fn agent_frames() -> Vec<AgentFrame> {
                 shot: shot.clone(),
                 attempt: 3,
                 step: 13,
+                preview: None,
+            },
+            preempted: false,
+        },
+        // Every `preview_every_steps` of an ONNX model, the step carries its live preview.
+        AgentFrame::Report {
+            event: ExecEvent::Stepped {
+                shot: shot.clone(),
+                attempt: 3,
+                step: 12,
+                preview: shotfarm_core::domain::ShotPreview::new(12, "image/png", b"\x89PNG").ok(),
             },
             preempted: false,
         },
@@ -175,6 +188,11 @@ fn frames_are_tagged_by_type_as_the_protocol_document_shows() {
         json!({"type": "report", "preempted": false,
                "event": {"kind": "stepped", "shot": "shot_vid_a_0", "attempt": 3, "step": 13}})
     );
+    let v = serde_json::to_value(&agent_frames()[4]).expect("report with a preview");
+    assert_eq!(
+        v["event"]["preview"],
+        json!({"step": 12, "image": "data:image/png;base64,iVBORw=="})
+    );
     let v = serde_json::to_value(ServerFrame::Drain).expect("drain");
     assert_eq!(v, json!({"type": "drain"}));
     let v = serde_json::to_value(ServerFrame::Run { job: job() }).expect("run");
@@ -222,6 +240,20 @@ fn a_hello_is_checked_before_its_node_is_registered() {
     refused(|h| h.gpus = vec![gpu(0), gpu(2)], "gpus[1].index must be 1");
     refused(|h| h.gpus[0].memory_mb = 0, "gpus[0]");
     refused(|h| h.state = NodeState::Lost, "lost");
+    refused(|h| h.slots_per_gpu = 0, "slots_per_gpu must be 1..=64");
+    refused(|h| h.slots_per_gpu = 65, "slots_per_gpu must be 1..=64");
+    // An LLM node batching scripts registers its slots; an older agent's hello without the
+    // field holds whole GPUs.
+    let mut batching = hello();
+    batching.slots_per_gpu = 4;
+    assert_eq!(batching.check(), Ok(()));
+    assert_eq!(batching.spec(NodeId::from("llm-1")).slots_per_gpu, 4);
+    let mut json = serde_json::to_value(hello()).expect("json");
+    json.as_object_mut()
+        .expect("object")
+        .remove("slots_per_gpu");
+    let older: Hello = serde_json::from_value(json).expect("older hello");
+    assert_eq!(older.slots_per_gpu, 1);
 }
 
 #[test]

@@ -90,10 +90,13 @@ pub struct GpuTelemetryDoc {
     power_w: f64,
     utilization_memory: Option<f64>,
     sm_clock_mhz: Option<u32>,
-    /// The shot running on this GPU.
+    /// The shot running on this GPU alone (null while several share it: `jobs`).
     shot: Option<String>,
     /// GPU memory that shot's process holds here.
     shot_memory_mb: Option<u64>,
+    /// Every job on this GPU (left out when none); several on a node with slots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    jobs: Vec<String>,
     source: TelemetrySourceDoc,
     sampled_at: DateTime<Utc>,
 }
@@ -106,7 +109,24 @@ pub struct GpuViewDoc {
     model: String,
     memory_mb: u64,
     busy: bool,
+    /// Single-GPU jobs it takes at once (its node's `slots_per_gpu`; 1: one job holds it whole).
+    slots: u32,
+    /// The jobs on it now: one, or up to `slots` sharing it.
+    jobs: Vec<String>,
     telemetry: Option<GpuTelemetryDoc>,
+}
+
+/// `shotfarm_core::domain::ShotPreview`: a running shot's live preview, on its progress events
+/// every `preview_every_steps` and in the owner's snapshot; never stored, never an operator's.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ShotPreview)]
+pub struct ShotPreviewDoc {
+    /// The step whose latent it shows.
+    step: u32,
+    /// A `data:image/png;base64,...` URL (or `image/jpeg`, `image/webp`) of at most 4,096 bytes
+    /// of image.
+    #[schema(example = "data:image/png;base64,iVBORw0KGgo...")]
+    image: String,
 }
 
 /// `shotfarm_core::views::StuckShotView`: a shot stuck on a node.
@@ -233,11 +253,23 @@ pub enum WaitReasonDoc {
     WaitingForCapacity,
 }
 
+/// `shotfarm_core::domain::Stage`: what a job does (a video of explicit shots has only `shot`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Stage)]
+pub enum StageDoc {
+    Script,
+    Reference,
+    Shot,
+    Stitch,
+}
+
 /// `shotfarm_core::views::WaitingClass`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = WaitingClass)]
 pub struct WaitingClassDoc {
     pool: String,
+    stage: StageDoc,
     priority: String,
     model: String,
     gpus: u32,
@@ -248,12 +280,40 @@ pub struct WaitingClassDoc {
     detail: String,
 }
 
+/// `shotfarm_core::views::StageWaiting`: one stage's waiting jobs in a pool.
+#[derive(Serialize, ToSchema)]
+#[schema(as = StageWaiting)]
+pub struct StageWaitingDoc {
+    /// Jobs in the queue (ready, waiting for a node).
+    queued: u64,
+    /// `queued` by reason (a `WaitReason`) → jobs.
+    reasons: BTreeMap<String, u64>,
+    /// Jobs of story videos not queued yet: a stage they need has not completed.
+    blocked: u64,
+    /// `blocked` by the earliest pending stage each needs (a `Stage`) → jobs.
+    blocked_on: BTreeMap<String, u64>,
+}
+
+/// `shotfarm_core::views::PoolWaiting`: one pool's waiting jobs, in all and by stage.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PoolWaiting)]
+pub struct PoolWaitingDoc {
+    queued: u64,
+    blocked: u64,
+    /// stage → its waiting jobs.
+    stages: BTreeMap<String, StageWaitingDoc>,
+}
+
 /// `shotfarm_core::views::WaitingView`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Waiting)]
 pub struct WaitingDoc {
     queued_total: u64,
     classes: Vec<WaitingClassDoc>,
+    /// Jobs of story videos not queued yet (not in `queued_total`).
+    blocked_total: u64,
+    /// pool → its queued and blocked jobs by stage (only pools with something waiting).
+    pools: BTreeMap<String, PoolWaitingDoc>,
     at: DateTime<Utc>,
 }
 

@@ -20,7 +20,11 @@ use crate::settings::WebSettings;
 #[utoipa::path(
     tag = "progress",
     description = "Upgrades to a websocket of JSON text frames: a `snapshot`, then one `shot` or \
-        `video` event per change with a per-video `seq` (docs/API.md, Live progress). Checks \
+        `video` event per change with a per-video `seq` (docs/API.md, Live progress). To the \
+        video's owner only, a running shot's `shot` events carry a live `preview` (a \
+        `ShotPreview`: `step` and a PNG `data:` URL of at most 4 KiB) every \
+        `preview_every_steps` of its model, and the snapshot each running shot's latest; \
+        previews are never stored. Checks \
         before the upgrade, in order: `Origin` (403), token (401), the caller's read rate (429), \
         `since` (400), ownership (404), the user's open sessions (429, \
         `websocket.max_sessions_per_user`), the handshake (400). Client frames over 64 KiB are \

@@ -1,4 +1,5 @@
-//! `GET /api/v1/queue`: what is waiting, by pool, priority and requirement, and why.
+//! `GET /api/v1/queue`: what is waiting, by pool, stage, priority and requirement, and why; and
+//! per pool and stage, what is queued and what is blocked on an earlier stage.
 
 use actix_web::{get, web, HttpResponse};
 

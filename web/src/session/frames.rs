@@ -9,7 +9,7 @@ use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use actix_web::web::{Bytes, BytesMut};
 use serde::Serialize;
 
-use shotfarm_core::domain::{FarmEvent, VideoRecord};
+use shotfarm_core::domain::{FarmEvent, ShotPreview, VideoRecord};
 use shotfarm_core::ids::OwnerId;
 
 use crate::wire::VideoJson;
@@ -68,12 +68,23 @@ pub fn event(event: &Arc<FarmEvent>) -> Result<Bytes, serde_json::Error> {
 }
 
 /// The text frame of a snapshot of `video` as `viewer` sees it (its `seq` is the last event it
-/// reflects; title and prompts only for the owner).
-pub fn snapshot(video: &VideoRecord, viewer: &OwnerId) -> Result<Bytes, serde_json::Error> {
+/// reflects; title and prompts only for the owner), with the running shots' latest live
+/// `previews` by shot index (the owner's: the caller passes none for anyone else).
+pub fn snapshot(
+    video: &VideoRecord,
+    viewer: &OwnerId,
+    previews: &[(usize, ShotPreview)],
+) -> Result<Bytes, serde_json::Error> {
+    let mut json = VideoJson::of(video, viewer);
+    for (index, preview) in previews {
+        if let Some(shot) = json.shots.iter_mut().find(|s| s.index == *index) {
+            shot.preview = Some(preview.clone());
+        }
+    }
     let body = SnapshotFrame {
         kind: "snapshot",
         seq: video.seq,
-        video: VideoJson::of(video, viewer),
+        video: json,
     };
     Ok(text(&serde_json::to_vec(&body)?))
 }

@@ -224,6 +224,8 @@ impl serde::Serialize for WaitingJson<'_> {
         let mut m = BTreeMap::new();
         m.insert("queued_total", json!(self.0.queued_total));
         m.insert("classes", json!(self.0.classes));
+        m.insert("blocked_total", json!(self.0.blocked_total));
+        m.insert("pools", json!(self.0.pools));
         m.serialize(s)
     }
 }

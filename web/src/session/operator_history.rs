@@ -260,6 +260,8 @@ mod tests {
                 model: "A100-80GB".into(),
                 memory_mb: 1000,
                 busy: false,
+                slots: 1,
+                jobs: vec![],
                 telemetry: Some(telemetry),
             }],
             shots_in_flight: vec![],

@@ -91,7 +91,7 @@ impl Actor for ProgressSession {
         };
         ctx.add_stream(bus_stream(subscription));
         match opening {
-            Opening::Snapshot(snapshot) => self.send_snapshot(snapshot, ctx),
+            Opening::Snapshot(snapshot) => self.send_snapshot(*snapshot, ctx),
             Opening::Replay {
                 since,
                 events,
@@ -179,7 +179,9 @@ impl ProgressSession {
     /// Queues the next event's frame; false when the session stopped writing (behind, or
     /// closing because the video is final).
     fn write_event(&mut self, event: &Arc<FarmEvent>, ctx: &mut Context<Self>) -> bool {
-        let frame = match frames::event(event) {
+        // An operator watching is shown no live preview (the owner's content).
+        let shown = self.watch.shown(Arc::clone(event));
+        let frame = match frames::event(&shown) {
             Ok(frame) => frame,
             Err(e) => return self.fail(ctx, &e.to_string()),
         };
@@ -203,7 +205,8 @@ impl ProgressSession {
         let viewer = &self.watch.identity().user;
         let socket = &mut self.socket;
         let mut failed = None;
-        let shown = snapshot.show(|video| match frames::snapshot(video, viewer) {
+        let previews = snapshot.previews().to_vec();
+        let shown = snapshot.show(|video| match frames::snapshot(video, viewer, &previews) {
             Ok(frame) => socket.push_data(frame),
             Err(e) => {
                 failed = Some(e.to_string());

@@ -144,7 +144,8 @@ async fn stitches_the_stored_clips_into_the_jobs_mp4_and_poster() {
             ExecEvent::Stepped {
                 shot: shot.clone(),
                 attempt: 2,
-                step: 1
+                step: 1,
+                preview: None,
             },
             ExecEvent::Completed {
                 shot: shot.clone(),

@@ -595,3 +595,72 @@ fn the_session_cache_keeps_warm_sessions_and_drops_the_least_recently_used_idle_
     cache.get(&key("b"), &spec).expect("b again");
     assert_eq!(cache.created(), 4, "b was dropped, so it is built anew");
 }
+
+/// The previews a run's `Stepped` events carried, by step.
+fn previews_of(events: &[ExecEvent]) -> Vec<(u32, shotfarm_core::domain::ShotPreview)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ExecEvent::Stepped {
+                step,
+                preview: Some(p),
+                ..
+            } => Some((*step, p.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[actix_rt::test]
+async fn a_shot_carries_a_preview_of_its_decoded_latent_every_n_steps() {
+    let (s, dir) = settings("preview", false);
+    let every = s.models[MODEL]
+        .onnx
+        .as_ref()
+        .expect("onnx")
+        .preview_every_steps;
+    assert_eq!(every, 4, "the embedded default previews every 4 steps");
+    let (_, storage) = memory();
+    let exec = OnnxExecutor::new(&s, storage).expect("executor");
+    let events = run(&exec, job("node-a", 1, 0, 1.0), None).await;
+    let previews = previews_of(&events);
+    assert_eq!(
+        previews.iter().map(|(step, _)| *step).collect::<Vec<_>>(),
+        vec![4, 8, 12, 16, 20]
+    );
+    // Each is the step's own latent through the decoder, as `preview::encode` makes it, within
+    // the cap: recomputed here from the same inputs.
+    let mut m = sessions(&s);
+    let onnx = s.models[MODEL].onnx.as_ref().expect("onnx");
+    let cond = inputs::conditioning("a fox in snow, dawn", onnx.conditioning_dim);
+    let mut latent = inputs::initial_noise(7, onnx.latent_len());
+    let mut from = 0;
+    for (step, p) in &previews {
+        assert_eq!(p.step, *step);
+        assert_eq!(p.check(), Ok(()), "step {step}");
+        latent = run_steps(&mut m, latent, &cond, from, *step, 20);
+        from = *step;
+        let frames = m.decode(&latent).expect("decode");
+        assert_eq!(
+            p,
+            &crate::preview::encode(&frames, *step).expect("preview"),
+            "step {step}"
+        );
+    }
+    assert_ne!(
+        previews[0].1.image, previews[4].1.image,
+        "the shot takes shape"
+    );
+
+    // 0: previews off.
+    let mut off = s.clone();
+    if let Some(onnx) = off.models.get_mut(MODEL).and_then(|m| m.onnx.as_mut()) {
+        onnx.preview_every_steps = 0;
+    }
+    let (_, storage) = memory();
+    let exec = OnnxExecutor::new(&off, storage).expect("executor");
+    let events = run(&exec, job("node-a", 1, 0, 1.0), None).await;
+    assert_eq!(steps_of(&events).len(), 20);
+    assert!(previews_of(&events).is_empty());
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -471,6 +471,8 @@ mod agreement {
             spot,
             accepting: true,
             free_gpus: 1,
+            slots_per_gpu: 1,
+            shared_gpus: vec![],
             loaded_models: vec!["cog".into()],
             blocked_models: vec![],
         }
