@@ -1,10 +1,15 @@
 //! `shotfarm-load plan --autoscale`: the seed's month with the autoscaler ([`super::elastic`])
-//! over a few seeds, beside the seed's fixed layouts replayed on the same traffic, the all-spot
-//! floor and the seed's own cost table; optionally a sweep of objectives (the trade-off curve).
+//! over a few seeds, beside the seed's fixed layouts replayed on the same traffic, the floor
+//! (the work at the cheapest price) and the seed's own cost table; optionally a sweep of
+//! objectives (the trade-off curve). Whole story videos through the llm, image, video and cpu
+//! pools ([`super::elastic::stories`]), with each pool's figures and the cost per video across
+//! them; or, with `--video-only`, the video pool alone (the replay before story videos).
 
 use serde::Serialize;
 
-use super::elastic::{replay, MonthReport, PoolModel};
+use super::elastic::stories::{replay_stories, StoryModel};
+use super::elastic::{replay, MonthReport, PoolModel, PoolReport};
+use super::month;
 use super::plan::PlanProfile;
 
 /// The knobs of an autoscaled month.
@@ -44,6 +49,10 @@ pub struct AutoscaleArgs {
     /// the farm's `autoscaler.at_risk_share`; 0: plain fair share.
     #[arg(long, default_value_t = 0.6)]
     pub at_risk_share: f64,
+    /// Replay the video pool alone (8 shots a video, as before story videos) instead of whole
+    /// story videos through the llm, image, video and cpu pools.
+    #[arg(long)]
+    pub video_only: bool,
 }
 
 /// The autoscaled month and what it is compared with.
@@ -75,6 +84,20 @@ pub fn model(a: &AutoscaleArgs, objective_s: f64) -> PoolModel {
     m
 }
 
+/// One month of `m`'s layout: the video pool alone, or stories around it (autoscaled, or the
+/// seed's fixed llm and image pools when `m` is fixed).
+fn month_of(a: &AutoscaleArgs, m: &PoolModel, v: f64, days: usize, seed: u64) -> MonthReport {
+    if a.video_only {
+        return replay(m, v, days, seed);
+    }
+    let story = if m.fixed.is_some() {
+        StoryModel::fixed(m.clone())
+    } else {
+        StoryModel::seed(m.clone())
+    };
+    replay_stories(&story, month::month(v, days, seed), seed)
+}
+
 /// Replays the month for every seed, the fixed layouts and the sweep.
 pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> AutoscalePlan {
     let v = profile.videos_per_month as f64;
@@ -82,7 +105,7 @@ pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> Au
     let at = |objective: f64| -> Vec<MonthReport> {
         seeds
             .iter()
-            .map(|&s| replay(&model(&a, objective), v, days, s))
+            .map(|&s| month_of(&a, &model(&a, objective), v, days, s))
             .collect()
     };
     let autoscaled = at(a.objective_s);
@@ -96,7 +119,7 @@ pub fn run(profile: PlanProfile, days: usize, seed: u64, a: AutoscaleArgs) -> Au
                 fixed: Some((spot, od)),
                 ..model(&a, a.objective_s)
             };
-            replay(&m, v, days, seed)
+            month_of(&a, &m, v, days, seed)
         })
         .collect();
     AutoscalePlan {
@@ -148,6 +171,112 @@ fn row(label: &str, r: &[MonthReport]) -> String {
     )
 }
 
+/// What the floor is made of: each pool's work at the cheapest price it may buy.
+fn floor_note(r: &MonthReport) -> String {
+    if r.pools.len() == 1 {
+        return "8 × 180 GPU-s at $1.10 an hour: the video pool's work all on spot".to_owned();
+    }
+    let parts: Vec<String> = r
+        .pools
+        .iter()
+        .map(|p| {
+            let per_job_s = p.hours_work * 3600.0 / p.jobs_done.max(1) as f64;
+            let jobs = p.jobs_done as f64 / r.videos_completed.max(1) as f64;
+            format!("{} {jobs:.0} × {per_job_s:.0} s on {}", p.stage, p.gpu)
+        })
+        .collect();
+    format!(
+        "each pool's work at the cheapest price it may buy: {}; spot A100 $1.10, A10G $1.00 on \
+         demand (the seed has no A10G spot price), a CPU slot $0.0425",
+        parts.join(", ")
+    )
+}
+
+/// The median over `reports` of pool `i`'s `f`.
+fn pool_median(reports: &[MonthReport], i: usize, f: impl Fn(&PoolReport) -> f64) -> f64 {
+    median(reports, |r| r.pools.get(i).map_or(f64::NAN, &f))
+}
+
+/// One layout's pools, one row each (medians over `reports`).
+fn pool_rows(label: &str, reports: &[MonthReport]) -> String {
+    let mut out = String::new();
+    let Some(first) = reports.first() else {
+        return out;
+    };
+    for (i, p) in first.pools.iter().enumerate() {
+        let m = |f: fn(&PoolReport) -> f64| pool_median(reports, i, f);
+        out += &format!(
+            "| {label} | {} ({}, {}) | {} / {:.0} | {:.0} / {:.0} | {:.0} | {:.0} | {:.1}% | ${:.0} / ${:.0} | ${:.4} | {:.1} / **{:.1}** / {:.0} s |\n",
+            p.pool,
+            p.stage,
+            p.gpu,
+            if p.autoscaled {
+                format!("min {}", p.min_nodes)
+            } else {
+                "fixed".to_owned()
+            },
+            m(|x| x.peak_nodes as f64),
+            m(|x| x.hours_paid_spot),
+            m(|x| x.hours_paid_on_demand),
+            m(|x| x.hours_busy),
+            m(|x| x.hours_work),
+            100.0 * m(|x| x.utilization),
+            m(|x| x.cost_spot_usd),
+            m(|x| x.cost_on_demand_usd),
+            m(|x| x.cost_per_video_usd),
+            m(|x| x.wait_s.p50),
+            m(|x| x.wait_s.p95),
+            m(|x| x.wait_s.max),
+        );
+    }
+    out
+}
+
+/// Each pool of each layout, and the cost per video across the pools beside the seed's table.
+fn pools_section(p: &AutoscalePlan) -> String {
+    let mut out = "\nPer pool (hours held = paid, boots and idle included; busy = running jobs, \
+         work lost to reclaims included; work = jobs done × the profile's time; wait = a job's \
+         time from when it could run, its stage before it done, to its first start; a CPU \
+         slot's hours are not GPU-hours and stay out of the totals above):\n\n\
+         | layout | pool (stage, machine) | nodes min / peak | hours held spot / on-demand | busy | work (modelled) | utilization | cost spot / on-demand | cost per video | wait p50 / p95 / max |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        .to_owned();
+    out += &pool_rows("autoscaled", &p.autoscaled);
+    for f in &p.fixed {
+        out += &pool_rows(&f.label, std::slice::from_ref(f));
+    }
+    let a = &p.autoscaled;
+    let per_pool: Vec<String> = a[0]
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            format!(
+                "{} ${:.3}",
+                x.pool,
+                pool_median(a, i, |y| y.cost_per_video_usd)
+            )
+        })
+        .collect();
+    let s = &p.profile.cost_month_usd;
+    out += &format!(
+        "\n**Cost per video across all pools: ${:.3}** autoscaled ({}; medians per pool), \
+         ${:.0} for the {:.0} videos of the {} days replayed; the seed's scenario B estimate \
+         ${:.0}-{:.0} a month is ${:.3}-{:.3} a video at {} videos a month.\n",
+        median(a, |x| x.cost_per_video_usd),
+        per_pool.join(" + "),
+        median(a, |x| x.cost_total_usd),
+        median(a, |x| x.videos_completed as f64),
+        p.days,
+        s.scenario_b_total[0],
+        s.scenario_b_total[1],
+        s.scenario_b_total[0] / p.videos_per_month.max(1) as f64,
+        s.scenario_b_total[1] / p.videos_per_month.max(1) as f64,
+        p.videos_per_month,
+    );
+    out
+}
+
 /// The plan as Markdown.
 pub fn markdown(p: &AutoscalePlan) -> String {
     let a = &p.autoscaled;
@@ -159,8 +288,7 @@ pub fn markdown(p: &AutoscalePlan) -> String {
          (busiest day {}, quietest {}), at most {} videos in flight at once. Objective {:.0} s for a \
          standard video; boot {:.0} s (billed); {:.2} spot reclaims per node-hour; spot capacity {} \
          nodes; idle {:.0} s before release; cooldown {:.0} s; evaluation every {:.0} s; placement {}. Billing per \
-         second with a one-minute minimum. All-spot floor: ${:.3} a video (8 × 180 GPU-s at $1.10 \
-         an hour).\n\n\
+         second with a one-minute minimum. Floor: ${:.3} a video ({}).\n\n\
          | pool | videos | GPU-h paid spot / on-demand | busy of paid | cost spot / on-demand | cost | per video vs floor | completion p50 / p95 / max | nodes bought spot / on-demand | reclaims |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         p.videos_per_month,
@@ -188,6 +316,7 @@ pub fn markdown(p: &AutoscalePlan) -> String {
             )
         },
         first.floor_per_video_usd,
+        floor_note(first),
     );
     out += &row(&first.label, a);
     for f in &p.fixed {
@@ -208,6 +337,9 @@ pub fn markdown(p: &AutoscalePlan) -> String {
         .collect::<Vec<_>>()
         .join("; ");
     out += ".\n";
+    if first.pools.len() > 1 {
+        out += &pools_section(p);
+    }
     if !p.sweep.is_empty() {
         out += "\nTrade-off (medians over the seeds):\n\n| objective | cost per video vs floor | busy of paid | p95 completion | cost a month |\n|---:|---:|---:|---:|---:|\n";
         for r in &p.sweep {

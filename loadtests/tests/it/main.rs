@@ -4,6 +4,7 @@
 mod chaos_small;
 mod farm_check_small;
 mod plan_small;
+mod plan_stories_small;
 mod planted_breach;
 mod scenarios_small;
 mod stories_small;

@@ -55,8 +55,8 @@ fn a_day_of_the_seed_month_scales_to_the_month() {
     assert!(md.contains("31840") && md.contains("13500-19500"), "{md}");
 }
 
-/// The autoscaled month's path (`plan --autoscale`), on three distinct days at 15,000 videos a
-/// month: every video completes, the cost splits sum, utilization is a share, and the seed's
+/// The autoscaled month's video pool alone (`plan --autoscale --video-only`), on three distinct
+/// days at 15,000 videos a month: every video completes, the cost splits sum, utilization is a share, and the seed's
 /// fixed layouts run on the same traffic.
 #[test]
 fn three_autoscaled_days_complete_every_video_and_balance_their_books() {
@@ -68,7 +68,7 @@ fn three_autoscaled_days_complete_every_video_and_balance_their_books() {
         #[command(flatten)]
         a: AutoscaleArgs,
     }
-    let args = Cli::parse_from(["plan", "--seeds", "2", "--sweep", "1800"]).a;
+    let args = Cli::parse_from(["plan", "--seeds", "2", "--sweep", "1800", "--video-only"]).a;
     let profile: PlanProfile = toml::from_str(PLAN_TOML).expect("profile");
     let plan = plan_autoscale::run(profile, 3, 11, args);
     assert_eq!(plan.autoscaled.len(), 2);
