@@ -12,7 +12,7 @@
 //! credit, so a retried video that completes is charged once, like any other. A plan whose
 //! allowance is spent is refused as a submission is (429), and nothing is requeued.
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Farm, Identity, Reader};
 use crate::messages::{PauseVideo, ReorderVideo, ResumeVideo, RetryVideo};
@@ -112,10 +112,20 @@ impl Farm {
             )
             .await;
         info!(video_id = %id, "video retried by its owner");
-        self.supervisor
-            .retry_video
-            .send(RetryVideo { video })
-            .await??;
+        let requeued = match self.supervisor.retry_video.send(RetryVideo { video }).await {
+            Ok(answer) => answer,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = requeued {
+            // Nothing was requeued: the credit just taken goes back (the refund is idempotent;
+            // one that fails is logged, and the video stays failed and retriable).
+            if account.metered {
+                if let Err(refund) = self.accounts.refund(id).await {
+                    warn!(video_id = %id, error = %refund, "refunding a retry that did not start failed");
+                }
+            }
+            return Err(e);
+        }
         self.shown(&who, id).await
     }
 

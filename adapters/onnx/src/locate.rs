@@ -22,7 +22,8 @@ pub fn search_roots() -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).take(4).map(Path::to_path_buf));
     }
-    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+    // This crate sits two below the repository root (adapters/onnx).
+    roots.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."));
     let mut seen = Vec::<PathBuf>::new();
     roots.retain(|r| {
         let key = r.canonicalize().unwrap_or_else(|_| r.clone());
