@@ -190,7 +190,7 @@ impl ShotJob {
         let (record, video) = (self.shot.clone(), self.video.clone());
         let accounts = Arc::clone(&self.deps.accounts);
         async move {
-            match resync::write_with_retry(store.as_ref(), &record).await {
+            match resync::write_with_retry(store.as_ref(), &record, preview.as_ref()).await {
                 Ok(written) => {
                     crate::credits::refund_if_failed(&accounts, &video, &written);
                     publish_written_with_preview(bus.as_ref(), &video, &record, &written, preview);

@@ -3,10 +3,12 @@
 //! `since` replay still starts right after `since` with gap-free `seq`, previews included; a
 //! snapshot shows the owner each running shot's latest preview. A remote agent's preview rides
 //! its `stepped` report; one over the cap, of another step or not an image `data:` URL is
-//! dropped and the step still counts.
+//! dropped and the step still counts. On Redis the previews reach the owner watching on another
+//! server than the one running the shots (they ride the feed), and the stream holds none.
 
 use crate::support;
 use crate::ws_client as client;
+use shotfarm_redis::testkit::RedisServer;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,6 +58,45 @@ fn png_of(preview: &Value) -> Vec<u8> {
         .expect("base64")
 }
 
+/// Checks an owner's frames (a snapshot, then events to the video's end): gap-free `seq`, and a
+/// PNG preview of at most 4 KiB on each running shot's every [`EVERY`]th step after the step the
+/// snapshot showed, on no other event. Returns the events.
+fn assert_previews_every_n_steps(frames: &[Value]) -> Vec<&Value> {
+    let seen = events(frames);
+    let after = frames[0]["seq"].as_u64().expect("snapshot seq");
+    assert_gap_free(&seen, after);
+    let mut previewed = Vec::new();
+    for f in &seen {
+        let step = f["step"].as_u64().unwrap_or(0);
+        let preview = &f["preview"];
+        if f["type"] == "shot" && f["state"] == "running" && step % EVERY == 0 && step > 0 {
+            assert_eq!(preview["step"], json!(step), "{f}");
+            let png = png_of(preview);
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+            assert!(png.len() <= 4096, "{} bytes over the cap", png.len());
+            previewed.push((f["shot_id"].clone(), step));
+        } else {
+            assert!(preview.is_null(), "no preview on {f}");
+        }
+    }
+    // Each shot, at every fourth step after the one the snapshot showed (the watcher came when
+    // it came: judged by what the snapshot said, not by how fast the server was).
+    for shot in frames[0]["video"]["shots"].as_array().expect("shots") {
+        let from = shot["step"].as_u64().expect("step");
+        let steps: Vec<u64> = previewed
+            .iter()
+            .filter(|(s, _)| s == &shot["id"])
+            .map(|(_, step)| *step)
+            .collect();
+        let want: Vec<u64> = (1..=STEPS / EVERY)
+            .map(|k| k * EVERY)
+            .filter(|s| *s > from)
+            .collect();
+        assert_eq!(steps, want, "{}: previews after step {from}", shot["id"]);
+    }
+    seen
+}
+
 #[test]
 fn an_onnx_shot_shows_its_owner_a_preview_every_n_steps_and_replay_keeps_seq() {
     // Slower steps than the tests' default, so the watchers come before most of them.
@@ -93,38 +134,7 @@ fn an_onnx_shot_shows_its_owner_a_preview_every_n_steps_and_replay_keeps_seq() {
     assert_eq!(owner.read_to_close(), 1000);
     assert_eq!(op.read_to_close(), 1000);
 
-    let seen = events(&owner.frames);
-    let after = owner.frames[0]["seq"].as_u64().expect("snapshot seq");
-    assert_gap_free(&seen, after);
-    let mut previewed = Vec::new();
-    for f in &seen {
-        let step = f["step"].as_u64().unwrap_or(0);
-        let preview = &f["preview"];
-        if f["type"] == "shot" && f["state"] == "running" && step % EVERY == 0 && step > 0 {
-            assert_eq!(preview["step"], json!(step), "{f}");
-            let png = png_of(preview);
-            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-            assert!(png.len() <= 4096, "{} bytes over the cap", png.len());
-            previewed.push((f["shot_id"].clone(), step));
-        } else {
-            assert!(preview.is_null(), "no preview on {f}");
-        }
-    }
-    // Each shot, at every fourth step after the one the snapshot showed (the watcher came when
-    // it came: judged by what the snapshot said, not by how fast the server was).
-    for shot in owner.frames[0]["video"]["shots"].as_array().expect("shots") {
-        let from = shot["step"].as_u64().expect("step");
-        let steps: Vec<u64> = previewed
-            .iter()
-            .filter(|(s, _)| s == &shot["id"])
-            .map(|(_, step)| *step)
-            .collect();
-        let want: Vec<u64> = (1..=STEPS / EVERY)
-            .map(|k| k * EVERY)
-            .filter(|s| *s > from)
-            .collect();
-        assert_eq!(steps, want, "{}: previews after step {from}", shot["id"]);
-    }
+    let seen = assert_previews_every_n_steps(&owner.frames);
 
     // The operator watched the same events, without a single preview.
     let op_seen = events(&op.frames);
@@ -203,5 +213,81 @@ fn an_agents_preview_reaches_the_owner_and_one_over_the_cap_or_of_another_step_i
     assert_eq!(by_step[&4], json!({"step": 4, "image": small}));
     for step in [5, 8, 9] {
         assert!(by_step[&step].is_null(), "step {step}: {}", by_step[&step]);
+    }
+}
+
+#[test]
+fn on_redis_an_owner_watching_another_server_gets_the_previews_and_the_stream_holds_none() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    // A has no nodes: the shots run on B's, and A's watchers are fed from Redis only.
+    let a = Server::start(&[
+        ("SHOTFARM_STORE__URL", url.as_str()),
+        ("SHOTFARM_STORE__INSTANCE", "a"),
+        ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms"),
+        ("SHOTFARM_NODE_GROUPS", "[]"),
+    ]);
+    // Slower steps than the tests' default, so the watchers come before most of them.
+    let _b = Server::start(&[
+        ("SHOTFARM_STORE__URL", url.as_str()),
+        ("SHOTFARM_STORE__INSTANCE", "b"),
+        ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms"),
+        ("SHOTFARM_TIMING__TIME_FACTOR", "0.02"),
+    ]);
+    let (alice, operator) = (a.user("alice"), a.operator());
+    let v = a.submit(&alice, &video(2));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let mut owner = connect(&a.base, &id, Some(&alice), None, None).expect("owner on A");
+    let mut op = connect(&a.base, &id, Some(&operator), None, None).expect("operator on A");
+    assert_eq!(owner.read_to_close(), 1000);
+    assert_eq!(op.read_to_close(), 1000);
+
+    let seen = assert_previews_every_n_steps(&owner.frames);
+    let previewed: Vec<u64> = seen
+        .iter()
+        .filter(|f| !f["preview"].is_null())
+        .filter_map(|f| f["seq"].as_u64())
+        .collect();
+    assert!(!previewed.is_empty(), "the owner got previews: {seen:?}");
+    for f in &seen {
+        if let Some(node) = f["node"].as_str() {
+            assert!(node.starts_with("b-"), "run on B: {f}");
+        }
+    }
+    // The operator watched the same events, without a single preview.
+    let op_seen = events(&op.frames);
+    assert_gap_free(&op_seen, op.frames[0]["seq"].as_u64().expect("seq"));
+    assert!(op_seen.iter().all(|f| f.get("preview").is_none()));
+
+    // Redis's log of the video holds every event, the previewed steps too, and no preview.
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut conn = client.get_connection().expect("connect");
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("sf:e:{{{id}}}"))
+        .arg("-")
+        .arg("+")
+        .query(&mut conn)
+        .expect("xrange");
+    let logged: Vec<Value> = entries
+        .iter()
+        .flat_map(|(_, fields)| fields)
+        .map(|(_, e)| serde_json::from_str(e).expect("event json"))
+        .collect();
+    let last = seen.last().and_then(|f| f["seq"].as_u64()).expect("seq");
+    assert_eq!(
+        logged
+            .iter()
+            .filter_map(|e| e["seq"].as_u64())
+            .collect::<Vec<_>>(),
+        (1..=last).collect::<Vec<_>>(),
+        "the whole log"
+    );
+    for e in &logged {
+        assert!(e.get("preview").is_none(), "a preview at rest: {e}");
+    }
+    for seq in previewed {
+        let e = &logged[seq as usize - 1];
+        assert_eq!(e["type"], "shot", "{e}");
+        assert_eq!(e["step"].as_u64().map(|s| s % EVERY), Some(0), "{e}");
     }
 }

@@ -59,8 +59,10 @@ pub fn publish_written(
 }
 
 /// [`publish_written`] with the shot's live preview on its event: it reaches the watchers this
-/// bus delivers to, never the store. A bus whose watchers are fed from a durable log rather than
-/// from `publish` (Redis: the store's write logs the event without it) shows no preview.
+/// bus delivers to, never the store. A bus whose watchers are fed by the store's write rather
+/// than by `publish` (Redis: this publish is a no-op for what the write logged) gets the preview
+/// from that write instead ([`Store::write_shot_with_preview`](super::Store::write_shot_with_preview)
+/// puts it on the feed, never in the log).
 pub fn publish_written_with_preview(
     bus: &dyn EventBus,
     video: &VideoId,

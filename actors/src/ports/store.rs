@@ -12,7 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use shotfarm_core::domain::{Priority, ShotRecord, ShotState, VideoRecord, VideoState};
+use shotfarm_core::domain::{
+    Priority, ShotPreview, ShotRecord, ShotState, VideoRecord, VideoState,
+};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Why a store call failed.
@@ -234,6 +236,19 @@ pub trait Store: Send + Sync + 'static {
     /// Writes a shot's new state if `shot.attempt` is not older than the stored attempt, assigns
     /// the event sequence numbers and re-derives the video's state.
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError>;
+
+    /// [`Store::write_shot`] of a step that has a live preview, for a store that itself feeds
+    /// watchers (Redis: its write announces the event on the servers' feed, which then carries
+    /// the preview, while the stored event never does). The default writes the shot and leaves
+    /// the preview to the bus's own publish (memory: `publish_written_with_preview`). Either way
+    /// the preview is never stored (the Preview rule).
+    async fn write_shot_with_preview(
+        &self,
+        shot: ShotRecord,
+        _preview: Option<&ShotPreview>,
+    ) -> Result<ShotWritten, StoreError> {
+        self.write_shot(shot).await
+    }
 
     /// Sets a video's priority (its owner's `PATCH`); read back by every later read.
     /// [`StoreError::NoSuchVideo`] when it is gone.

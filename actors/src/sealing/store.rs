@@ -12,7 +12,7 @@ use dashmap::DashMap;
 
 use crate::ports::store::{ShotWritten, TextField, TextMap, TextRewritten};
 use crate::ports::{Once, Replay, Store, StoreError, VideoPage, VideoQuery};
-use shotfarm_core::domain::{ShotRecord, VideoRecord};
+use shotfarm_core::domain::{ShotPreview, ShotRecord, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::keyring::{Keyring, SealError};
 
@@ -161,14 +161,23 @@ impl Store for SealedStore {
         })
     }
 
-    async fn write_shot(&self, mut shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+    async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+        self.write_shot_with_preview(shot, None).await
+    }
+
+    async fn write_shot_with_preview(
+        &self,
+        mut shot: ShotRecord,
+        preview: Option<&ShotPreview>,
+    ) -> Result<ShotWritten, StoreError> {
         let video = shot
             .id
             .video()
             .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
         let owner = self.owner_of(&video).await?;
         self.seal_shot(&owner, &mut shot);
-        self.inner.write_shot(shot).await
+        // The preview is not sealed: it is never stored, only carried live to the owner.
+        self.inner.write_shot_with_preview(shot, preview).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

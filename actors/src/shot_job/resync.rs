@@ -13,23 +13,24 @@ use super::ShotJob;
 use crate::messages::{AttemptResult, Departure, NodeCommand};
 use crate::ports::store::ShotWritten;
 use crate::ports::{Store, StoreError};
-use shotfarm_core::domain::{ShotRecord, ShotState};
+use shotfarm_core::domain::{ShotPreview, ShotRecord, ShotState};
 use shotfarm_core::ids::VideoId;
 
 /// First and longest wait between retries while the store is unavailable.
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Writes `record`, retrying for as long as the store is unavailable; any other refusal is
-/// returned.
+/// Writes `record` (with its step's live `preview`, for a store that feeds watchers itself),
+/// retrying for as long as the store is unavailable; any other refusal is returned.
 pub(super) async fn write_with_retry(
     store: &dyn Store,
     record: &ShotRecord,
+    preview: Option<&ShotPreview>,
 ) -> Result<ShotWritten, StoreError> {
     let mut wait = RETRY_FIRST;
     let mut warned = false;
     loop {
-        match store.write_shot(record.clone()).await {
+        match store.write_shot_with_preview(record.clone(), preview).await {
             Err(StoreError::Unavailable(why)) => {
                 if !warned {
                     warn!(shot_id = %record.id, error = %why, "store unavailable; retrying the shot write");

@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::future::join_all;
 use shotfarm_core::domain::{
-    FarmEvent, Priority, ShotRecord, ShotSpec, ShotState, VideoEvent, VideoRecord, VideoState,
+    FarmEvent, Priority, ShotPreview, ShotRecord, ShotSpec, ShotState, VideoEvent, VideoRecord,
+    VideoState,
 };
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
-use crate::ports::bus::publish_written;
+use crate::ports::bus::{publish_written, publish_written_with_preview};
 use crate::ports::store::ShotWritten;
 use crate::ports::{EventBus, Store, StoreError, Subscription, VideoQuery};
 
@@ -554,6 +555,77 @@ pub async fn published_events_reach_watchers_without_a_store_write(h: Harness) {
     .await;
 }
 
+/// [`write`] of a step with its live preview, as a shot job writes one.
+pub async fn write_with_preview(
+    s: &Server,
+    shot: &ShotRecord,
+    preview: &ShotPreview,
+) -> Result<ShotWritten, StoreError> {
+    let written = s
+        .store
+        .write_shot_with_preview(shot.clone(), Some(preview))
+        .await?;
+    let video = shot.id.video().expect("derived id");
+    publish_written_with_preview(
+        s.bus.as_ref(),
+        &video,
+        shot,
+        &written,
+        Some(preview.clone()),
+    );
+    Ok(written)
+}
+
+/// A step's live preview reaches the watchers of every server on its event, in seq order, and
+/// only that step's event; the stored video holds the step, not the preview.
+pub async fn a_steps_preview_reaches_every_servers_watchers_on_its_event(h: Harness) {
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut watchers = [h.a.bus.subscribe(&v.id), h.b.bus.subscribe(&v.id)];
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    let claimed = write(&h.a, &shot).await.expect("claim");
+    let mut last = claimed.video.map_or(claimed.shot_seq, |c| c.seq);
+    let mut previewed = HashSet::new();
+    shot.state = ShotState::Running;
+    for step in 1..=4 {
+        shot.step = step;
+        let w = if step % 2 == 0 {
+            let preview =
+                ShotPreview::new(step, "image/png", &[step as u8; 16]).expect("a preview");
+            let w = write_with_preview(&h.a, &shot, &preview)
+                .await
+                .expect("step");
+            previewed.insert(w.shot_seq);
+            w
+        } else {
+            write(&h.a, &shot).await.expect("step")
+        };
+        last = w.shot_seq;
+    }
+    for rx in &mut watchers {
+        for seq in 1..=last {
+            let ev = next_event(rx).await;
+            assert_eq!(ev.seq(), seq, "in seq order");
+            match ev.as_ref() {
+                FarmEvent::Shot(e) if previewed.contains(&seq) => {
+                    let p = e.preview.as_ref().expect("the step's preview");
+                    assert_eq!(p.step, e.step);
+                    assert_eq!(
+                        Some(p),
+                        ShotPreview::new(e.step, "image/png", &[e.step as u8; 16])
+                            .ok()
+                            .as_ref()
+                    );
+                }
+                FarmEvent::Shot(e) => assert_eq!(e.preview, None, "seq {seq}"),
+                FarmEvent::Video(_) => {}
+            }
+        }
+    }
+    let stored = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!((stored.seq, stored.shots[0].step), (last, 4));
+}
+
 /// Compares events up to their timestamp.
 trait WithTsOf {
     fn with_ts_of(self, other: &FarmEvent) -> FarmEvent;
@@ -776,6 +848,13 @@ macro_rules! store_bus_conformance {
         #[actix_rt::test]
         async fn published_events_reach_watchers_without_a_store_write() {
             $crate::testkit::store_bus::published_events_reach_watchers_without_a_store_write(
+                $harness,
+            )
+            .await
+        }
+        #[actix_rt::test]
+        async fn a_steps_preview_reaches_every_servers_watchers_on_its_event() {
+            $crate::testkit::store_bus::a_steps_preview_reaches_every_servers_watchers_on_its_event(
                 $harness,
             )
             .await

@@ -360,7 +360,8 @@ async fn catch_up(inner: Arc<Inner>, video: VideoId) {
     }
 }
 
-/// One feed message: `<video id>\n<event json>[\n<event json>...]`.
+/// One feed message: `<video id>\n<event json>[\n<event json>...]`; a step's shot event may carry
+/// its live preview there, which the stream's copy never has (`lua/write_shot.lua`).
 fn on_feed(inner: &Arc<Inner>, payload: &str) {
     inner.sweep();
     let mut lines = payload.split('\n');

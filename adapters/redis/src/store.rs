@@ -20,7 +20,7 @@ use shotfarm_actors::ports::{
     Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
 };
 use shotfarm_core::domain::{
-    FarmEvent, Priority, ShotEvent, ShotRecord, ShotState, VideoRecord, VideoState,
+    FarmEvent, Priority, ShotEvent, ShotPreview, ShotRecord, ShotState, VideoRecord, VideoState,
 };
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
@@ -309,6 +309,17 @@ impl Store for RedisStore {
     }
 
     async fn write_shot(&self, shot: ShotRecord) -> Result<ShotWritten, StoreError> {
+        self.write_shot_with_preview(shot, None).await
+    }
+
+    /// The write script logs the step event without the preview and announces it on the feed
+    /// with it, so every server's watchers get the preview live, in seq order, while the stream
+    /// (at rest, replayed by `since`) never holds one.
+    async fn write_shot_with_preview(
+        &self,
+        shot: ShotRecord,
+        preview: Option<&ShotPreview>,
+    ) -> Result<ShotWritten, StoreError> {
         let video_id = shot
             .id
             .video()
@@ -339,6 +350,7 @@ impl Store for RedisStore {
             .arg(conn::FINAL_STREAM_TTL_S)
             .arg(conn::FEED_CHANNEL)
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
+            .arg(preview_fragment(preview)?)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -517,6 +529,14 @@ fn event_without_seq(event: &FarmEvent) -> Result<String, StoreError> {
     Ok(value.to_string())
 }
 
+/// The write script's last argument: `,"preview":{...}`, which it splices into the feed's copy
+/// of the shot event before its closing brace (never into the stream's), or empty for none.
+fn preview_fragment(preview: Option<&ShotPreview>) -> Result<String, StoreError> {
+    preview.map_or(Ok(String::new()), |p| {
+        Ok(format!(",\"preview\":{}", json(p)?))
+    })
+}
+
 /// `["ok", shot seq, video seq (0: unchanged), state, progress, eta json]` into what was written.
 fn decode_written(reply: &[String]) -> Result<ShotWritten, StoreError> {
     let bad = || corrupt(format!("write script answered {reply:?}"));
@@ -573,6 +593,34 @@ mod tests {
             }
             _ => panic!("kind changed"),
         }
+    }
+
+    #[test]
+    fn a_preview_fragment_spliced_before_the_closing_brace_is_the_events_preview() {
+        let video = VideoId::from("vid_x");
+        let spec = shotfarm_core::domain::ShotSpec {
+            prompt: "p".into(),
+            duration_s: 8,
+            model: "m".into(),
+            seed: 1,
+            steps: 8,
+        };
+        let shot = ShotRecord::new(ShotId::for_video(&video, 0), 0, spec, Utc::now());
+        let event = ShotEvent::of(3, &video, &shot, Utc::now());
+        let preview = ShotPreview::new(4, "image/png", b"\x89PNG").expect("preview");
+        // As the write script does it: the stored text, then the feed's copy with the fragment.
+        let stored = json(&FarmEvent::Shot(event.clone())).expect("encode");
+        let fragment = preview_fragment(Some(&preview)).expect("fragment");
+        let fed = format!("{}{fragment}}}", &stored[..stored.len() - 1]);
+        let back: FarmEvent = serde_json::from_str(&fed).expect("decode");
+        assert_eq!(
+            back,
+            FarmEvent::Shot(ShotEvent {
+                preview: Some(preview),
+                ..event
+            })
+        );
+        assert_eq!(preview_fragment(None).expect("none"), "");
     }
 
     #[test]

@@ -8,7 +8,10 @@
 -- ARGV: 1 shot index, 2 shot json, 3 state, 4 attempt, 5 step, 6 progress, 7 eta sort key
 --       (empty: none), 8 eta json, 9 shot event json without seq, 10 ts json, 11 video id json,
 --       12 video id, 13 shot id, 14 stream length kept, 15 seconds a final video's stream is
---       kept, 16 feed channel, 17 the written shot's node (empty: none)
+--       kept, 16 feed channel, 17 the written shot's node (empty: none), 18 the step's live
+--       preview as a JSON member `,"preview":{...}` (empty: none)
+-- The preview goes on the feed's copy of the shot event only: the stream is at rest and never
+-- holds one (the Preview rule), so `since` replay and catch-ups carry none.
 -- Per shot the hash also keeps h:<i>, its holder (the node of its last write): at one attempt
 -- only the holder may run, preempt or complete it.
 -- Counters in the hash: nf final shots, nc completed, nx failed, ns started (not a fresh
@@ -96,7 +99,11 @@ end
 local maxlen = ARGV[14]
 local shot_event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[9], 2)
 redis.call('XADD', stream, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', shot_event)
-local feed = ARGV[12] .. '\n' .. shot_event
+local fed_event = shot_event
+if ARGV[18] ~= '' then
+  fed_event = string.sub(shot_event, 1, -2) .. ARGV[18] .. '}'
+end
+local feed = ARGV[12] .. '\n' .. fed_event
 if not changed then
   redis.call('PUBLISH', ARGV[16], feed)
   return {'ok', tostring(seq), '0'}

@@ -1,16 +1,17 @@
 //! The store and event-bus conformance suite on the Redis adapters (two connections to one
 //! redis-server of the test's own, as two servers would hold them), and what only a store shared
 //! by several servers adds: a second server's bus sees the first one's events, in order; replay
-//! works from a fresh bus (a restarted server); an outage reads unavailable and heals.
+//! works from a fresh bus (a restarted server); an outage reads unavailable and heals; a live
+//! preview rides the feed to the watchers but never into the stream.
 
 use std::sync::Arc;
 
 use futures_util::future::join_all;
 use shotfarm_actors::ports::StoreError;
 use shotfarm_actors::testkit::store_bus::{
-    eventually, moved, next_event, video_of, write, Harness, Server,
+    eventually, moved, next_event, video_of, write, write_with_preview, Harness, Server,
 };
-use shotfarm_core::domain::{ShotState, VideoState};
+use shotfarm_core::domain::{FarmEvent, ShotPreview, ShotState, VideoState};
 use shotfarm_core::ids::VideoId;
 use shotfarm_redis::testkit::RedisServer;
 use shotfarm_redis::{RedisBus, RedisConn, RedisStore};
@@ -225,4 +226,70 @@ async fn a_claim_lost_in_a_rollback_and_granted_again_is_run_by_one_holder() {
     write(&h.b, &claim("b-1", ShotState::Running))
         .await
         .expect("b runs it");
+}
+
+/// A step written with its preview: a watcher on the other server gets it from the feed, while
+/// the stream (read raw, and replayed by a fresh bus as `since` would be) holds the step's event
+/// without it.
+#[actix_rt::test]
+async fn a_preview_rides_the_feed_and_never_the_stream() {
+    let (h, r) = redis_harness().await;
+    let v = video_of("u", 1);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let mut rx = h.b.bus.subscribe(&v.id);
+    let mut shot = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &shot).await.expect("claim");
+    shot.state = ShotState::Running;
+    shot.step = 4;
+    let preview = ShotPreview::new(4, "image/png", b"\x89PNG tiny").expect("preview");
+    let w = write_with_preview(&h.a, &shot, &preview)
+        .await
+        .expect("step");
+    let live = loop {
+        let ev = next_event(&mut rx).await;
+        if ev.seq() == w.shot_seq {
+            break ev;
+        }
+    };
+    match live.as_ref() {
+        FarmEvent::Shot(e) => assert_eq!(e.preview.as_ref(), Some(&preview)),
+        other => panic!("expected the step's shot event, got {other:?}"),
+    }
+
+    let client = redis::Client::open(r.url()).expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("sf:e:{{{}}}", v.id))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut raw)
+        .await
+        .expect("xrange");
+    let step_entry = entries
+        .iter()
+        .find(|(id, _)| *id == format!("{}-0", w.shot_seq))
+        .expect("the step is logged");
+    assert!(
+        entries
+            .iter()
+            .flat_map(|(_, fields)| fields)
+            .all(|(_, text)| !text.contains("preview") && !text.contains("data:image")),
+        "no preview at rest: {entries:?}"
+    );
+    drop(h);
+    let fresh = redis_server(&r.url()).await;
+    let replayed = fresh.bus.replay_async(&v.id, 0).await.expect("kept");
+    match replayed
+        .iter()
+        .find(|e| e.seq() == w.shot_seq)
+        .map(|e| e.as_ref())
+    {
+        Some(FarmEvent::Shot(e)) => {
+            assert_eq!((e.step, e.preview.as_ref()), (4, None), "{step_entry:?}")
+        }
+        other => panic!("expected the step's shot event, got {other:?}"),
+    }
 }
