@@ -197,17 +197,10 @@ fn a_spot_node_reclaimed_mid_shot_still_gives_the_same_mp4_byte_for_byte() {
     let again = s.submit(&alice, &body);
     let again = s.wait_final(&alice, again["id"].as_str().expect("id"));
     assert_eq!(again["shots"][0]["preemptions"], 0);
-    let mp4 = |v: &Value| -> Vec<u8> {
-        let url = v["artifact_url"].as_str().expect("artifact_url");
-        s.http
-            .get(format!("{}{url}", s.base))
-            .send()
-            .expect("download")
-            .bytes()
-            .expect("bytes")
-            .to_vec()
-    };
-    let (resumed, straight) = (mp4(&done), mp4(&again));
+    let (resumed, straight) = (
+        s.download(&done["artifact_url"]),
+        s.download(&again["artifact_url"]),
+    );
     assert!(!resumed.is_empty());
     assert!(
         resumed == straight,

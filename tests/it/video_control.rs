@@ -226,17 +226,10 @@ fn pause_now_stops_a_running_shot_which_resumes_from_its_checkpoint_to_the_same_
 
     let again = s.submit(&alice, &body);
     let again = s.wait_final(&alice, again["id"].as_str().expect("id"));
-    let mp4 = |v: &Value| -> Vec<u8> {
-        let url = v["artifact_url"].as_str().expect("artifact_url");
-        s.http
-            .get(format!("{}{url}", s.base))
-            .send()
-            .expect("download")
-            .bytes()
-            .expect("bytes")
-            .to_vec()
-    };
-    let (resumed, straight) = (mp4(&done), mp4(&again));
+    let (resumed, straight) = (
+        s.download(&done["artifact_url"]),
+        s.download(&again["artifact_url"]),
+    );
     assert!(!resumed.is_empty());
     assert!(
         resumed == straight,

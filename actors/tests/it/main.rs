@@ -4,6 +4,7 @@
 
 mod conformance;
 mod heartbeat;
+mod poll;
 mod slots;
 mod stuck;
 mod waiting_stages;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::poll::{until, until_view};
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::farm::Identity;
 use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
@@ -80,39 +81,6 @@ impl Handler<NodeCommand> for PuppetNode {
     }
 }
 
-/// Polls until `pick` finds what it looks for (a condition, not a sleep of the right length).
-async fn until<T>(what: &str, mut pick: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = pick() {
-            return found;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Polls the node's view until `pick` holds, and returns it.
-async fn until_view(farm: &Farm, what: &str, pick: impl Fn(&NodeView) -> bool) -> NodeView {
-    let start = Instant::now();
-    loop {
-        let nodes = farm.nodes().await.expect("nodes");
-        let view = nodes.into_iter().find(|n| n.id == NodeId::from("batcher"));
-        if let Some(view) = view.as_ref().filter(|v| pick(v)) {
-            return view.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited for {what}; GPUs now: {:?}",
-            view.map(|v| v.gpus)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 /// The jobs the node view shows on GPU 0.
 fn on_gpu(view: &NodeView) -> Vec<ShotId> {
     view.gpus[0].jobs.clone()
@@ -149,7 +117,7 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
         told: told.clone(),
     }
     .start();
-    until_view(&farm, "the node to register", |_| true).await;
+    until_view(&farm, "batcher", "the node to register", |_| true).await;
 
     // Five single-GPU shots of five owners on one GPU of three slots.
     let window_start = Instant::now();
@@ -185,7 +153,10 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
         (told.lock().expect("lock").runs.len() >= 3).then_some(())
     })
     .await;
-    let view = until_view(&farm, "three jobs on GPU 0", |v| on_gpu(v).len() == 3).await;
+    let view = until_view(&farm, "batcher", "three jobs on GPU 0", |v| {
+        on_gpu(v).len() == 3
+    })
+    .await;
     assert_eq!(view.gpus[0].slots, SLOTS);
     assert!(view.gpus[0].busy);
     let first = runs(&told.lock().expect("lock"));
@@ -218,7 +189,7 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
         (told.lock().expect("lock").runs.len() >= 4).then_some(())
     })
     .await;
-    let view = until_view(&farm, "the freed slot taken again", |v| {
+    let view = until_view(&farm, "batcher", "the freed slot taken again", |v| {
         on_gpu(v).len() == 3
     })
     .await;
@@ -247,9 +218,12 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
         (told.lock().expect("lock").runs.len() >= 5).then_some(())
     })
     .await;
-    let view = until_view(&farm, "three jobs again, without the cancelled one", |v| {
-        on_gpu(v).len() == 3 && !on_gpu(v).contains(&cancelled)
-    })
+    let view = until_view(
+        &farm,
+        "batcher",
+        "three jobs again, without the cancelled one",
+        |v| on_gpu(v).len() == 3 && !on_gpu(v).contains(&cancelled),
+    )
     .await;
     assert!(on_gpu(&view).contains(&kept[1]), "{view:?}");
     assert_eq!(

@@ -5,10 +5,11 @@
 //! which never starts, is shown in its turn.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::poll::{until, until_view};
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
 use shotfarm_actors::ports::{ExecEvent, ExecJob};
@@ -16,7 +17,6 @@ use shotfarm_actors::{Farm, NewVideo};
 use shotfarm_core::domain::{GpuSpec, NodeSpec, ShotSpec};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId};
 use shotfarm_core::settings::Settings;
-use shotfarm_core::views::NodeView;
 
 /// What the puppet node was told: runs (with whom to report to) and cancellations.
 #[derive(Default)]
@@ -66,39 +66,6 @@ impl Handler<NodeCommand> for PuppetNode {
     }
 }
 
-/// Polls until `pick` finds what it looks for (a condition, not a sleep of the right length).
-async fn until<T>(what: &str, mut pick: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(found) = pick() {
-            return found;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// Polls the puppet's node view until `pick` holds, and returns it.
-async fn until_view(farm: &Farm, what: &str, pick: impl Fn(&NodeView) -> bool) -> NodeView {
-    let start = Instant::now();
-    loop {
-        let nodes = farm.nodes().await.expect("nodes");
-        let view = nodes.into_iter().find(|n| n.id == NodeId::from("puppet"));
-        if let Some(view) = view.as_ref().filter(|v| pick(v)) {
-            return view.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "waited for {what}; stuck now: {:?}",
-            view.map(|v| v.stuck_shots)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[actix_rt::test]
 async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
     let mut settings = Settings::load(None, Vec::new()).expect("default settings");
@@ -124,7 +91,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
         told: told.clone(),
     }
     .start();
-    until_view(&farm, "the puppet to register", |_| true).await;
+    until_view(&farm, "puppet", "the puppet to register", |_| true).await;
     let video = farm
         .submit(
             OwnerId::from("alice"),
@@ -167,7 +134,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
     });
 
     // No step after the first: shown stuck there.
-    let view = until_view(&farm, "the shot shown stuck at step 1", |v| {
+    let view = until_view(&farm, "puppet", "the shot shown stuck at step 1", |v| {
         !v.stuck_shots.is_empty()
     })
     .await;
@@ -183,11 +150,11 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
         step: 2,
         preview: None,
     });
-    until_view(&farm, "the mark to go after a step", |v| {
+    until_view(&farm, "puppet", "the mark to go after a step", |v| {
         v.stuck_shots.is_empty()
     })
     .await;
-    let again = until_view(&farm, "the shot shown stuck at step 2", |v| {
+    let again = until_view(&farm, "puppet", "the shot shown stuck at step 2", |v| {
         !v.stuck_shots.is_empty()
     })
     .await
@@ -205,7 +172,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
             .then_some(())
     })
     .await;
-    let view = until_view(&farm, "attempt 2 shown stuck", |v| {
+    let view = until_view(&farm, "puppet", "attempt 2 shown stuck", |v| {
         v.stuck_shots.iter().all(|s| s.attempt != 1) && !v.stuck_shots.is_empty()
     })
     .await;

@@ -363,6 +363,19 @@ impl Server {
             .expect("the node just seen")
     }
 
+    /// The bytes behind a signed link the server handed out (`artifact_url`, `poster_url`...),
+    /// relative to the server.
+    pub fn download(&self, signed: &Value) -> Vec<u8> {
+        let url = signed.as_str().expect("a signed link");
+        self.http
+            .get(format!("{}{url}", self.base))
+            .send()
+            .expect("download")
+            .bytes()
+            .expect("bytes")
+            .to_vec()
+    }
+
     /// Waits until the video is in a final state.
     pub fn wait_final(&self, token: &str, id: &str) -> Value {
         self.wait_for(
