@@ -6,18 +6,12 @@
 // shots and passes what the script needs in the environment:
 //   SHOTFARM_BASE, SHOTFARM_VIDEO, SHOTFARM_TOKEN (the owner), SHOTFARM_OPERATOR_TOKEN.
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
-import { chromium } from 'playwright-core';
+import { env, launchChromium } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
 const token = env('SHOTFARM_TOKEN');
 const operator = env('SHOTFARM_OPERATOR_TOKEN');
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 60_000;
 
 function expect(ok, what) {
@@ -31,14 +25,7 @@ async function readVideo() {
   return resp.json();
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-});
+const browser = await launchChromium();
 const findings = {};
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });

@@ -6,6 +6,13 @@ import { chromium } from 'playwright-core';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 
+/// The environment variable `name`, which the Rust test that runs the driver must set.
+export function env(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+}
+
 /// Headless Chromium (`CHROMIUM`, else Debian's /usr/bin/chromium).
 export function launchChromium() {
   return chromium.launch({

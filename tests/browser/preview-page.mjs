@@ -6,20 +6,14 @@
 //   SHOTFARM_EVERY (preview_every_steps), SHOTFARM_SCREENSHOT (optional PNG path).
 // Every wait is on what the page shows, never on time. Prints one JSON line of findings; exits
 // non-zero on the first failed expectation.
-import { chromium } from 'playwright-core';
+import { env, launchChromium } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
 const token = env('SHOTFARM_TOKEN');
 const operator = env('SHOTFARM_OPERATOR_TOKEN');
 const every = Number(env('SHOTFARM_EVERY'));
 const screenshot = process.env.SHOTFARM_SCREENSHOT;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 // Generous: a loaded machine starts Chromium slowly; the shot runs far longer than this.
 const TIMEOUT = 120_000;
 
@@ -43,14 +37,7 @@ const previewOf = () => {
   };
 };
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-});
+const browser = await launchChromium();
 const findings = {};
 try {
   const context = await browser.newContext();

@@ -9,13 +9,8 @@
 //   that the video runs while the page watches).
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
 import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { env, launchChromium } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
 const token = env('SHOTFARM_TOKEN');
@@ -23,7 +18,6 @@ const operator = env('SHOTFARM_OPERATOR_TOKEN');
 const blocker = env('SHOTFARM_BLOCKER_VIDEO');
 const blockerToken = env('SHOTFARM_BLOCKER_TOKEN');
 const screenshot = process.env.SHOTFARM_SCREENSHOT;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 60_000;
 
 function expect(ok, what) {
@@ -50,14 +44,7 @@ await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
 const pageBase = `http://127.0.0.1:${proxy.address().port}`;
 const cutAll = () => { for (const sock of open) sock.destroy(); };
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-});
+const browser = await launchChromium();
 const findings = {};
 try {
   const context = await browser.newContext();

@@ -11,13 +11,8 @@
 //   SHOTFARM_BLOCKER_VIDEO and SHOTFARM_BLOCKER_TOKEN (cancelled here once the page shows the
 //   shots queued), SHOTFARM_SCREENSHOT (optional PNG path).
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
-import { chromium } from 'playwright-core';
+import { env, launchChromium } from './harness.mjs';
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set`);
-  return v;
-};
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
 const token = env('SHOTFARM_TOKEN');
@@ -25,7 +20,6 @@ const shotCount = Number(env('SHOTFARM_SHOT_COUNT'));
 const blocker = env('SHOTFARM_BLOCKER_VIDEO');
 const blockerToken = env('SHOTFARM_BLOCKER_TOKEN');
 const screenshot = process.env.SHOTFARM_SCREENSHOT;
-const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT = 90_000;
 const STAGES = ['script', 'reference', 'shots', 'stitch'];
 
@@ -33,16 +27,7 @@ function expect(ok, what) {
   if (!ok) throw new Error(`expectation failed: ${what}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-    // The clips autoplay muted; nothing here may wait on a user gesture.
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
+const browser = await launchChromium();
 const findings = {};
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
