@@ -312,3 +312,36 @@ fn a_pool_hold_survives_a_restart_on_redis() {
     let done = second.wait_final(&alice, &id);
     assert_eq!(done["state"], "completed", "{done:#}");
 }
+
+/// The owner's progress page in real headless Chromium says their video is held, and why, then
+/// drops the note and completes once the hold is released (tests/browser/held-page.mjs).
+#[test]
+fn the_owners_page_says_the_video_is_held_and_why_until_released() {
+    support::browser::require_chromium();
+
+    let s = start(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let (status, _) = act(
+        &s,
+        &ops,
+        "/api/v1/users/alice/hold",
+        &json!({"reason": "billing check"}),
+    );
+    assert_eq!(status, 200);
+    let v = s.submit(&alice, &shots(1));
+    let id = v["id"].as_str().expect("id").to_owned();
+    let report = support::browser::run_driver(
+        "held-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_VIDEO", &id),
+            ("SHOTFARM_TOKEN", &alice),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_HELD_USER", &"alice"),
+        ],
+    );
+    assert_eq!(report["ok"], true, "{report:#}");
+    assert_eq!(report["held_text"], "held by an operator: billing check");
+    assert_eq!(report["release_status"], 200);
+    assert_eq!(report["final_state"], "completed");
+}
