@@ -15,6 +15,9 @@ use shotfarm_core::ids::OwnerId;
 /// The hash of holds.
 pub const HOLDS: &str = "sf:holds";
 
+/// Rounds of `HSETNX` then `HGET` a hold takes at most while others hold and release at once.
+const HOLD_TRIES: usize = 4;
+
 /// Removes the field and answers what it held (nil when it held nothing).
 const RELEASE_LUA: &str = r"
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -63,16 +66,20 @@ impl HoldStore for RedisHolds {
         let json = serde_json::to_string(hold)
             .map_err(|e| StoreError::Unavailable(format!("encoding a hold: {e}")))?;
         let mut conn = self.manager.clone();
-        let set: bool = conn.hset_nx(HOLDS, &f, json).await.map_err(unavailable)?;
-        if set {
-            return Ok(None);
+        // A release between the two commands leaves nothing to answer: try again.
+        for _ in 0..HOLD_TRIES {
+            let set: bool = conn.hset_nx(HOLDS, &f, &json).await.map_err(unavailable)?;
+            if set {
+                return Ok(None);
+            }
+            let existing: Option<String> = conn.hget(HOLDS, &f).await.map_err(unavailable)?;
+            if let Some(json) = existing {
+                return decode(&f, &json).map(Some);
+            }
         }
-        let existing: Option<String> = conn.hget(HOLDS, &f).await.map_err(unavailable)?;
-        match existing {
-            Some(json) => decode(&f, &json).map(Some),
-            // Released between the two commands: report it as held, the caller retries.
-            None => Ok(Some(hold.clone())),
-        }
+        Err(StoreError::Unavailable(format!(
+            "{HOLDS}[{f}] kept changing under {HOLD_TRIES} tries to hold it"
+        )))
     }
 
     async fn release(&self, target: &HoldTarget) -> Result<Option<Hold>, StoreError> {
