@@ -12,8 +12,8 @@ use shotfarm_actors::{Adapters, Farm, FarmError};
 use shotfarm_core::settings::{ProviderChoice, Settings};
 use shotfarm_kubernetes::KubernetesProvider;
 use shotfarm_redis::{
-    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisRateLimits, RedisRevocations,
-    RedisStore,
+    RedisAccounts, RedisAuditLog, RedisBus, RedisConn, RedisHolds, RedisRateLimits,
+    RedisRevocations, RedisStore,
 };
 
 /// Starts the farm on the configured store: in memory, or Redis when `store.url` is
@@ -49,6 +49,7 @@ pub async fn open_farm(settings: Settings) -> Result<Farm, FarmError> {
         accounts: Arc::new(RedisAccounts::new(&conn)),
         audit_log: Arc::new(RedisAuditLog::new(&conn, settings.store.audit_max_len)),
         revocations: Arc::new(RedisRevocations::new(&conn)),
+        holds: Arc::new(RedisHolds::new(&conn)),
         artifacts,
         rate_limits: Arc::new(RedisRateLimits::new(&conn, &settings.limits)),
         node_provider,

@@ -64,12 +64,37 @@ impl Auditor {
         AuditRecord {
             action: AuditAction::Inference,
             who: owner.to_string(),
-            video_id: video.clone(),
-            shot_id: shot.id.clone(),
+            video_id: Some(video.clone()),
+            shot_id: Some(shot.id.clone()),
             node_id: Some(node.clone()),
             attempt: Some(attempt),
             model: shot.spec.model.clone(),
             prompt_digest: self.keyring.prompt_digest(&shot.spec.prompt),
+            target: None,
+            reason: None,
+        }
+    }
+
+    /// The record of operator `operator` holding (`AuditAction::Hold`) or releasing
+    /// (`AuditAction::Release`) `target` for `reason`: no video, shot or prompt.
+    pub fn hold_action(
+        &self,
+        action: AuditAction,
+        operator: &OwnerId,
+        target: &shotfarm_core::holds::HoldTarget,
+        reason: &str,
+    ) -> AuditRecord {
+        AuditRecord {
+            action,
+            who: operator.to_string(),
+            video_id: None,
+            shot_id: None,
+            node_id: None,
+            attempt: None,
+            model: String::new(),
+            prompt_digest: String::new(),
+            target: Some(format!("{}:{}", target.kind(), target.name())),
+            reason: Some(reason.to_owned()),
         }
     }
 
@@ -85,12 +110,14 @@ impl Auditor {
             .map(|shot| AuditRecord {
                 action: AuditAction::PromptRead,
                 who: reader.to_string(),
-                video_id: video.id.clone(),
-                shot_id: shot.id.clone(),
+                video_id: Some(video.id.clone()),
+                shot_id: Some(shot.id.clone()),
                 node_id: None,
                 attempt: None,
                 model: shot.spec.model.clone(),
                 prompt_digest: self.keyring.prompt_digest(&shot.spec.prompt),
+                target: None,
+                reason: None,
             })
             .collect()
     }
@@ -114,12 +141,14 @@ impl Auditor {
             .map(|shot| AuditRecord {
                 action,
                 who: owner.to_string(),
-                video_id: video.id.clone(),
-                shot_id: shot.id.clone(),
+                video_id: Some(video.id.clone()),
+                shot_id: Some(shot.id.clone()),
                 node_id: None,
                 attempt: None,
                 model: shot.spec.model.clone(),
                 prompt_digest: self.keyring.prompt_digest(&shot.spec.prompt),
+                target: None,
+                reason: None,
             })
             .collect()
     }
@@ -132,15 +161,17 @@ impl Auditor {
         let n = records.len() as u64;
         let first = records
             .first()
-            .map(|r| (r.action.as_str(), r.video_id.clone()));
+            .map(|r| (r.action.as_str(), r.video_id.clone(), r.target.clone()));
         match self.log.append_all(records).await {
             Ok(_) => {
                 self.metrics.audit_appended.fetch_add(n, Ordering::Relaxed);
             }
             Err(e) => {
                 self.metrics.audit_failures.fetch_add(n, Ordering::Relaxed);
-                if let Some((action, video)) = first {
-                    error!(action, video_id = %video, entries = n, error = %e, "audit append failed");
+                if let Some((action, video, target)) = first {
+                    let video = video.map(|v| v.to_string()).unwrap_or_default();
+                    let target = target.unwrap_or_default();
+                    error!(action, video_id = %video, target = %target, entries = n, error = %e, "audit append failed");
                 }
             }
         }

@@ -6,6 +6,7 @@
 mod artifacts;
 mod control;
 mod credits;
+mod holds;
 mod reads;
 #[cfg(test)]
 mod reads_tests;
@@ -23,7 +24,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::adapters::{
-    MemoryAccounts, MemoryArtifacts, MemoryAuditLog, MemoryBus, MemoryRevocations, MemoryStore,
+    MemoryAccounts, MemoryArtifacts, MemoryAuditLog, MemoryBus, MemoryHolds, MemoryRevocations,
+    MemoryStore,
 };
 use crate::audit::Auditor;
 use crate::local_nodes::LocalProvider;
@@ -32,7 +34,8 @@ use crate::messages::{
     PreemptNode, SupervisorHandle,
 };
 use crate::ports::{
-    Accounts, ArtifactStore, AuditLog, EventBus, Executor, NodeProvider, Revocations, Store,
+    Accounts, ArtifactStore, AuditLog, EventBus, Executor, HoldStore, NodeProvider, Revocations,
+    Store,
 };
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::sealing::SealedStore;
@@ -102,6 +105,8 @@ pub struct Farm {
     autoscaler_log: shotfarm_core::autoscaler::DecisionLog,
     /// Revoked node tokens (in memory, or in Redis shared by every server on it).
     revocations: Arc<dyn Revocations>,
+    /// The operators' holds on pools and users (in memory, or in Redis shared by every server).
+    holds: Arc<dyn HoldStore>,
     /// The audit log of inferences and prompt reads (digests, never prompts).
     audit: Auditor,
     /// The master keys: sealing (through the store), digests, default seeds and the keyed
@@ -122,6 +127,8 @@ pub struct Adapters {
     pub accounts: Arc<dyn Accounts>,
     pub audit_log: Arc<dyn AuditLog>,
     pub revocations: Arc<dyn Revocations>,
+    /// The operators' holds on pools and users.
+    pub holds: Arc<dyn HoldStore>,
     /// Checkpoints, clips and videos.
     pub artifacts: Arc<dyn ArtifactStore>,
     /// Counts per-user request rates.
@@ -142,6 +149,7 @@ impl Adapters {
             accounts: Arc::new(MemoryAccounts::new()),
             audit_log: Arc::new(MemoryAuditLog::new()),
             revocations: Arc::new(MemoryRevocations::new()),
+            holds: Arc::new(MemoryHolds::new()),
             artifacts: Arc::new(MemoryArtifacts::new()),
             rate_limits: Arc::new(RateLimits::new(&settings.limits)),
             node_provider: None,
@@ -176,6 +184,7 @@ impl Farm {
             accounts,
             audit_log,
             revocations,
+            holds,
             artifacts,
             rate_limits,
             node_provider,
@@ -251,6 +260,7 @@ impl Farm {
             reconciler: None,
             autoscaler_log,
             revocations,
+            holds,
             audit,
             keyring,
             previews,

@@ -16,9 +16,10 @@ use actix::prelude::*;
 use chrono::Utc;
 use tracing::{debug, info, warn};
 
+use crate::messages::SetHolds;
 use crate::messages::{AdoptVideo, CancelAttempt, FilterUntracked, GetNodes, SupervisorHandle};
 use crate::ports::bus::publish_written;
-use crate::ports::{Accounts, EventBus, Store, StoreError};
+use crate::ports::{Accounts, EventBus, HoldStore, Store, StoreError};
 use shotfarm_core::domain::{ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, VideoId};
 use shotfarm_core::metrics::FarmMetrics;
@@ -37,6 +38,9 @@ pub struct ReconcilerDeps {
     pub bus: Arc<dyn EventBus>,
     /// Whose unsettled charges the sweep settles or refunds.
     pub accounts: Arc<dyn Accounts>,
+    /// The operators' holds: read every sweep and handed to the supervisor, so a hold placed
+    /// on another server applies here within a sweep.
+    pub holds: Arc<dyn HoldStore>,
     pub supervisor: SupervisorHandle,
     pub metrics: Arc<FarmMetrics>,
     /// How long a lease lasts; renewed three times per period.
@@ -101,6 +105,8 @@ impl Reconciler {
             if reap {
                 reap_orphans(&deps, None).await?;
             }
+            // Holds first: what another server held must not be adopted and placed here.
+            read_holds(&deps).await?;
             // One range read of the unsettled charges when none is due: every sweep.
             settle_charges(
                 deps.store.as_ref(),
@@ -134,6 +140,8 @@ impl Actor for Reconciler {
 /// nodes that are gone (those named `own_prefix*` too: they are this server's from before a
 /// restart, and nothing runs on them now), then adopt the queued ones.
 pub async fn recover(deps: &ReconcilerDeps, own_prefix: Option<&str>) -> Result<(), StoreError> {
+    // The holds before anything is adopted: held work that is adopted stays queued.
+    read_holds(deps).await?;
     let requeued = reap_orphans(deps, own_prefix).await?;
     let adopted = adopt_queued(deps).await?;
     if requeued + adopted > 0 {
@@ -289,4 +297,14 @@ async fn reap_orphans(
         }
     }
     Ok(requeued)
+}
+
+/// Reads the operators' holds and hands them to the supervisor (which ignores an unchanged set).
+pub async fn read_holds(deps: &ReconcilerDeps) -> Result<(), StoreError> {
+    let holds = deps.holds.holds().await?;
+    deps.supervisor
+        .holds
+        .send(SetHolds { holds })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the supervisor is gone: {e}")))
 }

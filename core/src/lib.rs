@@ -17,6 +17,7 @@
 
 pub mod autoscaler;
 pub mod domain;
+pub mod holds;
 pub mod ids;
 pub mod keyring;
 pub mod metrics;

@@ -130,6 +130,10 @@ pub enum WaitReason {
     ModelBlocklisted,
     /// Nodes fit; they are busy (or draining) now.
     WaitingForCapacity,
+    /// An operator holds the pool: nothing new is placed on it (`holds` says who and why).
+    PoolHeld,
+    /// An operator holds the jobs' owner: none of their work is placed.
+    UserHeld,
 }
 
 /// Queued jobs that share a pool, stage, priority and requirement, and why they wait.
@@ -147,6 +151,10 @@ pub struct WaitingClass {
     pub reason: WaitReason,
     /// The same in words, for operators.
     pub detail: String,
+    /// The held owner whose jobs these are (`user_held` only: a held user's jobs are a class
+    /// of their own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::ids::OwnerId>,
 }
 
 /// One stage's waiting work in a pool: what is queued (by why it waits) and what is not ready
@@ -199,5 +207,7 @@ pub struct WaitingView {
     pub blocked_total: usize,
     /// Pool → its queued and blocked jobs by stage; only pools with something waiting.
     pub pools: BTreeMap<String, PoolWaiting>,
+    /// The operators' holds in place (who, why, since when), as this server last read them.
+    pub holds: crate::holds::Holds,
     pub at: DateTime<Utc>,
 }

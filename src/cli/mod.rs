@@ -8,6 +8,7 @@ mod dev_keys;
 mod enroll;
 mod follow;
 mod gpu_check;
+mod hold;
 mod notice;
 mod openapi;
 mod rekey;
@@ -46,6 +47,12 @@ enum Command {
     /// Pause, resume, retry or reprioritize one of your videos (`video pause --now ID` stops
     /// running shots; `video priority --before OTHER ID` moves it ahead of another of yours).
     Video(video::VideoArgs),
+    /// Operators: hold a pool (`pool hold NAME --reason R`: nothing new placed on it) or
+    /// release it (`pool release NAME`).
+    Pool(hold::HoldArgs),
+    /// Operators: hold a user (`user hold ID --reason R`: none of their queued work placed)
+    /// or release them (`user release ID`).
+    User(hold::HoldArgs),
     /// Print the API's OpenAPI document (what `GET /api/v1/openapi.json` serves).
     Openapi,
     /// Re-seal every video's title and prompts under the current security.master_key.
@@ -66,6 +73,8 @@ impl Cli {
             Command::Agent(args) => agent::run(args),
             Command::Submit(args) => submit::run(args),
             Command::Video(args) => video::run(args),
+            Command::Pool(args) => hold::run("pools", args),
+            Command::User(args) => hold::run("users", args),
             Command::Openapi => openapi::run(),
             Command::Rekey(args) => rekey::run(args),
             Command::Audit(args) => audit::run(args),

@@ -158,3 +158,62 @@ fn each_pools_panel_shows_what_waits_by_stage_and_why() {
     assert_eq!(report["table_script_reason"], "no_fitting_node");
     assert_eq!(report["table_shot_reason"], "blocked");
 }
+
+/// The operators' holds on the dashboard: a held user's jobs in the waiting table with the
+/// reason, the holds list, a pool held from the form and both released from their rows, each
+/// behind the confirmation dialog (tests/browser/dashboard-holds.mjs).
+#[test]
+fn holds_show_on_the_dashboard_and_are_placed_and_lifted_behind_a_confirmation() {
+    browser::require_chromium();
+
+    let s = Server::start(&[]);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let held = s.post(
+        "/api/v1/users/alice/hold",
+        &ops,
+        &json!({ "reason": "abuse report" }),
+    );
+    assert_eq!(held.status().as_u16(), 200);
+    s.submit(
+        &alice,
+        &json!({ "shots": [{ "prompt": "a quay at night", "model": "cogvideox-5b" }] }),
+    );
+    let report = browser::run_driver(
+        "dashboard-holds.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_HELD_USER", &"alice"),
+        ],
+    );
+    assert_eq!(report["ok"], true, "{report:#}");
+    let text = |k: &str| report[k].as_str().unwrap_or_default().to_owned();
+    assert_eq!(text("table_reason"), "user held by an operator (alice)");
+    assert!(text("table_detail").contains("abuse report"), "{report:#}");
+    assert!(text("user_row").contains("abuse report"), "{report:#}");
+    assert!(
+        text("confirm_text").starts_with("Hold pool video?"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["after_keep"],
+        json!(["user:alice"]),
+        "Keep holds nothing"
+    );
+    assert_eq!(report["after_hold"], json!(["pool:video", "user:alice"]));
+    assert!(
+        text("pool_row").contains("maintenance window"),
+        "{report:#}"
+    );
+    assert_eq!(report["after_release"], json!([]));
+    // Both confirmed actions are in the audit log.
+    let page: Value = s
+        .get("/api/v1/audit?limit=100&action=release", &ops)
+        .json()
+        .expect("audit");
+    assert_eq!(
+        page["entries"].as_array().map(Vec::len),
+        Some(2),
+        "{page:#}"
+    );
+}

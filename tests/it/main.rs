@@ -22,6 +22,7 @@ mod fanout_bench;
 mod faults;
 mod gpu_check;
 mod hardening;
+mod holds;
 mod hostile_input;
 mod isolation;
 mod live_previews;

@@ -470,6 +470,8 @@ const REASONS = {
   pinned_to_on_demand: "pinned to on-demand",
   model_blocklisted: "model blocklisted everywhere",
   waiting_for_capacity: "waiting for capacity",
+  pool_held: "pool held by an operator",
+  user_held: "user held by an operator",
 };
 // One row per waiting class (pool, stage, priority, model, pinning) and per pool and stage of
 // story jobs not ready yet (blocked on an earlier stage: not in the queue).
@@ -488,14 +490,14 @@ function waiting(w) {
     return r;
   };
   for (const c of w.classes) {
-    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only].join("|"));
+    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only, c.owner || ""].join("|"));
     const td = r.children;
     setText(td[0], c.pool);
     setText(td[1], c.stage || "shot");
     setText(td[2], c.priority);
     setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
     setText(td[4], String(c.shots));
-    setText(td[5], REASONS[c.reason] || c.reason);
+    setText(td[5], (REASONS[c.reason] || c.reason) + (c.owner ? ` (${c.owner})` : ""));
     td[5].title = c.detail;
     r.dataset.stage = c.stage || "shot";
     r.dataset.reason = c.reason;
@@ -519,8 +521,48 @@ function waiting(w) {
   }
   for (const [key, r] of queueRows) if (!keep.has(key)) { r.remove(); queueRows.delete(key); }
   $("queue-empty").hidden = keep.size > 0;
+  if (w.holds) holds(w.holds);
   poolStagesChanged(w);
 }
+
+// ---- holds ----
+// One row per hold (pool or user) with who, why and since when, and a release behind the
+// confirmation dialog; the form below holds a pool or a user, confirmed the same way.
+function holds(h) {
+  const list = $("holds");
+  const rows = [];
+  for (const [name, hold] of Object.entries(h.pools || {})) rows.push(["pools", "pool", name, hold]);
+  for (const [name, hold] of Object.entries(h.users || {})) rows.push(["users", "user", name, hold]);
+  list.replaceChildren(...rows.map(([path, kind, name, hold]) => {
+    const li = el("li");
+    li.dataset.kind = kind;
+    li.dataset.name = name;
+    const release = el("button", "small", "Release");
+    release.type = "button";
+    release.dataset.action = "release";
+    release.onclick = () => confirmAct(
+      `Release ${kind} ${name}? Its queued work is placed again.`,
+      `/api/v1/${path}/${encodeURIComponent(name)}/release`, `${kind} ${name} released`);
+    li.append(el("span", "hold-what", `${kind} ${name}`),
+      el("span", "hold-why", hold.reason),
+      el("span", "muted", `${hold.by} · ${new Date(hold.at).toLocaleString()}`), release);
+    return li;
+  }));
+  $("holds-empty").hidden = rows.length > 0;
+}
+
+$("hold-form").onsubmit = (e) => {
+  e.preventDefault();
+  const path = $("hold-kind").value;
+  const kind = path === "pools" ? "pool" : "user";
+  const name = $("hold-name").value.trim();
+  const reason = $("hold-reason").value.trim();
+  if (!name || !reason) return;
+  confirmAct(
+    `Hold ${kind} ${name}? ${kind === "pool" ? "Nothing new is placed on it" : "None of their queued work is placed"} until released; running work finishes.`,
+    `/api/v1/${path}/${encodeURIComponent(name)}/hold`, `${kind} ${name} held`,
+    JSON.stringify({ reason }));
+};
 
 // ---- videos ----
 function videos(list) {
@@ -566,7 +608,7 @@ function videos(list) {
 }
 
 // ---- actions ----
-function confirmAct(text, path, done) {
+function confirmAct(text, path, done, body = "{}") {
   const dlg = $("confirm");
   setText($("confirm-text"), text);
   dlg.returnValue = "";
@@ -576,7 +618,7 @@ function confirmAct(text, path, done) {
       const resp = await fetch(path, {
         method: "POST",
         headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
-        body: "{}",
+        body,
       });
       if (resp.ok) toast(done);
       else {

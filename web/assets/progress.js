@@ -238,8 +238,38 @@
     return view.shots[index] ? view.shots[index].el : null;
   }
 
+  // An operator's hold is no event of the video: its JSON's `held` says it. Read on every
+  // snapshot and then every HELD_EVERY_MS while the video is unfinished.
+  const HELD_EVERY_MS = 5000;
+  let heldTimer = null;
+  async function readHeld() {
+    try {
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}`, {
+        headers: { Authorization: `Bearer ${view.token}` },
+      });
+      if (!resp.ok) return;
+      const video = await resp.json();
+      const held = $('held');
+      held.textContent = video.held || '';
+      held.hidden = !video.held;
+    } catch (_) {
+      // Offline: the next read tells.
+    }
+    if (heldTimer === null && !view.final) {
+      heldTimer = setInterval(() => {
+        if (view.final) {
+          clearInterval(heldTimer);
+          $('held').hidden = true;
+          return;
+        }
+        readHeld();
+      }, HELD_EVERY_MS);
+    }
+  }
+
   function renderSnapshot(video, seq) {
     view.lastSeq = seq;
+    readHeld();
     document.body.dataset.lastSeq = String(seq);
     $('title').textContent = video.title || 'Untitled video';
     document.title = `${video.title || 'Video'} · shotfarm`;

@@ -113,6 +113,11 @@ pub struct RangeNotSatisfiable(#[allow(dead_code)] Problem);
         crate::routes::nodes::preempt,
         crate::routes::nodes::drain,
         crate::routes::nodes::revoke,
+        crate::routes::holds::hold_pool,
+        crate::routes::holds::release_pool,
+        crate::routes::holds::hold_user,
+        crate::routes::holds::release_user,
+        crate::routes::holds::list,
         crate::routes::cluster::cluster,
         crate::routes::queue::queue,
         crate::routes::autoscaler::autoscaler,
@@ -146,7 +151,7 @@ pub struct RangeNotSatisfiable(#[allow(dead_code)] Problem);
     tags(
         (name = "videos", description = "Submit, read, list and cancel videos (owners and operators)"),
         (name = "progress", description = "Live progress websocket"),
-        (name = "operators", description = "Nodes, cluster, queue, autoscaler, operator stream (operators only)"),
+        (name = "operators", description = "Nodes, cluster, queue, holds, autoscaler, operator stream (operators only)"),
         (name = "agents", description = "GPU agents' websocket and their shots' artifacts (node tokens)"),
         (name = "service", description = "Health, readiness, metrics and this document"),
     )

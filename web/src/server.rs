@@ -39,6 +39,7 @@ pub fn configure(
             .configure(routes::video_control::configure)
             .configure(routes::credits::configure)
             .configure(routes::nodes::configure)
+            .configure(routes::holds::configure)
             .configure(routes::cluster::configure)
             .configure(routes::autoscaler::configure)
             .configure(routes::artifacts::configure)

@@ -63,6 +63,10 @@ pub struct VideoJson {
     /// Whether its owner paused it: some of its shots or stages are held `paused` (resume it
     /// with `POST .../resume`).
     pub paused: bool,
+    /// Why an operator keeps its waiting work from being placed (`held by an operator:
+    /// <reason>`, for its owner or for a pool its work needs); `null` when nothing holds it.
+    /// What is already running keeps running.
+    pub held: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub progress: f64,
@@ -127,6 +131,7 @@ impl VideoJson {
             priority: video.priority.as_str(),
             state: video.state,
             paused: video.shots.iter().any(|s| s.state == ShotState::Paused),
+            held: None,
             created_at: video.created_at,
             updated_at: video.updated_at,
             progress: video.progress(),
@@ -146,6 +151,12 @@ impl VideoJson {
             artifact_url: video.stage_job(Stage::Stitch).and_then(signed_artifact_url),
             poster_url: video.stage_job(Stage::Stitch).and_then(signed_poster_url),
         }
+    }
+
+    /// The same, saying why an operator's hold keeps it waiting (`Farm::hold_note`).
+    pub fn held(mut self, note: Option<String>) -> Self {
+        self.held = note;
+        self
     }
 }
 

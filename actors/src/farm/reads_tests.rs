@@ -106,7 +106,9 @@ async fn an_owner_reads_their_video_and_each_shot_is_a_prompt_read() {
     let entries = wait_for_prompt_reads(&log, 2).await;
     assert_eq!(entries.len(), 2, "one per shot");
     assert!(entries.iter().all(|e| e.record.who == "alice"));
-    assert!(entries.iter().all(|e| e.record.video_id == video.id));
+    assert!(entries
+        .iter()
+        .all(|e| e.record.video_id.as_ref() == Some(&video.id)));
 
     let page = farm
         .list_videos(
@@ -156,7 +158,12 @@ async fn repeated_reads_of_a_video_are_one_prompt_read_per_window() {
         .await
         .expect("read");
     let entries = wait_for_prompt_reads(&log, 4).await;
-    let of = |v: &VideoRecord| entries.iter().filter(|e| e.record.video_id == v.id).count();
+    let of = |v: &VideoRecord| {
+        entries
+            .iter()
+            .filter(|e| e.record.video_id.as_ref() == Some(&v.id))
+            .count()
+    };
     assert_eq!(of(&polled), 2, "one entry per shot, once: {entries:?}");
     assert_eq!(of(&listed), 1, "{entries:?}");
     assert_eq!(of(&last), 1, "{entries:?}");
@@ -184,7 +191,9 @@ async fn cancelling_a_final_video_is_a_conflict_and_no_audit_entry() {
     let other = submit(&farm, "alice", 1).await;
     farm.video(reader().await, &other.id).await.expect("read");
     let after = wait_for_prompt_reads(&log, before.len() + 1).await;
-    let of_cancelled = after.iter().filter(|e| e.record.video_id == video.id);
+    let of_cancelled = after
+        .iter()
+        .filter(|e| e.record.video_id.as_ref() == Some(&video.id));
     assert_eq!(of_cancelled.count(), before.len(), "{after:?}");
 }
 

@@ -43,6 +43,7 @@ impl Farm {
             store: Arc::clone(&farm.store),
             bus,
             accounts: Arc::clone(&farm.accounts),
+            holds: Arc::clone(&farm.holds),
             supervisor: farm.supervisor.clone(),
             metrics: Arc::clone(&farm.metrics),
             lease,

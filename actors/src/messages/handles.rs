@@ -7,8 +7,8 @@ use actix::{Actor, Addr, Context, Handler, Recipient};
 use super::{
     AdoptVideo, CancelAttempt, CancelVideo, DrainNode, EnqueueVideo, FilterUntracked, GetCluster,
     GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PauseVideo, PreemptNode,
-    RegisterNode, ReorderVideo, ReportTelemetry, ResumeVideo, RetryVideo, SetBudget, ShotLeft,
-    ShotStuck, ShotUnstuck,
+    RegisterNode, ReorderVideo, ReportTelemetry, ResumeVideo, RetryVideo, SetBudget, SetHolds,
+    ShotLeft, ShotStuck, ShotUnstuck,
 };
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
@@ -96,6 +96,7 @@ pub struct SupervisorHandle {
     pub waiting: Recipient<GetWaiting>,
     pub pool_load: Recipient<GetPoolLoad>,
     pub budget: Recipient<SetBudget>,
+    pub holds: Recipient<SetHolds>,
     /// Where nodes register and report (local ones started by the farm, and agents').
     pub uplink: NodeUplink,
 }
@@ -119,6 +120,7 @@ where
         + Handler<GetWaiting>
         + Handler<GetPoolLoad>
         + Handler<SetBudget>
+        + Handler<SetHolds>
         + Handler<RegisterNode>
         + Handler<NodeStateChanged>
         + Handler<ReportTelemetry>,
@@ -141,6 +143,7 @@ where
             waiting: addr.clone().recipient(),
             pool_load: addr.clone().recipient(),
             budget: addr.clone().recipient(),
+            holds: addr.clone().recipient(),
             uplink: NodeUplink::from(addr),
         }
     }

@@ -17,5 +17,5 @@ pub use to_supervisor::{
     AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,
     EnqueueVideo, FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, JobStored,
     NodeStateChanged, PauseVideo, PreemptNode, RegisterNode, ReorderVideo, ReportTelemetry,
-    ResumeVideo, RetryVideo, SetBudget, ShotLeft, ShotStuck, ShotUnstuck,
+    ResumeVideo, RetryVideo, SetBudget, SetHolds, ShotLeft, ShotStuck, ShotUnstuck,
 };

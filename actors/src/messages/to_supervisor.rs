@@ -230,3 +230,12 @@ pub struct GetPoolLoad;
 pub struct SetBudget {
     pub view: BudgetView,
 }
+
+/// The operators' holds as last read from the holds store (on a hold or release made here, on
+/// every sweep of a shared store, and at start-up): the supervisor places nothing they hold
+/// (`placement::Gates`) and shows why on the queue view.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetHolds {
+    pub holds: shotfarm_core::holds::Holds,
+}

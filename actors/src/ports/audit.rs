@@ -40,6 +40,10 @@ pub enum AuditAction {
     Retry,
     /// The owner changed the video's priority or its place in their order (one per shot).
     Reorder,
+    /// An operator held a pool or a user (`target`, `reason`; no video, shot or prompt).
+    Hold,
+    /// An operator released a pool or a user they held (`target`, `reason`).
+    Release,
 }
 
 impl AuditAction {
@@ -53,6 +57,8 @@ impl AuditAction {
             Self::Resume => "resume",
             Self::Retry => "retry",
             Self::Reorder => "reorder",
+            Self::Hold => "hold",
+            Self::Release => "release",
         }
     }
 
@@ -66,6 +72,8 @@ impl AuditAction {
             "resume" => Some(Self::Resume),
             "retry" => Some(Self::Retry),
             "reorder" => Some(Self::Reorder),
+            "hold" => Some(Self::Hold),
+            "release" => Some(Self::Release),
             _ => None,
         }
     }
@@ -78,15 +86,28 @@ pub struct AuditRecord {
     /// Who acted: for an inference the video's owner (on whose behalf the node runs it), for a
     /// read the user or operator who read.
     pub who: String,
-    pub video_id: VideoId,
-    pub shot_id: ShotId,
+    /// The video and shot acted on (every action but an operator's `hold` and `release`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<VideoId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shot_id: Option<ShotId>,
     /// The node that ran the attempt (inference only).
     pub node_id: Option<NodeId>,
     /// The attempt handed to the node (inference only).
     pub attempt: Option<u32>,
+    /// The shot's model (empty for a hold or a release).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub model: String,
-    /// `hmac-sha256:<hex>` of the prompt under the farm's digest key.
+    /// `hmac-sha256:<hex>` of the prompt under the farm's digest key (empty for a hold or a
+    /// release, which concern no prompt).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub prompt_digest: String,
+    /// What a hold or a release is on: `pool:<name>` or `user:<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The operator's reason for a hold or a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// An entry as the log holds it.
@@ -198,7 +219,10 @@ impl AuditQuery {
     pub fn matches(&self, entry: &AuditEntry) -> bool {
         let r = &entry.record;
         self.who.as_ref().is_none_or(|w| &r.who == w)
-            && self.video.as_ref().is_none_or(|v| &r.video_id == v)
+            && self
+                .video
+                .as_ref()
+                .is_none_or(|v| r.video_id.as_ref() == Some(v))
             && self
                 .node
                 .as_ref()

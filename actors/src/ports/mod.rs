@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod audit;
 pub mod bus;
 pub mod executor;
+pub mod holds;
 pub mod media;
 pub mod node_provider;
 pub mod revocations;
@@ -24,6 +25,7 @@ pub use artifacts::{
 pub use audit::{AuditAction, AuditEntry, AuditId, AuditLog, AuditPage, AuditQuery, AuditRecord};
 pub use bus::{EventBus, Subscription};
 pub use executor::{ExecEvent, ExecHandle, ExecJob, Executor, StageInputs};
+pub use holds::HoldStore;
 pub use media::{Frames, MediaEncoder, MediaError, Stitched};
 pub use node_provider::{Inventory, NodeProvider, ProviderError};
 pub use revocations::Revocations;

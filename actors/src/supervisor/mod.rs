@@ -3,6 +3,7 @@
 
 mod adopt;
 mod control;
+mod holds;
 mod pool_load;
 mod registry;
 mod reorder;
@@ -101,8 +102,10 @@ pub struct Supervisor {
     /// The autoscaler's last word on budgets (shown on the cluster view).
     budget: Option<BudgetView>,
     /// What may not start at all (pools over their `high_only` budget threshold start no
-    /// `standard` shot); `plan` applies it.
+    /// `standard` shot; pools and owners an operator holds start nothing); `plan` applies it.
     gates: Gates,
+    /// The operators' holds, as last read from the holds store (`holds.rs`), for the queue view.
+    holds: shotfarm_core::holds::Holds,
     /// Story videos with jobs waiting on a stage, with what those jobs are blocked on: each of
     /// their jobs' final writes advances them (`stages.rs`) and recounts them.
     staged: HashMap<VideoId, Vec<stages::BlockedJobs>>,
@@ -137,6 +140,7 @@ impl Supervisor {
             preemptions_by_pool: BTreeMap::new(),
             budget: None,
             gates: Gates::open(),
+            holds: Default::default(),
             staged: HashMap::new(),
             paused: HashMap::new(),
             held_orders: HashMap::new(),

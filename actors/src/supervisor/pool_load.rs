@@ -125,6 +125,7 @@ impl Handler<SetBudget> for Supervisor {
     type Result = ();
 
     fn handle(&mut self, msg: SetBudget, ctx: &mut Context<Self>) {
+        // Only the budget's gate: the operators' holds are kept as they are (`holds.rs`).
         let gates = Gates {
             high_only: msg
                 .view
@@ -133,6 +134,7 @@ impl Handler<SetBudget> for Supervisor {
                 .filter(|(_, p)| p.state == shotfarm_core::autoscaler::BudgetState::HighOnly)
                 .map(|(pool, _)| pool.clone())
                 .collect(),
+            ..self.gates.clone()
         };
         self.budget = Some(msg.view);
         if gates != self.gates {

@@ -11,6 +11,7 @@ use chrono::Utc;
 
 use crate::messages::GetWaiting;
 use shotfarm_core::domain::Stage;
+use shotfarm_core::ids::OwnerId;
 use shotfarm_core::placement::{holds_slot, Requirement};
 use shotfarm_core::views::{PoolWaiting, WaitReason, WaitingClass, WaitingView};
 
@@ -98,21 +99,57 @@ pub fn reason_for<'a>(
     )
 }
 
+impl Supervisor {
+    /// Why jobs in `pool` (of `owner`, when that owner is held) wait, when an operator's hold
+    /// keeps them: the pool's hold first, since it holds them even once the owner is released.
+    fn held_reason(&self, pool: &str, owner: Option<&OwnerId>) -> Option<(WaitReason, String)> {
+        if let Some(h) = self.holds.pools.get(pool) {
+            return Some((
+                WaitReason::PoolHeld,
+                format!(
+                    "pool {pool} held by operator {} since {}: {}",
+                    h.by,
+                    h.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    h.reason
+                ),
+            ));
+        }
+        let owner = owner?;
+        let h = self.holds.users.get(owner)?;
+        Some((
+            WaitReason::UserHeld,
+            format!(
+                "user {owner} held by operator {} since {}: {}",
+                h.by,
+                h.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                h.reason
+            ),
+        ))
+    }
+}
+
 impl Handler<GetWaiting> for Supervisor {
     type Result = MessageResult<GetWaiting>;
 
     fn handle(&mut self, _: GetWaiting, _: &mut Context<Self>) -> Self::Result {
-        // Keyed so the answer is in a stable order: pool, stage, priority, model, pinned.
-        type Key = (String, Stage, String, String, bool);
+        // Keyed so the answer is in a stable order: pool, stage, priority, model, pinned, and
+        // the owner for a held owner's jobs (a class of their own, so the reason can name them).
+        type Key = (String, Stage, String, String, bool, Option<OwnerId>);
         let mut groups: BTreeMap<Key, (usize, &Requirement)> = BTreeMap::new();
         for q in self.queue.iter() {
             let stage = self.jobs.get(&q.shot).map(|j| j.stage).unwrap_or_default();
+            let held_owner = self
+                .holds
+                .users
+                .contains_key(&q.owner)
+                .then(|| q.owner.clone());
             let key = (
                 q.need.pool.clone(),
                 stage,
                 q.priority.as_str().to_owned(),
                 q.need.model.clone(),
                 q.need.on_demand_only,
+                held_owner,
             );
             groups.entry(key).or_insert((0, q.need.as_ref())).0 += 1;
         }
@@ -120,8 +157,11 @@ impl Handler<GetWaiting> for Supervisor {
         let classes: Vec<WaitingClass> = groups
             .into_iter()
             .map(
-                |((pool, stage, priority, model, on_demand_only), (shots, need))| {
-                    let (reason, detail) = reason_for(self.registry.up.values(), need);
+                |((pool, stage, priority, model, on_demand_only, owner), (shots, need))| {
+                    let (reason, detail) = match self.held_reason(&pool, owner.as_ref()) {
+                        Some(held) => held,
+                        None => reason_for(self.registry.up.values(), need),
+                    };
                     pools
                         .entry(pool.clone())
                         .or_default()
@@ -137,6 +177,7 @@ impl Handler<GetWaiting> for Supervisor {
                         shots,
                         reason,
                         detail,
+                        owner,
                     }
                 },
             )
@@ -158,6 +199,7 @@ impl Handler<GetWaiting> for Supervisor {
             classes,
             blocked_total,
             pools,
+            holds: self.holds.clone(),
             at: Utc::now(),
         })
     }

@@ -19,12 +19,14 @@ pub fn record(
     AuditRecord {
         action,
         who: who.into(),
-        shot_id: ShotId::for_video(&video, 0),
-        video_id: video,
+        shot_id: Some(ShotId::for_video(&video, 0)),
+        video_id: Some(video),
         node_id: node.map(NodeId::from),
         attempt: node.map(|_| n),
         model: "tiny-video".into(),
         prompt_digest: format!("hmac-sha256:{n:064x}"),
+        target: None,
+        reason: None,
     }
 }
 
@@ -115,7 +117,10 @@ pub async fn conformance(log: &dyn AuditLog) {
     };
     assert_eq!(
         drain(log, q).await,
-        expect(&|r| r.video_id.as_str() == "vid_b" && r.action == AuditAction::Inference)
+        expect(
+            &|r| r.video_id.as_ref().is_some_and(|v| v.as_str() == "vid_b")
+                && r.action == AuditAction::Inference
+        )
     );
     let q = AuditQuery {
         node: Some(NodeId::from("n2")),

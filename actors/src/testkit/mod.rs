@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod artifacts;
 pub mod audit;
+pub mod holds;
 pub mod once;
 pub mod revocations;
 pub mod store_bus;

@@ -63,3 +63,11 @@ mod artifacts {
         shotfarm_actors::testkit::artifacts::run_all(Arc::new(MemoryArtifacts::new()), "mem").await;
     }
 }
+
+#[actix_rt::test]
+async fn memory_holds_conform() {
+    use shotfarm_actors::adapters::MemoryHolds;
+    use shotfarm_actors::ports::HoldStore;
+    let one: Arc<dyn HoldStore> = Arc::new(MemoryHolds::new());
+    shotfarm_actors::testkit::holds::conformance(Arc::clone(&one), one).await;
+}

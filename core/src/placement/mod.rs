@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::domain::Priority;
-use crate::ids::{NodeId, ShotId};
+use crate::ids::{NodeId, OwnerId, ShotId};
 
 /// What a shot needs of a node. Shared by every shot of a model (an `Arc`), so comparing and
 /// hashing requirement classes in the hot loop is cheap.
@@ -114,13 +114,19 @@ pub struct Assignment {
 }
 
 /// What may start at all, whatever the room: plain data the supervisor sets from the autoscaler's
-/// budget view and [`plan`] applies, so the placement properties are tested with the gates on.
+/// budget view and the operators' holds, and [`plan`] applies, so the placement properties are
+/// tested with the gates on. A shot a gate holds stays queued as if it were not: it takes no
+/// room, and its owner keeps their fair-share standing (neither granted nor served a turn).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Gates {
-    /// Pools whose budget is spent (`high_only`): their `standard` shots stay queued, keeping
-    /// their owners' fair-share standing (a held shot is neither granted nor served a turn);
-    /// their `high` shots are still placed.
+    /// Pools whose budget is spent (`high_only`): their `standard` shots stay queued; their
+    /// `high` shots are still placed.
     pub high_only: HashSet<String>,
+    /// Pools an operator holds: none of their shots starts, whatever its priority (what runs
+    /// there keeps running).
+    pub held_pools: HashSet<String>,
+    /// Owners an operator holds: none of their shots starts, in any pool.
+    pub held_owners: HashSet<OwnerId>,
 }
 
 impl Gates {
@@ -129,9 +135,16 @@ impl Gates {
         Self::default()
     }
 
-    /// Whether a shot of `priority` in `pool` may start.
-    pub fn admits(&self, priority: Priority, pool: &str) -> bool {
-        priority == Priority::High || !self.high_only.contains(pool)
+    /// Whether a shot of `owner` with `priority` in `pool` may start.
+    pub fn admits(&self, owner: &OwnerId, priority: Priority, pool: &str) -> bool {
+        self.admits_pool(priority, pool) && !self.held_owners.contains(owner)
+    }
+
+    /// Whether a shot of `priority` in `pool` may start as far as its pool goes (the budget
+    /// and a pool hold).
+    pub fn admits_pool(&self, priority: Priority, pool: &str) -> bool {
+        (priority == Priority::High || !self.high_only.contains(pool))
+            && !self.held_pools.contains(pool)
     }
 }
 

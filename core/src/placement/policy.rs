@@ -5,9 +5,10 @@
 //! an owner, its shots in submission order. A shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
 //! get all their GPUs on one node or wait. On a node whose GPUs have slots (`slots_per_gpu`), a
-//! single-GPU shot takes one slot, filling a shared GPU before it starts another. [`Gates`] hold back what may not start at all (the
-//! `standard` shots of a pool over its budget) before any of that: a held shot takes no room and
-//! costs its owner no turn.
+//! single-GPU shot takes one slot, filling a shared GPU before it starts another. [`Gates`] hold
+//! back what may not start at all (the `standard` shots of a pool over its budget, every shot of
+//! a pool or an owner an operator holds) before any of that: a held shot takes no room and costs
+//! its owner no turn.
 
 use std::cmp::Reverse;
 use std::collections::btree_map;
@@ -50,7 +51,8 @@ pub fn plan(
     let mut clock = queue.clock();
 
     for lane in Lane::ALL {
-        // The budget gate holds whole classes (a class is one pool), and only in standard lanes.
+        // Pool gates hold whole classes (a class is one pool): the budget only in standard
+        // lanes, an operator's pool hold in every lane.
         let gated = lane.priority == Priority::Standard;
         // Classes of this lane that may still find room. When none can, the lane is skipped:
         // otherwise idle capacity that no waiting shot can use (another pool, a blocked model,
@@ -58,7 +60,7 @@ pub fn plan(
         let mut open = 0usize;
         for need in queue.classes(lane) {
             let id = classes.id(need);
-            if gated && classes.states[id].held {
+            if classes.states[id].held_in(gated) {
                 continue;
             }
             if classes.try_pick(id, nodes, &room).is_some() {
@@ -74,7 +76,8 @@ pub fn plan(
             Vec::with_capacity(waiting.len());
         let mut turns = Vec::with_capacity(waiting.len());
         for (owner, shots) in waiting {
-            if shots.is_empty() {
+            // A held owner's shots are passed over as if not queued: no turn is taken.
+            if shots.is_empty() || gates.held_owners.contains(owner) {
                 continue;
             }
             let held = in_use.get(owner).copied().unwrap_or(0);
@@ -104,7 +107,7 @@ pub fn plan(
             let Some((shot, id)) = line.by_ref().find_map(|s| {
                 let id = classes.id(&s.need);
                 let c = &classes.states[id];
-                let passed = c.blocked || (gated && c.held);
+                let passed = c.blocked || c.held_in(gated);
                 (!passed).then_some((s, id))
             }) else {
                 continue;
@@ -259,6 +262,15 @@ struct ClassState<'q> {
     blocked: bool,
     /// Its pool is `high_only` ([`Gates`]): its standard shots may not start.
     held: bool,
+    /// An operator holds its pool ([`Gates::held_pools`]): none of its shots may start.
+    pool_held: bool,
+}
+
+impl ClassState<'_> {
+    /// Whether the gates hold this class's shots in a lane (`standard`: a standard lane).
+    fn held_in(&self, standard: bool) -> bool {
+        self.pool_held || (standard && self.held)
+    }
 }
 
 /// Requirement classes met in this call. Shots usually share one `Arc` per class, so the
@@ -293,7 +305,8 @@ impl<'q> ClassTable<'q> {
                 warm: 0,
                 cold: 0,
                 blocked: false,
-                held: !gates.admits(Priority::Standard, &need.pool),
+                held: gates.high_only.contains(&need.pool),
+                pool_held: gates.held_pools.contains(&need.pool),
             });
             states.len() - 1
         });

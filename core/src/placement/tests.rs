@@ -282,6 +282,16 @@ fn idle_capacity_nobody_fits_places_nothing() {
 fn high_only(pools: &[&str]) -> Gates {
     Gates {
         high_only: pools.iter().map(|p| p.to_string()).collect(),
+        ..Gates::default()
+    }
+}
+
+/// Gates of an operator holding `pools` and `owners`.
+fn holding(pools: &[&str], owners: &[&str]) -> Gates {
+    Gates {
+        held_pools: pools.iter().map(|p| p.to_string()).collect(),
+        held_owners: owners.iter().map(|o| OwnerId(o.to_string())).collect(),
+        ..Gates::default()
     }
 }
 
@@ -346,6 +356,48 @@ fn a_held_shot_costs_its_owner_no_turn() {
         ["a-preview"],
         "{out:?}"
     );
+}
+
+#[test]
+fn a_held_pool_starts_nothing_not_even_high_and_other_pools_go_on() {
+    let mut q = PlacementQueue::new();
+    push(&mut q, "std", "a", Priority::Standard, req("m", 1));
+    push(&mut q, "high", "b", Priority::High, req("m", 1));
+    push(
+        &mut q,
+        "other",
+        "c",
+        Priority::Standard,
+        in_pool(req("m", 1), "preview"),
+    );
+    let mut preview = node("p1", 1, &[]);
+    preview.pool = "preview".into();
+    let nodes = [node("n1", 2, &[]), preview];
+    let out = plan(&q, &nodes, &HashMap::new(), &holding(&["video"], &[]));
+    let placed: Vec<&str> = out.iter().map(|a| a.shot.0.as_str()).collect();
+    assert_eq!(placed, ["other"], "{out:?}");
+    // Released: both start.
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(out.len(), 3, "{out:?}");
+}
+
+#[test]
+fn a_held_owner_starts_nothing_and_others_take_the_room_without_losing_turns() {
+    // a joined first and would go first; held, b and c share the two GPUs, one each.
+    let mut q = PlacementQueue::new();
+    push(&mut q, "a1", "a", Priority::High, req("m", 1));
+    push(&mut q, "a2", "a", Priority::Standard, req("m", 1));
+    push(&mut q, "b1", "b", Priority::Standard, req("m", 1));
+    push(&mut q, "b2", "b", Priority::Standard, req("m", 1));
+    push(&mut q, "c1", "c", Priority::Standard, req("m", 1));
+    let nodes = [node("n1", 2, &[])];
+    let out = plan(&q, &nodes, &HashMap::new(), &holding(&[], &["a"]));
+    let placed: HashSet<&str> = out.iter().map(|a| a.shot.0.as_str()).collect();
+    assert_eq!(placed, HashSet::from(["b1", "c1"]), "{out:?}");
+    // Released: a's high shot goes first again.
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(out[0].shot.0, "a1", "{out:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,18 +535,44 @@ fn build_queue(specs: &[(usize, bool, Requirement)], share: bool) -> PlacementQu
     q
 }
 
-/// Gates over the generators' two pools: usually none held, sometimes one, rarely both.
+/// Gates over the generators' two pools and owners: budgets usually not spent, sometimes in
+/// one pool, rarely both; an operator's hold on a pool or on an owner now and then.
 fn arb_gates() -> impl Strategy<Value = Gates> {
-    (prop::bool::weighted(0.4), prop::bool::weighted(0.3)).prop_map(|(video, preview)| {
-        let mut pools = Vec::new();
-        if video {
-            pools.push("video");
-        }
-        if preview {
-            pools.push("preview");
-        }
-        high_only(&pools)
-    })
+    (
+        prop::bool::weighted(0.4),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.15),
+        prop::collection::vec(prop::bool::weighted(0.15), OWNERS),
+    )
+        .prop_map(|(video, preview, hold_preview, held_owners)| {
+            let mut pools = Vec::new();
+            if video {
+                pools.push("video");
+            }
+            if preview {
+                pools.push("preview");
+            }
+            let mut gates = high_only(&pools);
+            if hold_preview {
+                gates.held_pools.insert("preview".into());
+            }
+            gates.held_owners = held_owners
+                .iter()
+                .enumerate()
+                .filter(|(_, &held)| held)
+                .map(|(i, _)| OwnerId(format!("o{i}")))
+                .collect();
+            gates
+        })
+}
+
+/// `gates` without the operators' holds (the budget's gate kept): what a release of every hold
+/// leaves.
+fn released(gates: &Gates) -> Gates {
+    Gates {
+        high_only: gates.high_only.clone(),
+        ..Gates::default()
+    }
 }
 
 fn config(cases: u32) -> ProptestConfig {
@@ -521,7 +599,9 @@ fn fits_by_hand(n: &NodeCapacity, need: &Requirement) -> bool {
 
 /// Whether `gates` let `s` start, written out again rather than trusting `Gates::admits`.
 fn admitted_by_hand(gates: &Gates, s: &QueuedShot) -> bool {
-    s.priority == Priority::High || !gates.high_only.contains(&s.need.pool)
+    (s.priority == Priority::High || !gates.high_only.contains(&s.need.pool))
+        && !gates.held_pools.contains(&s.need.pool)
+        && !gates.held_owners.contains(&s.owner)
 }
 
 /// Checks every single-plan property of `out` = `plan(queue, nodes, _, gates)`.
@@ -553,10 +633,11 @@ fn check_plan(
         prop_assert!(shot.is_some(), "{} is not queued", a.shot);
         let Some(shot) = shot else { continue };
         prop_assert!(placed.insert(&a.shot), "{} assigned twice", a.shot);
-        // The budget gate: no standard shot of a `high_only` pool starts.
+        // The gates: no standard shot of a `high_only` pool, and no shot of a held pool or of
+        // a held owner, starts.
         prop_assert!(
             admitted_by_hand(gates, shot),
-            "{} started though its pool is high_only",
+            "{} started though its pool is high_only or held, or its owner held",
             a.shot
         );
         let n = by_id.get(&a.node).copied();
@@ -758,6 +839,38 @@ proptest! {
         let gated = plan(&queue, &nodes, &in_use, &gates);
         prop_assert_eq!(&gated, &plan(&without, &nodes, &in_use, &Gates::open()));
         check_plan(&queue, &nodes, &gates, &gated)?;
+    }
+
+    #[test]
+    fn releasing_the_holds_restores_exactly_the_plan_without_them(
+        nodes in arb_cluster(),
+        specs in arb_shots(40),
+        share in any::<bool>(),
+        used in prop::collection::vec(0u32..4, OWNERS),
+        gates in arb_gates(),
+    ) {
+        // A hold changes no state the plan keeps: once released, the same queue is planned
+        // exactly as if it had never been held (the budget's gate still on), however long the
+        // hold lasted in between.
+        let queue = build_queue(&specs, share);
+        let in_use: HashMap<OwnerId, u32> = used
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+            .collect();
+        let open = released(&gates);
+        let never_held = plan(&queue, &nodes, &in_use, &open);
+        let held = plan(&queue, &nodes, &in_use, &gates);
+        check_plan(&queue, &nodes, &gates, &held)?;
+        let after_release = plan(&queue, &nodes, &in_use, &open);
+        prop_assert_eq!(&after_release, &never_held);
+        // And the hold only ever takes away: nothing it lets start is a held shot.
+        let queued: HashMap<&ShotId, &QueuedShot> = queue.iter().map(|s| (&s.shot, s)).collect();
+        for a in &held {
+            let s = queued[&a.shot];
+            prop_assert!(!gates.held_owners.contains(&s.owner), "{} of a held owner placed", a.shot);
+            prop_assert!(!gates.held_pools.contains(&s.need.pool), "{} of a held pool placed", a.shot);
+        }
     }
 
     #[test]

@@ -252,6 +252,10 @@ pub enum WaitReasonDoc {
     PinnedToOnDemand,
     ModelBlocklisted,
     WaitingForCapacity,
+    /// An operator holds the pool (`holds.pools` says who and why).
+    PoolHeld,
+    /// An operator holds the jobs' owner (`owner`; `holds.users` says who and why).
+    UserHeld,
 }
 
 /// `shotfarm_core::domain::Stage`: what a job does (a video of explicit shots has only `shot`).
@@ -279,6 +283,8 @@ pub struct WaitingClassDoc {
     shots: u64,
     reason: WaitReasonDoc,
     detail: String,
+    /// The held owner whose jobs these are (`user_held` only).
+    owner: Option<String>,
 }
 
 /// `shotfarm_core::views::StageWaiting`: one stage's waiting jobs in a pool.
@@ -315,7 +321,26 @@ pub struct WaitingDoc {
     blocked_total: u64,
     /// pool → its queued and blocked jobs by stage (only pools with something waiting).
     pools: BTreeMap<String, PoolWaitingDoc>,
+    /// The operators' holds this server applies (read on every sweep of a shared store).
+    holds: HoldsDoc,
     at: DateTime<Utc>,
+}
+
+/// `shotfarm_core::holds::Hold`: who placed it, why and when.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Hold)]
+pub struct HoldDoc {
+    by: String,
+    reason: String,
+    at: DateTime<Utc>,
+}
+
+/// `shotfarm_core::holds::Holds`: pool → hold, user → hold.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Holds)]
+pub struct HoldsDoc {
+    pools: BTreeMap<String, HoldDoc>,
+    users: BTreeMap<String, HoldDoc>,
 }
 
 /// What `GET /api/v1/autoscaler` answers.

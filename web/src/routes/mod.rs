@@ -6,6 +6,7 @@ pub mod autoscaler;
 pub mod cluster;
 pub mod credits;
 pub mod fallback;
+pub mod holds;
 pub mod nodes;
 pub mod operator;
 pub mod progress;

@@ -125,7 +125,8 @@ async fn read(
 ) -> Result<HttpResponse, ApiError> {
     let reader = farm.reader(caller.identity()).await?;
     let video = farm.video(reader, &VideoId::from(id.as_str())).await?;
-    Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
+    let held = farm.hold_note(&video).await?;
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user).held(held)))
 }
 
 #[utoipa::path(

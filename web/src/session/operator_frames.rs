@@ -226,6 +226,7 @@ impl serde::Serialize for WaitingJson<'_> {
         m.insert("classes", json!(self.0.classes));
         m.insert("blocked_total", json!(self.0.blocked_total));
         m.insert("pools", json!(self.0.pools));
+        m.insert("holds", json!(self.0.holds));
         m.serialize(s)
     }
 }

@@ -3,5 +3,6 @@
 
 mod accounts;
 mod audit;
+mod holds;
 mod revocations;
 mod store_bus;
