@@ -425,6 +425,9 @@ impl Settings {
                 "autoscaler.at_risk_share must be between 0 and 1 (a share of the latency objective), got {share}"
             ));
         }
+        self.autoscaler
+            .check_pool_objectives()
+            .map_err(SettingsError::Invalid)?;
         self.limits.check().map_err(SettingsError::Invalid)?;
         self.credits.check().map_err(SettingsError::Invalid)?;
         for (i, g) in self.node_groups.iter().enumerate() {

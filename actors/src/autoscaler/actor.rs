@@ -289,6 +289,11 @@ impl Evaluation {
                 .or(od_group)
                 .map(|g| g.gpus_per_node)
                 .unwrap_or(1),
+            // An LLM pool's nodes batch single-GPU jobs: capacity counts their slots.
+            slots_per_gpu: spot_group
+                .or(od_group)
+                .map(|g| g.slots_per_gpu)
+                .unwrap_or(1),
             min_nodes: scaling.min_nodes,
             max_spot_nodes: if spot_group.is_some() {
                 scaling.max_spot_nodes
@@ -303,11 +308,15 @@ impl Evaluation {
             spot_price_per_hour: spot_group.map(|g| g.price_per_hour).unwrap_or(0.0),
             on_demand_price_per_hour: od_group.map(|g| g.price_per_hour).unwrap_or(0.0),
         };
-        let objective = s.objective(if load.queued_high > 0 {
-            Priority::High
-        } else {
-            Priority::Standard
-        });
+        // The pool's own objective (its stage's share of a video's) where it has one.
+        let objective = s.pool_objective(
+            &pool,
+            if load.queued_high > 0 {
+                Priority::High
+            } else {
+                Priority::Standard
+            },
+        );
         // The decision works in modelled seconds (what operators configured and read in its
         // reasons): the supervisor's wall-clock figures are divided by the time factor.
         let since_growth = self
@@ -324,6 +333,7 @@ impl Evaluation {
         state.queued_gpu_s /= tf;
         state.pinned_gpu_s /= tf;
         state.running_gpu_s /= tf;
+        state.single_gpu_s /= tf;
         for n in &mut state.nodes {
             n.idle_s /= tf;
         }

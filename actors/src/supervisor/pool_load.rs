@@ -1,5 +1,6 @@
 //! The supervisor's answers to the autoscaler: each pool's queued and running work in GPU-seconds
-//! (wall-clock, after the time factor), its nodes' load, and its cost so far; and the budget gate
+//! (wall-clock, after the time factor; single-GPU jobs' apart, as slotted nodes share GPUs
+//! among them), its nodes' load, and its cost so far; and the budget gate
 //! it sets in return.
 
 use std::collections::BTreeMap;
@@ -58,6 +59,9 @@ impl Supervisor {
                 .or_insert_with(|| PoolLoad::new(&q.need.pool));
             load.state.queued_shots += 1;
             load.state.queued_gpu_s += gpu_s;
+            if q.need.gpus == 1 {
+                load.state.single_gpu_s += gpu_s;
+            }
             if q.need.on_demand_only {
                 load.state.pinned_gpu_s += gpu_s;
             }
@@ -72,11 +76,14 @@ impl Supervisor {
             let left = (self.expected_gpu_s(&job.spec)
                 - now.duration_since(started).as_secs_f64() * f64::from(job.need.gpus))
             .max(0.0);
-            pools
+            let state = &mut pools
                 .entry(job.need.pool.clone())
                 .or_insert_with(|| PoolLoad::new(&job.need.pool))
-                .state
-                .running_gpu_s += left;
+                .state;
+            state.running_gpu_s += left;
+            if job.need.gpus == 1 {
+                state.single_gpu_s += left;
+            }
         }
         for slot in self.registry.up.values() {
             let load = pools

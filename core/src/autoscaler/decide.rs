@@ -1,7 +1,8 @@
 //! The autoscaler's decision as a pure function over plain data: given each pool's queue, its
 //! nodes up and booting, the models' expected time per shot, the latency objective, boot delay,
 //! spot preemption rate, prices and the budget, how many nodes of which kind to add or which
-//! idle nodes to give back, each with its reason. Spot first; on-demand when spot is short, when
+//! idle nodes to give back, each with its reason. Capacity is GPU-seconds, where a slotted GPU
+//! runs several single-GPU jobs at once. Spot first; on-demand when spot is short, when
 //! shots are pinned to on-demand, or when spot alone would miss the objective.
 
 use serde::Serialize;
@@ -52,6 +53,9 @@ pub struct PoolState {
     pub queued_shots: usize,
     /// GPU-seconds left of the shots running now.
     pub running_gpu_s: f64,
+    /// Of the queued and running GPU-seconds, those of single-GPU jobs: a node whose GPUs have
+    /// slots ([`PoolPolicy::slots_per_gpu`]) runs that many of them on one GPU at once.
+    pub single_gpu_s: f64,
     pub nodes: Vec<NodeUsage>,
     /// Nodes asked for and not up yet, by kind.
     pub booting_spot: u32,
@@ -73,6 +77,9 @@ impl PoolState {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PoolPolicy {
     pub gpus_per_node: u32,
+    /// Single-GPU jobs one GPU of the pool's nodes runs at once (`[[node_groups]]
+    /// slots_per_gpu`; 1: a job holds its GPU whole). A job on more GPUs takes them whole.
+    pub slots_per_gpu: u32,
     pub min_nodes: u32,
     pub max_spot_nodes: u32,
     pub max_on_demand_nodes: u32,
@@ -125,6 +132,18 @@ fn node_yield(gpus: u32, kind: Kind, horizon_s: f64, o: &Objectives) -> f64 {
     }
 }
 
+/// The GPU time a second of the pool's work takes, on average: 1 for jobs that hold whole
+/// GPUs, `1 / slots_per_gpu` for single-GPU jobs on slotted nodes (that many share one GPU at
+/// once). Without it a slotted pool would be sized up to `slots_per_gpu` times too large.
+fn gpu_share_of_work(pool: &PoolState, policy: &PoolPolicy) -> f64 {
+    let total = pool.queued_gpu_s + pool.running_gpu_s;
+    if policy.slots_per_gpu <= 1 || total <= 0.0 {
+        return 1.0;
+    }
+    let single = (pool.single_gpu_s / total).clamp(0.0, 1.0);
+    1.0 - single * (1.0 - 1.0 / f64::from(policy.slots_per_gpu))
+}
+
 /// Decides the actions for one pool.
 pub fn decide(pool: &PoolState, policy: &PoolPolicy, o: &Objectives) -> Vec<Action> {
     let count = |k: Kind| pool.nodes.iter().filter(|n| n.kind == k).count() as u32;
@@ -160,7 +179,8 @@ pub fn decide(pool: &PoolState, policy: &PoolPolicy, o: &Objectives) -> Vec<Acti
         + node_yield(policy.gpus_per_node, Kind::Spot, horizon_s, o) * f64::from(pool.booting_spot);
     let have = f64::from(gpus_up) * horizon_s + booting_yield;
     let last_shot = pool.mean_queued_shot_s();
-    let need = (pool.queued_gpu_s + pool.running_gpu_s - last_shot).max(0.0);
+    let work = (pool.queued_gpu_s + pool.running_gpu_s - last_shot).max(0.0);
+    let need = work * gpu_share_of_work(pool, policy);
     // With no node up or booting, nothing will start the queue at all.
     let stranded = pool.queued_shots > 0 && gpus_up + booting_od + pool.booting_spot == 0;
     let mut deficit = if stranded {

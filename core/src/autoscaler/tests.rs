@@ -1,12 +1,17 @@
 //! Tests of the decision function: bursts scale up within one evaluation, idle pools scale down
 //! to their minimum, a steady load does not flap, spot shortage and pinned work fall back to
-//! on-demand, budgets stop growth.
+//! on-demand, budgets stop growth, a pool's own objective sizes it, slotted GPUs count their
+//! slots.
 
 use super::*;
+use crate::domain::Priority;
+use crate::settings::{AutoscalerSettings, PoolScaling};
+use std::time::Duration;
 
 fn policy() -> PoolPolicy {
     PoolPolicy {
         gpus_per_node: 1,
+        slots_per_gpu: 1,
         min_nodes: 2,
         max_spot_nodes: 16,
         max_on_demand_nodes: 8,
@@ -45,6 +50,7 @@ fn pool(nodes: Vec<NodeUsage>, queued_shots: usize, shot_s: f64) -> PoolState {
         pinned_gpu_s: 0.0,
         queued_shots,
         running_gpu_s: nodes.iter().filter(|n| n.busy_gpus > 0).count() as f64 * shot_s / 2.0,
+        single_gpu_s: 0.0,
         nodes,
         booting_spot: 0,
         booting_on_demand: 0,
@@ -252,7 +258,6 @@ fn an_idle_node_goes_back_soon_once_nothing_is_queued() {
 #[test]
 fn a_managed_pool_is_the_autoscalers_to_replace_any_other_the_supervisors() {
     use crate::settings::{PoolScaling, Settings, DEFAULT_TOML};
-    use std::time::Duration;
 
     let mut s = Settings::from_toml_str(DEFAULT_TOML).expect("shipped config");
     s.timing.replace_preempted_after = Duration::from_secs(7);
@@ -268,4 +273,116 @@ fn a_managed_pool_is_the_autoscalers_to_replace_any_other_the_supervisors() {
     s.autoscaler.enabled = true;
     assert_eq!(replacement(&s, "video"), Replacer::Autoscaler);
     assert_eq!(replacement(&s, "preview"), fixed);
+}
+
+/// An `llm` pool of one busy on-demand node, `scripts` 8 s scripts waiting, and the autoscaler's
+/// knobs (90 s boot, a 10 s period) as the actor shapes them for `objective_s`.
+fn scripts_waiting(scripts: usize, objective_s: f64) -> (PoolState, Objectives) {
+    let mut p = pool(vec![node("llm-1", Kind::OnDemand, true, 0.0)], scripts, 8.0);
+    p.pool = "llm".into();
+    let tuning = Tuning {
+        objective_s,
+        boot_delay_s: 90.0,
+        period_s: 10.0,
+        spot_preemption_rate: 0.05,
+        idle_before_release_s: 10.0,
+        cooldown_s: 90.0,
+    };
+    let o = shape(&p, &tuning, false, 3600.0, BudgetState::Ok);
+    (p, o)
+}
+
+fn llm_policy() -> PoolPolicy {
+    PoolPolicy {
+        min_nodes: 1,
+        ..policy()
+    }
+}
+
+#[test]
+fn a_pools_own_objective_grows_it_for_a_queue_that_fits_the_whole_objective() {
+    let mut s = AutoscalerSettings::default();
+    s.pools.insert(
+        "llm".into(),
+        PoolScaling {
+            objective: Some(Duration::from_secs(60)),
+            ..PoolScaling::default()
+        },
+    );
+    s.pools.insert("video".into(), PoolScaling::default());
+    let llm = s.pool_objective("llm", Priority::Standard).as_secs_f64();
+    let whole = s.pool_objective("video", Priority::Standard).as_secs_f64();
+    assert_eq!((llm, whole), (60.0, 900.0));
+    // 50 scripts (400 s of work) on one node: through well within 15 minutes, so the whole
+    // objective asks for nothing...
+    let (p, o) = scripts_waiting(50, whole);
+    assert!(decide(&p, &llm_policy(), &o).is_empty());
+    // ...but not within the pool's minute (planned on no less than two boots, 180 s): it grows.
+    let (p, o) = scripts_waiting(50, llm);
+    let actions = decide(&p, &llm_policy(), &o);
+    assert!(added(&actions, Kind::Spot) >= 2, "{actions:?}");
+    // A tighter priority objective still wins over a looser pool one.
+    s.pools.get_mut("llm").expect("llm").objective = Some(Duration::from_secs(600));
+    assert_eq!(s.pool_objective("llm", Priority::High), s.objective_high);
+    assert_eq!(
+        s.pool_objective("llm", Priority::Standard),
+        Duration::from_secs(600)
+    );
+}
+
+#[test]
+fn a_pool_without_its_own_objective_is_sized_as_before() {
+    let mut s = AutoscalerSettings::default();
+    s.pools.insert("llm".into(), PoolScaling::default());
+    for priority in [Priority::Standard, Priority::High] {
+        // Listed without an objective, or not listed at all: the priority's objective.
+        assert_eq!(s.pool_objective("llm", priority), s.objective(priority));
+        assert_eq!(s.pool_objective("image", priority), s.objective(priority));
+    }
+    for scripts in [10, 50, 200, 2000] {
+        let whole = s.objective(Priority::Standard).as_secs_f64();
+        let own = s.pool_objective("llm", Priority::Standard).as_secs_f64();
+        let (p, o) = scripts_waiting(scripts, whole);
+        let (q, o2) = scripts_waiting(scripts, own);
+        assert_eq!(
+            decide(&p, &llm_policy(), &o),
+            decide(&q, &llm_policy(), &o2)
+        );
+    }
+    // Only the 2000 scripts outgrow one node within 15 minutes.
+    let (p, o) = scripts_waiting(100, 900.0);
+    assert!(decide(&p, &llm_policy(), &o).is_empty());
+    let (p, o) = scripts_waiting(2000, 900.0);
+    assert!(added(&decide(&p, &llm_policy(), &o), Kind::Spot) > 0);
+}
+
+#[test]
+fn a_slotted_pool_counts_each_gpus_slots_for_single_gpu_jobs() {
+    // 1000 single-GPU scripts of 8 s (8000 s of work) against the whole objective.
+    let (mut p, o) = scripts_waiting(1000, 900.0);
+    p.single_gpu_s = p.queued_gpu_s + p.running_gpu_s;
+    let whole_gpus = added(&decide(&p, &llm_policy(), &o), Kind::Spot);
+    let slotted = PoolPolicy {
+        slots_per_gpu: 4,
+        ..llm_policy()
+    };
+    let four_slots = added(&decide(&p, &slotted, &o), Kind::Spot);
+    // Four scripts to a GPU: about a quarter of the nodes (whole nodes, so rounded up).
+    assert!(whole_gpus >= 4, "{whole_gpus}");
+    assert!(
+        four_slots >= 1 && four_slots <= whole_gpus.div_ceil(4),
+        "{four_slots} of {whole_gpus}"
+    );
+    // Jobs on several GPUs take them whole, slots or not: no saving for them.
+    let mut multi = p.clone();
+    multi.single_gpu_s = 0.0;
+    assert_eq!(
+        decide(&multi, &slotted, &o),
+        decide(&multi, &llm_policy(), &o)
+    );
+    // And on a node of one slot per GPU single-GPU work is sized as any other (today's sizing).
+    assert_eq!(
+        decide(&p, &llm_policy(), &o),
+        decide(&multi, &llm_policy(), &o)
+    );
 }

@@ -92,6 +92,41 @@ impl AutoscalerSettings {
         }
     }
 
+    /// The objective the autoscaler sizes `pool` by while `priority` is the most urgent work
+    /// waiting there: the pool's own `objective` (its stage's share of a video's objective) where
+    /// set and tighter, else the priority's whole objective.
+    pub fn pool_objective(&self, pool: &str, priority: Priority) -> Duration {
+        let whole = self.objective(priority);
+        self.pools
+            .get(pool)
+            .and_then(|p| p.objective)
+            .map_or(whole, |own| own.min(whole))
+    }
+
+    /// Why a pool's `objective` is not valid, if it is not: it must be above zero and, being a
+    /// stage's share of a video's objective, no longer than the whole (`objective_standard`).
+    pub fn check_pool_objectives(&self) -> Result<(), String> {
+        for (pool, p) in &self.pools {
+            let Some(own) = p.objective else { continue };
+            if own.is_zero() {
+                return Err(format!(
+                    "autoscaler.pools.{pool}.objective must be above 0s (unset it to size the \
+                     pool by the whole objective)"
+                ));
+            }
+            if own > self.objective_standard {
+                return Err(format!(
+                    "autoscaler.pools.{pool}.objective ({}) must not be longer than \
+                     autoscaler.objective_standard ({}): it is a stage's share of a video's \
+                     objective",
+                    humantime::format_duration(own),
+                    humantime::format_duration(self.objective_standard)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the autoscaler owns `pool`'s capacity (and so its spot replacement).
     pub fn manages(&self, pool: &str) -> bool {
         self.enabled && self.pools.contains_key(pool)
@@ -118,6 +153,12 @@ pub struct PoolScaling {
     pub spot_capacity: Option<u32>,
     /// This pool's budget (cost since start); unset: only the farm's applies.
     pub budget_usd: Option<f64>,
+    /// The pool's own latency objective, in modelled time: its stage's share of a video's
+    /// objective (a story's `script` on `llm` has seconds of the 15 minutes, not all of them).
+    /// The autoscaler sizes the pool so its waiting jobs are done within it (or within the
+    /// priority's objective, where that is tighter). Unset: the priority's objective.
+    #[serde(with = "super::humantime_serde_compat::option")]
+    pub objective: Option<Duration>,
 }
 
 impl Default for PoolScaling {
@@ -128,6 +169,7 @@ impl Default for PoolScaling {
             max_on_demand_nodes: 8,
             spot_capacity: None,
             budget_usd: None,
+            objective: None,
         }
     }
 }

@@ -209,3 +209,35 @@ fn the_llm_node_batches_scripts_and_slots_out_of_range_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_pools_own_objective_is_read_and_nonsense_is_refused() {
+    let with = |objective: &str| {
+        DEFAULT_TOML.replace(
+            "[autoscaler.pools.video]\n",
+            &format!(
+                "[autoscaler.pools.llm]\nobjective = \"{objective}\"\n\n[autoscaler.pools.video]\n"
+            ),
+        )
+    };
+    let s = Settings::from_toml_str(&with("60s")).expect("a minute for the llm pool");
+    assert_eq!(
+        s.autoscaler.pools["llm"].objective,
+        Some(std::time::Duration::from_secs(60))
+    );
+    assert_eq!(s.autoscaler.pools["video"].objective, None);
+    for (bad, why) in [
+        ("0s", "above 0s"),
+        ("16m", "objective_standard"),
+        ("soon", "objective"),
+    ] {
+        let err = Settings::from_toml_str(&with(bad)).expect_err(bad);
+        let shown = err.to_string();
+        assert!(shown.contains(why), "{bad}: {shown}");
+    }
+    let zero = Settings::from_toml_str(&with("0s")).expect_err("zero");
+    assert!(
+        zero.to_string().contains("autoscaler.pools.llm.objective"),
+        "{zero}"
+    );
+}

@@ -218,6 +218,7 @@ pub fn farm_settings(m: &PoolModel, tf: f64, steps: u32) -> anyhow::Result<Setti
             max_on_demand_nodes: m.policy.max_on_demand_nodes,
             spot_capacity: Some(m.spot_capacity),
             budget_usd: None,
+            objective: m.stage_objective_s.map(Duration::from_secs_f64),
         },
     )]);
     Ok(s)

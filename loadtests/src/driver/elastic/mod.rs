@@ -47,7 +47,12 @@ pub struct PoolModel {
     /// Spot nodes the cloud has for the pool.
     pub spot_capacity: u32,
     pub policy: PoolPolicy,
+    /// `tuning.objective_s` is the video's objective (what at-risk placement measures).
     pub tuning: Tuning,
+    /// The pool's own objective, its stage's share of the video's (the farm's
+    /// `[autoscaler.pools.<pool>] objective`): the autoscaler sizes the pool by it where it is
+    /// tighter. `None`: by the video's.
+    pub stage_objective_s: Option<f64>,
     /// `Some((spot, on_demand))`: a fixed pool up all month, no autoscaler.
     pub fixed: Option<(u32, u32)>,
     /// Place in the farm's order (`placement::plan`'s lanes, `Standing` and `Turns`): shots of
@@ -78,6 +83,8 @@ impl PoolModel {
             spot_capacity: 128,
             policy: PoolPolicy {
                 gpus_per_node: 1,
+                // The replay runs one job per node at a time.
+                slots_per_gpu: 1,
                 min_nodes: 0,
                 max_spot_nodes: 128,
                 max_on_demand_nodes: 64,
@@ -92,6 +99,7 @@ impl PoolModel {
                 idle_before_release_s: 10.0,
                 cooldown_s: 90.0,
             },
+            stage_objective_s: None,
             fixed: None,
             fair_share: true,
             at_risk_share: 0.6,
@@ -104,6 +112,13 @@ impl PoolModel {
             fixed: Some((spot, on_demand)),
             ..Self::seed(900.0)
         }
+    }
+
+    /// The objective the autoscaler sizes this pool by, as the actor picks it
+    /// (`AutoscalerSettings::pool_objective`): the stage's own where set and tighter.
+    pub fn sizing_objective_s(&self) -> f64 {
+        let whole = self.tuning.objective_s;
+        self.stage_objective_s.map_or(whole, |own| own.min(whole))
     }
 
     /// The cheapest an hour of this pool's machines can be had: spot where the cloud sells it

@@ -9,7 +9,9 @@ use std::collections::{HashMap, VecDeque};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use shotfarm_core::autoscaler::{decide, shape, Action, BudgetState, Kind, NodeUsage, PoolState};
+use shotfarm_core::autoscaler::{
+    decide, shape, Action, BudgetState, Kind, NodeUsage, PoolState, Tuning,
+};
 use shotfarm_core::domain::Priority;
 use shotfarm_core::placement::{Lane, Standing, Turns};
 
@@ -313,9 +315,13 @@ impl<'m> Pool<'m> {
         let state = self.state(t);
         let spot_count = self.spot_count();
         let spot_short = spot_count >= m.spot_capacity;
+        let tuning = Tuning {
+            objective_s: m.sizing_objective_s(),
+            ..m.tuning.clone()
+        };
         let objectives = shape(
             &state,
-            &m.tuning,
+            &tuning,
             spot_short,
             t - self.last_growth,
             BudgetState::Ok,

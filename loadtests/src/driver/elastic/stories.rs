@@ -20,6 +20,17 @@ pub const STITCH_S: f64 = 2.0;
 pub const CPU_SLOTS: u32 = 4;
 pub const CPU_PRICE: f64 = 0.17;
 
+/// The `llm` pool's own objective for a video of objective `objective_s` whose shots take
+/// `shot_s`: the script's share of it in proportion to its run time on the video's critical path
+/// (script, reference, one shot, stitch back to back): 8 s of 193 s, so 37 s of 900 s. Sized by
+/// the whole objective, the pool never grows while its queue fits within 15 minutes, and every
+/// script waiting delays its video's shots by as much (BENCHMARKS.md, "Story videos across the
+/// pools"). `decide` plans on no less than two boots (180 s), so in effect the pool is sized to
+/// clear its queue within that.
+pub fn script_objective_s(objective_s: f64, shot_s: f64) -> f64 {
+    objective_s * SCRIPT_S / (SCRIPT_S + REFERENCE_S + shot_s + STITCH_S)
+}
+
 /// A story video's pools, in stage order.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct StoryModel {
@@ -30,8 +41,9 @@ impl StoryModel {
     /// The seed's story pipeline around `video` (its tuning and placement shared by every
     /// pool): `llm` on A100s ($1.10 spot / $3.67 on demand) and `image` on A10Gs ($1.00 on
     /// demand; the seed gives no A10G spot price, so that pool buys on demand only), both
-    /// autoscaled with at least one node (the decision keeps the minimum on demand), and the
-    /// fixed stitch machine.
+    /// autoscaled with at least one node (the decision keeps the minimum on demand), the `llm`
+    /// pool by the script's share of the objective ([`script_objective_s`]), and the fixed
+    /// stitch machine.
     pub fn seed(video: PoolModel) -> Self {
         let llm = PoolModel {
             pool: "llm".into(),
@@ -48,6 +60,7 @@ impl StoryModel {
                 max_on_demand_nodes: 8,
                 ..video.policy.clone()
             },
+            stage_objective_s: Some(script_objective_s(video.tuning.objective_s, video.shot_s)),
             fixed: None,
             ..video.clone()
         };
@@ -63,6 +76,7 @@ impl StoryModel {
             spot_capacity: 0,
             policy: shotfarm_core::autoscaler::PoolPolicy {
                 gpus_per_node: 1,
+                slots_per_gpu: 1,
                 min_nodes: 1,
                 max_spot_nodes: 0,
                 max_on_demand_nodes: 16,
@@ -103,6 +117,7 @@ impl StoryModel {
             spot_capacity: 0,
             policy: shotfarm_core::autoscaler::PoolPolicy {
                 gpus_per_node: 1,
+                slots_per_gpu: 1,
                 min_nodes: CPU_SLOTS,
                 max_spot_nodes: 0,
                 max_on_demand_nodes: CPU_SLOTS,
@@ -123,9 +138,16 @@ impl StoryModel {
             .map(|m| match m.fixed {
                 Some((s, o)) if s > 0 => format!("{} {o} on-demand + {s} spot", m.pool),
                 Some((_, o)) => format!("{} {o} on-demand", m.pool),
-                None => format!("{} autoscaled (min {})", m.pool, m.policy.min_nodes),
+                None => match m.stage_objective_s {
+                    Some(own) => format!(
+                        "{} autoscaled (min {}, {own:.0} s stage objective)",
+                        m.pool, m.policy.min_nodes
+                    ),
+                    None => format!("{} autoscaled (min {})", m.pool, m.policy.min_nodes),
+                },
             })
             .collect();
+        // The video's objective (every stage carries it; a stage's own is in its pool's label).
         let objective = self.stages.first().map_or(0.0, |m| m.tuning.objective_s);
         if self.stages.iter().any(|m| m.fixed.is_none()) {
             format!("stories, {}; {objective:.0} s objective", pools.join(", "))
@@ -245,5 +267,48 @@ mod tests {
         for p in &r.pools[..2] {
             assert!(p.hours_paid_on_demand >= 24.0 - 0.1, "{p:?}");
         }
+    }
+
+    /// 80 story videos at once, an hour in (the llm pool has its one node up): 640 s of
+    /// scripts, within the whole 900 s objective but far past the script's share of it.
+    fn burst() -> Traffic {
+        Traffic {
+            arrivals: vec![3_600.0; 80],
+            owners: (0..80).collect(),
+            per_day: vec![80],
+            peak_dau: 80,
+        }
+    }
+
+    #[test]
+    fn the_llm_pool_grows_for_a_burst_of_scripts_by_its_stage_objective() {
+        let video = PoolModel::seed(900.0);
+        let staged = StoryModel::seed(video.clone());
+        let own = staged.stages[0]
+            .stage_objective_s
+            .expect("llm's own objective");
+        assert!((own - 900.0 * 8.0 / 193.0).abs() < 1e-9, "{own}");
+        assert!(
+            staged.label().contains("37 s stage objective"),
+            "{}",
+            staged.label()
+        );
+        let mut whole = staged.clone();
+        whole.stages[0].stage_objective_s = None;
+        let (a, b) = (
+            replay_stories(&staged, burst(), 7),
+            replay_stories(&whole, burst(), 7),
+        );
+        assert_eq!((a.videos_completed, b.videos_completed), (80, 80));
+        let (llm_a, llm_b) = (&a.pools[0], &b.pools[0]);
+        // Sized by the whole objective, the one node works through the 80 scripts alone...
+        assert_eq!(llm_b.peak_nodes, 1, "{llm_b:?}");
+        assert!(llm_b.wait_s.max >= 79.0 * SCRIPT_S - 1e-6, "{llm_b:?}");
+        // ...by the script's share, the pool grows and the last script waits less.
+        assert!(llm_a.peak_nodes > 1, "{llm_a:?}");
+        assert!(
+            llm_a.wait_s.max < llm_b.wait_s.max,
+            "{llm_a:?} vs {llm_b:?}"
+        );
     }
 }
