@@ -5,6 +5,7 @@
 mod conformance;
 mod heartbeat;
 mod poll;
+mod puppet;
 mod slots;
 mod stuck;
 mod waiting_stages;

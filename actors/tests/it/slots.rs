@@ -3,83 +3,23 @@
 //! the node view and in the waiting reasons; a job that leaves (preempted or cancelled) frees its
 //! own slot only, and the jobs sharing the GPU are charged for it at most once across them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::prelude::*;
-
 use crate::poll::{until, until_view};
+use crate::puppet;
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::farm::Identity;
-use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
-use shotfarm_actors::ports::{ExecEvent, ExecJob, Store};
+use shotfarm_actors::messages::ShotReport;
+use shotfarm_actors::ports::{ExecEvent, Store};
 use shotfarm_actors::{Farm, NewVideo};
-use shotfarm_core::domain::{GpuSpec, NodeSpec, ShotSpec};
+use shotfarm_core::domain::ShotSpec;
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::NodeView;
 
 const SLOTS: u32 = 3;
 const PRICE_PER_HOUR: f64 = 3.6;
-
-/// What the puppet node was told: runs (with whom to report to) and cancellations.
-#[derive(Default)]
-struct Told {
-    runs: Vec<(ExecJob, Recipient<ShotReport>)>,
-    cancels: Vec<(ShotId, u32)>,
-}
-
-/// A one-GPU node of `SLOTS` slots that runs nothing by itself: the test speaks for it.
-struct PuppetNode {
-    uplink: NodeUplink,
-    told: Arc<Mutex<Told>>,
-}
-
-impl Actor for PuppetNode {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        self.uplink.register.do_send(RegisterNode {
-            spec: NodeSpec {
-                id: NodeId::from("batcher"),
-                pool: "video".into(),
-                provider: "test".into(),
-                spot: false,
-                price_per_hour: PRICE_PER_HOUR,
-                gpus: vec![GpuSpec {
-                    index: 0,
-                    model: "A100-80GB".into(),
-                    memory_mb: 81920,
-                }],
-                slots_per_gpu: SLOTS,
-            },
-            handle: ctx.address().recipient(),
-            group: None,
-        });
-    }
-}
-
-impl Handler<NodeCommand> for PuppetNode {
-    type Result = ();
-    fn handle(&mut self, cmd: NodeCommand, _: &mut Context<Self>) {
-        let mut told = self.told.lock().expect("lock");
-        match cmd {
-            NodeCommand::Run { job, reporter } => {
-                // Started at once, as an executor would report it.
-                reporter.do_send(ShotReport {
-                    node: NodeId::from("batcher"),
-                    event: ExecEvent::Started {
-                        shot: job.shot.clone(),
-                        attempt: job.attempt,
-                    },
-                    preempted: false,
-                });
-                told.runs.push((*job, reporter));
-            }
-            NodeCommand::Cancel { shot, attempt } => told.cancels.push((shot, attempt)),
-            _ => {}
-        }
-    }
-}
 
 /// The jobs the node view shows on GPU 0.
 fn on_gpu(view: &NodeView) -> Vec<ShotId> {
@@ -111,13 +51,12 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
         Arc::new(TimingExecutor::new(settings.timing.time_factor)),
     )
     .expect("farm");
-    let told = Arc::new(Mutex::new(Told::default()));
-    PuppetNode {
-        uplink: farm.node_uplink(),
-        told: told.clone(),
-    }
-    .start();
-    until_view(&farm, "batcher", "the node to register", |_| true).await;
+    let told = puppet::start(
+        &farm,
+        puppet::one_gpu("batcher", SLOTS, PRICE_PER_HOUR),
+        true,
+    )
+    .await;
 
     // Five single-GPU shots of five owners on one GPU of three slots.
     let window_start = Instant::now();
@@ -143,7 +82,7 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
             .expect("submit");
         videos.push((video.id.clone(), video.shots[0].id.clone()));
     }
-    let runs = |t: &Told| -> Vec<(ShotId, u32, Vec<u32>)> {
+    let runs = |t: &puppet::Told| -> Vec<(ShotId, u32, Vec<u32>)> {
         t.runs
             .iter()
             .map(|(j, _)| (j.shot.clone(), j.attempt, j.gpus.clone()))

@@ -4,67 +4,18 @@
 //! stalled attempt (`timing.stuck_*`) the old attempt is no longer shown, and the next attempt,
 //! which never starts, is shown in its turn.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
-
 use crate::poll::{until, until_view};
+use crate::puppet;
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
-use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
-use shotfarm_actors::ports::{ExecEvent, ExecJob};
+use shotfarm_actors::messages::ShotReport;
+use shotfarm_actors::ports::ExecEvent;
 use shotfarm_actors::{Farm, NewVideo};
-use shotfarm_core::domain::{GpuSpec, NodeSpec, ShotSpec};
-use shotfarm_core::ids::{NodeId, OwnerId, ShotId};
+use shotfarm_core::domain::ShotSpec;
+use shotfarm_core::ids::{NodeId, OwnerId};
 use shotfarm_core::settings::Settings;
-
-/// What the puppet node was told: runs (with whom to report to) and cancellations.
-#[derive(Default)]
-struct Told {
-    runs: Vec<(ExecJob, Recipient<ShotReport>)>,
-    cancels: Vec<(ShotId, u32)>,
-}
-
-/// A node that runs nothing by itself: the test speaks for it, step by step.
-struct PuppetNode {
-    uplink: NodeUplink,
-    told: Arc<Mutex<Told>>,
-}
-
-impl Actor for PuppetNode {
-    type Context = Context<Self>;
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        self.uplink.register.do_send(RegisterNode {
-            spec: NodeSpec {
-                id: NodeId::from("puppet"),
-                pool: "video".into(),
-                provider: "test".into(),
-                spot: false,
-                price_per_hour: 1.0,
-                gpus: vec![GpuSpec {
-                    index: 0,
-                    model: "A100-80GB".into(),
-                    memory_mb: 81920,
-                }],
-                slots_per_gpu: 1,
-            },
-            handle: ctx.address().recipient(),
-            group: None,
-        });
-    }
-}
-
-impl Handler<NodeCommand> for PuppetNode {
-    type Result = ();
-    fn handle(&mut self, cmd: NodeCommand, _: &mut Context<Self>) {
-        let mut told = self.told.lock().expect("lock");
-        match cmd {
-            NodeCommand::Run { job, reporter } => told.runs.push((*job, reporter)),
-            NodeCommand::Cancel { shot, attempt } => told.cancels.push((shot, attempt)),
-            _ => {}
-        }
-    }
-}
 
 #[actix_rt::test]
 async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
@@ -85,13 +36,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
         Arc::new(TimingExecutor::new(settings.timing.time_factor)),
     )
     .expect("farm");
-    let told = Arc::new(Mutex::new(Told::default()));
-    PuppetNode {
-        uplink: farm.node_uplink(),
-        told: told.clone(),
-    }
-    .start();
-    until_view(&farm, "puppet", "the puppet to register", |_| true).await;
+    let told = puppet::start(&farm, puppet::one_gpu("puppet", 1, 1.0), false).await;
     let video = farm
         .submit(
             OwnerId::from("alice"),
