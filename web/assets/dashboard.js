@@ -287,7 +287,11 @@ function upsertNode(patch, seed) {
   const simulated = (d.gpus || []).some((g) => g.source === "simulated");
   p.sim.hidden = !simulated;
   const g0 = (d.gpus || [])[0];
-  setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h`);
+  // A dedicated node says whose it is: it runs only those tenants' work.
+  const reserved = d.reserved_for || [];
+  const owners = reserved.length ? ` · reserved for ${reserved.join(", ")}` : "";
+  setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h${owners}`);
+  n.el.dataset.reserved = reserved.join(",");
   const age = d.heartbeat_age_s;
   setText(p.hb, age === null || age === undefined ? "no heartbeat yet" : `heartbeat ${age.toFixed(1)} s ago`);
   const stale = age !== null && age !== undefined && age > 5;
@@ -472,6 +476,7 @@ const REASONS = {
   waiting_for_capacity: "waiting for capacity",
   pool_held: "pool held by an operator",
   user_held: "user held by an operator",
+  reserved_for_others: "nodes reserved for other tenants",
 };
 // One row per waiting class (pool, stage, priority, model, pinning) and per pool and stage of
 // story jobs not ready yet (blocked on an earlier stage: not in the queue).
@@ -490,12 +495,13 @@ function waiting(w) {
     return r;
   };
   for (const c of w.classes) {
-    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only, c.owner || ""].join("|"));
+    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only, c.owner || "", c.tenant || ""].join("|"));
     const td = r.children;
     setText(td[0], c.pool);
     setText(td[1], c.stage || "shot");
     setText(td[2], c.priority);
-    setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
+    setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : "") + (c.tenant ? ` · org ${c.tenant}` : ""));
+    r.dataset.tenant = c.tenant || "";
     setText(td[4], String(c.shots));
     setText(td[5], (REASONS[c.reason] || c.reason) + (c.owner ? ` (${c.owner})` : ""));
     td[5].title = c.detail;

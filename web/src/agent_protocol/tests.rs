@@ -25,6 +25,7 @@ fn hello() -> Hello {
         spot: true,
         price_per_hour: 2.2,
         slots_per_gpu: 1,
+        reserved_for: vec![],
         gpus: vec![gpu(0), gpu(1)],
         telemetry: TelemetrySourceKind::Simulated,
         executor: "timing-model".into(),
