@@ -72,7 +72,8 @@ fn nodes_of(video: &Value) -> Vec<String> {
 
 #[test]
 fn a_tenants_videos_prefer_its_reserved_node_and_nobody_elses_ever_lands_there() {
-    let groups = format!("[{}, {}]", group(r#", reserved_for = ["acme"]"#), group(""));
+    // The shared group first, so a node picked by its order alone would be the shared one.
+    let groups = format!("[{}, {}]", group(""), group(r#", reserved_for = ["acme"]"#));
     let s = Server::start(&[("SHOTFARM_NODE_GROUPS", &groups)]);
     let reserved = node_reserved(&s, &["acme"]);
     let shared = node_reserved(&s, &[]);
