@@ -245,3 +245,46 @@ fn shotfarm_token_mints_an_org_and_refuses_a_bad_one() {
         .expect("a valid token");
     assert_eq!(claims.org.as_deref(), Some("acme"));
 }
+
+#[test]
+fn an_agent_started_reserved_for_a_tenant_runs_its_work_and_nobody_elses() {
+    let mut env = support::agent::agent_env("2s");
+    env.push(("SHOTFARM_TIMING__TIME_FACTOR", "0.005"));
+    let s = Server::start(&env);
+    let mut cmd = support::agent::agent_command(&s.base, "0.005");
+    cmd.args([
+        "--token",
+        &s.node_token("gpu-acme-1"),
+        "--pool",
+        "video",
+        "--reserved-for",
+        "acme,beta",
+    ]);
+    for (k, v) in support::agent::agent_env("2s") {
+        cmd.env(k, v);
+    }
+    let _agent = support::process::LoggedChild::spawn("agent", &mut cmd);
+    let node = s.wait_node("gpu-acme-1", "ready");
+    assert_eq!(
+        node["reserved_for"],
+        serde_json::json!(["acme", "beta"]),
+        "{node:#}"
+    );
+
+    let plain = token_of(&s, "bob", None);
+    let waiting = s.submit(&plain, &support::video(1, MODEL));
+    let acme = token_of(&s, "alice", Some("acme"));
+    let v = s.submit(&acme, &support::video(1, MODEL));
+    let done = s.wait_final(&acme, v["id"].as_str().expect("id"));
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(nodes_of(&done), ["gpu-acme-1"], "{done:#}");
+    let id = waiting["id"].as_str().expect("id");
+    let v: Value = s
+        .get(&format!("/api/v1/videos/{id}"), &plain)
+        .json()
+        .expect("json");
+    assert_eq!(
+        v["state"], "queued",
+        "work of no tenant never runs there: {v:#}"
+    );
+}
