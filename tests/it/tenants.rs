@@ -288,3 +288,64 @@ fn an_agent_started_reserved_for_a_tenant_runs_its_work_and_nobody_elses() {
         "work of no tenant never runs there: {v:#}"
     );
 }
+
+/// The dashboard in Chromium: the reserved node's card names its tenants (and keeps its
+/// `simulated` label), the shared one has no such badge, and a waiting tenant's row says its
+/// nodes are reserved for others (tests/browser/dashboard-tenants.mjs).
+#[test]
+fn the_dashboard_shows_whose_a_node_is_and_why_a_tenants_work_waits() {
+    support::browser::require_chromium();
+
+    // The only video node is reserved; a shared node stands in another pool, so gamma's video
+    // work waits because of the reservation alone.
+    let groups = format!(
+        "[{}, {}]",
+        group(r#", reserved_for = ["acme", "beta"]"#),
+        group("").replace(r#""video""#, r#""cpu""#)
+    );
+    let s = Server::start(&[("SHOTFARM_NODE_GROUPS", &groups)]);
+    let (reserved, shared) = ("video-od-1".to_owned(), "cpu-od-1".to_owned());
+    let node = s.wait_node(&reserved, "ready");
+    assert_eq!(
+        node["reserved_for"],
+        serde_json::json!(["acme", "beta"]),
+        "{node:#}"
+    );
+    s.wait_node(&shared, "ready");
+    let ops = s.operator();
+    let gamma = token_of(&s, "dave", Some("gamma"));
+    s.submit(&gamma, &support::video(1, MODEL));
+
+    let report = support::browser::run_driver(
+        "dashboard-tenants.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+            ("SHOTFARM_RESERVED_NODE", &reserved),
+            ("SHOTFARM_SHARED_NODE", &shared),
+            ("SHOTFARM_WAITING_TENANT", &"gamma"),
+        ],
+    );
+    assert_eq!(report["ok"], true, "{report:#}");
+    let text = |k: &str| report[k].as_str().unwrap_or_default().to_owned();
+    assert_eq!(text("reserved_badge"), "reserved: acme, beta");
+    assert!(
+        text("reserved_title").contains("Runs only the work of acme, beta"),
+        "{report:#}"
+    );
+    assert_eq!(text("reserved_data"), "acme,beta");
+    assert_eq!(text("reserved_simulated"), "simulated");
+    assert_eq!(report["shared_badge_hidden"], true, "{report:#}");
+    let row: Vec<String> = report["row"]
+        .as_array()
+        .expect("row")
+        .iter()
+        .map(|c| c.as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(row[3], format!("{MODEL} · org gamma"), "{report:#}");
+    assert_eq!(row[5], "nodes reserved for other tenants", "{report:#}");
+    assert!(
+        text("row_detail").contains("reserved for other tenants (acme, beta)"),
+        "{report:#}"
+    );
+}

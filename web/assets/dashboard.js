@@ -179,7 +179,10 @@ function buildNode(id) {
   sim.hidden = true;
   const stuck = el("span", "badge stuck");
   stuck.hidden = true;
-  badges.append(state, kind, sim, stuck);
+  // A dedicated node: it runs only its tenants' work (reserved_for), shown beside its kind.
+  const reserved = el("span", "badge reserved");
+  reserved.hidden = true;
+  badges.append(state, kind, reserved, sim, stuck);
   head.append(name, badges);
   const meta = el("p", "node-meta muted");
   const facts = el("p", "node-facts");
@@ -214,7 +217,7 @@ function buildNode(id) {
   card.append(head, meta, facts, blocked, charts, actions);
   const fleet = el("span", "fleet-node");
   fleet.dataset.nodeId = id;
-  return { el: card, fleet, cells: [], parts: { state, kind, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+  return { el: card, fleet, cells: [], parts: { state, kind, reserved, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
 }
 
 // Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
@@ -287,10 +290,14 @@ function upsertNode(patch, seed) {
   const simulated = (d.gpus || []).some((g) => g.source === "simulated");
   p.sim.hidden = !simulated;
   const g0 = (d.gpus || [])[0];
+  setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h`);
   // A dedicated node says whose it is: it runs only those tenants' work.
   const reserved = d.reserved_for || [];
-  const owners = reserved.length ? ` · reserved for ${reserved.join(", ")}` : "";
-  setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h${owners}`);
+  p.reserved.hidden = reserved.length === 0;
+  setText(p.reserved, reserved.length ? `reserved: ${reserved.join(", ")}` : "");
+  p.reserved.title = reserved.length
+    ? `Runs only the work of ${reserved.join(", ")} (their tokens' org); theirs overflows to shared nodes when it is full`
+    : "";
   n.el.dataset.reserved = reserved.join(",");
   const age = d.heartbeat_age_s;
   setText(p.hb, age === null || age === undefined ? "no heartbeat yet" : `heartbeat ${age.toFixed(1)} s ago`);
