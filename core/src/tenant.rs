@@ -48,6 +48,14 @@ pub fn serves(reserved_for: &[String], tenant: Option<&str>) -> bool {
     reserved_for.is_empty() || tenant.is_some_and(|t| reserved_for.iter().any(|r| r == t))
 }
 
+/// Whether two reservations name the same tenants (in any order): the autoscaler counts a
+/// node as its pool's capacity only when it is reserved as the nodes it launches there are
+/// (`[autoscaler.pools.P] reserved_for`; both empty for a shared pool), since a node reserved
+/// otherwise runs other demand than the pool's.
+pub fn same_reservation(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|t| b.contains(t))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +95,15 @@ mod tests {
         assert!(serves(&acme, Some("acme")));
         assert!(!serves(&acme, Some("beta")));
         assert!(!serves(&acme, None));
+    }
+
+    #[test]
+    fn reservations_are_the_same_whatever_their_order() {
+        let list = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(same_reservation(&[], &[]));
+        assert!(same_reservation(&list(&["a", "b"]), &list(&["b", "a"])));
+        assert!(!same_reservation(&list(&["a"]), &[]));
+        assert!(!same_reservation(&[], &list(&["a"])));
+        assert!(!same_reservation(&list(&["a", "b"]), &list(&["a", "c"])));
     }
 }

@@ -349,3 +349,105 @@ fn the_dashboard_shows_whose_a_node_is_and_why_a_tenants_work_waits() {
         "{report:#}"
     );
 }
+
+/// An autoscaled pool reserved for `acme` (`[autoscaler.pools.video] reserved_for`): the nodes
+/// it starts are acme's, work of no tenant (which no such node may run) is not demand that grows
+/// it, while acme's burst does.
+#[test]
+fn an_autoscaled_reserved_pool_grows_for_its_tenant_only() {
+    let s = support::autoscaled(&[(
+        "SHOTFARM_AUTOSCALER__POOLS",
+        r#"{ video = { min_nodes = 1, max_spot_nodes = 6, max_on_demand_nodes = 2, reserved_for = ["acme"] } }"#,
+    )]);
+    let ops = s.operator();
+    let cluster = |c: &Value| c["gpus_total"].as_u64().unwrap_or(0);
+    s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(10), |c| {
+        cluster(c) == 1
+    });
+    let first = s.nodes();
+    let video_nodes = |nodes: &[Value]| -> Vec<Value> {
+        nodes
+            .iter()
+            .filter(|n| n["pool"] == "video" && n["state"] == "ready")
+            .cloned()
+            .collect()
+    };
+    let up = video_nodes(&first);
+    assert_eq!(up.len(), 1, "{first:#?}");
+    assert_eq!(
+        up[0]["reserved_for"],
+        serde_json::json!(["acme"]),
+        "{:#}",
+        up[0]
+    );
+
+    // A burst of work of no tenant: it waits, the reason says why, and the pool does not grow
+    // for it (while acme's one shot runs through on the reserved node, ticks of the autoscaler
+    // go by).
+    let plain = token_of(&s, "bob", None);
+    let stranded: Vec<String> = (0..3)
+        .map(|_| {
+            s.submit(&plain, &support::video(8, MODEL))["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    s.wait_for("/api/v1/queue", &ops, Duration::from_secs(10), |q| {
+        q["classes"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["reason"] == "reserved_for_others"))
+    });
+    let acme = token_of(&s, "alice", Some("acme"));
+    let one = s.submit(&acme, &support::video(1, MODEL));
+    let done = s.wait_final(&acme, one["id"].as_str().expect("id"));
+    assert_eq!(done["state"], "completed", "{done:#}");
+    let log: Value = s.get("/api/v1/autoscaler", &ops).json().expect("json");
+    let adds = |log: &Value| {
+        log["decisions"].as_array().map_or(0, |d| {
+            d.iter().filter(|d| d["action"]["action"] == "add").count()
+        })
+    };
+    assert_eq!(
+        adds(&log),
+        0,
+        "nothing added for work no added node could run: {log:#}"
+    );
+
+    // acme's burst grows the pool, with nodes reserved for acme, and completes.
+    let burst: Vec<String> = (0..3)
+        .map(|_| {
+            s.submit(&acme, &support::video(8, MODEL))["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
+        })
+        .collect();
+    s.wait_for("/api/v1/cluster", &ops, Duration::from_secs(20), |c| {
+        cluster(c) >= 3
+    });
+    for id in &burst {
+        let done = s.wait_final(&acme, id);
+        assert_eq!(done["state"], "completed", "{done:#}");
+    }
+    let nodes = s.nodes();
+    let grown: Vec<Value> = nodes
+        .iter()
+        .filter(|n| n["pool"] == "video")
+        .cloned()
+        .collect();
+    assert!(grown.len() >= 3, "{nodes:#?}");
+    assert!(
+        grown
+            .iter()
+            .all(|n| n["reserved_for"] == serde_json::json!(["acme"])),
+        "every node it started is acme's: {nodes:#?}"
+    );
+    for id in &stranded {
+        let v: Value = s
+            .get(&format!("/api/v1/videos/{id}"), &plain)
+            .json()
+            .expect("json");
+        assert_eq!(v["state"], "queued", "{v:#}");
+    }
+}

@@ -17,7 +17,7 @@ use crate::messages::{GetPoolLoad, SetBudget};
 use shotfarm_core::autoscaler::{Kind, NodeUsage, PoolLoad};
 use shotfarm_core::domain::{Priority, ShotSpec};
 use shotfarm_core::placement::Gates;
-use shotfarm_core::tenant::serves;
+use shotfarm_core::tenant::{same_reservation, serves};
 
 impl Supervisor {
     /// Expected wall-clock GPU-seconds of one attempt of `spec`: its model's seconds per step
@@ -59,8 +59,7 @@ impl Supervisor {
     /// only those nodes' capacity answers the pool's demand (a node reserved for others runs
     /// none of it; a shared node in a reserved pool is not what growing it adds).
     fn counts_for(&self, pool: &str, reserved_for: &[String]) -> bool {
-        let launched = self.launched_reservation(pool);
-        launched.len() == reserved_for.len() && launched.iter().all(|t| reserved_for.contains(t))
+        same_reservation(self.launched_reservation(pool), reserved_for)
     }
 
     fn pool_loads(&self) -> Vec<PoolLoad> {
