@@ -84,7 +84,7 @@ fn a_tenants_videos_prefer_its_reserved_node_and_nobody_elses_ever_lands_there()
     let v = s.submit(&acme, &support::video(1, MODEL));
     let done = s.wait_final(&acme, v["id"].as_str().expect("id"));
     assert_eq!(done["state"], "completed", "{done:#}");
-    assert_eq!(nodes_of(&done), [reserved.clone()], "{done:#}");
+    assert_eq!(nodes_of(&done), std::slice::from_ref(&reserved), "{done:#}");
 
     // Two shots at once: the reserved node takes one, the other overflows to the shared node.
     let v = s.submit(&acme, &support::video(2, MODEL));
