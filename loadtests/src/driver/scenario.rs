@@ -1,7 +1,7 @@
 //! A scenario file: how much traffic, in what shape, against what timing, with what targets. Every
 //! size is a plain field so the test suite can load the real file and shrink it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,10 @@ pub struct Scenario {
     pub description: String,
     /// The server's `timing.time_factor`: wall seconds per modelled second.
     pub time_factor: f64,
+    /// The config a server started for this scenario runs with (its cluster and models), relative
+    /// to the scenario file; unset: the seed's scenario B. `--config` overrides it.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
     pub load: Load,
     #[serde(default)]
     pub preempt: Option<Preempt>,
@@ -129,7 +133,18 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("read scenario {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("scenario {}", path.display()))
+        let mut s = Self::parse(&text).with_context(|| format!("scenario {}", path.display()))?;
+        if let Some(config) = &s.config {
+            let resolved = path.parent().unwrap_or(Path::new(".")).join(config);
+            anyhow::ensure!(
+                resolved.is_file(),
+                "scenario {}: its config {} is not a file",
+                path.display(),
+                resolved.display()
+            );
+            s.config = Some(resolved);
+        }
+        Ok(s)
     }
 
     /// Parses and checks a scenario.
