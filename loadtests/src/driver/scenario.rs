@@ -169,3 +169,46 @@ impl Scenario {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenarios_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    }
+
+    #[test]
+    fn a_scenarios_config_is_found_beside_it() {
+        let s = Scenario::load(&scenarios_dir().join("throughput.toml")).expect("scenario");
+        let config = s.config.expect("its config");
+        assert_eq!(config, scenarios_dir().join("throughput-cluster.toml"));
+        // The server config it names loads, with the scenario's model in it.
+        let settings =
+            shotfarm_core::settings::Settings::load(Some(&config), Vec::new()).expect("settings");
+        assert!(
+            settings.models.contains_key(&s.load.model),
+            "{:?}",
+            s.load.model
+        );
+    }
+
+    #[test]
+    fn a_missing_config_is_named() {
+        let dir = std::env::temp_dir().join(format!("scenario-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"s\"\ntime_factor = 0.01\nconfig = \"nowhere.toml\"\n[load]\nmode = \"closed\"\n\
+             concurrency = 1\nduration_s = 1\nshots_per_video = 1\nmodel = \"m\"\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", Scenario::load(&path).expect_err("missing config"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            err.contains("nowhere.toml") && err.contains("not a file"),
+            "{err}"
+        );
+    }
+}
