@@ -137,6 +137,7 @@ class Run:
         self.videos_done = 0
         self.submitted = 0
         self.breaches = []
+        self.errors = []
 
     def check_video(self, video, received):
         """The watcher's audit: every shot ran each step in order and completed once, and the
@@ -194,7 +195,8 @@ class Run:
         import redis.asyncio as aredis
 
         a = self.args
-        client = aredis.Redis.from_url(url, max_connections=None)
+        # One pub/sub connection a video in flight, and a few for the rest.
+        client = aredis.Redis.from_url(url, max_connections=a.videos + 16)
         gate = asyncio.Semaphore(a.videos)
         tasks = set()
         start = time.monotonic()
@@ -202,6 +204,8 @@ class Run:
         async def one():
             try:
                 await self.video(client)
+            except Exception as e:  # noqa: BLE001 - any failure of a video is reported, not raised
+                self.errors.append(f"{type(e).__name__}: {e}")
             finally:
                 gate.release()
 
@@ -290,6 +294,8 @@ def main(argv):
         "event_latency_p99_ms": percentile(lat, 0.99),
         "breaches": len(run.breaches),
         "breach_examples": run.breaches[:10],
+        "errors": len(run.errors),
+        "error_examples": run.errors[:10],
         "server_cpu_s": worker_cpu,
         "server_cpu_s_per_1000_shots": per_k(worker_cpu),
         "redis_cpu_s": redis_cpu,
@@ -301,7 +307,7 @@ def main(argv):
             f.write(text + "\n")
     print(text)
     shutil.rmtree(logdir, ignore_errors=True)
-    return 0 if run.videos_done > 0 and not run.breaches and unfinished == 0 else 1
+    return 0 if run.videos_done > 0 and not run.breaches and not run.errors and unfinished == 0 else 1
 
 
 if __name__ == "__main__":

@@ -233,8 +233,20 @@ pub fn run_baseline(
             json.display()
         )
     })?;
-    let f: Figures = serde_json::from_str(&text).with_context(|| format!("{}", json.display()))?;
-    Ok(f)
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}", json.display()))?;
+    // A video that failed or never finished is no throughput figure: say so, as a run's client
+    // errors do.
+    for key in ["errors", "videos_unfinished"] {
+        if value[key].as_u64().unwrap_or(0) > 0 {
+            bail!(
+                "the baseline ({status}) had {key}: {} (first: {})",
+                value[key],
+                value["error_examples"][0]
+            );
+        }
+    }
+    Ok(serde_json::from_value(value).with_context(|| format!("{}", json.display()))?)
 }
 
 fn loadavg() -> String {
