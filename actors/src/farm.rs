@@ -232,6 +232,7 @@ impl Farm {
                 audit,
                 artifacts: Arc::clone(&artifacts),
                 previews: Arc::clone(&previews),
+                step_write_period: timing.step_write_period,
             }
         };
         let supervisor = SupervisorHandle::from(&Supervisor::new(

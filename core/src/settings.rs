@@ -185,6 +185,14 @@ pub struct TimingSettings {
     /// ...but never sooner than this.
     #[serde(default = "default_stuck_flag_min", with = "humantime_serde_compat")]
     pub stuck_flag_min: Duration,
+    /// A running shot's steps are written (and shown) at most once per this period: the steps
+    /// a node reports within it are one write, of the latest step and checkpoint. State changes
+    /// (and a step carrying a live preview) are written at once. `0s`: every step is a write.
+    #[serde(
+        default = "default_step_write_period",
+        with = "humantime_serde_compat"
+    )]
+    pub step_write_period: Duration,
 }
 
 impl TimingSettings {
@@ -223,6 +231,10 @@ fn default_stuck_flag_after_steps() -> f64 {
 
 fn default_stuck_flag_min() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_step_write_period() -> Duration {
+    Duration::from_millis(25)
 }
 
 fn one() -> u32 {
