@@ -5,8 +5,11 @@
 //! store the placement's write `queued → assigned` is the claim: the attempt runs only once it
 //! is stored, and a refused write hands the shot back (see [`resync`]).
 
+mod arbiters;
 mod control;
 mod resync;
+
+pub use arbiters::JobArbiters;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -67,6 +70,8 @@ pub struct ShotJobDeps {
     /// A running shot's steps are written at most once per this period (`timing.step_write_period`;
     /// zero: every step): see [`ShotJob::step_later`].
     pub step_write_period: Duration,
+    /// The threads jobs are started on (`runtime.job_arbiters`).
+    pub arbiters: Arc<JobArbiters>,
 }
 
 /// One shot's life.

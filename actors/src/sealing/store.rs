@@ -98,11 +98,7 @@ impl SealedStore {
 
     /// [`Self::seal_shot`], taking the prompt's sealed form from the shot's last write when the
     /// prompt is the same; gives back the prompt and its sealed form when it sealed it anew.
-    fn seal_shot_once(
-        &self,
-        owner: &OwnerId,
-        shot: &mut ShotRecord,
-    ) -> Option<(String, String)> {
+    fn seal_shot_once(&self, owner: &OwnerId, shot: &mut ShotRecord) -> Option<(String, String)> {
         if let Some(output) = &mut shot.output {
             *output = self.keys.seal(owner, output);
         }
@@ -115,6 +111,12 @@ impl SealedStore {
         let sealed = self.keys.seal(owner, &shot.spec.prompt);
         let plain = std::mem::replace(&mut shot.spec.prompt, sealed.clone());
         Some((plain, sealed))
+    }
+
+    /// Shots whose sealed prompt is kept (the tests' view of the memory).
+    #[cfg(test)]
+    pub(crate) fn kept_prompts(&self) -> usize {
+        self.sealed_prompts.len()
     }
 
     fn keep_sealed(&self, shot: ShotId, plain: String, sealed: String) {

@@ -139,7 +139,7 @@ async fn a_shots_writes_seal_its_prompt_once_and_a_new_prompt_anew() {
     // A final write forgets the kept form.
     shot.state = ShotState::Completed;
     store.write_shot(shot).await.expect("complete");
-    assert!(store.sealed_prompts.is_empty());
+    assert_eq!(store.kept_prompts(), 0);
 }
 
 #[actix_rt::test]
