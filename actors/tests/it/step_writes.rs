@@ -95,7 +95,10 @@ impl OneShot {
             if pick(&shot) {
                 return shot;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "waited for {what}: {shot:?}");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "waited for {what}: {shot:?}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -116,7 +119,11 @@ impl OneShot {
     fn shot_events(&self) -> Vec<(ShotState, u32, u32)> {
         let events = self.bus.replay(&self.video, 0).expect("replay");
         let seqs: Vec<u64> = events.iter().map(|e| e.seq()).collect();
-        assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "gap-free seqs");
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "gap-free seqs"
+        );
         events
             .iter()
             .filter_map(|e| match e.as_ref() {
@@ -152,7 +159,9 @@ async fn steps_within_a_period_are_one_write_of_the_latest() {
     });
     // No further report: the period's write stores them.
     let stored = farm
-        .until_stored("steps 1-3 stored", |s| s.step == 3 && s.checkpoint_step == 3)
+        .until_stored("steps 1-3 stored", |s| {
+            s.step == 3 && s.checkpoint_step == 3
+        })
         .await;
     assert_eq!(stored.state, ShotState::Running);
     let events = farm
@@ -188,9 +197,7 @@ async fn a_state_change_takes_the_unwritten_steps_with_it() {
         attempt: 1,
         checkpoint_step: 4,
     });
-    let requeued = farm
-        .until_stored("the requeue", |s| s.attempt == 2)
-        .await;
+    let requeued = farm.until_stored("the requeue", |s| s.attempt == 2).await;
     assert_eq!(requeued.checkpoint_step, 4);
     // The next attempt may be claimed on the puppet again by now: only the first two count.
     let events = farm
