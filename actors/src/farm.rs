@@ -39,7 +39,7 @@ use crate::ports::{
 };
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::sealing::SealedStore;
-use crate::shot_job::ShotJobDeps;
+use crate::shot_job::{JobArbiters, ShotJobDeps};
 use crate::supervisor::Supervisor;
 use crate::FarmError;
 use shotfarm_core::domain::{Priority, ShotSpec, VideoRecord};
@@ -216,6 +216,7 @@ impl Farm {
             let (store, bus, metrics) =
                 (Arc::clone(&store), Arc::clone(&bus), Arc::clone(&metrics));
             let (retries, timing) = (settings.retries.clone(), settings.timing.clone());
+            let job_arbiters = settings.runtime.job_arbiters();
             let accounts = Arc::clone(&accounts);
             let audit = audit.clone();
             let artifacts = Arc::clone(&artifacts);
@@ -232,6 +233,12 @@ impl Farm {
                 audit,
                 artifacts: Arc::clone(&artifacts),
                 previews: Arc::clone(&previews),
+                step_write_period: timing.step_write_period,
+                // Made with the supervisor, inside the running system the extra threads join.
+                arbiters: Arc::new(match job_arbiters {
+                    1 => JobArbiters::current_only(),
+                    n => JobArbiters::spread_over(n),
+                }),
             }
         };
         let supervisor = SupervisorHandle::from(&Supervisor::new(

@@ -5,12 +5,15 @@
 //! store the placement's write `queued → assigned` is the claim: the attempt runs only once it
 //! is stored, and a refused write hands the shot back (see [`resync`]).
 
+mod arbiters;
 mod control;
 mod resync;
 
+pub use arbiters::JobArbiters;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -64,6 +67,11 @@ pub struct ShotJobDeps {
     /// Where the job keeps its shot's latest live preview for the owner's snapshots, until it
     /// stops.
     pub previews: Arc<crate::previews::PreviewBoard>,
+    /// A running shot's steps are written at most once per this period (`timing.step_write_period`;
+    /// zero: every step): see [`ShotJob::step_later`].
+    pub step_write_period: Duration,
+    /// The threads jobs are started on (`runtime.job_arbiters`).
+    pub arbiters: Arc<JobArbiters>,
 }
 
 /// One shot's life.
@@ -74,8 +82,10 @@ pub struct ShotJob {
     shot: ShotRecord,
     placement: Option<Placement>,
     deps: ShotJobDeps,
-    /// Bumped on every sign of progress; a stuck check armed with an older mark is void.
-    progress_mark: u64,
+    /// When the current attempt last made progress, for the stuck checks.
+    progress_since: Instant,
+    /// The stuck checks' one timer, and when it fires.
+    stuck_check: Option<(SpawnHandle, Instant)>,
     /// What a stage of a story video takes from the stages before it (handed to the executor).
     inputs: StageInputs,
     /// When the current attempt last made progress (what a stuck mark shows as `since`).
@@ -85,6 +95,11 @@ pub struct ShotJob {
     /// Set when the owner paused the video while this attempt held GPUs: whatever would requeue
     /// the shot holds it `paused` for this reason instead (see `control.rs`).
     pausing: Option<String>,
+    /// The state, step and checkpoint of the last write handed to the store: progress beyond it
+    /// is unwritten, waiting for the period's write ([`Self::step_later`]).
+    written: (ShotState, u32, u32),
+    /// A write of the unwritten progress is due at the end of the current period.
+    step_write_due: bool,
 }
 
 impl Actor for ShotJob {
@@ -105,11 +120,14 @@ impl ShotJob {
             shot,
             placement: None,
             deps,
-            progress_mark: 0,
+            progress_since: Instant::now(),
+            stuck_check: None,
             inputs: StageInputs::default(),
             progress_at: Utc::now(),
             shown_stuck: false,
             pausing: None,
+            written: (ShotState::Queued, 0, 0),
+            step_write_due: false,
         }
     }
 
@@ -176,16 +194,18 @@ impl ShotJob {
     /// Writes the shot (retrying while the store is unavailable, so nothing is dropped during
     /// an outage) and publishes its events; a refused write comes back for [`Self::resync`].
     fn persist_future(
-        &self,
+        &mut self,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
         self.write_future(None)
     }
 
     /// [`Self::persist_future`] with a live preview on the published event.
     fn write_future(
-        &self,
+        &mut self,
         preview: Option<ShotPreview>,
     ) -> impl std::future::Future<Output = Result<(), StoreError>> + 'static {
+        // Every write carries the latest step: whatever steps were waiting are in this one.
+        self.written = self.progress();
         let (store, bus) = (Arc::clone(&self.deps.store), Arc::clone(&self.deps.bus));
         let (record, video) = (self.shot.clone(), self.video.clone());
         let accounts = Arc::clone(&self.deps.accounts);
@@ -288,34 +308,68 @@ impl ShotJob {
         }
     }
 
-    /// Arms the stuck checks after a sign of progress (the claim, the start, a step): with no
+    /// Notes a sign of progress (the claim, the start, a step) for the stuck checks: with no
     /// more progress, the shot is first shown stuck on its node (`stuck_flag`), so operators
-    /// find it, then cancelled there and counted as a failure (`stuck_cancel`). One timer at a
-    /// time: the cancel check is armed when the flag fires.
+    /// find it, then cancelled there and counted as a failure (`stuck_cancel`). One timer per
+    /// job, armed here only when none is: it re-arms itself from the last progress, so a step
+    /// costs no timer.
     fn watch_progress(&mut self, ctx: &mut Context<Self>) {
-        self.progress_mark += 1;
         self.progress_at = Utc::now();
+        self.progress_since = Instant::now();
         self.clear_stuck();
-        let Some(p) = &self.placement else { return };
+        let Some((flag, _)) = self.stuck_limits() else {
+            return;
+        };
+        // A timer due by the new limit re-arms itself from here; a later one (armed for the
+        // cancel of an attempt shown stuck) is replaced.
+        let due = self.progress_since + flag;
+        match self.stuck_check {
+            Some((_, at)) if at <= due => {}
+            Some((handle, _)) => {
+                ctx.cancel_future(handle);
+                self.arm_stuck_check(flag, ctx);
+            }
+            None => self.arm_stuck_check(flag, ctx),
+        }
+    }
+
+    /// The current placement's limits without progress: (shown stuck, cancelled); the first is
+    /// the cancel limit too when the cancel comes first (nothing to show then).
+    fn stuck_limits(&self) -> Option<(Duration, Duration)> {
+        let p = self.placement.as_ref()?;
         let flag = self.deps.stuck_flag.limit(p.wall_seconds_per_step);
         let cancel = self.deps.stuck_cancel.limit(p.wall_seconds_per_step);
-        let (mark, attempt) = (self.progress_mark, self.shot.attempt);
-        if flag >= cancel {
-            // Cancelled before it could be shown: nothing to flag.
-            ctx.run_later(cancel, move |act, ctx| {
-                act.cancel_if_stuck(mark, attempt, ctx)
-            });
+        Some((flag.min(cancel), cancel))
+    }
+
+    fn arm_stuck_check(&mut self, after: Duration, ctx: &mut Context<Self>) {
+        let handle = ctx.run_later(after, |act, ctx| {
+            act.stuck_check = None;
+            act.check_stuck(ctx);
+        });
+        self.stuck_check = Some((handle, Instant::now() + after));
+    }
+
+    /// The stuck timer fired: shows or cancels an attempt idle past its limits, and arms the
+    /// timer for the next limit, counted from the last progress. An attempt no longer holding
+    /// GPUs here needs no timer (the next claim arms one).
+    fn check_stuck(&mut self, ctx: &mut Context<Self>) {
+        if !self.shot.state.holds_gpus() {
             return;
         }
-        ctx.run_later(flag, move |act, ctx| {
-            if !act.still_stalled(mark, attempt) {
-                return;
-            }
-            act.flag_stuck();
-            ctx.run_later(cancel - flag, move |act, ctx| {
-                act.cancel_if_stuck(mark, attempt, ctx)
-            });
-        });
+        let Some((flag, cancel)) = self.stuck_limits() else {
+            return;
+        };
+        let idle = self.progress_since.elapsed();
+        if idle >= cancel {
+            self.cancel_stuck(ctx);
+            return;
+        }
+        if idle >= flag && !self.shown_stuck {
+            self.flag_stuck();
+        }
+        let next = if self.shown_stuck { cancel } else { flag };
+        self.arm_stuck_check(next.saturating_sub(idle), ctx);
     }
 
     /// What a completed attempt's output is worth keeping: a `script` stage's script, checked
@@ -354,14 +408,6 @@ impl ShotJob {
         }
     }
 
-    /// Whether attempt `attempt` still holds its GPUs with no progress since `mark` was armed.
-    fn still_stalled(&self, mark: u64, attempt: u32) -> bool {
-        self.progress_mark == mark
-            && self.shot.attempt == attempt
-            && self.shot.state.holds_gpus()
-            && self.placement.is_some()
-    }
-
     /// Tells the supervisor the current attempt is stuck on its node.
     fn flag_stuck(&mut self) {
         let Some(p) = &self.placement else { return };
@@ -394,18 +440,43 @@ impl ShotJob {
 
     /// Still no progress at the cancel limit: the attempt is cancelled on its node and counted
     /// as a failure.
-    fn cancel_if_stuck(&mut self, mark: u64, attempt: u32, ctx: &mut Context<Self>) {
-        if !self.still_stalled(mark, attempt) {
-            return;
-        }
+    fn cancel_stuck(&mut self, ctx: &mut Context<Self>) {
         let Some(p) = &self.placement else { return };
         warn!(shot_id = %self.shot.id, node_id = %p.node, "shot stuck; cancelling it on its node");
         p.handle.do_send(NodeCommand::Cancel {
             shot: self.shot.id.clone(),
-            attempt,
+            attempt: self.shot.attempt,
         });
         let error = format!("stuck: no progress on node {}", p.node);
         self.fail_attempt(error, ctx);
+    }
+
+    /// What the period's write would store: the state, step and checkpoint.
+    fn progress(&self) -> (ShotState, u32, u32) {
+        (self.shot.state, self.shot.step, self.shot.checkpoint_step)
+    }
+
+    /// A running shot's progress (its start, a step, a checkpoint), written at the end of the
+    /// current `step_write_period` with all other progress reported by then (one write, one
+    /// event, one seq for all of it). Nothing is published that is not stored: the events a
+    /// watcher gets stay gap-free and replayable; they only skip steps. A write made meanwhile
+    /// (a state change) takes the progress with it, and the period's write is then skipped.
+    fn step_later(&mut self, ctx: &mut Context<Self>) {
+        if std::mem::replace(&mut self.step_write_due, true) {
+            return;
+        }
+        ctx.run_later(self.deps.step_write_period, |act, ctx| {
+            act.step_write_due = false;
+            act.write_due_steps(ctx);
+        });
+    }
+
+    /// Writes the steps waiting since the last write, if the attempt still runs here.
+    fn write_due_steps(&mut self, ctx: &mut Context<Self>) {
+        let unwritten = self.progress() != self.written;
+        if unwritten && self.shot.state == ShotState::Running && self.placement.is_some() {
+            self.persist(ctx);
+        }
     }
 
     fn eta_after(&self, step: u32) -> Option<DateTime<Utc>> {
@@ -514,7 +585,13 @@ impl Handler<ShotReport> for ShotJob {
             ExecEvent::Started { .. } => {
                 if self.go_to(ShotState::Running) {
                     self.watch_progress(ctx);
-                    self.persist(ctx);
+                    // The node's start is progress, not a decision: the claim before it is
+                    // stored, so it goes with the period's write like a step.
+                    if self.deps.step_write_period.is_zero() {
+                        self.persist(ctx);
+                    } else {
+                        self.step_later(ctx);
+                    }
                 }
             }
             ExecEvent::Stepped { step, preview, .. } => {
@@ -532,10 +609,19 @@ impl Handler<ShotReport> for ShotJob {
                 self.shot.eta = self.eta_after(step);
                 self.shot.updated_at = Utc::now();
                 self.watch_progress(ctx);
-                self.persist_with_preview(ctx, preview);
+                let coalesced = preview.is_none()
+                    && self.shot.state == ShotState::Running
+                    && !self.deps.step_write_period.is_zero();
+                if !coalesced {
+                    // A preview's step is written at once: a preview rides only on the event of
+                    // the step it shows.
+                    self.persist_with_preview(ctx, preview);
+                } else {
+                    self.step_later(ctx);
+                }
             }
             ExecEvent::Checkpointed { step, .. } => {
-                // Saved with the next write; the step event already told watchers.
+                // Saved with the next write (the step's, or the period's for a coalesced step).
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
             }
             ExecEvent::Completed {

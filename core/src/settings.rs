@@ -17,6 +17,7 @@ mod credits;
 mod document;
 mod limits;
 mod onnx;
+mod runtime;
 mod security;
 mod story;
 pub use artifacts::ArtifactSettings;
@@ -30,6 +31,7 @@ pub use limits::LimitSettings;
 pub use onnx::{
     DecodeGraph, DenoiseGraph, ExecutionProviderChoice, ExecutorSettings, OnnxModelSettings,
 };
+pub use runtime::RuntimeSettings;
 pub use security::SecuritySettings;
 pub use story::{LlmModelSettings, StorySettings};
 
@@ -92,6 +94,9 @@ pub struct Settings {
     /// The models of a story video's stages (optional; see [`StorySettings`]).
     #[serde(default)]
     pub story: StorySettings,
+    /// How the farm's actors use the machine's cores (optional; see [`RuntimeSettings`]).
+    #[serde(default)]
+    pub runtime: RuntimeSettings,
 }
 
 /// Where queue and state live: in memory unless `url` names a Redis server.
@@ -185,6 +190,11 @@ pub struct TimingSettings {
     /// ...but never sooner than this.
     #[serde(default = "default_stuck_flag_min", with = "humantime_serde_compat")]
     pub stuck_flag_min: Duration,
+    /// A running shot's steps are written (and shown) at most once per this period: the steps
+    /// a node reports within it are one write, of the latest step and checkpoint. State changes
+    /// (and a step carrying a live preview) are written at once. `0s`: every step is a write.
+    #[serde(default = "default_step_write_period", with = "humantime_serde_compat")]
+    pub step_write_period: Duration,
 }
 
 impl TimingSettings {
@@ -223,6 +233,10 @@ fn default_stuck_flag_after_steps() -> f64 {
 
 fn default_stuck_flag_min() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_step_write_period() -> Duration {
+    Duration::from_millis(25)
 }
 
 fn one() -> u32 {
@@ -350,6 +364,7 @@ impl Settings {
         "audit",
         "artifacts",
         "story",
+        "runtime",
     ];
 
     /// The farm's sections of a whole configuration text (other layers' sections are left).
@@ -449,6 +464,7 @@ impl Settings {
             .check_pool_objectives()
             .map_err(SettingsError::Invalid)?;
         self.limits.check().map_err(SettingsError::Invalid)?;
+        self.runtime.check().map_err(SettingsError::Invalid)?;
         self.credits.check().map_err(SettingsError::Invalid)?;
         for (i, g) in self.node_groups.iter().enumerate() {
             if g.gpus_per_node == 0 || g.gpus_per_node > 64 {

@@ -288,7 +288,11 @@ fn a_stalled_client_gets_a_fresh_snapshot_and_never_holds_up_a_fast_one() {
     // buffers on both ends of a stalled loopback connection would hold.
     // The real binary on purpose: the server's memory is read from /proc, which in process
     // would count every other test's too.
-    let s = Server::start_process(&[("SHOTFARM_TIMING__TIME_FACTOR", "0.0014")]);
+    // Every step an event (`timing.step_write_period` 0s), or there would be too few of them.
+    let s = Server::start_process(&[
+        ("SHOTFARM_TIMING__TIME_FACTOR", "0.0014"),
+        ("SHOTFARM_TIMING__STEP_WRITE_PERIOD", "0s"),
+    ]);
     let alice = s.user("alice");
     let id = id_of(&s.submit(&alice, &video(16, 600)));
     let rss_before = rss_kib(s.pid());

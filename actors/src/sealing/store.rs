@@ -20,12 +20,26 @@ use shotfarm_core::keyring::{Keyring, SealError};
 /// past this the memory is cleared and refilled from the store as writes come).
 const OWNERS_MAX: usize = 100_000;
 
+/// Unfinished shots whose sealed prompt is kept for their next write (past this the memory is
+/// cleared, and the next writes seal again).
+const SEALED_PROMPTS_MAX: usize = 100_000;
+
+/// A shot's prompt as last sealed: a write of the same prompt takes `sealed` as it is.
+struct SealedPrompt {
+    plain: String,
+    sealed: String,
+}
+
 /// A store whose users' text is sealed under the farm's keyring.
 pub struct SealedStore {
     inner: Arc<dyn Store>,
     keys: Arc<Keyring>,
     /// Each video's owner (fixed for its life), so that sealing a shot write costs no read.
     owners: DashMap<VideoId, OwnerId>,
+    /// Each unfinished shot's prompt as last sealed, so that its many writes (one per state
+    /// change and step period) seal it once, not once per write. Dropped when the shot is
+    /// written final. Its text is in process memory anyway (the shot's job holds it).
+    sealed_prompts: DashMap<ShotId, SealedPrompt>,
 }
 
 impl SealedStore {
@@ -35,6 +49,7 @@ impl SealedStore {
             inner,
             keys,
             owners: DashMap::new(),
+            sealed_prompts: DashMap::new(),
         }
     }
 
@@ -79,6 +94,37 @@ impl SealedStore {
         if let Some(output) = &mut shot.output {
             *output = self.keys.seal(owner, output);
         }
+    }
+
+    /// [`Self::seal_shot`], taking the prompt's sealed form from the shot's last write when the
+    /// prompt is the same; gives back the prompt and its sealed form when it sealed it anew.
+    fn seal_shot_once(&self, owner: &OwnerId, shot: &mut ShotRecord) -> Option<(String, String)> {
+        if let Some(output) = &mut shot.output {
+            *output = self.keys.seal(owner, output);
+        }
+        if let Some(kept) = self.sealed_prompts.get(&shot.id) {
+            if kept.plain == shot.spec.prompt {
+                shot.spec.prompt.clone_from(&kept.sealed);
+                return None;
+            }
+        }
+        let sealed = self.keys.seal(owner, &shot.spec.prompt);
+        let plain = std::mem::replace(&mut shot.spec.prompt, sealed.clone());
+        Some((plain, sealed))
+    }
+
+    /// Shots whose sealed prompt is kept (the tests' view of the memory).
+    #[cfg(test)]
+    pub(crate) fn kept_prompts(&self) -> usize {
+        self.sealed_prompts.len()
+    }
+
+    fn keep_sealed(&self, shot: ShotId, plain: String, sealed: String) {
+        if self.sealed_prompts.len() >= SEALED_PROMPTS_MAX {
+            self.sealed_prompts.clear();
+        }
+        self.sealed_prompts
+            .insert(shot, SealedPrompt { plain, sealed });
     }
 
     /// `video` with its text opened; a text that does not open fails the read, naming the video.
@@ -175,9 +221,20 @@ impl Store for SealedStore {
             .video()
             .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
         let owner = self.owner_of(&video).await?;
-        self.seal_shot(&owner, &mut shot);
+        let id = shot.id.clone();
+        let final_write = shot.state.is_final();
+        let plain = self.seal_shot_once(&owner, &mut shot);
         // The preview is not sealed: it is never stored, only carried live to the owner.
-        self.inner.write_shot_with_preview(shot, preview).await
+        let written = self.inner.write_shot_with_preview(shot, preview).await;
+        match (final_write, plain) {
+            // A final shot is written no more (a retry's next write seals again).
+            (true, _) => {
+                self.sealed_prompts.remove(&id);
+            }
+            (false, Some((plain, sealed))) => self.keep_sealed(id, plain, sealed),
+            (false, None) => {}
+        }
+        written
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -110,6 +110,39 @@ async fn a_shot_write_seals_for_the_owner_read_from_the_store() {
 }
 
 #[actix_rt::test]
+async fn a_shots_writes_seal_its_prompt_once_and_a_new_prompt_anew() {
+    let inner = Arc::new(MemoryStore::new());
+    let store = sealed(&inner, ring(KEY_A, &[]));
+    let v = video(1);
+    store.create_video(v.clone()).await.expect("create");
+    let stored_prompt = |video: VideoRecord| video.shots[0].spec.prompt.clone();
+    let mut shot = v.shots[0].clone();
+    shot.state = ShotState::Assigned;
+    store.write_shot(shot.clone()).await.expect("claim");
+    let first = stored_prompt(inner.video(&v.id).await.unwrap().unwrap());
+    shot.state = ShotState::Running;
+    for step in 1..=3 {
+        shot.step = step;
+        store.write_shot(shot.clone()).await.expect("step");
+        let again = stored_prompt(inner.video(&v.id).await.unwrap().unwrap());
+        assert_eq!(again, first, "step {step} re-sealed the prompt");
+    }
+    // Another prompt (an owner's re-roll) is sealed anew and reads as the new text.
+    shot.spec.prompt = "a red kite over the dunes".into();
+    shot.step = 4;
+    store.write_shot(shot.clone()).await.expect("new prompt");
+    let rerolled = stored_prompt(inner.video(&v.id).await.unwrap().unwrap());
+    assert_ne!(rerolled, first);
+    assert!(!rerolled.contains("kite"), "{rerolled}");
+    let read = store.video(&v.id).await.unwrap().unwrap();
+    assert_eq!(read.shots[0].spec.prompt, "a red kite over the dunes");
+    // A final write forgets the kept form.
+    shot.state = ShotState::Completed;
+    store.write_shot(shot).await.expect("complete");
+    assert_eq!(store.kept_prompts(), 0);
+}
+
+#[actix_rt::test]
 async fn a_wrong_master_key_fails_reads_by_name_instead_of_garbage() {
     let inner = Arc::new(MemoryStore::new());
     let v = video(2);

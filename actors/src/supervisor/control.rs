@@ -56,13 +56,12 @@ impl Supervisor {
         deps: &ShotJobDeps,
     ) -> Addr<ShotJob> {
         self.metrics.shot_adopted(shot.state);
-        ShotJob::new(
+        deps.arbiters.start(ShotJob::new(
             video.id.clone(),
             video.owner.clone(),
             shot.clone(),
             deps.clone(),
-        )
-        .start()
+        ))
     }
 
     /// Holds a queued job that no job here tracks (a story stage not started yet) `paused`.

@@ -263,14 +263,15 @@ impl Supervisor {
             warn!(video_id = %video.id, model = %shot.spec.model, "shot names a model no longer in the registry");
             return false;
         };
-        let addr = ShotJob::new(
-            video.id.clone(),
-            video.owner.clone(),
-            shot.clone(),
-            deps.clone(),
-        )
-        .with_inputs(inputs)
-        .start();
+        let addr = deps.arbiters.start(
+            ShotJob::new(
+                video.id.clone(),
+                video.owner.clone(),
+                shot.clone(),
+                deps.clone(),
+            )
+            .with_inputs(inputs),
+        );
         let order = self
             .held_orders
             .remove(&shot.id)

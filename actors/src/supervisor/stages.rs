@@ -171,13 +171,12 @@ impl Supervisor {
                     // Under this server's watch until its final write (the gauges stay whole).
                     self.metrics.shot_adopted(job.state);
                     debug!(video_id = %video.id, index = job.index, %error, "job can never run");
-                    let addr = ShotJob::new(
+                    let addr = deps.arbiters.start(ShotJob::new(
                         video.id.clone(),
                         video.owner.clone(),
                         job.clone(),
                         deps.clone(),
-                    )
-                    .start();
+                    ));
                     addr.do_send(AbandonShot { state, error });
                 }
             }

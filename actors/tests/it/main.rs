@@ -7,5 +7,6 @@ mod heartbeat;
 mod poll;
 mod puppet;
 mod slots;
+mod step_writes;
 mod stuck;
 mod waiting_stages;
