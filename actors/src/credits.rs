@@ -45,6 +45,8 @@ pub struct Account {
     pub metered: bool,
     /// Whether `priority: high` is allowed.
     pub high_priority: bool,
+    /// How many shots of one video may be re-rolled at once.
+    pub max_rerolls_in_flight: u32,
 }
 
 impl Account {
@@ -70,6 +72,7 @@ impl Account {
             allowance: plan.videos_per_period,
             metered: settings.enabled && !operator,
             high_priority: operator || plan.high_priority,
+            max_rerolls_in_flight: plan.max_rerolls_in_flight,
         })
     }
 }

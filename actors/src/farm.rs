@@ -8,6 +8,7 @@ mod control;
 mod credits;
 mod holds;
 mod reads;
+mod reroll;
 #[cfg(test)]
 mod reads_tests;
 mod shared;
@@ -16,6 +17,7 @@ mod watch;
 pub use artifacts::ShotHolding;
 pub use credits::{Submitted, IDEMPOTENCY_TTL};
 pub use reads::{Identity, Reader, VideoFilter};
+pub use reroll::Reroll;
 pub use watch::{Opening, Snapshot, VideoWatch};
 
 use std::sync::Arc;
@@ -409,6 +411,17 @@ impl Farm {
             })
         })
         .await
+    }
+
+    /// The key of the clip of the stored `shot`'s finished `version` (the current one or one a
+    /// re-roll kept), if it has one.
+    pub async fn version_artifact_key(
+        &self,
+        shot: &ShotId,
+        version: u32,
+    ) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| s.finished_version(version).and_then(|v| v.artifact))
+            .await
     }
 
     /// The key `key_of` names for the stored `shot`.

@@ -328,6 +328,7 @@ mod tests {
             steps: 4,
             progress: 0.0,
             attempt,
+            version: 1,
             node: node.map(NodeId::from),
             eta: None,
             error: None,

@@ -42,6 +42,7 @@ mod story;
 mod story_faults;
 mod story_page;
 mod support;
+mod reroll;
 mod video_control;
 mod ws_client;
 mod ws_control_flood;

@@ -4,6 +4,7 @@
 pub mod event;
 pub mod node;
 pub mod preview;
+pub mod reroll;
 pub mod shot;
 pub mod stage;
 pub mod stuck;
@@ -14,6 +15,7 @@ pub use node::{
     check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
     MAX_SLOTS_PER_GPU,
 };
+pub use reroll::ShotVersion;
 pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};

@@ -40,6 +40,14 @@ pub struct PlanSettings {
     /// Whether the plan's users may submit with `priority: high` (operators always may).
     #[serde(default)]
     pub high_priority: bool,
+    /// How many of one video's shots may be re-rolled at once (`POST .../reroll`); one more is
+    /// refused with 429 until one of them finishes.
+    #[serde(default = "default_max_rerolls_in_flight")]
+    pub max_rerolls_in_flight: u32,
+}
+
+fn default_max_rerolls_in_flight() -> u32 {
+    2
 }
 
 impl Default for CreditSettings {
@@ -49,6 +57,7 @@ impl Default for CreditSettings {
         let plan = |videos: Option<u32>, high_priority: bool| PlanSettings {
             videos_per_period: videos,
             high_priority,
+            max_rerolls_in_flight: default_max_rerolls_in_flight(),
         };
         Self {
             enabled: true,

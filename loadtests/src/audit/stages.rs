@@ -170,6 +170,7 @@ mod tests {
             steps: 2,
             progress: 0.0,
             attempt,
+            version: 1,
             node,
             eta: None,
             error: None,
