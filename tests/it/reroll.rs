@@ -326,3 +326,75 @@ fn a_reroll_queued_across_a_restart_on_redis_is_finished_by_the_next_server() {
     assert_ne!(new_mp4, old_mp4);
     let _ = std::fs::remove_dir_all(&shared);
 }
+
+fn credits(s: &Server, token: &str) -> Value {
+    let resp = s.get("/api/v1/credits", token);
+    assert_eq!(resp.status(), 200);
+    resp.json().expect("credits json")
+}
+
+/// Re-rolls are charged against the plan's own allowance (a plan of one video a month at half a
+/// video per re-roll allows two), a third is a 429 naming re-rolls; a re-roll whose shot fails
+/// is refunded, one that completed is not, and the video's own credit stays spent. On Redis, so
+/// a second server whose model now always fails runs the re-roll the first left queued.
+#[test]
+fn rerolls_are_charged_by_the_fraction_and_refunded_when_they_fail() {
+    let redis = shotfarm_redis::testkit::RedisServer::start();
+    let url = redis.url();
+    let [paced, broken] = models();
+    let failing_paced = broken.1.replace("2.0", "40.0");
+    let plan = r#"{ videos_per_period = 1, reroll_cost = 0.5, max_rerolls_in_flight = 5 }"#;
+    let env = |model: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("SHOTFARM_STORE__URL", url.clone()),
+            ("SHOTFARM_STORE__INSTANCE", "reroll-credits".into()),
+            ("SHOTFARM_STORE__NODE_LEASE", "2s".into()),
+            ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms".into()),
+            ("SHOTFARM_NODE_GROUPS", ONE_NODE.into()),
+            ("SHOTFARM_MODELS__PACED", model.to_owned()),
+            ("SHOTFARM_CREDITS__PLANS__TRIAL", plan.into()),
+            ("SHOTFARM_CREDITS__DEFAULT_PLAN", "trial".into()),
+        ]
+    };
+    let start = |model: &str| {
+        let env = env(model);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::start(&env)
+    };
+    let first = start(&paced.1);
+    let (alice, ops) = (first.user("alice"), first.operator());
+    let v = first.submit(&alice, &explicit(3, "paced"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert_eq!(first.wait_final(&alice, &id)["state"], "completed");
+    let before = credits(&first, &alice);
+    assert_eq!((before["used"].as_u64(), before["reroll_allowance"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(before["rerolls_used"], 0);
+    // One re-roll completes and stays charged; the second waits (its pool held) when the
+    // server stops.
+    let (status, rolled) = reroll(&first, &alice, &id, "0", &json!({}));
+    assert_eq!(status, 200, "{rolled:#}");
+    wait_version(&first, &alice, &id, 0, 2);
+    hold_pool(&first, &ops, "video", "hold");
+    let (status, rolled) = reroll(&first, &alice, &id, "1", &json!({}));
+    assert_eq!(status, 200, "{rolled:#}");
+    assert_eq!(credits(&first, &alice)["rerolls_used"], 2);
+    let (status, problem) = reroll(&first, &alice, &id, "2", &json!({}));
+    assert_eq!(status, 429, "{problem:#}");
+    assert!(problem.to_string().contains("2 re-rolls per calendar month"), "{problem:#}");
+    drop(first);
+
+    // The next server's model always fails: the waiting re-roll fails, and is refunded.
+    let second = start(&failing_paced);
+    let (alice, ops) = (second.user("alice"), second.operator());
+    hold_pool(&second, &ops, "video", "release");
+    let failed = second.wait_final(&alice, &id);
+    assert_eq!(failed["state"], "failed", "{failed:#}");
+    assert_eq!(failed["shots"][1]["state"], "failed", "{failed:#}");
+    // The failed version is not listed; the first still is.
+    assert_eq!(failed["shots"][1]["versions"].as_array().map(Vec::len), Some(1));
+    assert_eq!(failed["shots"][0]["versions"].as_array().map(Vec::len), Some(2));
+    let after = second.wait_for("/api/v1/credits", &alice, Duration::from_secs(30), |c| {
+        c["rerolls_used"] == 1
+    });
+    assert_eq!(after["used"], 1, "the video's own credit stays spent: {after:#}");
+}

@@ -8,11 +8,13 @@
 //! first, a cancelled one is over, an unfinished one is still rendering (409). So is a shot that
 //! is not completed, and a story video whose stitch is already re-running (re-roll again once
 //! it is done). At most the plan's `max_rerolls_in_flight` shots of one video are re-rolled at
-//! once (429). Audited as `reroll` (the shot, its new version's attempt and `version N`), and
+//! once (429). On a metered plan a re-roll is charged against the plan's re-roll allowance (a
+//! re-roll costs `reroll_cost` of a video: `credits::reroll`), refused with 429 once spent, and
+//! refunded when it cannot be queued or its shot fails. Audited as `reroll` (the shot, its new version's attempt and `version N`), and
 //! the shot's write is on the progress stream like any other.
 
 use rand::Rng;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Farm, Reader};
 use crate::messages::RerollVideo;
@@ -60,6 +62,10 @@ impl Farm {
         }
         let seed = reroll.seed.unwrap_or_else(|| fresh_seed(shot.spec.seed));
         let version = shot.version + 1;
+        let charge = crate::credits::reroll::reroll_charge(id, shot.index, version);
+        if account.metered {
+            self.charge_reroll(&who.user, &account, &charge).await?;
+        }
         self.audit
             .record(vec![AuditRecord {
                 action: AuditAction::Reroll,
@@ -77,7 +83,8 @@ impl Farm {
             }])
             .await;
         info!(video_id = %id, index, version, "shot re-rolled by its owner");
-        self.supervisor
+        let queued = match self
+            .supervisor
             .reroll_video
             .send(RerollVideo {
                 index: shot.index,
@@ -85,7 +92,21 @@ impl Farm {
                 seed,
                 prompt: reroll.prompt,
             })
-            .await??;
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = queued {
+            // Nothing was queued: the re-roll's charge goes back (idempotent; one that fails is
+            // refunded by the charges' sweep, which finds no such version stored).
+            if account.metered {
+                if let Err(refund) = self.accounts.refund(&charge).await {
+                    warn!(video_id = %id, error = %refund, "refunding a re-roll that did not start failed");
+                }
+            }
+            return Err(e);
+        }
         self.shown(&who, id).await
     }
 }

@@ -2,15 +2,39 @@
 //! timed out, ran after the caller gave up and was refused, or its server died between charge
 //! and create), one whose video failed is refunded (the failing write's own refund may have been
 //! lost), and one whose video is otherwise final is settled. Unfinished videos are looked at
-//! again a grace later. Refunds are idempotent, so servers sweeping at once refund a charge once.
+//! again a grace later. A re-roll's charge is judged by its re-rolled version instead: failed
+//! (or never stored) is refunded, completed is settled. Refunds are idempotent, so servers
+//! sweeping at once refund a charge once.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use tracing::{info, warn};
 
+use crate::credits::reroll::reroll_charged;
 use crate::ports::{Accounts, Store, StoreError};
-use shotfarm_core::domain::VideoState;
+use shotfarm_core::domain::{ShotState, VideoRecord, VideoState};
+use shotfarm_core::ids::VideoId;
+
+/// The state that decides a charge: its video's, or for a re-roll's charge (`credits::reroll`)
+/// its re-rolled version's, as a video's state (failed: refunded; completed or a later version:
+/// it stands; otherwise: look again later).
+fn charged_state(charge: &VideoId, video: &VideoRecord) -> VideoState {
+    let Some((_, index, version)) = reroll_charged(charge) else {
+        return video.state;
+    };
+    match video.shots.get(index) {
+        Some(job) if job.version > version => VideoState::Completed,
+        Some(job) if job.version == version => match job.state {
+            ShotState::Failed => VideoState::Failed,
+            ShotState::Completed => VideoState::Completed,
+            ShotState::Cancelled => VideoState::Cancelled,
+            _ => VideoState::Running,
+        },
+        // Not stored at that version: the re-roll's write never happened.
+        _ => VideoState::Failed,
+    }
+}
 
 /// Unsettled charges looked at per sweep.
 pub const SETTLE_BATCH: usize = 256;
@@ -26,8 +50,8 @@ pub async fn settle_charges(
     let due = accounts.unsettled(now - grace, SETTLE_BATCH).await?;
     let mut refunded = 0;
     for id in due {
-        let state = match store.video(&id).await {
-            Ok(video) => video.map(|v| v.state),
+        let state = match store.video(&reroll_charged(&id).map_or(id.clone(), |r| r.0)).await {
+            Ok(video) => video.map(|v| charged_state(&id, &v)),
             // Its text does not open: it exists; look again later rather than stop the sweep.
             Err(StoreError::Unreadable { .. }) => Some(VideoState::Running),
             Err(e) => return Err(e),
