@@ -398,3 +398,33 @@ fn rerolls_are_charged_by_the_fraction_and_refunded_when_they_fail() {
     });
     assert_eq!(after["used"], 1, "the video's own credit stays spent: {after:#}");
 }
+
+/// The progress page's Re-roll in real headless Chromium (tests/browser/reroll-page.mjs): owner
+/// only, one per completed shot, confirmed before sending, the shot back as version 2 with both
+/// versions listed. Needs chromium and the driver's npm packages: scripts/ensure-chromium.sh.
+#[test]
+fn the_video_page_rerolls_a_shot_for_its_owner_after_confirmation() {
+    support::browser::require_chromium();
+    let models = models();
+    let mut env: Vec<(&str, &str)> = vec![("SHOTFARM_NODE_GROUPS", ONE_NODE)];
+    env.extend(models.iter().map(|(k, v)| (*k, v.as_str())));
+    let s = Server::start(&env);
+    let (alice, ops) = (s.user("alice"), s.operator());
+    let v = s.submit(&alice, &explicit(3, "paced"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    assert_eq!(s.wait_final(&alice, &id)["state"], "completed");
+    let report = support::browser::run_driver(
+        "reroll-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_VIDEO", &id),
+            ("SHOTFARM_TOKEN", &alice),
+            ("SHOTFARM_OPERATOR_TOKEN", &ops),
+        ],
+    );
+    assert_eq!(report["operatorRerolls"], 0, "{report:#}");
+    assert_eq!(report["ownerRerolls"], 3);
+    assert_eq!(report["version"], 2);
+    assert_eq!(report["versions"], json!(["1", "2"]));
+    assert_eq!(audited(&s, &ops, &id, "reroll").len(), 1);
+}
