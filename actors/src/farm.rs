@@ -8,9 +8,9 @@ mod control;
 mod credits;
 mod holds;
 mod reads;
-mod reroll;
 #[cfg(test)]
 mod reads_tests;
+mod reroll;
 mod shared;
 mod watch;
 
@@ -420,8 +420,10 @@ impl Farm {
         shot: &ShotId,
         version: u32,
     ) -> Result<Option<String>, FarmError> {
-        self.stored_key(shot, |s| s.finished_version(version).and_then(|v| v.artifact))
-            .await
+        self.stored_key(shot, |s| {
+            s.finished_version(version).and_then(|v| v.artifact)
+        })
+        .await
     }
 
     /// The key `key_of` names for the stored `shot`.

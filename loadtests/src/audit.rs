@@ -175,7 +175,11 @@ pub fn audit_video(
                                 s.state,
                                 s.attempt,
                                 t.version,
-                                if t.completed { "completed" } else { "unfinished" }
+                                if t.completed {
+                                    "completed"
+                                } else {
+                                    "unfinished"
+                                }
                             ),
                         );
                     }

@@ -137,7 +137,10 @@ pub fn run(args: VideoArgs) -> anyhow::Result<()> {
         "priority" => http.patch(&video_url).json(&body),
         "pause" => http.post(format!("{video_url}/pause")).json(&body),
         "reroll" => http
-            .post(format!("{video_url}/shots/{}/reroll", rerolled_index(&args.command)))
+            .post(format!(
+                "{video_url}/shots/{}/reroll",
+                rerolled_index(&args.command)
+            ))
             .json(&body),
         _ => http.post(format!("{video_url}/{action}")),
     };

@@ -63,13 +63,18 @@ fn wait_version(s: &Server, token: &str, id: &str, index: usize, version: u64) -
 
 /// The MD5 of every video packet of an MP4, in order (ffprobe, from `scripts/ensure-ffmpeg.sh`).
 fn packet_hashes(mp4: &[u8], name: &str) -> Vec<String> {
-    let path = std::env::temp_dir().join(format!(
-        "shotfarm-reroll-{}-{name}.mp4",
-        std::process::id()
-    ));
+    let path =
+        std::env::temp_dir().join(format!("shotfarm-reroll-{}-{name}.mp4", std::process::id()));
     std::fs::write(&path, mp4).expect("write");
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_data_hash", "md5"])
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_data_hash",
+            "md5",
+        ])
         .args(["-show_entries", "packet=data_hash", "-of", "json"])
         .arg(&path)
         .output()
@@ -162,7 +167,11 @@ fn a_story_shot_rerolled_gets_a_new_clip_and_the_video_a_new_mp4_with_the_others
 
     // The stitch ran again: a new MP4 (its second version), ffprobe reads it, and its packets
     // are the old MP4's but for the re-rolled shot's, which are the new clip's.
-    assert_eq!(done["versions"].as_array().map(Vec::len), Some(2), "{done:#}");
+    assert_eq!(
+        done["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{done:#}"
+    );
     let new_mp4 = s.download(&done["artifact_url"]);
     assert_ne!(new_mp4, old_mp4);
     assert_eq!(s.download(&done["versions"][0]["artifact_url"]), old_mp4);
@@ -177,7 +186,11 @@ fn a_story_shot_rerolled_gets_a_new_clip_and_the_video_a_new_mp4_with_the_others
     assert_eq!(new.len(), old.len());
     assert_eq!(new[..per_shot], old[..per_shot], "shot 0 unchanged");
     assert_eq!(new[2 * per_shot..], old[2 * per_shot..], "shot 2 unchanged");
-    assert_eq!(new[per_shot..2 * per_shot], clip[..], "shot 1 is the new clip");
+    assert_eq!(
+        new[per_shot..2 * per_shot],
+        clip[..],
+        "shot 1 is the new clip"
+    );
     assert_ne!(old[per_shot..2 * per_shot], clip[..]);
 
     let entries = audited(&s, &ops, &id, "reroll");
@@ -253,7 +266,10 @@ fn an_explicit_shot_gets_its_new_version_and_refusals_say_why() {
     }
     let (status, problem) = reroll(&s, &alice, &id, "2", &json!({}));
     assert_eq!(status, 429, "{problem:#}");
-    assert!(problem.to_string().contains("2 re-rolls in flight"), "{problem:#}");
+    assert!(
+        problem.to_string().contains("2 re-rolls in flight"),
+        "{problem:#}"
+    );
     let rolled: Value = s
         .get(&format!("/api/v1/videos/{id}"), &alice)
         .json()
@@ -304,7 +320,13 @@ fn a_reroll_queued_across_a_restart_on_redis_is_finished_by_the_next_server() {
     assert_eq!(done["state"], "completed", "{done:#}");
     let old_mp4 = first.download(&done["artifact_url"]);
     hold_pool(&first, &ops, "video", "hold");
-    let (status, rolled) = reroll(&first, &alice, &id, "2", &json!({"prompt": "a moth, closer"}));
+    let (status, rolled) = reroll(
+        &first,
+        &alice,
+        &id,
+        "2",
+        &json!({"prompt": "a moth, closer"}),
+    );
     assert_eq!(status, 200, "{rolled:#}");
     assert_eq!(rolled["shots"][2]["prompt"], "a moth, closer");
     drop(first);
@@ -319,8 +341,15 @@ fn a_reroll_queued_across_a_restart_on_redis_is_finished_by_the_next_server() {
     assert_eq!(read["shots"][2]["state"], "queued");
     hold_pool(&second, &ops, "video", "release");
     let again = wait_version(&second, &alice, &id, 2, 2);
-    assert_eq!(again["versions"].as_array().map(Vec::len), Some(2), "{again:#}");
-    assert_eq!(again["shots"][2]["prompt"], "a moth, closer", "the edit is kept");
+    assert_eq!(
+        again["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{again:#}"
+    );
+    assert_eq!(
+        again["shots"][2]["prompt"], "a moth, closer",
+        "the edit is kept"
+    );
     let new_mp4 = second.download(&again["artifact_url"]);
     assert_eq!(ffprobe_codec(&new_mp4), "h264");
     assert_ne!(new_mp4, old_mp4);
@@ -367,7 +396,10 @@ fn rerolls_are_charged_by_the_fraction_and_refunded_when_they_fail() {
     let id = v["id"].as_str().expect("id").to_owned();
     assert_eq!(first.wait_final(&alice, &id)["state"], "completed");
     let before = credits(&first, &alice);
-    assert_eq!((before["used"].as_u64(), before["reroll_allowance"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (before["used"].as_u64(), before["reroll_allowance"].as_u64()),
+        (Some(1), Some(2))
+    );
     assert_eq!(before["rerolls_used"], 0);
     // One re-roll completes and stays charged; the second waits (its pool held) when the
     // server stops.
@@ -380,7 +412,12 @@ fn rerolls_are_charged_by_the_fraction_and_refunded_when_they_fail() {
     assert_eq!(credits(&first, &alice)["rerolls_used"], 2);
     let (status, problem) = reroll(&first, &alice, &id, "2", &json!({}));
     assert_eq!(status, 429, "{problem:#}");
-    assert!(problem.to_string().contains("2 re-rolls per calendar month"), "{problem:#}");
+    assert!(
+        problem
+            .to_string()
+            .contains("2 re-rolls per calendar month"),
+        "{problem:#}"
+    );
     drop(first);
 
     // The next server's model always fails: the waiting re-roll fails, and is refunded.
@@ -391,12 +428,21 @@ fn rerolls_are_charged_by_the_fraction_and_refunded_when_they_fail() {
     assert_eq!(failed["state"], "failed", "{failed:#}");
     assert_eq!(failed["shots"][1]["state"], "failed", "{failed:#}");
     // The failed version is not listed; the first still is.
-    assert_eq!(failed["shots"][1]["versions"].as_array().map(Vec::len), Some(1));
-    assert_eq!(failed["shots"][0]["versions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        failed["shots"][1]["versions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        failed["shots"][0]["versions"].as_array().map(Vec::len),
+        Some(2)
+    );
     let after = second.wait_for("/api/v1/credits", &alice, Duration::from_secs(30), |c| {
         c["rerolls_used"] == 1
     });
-    assert_eq!(after["used"], 1, "the video's own credit stays spent: {after:#}");
+    assert_eq!(
+        after["used"], 1,
+        "the video's own credit stays spent: {after:#}"
+    );
 }
 
 /// The progress page's Re-roll in real headless Chromium (tests/browser/reroll-page.mjs): owner

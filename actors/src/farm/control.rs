@@ -197,7 +197,11 @@ impl Farm {
 
     /// The video as stored now, as its owner `who` is shown it in the answer: a prompt read,
     /// recorded as every other (`record_prompt_reads`).
-    pub(super) async fn shown(&self, who: &Identity, id: &VideoId) -> Result<VideoRecord, FarmError> {
+    pub(super) async fn shown(
+        &self,
+        who: &Identity,
+        id: &VideoId,
+    ) -> Result<VideoRecord, FarmError> {
         let video = self
             .store
             .video(id)

@@ -129,7 +129,11 @@ impl Farm {
     ) -> Result<(), FarmError> {
         let period = crate::credits::reroll::reroll_period(&Period::month_of(Utc::now()));
         let allowance = account.reroll_allowance.unwrap_or(u32::MAX);
-        match self.accounts.charge(owner, &period, allowance, charge).await? {
+        match self
+            .accounts
+            .charge(owner, &period, allowance, charge)
+            .await?
+        {
             Charge::Charged { .. } => Ok(()),
             Charge::Exhausted { used } => Err(Exhausted {
                 plan: account.plan.clone(),

@@ -7,8 +7,8 @@ use actix::{Actor, Addr, Context, Handler, Recipient};
 use super::{
     AdoptVideo, CancelAttempt, CancelVideo, DrainNode, EnqueueVideo, FilterUntracked, GetCluster,
     GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PauseVideo, PreemptNode,
-    RegisterNode, ReorderVideo, ReportTelemetry, RerollVideo, ResumeVideo, RetryVideo, SetBudget, SetHolds,
-    ShotLeft, ShotStuck, ShotUnstuck,
+    RegisterNode, ReorderVideo, ReportTelemetry, RerollVideo, ResumeVideo, RetryVideo, SetBudget,
+    SetHolds, ShotLeft, ShotStuck, ShotUnstuck,
 };
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's

@@ -11,7 +11,8 @@ mod to_supervisor;
 pub use handles::{JobUplink, NodeUplink, SupervisorHandle};
 pub use to_node::NodeCommand;
 pub use to_shot_job::{
-    AbandonShot, AssignShot, CancelShot, NodeLost, PauseShot, RerollShot, ResumeShot, RetryShot, ShotReport,
+    AbandonShot, AssignShot, CancelShot, NodeLost, PauseShot, RerollShot, ResumeShot, RetryShot,
+    ShotReport,
 };
 pub use to_supervisor::{
     AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,

@@ -334,7 +334,10 @@ mod tests {
             "a paused shot is not claimed"
         );
         assert!(shot_write_allowed(Paused, 3, Cancelled, 3, false, false));
-        assert!(shot_write_allowed(Failed, 3, Queued, 4, false, false), "the retry");
+        assert!(
+            shot_write_allowed(Failed, 3, Queued, 4, false, false),
+            "the retry"
+        );
         assert!(!shot_write_allowed(Failed, 3, Queued, 5, false, false));
         assert!(!shot_write_allowed(Failed, 3, Paused, 4, false, false));
         assert!(!shot_write_allowed(Completed, 3, Queued, 4, false, false));

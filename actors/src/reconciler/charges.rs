@@ -50,7 +50,10 @@ pub async fn settle_charges(
     let due = accounts.unsettled(now - grace, SETTLE_BATCH).await?;
     let mut refunded = 0;
     for id in due {
-        let state = match store.video(&reroll_charged(&id).map_or(id.clone(), |r| r.0)).await {
+        let state = match store
+            .video(&reroll_charged(&id).map_or(id.clone(), |r| r.0))
+            .await
+        {
             Ok(video) => video.map(|v| charged_state(&id, &v)),
             // Its text does not open: it exists; look again later rather than stop the sweep.
             Err(StoreError::Unreadable { .. }) => Some(VideoState::Running),
@@ -161,5 +164,46 @@ mod tests {
             .expect("sweep");
         assert_eq!(refunded, 0, "its create may still be on its way");
         assert_eq!(accounts.used(&owner, &period).await.expect("used"), 1);
+    }
+
+    #[actix_rt::test]
+    async fn a_rerolls_charge_is_judged_by_its_version() {
+        use crate::credits::reroll::{reroll_charge, reroll_period};
+        let (store, accounts) = (MemoryStore::new(), MemoryAccounts::new());
+        let owner = OwnerId::from("alice");
+        let rerolls = reroll_period(&Period::month_of(Utc::now()));
+        let v = video(&owner);
+        store.create_video(v.clone()).await.expect("create");
+        let mut shot = v.shots[0].clone();
+        shot.state = ShotState::Assigned;
+        store.write_shot(shot.clone()).await.expect("claim");
+        shot.state = ShotState::Running;
+        store.write_shot(shot.clone()).await.expect("run");
+        shot.state = ShotState::Completed;
+        store.write_shot(shot.clone()).await.expect("complete");
+        let rerolled = shot.rerolled(Utc::now(), 9, None).expect("completed");
+        store.write_shot(rerolled.clone()).await.expect("re-roll");
+        // Version 2 is queued (looked at again), version 3 was never stored (refunded).
+        let (queued, never) = (reroll_charge(&v.id, 0, 2), reroll_charge(&v.id, 0, 3));
+        for id in [&queued, &never] {
+            accounts
+                .charge(&owner, &rerolls, 10, id)
+                .await
+                .expect("charge");
+        }
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 1, "the version never stored");
+        assert_eq!(accounts.used(&owner, &rerolls).await.expect("used"), 1);
+        // Version 2 fails: its charge is refunded, the video's own is not touched.
+        let mut failed = rerolled;
+        failed.state = ShotState::Failed;
+        store.write_shot(failed).await.expect("fail");
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 1, "the failed re-roll");
+        assert_eq!(accounts.used(&owner, &rerolls).await.expect("used"), 0);
     }
 }

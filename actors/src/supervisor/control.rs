@@ -79,7 +79,8 @@ impl Supervisor {
 }
 
 /// A control write in flight: a job's answer once its shot is stored.
-pub(super) type Write = futures_util::future::BoxFuture<'static, Result<Result<(), StoreError>, MailboxError>>;
+pub(super) type Write =
+    futures_util::future::BoxFuture<'static, Result<Result<(), StoreError>, MailboxError>>;
 
 /// Waits for control writes; a refused one is logged, not failed on (another server moved the
 /// shot meanwhile, and its job follows the store there), but an unavailable store is an error

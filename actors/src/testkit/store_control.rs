@@ -170,7 +170,10 @@ pub async fn a_reroll_queues_a_completed_shot_as_its_next_version_once(h: Harnes
         (shot.state, shot.attempt, shot.version),
         (ShotState::Queued, 2, 2)
     );
-    assert_eq!((shot.spec.seed, shot.spec.prompt.as_str()), (4242, "a closer view"));
+    assert_eq!(
+        (shot.spec.seed, shot.spec.prompt.as_str()),
+        (4242, "a closer view")
+    );
     assert_eq!(shot.versions.len(), 1);
     assert_eq!(shot.versions[0].artifact, done.artifact);
     assert!(read.rerolling() && read.rerolls_in_flight() == 1);
@@ -193,7 +196,10 @@ pub async fn a_reroll_queues_a_completed_shot_as_its_next_version_once(h: Harnes
     assert_eq!(written.video.map(|c| c.state), Some(VideoState::Completed));
     let read = h.a.store.video(&v.id).await.expect("read").expect("exists");
     let versions = read.shots[0].finished_versions();
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert_eq!(versions[1].artifact, again.artifact);
     assert!(!read.rerolling());
 }

@@ -15,8 +15,8 @@ pub use node::{
     check_slots_per_gpu, GpuSpec, GpuTelemetry, NodeSpec, NodeState, TelemetrySourceKind,
     MAX_SLOTS_PER_GPU,
 };
-pub use reroll::ShotVersion;
 pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
+pub use reroll::ShotVersion;
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;

@@ -146,21 +146,35 @@ mod tests {
         let next = shot
             .rerolled(Utc::now(), 99, Some("a red fox".into()))
             .expect("a completed shot is re-rolled");
-        assert_eq!((next.state, next.attempt, next.version), (ShotState::Queued, 3, 2));
-        assert_eq!((next.step, next.checkpoint_step, next.preemptions), (0, 0, 0));
-        assert_eq!((next.spec.seed, next.spec.prompt.as_str()), (99, "a red fox"));
+        assert_eq!(
+            (next.state, next.attempt, next.version),
+            (ShotState::Queued, 3, 2)
+        );
+        assert_eq!(
+            (next.step, next.checkpoint_step, next.preemptions),
+            (0, 0, 0)
+        );
+        assert_eq!(
+            (next.spec.seed, next.spec.prompt.as_str()),
+            (99, "a red fox")
+        );
         assert_eq!(next.artifact, None);
         assert_eq!(next.versions.len(), 1);
         let kept = &next.versions[0];
         assert_eq!((kept.version, kept.attempt, kept.seed), (1, 2, 7));
         assert_eq!(kept.artifact.as_deref(), Some("clips/v-0-a2.mp4"));
         assert!(next.rerolling() && !shot.rerolling());
-        assert!(next.rerolled(Utc::now(), 1, None).is_none(), "not completed");
+        assert!(
+            next.rerolled(Utc::now(), 1, None).is_none(),
+            "not completed"
+        );
     }
 
     #[test]
     fn each_version_costs_what_its_own_attempts_cost() {
-        let mut next = completed().rerolled(Utc::now(), 8, None).expect("re-rolled");
+        let mut next = completed()
+            .rerolled(Utc::now(), 8, None)
+            .expect("re-rolled");
         (next.state, next.gpu_seconds, next.cost_usd) = (ShotState::Completed, 42.0, 0.42);
         next.artifact = Some("clips/v-0-a3.mp4".into());
         let versions = next.finished_versions();

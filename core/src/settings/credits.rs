@@ -64,8 +64,11 @@ impl PlanSettings {
     /// (rounded down), else any number (`None`).
     pub fn reroll_allowance(&self) -> Option<u32> {
         self.rerolls_per_period.or_else(|| {
-            self.videos_per_period
-                .map(|v| (f64::from(v) / self.reroll_cost).floor().min(f64::from(u32::MAX)) as u32)
+            self.videos_per_period.map(|v| {
+                (f64::from(v) / self.reroll_cost)
+                    .floor()
+                    .min(f64::from(u32::MAX)) as u32
+            })
         })
     }
 }

@@ -15,8 +15,7 @@ pub const REFERENCE_AFTER_SCRIPT: &str =
     "the reference leaves queued only after the script completed";
 pub const STITCH_AFTER_SHOTS: &str = "the stitch starts only after every shot completed";
 pub const STITCH_ONCE: &str = "the stitch completes at most once per version";
-pub const RESTITCH_AFTER_REROLL: &str =
-    "the stitch runs again after a re-rolled shot completes";
+pub const RESTITCH_AFTER_REROLL: &str = "the stitch runs again after a re-rolled shot completes";
 
 /// What the walk knows of a story video's stages so far.
 pub struct StageOrder {
