@@ -138,10 +138,14 @@ async fn poster(
 async fn version(
     farm: web::Data<Farm>,
     signer: web::Data<ArtifactSigner>,
-    path: web::Path<(String, u32)>,
+    path: web::Path<(String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (id, version) = path.into_inner();
+    // Versions are numbered from 1: anything else names no version, as a missing one.
+    let version = version
+        .parse::<u32>()
+        .map_err(|_| ApiError::NotFound(format!("shot {id} has no version {version:?}")))?;
     let exp = signed(&signer, &id, &version_subject(&id, version), &req)?;
     let key = farm
         .version_artifact_key(&ShotId::from(id.as_str()), version)
