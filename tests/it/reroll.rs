@@ -4,8 +4,9 @@
 //! MP4's byte for byte; an explicit-shot video's shot simply gets its new version; every
 //! refusal (another user's video and an unknown index 404, a bad prompt 400, a shot or video
 //! not completed and a cancelled or failed video 409, one re-roll past the plan's in-flight
-//! limit 429); and on Redis a re-roll queued when its server stops is adopted and finished by
-//! the next one, stitch included.
+//! limit 429); on Redis a re-roll queued when its server stops is adopted and finished by the
+//! next one, stitch included, its edited prompt sealed at rest; re-rolls charged by the plan's
+//! fraction and refunded when they fail; and the video page's Re-roll in Chromium.
 
 use crate::support;
 
@@ -329,6 +330,23 @@ fn a_reroll_queued_across_a_restart_on_redis_is_finished_by_the_next_server() {
     );
     assert_eq!(status, 200, "{rolled:#}");
     assert_eq!(rolled["shots"][2]["prompt"], "a moth, closer");
+    // The edited prompt is sealed at rest like every prompt: no hash in Redis holds it.
+    let client = redis::Client::open(url.as_str()).expect("client");
+    let mut conn = client.get_connection().expect("connection");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).expect("keys");
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query(&mut conn).expect("type");
+        if kind == "hash" {
+            let fields: Vec<String> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query(&mut conn)
+                .expect("hash");
+            assert!(
+                !fields.iter().any(|f| f.contains("a moth, closer")),
+                "{key} holds the edited prompt in the clear"
+            );
+        }
+    }
     drop(first);
 
     let second = Server::start(&on_redis);
