@@ -86,6 +86,7 @@ impl LocalProvider {
                 })
                 .collect(),
             slots_per_gpu: g.slots_per_gpu,
+            reserved_for: g.reservation(&self.settings.autoscaler),
         })
     }
 

@@ -47,6 +47,7 @@ impl Classes {
                 gpu_memory_mb: 40_000,
                 gpus,
                 on_demand_only: false,
+                tenant: None,
             })
         };
         Self {
@@ -100,6 +101,7 @@ fn cluster(n: usize) -> Vec<NodeCapacity> {
                 vec![]
             },
             blocked_models: vec![],
+            reserved_for: vec![],
         })
         .collect()
 }

@@ -12,6 +12,7 @@
 //! - [`views`]: the serializable snapshots that state queries answer with.
 //! - [`metrics`]: lock-free counters, gauges and the dispatch-latency histogram.
 //! - [`keyring`]: the per-owner sealing keys users' text is stored under.
+//! - [`tenant`]: tenant names (a token's `org` claim) and the rule of which node serves whom.
 //! - [`settings`]: the farm's own sections of the TOML configuration, and the loader every layer
 //!   takes its sections from.
 
@@ -24,4 +25,5 @@ pub mod metrics;
 pub mod placement;
 pub mod settings;
 pub mod story;
+pub mod tenant;
 pub mod views;

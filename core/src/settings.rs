@@ -309,6 +309,26 @@ pub struct NodeGroupSettings {
     /// Single-GPU jobs each GPU runs at once (an LLM node batches scripts); 1..=64, default 1.
     #[serde(default = "one")]
     pub slots_per_gpu: u32,
+    /// Tenants (tokens' `org` claim) these nodes are reserved for: they run only those tenants'
+    /// work, which may also overflow to shared nodes. Unset or empty: shared (or, in a pool the
+    /// autoscaler manages, `autoscaler.pools.<pool>.reserved_for`).
+    #[serde(default)]
+    pub reserved_for: Vec<String>,
+}
+
+impl NodeGroupSettings {
+    /// The tenants a node of this group is reserved for: the group's own list, else, in a pool
+    /// the autoscaler manages, that pool's (the nodes it launches are started from the groups).
+    pub fn reservation(&self, autoscaler: &AutoscalerSettings) -> Vec<String> {
+        if !self.reserved_for.is_empty() || !autoscaler.manages(&self.pool) {
+            return self.reserved_for.clone();
+        }
+        autoscaler
+            .pools
+            .get(&self.pool)
+            .map(|p| p.reserved_for.clone())
+            .unwrap_or_default()
+    }
 }
 
 impl Settings {
@@ -442,6 +462,18 @@ impl Settings {
             crate::domain::check_slots_per_gpu(
                 &format!("node_groups[{i}].slots_per_gpu"),
                 g.slots_per_gpu,
+            )
+            .map_err(SettingsError::Invalid)?;
+            crate::tenant::check_reserved_for(
+                &format!("node_groups[{i}].reserved_for"),
+                &g.reserved_for,
+            )
+            .map_err(SettingsError::Invalid)?;
+        }
+        for (pool, p) in &self.autoscaler.pools {
+            crate::tenant::check_reserved_for(
+                &format!("autoscaler.pools.{pool}.reserved_for"),
+                &p.reserved_for,
             )
             .map_err(SettingsError::Invalid)?;
         }

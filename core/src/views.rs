@@ -41,6 +41,8 @@ pub struct NodeView {
     pub loaded_models: Vec<String>,
     /// Models blocklisted here after repeated failures.
     pub blocked_models: Vec<String>,
+    /// Tenants this node is reserved for (it runs only their work); empty: shared.
+    pub reserved_for: Vec<String>,
     /// Seconds since the node last reported telemetry.
     pub heartbeat_age_s: Option<f64>,
     pub joined_at: DateTime<Utc>,
@@ -134,6 +136,9 @@ pub enum WaitReason {
     PoolHeld,
     /// An operator holds the jobs' owner: none of their work is placed.
     UserHeld,
+    /// Nodes that would fit are up, but every one is reserved for other tenants (and the jobs'
+    /// tenant, if any, has none of its own that fits).
+    ReservedForOthers,
 }
 
 /// Queued jobs that share a pool, stage, priority and requirement, and why they wait.
@@ -155,6 +160,10 @@ pub struct WaitingClass {
     /// of their own).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<crate::ids::OwnerId>,
+    /// The jobs' tenant (their videos' `org`), when they have one: its work is a class of its
+    /// own, since nodes reserved for it take it and no one else's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// One stage's waiting work in a pool: what is queued (by why it waits) and what is not ready

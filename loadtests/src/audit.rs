@@ -378,6 +378,7 @@ mod tests {
             seq,
             created_at: Utc::now(),
             updated_at: Utc::now(),
+            tenant: None,
         }
     }
 

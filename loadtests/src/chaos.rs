@@ -165,6 +165,7 @@ pub async fn run(cfg: ChaosConfig) -> anyhow::Result<ChaosReport> {
                 })
                 .collect(),
             slots_per_gpu: 1,
+            reserved_for: vec![],
         };
         GpuNode::new(
             spec,

@@ -76,6 +76,10 @@ pub struct AgentArgs {
     /// batches scripts); 1: a job holds whole GPUs.
     #[arg(long, default_value_t = 1)]
     slots_per_gpu: u32,
+    /// Tenants (tokens' `org` claim) this node is reserved for, comma-separated, e.g.
+    /// `acme,beta`: it runs only their work (theirs tries it before shared nodes). Unset: shared.
+    #[arg(long, value_delimiter = ',')]
+    reserved_for: Vec<String>,
     /// Simulate the GPUs even where NVML is present.
     #[arg(long)]
     simulate: bool,
@@ -142,6 +146,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         bail!("--price-per-hour must be a number at least 0");
     }
     check_slots_per_gpu("--slots-per-gpu", args.slots_per_gpu).map_err(anyhow::Error::msg)?;
+    shotfarm_core::tenant::check_reserved_for("--reserved-for", &args.reserved_for)
+        .map_err(anyhow::Error::msg)?;
     let mut seed = std::collections::hash_map::DefaultHasher::new();
     id.hash(&mut seed);
     let choice = nvml_telemetry::open(seed.finish(), args.simulate);
@@ -179,6 +185,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         price_per_hour: args.price_per_hour,
         gpus,
         slots_per_gpu: args.slots_per_gpu,
+        reserved_for: args.reserved_for.clone(),
     };
     // The token artifact accesses are made with: the uplink's, renewals included.
     let shared_token: SharedToken = Arc::new(std::sync::RwLock::new(token.clone()));

@@ -233,6 +233,7 @@ fn a_revoked_node_is_closed_with_4004_its_agent_exits_its_shot_requeues_and_its_
             iat: revoked_at,
             role: Role::Node,
             plan: None,
+            org: None,
         })
         .expect("mint");
     assert_eq!(

@@ -315,6 +315,7 @@ fn only_node_tokens_connect_and_a_second_agent_for_a_node_replaces_the_first() {
             iat: now - 60,
             role: Role::Node,
             plan: None,
+            org: None,
         })
         .expect("mint");
     assert_eq!(get(Some(&expired)).status(), 401);

@@ -57,6 +57,7 @@ fn requests_without_a_valid_token_are_refused_with_401() {
             iat: 999_000,
             role: Role::Authenticated,
             plan: None,
+            org: None,
         })
         .expect("mint");
     let body = assert_problem(s.get("/api/v1/videos", &expired), 401);

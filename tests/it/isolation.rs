@@ -220,6 +220,7 @@ fn bad_tokens_are_401_on_every_user_route_and_operator_routes_are_403_to_users()
         iat: now - 10,
         role,
         plan: None,
+        org: None,
     };
     let expired = s
         .tokens()

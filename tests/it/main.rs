@@ -43,6 +43,8 @@ mod story;
 mod story_faults;
 mod story_page;
 mod support;
+mod tenants;
+mod throughput_bench;
 mod video_control;
 mod ws_client;
 mod ws_control_flood;

@@ -232,6 +232,7 @@ fn access_is_owner_or_operator_only_with_a_valid_token_and_origin() {
             iat: now - 100,
             role: Role::Authenticated,
             plan: None,
+            org: None,
         })
         .expect("mint");
     assert_eq!(
@@ -442,6 +443,7 @@ fn the_session_closes_with_1008_when_its_token_expires() {
             iat: now,
             role: Role::Authenticated,
             plan: None,
+            org: None,
         })
         .expect("mint");
     let mut w = connect(&s.base, &id, Some(&short), None, None).expect("connect");

@@ -377,6 +377,7 @@ fn a_shot_held_by_a_node_here_that_no_job_here_tracks_is_requeued() {
         seq: 0,
         created_at: earlier,
         updated_at: earlier,
+        tenant: None,
     };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -390,6 +390,42 @@ fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_pla
     assert_eq!(status, 409, "{problem:#}");
 }
 
+#[test]
+fn a_reorder_whose_move_is_refused_keeps_the_priority_it_asked_for_too() {
+    let s = start(&[]);
+    let bob = s.user("bob");
+    let blocker = s.submit(&bob, &shots(1, "holding"));
+    let blocker = blocker["id"].as_str().expect("id").to_owned();
+    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
+    let paid = s
+        .tokens()
+        .mint_with_plan(
+            "carol",
+            shotfarm_web::auth::Role::Authenticated,
+            Some("paid"),
+            Duration::from_secs(600),
+        )
+        .expect("mint");
+    let waiting = s.submit(&paid, &shots(2, "paced"));
+    let waiting = waiting["id"].as_str().expect("id");
+    let paused = s.submit(&paid, &shots(1, "paced"));
+    let paused = paused["id"].as_str().expect("id");
+    assert_eq!(control(&s, &paid, paused, "pause", &json!({})).0, 200);
+    // A paused video has nothing waiting to move ahead of: the whole request is refused.
+    let (status, problem) = patch(
+        &s,
+        &paid,
+        waiting,
+        &json!({ "priority": "high", "before": paused }),
+    );
+    assert_eq!(status, 409, "{problem:#}");
+    let read: Value = s
+        .get(&format!("/api/v1/videos/{waiting}"), &paid)
+        .json()
+        .expect("video");
+    assert_eq!(read["priority"], "standard", "{read:#}");
+}
+
 /// The progress page's controls in real headless Chromium (tests/browser/control-page.mjs):
 /// owner only, confirmed before sending, Pause then Resume to completion. Needs chromium and
 /// the driver's npm packages: scripts/ensure-chromium.sh.

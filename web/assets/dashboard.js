@@ -179,7 +179,10 @@ function buildNode(id) {
   sim.hidden = true;
   const stuck = el("span", "badge stuck");
   stuck.hidden = true;
-  badges.append(state, kind, sim, stuck);
+  // A dedicated node: it runs only its tenants' work (reserved_for), shown beside its kind.
+  const reserved = el("span", "badge reserved");
+  reserved.hidden = true;
+  badges.append(state, kind, reserved, sim, stuck);
   head.append(name, badges);
   const meta = el("p", "node-meta muted");
   const facts = el("p", "node-facts");
@@ -214,7 +217,7 @@ function buildNode(id) {
   card.append(head, meta, facts, blocked, charts, actions);
   const fleet = el("span", "fleet-node");
   fleet.dataset.nodeId = id;
-  return { el: card, fleet, cells: [], parts: { state, kind, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+  return { el: card, fleet, cells: [], parts: { state, kind, reserved, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
 }
 
 // Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
@@ -288,6 +291,14 @@ function upsertNode(patch, seed) {
   p.sim.hidden = !simulated;
   const g0 = (d.gpus || [])[0];
   setText(p.meta, `${d.pool} · ${(d.gpus || []).length} × ${g0 ? g0.model : "?"} · ${d.provider} · ${money(d.price_per_hour)}/h`);
+  // A dedicated node says whose it is: it runs only those tenants' work.
+  const reserved = d.reserved_for || [];
+  p.reserved.hidden = reserved.length === 0;
+  setText(p.reserved, reserved.length ? `reserved: ${reserved.join(", ")}` : "");
+  p.reserved.title = reserved.length
+    ? `Runs only the work of ${reserved.join(", ")} (their tokens' org); theirs overflows to shared nodes when it is full`
+    : "";
+  n.el.dataset.reserved = reserved.join(",");
   const age = d.heartbeat_age_s;
   setText(p.hb, age === null || age === undefined ? "no heartbeat yet" : `heartbeat ${age.toFixed(1)} s ago`);
   const stale = age !== null && age !== undefined && age > 5;
@@ -472,6 +483,7 @@ const REASONS = {
   waiting_for_capacity: "waiting for capacity",
   pool_held: "pool held by an operator",
   user_held: "user held by an operator",
+  reserved_for_others: "nodes reserved for other tenants",
 };
 // One row per waiting class (pool, stage, priority, model, pinning) and per pool and stage of
 // story jobs not ready yet (blocked on an earlier stage: not in the queue).
@@ -490,12 +502,13 @@ function waiting(w) {
     return r;
   };
   for (const c of w.classes) {
-    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only, c.owner || ""].join("|"));
+    const r = row([c.pool, c.stage, c.priority, c.model, c.on_demand_only, c.owner || "", c.tenant || ""].join("|"));
     const td = r.children;
     setText(td[0], c.pool);
     setText(td[1], c.stage || "shot");
     setText(td[2], c.priority);
-    setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : ""));
+    setText(td[3], c.model + (c.on_demand_only ? " (on-demand only)" : "") + (c.tenant ? ` · org ${c.tenant}` : ""));
+    r.dataset.tenant = c.tenant || "";
     setText(td[4], String(c.shots));
     setText(td[5], (REASONS[c.reason] || c.reason) + (c.owner ? ` (${c.owner})` : ""));
     td[5].title = c.detail;

@@ -62,6 +62,10 @@ pub struct Hello {
     /// out by older agents: 1, whole GPUs.
     #[serde(default = "one_slot")]
     pub slots_per_gpu: u32,
+    /// Tenants the node is reserved for (`shotfarm agent --reserved-for`): it runs only their
+    /// work. Left out or empty: a shared node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved_for: Vec<String>,
     pub gpus: Vec<GpuSpec>,
     /// Where its telemetry comes from (`nvml` or `simulated`).
     pub telemetry: TelemetrySourceKind,
@@ -88,6 +92,7 @@ impl Hello {
             return Err("price_per_hour must be a number at least 0".into());
         }
         check_slots_per_gpu("slots_per_gpu", self.slots_per_gpu)?;
+        shotfarm_core::tenant::check_reserved_for("reserved_for", &self.reserved_for)?;
         if self.gpus.is_empty() || self.gpus.len() > MAX_GPUS {
             return Err(format!("a node has 1..={MAX_GPUS} GPUs"));
         }
@@ -120,6 +125,7 @@ impl Hello {
             price_per_hour: self.price_per_hour,
             gpus: self.gpus.clone(),
             slots_per_gpu: self.slots_per_gpu,
+            reserved_for: self.reserved_for.clone(),
         }
     }
 }

@@ -68,6 +68,11 @@ pub struct Claims {
     /// wins over it, and without either the user is on `credits.default_plan`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<String>,
+    /// The user's organisation, their tenant: nodes reserved for it (`reserved_for`) run their
+    /// videos. 1-32 of `a-z`, `0-9`, `-`, `_`; anything else is refused as a malformed token
+    /// (401 naming `org`). Absent: no tenant (shared nodes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
 }
 
 impl Claims {
@@ -153,6 +158,30 @@ impl TokenIssuer {
         self.mint_with_plan(sub, role, None, ttl)
     }
 
+    /// A token for `sub` with `role`, a `plan` and an `org` claim (checked: a bad one is
+    /// `Malformed` naming it), valid for `ttl` from now.
+    pub fn mint_for_org(
+        &self,
+        sub: &str,
+        role: Role,
+        plan: Option<&str>,
+        org: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
+        if let Some(org) = org {
+            check_org(org)?;
+        }
+        let iat = now_unix();
+        self.mint_claims(&Claims {
+            sub: sub.to_owned(),
+            exp: iat.saturating_add(ttl.as_secs()),
+            iat,
+            role,
+            plan: plan.map(str::to_owned),
+            org: org.map(str::to_owned),
+        })
+    }
+
     /// A token for `sub` with `role` and a `plan` claim, valid for `ttl` from now.
     pub fn mint_with_plan(
         &self,
@@ -161,14 +190,7 @@ impl TokenIssuer {
         plan: Option<&str>,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        let iat = now_unix();
-        self.mint_claims(&Claims {
-            sub: sub.to_owned(),
-            exp: iat.saturating_add(ttl.as_secs()),
-            iat,
-            role,
-            plan: plan.map(str::to_owned),
-        })
+        self.mint_for_org(sub, role, plan, None, ttl)
     }
 
     /// A token carrying exactly `claims`: [`Claims`], or another shape such as
@@ -178,9 +200,13 @@ impl TokenIssuer {
             .map_err(|e| AuthError::Signing(e.to_string()))
     }
 
-    /// Checks signature, algorithm and expiry, and returns the claims.
+    /// Checks signature, algorithm, expiry and the `org` claim's form, and returns the claims.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        self.decode::<Claims>(token)
+        let claims = self.decode::<Claims>(token)?;
+        if let Some(org) = &claims.org {
+            check_org(org)?;
+        }
+        Ok(claims)
     }
 
     /// Checks signature, algorithm and expiry, and reads the claims as `T`.
@@ -208,6 +234,11 @@ impl TokenIssuer {
     }
 }
 
+/// Refuses an `org` claim that is not a tenant name, naming the claim.
+fn check_org(org: &str) -> Result<(), AuthError> {
+    shotfarm_core::tenant::check_tenant("the `org` claim", org).map_err(AuthError::Malformed)
+}
+
 /// Claims with a subject (every shape [`TokenIssuer`] decodes).
 trait HasSub {
     fn sub(&self) -> &str;
@@ -233,6 +264,8 @@ pub struct Caller {
     pub expires_at: DateTime<Utc>,
     /// The token's `plan` claim, if any (see [`Claims::plan`]).
     pub plan: Option<String>,
+    /// The token's `org` claim, if any: the caller's tenant (see [`Claims::org`]).
+    pub tenant: Option<String>,
 }
 
 impl Caller {
@@ -242,6 +275,7 @@ impl Caller {
             user: self.user.clone(),
             operator: self.operator,
             plan: self.plan.clone(),
+            tenant: self.tenant.clone(),
         }
     }
 
@@ -278,6 +312,7 @@ impl Caller {
             user: OwnerId(claims.sub),
             operator,
             plan: claims.plan,
+            tenant: claims.org,
         })
     }
 }
@@ -426,6 +461,7 @@ mod tests {
                 iat: now - 100,
                 role: Role::Authenticated,
                 plan: None,
+                org: None,
             })
             .unwrap();
         assert_eq!(issuer.verify(&token), Err(AuthError::Expired));
@@ -465,6 +501,7 @@ mod tests {
             iat: now_unix(),
             role: Role::Authenticated,
             plan: None,
+            org: None,
         };
         let hs384 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS384),
@@ -562,6 +599,7 @@ mod tests {
                 iat: 0,
                 role: Role::Authenticated,
                 plan: None,
+                org: None,
             })
             .unwrap();
         let req = request(issuer)

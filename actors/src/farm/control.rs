@@ -168,6 +168,7 @@ impl Farm {
                 )));
             }
         }
+        let was = video.priority;
         if let Some(p) = priority.filter(|p| *p != video.priority) {
             self.store.set_priority(id, p).await?;
             video.priority = p;
@@ -175,10 +176,19 @@ impl Farm {
         let records = self
             .audit
             .owner_action(AuditAction::Reorder, &who.user, &video);
-        self.supervisor
+        let changed = video.priority != was;
+        if let Err(refused) = self
+            .supervisor
             .reorder_video
             .send(ReorderVideo { video, before })
-            .await??;
+            .await?
+        {
+            // A refused move changes nothing, the priority included: the request is one change.
+            if changed {
+                self.store.set_priority(id, was).await?;
+            }
+            return Err(refused);
+        }
         self.audit.record(records).await;
         self.shown(&who, id).await
     }

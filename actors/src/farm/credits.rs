@@ -56,13 +56,17 @@ impl Farm {
     /// A create that fails outright is refunded here; one that timed out (the store may still
     /// run it) is left to the reconciler's sweep, which refunds the charge only if no video
     /// appears ([`crate::reconciler::settle_charges`]).
+    ///
+    /// The video is stored with the caller's tenant (`who.tenant`), so nodes reserved for it
+    /// run it, on this server and on any other that adopts it from a shared store.
     pub async fn submit_charged(
         &self,
-        owner: OwnerId,
+        who: &Identity,
         account: &Account,
         new: NewVideo,
         key: Option<String>,
     ) -> Result<Submitted, FarmError> {
+        let owner = who.user.clone();
         let once = key.map(|key| self.once_of(&owner, key, &new));
         if let Some(once) = &once {
             if let Some(replay) = self.store.find_once(once).await? {
@@ -73,7 +77,8 @@ impl Farm {
         if account.metered {
             self.charge(&owner, account, &id).await?;
         }
-        let video = new.into_record(id, owner, Utc::now());
+        let mut video = new.into_record(id, owner, Utc::now());
+        video.tenant = who.tenant.clone();
         let stored = match &once {
             Some(once) => self.store.create_video_once(video.clone(), once).await,
             None => self.store.create_video(video.clone()).await.map(|()| None),

@@ -24,6 +24,9 @@ pub struct Identity {
     pub operator: bool,
     /// The token's `plan` claim, if any (see [`crate::credits::Account::resolve`]).
     pub plan: Option<String>,
+    /// The token's `org` claim, if any: the caller's tenant, stored on the videos they submit
+    /// so nodes reserved for it run them.
+    pub tenant: Option<String>,
 }
 
 impl Identity {

@@ -36,6 +36,7 @@ fn user(name: &str) -> Identity {
         user: OwnerId::from(name),
         operator: false,
         plan: None,
+        tenant: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn operator() -> Identity {
         user: OwnerId::from("ops"),
         operator: true,
         plan: None,
+        tenant: None,
     }
 }
 

@@ -95,7 +95,8 @@ pub struct Supervisor {
     registry: Registry,
     jobs: HashMap<ShotId, JobSlot>,
     in_use: HashMap<OwnerId, u32>,
-    requirements: HashMap<(String, bool), SharedRequirement>,
+    /// Interned requirements by model, on-demand pinning and tenant.
+    requirements: HashMap<(String, bool, Option<String>), SharedRequirement>,
     placement_pending: bool,
     preemptions: u64,
     /// `preemptions` by the reclaimed node's pool.
@@ -156,9 +157,15 @@ impl Supervisor {
         }
     }
 
-    /// The shared requirement of `model` (pinned to on-demand nodes or not).
-    fn requirement(&mut self, model: &str, on_demand_only: bool) -> Option<SharedRequirement> {
-        let key = (model.to_owned(), on_demand_only);
+    /// The shared requirement of `model` (pinned to on-demand nodes or not) for work of
+    /// `tenant` (its video's: nodes reserved for it are open to it).
+    fn requirement(
+        &mut self,
+        model: &str,
+        on_demand_only: bool,
+        tenant: Option<&str>,
+    ) -> Option<SharedRequirement> {
+        let key = (model.to_owned(), on_demand_only, tenant.map(str::to_owned));
         if let Some(r) = self.requirements.get(&key) {
             return Some(Arc::clone(r));
         }
@@ -170,6 +177,7 @@ impl Supervisor {
             gpu_memory_mb: m.gpu_memory_mb,
             gpus: m.gpus,
             on_demand_only,
+            tenant: tenant.map(str::to_owned),
         });
         self.requirements.insert(key, Arc::clone(&r));
         Some(r)
@@ -252,7 +260,7 @@ impl Supervisor {
         inputs: StageInputs,
     ) -> bool {
         let pinned = shot.preemptions >= self.settings.retries.preemptions;
-        let Some(need) = self.requirement(&shot.spec.model, pinned) else {
+        let Some(need) = self.requirement(&shot.spec.model, pinned, video.tenant.as_deref()) else {
             warn!(video_id = %video.id, model = %shot.spec.model, "shot names a model no longer in the registry");
             return false;
         };
@@ -599,8 +607,11 @@ impl Handler<ShotLeft> for Supervisor {
                 on_demand_only,
             } => {
                 if on_demand_only {
-                    let model = self.jobs.get(&msg.shot).map(|j| j.spec.model.clone());
-                    if let Some(need) = model.and_then(|m| self.requirement(&m, true)) {
+                    let job = self.jobs.get(&msg.shot);
+                    let model = job.map(|j| (j.spec.model.clone(), j.need.tenant.clone()));
+                    if let Some(need) =
+                        model.and_then(|(m, t)| self.requirement(&m, true, t.as_deref()))
+                    {
                         if let Some(job) = self.jobs.get_mut(&msg.shot) {
                             job.need = need;
                         }

@@ -1,7 +1,10 @@
 //! The supervisor's answers to the autoscaler: each pool's queued and running work in GPU-seconds
 //! (wall-clock, after the time factor; single-GPU jobs' apart, as slotted nodes share GPUs
 //! among them), its nodes' load, and its cost so far; and the budget gate
-//! it sets in return.
+//! it sets in return. Reservations are accounted for: a pool whose autoscaled nodes are
+//! reserved (`[autoscaler.pools.P] reserved_for`) counts only its tenants' work and its nodes
+//! reserved so; a shared pool, only shared nodes (a node reserved for some tenants is capacity
+//! for their work alone).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -14,6 +17,7 @@ use crate::messages::{GetPoolLoad, SetBudget};
 use shotfarm_core::autoscaler::{Kind, NodeUsage, PoolLoad};
 use shotfarm_core::domain::{Priority, ShotSpec};
 use shotfarm_core::placement::Gates;
+use shotfarm_core::tenant::{same_reservation, serves};
 
 impl Supervisor {
     /// Expected wall-clock GPU-seconds of one attempt of `spec`: its model's seconds per step
@@ -41,6 +45,23 @@ impl Supervisor {
             * self.settings.timing.time_factor
     }
 
+    /// The tenants the nodes the autoscaler launches for `pool` are reserved for (empty:
+    /// shared nodes).
+    fn launched_reservation(&self, pool: &str) -> &[String] {
+        self.settings
+            .autoscaler
+            .pools
+            .get(pool)
+            .map_or(&[], |p| p.reserved_for.as_slice())
+    }
+
+    /// Whether a node reserved for `reserved_for` is the kind the autoscaler buys for `pool`:
+    /// only those nodes' capacity answers the pool's demand (a node reserved for others runs
+    /// none of it; a shared node in a reserved pool is not what growing it adds).
+    fn counts_for(&self, pool: &str, reserved_for: &[String]) -> bool {
+        same_reservation(self.launched_reservation(pool), reserved_for)
+    }
+
     fn pool_loads(&self) -> Vec<PoolLoad> {
         let now = Instant::now();
         let mut pools: BTreeMap<String, PoolLoad> = BTreeMap::new();
@@ -53,6 +74,11 @@ impl Supervisor {
             let Some(job) = self.jobs.get(&q.shot) else {
                 continue;
             };
+            // A reserved pool's nodes run only its tenants' work: no one else's is its demand.
+            let reservation = self.launched_reservation(&q.need.pool);
+            if !serves(reservation, q.need.tenant.as_deref()) {
+                continue;
+            }
             let gpu_s = self.expected_gpu_s(&job.spec);
             let load = pools
                 .entry(q.need.pool.clone())
@@ -73,6 +99,17 @@ impl Supervisor {
             let Some(started) = job.started_at.filter(|_| job.placed.is_some()) else {
                 continue;
             };
+            // Work running on a node that does not count (reserved otherwise) is not the
+            // pool's load either.
+            let on_counted = job.placed.as_ref().is_some_and(|(node, ..)| {
+                self.registry
+                    .up
+                    .get(node)
+                    .is_none_or(|s| self.counts_for(&s.spec.pool, &s.spec.reserved_for))
+            });
+            if !on_counted {
+                continue;
+            }
             let left = (self.expected_gpu_s(&job.spec)
                 - now.duration_since(started).as_secs_f64() * f64::from(job.need.gpus))
             .max(0.0);
@@ -90,8 +127,11 @@ impl Supervisor {
                 .entry(slot.spec.pool.clone())
                 .or_insert_with(|| PoolLoad::new(&slot.spec.pool));
             load.cost_usd += slot.cost_usd(Utc::now());
-            // A draining or reclaimed node is already on its way out.
-            if !slot.state.accepts_work() {
+            // A draining or reclaimed node is already on its way out; a node reserved otherwise
+            // than the pool's launched ones serves other demand.
+            if !slot.state.accepts_work()
+                || !self.counts_for(&slot.spec.pool, &slot.spec.reserved_for)
+            {
                 continue;
             }
             let busy = slot.busy_gpus();

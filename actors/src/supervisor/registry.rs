@@ -102,6 +102,7 @@ impl NodeSlot {
             shared_gpus: self.held.shared(),
             loaded_models: self.loaded_models.clone(),
             blocked_models: self.blocked_models.clone(),
+            reserved_for: self.spec.reserved_for.clone(),
         }
     }
 
@@ -137,6 +138,7 @@ impl NodeSlot {
             stuck_shots: self.stuck.values().cloned().collect(),
             loaded_models: self.loaded_models.clone(),
             blocked_models: self.blocked_models.clone(),
+            reserved_for: self.spec.reserved_for.clone(),
             heartbeat_age_s: self.last_report.map(|t| t.elapsed().as_secs_f64()),
             joined_at: self.joined_at,
             cost_usd: self.cost_usd(now),
@@ -245,6 +247,7 @@ mod tests {
                     memory_mb: 40_000,
                 }],
                 slots_per_gpu: 1,
+                reserved_for: vec![],
             };
             let mut slot = NodeSlot::new(spec, handle.clone(), None);
             slot.joined_at = Utc::now() - chrono::Duration::hours(1);

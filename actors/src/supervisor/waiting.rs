@@ -4,7 +4,7 @@
 //! by reason and the jobs of story videos that are not ready yet by the stage they are blocked on
 //! (which only this supervisor knows: `stages.rs` keeps them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -13,6 +13,7 @@ use crate::messages::GetWaiting;
 use shotfarm_core::domain::Stage;
 use shotfarm_core::ids::OwnerId;
 use shotfarm_core::placement::{holds_slot, Requirement};
+use shotfarm_core::tenant::serves;
 use shotfarm_core::views::{PoolWaiting, WaitReason, WaitingClass, WaitingView};
 
 use super::{NodeSlot, Supervisor};
@@ -46,7 +47,39 @@ pub fn reason_for<'a>(
             ),
         );
     }
-    let allowed: Vec<&NodeSlot> = fitting
+    // Nodes reserved for other tenants never take these jobs: told apart, since adding
+    // capacity for them means adding shared nodes (or nodes reserved for their tenant).
+    let open: Vec<&NodeSlot> = fitting
+        .iter()
+        .copied()
+        .filter(|s| serves(&s.spec.reserved_for, need.tenant.as_deref()))
+        .collect();
+    if open.is_empty() {
+        let whose = match &need.tenant {
+            Some(t) => format!("work of tenant {t}"),
+            None => "work of no tenant".to_owned(),
+        };
+        let reserved: BTreeSet<&str> = fitting
+            .iter()
+            .flat_map(|s| s.spec.reserved_for.iter().map(String::as_str))
+            .collect();
+        return (
+            WaitReason::ReservedForOthers,
+            format!(
+                "{} node(s) in pool {} fit, but all are reserved for other tenants ({}); {whose} \
+                 runs on shared nodes{}",
+                fitting.len(),
+                need.pool,
+                reserved.into_iter().collect::<Vec<_>>().join(", "),
+                if need.tenant.is_some() {
+                    " or its own reserved ones"
+                } else {
+                    " only"
+                }
+            ),
+        );
+    }
+    let allowed: Vec<&NodeSlot> = open
         .into_iter()
         .filter(|s| !need.on_demand_only || !s.spec.spot)
         .collect();
@@ -133,8 +166,17 @@ impl Handler<GetWaiting> for Supervisor {
 
     fn handle(&mut self, _: GetWaiting, _: &mut Context<Self>) -> Self::Result {
         // Keyed so the answer is in a stable order: pool, stage, priority, model, pinned, and
-        // the owner for a held owner's jobs (a class of their own, so the reason can name them).
-        type Key = (String, Stage, String, String, bool, Option<OwnerId>);
+        // the owner for a held owner's jobs (a class of their own, so the reason can name them),
+        // and the tenant (reserved nodes take one tenant's work and not another's).
+        type Key = (
+            String,
+            Stage,
+            String,
+            String,
+            bool,
+            Option<OwnerId>,
+            Option<String>,
+        );
         let mut groups: BTreeMap<Key, (usize, &Requirement)> = BTreeMap::new();
         for q in self.queue.iter() {
             let stage = self.jobs.get(&q.shot).map(|j| j.stage).unwrap_or_default();
@@ -150,6 +192,7 @@ impl Handler<GetWaiting> for Supervisor {
                 q.need.model.clone(),
                 q.need.on_demand_only,
                 held_owner,
+                q.need.tenant.clone(),
             );
             groups.entry(key).or_insert((0, q.need.as_ref())).0 += 1;
         }
@@ -157,7 +200,7 @@ impl Handler<GetWaiting> for Supervisor {
         let classes: Vec<WaitingClass> = groups
             .into_iter()
             .map(
-                |((pool, stage, priority, model, on_demand_only, owner), (shots, need))| {
+                |((pool, stage, priority, model, on_demand_only, owner, tenant), (shots, need))| {
                     let (reason, detail) = match self.held_reason(&pool, owner.as_ref()) {
                         Some(held) => held,
                         None => reason_for(self.registry.up.values(), need),
@@ -178,6 +221,7 @@ impl Handler<GetWaiting> for Supervisor {
                         reason,
                         detail,
                         owner,
+                        tenant,
                     }
                 },
             )

@@ -100,6 +100,15 @@ pub async fn creates_reads_and_refuses_duplicates(h: Harness) {
     h.a.store.create_video(v.clone()).await.expect("create");
     let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
     assert_eq!(read, v);
+    // A tenant's video keeps its tenant, so any server adopting it places it as that tenant's.
+    let mut tenanted = video_of("u", 1);
+    tenanted.tenant = Some("acme".into());
+    h.a.store
+        .create_video(tenanted.clone())
+        .await
+        .expect("create");
+    let read = h.b.store.video(&tenanted.id).await.expect("read");
+    assert_eq!(read.and_then(|r| r.tenant).as_deref(), Some("acme"));
     assert!(matches!(
         h.a.store.create_video(v.clone()).await,
         Err(StoreError::Duplicate(_))

@@ -59,6 +59,7 @@ fn spec(id: &str) -> NodeSpec {
             memory_mb: 81920,
         }],
         slots_per_gpu: 1,
+        reserved_for: vec![],
     }
 }
 

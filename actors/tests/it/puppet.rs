@@ -33,6 +33,7 @@ pub fn one_gpu(id: &str, slots: u32, price_per_hour: f64) -> NodeSpec {
             memory_mb: 81920,
         }],
         slots_per_gpu: slots,
+        reserved_for: vec![],
     }
 }
 

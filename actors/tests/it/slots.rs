@@ -31,6 +31,7 @@ fn owner(i: usize) -> Identity {
         user: OwnerId(format!("user{i}")),
         operator: false,
         plan: None,
+        tenant: None,
     }
 }
 

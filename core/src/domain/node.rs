@@ -65,6 +65,10 @@ pub struct NodeSpec {
     /// whole GPUs, all their slots.
     #[serde(default = "one_slot")]
     pub slots_per_gpu: u32,
+    /// The tenants this node is reserved for (`reserved_for` of its node group, its autoscaler
+    /// pool or its agent): it runs only their work. Empty: shared, it runs anyone's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved_for: Vec<String>,
 }
 
 /// The most jobs one GPU may be shared by (`slots_per_gpu`).

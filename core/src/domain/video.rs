@@ -65,6 +65,10 @@ pub struct VideoRecord {
     pub seq: u64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The owner's tenant at submission (their token's `org` claim): its jobs may run on nodes
+    /// reserved for it. Records stored before tenants existed read as none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 impl VideoRecord {
@@ -92,6 +96,7 @@ impl VideoRecord {
             seq: 0,
             created_at: now,
             updated_at: now,
+            tenant: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Requirement {
     pub gpus: u32,
     /// Set once a shot has used up its preemption budget: on-demand nodes only.
     pub on_demand_only: bool,
+    /// The tenant whose work this is (its video's `tenant`): nodes reserved for it are tried
+    /// first, shared ones after; `None` runs on shared nodes only.
+    pub tenant: Option<String>,
 }
 
 /// A node's capacity as the policy sees it.
@@ -58,6 +61,8 @@ pub struct NodeCapacity {
     pub loaded_models: Vec<String>,
     /// Models this node must not run (it failed them repeatedly).
     pub blocked_models: Vec<String>,
+    /// Tenants it is reserved for (empty: shared): it runs only their work.
+    pub reserved_for: Vec<String>,
 }
 
 impl NodeCapacity {
@@ -81,6 +86,17 @@ impl NodeCapacity {
             && (!req.on_demand_only || !self.spot)
             && req.gpu_models.contains(&self.gpu_model)
             && !self.blocked_models.contains(&req.model)
+            && self.serves(req.tenant.as_deref())
+    }
+
+    /// Whether this node may run work of `tenant` (`crate::tenant::serves`).
+    pub fn serves(&self, tenant: Option<&str>) -> bool {
+        crate::tenant::serves(&self.reserved_for, tenant)
+    }
+
+    /// Whether it is reserved for some tenants (not shared).
+    pub fn is_reserved(&self) -> bool {
+        !self.reserved_for.is_empty()
     }
 
     /// Whether `model` is loaded here.

@@ -4,7 +4,10 @@
 //! longest ago (so one user's 40 videos cannot starve another's one, even on a single GPU); within
 //! an owner, its shots in submission order. A shot goes to a fitting
 //! node that already has its model loaded if one has room, else to any fitting node; gang shots
-//! get all their GPUs on one node or wait. On a node whose GPUs have slots (`slots_per_gpu`), a
+//! get all their GPUs on one node or wait. A node reserved for tenants runs only their work; a
+//! tenant's shot goes to its reserved nodes first and overflows to shared ones only when none of
+//! those has room for it now (the tenant is part of the [`Requirement`], so a class is one
+//! tenant's). On a node whose GPUs have slots (`slots_per_gpu`), a
 //! single-GPU shot takes one slot, filling a shared GPU before it starts another. [`Gates`] hold
 //! back what may not start at all (the `standard` shots of a pool over its budget, every shot of
 //! a pool or an owner an operator holds) before any of that: a held shot takes no room and costs
@@ -251,13 +254,22 @@ impl Room {
     }
 }
 
+/// Cursors into [`Room::open`] that only move forward: a node passed over (no room, does not
+/// fit, of the other kind (reserved or shared), or for `warm` does not have the model loaded)
+/// stays passed over for this call, since room only shrinks.
+#[derive(Default)]
+struct Cursors {
+    warm: usize,
+    cold: usize,
+}
+
 /// One requirement class's progress through this call.
 struct ClassState<'q> {
     need: &'q Requirement,
-    /// Cursors into [`Room::open`] that only move forward: a node passed over (no room, does
-    /// not fit, or for `warm` does not have the model loaded) stays passed over for this call.
-    warm: usize,
-    cold: usize,
+    /// Cursors over the nodes reserved for the class's tenant (unused for work of no tenant)
+    /// and over shared nodes.
+    reserved: Cursors,
+    shared: Cursors,
     /// Found no room: stays so for this call.
     blocked: bool,
     /// Its pool is `high_only` ([`Gates`]): its standard shots may not start.
@@ -302,8 +314,8 @@ impl<'q> ClassTable<'q> {
         let id = *self.by_need.entry(&**need).or_insert_with(|| {
             states.push(ClassState {
                 need,
-                warm: 0,
-                cold: 0,
+                reserved: Cursors::default(),
+                shared: Cursors::default(),
                 blocked: false,
                 held: gates.high_only.contains(&need.pool),
                 pool_held: gates.held_pools.contains(&need.pool),
@@ -317,6 +329,9 @@ impl<'q> ClassTable<'q> {
     /// A node with room for class `id`, one with the model loaded first; `None` when there is
     /// none. A cold node that gets picked stays the cold cursor's answer until it is full, so
     /// later shots of the class follow the model there rather than loading it somewhere else.
+    /// A tenant's work tries the nodes reserved for it first and overflows to shared nodes only
+    /// when none of those has room now; other work sees shared nodes only (`fits` keeps every
+    /// reserved node from anyone else's work).
     fn try_pick(&mut self, id: usize, nodes: &[NodeCapacity], room: &Room) -> Option<usize> {
         let c = &mut self.states[id];
         if c.blocked {
@@ -324,17 +339,30 @@ impl<'q> ClassTable<'q> {
         }
         let need = c.need;
         let open = &room.open;
-        while let Some(&i) = open.get(c.warm) {
-            if room.has(i, need.gpus) && nodes[i].has_loaded(&need.model) && nodes[i].fits(need) {
-                return Some(i);
+        let tenanted = need.tenant.is_some();
+        for (reserved, cursors) in [(true, &mut c.reserved), (false, &mut c.shared)] {
+            if reserved && !tenanted {
+                continue;
             }
-            c.warm += 1;
-        }
-        while let Some(&i) = open.get(c.cold) {
-            if room.has(i, need.gpus) && nodes[i].fits(need) {
-                return Some(i);
+            // Which of the two kinds of node this pass looks at; without reservations anywhere
+            // the reserved pass finds nothing and the shared pass is today's whole search.
+            let kind = |i: usize| nodes[i].is_reserved() == reserved;
+            while let Some(&i) = open.get(cursors.warm) {
+                if kind(i)
+                    && room.has(i, need.gpus)
+                    && nodes[i].has_loaded(&need.model)
+                    && nodes[i].fits(need)
+                {
+                    return Some(i);
+                }
+                cursors.warm += 1;
             }
-            c.cold += 1;
+            while let Some(&i) = open.get(cursors.cold) {
+                if kind(i) && room.has(i, need.gpus) && nodes[i].fits(need) {
+                    return Some(i);
+                }
+                cursors.cold += 1;
+            }
         }
         c.blocked = true;
         None

@@ -22,6 +22,7 @@ fn req(model: &str, gpus: u32) -> SharedRequirement {
         gpu_memory_mb: 1000,
         gpus,
         on_demand_only: false,
+        tenant: None,
     })
 }
 
@@ -38,6 +39,7 @@ fn node(id: &str, gpus: u32, loaded: &[&str]) -> NodeCapacity {
         shared_gpus: vec![],
         loaded_models: loaded.iter().map(|s| s.to_string()).collect(),
         blocked_models: vec![],
+        reserved_for: vec![],
     }
 }
 
@@ -430,6 +432,7 @@ fn arb_need() -> impl Strategy<Value = Requirement> {
                 gpu_memory_mb: memory,
                 gpus,
                 on_demand_only,
+                tenant: None,
             },
         )
 }
@@ -484,6 +487,7 @@ fn arb_node() -> impl Strategy<Value = NodeCapacity> {
                         .map(|(_, m)| m.to_string())
                         .collect(),
                     blocked_models: blocked.map(|i| MODELS[i].to_string()).into_iter().collect(),
+                    reserved_for: vec![],
                 }
             },
         )
@@ -595,6 +599,11 @@ fn fits_by_hand(n: &NodeCapacity, need: &Requirement) -> bool {
         && !(need.on_demand_only && n.spot)
         && need.gpu_models.contains(&n.gpu_model)
         && !n.blocked_models.contains(&need.model)
+        && (n.reserved_for.is_empty()
+            || need
+                .tenant
+                .as_ref()
+                .is_some_and(|t| n.reserved_for.contains(t)))
 }
 
 /// Whether `gates` let `s` start, written out again rather than trusting `Gates::admits`.
@@ -773,15 +782,19 @@ fn check_plan(
         }
     }
     // Warm first: a shot went to a node without its model only if no fitting node with the
-    // model loaded has room for it even now.
+    // model loaded has room for it even now, among the nodes of the kind it went to (a tenant's
+    // reserved nodes come before shared ones, warm or not: checked by the tenancy properties).
     for a in out {
         let (Some(shot), Some(&n)) = (queued.get(&a.shot), by_id.get(&a.node)) else {
             continue;
         };
         if !nodes[n].has_loaded(&shot.need.model) {
             for (m, warm) in nodes.iter().enumerate() {
+                let same_kind = warm.reserved_for.is_empty() == nodes[n].reserved_for.is_empty();
                 prop_assert!(
-                    !(warm.has_loaded(&shot.need.model) && room(m, &shot.need, 0, false)),
+                    !(same_kind
+                        && warm.has_loaded(&shot.need.model)
+                        && room(m, &shot.need, 0, false)),
                     "{} went cold to {} while {} had it loaded and room",
                     shot.shot,
                     a.node,
@@ -1395,5 +1408,282 @@ proptest! {
             plan(&queue, &nodes, &in_use, &gates),
             plan(&never_paused, &nodes, &in_use, &gates)
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dedicated pools: nodes reserved for tenants.
+
+/// `need` as work of `tenant`.
+fn of_tenant(need: SharedRequirement, tenant: &str) -> SharedRequirement {
+    Arc::new(Requirement {
+        tenant: Some(tenant.into()),
+        ..(*need).clone()
+    })
+}
+
+/// `n` reserved for `tenants`.
+fn reserved(n: NodeCapacity, tenants: &[&str]) -> NodeCapacity {
+    NodeCapacity {
+        reserved_for: tenants.iter().map(|t| t.to_string()).collect(),
+        ..n
+    }
+}
+
+#[test]
+fn a_tenants_work_goes_to_its_reserved_node_before_a_warm_shared_one() {
+    let mut q = PlacementQueue::new();
+    push(
+        &mut q,
+        "a1",
+        "u",
+        Priority::Standard,
+        of_tenant(req("m", 1), "acme"),
+    );
+    // The shared node has the model loaded, the reserved one does not: reservation wins.
+    let nodes = [
+        node("shared", 1, &["m"]),
+        reserved(node("mine", 1, &[]), &["acme"]),
+    ];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].node, NodeId::from("mine"), "{out:?}");
+}
+
+#[test]
+fn a_tenant_overflows_to_shared_nodes_only_once_its_reserved_ones_are_full() {
+    let mut q = PlacementQueue::new();
+    for i in 0..3 {
+        push(
+            &mut q,
+            &format!("a{i}"),
+            "u",
+            Priority::Standard,
+            of_tenant(req("m", 1), "acme"),
+        );
+    }
+    let nodes = [
+        node("shared", 2, &[]),
+        reserved(node("mine", 2, &[]), &["acme"]),
+    ];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    let on: Vec<&str> = out.iter().map(|a| a.node.0.as_str()).collect();
+    assert_eq!(on, ["mine", "mine", "shared"], "{out:?}");
+}
+
+#[test]
+fn others_never_run_on_a_reserved_node_even_when_the_shared_ones_are_full() {
+    let mut q = PlacementQueue::new();
+    push(&mut q, "plain", "u", Priority::High, req("m", 1));
+    push(
+        &mut q,
+        "beta",
+        "v",
+        Priority::High,
+        of_tenant(req("m", 1), "beta"),
+    );
+    push(&mut q, "plain2", "w", Priority::High, req("m", 1));
+    let nodes = [
+        node("shared", 1, &[]),
+        reserved(node("acme", 4, &["m"]), &["acme"]),
+    ];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    assert_eq!(
+        out.len(),
+        1,
+        "one shared GPU, the reserved four idle: {out:?}"
+    );
+    assert_eq!(out[0].node, NodeId::from("shared"));
+}
+
+#[test]
+fn a_node_reserved_for_several_tenants_takes_each_of_their_work() {
+    let mut q = PlacementQueue::new();
+    push(
+        &mut q,
+        "a",
+        "u",
+        Priority::Standard,
+        of_tenant(req("m", 1), "acme"),
+    );
+    push(
+        &mut q,
+        "b",
+        "v",
+        Priority::Standard,
+        of_tenant(req("m", 1), "beta"),
+    );
+    push(
+        &mut q,
+        "c",
+        "w",
+        Priority::Standard,
+        of_tenant(req("m", 1), "gamma"),
+    );
+    let nodes = [reserved(node("both", 3, &[]), &["acme", "beta"])];
+    let out = plan(&q, &nodes, &HashMap::new(), &Gates::open());
+    let placed: HashSet<&str> = out.iter().map(|a| a.shot.0.as_str()).collect();
+    assert_eq!(placed, HashSet::from(["a", "b"]), "{out:?}");
+}
+
+const TENANTS: [&str; 3] = ["acme", "beta", "gamma"];
+
+/// A tenant for a shot: none most often, else one of [`TENANTS`].
+fn arb_tenant() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => (0..TENANTS.len()).prop_map(|i| Some(TENANTS[i].to_string())),
+    ]
+}
+
+/// A node's reservation: shared most often, else one or two of [`TENANTS`].
+fn arb_reservation() -> impl Strategy<Value = Vec<String>> {
+    prop_oneof![
+        2 => Just(vec![]),
+        2 => (0..TENANTS.len()).prop_map(|i| vec![TENANTS[i].to_string()]),
+        1 => Just(vec!["acme".to_string(), "beta".to_string()]),
+    ]
+}
+
+/// Shots of random tenants on a cluster of random reservations.
+fn arb_tenancy(
+    max: usize,
+) -> impl Strategy<Value = (Vec<(usize, bool, Requirement)>, Vec<NodeCapacity>)> {
+    (
+        prop::collection::vec((arb_shots(max), arb_tenant()), 1..2),
+        prop::collection::vec(arb_tenant(), max),
+        arb_cluster(),
+        prop::collection::vec(arb_reservation(), 8),
+    )
+        .prop_map(|(shots, tenants, mut nodes, reservations)| {
+            let specs = shots
+                .into_iter()
+                .next()
+                .map(|(s, _)| s)
+                .unwrap_or_default()
+                .into_iter()
+                .zip(tenants)
+                .map(|((owner, high, need), tenant)| (owner, high, Requirement { tenant, ..need }))
+                .collect();
+            for (n, r) in nodes.iter_mut().zip(reservations) {
+                n.reserved_for = r;
+            }
+            (specs, nodes)
+        })
+}
+
+/// Room as a plan hands it out, written out again: free GPUs and free slots of shared GPUs per
+/// node, so a test can ask what had room at the moment of each assignment.
+struct RoomByHand {
+    free: Vec<u64>,
+    slots: Vec<HashMap<u32, u32>>,
+}
+
+impl RoomByHand {
+    fn new(nodes: &[NodeCapacity]) -> Self {
+        Self {
+            free: nodes
+                .iter()
+                .map(|n| if n.accepting { n.free_gpus } else { 0 })
+                .collect(),
+            slots: nodes
+                .iter()
+                .map(|n| {
+                    n.shared_gpus
+                        .iter()
+                        .filter(|_| n.accepting && n.slots_per_gpu > 1)
+                        .map(|g| (g.gpu, g.free_slots))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn has(&self, nodes: &[NodeCapacity], n: usize, gpus: u32) -> bool {
+        self.free[n].count_ones() >= gpus
+            || (gpus == 1
+                && nodes[n].slots_per_gpu > 1
+                && self.slots[n].values().any(|&free| free > 0))
+    }
+
+    fn take(&mut self, nodes: &[NodeCapacity], n: usize, gpus: &[u32]) {
+        let slots = nodes[n].slots_per_gpu;
+        if slots > 1 && gpus.len() == 1 {
+            let g = gpus[0];
+            if self.free[n] & 1 << g != 0 {
+                self.free[n] &= !(1 << g);
+                self.slots[n].insert(g, slots - 1);
+            } else if let Some(free) = self.slots[n].get_mut(&g) {
+                *free -= 1;
+            }
+            return;
+        }
+        for &g in gpus {
+            self.free[n] &= !(1 << g);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(400))]
+
+    /// Reserved nodes never run others' work (another tenant's, or work of no tenant), and a
+    /// tenant's shot lands on a shared node only when, at that moment, none of the nodes
+    /// reserved for it that fit the shot had room for it; every other property of a plan holds.
+    #[test]
+    fn reserved_nodes_run_only_their_tenants_and_overflow_waits_for_them_to_fill(
+        (specs, nodes) in arb_tenancy(40),
+        gates in arb_gates(),
+    ) {
+        let queue = build_queue(&specs, true);
+        let out = plan(&queue, &nodes, &HashMap::new(), &gates);
+        check_plan(&queue, &nodes, &gates, &out)?;
+        let queued: HashMap<&ShotId, &QueuedShot> = queue.iter().map(|s| (&s.shot, s)).collect();
+        let index: HashMap<&NodeId, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (&n.node, i)).collect();
+        let mut room = RoomByHand::new(&nodes);
+        for a in &out {
+            let shot = queued[&a.shot];
+            let n = index[&a.node];
+            let tenant = shot.need.tenant.as_deref();
+            let reservation = &nodes[n].reserved_for;
+            if !reservation.is_empty() {
+                prop_assert!(
+                    tenant.is_some_and(|t| reservation.iter().any(|r| r == t)),
+                    "{} (tenant {:?}) ran on {} reserved for {:?}",
+                    a.shot, tenant, a.node, reservation
+                );
+            } else if let Some(t) = tenant {
+                let own_with_room = (0..nodes.len()).find(|&i| {
+                    nodes[i].reserved_for.iter().any(|r| r == t)
+                        && fits_by_hand(&nodes[i], &shot.need)
+                        && room.has(&nodes, i, shot.need.gpus)
+                });
+                prop_assert!(
+                    own_with_room.is_none(),
+                    "{} of {t} overflowed to shared {} while its reserved {:?} had room",
+                    a.shot, a.node, own_with_room.map(|i| &nodes[i].node)
+                );
+            }
+            room.take(&nodes, n, &a.gpus);
+        }
+    }
+
+    /// With no node reserved, tenants change nothing: the plan is the plan of the same queue
+    /// with every shot's tenant taken away (today's).
+    #[test]
+    fn without_reservations_tenants_change_nothing(
+        (specs, _) in arb_tenancy(40),
+        nodes in arb_cluster(),
+        gates in arb_gates(),
+        share in any::<bool>(),
+    ) {
+        let untenanted: Vec<(usize, bool, Requirement)> = specs
+            .iter()
+            .map(|(o, h, need)| (*o, *h, Requirement { tenant: None, ..need.clone() }))
+            .collect();
+        let with = plan(&build_queue(&specs, share), &nodes, &HashMap::new(), &gates);
+        let without = plan(&build_queue(&untenanted, share), &nodes, &HashMap::new(), &gates);
+        prop_assert_eq!(with, without);
     }
 }

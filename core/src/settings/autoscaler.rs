@@ -159,6 +159,10 @@ pub struct PoolScaling {
     /// priority's objective, where that is tighter). Unset: the priority's objective.
     #[serde(with = "super::humantime_serde_compat::option")]
     pub objective: Option<Duration>,
+    /// Tenants the nodes it launches for this pool are reserved for (a node group of the pool
+    /// with its own `reserved_for` keeps that). Its demand is then those tenants' work only.
+    /// Empty: shared nodes.
+    pub reserved_for: Vec<String>,
 }
 
 impl Default for PoolScaling {
@@ -170,6 +174,7 @@ impl Default for PoolScaling {
             spot_capacity: None,
             budget_usd: None,
             objective: None,
+            reserved_for: Vec::new(),
         }
     }
 }

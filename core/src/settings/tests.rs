@@ -241,3 +241,66 @@ fn a_pools_own_objective_is_read_and_nonsense_is_refused() {
         "{zero}"
     );
 }
+
+#[test]
+fn reserved_for_is_read_and_bad_lists_are_refused_naming_the_key() {
+    let group = |list: &str| {
+        DEFAULT_TOML.replace(
+            "price_per_hour = 0.17 ",
+            &format!("reserved_for = {list}\nprice_per_hour = 0.17 "),
+        )
+    };
+    let s = Settings::from_toml_str(&group(r#"["acme", "beta"]"#)).expect("two tenants");
+    let cpu = s
+        .node_groups
+        .iter()
+        .find(|g| g.pool == "cpu")
+        .expect("cpu group");
+    assert_eq!(cpu.reserved_for, ["acme", "beta"]);
+    assert!(s
+        .node_groups
+        .iter()
+        .filter(|g| g.pool != "cpu")
+        .all(|g| g.reserved_for.is_empty()));
+    for (list, says) in [
+        (r#"["acme", "acme"]"#, "names tenant \"acme\" twice"),
+        (r#"[""]"#, "reserved_for[0] must not be empty"),
+        (r#"["Acme"]"#, "reserved_for[0] may hold only a-z"),
+    ] {
+        let shown = Settings::from_toml_str(&group(list))
+            .expect_err(list)
+            .to_string();
+        assert!(
+            shown.contains("node_groups[") && shown.contains(says),
+            "{list}: {shown}"
+        );
+    }
+    let pool = |list: &str| {
+        DEFAULT_TOML.replace(
+            "[autoscaler.pools.video]\n",
+            &format!("[autoscaler.pools.video]\nreserved_for = {list}\n"),
+        )
+    };
+    let shown = Settings::from_toml_str(&pool(r#"["x y"]"#))
+        .expect_err("space")
+        .to_string();
+    assert!(
+        shown.contains("autoscaler.pools.video.reserved_for[0] may hold only"),
+        "{shown}"
+    );
+    // The autoscaler's pool reservation reaches the nodes it launches, a group's own wins.
+    let mut s = Settings::from_toml_str(&pool(r#"["acme"]"#)).expect("a reserved pool");
+    let video = s
+        .node_groups
+        .iter()
+        .position(|g| g.pool == "video")
+        .expect("video group");
+    assert!(
+        s.node_groups[video].reservation(&s.autoscaler).is_empty(),
+        "not the autoscaler's while it is off"
+    );
+    s.autoscaler.enabled = true;
+    assert_eq!(s.node_groups[video].reservation(&s.autoscaler), ["acme"]);
+    s.node_groups[video].reserved_for = vec!["beta".into()];
+    assert_eq!(s.node_groups[video].reservation(&s.autoscaler), ["beta"]);
+}

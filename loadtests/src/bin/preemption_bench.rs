@@ -38,6 +38,7 @@ fn group(spot: bool, count: u32) -> NodeGroupSettings {
         gpu_memory_mb: 81920,
         price_per_hour: if spot { 8.8 } else { 29.36 },
         slots_per_gpu: 1,
+        reserved_for: Vec::new(),
     }
 }
 

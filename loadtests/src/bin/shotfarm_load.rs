@@ -7,6 +7,8 @@
 //! `target/release/shotfarm-load run loadtests/scenarios/seed-peak.toml --out target/load/seed-peak`
 //! `target/release/shotfarm-load run loadtests/scenarios/seed-day.toml --stories --out target/load/seed-day-stories`
 //! `target/release/shotfarm-load plan --autoscale --videos-per-month 45000 --out target/load/plan-45k`
+//! `target/release/shotfarm-load run loadtests/scenarios/throughput.toml --redis --out target/load/throughput-redis`
+//! `target/release/shotfarm-load throughput --runs 3` (in memory, on Redis and the Celery baseline)
 
 use std::path::PathBuf;
 
@@ -20,6 +22,7 @@ use shotfarm_load::driver::report;
 use shotfarm_load::driver::run::{self, Plant};
 use shotfarm_load::driver::scenario::Scenario;
 use shotfarm_load::driver::target::{Launch, Target, SEED_SCENARIO_B};
+use shotfarm_load::driver::throughput::{self, ThroughputArgs};
 
 #[derive(Parser)]
 #[command(name = "shotfarm-load", about = "shotfarm's load-test driver")]
@@ -34,6 +37,9 @@ enum Command {
     Run(RunArgs),
     /// Capacity planning: a month of arrivals against the farm in process.
     Plan(PlanArgs),
+    /// The `throughput` scenario in memory, on Redis and the Celery + Redis baseline, side by
+    /// side: medians and ratios.
+    Throughput(ThroughputArgs),
 }
 
 #[derive(clap::Args)]
@@ -52,12 +58,17 @@ struct RunArgs {
     /// An operator token for --url (cluster sampling and preemptions).
     #[arg(long, env = "SHOTFARM_LOAD_OPERATOR_TOKEN")]
     operator_token: Option<String>,
-    /// The cluster config of a started server (default: the seed's scenario B).
+    /// The cluster config of a started server (default: the scenario's `config`, else the
+    /// seed's scenario B).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Store of a started server, e.g. redis://127.0.0.1:6379 (default: in memory).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "redis")]
     store: Option<String>,
+    /// Start a fresh redis-server (on a free port, nothing on disk) for the started server's
+    /// store and bus, and report its CPU beside the server's.
+    #[arg(long, conflicts_with = "url")]
+    redis: bool,
     /// The `shotfarm` binary (default: next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -119,6 +130,16 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plan(args) => run_plan(args),
+        Command::Throughput(args) => {
+            let _ = rlimit::increase_nofile_limit(u64::MAX);
+            let (comparison, md) = throughput::run_and_write(&args)?;
+            println!("{md}");
+            eprintln!("written to {}", args.out.display());
+            if comparison.systems.iter().any(|s| s.median.breaches > 0) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -137,8 +158,9 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
         ),
         None => Target::launch(&Launch {
             server_bin: args.server_bin.as_deref(),
-            config: args.config.as_deref(),
+            config: args.config.as_deref().or(scenario.config.as_deref()),
             store: args.store.as_deref(),
+            own_redis: args.redis,
             time_factor: scenario.time_factor,
             stories: scenario.load.stories,
         })?,

@@ -195,6 +195,7 @@ pub fn farm_settings(m: &PoolModel, tf: f64, steps: u32) -> anyhow::Result<Setti
         gpu_memory_mb: 81_920,
         price_per_hour: price,
         slots_per_gpu: 1,
+        reserved_for: Vec::new(),
     };
     s.node_groups = vec![group(false, m.on_demand_price), group(true, m.spot_price)];
     let a = &mut s.autoscaler;
@@ -219,6 +220,7 @@ pub fn farm_settings(m: &PoolModel, tf: f64, steps: u32) -> anyhow::Result<Setti
             spot_capacity: Some(m.spot_capacity),
             budget_usd: None,
             objective: m.stage_objective_s.map(Duration::from_secs_f64),
+            reserved_for: Vec::new(),
         },
     )]);
     Ok(s)

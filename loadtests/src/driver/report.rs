@@ -34,6 +34,43 @@ pub struct Inputs<'a> {
     pub events_received: u64,
     pub stages: Vec<StageFigures>,
     pub pools: Vec<PoolFigures>,
+    /// CPU-seconds the server (and its own redis-server) used over the run, from /proc.
+    pub cpu: CpuUse,
+}
+
+/// CPU-seconds used over a run by a server the driver started and by its redis-server, read from
+/// /proc; `None` where there is no process of ours to read (a server given by URL, or in process).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    pub store: Option<&'static str>,
+    pub server_s: Option<f64>,
+    pub redis_s: Option<f64>,
+}
+
+/// What the farm cost in CPU for the shots it completed.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CpuCost {
+    /// `memory`, `redis` or `redis (own)` (a redis-server the driver started); `None`: a server
+    /// the driver did not start.
+    pub store: Option<String>,
+    pub server_cpu_s: Option<f64>,
+    pub server_cpu_s_per_1000_shots: Option<f64>,
+    pub redis_cpu_s: Option<f64>,
+    pub redis_cpu_s_per_1000_shots: Option<f64>,
+}
+
+impl CpuCost {
+    /// The figures for `shots` shots completed (none per shot when no shot completed).
+    pub fn new(cpu: CpuUse, shots: usize) -> Self {
+        let per_1000 = |s: Option<f64>| s.filter(|_| shots > 0).map(|s| s * 1000.0 / shots as f64);
+        Self {
+            store: cpu.store.map(str::to_owned),
+            server_cpu_s: cpu.server_s,
+            server_cpu_s_per_1000_shots: per_1000(cpu.server_s),
+            redis_cpu_s: cpu.redis_s,
+            redis_cpu_s_per_1000_shots: per_1000(cpu.redis_s),
+        }
+    }
 }
 
 /// Money, at modelled time (the farm bills wall time; divided by the time factor).
@@ -83,6 +120,8 @@ pub struct Report {
     pub requeues_seen: usize,
     pub requeue_ms: Summary,
     pub cost: Cost,
+    /// Server (and redis-server) CPU-seconds, in all and per 1,000 shots completed.
+    pub cpu: CpuCost,
     pub tally: Tally,
     pub breach_count: usize,
     pub breaches: Vec<Breach>,
@@ -197,6 +236,7 @@ pub fn build(i: Inputs<'_>) -> Report {
         requeues_seen: i.tally.requeues,
         requeue_ms: summarize(&requeue),
         cost,
+        cpu: CpuCost::new(i.cpu, shots_done),
         tally: i.tally,
         breach_count: i.breaches.len(),
         breaches: i.breaches.into_iter().take(BREACHES_LISTED).collect(),
@@ -273,6 +313,28 @@ fn pools_and_stages(o: &mut String, r: &Report) {
     }
 }
 
+/// Server CPU, and the redis-server's when the driver started it.
+fn cpu_line(o: &mut String, c: &CpuCost) {
+    let (Some(store), Some(server)) = (&c.store, c.server_cpu_s) else {
+        o.push_str("Server CPU: not measured (a server the driver did not start).\n\n");
+        return;
+    };
+    let per = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.3}"));
+    let _ = write!(
+        o,
+        "Server CPU (store: {store}): {server:.2} s over the run, {} s per 1,000 shots",
+        per(c.server_cpu_s_per_1000_shots)
+    );
+    if let Some(redis) = c.redis_cpu_s {
+        let _ = write!(
+            o,
+            "; its redis-server {redis:.2} s, {} s per 1,000 shots",
+            per(c.redis_cpu_s_per_1000_shots)
+        );
+    }
+    o.push_str(".\n\n");
+}
+
 /// The human report.
 pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
     let mut o = String::new();
@@ -330,6 +392,7 @@ pub fn markdown(r: &Report, latencies_ms: &[f64]) -> String {
         "Preemptions: {} sent, {} seen in streams, {} requeues seen.\n",
         r.preemptions_sent, r.preemptions_seen, r.requeues_seen
     );
+    cpu_line(&mut o, &r.cpu);
     let c = &r.cost;
     let _ = writeln!(
         o,

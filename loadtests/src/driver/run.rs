@@ -16,12 +16,13 @@ use shotfarm_core::domain::{FarmEvent, ShotState};
 
 use super::arrivals;
 use super::collect::{self, Sample};
-use super::report::{self, Report};
+use super::report::{self, CpuUse, Report};
 use super::scenario::{Mode, Scenario};
 use super::story;
 use super::target::Target;
 use super::watch::{self, Shared, VideoRun};
 use crate::audit::{audit_video, Breach, Tally};
+use crate::procfs;
 
 /// A breach planted into the first video's received stream before the audit, to prove that the
 /// audit and the verdict catch it.
@@ -67,6 +68,7 @@ pub async fn run_collecting(
         events: Default::default(),
         shots_completed: Default::default(),
     });
+    let cpu_at_start = cpu_now(&shared.target);
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
@@ -141,6 +143,7 @@ pub async fn run_collecting(
         }
     }
     let elapsed_s = start.elapsed().as_secs_f64();
+    let cpu = cpu_used(&shared.target, cpu_at_start);
     // A last sample after the drain, for the final cost.
     let http = reqwest::Client::new();
     if let Ok(s) = collect::sample(&shared.target, &http, start).await {
@@ -189,8 +192,26 @@ pub async fn run_collecting(
         submitting_s,
         preemptions_sent,
         events_received: shared.events.load(Ordering::Relaxed),
+        cpu,
     });
     Ok((report, latencies))
+}
+
+/// CPU-seconds so far of the server the driver started and of its redis-server.
+fn cpu_now(target: &Target) -> (Option<f64>, Option<f64>) {
+    let read = |pid: Option<u32>| pid.and_then(|p| procfs::cpu_seconds(p).ok());
+    (read(target.pid()), read(target.redis_pid()))
+}
+
+/// CPU-seconds used since `before` ([`cpu_now`]).
+fn cpu_used(target: &Target, before: (Option<f64>, Option<f64>)) -> CpuUse {
+    let now = cpu_now(target);
+    let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    CpuUse {
+        store: target.store,
+        server_s: diff(before.0, now.0),
+        redis_s: diff(before.1, now.1),
+    }
 }
 
 /// Audits every stream of every video against its final record. The tally counts the first

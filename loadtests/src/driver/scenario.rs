@@ -1,7 +1,7 @@
 //! A scenario file: how much traffic, in what shape, against what timing, with what targets. Every
 //! size is a plain field so the test suite can load the real file and shrink it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,10 @@ pub struct Scenario {
     pub description: String,
     /// The server's `timing.time_factor`: wall seconds per modelled second.
     pub time_factor: f64,
+    /// The config a server started for this scenario runs with (its cluster and models), relative
+    /// to the scenario file; unset: the seed's scenario B. `--config` overrides it.
+    #[serde(default)]
+    pub config: Option<PathBuf>,
     pub load: Load,
     #[serde(default)]
     pub preempt: Option<Preempt>,
@@ -129,7 +133,18 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("read scenario {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("scenario {}", path.display()))
+        let mut s = Self::parse(&text).with_context(|| format!("scenario {}", path.display()))?;
+        if let Some(config) = &s.config {
+            let resolved = path.parent().unwrap_or(Path::new(".")).join(config);
+            anyhow::ensure!(
+                resolved.is_file(),
+                "scenario {}: its config {} is not a file",
+                path.display(),
+                resolved.display()
+            );
+            s.config = Some(resolved);
+        }
+        Ok(s)
     }
 
     /// Parses and checks a scenario.
@@ -152,5 +167,48 @@ impl Scenario {
             ),
         }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenarios_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+    }
+
+    #[test]
+    fn a_scenarios_config_is_found_beside_it() {
+        let s = Scenario::load(&scenarios_dir().join("throughput.toml")).expect("scenario");
+        let config = s.config.expect("its config");
+        assert_eq!(config, scenarios_dir().join("throughput-cluster.toml"));
+        // The server config it names loads, with the scenario's model in it.
+        let settings =
+            shotfarm_core::settings::Settings::load(Some(&config), Vec::new()).expect("settings");
+        assert!(
+            settings.models.contains_key(&s.load.model),
+            "{:?}",
+            s.load.model
+        );
+    }
+
+    #[test]
+    fn a_missing_config_is_named() {
+        let dir = std::env::temp_dir().join(format!("scenario-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("s.toml");
+        std::fs::write(
+            &path,
+            "name = \"s\"\ntime_factor = 0.01\nconfig = \"nowhere.toml\"\n[load]\nmode = \"closed\"\n\
+             concurrency = 1\nduration_s = 1\nshots_per_video = 1\nmodel = \"m\"\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", Scenario::load(&path).expect_err("missing config"));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            err.contains("nowhere.toml") && err.contains("not a file"),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{bail, Context as _};
 
+use super::local_redis::LocalRedis;
+
 /// The seed's scenario B cluster, the default cluster of a run (config/seed-scenario-b.toml).
 pub const SEED_SCENARIO_B: &str = include_str!("../../../config/seed-scenario-b.toml");
 
@@ -27,6 +29,11 @@ pub struct Target {
     pub operator_token: String,
     child: Option<Child>,
     scratch: Option<PathBuf>,
+    /// The redis-server started for this server's store (`--redis`); dropped after the server.
+    redis: Option<LocalRedis>,
+    /// The store of a server started by [`Target::launch`]: `memory`, `redis` (a given URL) or
+    /// `redis (own)`; `None` otherwise.
+    pub store: Option<&'static str>,
 }
 
 impl Drop for Target {
@@ -55,6 +62,8 @@ pub struct Launch<'a> {
     pub server_bin: Option<&'a Path>,
     pub config: Option<&'a Path>,
     pub store: Option<&'a str>,
+    /// Start a redis-server of our own for the store and bus (instead of `store`).
+    pub own_redis: bool,
     pub time_factor: f64,
     /// Story videos: scenario B gains its stages' models and a CPU machine (a `config` of the
     /// caller's is taken as it is).
@@ -70,6 +79,8 @@ impl Target {
             operator_token: operator_token.to_owned(),
             child: None,
             scratch: None,
+            redis: None,
+            store: None,
         }
     }
 
@@ -95,10 +106,18 @@ impl Target {
                 format!("{replace_ms}ms"),
             ),
         ];
-        if let Some(store) = l.store {
+        let redis = l.own_redis.then(LocalRedis::start).transpose()?;
+        if let Some(store) = redis.as_ref().map(LocalRedis::url).as_deref().or(l.store) {
             env.push(("SHOTFARM_STORE__URL", store.to_owned()));
         }
-        Self::spawn(l.server_bin, config, &env)
+        let mut target = Self::spawn(l.server_bin, config, &env)?;
+        target.store = Some(match (&redis, l.store) {
+            (Some(_), _) => "redis (own)",
+            (None, Some(_)) => "redis",
+            (None, None) => "memory",
+        });
+        target.redis = redis;
+        Ok(target)
     }
 
     /// Starts `shotfarm serve` (`server_bin`, or the `shotfarm` next to this executable) on
@@ -138,6 +157,8 @@ impl Target {
             operator_token: String::new(),
             child: None,
             scratch: Some(scratch.clone()),
+            redis: None,
+            store: None,
         };
         let config = match config {
             ServerConfig::File(c) => c.to_path_buf(),
@@ -188,6 +209,11 @@ impl Target {
     /// The process id of a server started here.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
+    }
+
+    /// The process id of the redis-server started for it (`Launch::own_redis`).
+    pub fn redis_pid(&self) -> Option<u32> {
+        self.redis.as_ref().map(LocalRedis::pid)
     }
 
     /// The websocket URL of a video's progress, replaying from `since`.

@@ -342,5 +342,6 @@ async fn fetch_record(shared: &Shared, id: &str) -> anyhow::Result<VideoRecord> 
         seq: v.seq,
         created_at: v.created_at,
         updated_at: v.updated_at,
+        tenant: None,
     })
 }

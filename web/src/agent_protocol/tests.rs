@@ -25,6 +25,7 @@ fn hello() -> Hello {
         spot: true,
         price_per_hour: 2.2,
         slots_per_gpu: 1,
+        reserved_for: vec![],
         gpus: vec![gpu(0), gpu(1)],
         telemetry: TelemetrySourceKind::Simulated,
         executor: "timing-model".into(),
@@ -254,6 +255,26 @@ fn a_hello_is_checked_before_its_node_is_registered() {
         .remove("slots_per_gpu");
     let older: Hello = serde_json::from_value(json).expect("older hello");
     assert_eq!(older.slots_per_gpu, 1);
+    assert!(
+        older.reserved_for.is_empty(),
+        "an older agent's node is shared"
+    );
+    // A dedicated node registers its reservation; a bad list is refused naming it.
+    let mut dedicated = hello();
+    dedicated.reserved_for = vec!["acme".into(), "beta".into()];
+    assert_eq!(dedicated.check(), Ok(()));
+    assert_eq!(
+        dedicated.spec(NodeId::from("gpu-acme-1")).reserved_for,
+        ["acme", "beta"]
+    );
+    refused(
+        |h| h.reserved_for = vec!["acme".into(), "acme".into()],
+        "reserved_for names tenant \"acme\" twice",
+    );
+    refused(
+        |h| h.reserved_for = vec!["ACME".into()],
+        "reserved_for[0] may hold only a-z",
+    );
 }
 
 #[test]

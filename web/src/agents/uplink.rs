@@ -280,6 +280,11 @@ impl AgentUplink {
             spot: self.spec.as_ref().is_some_and(|s| s.spot),
             price_per_hour: self.spec.as_ref().map_or(0.0, |s| s.price_per_hour),
             slots_per_gpu: self.spec.as_ref().map_or(1, |s| s.slots_per_gpu),
+            reserved_for: self
+                .spec
+                .as_ref()
+                .map(|s| s.reserved_for.clone())
+                .unwrap_or_default(),
             gpus: self
                 .spec
                 .as_ref()

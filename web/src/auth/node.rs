@@ -44,6 +44,7 @@ impl NodeClaims {
             iat: self.iat,
             role: self.role,
             plan: None,
+            org: None,
         }
     }
 

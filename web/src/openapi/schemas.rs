@@ -160,6 +160,9 @@ pub struct NodeViewDoc {
     stuck_shots: Vec<StuckShotDoc>,
     loaded_models: Vec<String>,
     blocked_models: Vec<String>,
+    /// Tenants (tokens' `org` claim) this node is reserved for: it runs only their work.
+    /// Empty: a shared node.
+    reserved_for: Vec<String>,
     heartbeat_age_s: Option<f64>,
     joined_at: DateTime<Utc>,
     cost_usd: f64,
@@ -256,6 +259,8 @@ pub enum WaitReasonDoc {
     PoolHeld,
     /// An operator holds the jobs' owner (`owner`; `holds.users` says who and why).
     UserHeld,
+    /// Nodes that fit are up, but all are reserved for other tenants (`detail` names them).
+    ReservedForOthers,
 }
 
 /// `shotfarm_core::domain::Stage`: what a job does (a video of explicit shots has only `shot`).
@@ -285,6 +290,8 @@ pub struct WaitingClassDoc {
     detail: String,
     /// The held owner whose jobs these are (`user_held` only).
     owner: Option<String>,
+    /// The jobs' tenant (their videos' owner's `org` claim at submission), when they have one.
+    tenant: Option<String>,
 }
 
 /// `shotfarm_core::views::StageWaiting`: one stage's waiting jobs in a pool.

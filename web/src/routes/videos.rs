@@ -71,9 +71,7 @@ async fn submit(
         &seed,
         &settings.story,
     )?;
-    let submitted = farm
-        .submit_charged(caller.user.clone(), &account, new, key)
-        .await?;
+    let submitted = farm.submit_charged(&who, &account, new, key).await?;
     let video = &submitted.video;
     let mut answer = if submitted.replayed {
         tracing::info!(video_id = %video.id, "idempotent replay: the key's video answered");

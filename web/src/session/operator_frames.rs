@@ -71,6 +71,8 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
     m.insert("stuck_shots".into(), json!(n.stuck_shots));
     m.insert("loaded_models".into(), json!(n.loaded_models));
     m.insert("blocked_models".into(), json!(n.blocked_models));
+    // Fixed for a node's life, so it costs a delta nothing after the first frame.
+    m.insert("reserved_for".into(), json!(n.reserved_for));
     m.insert(
         "heartbeat_age_s".into(),
         json!(n.heartbeat_age_s.map(|a| round(a, 1))),
@@ -282,6 +284,7 @@ mod tests {
             stuck_shots: vec![],
             loaded_models: vec![],
             blocked_models: vec![],
+            reserved_for: vec![],
             heartbeat_age_s: Some(0.1),
             joined_at: since,
             cost_usd: 0.0,

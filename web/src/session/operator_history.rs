@@ -268,6 +268,7 @@ mod tests {
             stuck_shots: vec![],
             loaded_models: vec![],
             blocked_models: vec![],
+            reserved_for: vec![],
             heartbeat_age_s: Some(0.1),
             joined_at: chrono::Utc::now(),
             cost_usd: 0.0,

@@ -474,6 +474,7 @@ mod agreement {
             gpu_memory_mb: 1,
             gpus: 1,
             on_demand_only,
+            tenant: None,
         })
     }
 
@@ -490,6 +491,7 @@ mod agreement {
             shared_gpus: vec![],
             loaded_models: vec!["cog".into()],
             blocked_models: vec![],
+            reserved_for: vec![],
         }
     }
 
