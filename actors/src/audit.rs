@@ -127,6 +127,11 @@ impl Auditor {
         self.owner_action(AuditAction::Delete, owner, video)
     }
 
+    /// The keyed digest of `prompt` an entry names (never the prompt itself).
+    pub fn prompt_digest(&self, prompt: &str) -> String {
+        self.keyring.prompt_digest(prompt)
+    }
+
     /// The records of `owner` acting on `video` (a delete, pause, resume or retry: one per
     /// shot, naming what the prompt was).
     pub fn owner_action(

@@ -9,6 +9,11 @@
 //!   at most once, when it ends `failed`. Every way a shot fails today is the farm's: executor and
 //!   model errors, attempts stuck on a node, and failure budgets spent on those; preemptions and
 //!   lost nodes requeue the shot rather than fail it. A cancelled video is not refunded.
+//! - A re-roll of one shot is charged against the plan's re-roll allowance ([`reroll`]) and
+//!   refunded when the re-rolled shot fails; its failure never refunds the video's credit (the
+//!   owner has the video it paid for).
+
+pub mod reroll;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +24,7 @@ use tracing::{info, warn};
 
 use crate::ports::store::ShotWritten;
 use crate::ports::{Accounts, Period};
-use shotfarm_core::domain::VideoState;
+use shotfarm_core::domain::{ShotRecord, ShotState, Stage, VideoState};
 use shotfarm_core::ids::{OwnerId, VideoId};
 use shotfarm_core::settings::CreditSettings;
 
@@ -45,6 +50,10 @@ pub struct Account {
     pub metered: bool,
     /// Whether `priority: high` is allowed.
     pub high_priority: bool,
+    /// How many shots of one video may be re-rolled at once.
+    pub max_rerolls_in_flight: u32,
+    /// Re-rolls per period; `None`: any number (each still counted).
+    pub reroll_allowance: Option<u32>,
 }
 
 impl Account {
@@ -70,6 +79,8 @@ impl Account {
             allowance: plan.videos_per_period,
             metered: settings.enabled && !operator,
             high_priority: operator || plan.high_priority,
+            max_rerolls_in_flight: plan.max_rerolls_in_flight,
+            reroll_allowance: plan.reroll_allowance(),
         })
     }
 }
@@ -77,11 +88,13 @@ impl Account {
 /// Why a submission was refused for credits.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "credits exhausted: plan `{plan}` allows {allowance} videos per calendar month (UTC) and \
+    "credits exhausted: plan `{plan}` allows {allowance} {what} per calendar month (UTC) and \
      {used} are used; they renew at {resets_at}"
 )]
 pub struct Exhausted {
     pub plan: String,
+    /// What the allowance counts: `videos`, or `re-rolls` (of one shot each).
+    pub what: &'static str,
     pub allowance: u32,
     pub used: u32,
     pub resets_at: DateTime<Utc>,
@@ -107,9 +120,19 @@ pub struct CreditsView {
     pub period: String,
     pub period_starts_at: DateTime<Utc>,
     pub resets_at: DateTime<Utc>,
+    /// Re-rolls of one shot the period allows (null when not metered or any number).
+    pub reroll_allowance: Option<u32>,
+    pub rerolls_used: u32,
 }
 
 impl CreditsView {
+    /// The same, with `used` re-rolls charged in the period.
+    pub fn with_rerolls(mut self, account: &Account, used: u32) -> Self {
+        self.reroll_allowance = account.reroll_allowance.filter(|_| account.metered);
+        self.rerolls_used = used;
+        self
+    }
+
     /// The view of `account` with `used` videos charged in `period`.
     pub fn of(account: &Account, period: &Period, used: u32) -> Self {
         let allowance = account.allowance.filter(|_| account.metered);
@@ -122,23 +145,39 @@ impl CreditsView {
             period: period.id.clone(),
             period_starts_at: period.starts_at,
             resets_at: period.resets_at,
+            reroll_allowance: None,
+            rerolls_used: 0,
         }
     }
 }
 
-/// Refunds `video` if `written` is the write that made it `failed` (the store reports the final
-/// video change to exactly one write, and the refund itself is idempotent, so a video is refunded
-/// once however many servers share the store). Runs in the background, retrying while the
-/// accounts store is away.
-pub fn refund_if_failed(accounts: &Arc<dyn Accounts>, video: &VideoId, written: &ShotWritten) {
-    if !written
+/// Refunds `video` if `written` (of `shot`) is the write that made it `failed` (the store
+/// reports the final video change to exactly one write, and the refund itself is idempotent, so
+/// a video is refunded once however many servers share the store). A job at a re-rolled version
+/// never refunds the video (its owner has the video they paid for): a re-rolled shot that fails
+/// refunds its re-roll's charge instead. Runs in the background, retrying while the accounts
+/// store is away.
+pub fn refund_if_failed(
+    accounts: &Arc<dyn Accounts>,
+    video: &VideoId,
+    shot: &ShotRecord,
+    written: &ShotWritten,
+) {
+    let charge = if shot.version > 1 {
+        if shot.stage != Stage::Shot || shot.state != ShotState::Failed {
+            return;
+        }
+        reroll::reroll_charge(video, shot.index, shot.version)
+    } else if written
         .video
         .as_ref()
         .is_some_and(|c| c.state == VideoState::Failed)
     {
+        video.clone()
+    } else {
         return;
-    }
-    let (accounts, video) = (Arc::clone(accounts), video.clone());
+    };
+    let (accounts, video) = (Arc::clone(accounts), charge);
     actix::spawn(async move {
         let mut wait = REFUND_BACKOFF;
         for _ in 0..REFUND_TRIES {
@@ -236,6 +275,7 @@ mod tests {
         assert_eq!(over.remaining, Some(0));
         let e = Exhausted {
             plan: "free".into(),
+            what: "videos",
             allowance: 2,
             used: 2,
             resets_at: period.resets_at,

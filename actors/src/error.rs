@@ -26,6 +26,10 @@ pub enum FarmError {
     /// The caller's request rate is over a configured limit.
     #[error(transparent)]
     RateLimited(#[from] crate::rate_limit::Limited),
+    /// The caller has as much of this in flight as their plan allows (e.g. re-rolls of one
+    /// video): 429, to try again once some of it is done.
+    #[error("{0}")]
+    Busy(String),
     /// The caller's plan allows no more videos this period.
     #[error(transparent)]
     CreditsExhausted(#[from] crate::credits::Exhausted),

@@ -10,12 +10,14 @@ mod holds;
 mod reads;
 #[cfg(test)]
 mod reads_tests;
+mod reroll;
 mod shared;
 mod watch;
 
 pub use artifacts::ShotHolding;
 pub use credits::{Submitted, IDEMPOTENCY_TTL};
 pub use reads::{Identity, Reader, VideoFilter};
+pub use reroll::Reroll;
 pub use watch::{Opening, Snapshot, VideoWatch};
 
 use std::sync::Arc;
@@ -414,6 +416,19 @@ impl Farm {
             s.artifact.as_ref().and_then(|_| {
                 crate::ports::keys::poster(&s.id, s.attempt, crate::ports::keys::POSTER)
             })
+        })
+        .await
+    }
+
+    /// The key of the clip of the stored `shot`'s finished `version` (the current one or one a
+    /// re-roll kept), if it has one.
+    pub async fn version_artifact_key(
+        &self,
+        shot: &ShotId,
+        version: u32,
+    ) -> Result<Option<String>, FarmError> {
+        self.stored_key(shot, |s| {
+            s.finished_version(version).and_then(|v| v.artifact)
         })
         .await
     }

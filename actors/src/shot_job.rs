@@ -212,7 +212,7 @@ impl ShotJob {
         async move {
             match resync::write_with_retry(store.as_ref(), &record, preview.as_ref()).await {
                 Ok(written) => {
-                    crate::credits::refund_if_failed(&accounts, &video, &written);
+                    crate::credits::refund_if_failed(&accounts, &video, &record, &written);
                     publish_written_with_preview(bus.as_ref(), &video, &record, &written, preview);
                 }
                 Err(e) => {

@@ -7,7 +7,10 @@
 //! An owner's controls are part of a clean stream: a pause holds a queued shot (`paused` at its
 //! attempt) or a stopped one (`paused` at the next attempt, from its checkpoint, not a
 //! preemption), a resume requeues it at the next attempt, and a retry requeues a failed shot
-//! (its failure, and the video's, then were not final after all).
+//! (its failure, and the video's, then were not final after all). A re-roll starts a shot's next
+//! version: `queued` at the next attempt and version right after its version completed (that
+//! completion, and the video's, then were not the end); each version finishes exactly once,
+//! and a story video's stitch runs again after its re-rolled shot completes (`stages.rs`).
 
 mod stages;
 
@@ -19,7 +22,16 @@ use serde::Serialize;
 use shotfarm_core::domain::{FarmEvent, ShotState, Stage, VideoRecord};
 use shotfarm_core::ids::ShotId;
 
-pub use stages::{REFERENCE_AFTER_SCRIPT, SHOT_AFTER_REFERENCE, STITCH_AFTER_SHOTS, STITCH_ONCE};
+pub use stages::{
+    REFERENCE_AFTER_SCRIPT, RESTITCH_AFTER_REROLL, SHOT_AFTER_REFERENCE, STITCH_AFTER_SHOTS,
+    STITCH_ONCE,
+};
+
+/// A shot's new version begins only as its owner's re-roll does.
+pub const REROLL_AFTER_COMPLETION: &str =
+    "a new version starts queued at the next attempt after the last version completed";
+/// Versions are numbered in order.
+pub const VERSION_NEVER_BACK: &str = "a shot's version never goes back";
 
 /// One broken invariant.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -52,6 +64,8 @@ pub struct Tally {
     pub pauses: usize,
     /// Failed shots requeued by their owner's retry.
     pub retries: usize,
+    /// Completed shots (or stitches) started again as their next version by a re-roll.
+    pub rerolls: usize,
     /// Stage jobs (script, reference, stitch) of story videos that completed; not shots.
     pub stages_completed: usize,
 }
@@ -68,6 +82,10 @@ struct ShotTrack {
     awaiting_requeue: bool,
     /// Its last event was `failed`: a `queued` at the next attempt is its owner's retry.
     failed: bool,
+    /// Its last event was `completed`: a `queued` at the next attempt and version is a re-roll.
+    completed: bool,
+    /// Its version as of its last event (0 before any).
+    version: u32,
 }
 
 /// Audits one video's event stream. `events` must be everything from seq 1 on; `final_record` is
@@ -134,6 +152,49 @@ pub fn audit_video(
                 let retried = shots.get(&s.shot_id).is_some_and(|t| {
                     t.failed && s.state == ShotState::Queued && s.attempt == t.attempt + 1
                 });
+                let rerolled = shots.get(&s.shot_id).is_some_and(|t| {
+                    t.completed
+                        && s.state == ShotState::Queued
+                        && s.attempt == t.attempt + 1
+                        && s.version == t.version + 1
+                });
+                if let Some(t) = shots.get(&s.shot_id).filter(|t| t.version > 0) {
+                    if s.version < t.version {
+                        breach(
+                            Some(&s.shot_id),
+                            VERSION_NEVER_BACK,
+                            format!("version {} after {}", s.version, t.version),
+                        );
+                    } else if s.version > t.version && !rerolled {
+                        breach(
+                            Some(&s.shot_id),
+                            REROLL_AFTER_COMPLETION,
+                            format!(
+                                "version {} {:?} at attempt {} after version {} {}",
+                                s.version,
+                                s.state,
+                                s.attempt,
+                                t.version,
+                                if t.completed {
+                                    "completed"
+                                } else {
+                                    "unfinished"
+                                }
+                            ),
+                        );
+                    }
+                }
+                if rerolled {
+                    // The owner's re-roll: this version's completion (and the video's) was not
+                    // the end; the next version finishes once in its turn.
+                    video_final = false;
+                    tally.rerolls += 1;
+                    if let Some(t) = shots.get_mut(&s.shot_id) {
+                        t.finals -= 1;
+                        t.completed = false;
+                        (t.step, t.floor) = (0, 0);
+                    }
+                }
                 if retried {
                     // The owner's retry: the failure (and the video's) was not the end.
                     video_final = false;
@@ -229,6 +290,8 @@ pub fn audit_video(
                     tally.pauses += 1;
                 }
                 t.failed = s.state == ShotState::Failed;
+                t.completed = s.state == ShotState::Completed;
+                t.version = t.version.max(s.version);
                 t.step = s.step;
                 if s.state.is_final() {
                     t.finals += 1;
@@ -242,6 +305,9 @@ pub fn audit_video(
                 }
             }
         }
+    }
+    if let Some((rule, detail)) = order.as_ref().and_then(|o| o.finish()) {
+        breach(None, rule, detail);
     }
     if !final_record.state.is_final() || !video_final {
         breach(
@@ -329,6 +395,7 @@ mod tests {
             steps: 4,
             progress: 0.0,
             attempt,
+            version: 1,
             node: node.map(NodeId::from),
             eta: None,
             error: None,
@@ -346,6 +413,71 @@ mod tests {
             eta: None,
             ts: Utc::now(),
         })
+    }
+
+    /// `event` (a shot's) at `version`.
+    fn at_version(mut event: FarmEvent, version: u32) -> FarmEvent {
+        if let FarmEvent::Shot(s) = &mut event {
+            s.version = version;
+        }
+        event
+    }
+
+    /// A shot completed, re-rolled as version 2 and completed again.
+    fn rerolled_stream() -> Vec<FarmEvent> {
+        use ShotState::*;
+        let mut s = clean_stream();
+        s.extend([
+            at_version(shot(10, Queued, 0, 3, None), 2),
+            at_version(shot(11, Assigned, 0, 3, Some("a")), 2),
+            at_version(shot(12, Running, 2, 3, Some("a")), 2),
+            at_version(shot(13, Completed, 4, 3, Some("a")), 2),
+            done(14),
+        ]);
+        s
+    }
+
+    #[test]
+    fn a_rerolled_shot_finishes_once_per_version() {
+        let mut tally = Tally::default();
+        let breaches = audit_video(&rerolled_stream(), &record(14), &mut tally);
+        assert!(breaches.is_empty(), "{breaches:?}");
+        assert_eq!((tally.rerolls, tally.requeues), (1, 2));
+    }
+
+    #[test]
+    fn reroll_breaches_are_caught() {
+        use ShotState::*;
+        let caught = |stream: Vec<FarmEvent>, rule: &str| {
+            let last = stream.last().map(FarmEvent::seq).unwrap_or(0);
+            let breaches = audit_video(&stream, &record(last), &mut Tally::default());
+            assert!(
+                breaches.iter().any(|b| b.rule == rule),
+                "{rule} not caught in {breaches:?}"
+            );
+        };
+        // A new version while the last one still runs (no completion before it).
+        let mut s = clean_stream();
+        s.truncate(7);
+        s.extend([
+            at_version(shot(8, Queued, 0, 3, None), 2),
+            at_version(shot(9, Assigned, 0, 3, Some("a")), 2),
+            at_version(shot(10, Completed, 4, 3, Some("a")), 2),
+            done(11),
+        ]);
+        caught(s, REROLL_AFTER_COMPLETION);
+        // A version finishing twice.
+        let mut s = rerolled_stream();
+        s.pop();
+        s.push(at_version(shot(14, Completed, 4, 3, Some("a")), 2));
+        s.push(done(15));
+        caught(s, "a shot finishes exactly once");
+        // A version going back.
+        let mut s = rerolled_stream();
+        s.pop();
+        s.push(at_version(shot(14, Cancelled, 4, 3, None), 1));
+        s.push(done(15));
+        caught(s, VERSION_NEVER_BACK);
     }
 
     fn clean_stream() -> Vec<FarmEvent> {

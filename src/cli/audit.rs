@@ -56,7 +56,7 @@ struct ExportArgs {
 
 fn parse_action(s: &str) -> Result<AuditAction, String> {
     AuditAction::parse(s).ok_or_else(|| {
-        format!("unknown action {s:?}: use inference, prompt_read, delete, pause, resume, retry or reorder")
+        format!("unknown action {s:?}: use inference, prompt_read, delete, pause, resume, retry, reorder or reroll")
     })
 }
 

@@ -44,8 +44,9 @@ enum Command {
     Agent(agent::AgentArgs),
     /// Submit a video; with --watch, follow its shots' progress bars until it is final.
     Submit(submit::SubmitArgs),
-    /// Pause, resume, retry or reprioritize one of your videos (`video pause --now ID` stops
-    /// running shots; `video priority --before OTHER ID` moves it ahead of another of yours).
+    /// Pause, resume, retry, re-roll a shot of, or reprioritize one of your videos (`video
+    /// pause --now ID` stops running shots; `video reroll ID INDEX --seed N` renders shot INDEX
+    /// again; `video priority --before OTHER ID` moves it ahead of another of yours).
     Video(video::VideoArgs),
     /// Operators: hold a pool (`pool hold NAME --reason R`: nothing new placed on it) or
     /// release it (`pool release NAME`).

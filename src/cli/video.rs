@@ -1,7 +1,8 @@
 //! `shotfarm video pause|resume|retry|priority --server URL --token T VIDEO_ID [--now]
-//! [--priority P] [--before OTHER_ID]`: the owner's controls over a submitted video, through the
-//! same API as the video page's buttons. Prints the video's state afterwards and how many of its
-//! shots are held paused.
+//! [--priority P] [--before OTHER_ID]` and `shotfarm video reroll VIDEO_ID INDEX [--seed N]
+//! [--prompt TEXT]`: the owner's controls over a submitted video, through the same API as the
+//! video page's buttons. Prints the video's state afterwards and how many of its shots are held
+//! paused (a re-roll: the shot's new version and seed).
 
 use std::time::Duration;
 
@@ -38,6 +39,20 @@ enum VideoCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Re-roll one completed shot of a completed video: it renders again as a new version (a
+    /// story video is stitched again), for a fraction of a credit on a metered plan.
+    Reroll {
+        #[command(flatten)]
+        target: Target,
+        /// The shot's index among the video's shots, from 0.
+        index: usize,
+        /// The new version's seed (default: a fresh one).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// An edited prompt (default: the shot's own).
+        #[arg(long)]
+        prompt: Option<String>,
+    },
     /// Change a video's priority (within your plan) or move it ahead of another of yours.
     Priority {
         #[command(flatten)]
@@ -71,6 +86,21 @@ fn request(command: &VideoCommand) -> (&Target, &'static str, Value) {
         VideoCommand::Pause { target, now } => (target, "pause", json!({ "now": now })),
         VideoCommand::Resume { target } => (target, "resume", json!({})),
         VideoCommand::Retry { target } => (target, "retry", json!({})),
+        VideoCommand::Reroll {
+            target,
+            seed,
+            prompt,
+            ..
+        } => {
+            let mut body = serde_json::Map::new();
+            if let Some(seed) = seed {
+                body.insert("seed".into(), json!(seed));
+            }
+            if let Some(prompt) = prompt {
+                body.insert("prompt".into(), json!(prompt));
+            }
+            (target, "reroll", Value::Object(body))
+        }
         VideoCommand::Priority {
             target,
             priority,
@@ -88,6 +118,14 @@ fn request(command: &VideoCommand) -> (&Target, &'static str, Value) {
     }
 }
 
+/// The shot a `reroll` names (0 for the other commands, which name none).
+fn rerolled_index(command: &VideoCommand) -> usize {
+    match command {
+        VideoCommand::Reroll { index, .. } => *index,
+        _ => 0,
+    }
+}
+
 pub fn run(args: VideoArgs) -> anyhow::Result<()> {
     let (target, action, body) = request(&args.command);
     let server = target.server.trim_end_matches('/');
@@ -98,6 +136,12 @@ pub fn run(args: VideoArgs) -> anyhow::Result<()> {
     let call = match action {
         "priority" => http.patch(&video_url).json(&body),
         "pause" => http.post(format!("{video_url}/pause")).json(&body),
+        "reroll" => http
+            .post(format!(
+                "{video_url}/shots/{}/reroll",
+                rerolled_index(&args.command)
+            ))
+            .json(&body),
         _ => http.post(format!("{video_url}/{action}")),
     };
     let call = call.bearer_auth(&target.token);
@@ -112,6 +156,18 @@ pub fn run(args: VideoArgs) -> anyhow::Result<()> {
             target.video,
             problem_text(&answer)
         );
+    }
+    if let VideoCommand::Reroll { index, .. } = &args.command {
+        let shot = &answer["shots"][*index];
+        println!(
+            "video {} shot {index} re-rolled: version {} (seed {}) {}; the video is {}",
+            target.video,
+            shot["version"],
+            shot["seed"],
+            shot["state"].as_str().unwrap_or("?"),
+            answer["state"].as_str().unwrap_or("?")
+        );
+        return Ok(());
     }
     let held = answer["shots"]
         .as_array()
@@ -159,6 +215,13 @@ mod tests {
         assert_eq!(request(&args.command).2, json!({"before": "vid_0"}));
         let args = parse(&["priority", "--token", "t", "--priority", "high", "vid_1"])?;
         assert_eq!(request(&args.command).2, json!({"priority": "high"}));
+        let args = parse(&["reroll", "--token", "t", "vid_1", "3", "--seed", "7"])?;
+        let (target, action, body) = request(&args.command);
+        assert_eq!((target.video.as_str(), action), ("vid_1", "reroll"));
+        assert_eq!(body, json!({"seed": 7}));
+        assert_eq!(rerolled_index(&args.command), 3);
+        let args = parse(&["reroll", "--token", "t", "vid_1", "0", "--prompt", "closer"])?;
+        assert_eq!(request(&args.command).2, json!({"prompt": "closer"}));
         Ok(())
     }
 
@@ -174,5 +237,10 @@ mod tests {
             parse(&["priority", "--token", "t", "vid_1"]).is_err(),
             "nothing to change"
         );
+        assert!(
+            parse(&["reroll", "--token", "t", "vid_1"]).is_err(),
+            "which shot"
+        );
+        assert!(parse(&["reroll", "--token", "t", "vid_1", "first"]).is_err());
     }
 }

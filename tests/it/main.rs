@@ -37,6 +37,7 @@ mod progress_ws;
 mod redis_durability;
 mod redis_farm;
 mod redis_idempotency;
+mod reroll;
 mod sealing;
 mod story;
 mod story_faults;

@@ -2,7 +2,9 @@
 // shot. Reconnects by itself with `since`, so a dropped connection loses nothing; the token comes
 // from `?token=` (then leaves the address bar) or from local storage. A story video's stages,
 // script, reference image and finished video are drawn by progress-story.js (StoryView). Its
-// owner gets controls (pause, pause now, resume, retry), each confirmed before it is sent.
+// owner gets controls (pause, pause now, resume, retry), each confirmed before it is sent, and
+// on each completed shot of a completed video a Re-roll button (confirmed too) with the shot's
+// finished versions listed as download links.
 'use strict';
 
 (() => {
@@ -30,6 +32,7 @@
     reading: false,     // a read of the video JSON is in flight
     readAgain: false,   // and another was asked for meanwhile
     owner: false,       // the snapshot showed us the prompts: we own the video
+    rerolling: false,   // some shot is being re-rolled (the video JSON's `rerolling`)
     paused: false,      // some of its shots are held by the owner's pause
   };
 
@@ -195,6 +198,7 @@
       if (StoryView.applyStage(msg)) readVideo();
     } else if (msg.type === 'shot') {
       applyShot(msg);
+      if (msg.state === 'completed') readVersions();
       if (StoryView.isStory()) {
         StoryView.shotsStage(view.shots);
         if (msg.state === 'completed') readVideo();
@@ -270,6 +274,7 @@
   function renderSnapshot(video, seq) {
     view.lastSeq = seq;
     readHeld();
+    renderVersions(video);
     document.body.dataset.lastSeq = String(seq);
     $('title').textContent = video.title || 'Untitled video';
     document.title = `${video.title || 'Video'} · shotfarm`;
@@ -333,7 +338,105 @@
     }
     summarize();
     showControls();
+    showRerolls();
   }
+
+  // ---- re-rolls --------------------------------------------------------------------------------
+
+  // Events carry no links: a shot's versions (each with its signed link) come from the video
+  // JSON, read on every snapshot, after each completion and after a re-roll.
+  async function readVersions() {
+    try {
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}`, {
+        headers: { Authorization: `Bearer ${view.token}` },
+      });
+      if (resp.ok) renderVersions(await resp.json());
+    } catch (_) {
+      // Offline: the next completion or snapshot reads them again.
+    }
+  }
+
+  function renderVersions(video) {
+    view.rerolling = Boolean(video.rerolling);
+    ensureCards(video.shots.length);
+    for (const shot of video.shots) {
+      const s = view.shots[shot.index];
+      if (!s) continue;
+      s.version = shot.version || 1;
+      s.el.dataset.version = String(s.version);
+      const list = s.el.querySelector('.versions');
+      list.replaceChildren();
+      for (const v of shot.versions || []) {
+        const item = document.createElement('li');
+        item.dataset.version = String(v.version);
+        const label = `Version ${v.version} (seed ${v.seed})`;
+        if (v.artifact_url) {
+          const link = document.createElement('a');
+          link.href = v.artifact_url;
+          link.textContent = label;
+          link.setAttribute('download', '');
+          item.appendChild(link);
+        } else {
+          item.textContent = `${label}, no clip (simulated)`;
+        }
+        list.appendChild(item);
+      }
+      // One version is just the shot itself: the list shows once there is a choice.
+      list.hidden = (shot.versions || []).length < 2;
+    }
+    showRerolls();
+  }
+
+  // A completed shot of the owner's completed video (or of one busy only with re-rolls).
+  function showRerolls() {
+    const open = view.owner && (view.videoState === 'completed' || view.rerolling);
+    for (const s of view.shots) {
+      s.el.querySelector('.reroll').hidden = !(open && s.state === 'completed');
+    }
+  }
+
+  async function reroll(index) {
+    const s = view.shots[index];
+    if (!s) return;
+    const next = (s.version || 1) + 1;
+    const ask = `Re-roll shot ${index + 1}? It renders again with a new seed as version ${next}, `
+      + 'its earlier versions stay downloadable, and the video is put back together; this costs '
+      + 'a fraction of a credit on a metered plan.';
+    if (!window.confirm(ask)) return;
+    const button = s.el.querySelector('.reroll-button');
+    button.disabled = true;
+    try {
+      const resp = await fetch(
+        `/api/v1/videos/${encodeURIComponent(videoId)}/shots/${index}/reroll`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${view.token}`, 'Content-Type': 'application/json' },
+          body: '{}',
+        },
+      );
+      const answer = await resp.json().catch(() => ({}));
+      if (!resp.ok) {
+        showNotice(`Could not re-roll shot ${index + 1}: ${answer.detail || resp.status}`);
+        return;
+      }
+      hideNotice();
+      renderVersions(answer);
+      applyVideo(answer.state);
+      // The stream of a video that was final has ended: follow the re-roll from where it was.
+      if (!view.final && !view.socket) connect();
+      announce(`Shot ${index + 1} re-rolling as version ${next}.`);
+      document.body.dataset.lastControl = 'reroll';
+    } catch (_) {
+      showNotice(`Could not re-roll shot ${index + 1}: the server is not reachable.`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  $('shots').addEventListener('click', (e) => {
+    const button = e.target.closest('button.reroll-button');
+    const card = button && button.closest('li.card');
+    if (card) reroll(Number(card.dataset.index));
+  });
 
   // ---- the owner's controls --------------------------------------------------------------------
 
@@ -387,6 +490,8 @@
       hideNotice();
       view.paused = Boolean(answer.paused);
       applyVideo(answer.state);
+      // A retried video was final: its stream had ended, so follow it again.
+      if (!view.final && !view.socket) connect();
       announce(`${c.done}.`);
       document.body.dataset.lastControl = action;
     } catch (_) {
@@ -480,6 +585,7 @@
     }
     el.dataset.preemptions = String(s.preemptions);
     summarize();
+    showRerolls();
   }
 
   function pushHistory(el, state, attempt) {

@@ -80,6 +80,20 @@ impl ArtifactSigner {
         )
     }
 
+    /// A URL for the clip of `shot`'s finished `version` (re-rolls keep earlier ones) valid from
+    /// `now_unix` for the TTL; its signature covers `<shot>/v<version>`, so it opens no other
+    /// version.
+    pub fn version_url(&self, shot: &str, version: u32, now_unix: u64) -> String {
+        let exp = now_unix
+            .saturating_add(self.ttl.as_secs())
+            .div_ceil(EXPIRY_GRANULE_S)
+            .saturating_mul(EXPIRY_GRANULE_S);
+        format!(
+            "/api/v1/shots/{shot}/versions/{version}/artifact?exp={exp}&sig={}",
+            self.signature(&version_subject(shot, version), exp)
+        )
+    }
+
     /// A URL for `shot`'s clip valid through `exp` (tests make expired ones with it).
     pub fn url_expiring_at(&self, shot: &str, exp: u64) -> String {
         format!(
@@ -183,6 +197,11 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 /// What a poster link's signature covers.
 pub fn poster_subject(shot: &str) -> String {
     format!("{shot}/poster")
+}
+
+/// What a version's link signs: the shot and the version, apart from its clip's and poster's.
+pub fn version_subject(shot: &str, version: u32) -> String {
+    format!("{shot}/v{version}")
 }
 
 #[cfg(test)]

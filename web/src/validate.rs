@@ -273,6 +273,19 @@ fn validate_shot(
     })
 }
 
+/// Checks a prompt given on its own (a re-roll's edited prompt) as a submitted shot's is
+/// checked: not blank, at most [`MAX_PROMPT_CHARS`], no control characters; the errors name
+/// `field`.
+pub fn check_prompt(field: &str, prompt: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if prompt.trim().is_empty() {
+        errors.push(FieldError::new(field, "must not be blank"));
+    } else {
+        check_text(&mut errors, field, prompt, MAX_PROMPT_CHARS);
+    }
+    errors
+}
+
 /// Length in characters and no control characters but newline and tab.
 fn check_text(errors: &mut Vec<FieldError>, field: &str, text: &str, max_chars: usize) {
     let chars = text.chars().count();

@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use shotfarm_core::domain::{ShotPreview, ShotRecord, ShotState, Stage, VideoRecord, VideoState};
+use shotfarm_core::domain::{
+    ShotPreview, ShotRecord, ShotState, ShotVersion, Stage, VideoRecord, VideoState,
+};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// A shot as the API shows it.
@@ -37,14 +39,64 @@ pub struct ShotJson {
     #[schema(format = "uint64")]
     pub seed: u64,
     pub preemptions: u32,
+    /// GPU-seconds and cost of every version so far.
     pub gpu_seconds: f64,
     pub cost_usd: f64,
+    /// Its version: 1, +1 per re-roll (`POST .../shots/{index}/reroll`).
+    pub version: u32,
+    /// Its finished versions, oldest first (the current one last once completed), each with
+    /// its own signed clip link, kept until retention.
+    pub versions: Vec<ShotVersionJson>,
     /// The running shot's latest live preview (`{"step", "image"}`, `image` a `data:image/png`
     /// URL of at most 4 KiB of image): only in the owner's progress snapshot, never in a read
     /// of the video (previews are not stored).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<crate::openapi::schemas::ShotPreviewDoc>)]
     pub preview: Option<ShotPreview>,
+}
+
+/// One finished version of a shot (or of a story video's finished MP4).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(as = ShotVersion)]
+pub struct ShotVersionJson {
+    pub version: u32,
+    /// The attempt that rendered it.
+    pub attempt: u32,
+    #[schema(format = "uint64")]
+    pub seed: u64,
+    pub completed_at: DateTime<Utc>,
+    /// Its own GPU-seconds and cost.
+    pub gpu_seconds: f64,
+    pub cost_usd: f64,
+    /// Its clip, signed like `artifact_url`; `null` when it stored none.
+    pub artifact_url: Option<String>,
+}
+
+impl ShotVersionJson {
+    /// The API view of `version` of the job `shot`.
+    fn of(shot: &ShotRecord, version: ShotVersion) -> Self {
+        let artifact_url = version.artifact.as_ref().and_then(|_| {
+            crate::artifact_url::installed()
+                .map(|s| s.version_url(shot.id.as_str(), version.version, crate::auth::now_unix()))
+        });
+        Self {
+            version: version.version,
+            attempt: version.attempt,
+            seed: version.seed,
+            completed_at: version.completed_at,
+            gpu_seconds: version.gpu_seconds,
+            cost_usd: version.cost_usd,
+            artifact_url,
+        }
+    }
+
+    /// Every finished version of `shot`, oldest first.
+    fn all(shot: &ShotRecord) -> Vec<Self> {
+        shot.finished_versions()
+            .into_iter()
+            .map(|v| Self::of(shot, v))
+            .collect()
+    }
 }
 
 /// A video as the API shows it.
@@ -60,6 +112,9 @@ pub struct VideoJson {
     pub priority: &'static str,
     #[schema(value_type = crate::openapi::schemas::VideoStateDoc)]
     pub state: VideoState,
+    /// Whether some of its shots are being re-rolled (or its stitch re-run after one): it is
+    /// `running` again until they are done.
+    pub rerolling: bool,
     /// Whether its owner paused it: some of its shots or stages are held `paused` (resume it
     /// with `POST .../resume`).
     pub paused: bool,
@@ -88,6 +143,9 @@ pub struct VideoJson {
     pub artifact_url: Option<String>,
     /// A frame of the finished MP4 for its player (signed).
     pub poster_url: Option<String>,
+    /// A story video's finished MP4s, one per stitch (re-run after each re-roll), oldest first,
+    /// each signed; empty for a video of explicit shots.
+    pub versions: Vec<ShotVersionJson>,
 }
 
 impl ShotJson {
@@ -113,6 +171,8 @@ impl ShotJson {
             preemptions: shot.preemptions,
             gpu_seconds: shot.gpu_seconds,
             cost_usd: shot.cost_usd,
+            version: shot.version,
+            versions: ShotVersionJson::all(shot),
             preview: None,
         }
     }
@@ -130,6 +190,7 @@ impl VideoJson {
             title: video.title.clone().filter(|_| shown),
             priority: video.priority.as_str(),
             state: video.state,
+            rerolling: video.rerolling(),
             paused: video.shots.iter().any(|s| s.state == ShotState::Paused),
             held: None,
             created_at: video.created_at,
@@ -150,6 +211,10 @@ impl VideoJson {
                 .and_then(signed_artifact_url),
             artifact_url: video.stage_job(Stage::Stitch).and_then(signed_artifact_url),
             poster_url: video.stage_job(Stage::Stitch).and_then(signed_poster_url),
+            versions: video
+                .stage_job(Stage::Stitch)
+                .map(ShotVersionJson::all)
+                .unwrap_or_default(),
         }
     }
 

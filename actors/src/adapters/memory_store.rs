@@ -87,6 +87,7 @@ pub fn apply_shot_write(
         shot.state,
         shot.attempt,
         by_holder,
+        shot.version == slot.version + 1,
     ) {
         return Err(StoreError::Fenced {
             shot: shot.id.clone(),

@@ -194,7 +194,7 @@ impl Farm {
     }
 
     /// `owner`'s video `id`; anyone else's is the same 404 as a missing one.
-    async fn owned_video(
+    pub(super) async fn owned_video(
         &self,
         owner: &shotfarm_core::ids::OwnerId,
         id: &VideoId,
@@ -207,7 +207,11 @@ impl Farm {
 
     /// The video as stored now, as its owner `who` is shown it in the answer: a prompt read,
     /// recorded as every other (`record_prompt_reads`).
-    async fn shown(&self, who: &Identity, id: &VideoId) -> Result<VideoRecord, FarmError> {
+    pub(super) async fn shown(
+        &self,
+        who: &Identity,
+        id: &VideoId,
+    ) -> Result<VideoRecord, FarmError> {
         let video = self
             .store
             .video(id)

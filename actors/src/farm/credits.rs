@@ -115,6 +115,34 @@ impl Farm {
             Charge::Charged { .. } => Ok(()),
             Charge::Exhausted { used } => Err(Exhausted {
                 plan: account.plan.clone(),
+                what: "videos",
+                allowance,
+                used,
+                resets_at: period.resets_at,
+            }
+            .into()),
+        }
+    }
+
+    /// Charges `owner` one re-roll (`charge`, `credits::reroll`) against their plan's re-roll
+    /// allowance, or refuses with it spent.
+    pub(super) async fn charge_reroll(
+        &self,
+        owner: &OwnerId,
+        account: &Account,
+        charge: &VideoId,
+    ) -> Result<(), FarmError> {
+        let period = crate::credits::reroll::reroll_period(&Period::month_of(Utc::now()));
+        let allowance = account.reroll_allowance.unwrap_or(u32::MAX);
+        match self
+            .accounts
+            .charge(owner, &period, allowance, charge)
+            .await?
+        {
+            Charge::Charged { .. } => Ok(()),
+            Charge::Exhausted { used } => Err(Exhausted {
+                plan: account.plan.clone(),
+                what: "re-rolls",
                 allowance,
                 used,
                 resets_at: period.resets_at,
@@ -178,6 +206,8 @@ impl Farm {
     ) -> Result<CreditsView, FarmError> {
         let period = Period::month_of(Utc::now());
         let used = self.accounts.used(owner, &period).await?;
-        Ok(CreditsView::of(account, &period, used))
+        let rerolls = crate::credits::reroll::reroll_period(&period);
+        let rerolls_used = self.accounts.used(owner, &rerolls).await?;
+        Ok(CreditsView::of(account, &period, used).with_rerolls(account, rerolls_used))
     }
 }

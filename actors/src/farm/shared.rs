@@ -70,7 +70,7 @@ impl Farm {
                 next.updated_at = Utc::now();
                 match self.store.write_shot(next.clone()).await {
                     Ok(written) => {
-                        crate::credits::refund_if_failed(&self.accounts, id, &written);
+                        crate::credits::refund_if_failed(&self.accounts, id, &next, &written);
                         publish_written(self.bus.as_ref(), id, &next, &written);
                     }
                     Err(StoreError::Fenced { .. }) => raced = true,

@@ -7,8 +7,8 @@ use actix::{Actor, Addr, Context, Handler, Recipient};
 use super::{
     AdoptVideo, CancelAttempt, CancelVideo, DrainNode, EnqueueVideo, FilterUntracked, GetCluster,
     GetNodes, GetPoolLoad, GetWaiting, JobStored, NodeStateChanged, PauseVideo, PreemptNode,
-    RegisterNode, ReorderVideo, ReportTelemetry, ResumeVideo, RetryVideo, SetBudget, SetHolds,
-    ShotLeft, ShotStuck, ShotUnstuck,
+    RegisterNode, ReorderVideo, ReportTelemetry, RerollVideo, ResumeVideo, RetryVideo, SetBudget,
+    SetHolds, ShotLeft, ShotStuck, ShotUnstuck,
 };
 
 /// Where a GPU-node actor reports: the supervisor's three inboxes in process, or an agent's
@@ -85,6 +85,7 @@ pub struct SupervisorHandle {
     pub pause_video: Recipient<PauseVideo>,
     pub resume_video: Recipient<ResumeVideo>,
     pub retry_video: Recipient<RetryVideo>,
+    pub reroll_video: Recipient<RerollVideo>,
     pub reorder_video: Recipient<ReorderVideo>,
     pub adopt: Recipient<AdoptVideo>,
     pub cancel_attempt: Recipient<CancelAttempt>,
@@ -109,6 +110,7 @@ where
         + Handler<PauseVideo>
         + Handler<ResumeVideo>
         + Handler<RetryVideo>
+        + Handler<RerollVideo>
         + Handler<ReorderVideo>
         + Handler<AdoptVideo>
         + Handler<CancelAttempt>
@@ -132,6 +134,7 @@ where
             pause_video: addr.clone().recipient(),
             resume_video: addr.clone().recipient(),
             retry_video: addr.clone().recipient(),
+            reroll_video: addr.clone().recipient(),
             reorder_video: addr.clone().recipient(),
             adopt: addr.clone().recipient(),
             cancel_attempt: addr.clone().recipient(),

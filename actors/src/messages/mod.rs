@@ -11,11 +11,12 @@ mod to_supervisor;
 pub use handles::{JobUplink, NodeUplink, SupervisorHandle};
 pub use to_node::NodeCommand;
 pub use to_shot_job::{
-    AbandonShot, AssignShot, CancelShot, NodeLost, PauseShot, ResumeShot, RetryShot, ShotReport,
+    AbandonShot, AssignShot, CancelShot, NodeLost, PauseShot, RerollShot, ResumeShot, RetryShot,
+    ShotReport,
 };
 pub use to_supervisor::{
     AdoptVideo, AdvanceVideo, AttemptResult, CancelAttempt, CancelVideo, Departure, DrainNode,
     EnqueueVideo, FilterUntracked, GetCluster, GetNodes, GetPoolLoad, GetWaiting, JobStored,
     NodeStateChanged, PauseVideo, PreemptNode, RegisterNode, ReorderVideo, ReportTelemetry,
-    ResumeVideo, RetryVideo, SetBudget, SetHolds, ShotLeft, ShotStuck, ShotUnstuck,
+    RerollVideo, ResumeVideo, RetryVideo, SetBudget, SetHolds, ShotLeft, ShotStuck, ShotUnstuck,
 };

@@ -84,3 +84,14 @@ pub struct ResumeShot;
 #[derive(Message)]
 #[rtype(result = "Result<(), crate::ports::StoreError>")]
 pub struct RetryShot;
+
+/// A completed job's owner re-rolls it: write it queued as its next version at the next attempt
+/// (its finished version kept on the record), with `seed` and, when given, an edited `prompt`
+/// (answered once stored), then stop. A story video's stitch is re-run the same way, with its
+/// own seed.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::ports::StoreError>")]
+pub struct RerollShot {
+    pub seed: Option<u64>,
+    pub prompt: Option<String>,
+}

@@ -78,6 +78,18 @@ pub struct RetryVideo {
     pub video: VideoRecord,
 }
 
+/// The farm facade: re-render the completed shot job `index` (an index among all jobs) of
+/// `video` as its next version (with `seed` and, when given, an edited `prompt`), and for a story
+/// video re-run the stitch once it is done. A stitch already running is a conflict.
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::FarmError>")]
+pub struct RerollVideo {
+    pub video: VideoRecord,
+    pub index: usize,
+    pub seed: u64,
+    pub prompt: Option<String>,
+}
+
 /// The farm facade: the owner changed `video`'s priority (the record carries the new one, already
 /// stored) and/or moved it ahead of their own video `before` in their order (fair share between
 /// owners untouched).

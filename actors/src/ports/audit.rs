@@ -40,6 +40,9 @@ pub enum AuditAction {
     Retry,
     /// The owner changed the video's priority or its place in their order (one per shot).
     Reorder,
+    /// The owner re-rolled a completed shot (one entry, that shot's: `attempt` the new version's
+    /// attempt, `reason` `version N`).
+    Reroll,
     /// An operator held a pool or a user (`target`, `reason`; no video, shot or prompt).
     Hold,
     /// An operator released a pool or a user they held (`target`, `reason`).
@@ -57,6 +60,7 @@ impl AuditAction {
             Self::Resume => "resume",
             Self::Retry => "retry",
             Self::Reorder => "reorder",
+            Self::Reroll => "reroll",
             Self::Hold => "hold",
             Self::Release => "release",
         }
@@ -72,6 +76,7 @@ impl AuditAction {
             "resume" => Some(Self::Resume),
             "retry" => Some(Self::Retry),
             "reorder" => Some(Self::Reorder),
+            "reroll" => Some(Self::Reroll),
             "hold" => Some(Self::Hold),
             "release" => Some(Self::Release),
             _ => None,

@@ -168,7 +168,10 @@ pub struct Replay {
 /// node its claim named; the Redis adapter's script mirrors them line for line):
 ///
 /// - a final shot never changes again (a second completion is refused), except that its
-///   owner's retry takes a `failed` shot back to `queued` at the next attempt;
+///   owner's retry takes a `failed` shot back to `queued` at the next attempt, and its owner's
+///   re-roll a `completed` one back to `queued` at the next attempt *and the next version*
+///   (`new_version`: the written version is the stored one + 1), so a stale requeue of a shot
+///   that completed meanwhile is still refused;
 /// - an older attempt is refused;
 /// - a newer attempt must be the next one and `queued` (a requeue; of two servers requeueing
 ///   an orphan, one wins) or `paused` (a stopped attempt held by its owner's pause), and
@@ -187,9 +190,13 @@ pub fn shot_write_allowed(
     state: ShotState,
     attempt: u32,
     by_holder: bool,
+    new_version: bool,
 ) -> bool {
     use ShotState::*;
     if stored == Failed && state == Queued && attempt == stored_attempt + 1 {
+        return true;
+    }
+    if stored == Completed && state == Queued && attempt == stored_attempt + 1 && new_version {
         return true;
     }
     if stored.is_final() || attempt < stored_attempt {
@@ -307,31 +314,40 @@ mod tests {
     #[test]
     fn a_pause_takes_a_queued_shot_or_holds_the_next_attempt_and_a_retry_revives_a_failure() {
         use ShotState::*;
-        assert!(shot_write_allowed(Queued, 2, Paused, 2, false));
+        assert!(shot_write_allowed(Queued, 2, Paused, 2, false, false));
         assert!(
-            !shot_write_allowed(Assigned, 2, Paused, 2, true),
+            !shot_write_allowed(Assigned, 2, Paused, 2, true, false),
             "the claim won"
         );
         assert!(
-            shot_write_allowed(Running, 2, Paused, 3, true),
+            shot_write_allowed(Running, 2, Paused, 3, true, false),
             "a stopped attempt held"
         );
-        assert!(!shot_write_allowed(Running, 2, Paused, 4, true));
+        assert!(!shot_write_allowed(Running, 2, Paused, 4, true, false));
         assert!(
-            shot_write_allowed(Paused, 3, Queued, 4, false),
+            shot_write_allowed(Paused, 3, Queued, 4, false, false),
             "the resume"
         );
-        assert!(!shot_write_allowed(Paused, 3, Queued, 3, false));
+        assert!(!shot_write_allowed(Paused, 3, Queued, 3, false, false));
         assert!(
-            !shot_write_allowed(Paused, 3, Assigned, 3, false),
+            !shot_write_allowed(Paused, 3, Assigned, 3, false, false),
             "a paused shot is not claimed"
         );
-        assert!(shot_write_allowed(Paused, 3, Cancelled, 3, false));
-        assert!(shot_write_allowed(Failed, 3, Queued, 4, false), "the retry");
-        assert!(!shot_write_allowed(Failed, 3, Queued, 5, false));
-        assert!(!shot_write_allowed(Failed, 3, Paused, 4, false));
-        assert!(!shot_write_allowed(Completed, 3, Queued, 4, false));
-        assert!(!shot_write_allowed(Cancelled, 3, Queued, 4, false));
+        assert!(shot_write_allowed(Paused, 3, Cancelled, 3, false, false));
+        assert!(
+            shot_write_allowed(Failed, 3, Queued, 4, false, false),
+            "the retry"
+        );
+        assert!(!shot_write_allowed(Failed, 3, Queued, 5, false, false));
+        assert!(!shot_write_allowed(Failed, 3, Paused, 4, false, false));
+        assert!(!shot_write_allowed(Completed, 3, Queued, 4, false, false));
+        assert!(
+            shot_write_allowed(Completed, 3, Queued, 4, false, true),
+            "the re-roll"
+        );
+        assert!(!shot_write_allowed(Completed, 3, Queued, 5, false, true));
+        assert!(!shot_write_allowed(Completed, 3, Running, 4, true, true));
+        assert!(!shot_write_allowed(Cancelled, 3, Queued, 4, false, false));
     }
 
     #[test]

@@ -2,15 +2,39 @@
 //! timed out, ran after the caller gave up and was refused, or its server died between charge
 //! and create), one whose video failed is refunded (the failing write's own refund may have been
 //! lost), and one whose video is otherwise final is settled. Unfinished videos are looked at
-//! again a grace later. Refunds are idempotent, so servers sweeping at once refund a charge once.
+//! again a grace later. A re-roll's charge is judged by its re-rolled version instead: failed
+//! (or never stored) is refunded, completed is settled. Refunds are idempotent, so servers
+//! sweeping at once refund a charge once.
 
 use std::time::Duration;
 
 use chrono::Utc;
 use tracing::{info, warn};
 
+use crate::credits::reroll::reroll_charged;
 use crate::ports::{Accounts, Store, StoreError};
-use shotfarm_core::domain::VideoState;
+use shotfarm_core::domain::{ShotState, VideoRecord, VideoState};
+use shotfarm_core::ids::VideoId;
+
+/// The state that decides a charge: its video's, or for a re-roll's charge (`credits::reroll`)
+/// its re-rolled version's, as a video's state (failed: refunded; completed or a later version:
+/// it stands; otherwise: look again later).
+fn charged_state(charge: &VideoId, video: &VideoRecord) -> VideoState {
+    let Some((_, index, version)) = reroll_charged(charge) else {
+        return video.state;
+    };
+    match video.shots.get(index) {
+        Some(job) if job.version > version => VideoState::Completed,
+        Some(job) if job.version == version => match job.state {
+            ShotState::Failed => VideoState::Failed,
+            ShotState::Completed => VideoState::Completed,
+            ShotState::Cancelled => VideoState::Cancelled,
+            _ => VideoState::Running,
+        },
+        // Not stored at that version: the re-roll's write never happened.
+        _ => VideoState::Failed,
+    }
+}
 
 /// Unsettled charges looked at per sweep.
 pub const SETTLE_BATCH: usize = 256;
@@ -26,8 +50,11 @@ pub async fn settle_charges(
     let due = accounts.unsettled(now - grace, SETTLE_BATCH).await?;
     let mut refunded = 0;
     for id in due {
-        let state = match store.video(&id).await {
-            Ok(video) => video.map(|v| v.state),
+        let state = match store
+            .video(&reroll_charged(&id).map_or(id.clone(), |r| r.0))
+            .await
+        {
+            Ok(video) => video.map(|v| charged_state(&id, &v)),
             // Its text does not open: it exists; look again later rather than stop the sweep.
             Err(StoreError::Unreadable { .. }) => Some(VideoState::Running),
             Err(e) => return Err(e),
@@ -137,5 +164,46 @@ mod tests {
             .expect("sweep");
         assert_eq!(refunded, 0, "its create may still be on its way");
         assert_eq!(accounts.used(&owner, &period).await.expect("used"), 1);
+    }
+
+    #[actix_rt::test]
+    async fn a_rerolls_charge_is_judged_by_its_version() {
+        use crate::credits::reroll::{reroll_charge, reroll_period};
+        let (store, accounts) = (MemoryStore::new(), MemoryAccounts::new());
+        let owner = OwnerId::from("alice");
+        let rerolls = reroll_period(&Period::month_of(Utc::now()));
+        let v = video(&owner);
+        store.create_video(v.clone()).await.expect("create");
+        let mut shot = v.shots[0].clone();
+        shot.state = ShotState::Assigned;
+        store.write_shot(shot.clone()).await.expect("claim");
+        shot.state = ShotState::Running;
+        store.write_shot(shot.clone()).await.expect("run");
+        shot.state = ShotState::Completed;
+        store.write_shot(shot.clone()).await.expect("complete");
+        let rerolled = shot.rerolled(Utc::now(), 9, None).expect("completed");
+        store.write_shot(rerolled.clone()).await.expect("re-roll");
+        // Version 2 is queued (looked at again), version 3 was never stored (refunded).
+        let (queued, never) = (reroll_charge(&v.id, 0, 2), reroll_charge(&v.id, 0, 3));
+        for id in [&queued, &never] {
+            accounts
+                .charge(&owner, &rerolls, 10, id)
+                .await
+                .expect("charge");
+        }
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 1, "the version never stored");
+        assert_eq!(accounts.used(&owner, &rerolls).await.expect("used"), 1);
+        // Version 2 fails: its charge is refunded, the video's own is not touched.
+        let mut failed = rerolled;
+        failed.state = ShotState::Failed;
+        store.write_shot(failed).await.expect("fail");
+        let refunded = settle_charges(&store, &accounts, Duration::ZERO)
+            .await
+            .expect("sweep");
+        assert_eq!(refunded, 1, "the failed re-roll");
+        assert_eq!(accounts.used(&owner, &rerolls).await.expect("used"), 0);
     }
 }

@@ -1,7 +1,8 @@
 //! What a shot job does for its owner's controls over the video: a pause takes a queued shot out
 //! of the queue or holds a stopped attempt (`paused`, from its checkpoint; never counted against
 //! the preemption budget), a resume requeues a held shot, a retry gives a failed shot fresh
-//! budgets. A held, resumed or retried job writes once and stops: the supervisor starts the shot
+//! budgets, a re-roll queues a completed shot as its next version (`reroll.rs` in the core). A
+//! held, resumed, retried or re-rolled job writes once and stops: the supervisor starts the shot
 //! afresh when it may run again, as it starts any queued shot.
 
 use actix::prelude::*;
@@ -9,7 +10,9 @@ use chrono::Utc;
 use tracing::debug;
 
 use super::ShotJob;
-use crate::messages::{AttemptResult, Departure, NodeCommand, PauseShot, ResumeShot, RetryShot};
+use crate::messages::{
+    AttemptResult, Departure, NodeCommand, PauseShot, RerollShot, ResumeShot, RetryShot,
+};
 use crate::ports::StoreError;
 use shotfarm_core::domain::ShotState;
 
@@ -127,6 +130,27 @@ impl Handler<RetryShot> for ShotJob {
         };
         self.deps.metrics.shot_moved(self.shot.state, fresh.state);
         self.shot = fresh;
+        self.write_once()
+    }
+}
+
+impl Handler<RerollShot> for ShotJob {
+    type Result = WriteOnce;
+
+    fn handle(&mut self, msg: RerollShot, ctx: &mut Context<Self>) -> Self::Result {
+        let seed = msg.seed.unwrap_or(self.shot.spec.seed);
+        let Some(next) = self.shot.rerolled(Utc::now(), seed, msg.prompt) else {
+            // Not completed (any more): nothing to re-roll; the caller checked, so another
+            // server moved it meanwhile.
+            ctx.stop();
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Err(StoreError::Fenced {
+                shot: self.shot.id.clone(),
+                attempt: self.shot.attempt + 1,
+                current: self.shot.attempt,
+            }))));
+        };
+        self.deps.metrics.shot_moved(self.shot.state, next.state);
+        self.shot = next;
         self.write_once()
     }
 }

@@ -49,7 +49,7 @@ impl Supervisor {
 
     /// A job actor for a shot no job here tracks, to write one control change and stop; it is
     /// under this server's watch (the gauges) until then.
-    fn untracked_job(
+    pub(super) fn untracked_job(
         &self,
         video: &VideoRecord,
         shot: &ShotRecord,
@@ -78,7 +78,8 @@ impl Supervisor {
 }
 
 /// A control write in flight: a job's answer once its shot is stored.
-type Write = futures_util::future::BoxFuture<'static, Result<Result<(), StoreError>, MailboxError>>;
+pub(super) type Write =
+    futures_util::future::BoxFuture<'static, Result<Result<(), StoreError>, MailboxError>>;
 
 /// Waits for control writes; a refused one is logged, not failed on (another server moved the
 /// shot meanwhile, and its job follows the store there), but an unavailable store is an error
@@ -194,7 +195,7 @@ impl Handler<RetryVideo> for Supervisor {
 
 impl Supervisor {
     /// Waits for `writes`, then reads the video and starts what may run.
-    fn then_restart(
+    pub(super) fn then_restart(
         &mut self,
         id: VideoId,
         writes: Vec<Write>,

@@ -7,6 +7,7 @@ mod holds;
 mod pool_load;
 mod registry;
 mod reorder;
+mod reroll;
 mod stages;
 mod stuck;
 mod waiting;

@@ -92,7 +92,11 @@ fn prepare(video: &VideoRecord, job: &ShotRecord) -> Result<(ShotRecord, StageIn
                 .position(|s| s.index == job.index)
                 .and_then(|i| script.scenes.get(i))
                 .ok_or_else(|| format!("the script has no scene for job {}", job.index))?;
-            record.spec.prompt = scene.prompt.clone();
+            // A re-rolled version keeps its prompt: its scene's as its first version stored
+            // it, or its owner's edit.
+            if job.version == 1 {
+                record.spec.prompt = scene.prompt.clone();
+            }
             inputs.reference = video
                 .stage_job(Stage::Reference)
                 .and_then(|r| r.artifact.clone());

@@ -829,6 +829,13 @@ macro_rules! store_bus_conformance {
             .await
         }
         #[actix_rt::test]
+        async fn a_reroll_queues_a_completed_shot_as_its_next_version_once() {
+            $crate::testkit::store_control::a_reroll_queues_a_completed_shot_as_its_next_version_once(
+                $harness,
+            )
+            .await
+        }
+        #[actix_rt::test]
         async fn a_priority_change_reads_back_everywhere() {
             $crate::testkit::store_control::a_priority_change_reads_back_everywhere($harness).await
         }

@@ -1,8 +1,9 @@
 //! The store conformance cases of owners' controls (part of `store_bus_conformance!`): a pause
 //! takes a queued shot out of the queued set (of a pause and a claim, one wins) or holds a
 //! stopped attempt at the next one, a resume requeues it, a retry revives a failed shot once
-//! (its video unfinished and swept again), an owner's priority change reads back, and every
-//! state reads back from the other server.
+//! (its video unfinished and swept again), a re-roll queues a completed shot as its next version
+//! once (a stale requeue of it refused, its kept versions read back), an owner's priority change
+//! reads back, and every state reads back from the other server.
 
 use shotfarm_core::domain::{ShotState, VideoState};
 use shotfarm_core::ids::NodeId;
@@ -126,6 +127,81 @@ pub async fn pauses_resumes_and_retries_are_fenced_and_read_back(h: Harness) {
         .await
         .expect("sweep")
         .contains(&f.shots[1].id));
+}
+
+pub async fn a_reroll_queues_a_completed_shot_as_its_next_version_once(h: Harness) {
+    let v = video_of("u", 2);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let node = NodeId::from("n1");
+    let mut last = None;
+    for shot in &v.shots {
+        let mut claimed = moved(shot, ShotState::Assigned);
+        claimed.node = Some(node.clone());
+        write(&h.a, &claimed).await.expect("claim");
+        let mut done = moved(&claimed, ShotState::Completed);
+        done.artifact = Some(format!("clips/{}-a1.mp4", shot.id));
+        done.gpu_seconds = 10.0;
+        last = Some(write(&h.a, &done).await.expect("complete"));
+    }
+    let last = last.expect("two shots");
+    assert_eq!(last.video.map(|c| c.state), Some(VideoState::Completed));
+    let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    let done = read.shots[0].clone();
+    // A requeue at the next attempt that is not the next version (a stale one) is refused.
+    let mut stale = moved(&done, ShotState::Queued);
+    stale.attempt = 2;
+    assert!(fenced(h.b.store.write_shot(stale).await));
+    let rerolled = done
+        .rerolled(chrono::Utc::now(), 4242, Some("a closer view".into()))
+        .expect("a completed shot");
+    let (r1, r2) = tokio::join!(
+        h.a.store.write_shot(rerolled.clone()),
+        h.b.store.write_shot(rerolled.clone())
+    );
+    assert_eq!(
+        u8::from(r1.is_ok()) + u8::from(r2.is_ok()),
+        1,
+        "one re-roll wins"
+    );
+    let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(read.state, VideoState::Running);
+    let shot = &read.shots[0];
+    assert_eq!(
+        (shot.state, shot.attempt, shot.version),
+        (ShotState::Queued, 2, 2)
+    );
+    assert_eq!(
+        (shot.spec.seed, shot.spec.prompt.as_str()),
+        (4242, "a closer view")
+    );
+    assert_eq!(shot.versions.len(), 1);
+    assert_eq!(shot.versions[0].artifact, done.artifact);
+    assert!(read.rerolling() && read.rerolls_in_flight() == 1);
+    let unfinished = h.a.store.unfinished_videos().await.expect("sweep");
+    assert!(unfinished.iter().any(|u| u.id == v.id), "swept again");
+    assert!(h
+        .a
+        .store
+        .queued_shots(100)
+        .await
+        .expect("sweep")
+        .contains(&shot.id));
+    // The new version runs and completes like any attempt; both versions read back.
+    let mut claimed = moved(shot, ShotState::Assigned);
+    claimed.node = Some(node.clone());
+    write(&h.b, &claimed).await.expect("claim");
+    let mut again = moved(&claimed, ShotState::Completed);
+    again.artifact = Some(format!("clips/{}-a2.mp4", shot.id));
+    let written = write(&h.b, &again).await.expect("complete");
+    assert_eq!(written.video.map(|c| c.state), Some(VideoState::Completed));
+    let read = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    let versions = read.shots[0].finished_versions();
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(versions[1].artifact, again.artifact);
+    assert!(!read.rerolling());
 }
 
 pub async fn a_priority_change_reads_back_everywhere(h: Harness) {

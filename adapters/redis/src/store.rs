@@ -351,6 +351,7 @@ impl Store for RedisStore {
             .arg(conn::FEED_CHANNEL)
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .arg(preview_fragment(preview)?)
+            .arg(shot.version)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;

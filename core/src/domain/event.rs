@@ -25,6 +25,12 @@ pub struct ShotEvent {
     pub steps: u32,
     pub progress: f64,
     pub attempt: u32,
+    /// The shot's version (absent for the first: 1; +1 per re-roll, `reroll.rs`).
+    #[serde(
+        default = "super::reroll::first_version",
+        skip_serializing_if = "super::reroll::is_first_version"
+    )]
+    pub version: u32,
     pub node: Option<NodeId>,
     pub eta: Option<DateTime<Utc>>,
     pub error: Option<String>,
@@ -50,6 +56,7 @@ impl ShotEvent {
             steps: shot.spec.steps,
             progress: shot.progress(),
             attempt: shot.attempt,
+            version: shot.version,
             node: shot.node.clone(),
             eta: shot.eta,
             error: shot.error.clone(),

@@ -4,6 +4,7 @@
 pub mod event;
 pub mod node;
 pub mod preview;
+pub mod reroll;
 pub mod shot;
 pub mod stage;
 pub mod stuck;
@@ -15,6 +16,7 @@ pub use node::{
     MAX_SLOTS_PER_GPU,
 };
 pub use preview::{PreviewError, ShotPreview, MAX_PREVIEW_BYTES};
+pub use reroll::ShotVersion;
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;

@@ -160,6 +160,15 @@ pub struct ShotRecord {
     /// Why a `paused` shot waits (its owner paused the video); cleared when it is requeued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
+    /// Its version: 1 for the first render, +1 per re-roll (`reroll.rs`).
+    #[serde(
+        default = "super::reroll::first_version",
+        skip_serializing_if = "super::reroll::is_first_version"
+    )]
+    pub version: u32,
+    /// Its earlier finished versions, oldest first (the current one is the record itself).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<super::reroll::ShotVersion>,
     /// GPU-seconds consumed over every attempt so far.
     pub gpu_seconds: f64,
     /// What those GPU-seconds cost at their nodes' prices.
@@ -188,6 +197,8 @@ impl ShotRecord {
             output: None,
             error: None,
             paused_reason: None,
+            version: 1,
+            versions: Vec::new(),
             gpu_seconds: 0.0,
             cost_usd: 0.0,
             eta: None,

@@ -40,6 +40,41 @@ pub struct PlanSettings {
     /// Whether the plan's users may submit with `priority: high` (operators always may).
     #[serde(default)]
     pub high_priority: bool,
+    /// How many of one video's shots may be re-rolled at once (`POST .../reroll`); one more is
+    /// refused with 429 until one of them finishes.
+    #[serde(default = "default_max_rerolls_in_flight")]
+    pub max_rerolls_in_flight: u32,
+    /// What one re-roll of a shot costs, as a fraction of a video credit (0 < cost <= 1):
+    /// re-rolls have an allowance of their own per period, `videos_per_period / reroll_cost`
+    /// of them unless `rerolls_per_period` says otherwise.
+    #[serde(default = "default_reroll_cost")]
+    pub reroll_cost: f64,
+    /// Re-rolls per period, overriding what `reroll_cost` derives; unset with
+    /// `videos_per_period` unset: any number.
+    #[serde(default)]
+    pub rerolls_per_period: Option<u32>,
+}
+
+fn default_reroll_cost() -> f64 {
+    0.125
+}
+
+impl PlanSettings {
+    /// Re-rolls per period: `rerolls_per_period`, else `videos_per_period / reroll_cost`
+    /// (rounded down), else any number (`None`).
+    pub fn reroll_allowance(&self) -> Option<u32> {
+        self.rerolls_per_period.or_else(|| {
+            self.videos_per_period.map(|v| {
+                (f64::from(v) / self.reroll_cost)
+                    .floor()
+                    .min(f64::from(u32::MAX)) as u32
+            })
+        })
+    }
+}
+
+fn default_max_rerolls_in_flight() -> u32 {
+    2
 }
 
 impl Default for CreditSettings {
@@ -49,6 +84,9 @@ impl Default for CreditSettings {
         let plan = |videos: Option<u32>, high_priority: bool| PlanSettings {
             videos_per_period: videos,
             high_priority,
+            max_rerolls_in_flight: default_max_rerolls_in_flight(),
+            reroll_cost: default_reroll_cost(),
+            rerolls_per_period: None,
         };
         Self {
             enabled: true,
@@ -73,6 +111,15 @@ impl CreditSettings {
                 self.default_plan,
                 self.plan_names()
             ));
+        }
+        for (name, plan) in &self.plans {
+            if !(plan.reroll_cost > 0.0 && plan.reroll_cost <= 1.0) {
+                return Err(format!(
+                    "credits.plans.{name}.reroll_cost = {} must be more than 0 and at most 1 \
+                     (a fraction of a video credit)",
+                    plan.reroll_cost
+                ));
+            }
         }
         for (user, plan) in &self.users {
             if !self.plans.contains_key(plan) {
@@ -103,6 +150,24 @@ mod tests {
         assert_eq!(s.plans["free"].videos_per_period, Some(2));
         assert_eq!(s.plans["paid"].videos_per_period, Some(20));
         assert_eq!(s.plans["unlimited"].videos_per_period, None);
+        // A re-roll is an eighth of a video: 16 of them a month on free, any number unlimited.
+        assert_eq!(s.plans["free"].reroll_allowance(), Some(16));
+        assert_eq!(s.plans["paid"].reroll_allowance(), Some(160));
+        assert_eq!(s.plans["unlimited"].reroll_allowance(), None);
+        assert_eq!(s.plans["free"].max_rerolls_in_flight, 2);
+    }
+
+    #[test]
+    fn a_reroll_cost_outside_a_credit_is_refused_naming_it() {
+        let env = vec![(
+            "SHOTFARM_CREDITS__PLANS__FREE__REROLL_COST".to_owned(),
+            "0".to_owned(),
+        )];
+        let err = Settings::load(None, env).expect_err("a free re-roll");
+        assert!(
+            err.to_string().contains("credits.plans.free.reroll_cost"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,8 @@ pub const SHOT_AFTER_REFERENCE: &str = "no shot leaves queued before the referen
 pub const REFERENCE_AFTER_SCRIPT: &str =
     "the reference leaves queued only after the script completed";
 pub const STITCH_AFTER_SHOTS: &str = "the stitch starts only after every shot completed";
-pub const STITCH_ONCE: &str = "the stitch completes at most once";
+pub const STITCH_ONCE: &str = "the stitch completes at most once per version";
+pub const RESTITCH_AFTER_REROLL: &str = "the stitch runs again after a re-rolled shot completes";
 
 /// What the walk knows of a story video's stages so far.
 pub struct StageOrder {
@@ -24,6 +25,10 @@ pub struct StageOrder {
     reference_done: bool,
     shots_done: HashSet<ShotId>,
     stitch_completions: u32,
+    /// The stitch's version as of its last event (a re-roll queues its next one).
+    stitch_version: u32,
+    /// The seq of a re-rolled shot's completion no stitch completion has followed yet.
+    restitch_owed: Option<u64>,
 }
 
 impl StageOrder {
@@ -35,7 +40,20 @@ impl StageOrder {
             reference_done: false,
             shots_done: HashSet::new(),
             stitch_completions: 0,
+            stitch_version: 1,
+            restitch_owed: None,
         }
+    }
+
+    /// What the whole walk owes at its end: a re-rolled shot's completion the stitch never
+    /// followed.
+    pub fn finish(&self) -> Option<(&'static str, String)> {
+        self.restitch_owed.map(|seq| {
+            (
+                RESTITCH_AFTER_REROLL,
+                format!("a re-rolled shot completed at seq {seq} and no stitch completed after"),
+            )
+        })
     }
 
     /// Checks one job event against what came before it; returns the rule it breaks, if any,
@@ -72,11 +90,23 @@ impl StageOrder {
                 });
                 if completed {
                     self.shots_done.insert(e.shot_id.clone());
+                    if e.version > 1 {
+                        self.restitch_owed.get_or_insert(e.seq);
+                    }
+                } else if e.state == ShotState::Queued && e.version > 1 {
+                    // Re-rolled: the stitch waits for its new version again.
+                    self.shots_done.remove(&e.shot_id);
                 }
                 breach
             }
             Stage::Stitch => {
+                if e.version > self.stitch_version {
+                    // Re-run after a re-roll: its next version completes once in its turn.
+                    self.stitch_version = e.version;
+                    self.stitch_completions = 0;
+                }
                 if completed {
+                    self.restitch_owed = None;
                     self.stitch_completions += 1;
                     if self.stitch_completions > 1 {
                         return Some((
@@ -171,6 +201,7 @@ mod tests {
             steps: 2,
             progress: 0.0,
             attempt,
+            version: 1,
             node,
             eta: None,
             error: None,
@@ -330,5 +361,63 @@ mod tests {
         let mut s = clean();
         s[6] = job(3, Assigned, 1, 1);
         caught(s, "preempted is followed by queued with attempt + 1");
+    }
+
+    /// `event` (a job's) at `version`.
+    fn at_version(mut event: FarmEvent, version: u32) -> FarmEvent {
+        if let FarmEvent::Shot(s) = &mut event {
+            s.version = version;
+        }
+        event
+    }
+
+    /// The clean run, then shot 0 re-rolled and the stitch run again after it.
+    fn rerolled() -> Vec<FarmEvent> {
+        use ShotState::*;
+        let mut s = clean();
+        s.extend([
+            at_version(job(0, Queued, 0, 2), 2),
+            at_version(job(4, Queued, 0, 2), 2),
+            at_version(job(0, Assigned, 0, 2), 2),
+            at_version(job(0, Completed, 2, 2), 2),
+            at_version(job(4, Assigned, 0, 2), 2),
+            at_version(job(4, Completed, 1, 2), 2),
+            done(),
+        ]);
+        numbered(s)
+    }
+
+    #[test]
+    fn a_rerolled_shot_then_its_stitch_again_is_clean() {
+        let (tally, breaches) = audit(&rerolled());
+        assert!(breaches.is_empty(), "{breaches:?}");
+        assert_eq!(tally.rerolls, 2, "the shot and the stitch");
+    }
+
+    #[test]
+    fn a_reroll_never_stitched_again_is_caught() {
+        let mut s = rerolled();
+        // The stitch's re-run is lost: only the re-rolled shot's completion is left.
+        let keep = s.len() - 3;
+        s.truncate(keep);
+        s.push(done());
+        caught(s, RESTITCH_AFTER_REROLL);
+    }
+
+    #[test]
+    fn a_stitch_rerun_before_the_rerolled_shot_completes_is_caught() {
+        use ShotState::*;
+        let mut s = clean();
+        s.extend([
+            at_version(job(0, Queued, 0, 2), 2),
+            at_version(job(4, Queued, 0, 2), 2),
+            at_version(job(4, Assigned, 0, 2), 2),
+            at_version(job(4, Completed, 1, 2), 2),
+            at_version(job(0, Assigned, 0, 2), 2),
+            at_version(job(0, Completed, 2, 2), 2),
+            done(),
+        ]);
+        caught(s.clone(), STITCH_AFTER_SHOTS);
+        caught(s, RESTITCH_AFTER_REROLL);
     }
 }

@@ -392,4 +392,8 @@ pub struct CreditsDoc {
     period: String,
     period_starts_at: DateTime<Utc>,
     resets_at: DateTime<Utc>,
+    /// Re-rolls of one shot a period allows (`reroll_cost` of a video each; null when not
+    /// metered or any number).
+    reroll_allowance: Option<u32>,
+    rerolls_used: u32,
 }

@@ -102,6 +102,7 @@ fn every_operation_has_a_success_and_its_problems() {
                 "/api/v1/openapi.json"
                     | "/api/v1/shots/{id}/artifact"
                     | "/api/v1/shots/{id}/poster"
+                    | "/api/v1/shots/{id}/versions/{version}/artifact"
                     | "/api/v1/artifacts/object"
             );
             assert_eq!(secured, api && !public, "{method} {path}: bearer security");

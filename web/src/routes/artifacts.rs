@@ -22,7 +22,7 @@ use shotfarm_actors::ports::{keys, Access, ArtifactError, ArtifactStore, ByteRan
 use shotfarm_actors::Farm;
 use shotfarm_core::ids::ShotId;
 
-use crate::artifact_url::{poster_subject, ArtifactSigner};
+use crate::artifact_url::{poster_subject, version_subject, ArtifactSigner};
 use crate::auth::now_unix;
 use crate::problem::ApiError;
 
@@ -108,6 +108,50 @@ async fn poster(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{id} has no poster")))?;
     deliver(&farm, &key, &format!("{id}-poster"), exp, &req).await
+}
+
+#[utoipa::path(
+    tag = "videos",
+    description = "The clip of one finished version of a shot (or of a story video's stitch: \
+        an earlier MP4): a re-roll keeps the earlier versions until retention. The signed \
+        `artifact_url` of the version in the shot's `versions` is the capability, as for clips; \
+        a redirect to the store's presigned URL, or streamed with `Range` support.",
+    params(
+        ("id" = String, Path, description = "the shot id"),
+        ("version" = u32, Path, description = "the version, from 1"),
+        ("exp" = Option<String>, Query, description = "expiry, Unix seconds"),
+        ("sig" = Option<String>, Query, description = "hex HMAC-SHA256 of `<id>/v<version>` and `exp`"),
+        ("Range" = Option<String>, Header, description = "one byte range, `bytes=first-last`"),
+    ),
+    responses(
+        (status = 200, description = "The version's clip", content_type = "video/mp4", body = Vec<u8>),
+        (status = 206, description = "The range asked for, with `Content-Range`", body = Vec<u8>),
+        (status = 302, description = "Redirect to the store's presigned URL (`Location`)"),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 416, response = crate::openapi::RangeNotSatisfiable),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(())
+)]
+#[get("/api/v1/shots/{id}/versions/{version}/artifact")]
+async fn version(
+    farm: web::Data<Farm>,
+    signer: web::Data<ArtifactSigner>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    // Versions are numbered from 1: anything else names no version, as a missing one.
+    let version = version
+        .parse::<u32>()
+        .map_err(|_| ApiError::NotFound(format!("shot {id} has no version {version:?}")))?;
+    let exp = signed(&signer, &id, &version_subject(&id, version), &req)?;
+    let key = farm
+        .version_artifact_key(&ShotId::from(id.as_str()), version)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("shot {id} has no clip of version {version}")))?;
+    deliver(&farm, &key, &format!("{id}-v{version}"), exp, &req).await
 }
 
 /// Checks the request's `?exp=&sig=` against `subject` and returns the expiry: any problem is a
@@ -363,6 +407,7 @@ async fn object_delete(
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(download)
         .service(poster)
+        .service(version)
         .service(object_get)
         .service(object_put)
         .service(object_delete);

@@ -72,7 +72,7 @@ fn query_of(raw: &str, default_limit: usize) -> Result<AuditQuery, ApiError> {
             ApiError::field(
                 "action",
                 format!(
-                    "unknown action {a:?}: use inference, prompt_read, delete, pause, resume, retry or reorder"
+                    "unknown action {a:?}: use inference, prompt_read, delete, pause, resume, retry, reorder or reroll"
                 ),
             )
         })?),

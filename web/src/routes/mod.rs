@@ -65,6 +65,10 @@ impl From<FarmError> for ApiError {
                 retry_after_s: limited.retry_after_s(),
                 detail: limited.to_string(),
             },
+            FarmError::Busy(detail) => ApiError::TooManyRequests {
+                retry_after_s: RETRY_AFTER_S,
+                detail,
+            },
             FarmError::CreditsExhausted(exhausted) => ApiError::TooManyRequests {
                 retry_after_s: exhausted.retry_after_s(chrono::Utc::now()),
                 detail: exhausted.to_string(),

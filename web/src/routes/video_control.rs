@@ -1,4 +1,4 @@
-//! `/api/v1/videos/{id}/pause`, `/resume`, `/retry` and `PATCH /api/v1/videos/{id}` (priority,
+//! `/api/v1/videos/{id}/pause`, `/resume`, `/retry`, `/shots/{index}/reroll` and `PATCH /api/v1/videos/{id}` (priority,
 //! place in the owner's order): the owner's controls over a video after submission. Only the owner may (anyone else, operators included, gets a 404); who may, the
 //! audit and what each changes are the farm's (`Farm::pause_video`, `Farm::resume_video`,
 //! `Farm::retry_video`, `Farm::reorder_video`), not these routes'; the plan's priority limit is
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use tracing::instrument;
 use utoipa::ToSchema;
 
+use shotfarm_actors::farm::Reroll;
 use shotfarm_actors::Farm;
 use shotfarm_core::domain::Priority;
 use shotfarm_core::ids::VideoId;
@@ -133,6 +134,94 @@ async fn retry(
     Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
 }
 
+/// `POST /api/v1/videos/{id}/shots/{index}/reroll`'s optional body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RerollRequest {
+    /// The new version's seed; without it a fresh one, different from the current version's.
+    #[schema(format = "uint64")]
+    pub seed: Option<u64>,
+    /// An edited prompt, checked as a submitted one is (else a 400 naming `prompt`); without
+    /// it the shot keeps its prompt (a story shot: its scene's).
+    pub prompt: Option<String>,
+}
+
+#[utoipa::path(
+    tag = "videos",
+    description = "Re-rolls shot `index` (its place among the video's `shots`, not its stages) \
+        of the caller's own completed video: the shot is rendered again as its next `version` \
+        (a story shot on the same reference image) with the given or a fresh `seed` and \
+        optionally an edited `prompt`; its earlier versions stay listed in its `versions`, each \
+        downloadable by its signed `artifact_url` until retention. A story video's stitch runs \
+        again once the new version is done, from the latest version of every shot, and the \
+        video's `artifact_url` then is the new MP4; meanwhile the video is `running` with \
+        `rerolling: true`. Audited (`reroll`, with the version); the shot's writes are on the \
+        progress stream. Anyone else's video is a 404, as is an unknown `index` (named). A \
+        shot that is not completed, a video that is cancelled, failed (retry it first) or \
+        still rendering anything but re-rolls, and a story video whose stitch is already \
+        running again are 409s. At most the plan's `max_rerolls_in_flight` (default 2) shots \
+        of one video are re-rolled at once: one more is a 429.",
+    params(
+        ("id" = String, Path, description = "the video id"),
+        ("index" = usize, Path, description = "the shot's index among the video's shots"),
+    ),
+    request_body(content = RerollRequest, content_type = "application/json",
+                 description = "optional; an empty body re-rolls with a fresh seed"),
+    responses(
+        (status = 200, description = "The video, the shot queued as its next version",
+         body = crate::wire::VideoJson),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::Unauthorized),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 503, response = crate::openapi::Unavailable),
+    ),
+    security(("bearer" = []))
+)]
+#[post("/api/v1/videos/{id}/shots/{index}/reroll")]
+#[instrument(skip_all, fields(user = %caller.user, video_id = %path.0, index = %path.1))]
+async fn reroll(
+    farm: web::Data<Farm>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let reader = farm.reader(caller.identity()).await?;
+    let (id, index) = path.into_inner();
+    let id = VideoId::from(id.as_str());
+    // Any index that names no shot is a 404 naming it, as one past the last is.
+    let Ok(index) = index.parse::<usize>() else {
+        return Err(ApiError::NotFound(format!(
+            "shot {index:?} of video {id} not found: shots are numbered from 0"
+        )));
+    };
+    let request: RerollRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RerollRequest::default()
+    } else {
+        parse_json(&body)?
+    };
+    if let Some(prompt) = &request.prompt {
+        let errors = crate::validate::check_prompt("prompt", prompt);
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+    }
+    let video = farm
+        .reroll_shot(
+            reader,
+            &id,
+            index,
+            Reroll {
+                seed: request.seed,
+                prompt: request.prompt,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(VideoJson::of(&video, &caller.user)))
+}
+
 /// `PATCH /api/v1/videos/{id}`'s body: at least one of the two.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -217,5 +306,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(pause)
         .service(resume)
         .service(retry)
+        .service(reroll)
         .service(update);
 }

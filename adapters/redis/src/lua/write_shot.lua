@@ -9,7 +9,8 @@
 --       (empty: none), 8 eta json, 9 shot event json without seq, 10 ts json, 11 video id json,
 --       12 video id, 13 shot id, 14 stream length kept, 15 seconds a final video's stream is
 --       kept, 16 feed channel, 17 the written shot's node (empty: none), 18 the step's live
---       preview as a JSON member `,"preview":{...}` (empty: none)
+--       preview as a JSON member `,"preview":{...}` (empty: none), 19 the written shot's
+--       version
 -- The preview goes on the feed's copy of the shot event only: the stream is at rest and never
 -- holds one (the Preview rule), so `since` replay and catch-ups carry none.
 -- Per shot the hash also keeps h:<i>, its holder (the node of its last write): at one attempt
@@ -39,6 +40,11 @@ local ok
 if cstate == 'failed' and state == 'queued' and att == catt + 1 then
   -- The owner's retry: a failed shot requeued with fresh budgets.
   ok = true
+elseif cstate == 'completed' and state == 'queued' and att == catt + 1 then
+  -- The owner's re-roll: a completed shot queued again as its next version (read from the
+  -- stored record only here, where it decides), so a stale requeue is still refused.
+  local stored = cjson.decode(redis.call('HGET', h, 's:' .. idx))
+  ok = tonumber(ARGV[19]) == (tonumber(stored.version) or 1) + 1
 elseif is_final(cstate) or att < catt then
   ok = false
 elseif att > catt then
