@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
     /// Arbiters (threads) the shot job actors are sharded over, a job on one for its life.
-    /// Unset: one per available core. `1`: every job on the system's arbiter, beside the
-    /// supervisor (one thread for the whole farm, as before this key).
+    /// Unset or `1`: every job on the system's arbiter, beside the supervisor (one thread for
+    /// the whole farm). One is the default because it measured faster on the 2-core machines
+    /// we have (BENCHMARKS.md, "Throughput of the farm itself": 2 threads cost more CPU per shot
+    /// than they gained); set more on a machine with cores to spare.
     pub job_arbiters: Option<usize>,
 }
 
@@ -19,11 +21,9 @@ impl RuntimeSettings {
     /// The most arbiters a farm starts: more threads than this only add switching.
     pub const MAX_JOB_ARBITERS: usize = 256;
 
-    /// `job_arbiters` resolved: the configured count, or one per available core.
+    /// `job_arbiters` resolved: the configured count, or 1.
     pub fn job_arbiters(&self) -> usize {
-        self.job_arbiters.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
+        self.job_arbiters.unwrap_or(1)
     }
 
     /// `job_arbiters` must be 1..=256 where set.
@@ -43,9 +43,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unset_is_one_per_core_and_bounds_are_checked() {
+    fn unset_is_one_and_bounds_are_checked() {
         let unset = RuntimeSettings::default();
-        assert!(unset.job_arbiters() >= 1);
+        assert_eq!(unset.job_arbiters(), 1);
         assert!(unset.check().is_ok());
         let one = RuntimeSettings {
             job_arbiters: Some(1),
