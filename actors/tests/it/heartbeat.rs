@@ -11,7 +11,7 @@ use actix::prelude::*;
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::messages::{NodeCommand, NodeUplink, RegisterNode, ShotReport};
 use shotfarm_actors::ports::{ExecEvent, Store};
-use shotfarm_actors::{Farm, NewVideo};
+use shotfarm_actors::Farm;
 use shotfarm_core::domain::{GpuSpec, NodeSpec, NodeState, ShotState};
 use shotfarm_core::ids::{NodeId, OwnerId};
 use shotfarm_core::settings::Settings;
@@ -90,21 +90,7 @@ async fn a_silent_node_is_lost_and_its_shot_finishes_elsewhere_with_late_reports
     .start();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let video = farm
-        .submit(
-            OwnerId::from("alice"),
-            NewVideo {
-                stages: None,
-                title: None,
-                priority: Default::default(),
-                shots: vec![shotfarm_core::domain::ShotSpec {
-                    prompt: "p".into(),
-                    duration_s: 8,
-                    model: "tiny-video".into(),
-                    seed: 1,
-                    steps: 10,
-                }],
-            },
-        )
+        .submit(OwnerId::from("alice"), crate::videos::one_shot("p"))
         .await
         .expect("submit");
     let shot_id = video.shots[0].id.clone();

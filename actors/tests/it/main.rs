@@ -9,4 +9,5 @@ mod puppet;
 mod slots;
 mod step_writes;
 mod stuck;
+mod videos;
 mod waiting_stages;

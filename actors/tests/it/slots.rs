@@ -12,8 +12,7 @@ use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::farm::Identity;
 use shotfarm_actors::messages::ShotReport;
 use shotfarm_actors::ports::{ExecEvent, Store};
-use shotfarm_actors::{Farm, NewVideo};
-use shotfarm_core::domain::ShotSpec;
+use shotfarm_actors::Farm;
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::settings::Settings;
 use shotfarm_core::views::NodeView;
@@ -64,21 +63,7 @@ async fn a_slotted_job_that_leaves_frees_only_its_slot_and_sharers_pay_the_gpu_o
     let mut videos: Vec<(VideoId, ShotId)> = Vec::new();
     for i in 0..5 {
         let video = farm
-            .submit(
-                owner(i).user,
-                NewVideo {
-                    stages: None,
-                    title: None,
-                    priority: Default::default(),
-                    shots: vec![ShotSpec {
-                        prompt: format!("p{i}"),
-                        duration_s: 8,
-                        model: "tiny-video".into(),
-                        seed: 1,
-                        steps: 10,
-                    }],
-                },
-            )
+            .submit(owner(i).user, crate::videos::one_shot(format!("p{i}")))
             .await
             .expect("submit");
         videos.push((video.id.clone(), video.shots[0].id.clone()));

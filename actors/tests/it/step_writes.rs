@@ -11,8 +11,8 @@ use crate::puppet;
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::messages::ShotReport;
 use shotfarm_actors::ports::{EventBus, ExecEvent, Store};
-use shotfarm_actors::{Farm, NewVideo};
-use shotfarm_core::domain::{FarmEvent, ShotRecord, ShotSpec, ShotState};
+use shotfarm_actors::Farm;
+use shotfarm_core::domain::{FarmEvent, ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::settings::Settings;
 
@@ -45,21 +45,7 @@ async fn one_shot(period: Duration) -> OneShot {
     .expect("farm");
     let told = puppet::start(&farm, puppet::one_gpu("puppet", 1, 1.0), false).await;
     let video = farm
-        .submit(
-            OwnerId::from("alice"),
-            NewVideo {
-                stages: None,
-                title: None,
-                priority: Default::default(),
-                shots: vec![ShotSpec {
-                    prompt: "p".into(),
-                    duration_s: 8,
-                    model: "tiny-video".into(),
-                    seed: 1,
-                    steps: 10,
-                }],
-            },
-        )
+        .submit(OwnerId::from("alice"), crate::videos::one_shot("p"))
         .await
         .expect("submit");
     let reporter = until("the shot to reach the puppet", || {

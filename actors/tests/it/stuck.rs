@@ -12,8 +12,7 @@ use crate::puppet;
 use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::messages::ShotReport;
 use shotfarm_actors::ports::ExecEvent;
-use shotfarm_actors::{Farm, NewVideo};
-use shotfarm_core::domain::ShotSpec;
+use shotfarm_actors::Farm;
 use shotfarm_core::ids::{NodeId, OwnerId};
 use shotfarm_core::settings::Settings;
 
@@ -38,21 +37,7 @@ async fn a_stalled_shot_is_shown_stuck_on_its_node_until_it_moves_or_leaves() {
     .expect("farm");
     let told = puppet::start(&farm, puppet::one_gpu("puppet", 1, 1.0), false).await;
     let video = farm
-        .submit(
-            OwnerId::from("alice"),
-            NewVideo {
-                stages: None,
-                title: None,
-                priority: Default::default(),
-                shots: vec![ShotSpec {
-                    prompt: "p".into(),
-                    duration_s: 8,
-                    model: "tiny-video".into(),
-                    seed: 1,
-                    steps: 10,
-                }],
-            },
-        )
+        .submit(OwnerId::from("alice"), crate::videos::one_shot("p"))
         .await
         .expect("submit");
     let shot = video.shots[0].id.clone();
