@@ -455,6 +455,69 @@ fn the_video_page_pauses_and_resumes_for_its_owner_after_confirmation() {
 
 /// A paused video survives a restart of its server on Redis: the held shots come back `paused`
 /// (the new server neither places nor adopts them), and the resume there completes it.
+/// The page's reorder controls in real headless Chromium (tests/browser/reorder-page.mjs): the
+/// owner moves their later video ahead of their earlier one and changes its priority, each after
+/// a confirmation; the move holds once the GPU frees. Needs chromium and playwright-core.
+#[test]
+fn the_video_page_moves_a_video_ahead_and_changes_its_priority_for_its_owner() {
+    support::browser::require_chromium();
+    let s = start(&[]);
+    let bob = s.user("bob");
+    let blocker = s.submit(&bob, &shots(1, "holding"));
+    let blocker = blocker["id"].as_str().expect("id").to_owned();
+    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
+    let paid = s
+        .tokens()
+        .mint_with_plan(
+            "carol",
+            shotfarm_web::auth::Role::Authenticated,
+            Some("paid"),
+            Duration::from_secs(600),
+        )
+        .expect("mint");
+    let first = s.submit(&paid, &shots(3, "paced"));
+    let second = s.submit(&paid, &shots(2, "paced"));
+    let (a, b) = (
+        first["id"].as_str().expect("id").to_owned(),
+        second["id"].as_str().expect("id").to_owned(),
+    );
+    let report = support::browser::run_driver(
+        "reorder-page.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_VIDEO", &b),
+            ("SHOTFARM_AHEAD_OF", &a),
+            ("SHOTFARM_TOKEN", &paid),
+        ],
+    );
+    assert_eq!(report["raised"], "high", "{report:#}");
+    assert_eq!(report["lowered"], "standard", "{report:#}");
+    let freed = s.post(
+        &format!("/api/v1/videos/{blocker}/cancel"),
+        &bob,
+        &json!({}),
+    );
+    assert_eq!(freed.status(), 200);
+    // Moved ahead: the later video is done before the earlier one has completed anything.
+    assert_eq!(s.wait_final(&paid, &b)["state"], "completed");
+    let a_now: Value = s
+        .get(&format!("/api/v1/videos/{a}"), &paid)
+        .json()
+        .expect("video");
+    assert_eq!(
+        completed(&a_now),
+        0,
+        "the moved video went first: {a_now:#}"
+    );
+    assert_eq!(s.wait_final(&paid, &a)["state"], "completed");
+    let ops = s.operator();
+    assert_eq!(
+        audited(&s, &ops, &b, "reorder"),
+        3 * 2,
+        "a move and two priority changes, per shot"
+    );
+}
+
 #[test]
 fn a_paused_video_stays_paused_across_a_restart_on_redis_and_resumes_there() {
     let redis = shotfarm_redis::testkit::RedisServer::start();

@@ -2,7 +2,8 @@
 // shot. Reconnects by itself with `since`, so a dropped connection loses nothing; the token comes
 // from `?token=` (then leaves the address bar) or from local storage. A story video's stages,
 // script, reference image and finished video are drawn by progress-story.js (StoryView). Its
-// owner gets controls (pause, pause now, resume, retry), each confirmed before it is sent, and
+// owner gets controls (pause, pause now, resume, retry, priority, move ahead of another of their
+// unfinished videos), each confirmed before it is sent, and
 // on each completed shot of a completed video a Re-roll button (confirmed too) with the shot's
 // finished versions listed as download links.
 'use strict';
@@ -34,6 +35,7 @@
     owner: false,       // the snapshot showed us the prompts: we own the video
     rerolling: false,   // some shot is being re-rolled (the video JSON's `rerolling`)
     paused: false,      // some of its shots are held by the owner's pause
+    priority: 'standard', // the video's priority (the owner may change it within their plan)
   };
 
   // ---- token ---------------------------------------------------------------------------------
@@ -297,7 +299,9 @@
     // Only the owner is shown prompts (an empty one for a story shot not yet scripted).
     view.owner = video.shots.some((shot) => typeof shot.prompt === 'string');
     view.paused = Boolean(video.paused);
+    if (video.priority) view.priority = video.priority;
     applyVideo(video.state);
+    if (view.owner && !view.final) listOthers();
   }
 
   function applyShot(ev) {
@@ -459,7 +463,47 @@
       confirm: 'Retry this video? Its failed shots start over; this costs one credit on a '
         + 'metered plan.',
     },
+    // PATCH /api/v1/videos/{id}: the priority within the plan, and a move ahead of another of
+    // the owner's own videos (other users' places are untouched either way).
+    priority: {
+      method: 'PATCH', path: '', verb: 'change the priority', done: 'Priority changed',
+      body: () => ({ priority: view.priority === 'high' ? 'standard' : 'high' }),
+      confirm: () => (view.priority === 'high'
+        ? 'Lower this video to standard priority?'
+        : 'Raise this video to high priority? Your plan must allow it.'),
+    },
+    move: {
+      method: 'PATCH', path: '', verb: 'move it', done: 'Moved',
+      body: () => ({ before: $('move-before').value }),
+      confirm: () => `Move this video ahead of ${$('move-before').selectedOptions[0]?.text}? `
+        + 'Only the order of your own videos changes.',
+    },
   };
+
+  // The owner's other unfinished videos, the choices of "Move ahead of" (their first page, 100).
+  async function listOthers() {
+    try {
+      const resp = await fetch('/api/v1/videos?limit=100', {
+        headers: { Authorization: `Bearer ${view.token}` },
+      });
+      if (!resp.ok) return;
+      const { videos = [] } = await resp.json();
+      const select = $('move-before');
+      const chosen = select.value;
+      select.replaceChildren(...videos
+        .filter((v) => v.id !== videoId && !FINAL.has(v.state))
+        .map((v) => {
+          const option = document.createElement('option');
+          option.value = v.id;
+          option.textContent = `${v.title || v.id} (${STATE_TEXT[v.state] || v.state})`;
+          return option;
+        }));
+      if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+      showControls();
+    } catch (_) {
+      // The list is a convenience: without it the page offers no move.
+    }
+  }
 
   function showControls() {
     const state = view.videoState;
@@ -469,33 +513,40 @@
     $('pause-now').hidden = $('pause').hidden;
     $('resume').hidden = !live || view.final || !view.paused;
     $('retry').hidden = !live || state !== 'failed';
+    $('priority').hidden = !live || view.final;
+    $('priority').textContent = view.priority === 'high' ? 'Lower to standard' : 'Raise to high';
+    $('move').hidden = !live || view.final || $('move-before').options.length === 0;
   }
 
   async function control(action) {
     const c = CONTROLS[action];
-    if (!c || !window.confirm(c.confirm)) return;
+    const ask = c && (typeof c.confirm === 'function' ? c.confirm() : c.confirm);
+    if (!c || !window.confirm(ask)) return;
+    const verb = c.verb || c.path;
     const buttons = $('controls').querySelectorAll('button');
     buttons.forEach((b) => { b.disabled = true; });
     try {
-      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}/${c.path}`, {
-        method: 'POST',
+      const path = c.path ? `/${c.path}` : '';
+      const resp = await fetch(`/api/v1/videos/${encodeURIComponent(videoId)}${path}`, {
+        method: c.method || 'POST',
         headers: { Authorization: `Bearer ${view.token}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify(c.body || {}),
+        body: JSON.stringify((typeof c.body === 'function' ? c.body() : c.body) || {}),
       });
       const answer = await resp.json().catch(() => ({}));
       if (!resp.ok) {
-        showNotice(`Could not ${c.path}: ${answer.detail || resp.status}`);
+        showNotice(`Could not ${verb}: ${answer.detail || resp.status}`);
         return;
       }
       hideNotice();
       view.paused = Boolean(answer.paused);
+      if (answer.priority) view.priority = answer.priority;
       applyVideo(answer.state);
       // A retried video was final: its stream had ended, so follow it again.
       if (!view.final && !view.socket) connect();
       announce(`${c.done}.`);
       document.body.dataset.lastControl = action;
     } catch (_) {
-      showNotice(`Could not ${c.path}: the server is not reachable.`);
+      showNotice(`Could not ${verb}: the server is not reachable.`);
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
       showControls();
