@@ -426,6 +426,60 @@ fn a_reorder_whose_move_is_refused_keeps_the_priority_it_asked_for_too() {
     assert_eq!(read["priority"], "standard", "{read:#}");
 }
 
+/// A pause `now` taken by a server that does not run the shot (two servers on one Redis, the
+/// node on the other one): the shot is held `paused` at its next attempt, the other server's
+/// attempt is fenced and stops, its GPU is free, and a resume there completes the video.
+#[test]
+fn pause_now_reaches_a_shot_running_on_another_server() {
+    let redis = shotfarm_redis::testkit::RedisServer::start();
+    let url = redis.url();
+    // 30 steps of 0.2 s at the tests' time factor: running long enough to be paused mid-way.
+    let long = r#"{ pool = "video", steps = 30, clip_seconds = 8, gpus = 1, gpu_memory_mb = 1024, seconds_per_step = { "A100-80GB" = 40.0 } }"#;
+    let server = |instance: &str, nodes: &str| {
+        Server::start(&[
+            ("SHOTFARM_STORE__URL", url.as_str()),
+            ("SHOTFARM_STORE__INSTANCE", instance),
+            ("SHOTFARM_STORE__NODE_LEASE", "2s"),
+            ("SHOTFARM_STORE__SWEEP_PERIOD", "100ms"),
+            ("SHOTFARM_NODE_GROUPS", nodes),
+            ("SHOTFARM_MODELS__LONG", long),
+        ])
+    };
+    let runner = server("runner", ONE_NODE);
+    let front = server("front", "[]");
+    let alice = front.user("alice");
+    let v = front.submit(&alice, &shots(1, "long"));
+    let id = v["id"].as_str().expect("id").to_owned();
+    // The runner adopts it from the store and runs it on its node.
+    front.wait_for_shot(&alice, &id, |sh| {
+        sh["state"] == "running" && sh["step"].as_u64() >= Some(2)
+    });
+
+    let (status, paused) = control(&front, &alice, &id, "pause", &json!({"now": true}));
+    assert_eq!(status, 200, "{paused:#}");
+    let held = front.wait_for_shot(&alice, &id, |sh| sh["state"] == "paused");
+    assert_eq!(held["attempt"], 2, "held at its next attempt: {held:#}");
+    assert_eq!(held["preemptions"], 0, "{held:#}");
+    // The runner's attempt is fenced at its next write and stops: its node runs nothing.
+    let ops = runner.operator();
+    runner.wait_for("/api/v1/nodes", &ops, Duration::from_secs(30), |nodes| {
+        nodes["nodes"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty() && n.iter().all(|n| n["shots_in_flight"] == json!([])))
+    });
+    let still: Value = front
+        .get(&format!("/api/v1/videos/{id}"), &alice)
+        .json()
+        .expect("video");
+    assert_eq!(states(&still), ["paused"], "{still:#}");
+
+    let (status, resumed) = control(&front, &alice, &id, "resume", &json!({}));
+    assert_eq!(status, 200, "{resumed:#}");
+    let done = front.wait_final(&alice, &id);
+    assert_eq!(done["state"], "completed", "{done:#}");
+    assert_eq!(done["shots"][0]["preemptions"], 0, "{done:#}");
+}
+
 /// The progress page's controls in real headless Chromium (tests/browser/control-page.mjs):
 /// owner only, confirmed before sending, Pause then Resume to completion. Needs chromium and
 /// the driver's npm packages: scripts/ensure-chromium.sh.

@@ -65,11 +65,14 @@ pub struct AbandonShot {
 /// The supervisor: the video is paused by its owner for `reason`. A queued shot leaves the queue
 /// as `paused` (answered once stored); a running attempt finishes, or with `now` stops at its
 /// next step boundary, and whatever would requeue it afterwards holds it `paused` instead.
+/// `elsewhere`: the job was started here for a shot another server runs (see
+/// `ShotJob::take_over_paused`).
 #[derive(Message)]
 #[rtype(result = "Result<(), crate::ports::StoreError>")]
 pub struct PauseShot {
     pub reason: String,
     pub now: bool,
+    pub elsewhere: bool,
 }
 
 /// The supervisor, to a job started for a `paused` shot: requeue it at the next attempt from its

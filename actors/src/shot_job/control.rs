@@ -44,6 +44,22 @@ impl ShotJob {
         );
     }
 
+    /// A pause `now` of a shot another server runs: `paused` at the next attempt from its stored
+    /// checkpoint, as that server would hold it. The store fences the running attempt, so that
+    /// server's job finds the shot moved at its next write, stops its attempt and lets it go
+    /// (`resync.rs`); its node is free from then. Never counted as a preemption.
+    fn take_over_paused(&mut self, reason: String) -> WriteOnce {
+        if !self.go_to(ShotState::Paused) {
+            return AtomicResponse::new(Box::pin(actix::fut::ready(Ok(()))));
+        }
+        self.shot.attempt += 1;
+        self.shot.step = self.shot.checkpoint_step;
+        self.shot.node = None;
+        self.shot.eta = None;
+        self.shot.paused_reason = Some(reason);
+        self.write_once()
+    }
+
     /// Writes the shot as it is now, then stops the job (which no longer answers for it here).
     fn write_once(&mut self) -> WriteOnce {
         AtomicResponse::new(Box::pin(self.persist_future().into_actor(self).map(
@@ -78,6 +94,11 @@ impl Handler<PauseShot> for ShotJob {
                     Departure::Held,
                 );
                 self.write_once()
+            }
+            ShotState::Assigned | ShotState::Running | ShotState::Preempted
+                if msg.now && msg.elsewhere =>
+            {
+                self.take_over_paused(msg.reason)
             }
             ShotState::Assigned | ShotState::Running | ShotState::Preempted => {
                 debug!(shot_id = %self.shot.id, now = msg.now, "video paused while its shot runs");

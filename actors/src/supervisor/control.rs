@@ -72,8 +72,11 @@ impl Supervisor {
         deps: &ShotJobDeps,
         reason: String,
     ) {
-        self.untracked_job(video, shot, deps)
-            .do_send(PauseShot { reason, now: false });
+        self.untracked_job(video, shot, deps).do_send(PauseShot {
+            reason,
+            now: false,
+            elsewhere: false,
+        });
     }
 }
 
@@ -113,8 +116,25 @@ impl Handler<PauseVideo> for Supervisor {
             let pause = PauseShot {
                 reason: msg.reason.clone(),
                 now: msg.now,
+                elsewhere: false,
             };
-            if let Some(job) = self.jobs.get(&shot.id) {
+            // The store says it runs, and not on a node of ours: another server has it (a job
+            // here may still think it queued, e.g. on the server it was submitted to).
+            let runs_elsewhere = matches!(
+                shot.state,
+                ShotState::Assigned | ShotState::Running | ShotState::Preempted
+            ) && self.jobs.get(&shot.id).is_none_or(|j| j.placed.is_none());
+            if msg.now && runs_elsewhere {
+                // Held at its next attempt in the store, which fences that server's attempt at
+                // its next write; its job then follows the stored shot and stops the attempt
+                // (ShotJob::take_over_paused). A job here that thought it queued is fenced too.
+                writes.push(Box::pin(self.untracked_job(&video, shot, &deps).send(
+                    PauseShot {
+                        elsewhere: true,
+                        ..pause
+                    },
+                )));
+            } else if let Some(job) = self.jobs.get(&shot.id) {
                 // Out of the queue at once (no placement runs between this and its write), its
                 // owner's turn left as it was: being held is not being served.
                 self.queue.withhold(&shot.id);
