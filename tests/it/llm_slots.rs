@@ -1,7 +1,7 @@
-//! Black-box test of an LLM node batching scripts: the embedded default's `llm` node has one
+//! Black-box tests of GPUs shared by slots: an LLM node batching scripts: the embedded default's `llm` node has one
 //! GPU of 4 slots (`slots_per_gpu`), so several story videos submitted at once have their script
 //! jobs share that GPU, as the operators' node view shows, never more than its slots, and every
-//! video still completes.
+//! video still completes; and the dashboard showing a shared GPU's busy slots.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -116,4 +116,62 @@ fn story_scripts_share_the_llm_gpu_up_to_its_slots() {
             "{script:#}"
         );
     }
+}
+
+/// The operator dashboard says how many of a shared GPU's slots are busy, naming the jobs on
+/// hover, in real headless Chromium (tests/browser/dashboard-slots.mjs); a node without slots
+/// shows no such line. Needs chromium and playwright-core.
+#[test]
+fn the_dashboard_shows_a_shared_gpus_busy_slots() {
+    support::browser::require_chromium();
+    // The slotted node is the only one in the model's pool: both jobs share its GPU.
+    let groups = r#"[{ pool = "video", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67, slots_per_gpu = 4 }, { pool = "image", count = 1, spot = false, gpu_model = "A100-80GB", gpus_per_node = 1, gpu_memory_mb = 81920, price_per_hour = 3.67 }]"#;
+    let holding = r#"{ pool = "video", steps = 6, clip_seconds = 8, gpus = 1, gpu_memory_mb = 1024, seconds_per_step = { "A100-80GB" = 20000.0 } }"#;
+    let s = Server::start(&[
+        ("SHOTFARM_NODE_GROUPS", groups),
+        ("SHOTFARM_MODELS__HOLDING", holding),
+    ]);
+    let user = s.user("alice");
+    let jobs: Vec<String> = (0..2)
+        .map(|_| {
+            let v = s.submit(&user, &support::video(1, "holding"));
+            v["shots"][0]["id"].as_str().expect("shot id").to_owned()
+        })
+        .collect();
+    let nodes = s.wait_for(
+        "/api/v1/nodes",
+        &s.operator(),
+        Duration::from_secs(20),
+        |b| {
+            b["nodes"].as_array().is_some_and(|n| {
+                n.iter().any(|n| {
+                    n["gpus"][0]["jobs"]
+                        .as_array()
+                        .is_some_and(|j| j.len() == 2)
+                })
+            })
+        },
+    );
+    let nodes = nodes["nodes"].as_array().expect("nodes");
+    let id_of = |pool: &str| {
+        nodes
+            .iter()
+            .find(|n| n["pool"] == pool)
+            .and_then(|n| n["id"].as_str())
+            .expect("node")
+            .to_owned()
+    };
+    let (slotted, plain) = (id_of("video"), id_of("image"));
+    let report = support::browser::run_driver(
+        "dashboard-slots.mjs",
+        &[
+            ("SHOTFARM_BASE", &s.base),
+            ("SHOTFARM_OPERATOR_TOKEN", &s.operator()),
+            ("SHOTFARM_SLOTTED_NODE", &slotted),
+            ("SHOTFARM_PLAIN_NODE", &plain),
+            ("SHOTFARM_JOBS", &jobs.join(",")),
+        ],
+    );
+    assert_eq!(report["text"], "GPU0 2/4 slots busy", "{report:#}");
+    assert_eq!(report["plain_hidden"], true, "{report:#}");
 }

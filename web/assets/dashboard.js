@@ -190,6 +190,9 @@ function buildNode(id) {
   const shots = el("span", "shots-n");
   const telText = el("span", "tel-text");
   facts.append(hb, shots, telText);
+  // A node that batches (slots_per_gpu > 1): each GPU's jobs out of its slots.
+  const slots = el("p", "slots muted");
+  slots.hidden = true;
   const blocked = el("p", "blocked");
   blocked.hidden = true;
   const charts = el("div", "charts");
@@ -214,10 +217,10 @@ function buildNode(id) {
   drain.onclick = () => confirmAct(`Drain ${id}? It finishes its shots, takes no more, then leaves.`,
     `/api/v1/nodes/${encodeURIComponent(id)}/drain`, `${id} draining`);
   actions.append(preempt, drain);
-  card.append(head, meta, facts, blocked, charts, actions);
+  card.append(head, meta, facts, slots, blocked, charts, actions);
   const fleet = el("span", "fleet-node");
   fleet.dataset.nodeId = id;
-  return { el: card, fleet, cells: [], parts: { state, kind, reserved, sim, stuck, meta, hb, shots, telText, blocked, canvases, preempt, drain } };
+  return { el: card, fleet, cells: [], parts: { state, kind, reserved, sim, stuck, meta, hb, shots, telText, slots, blocked, canvases, preempt, drain } };
 }
 
 // Each GPU's chart history from the node's server-side points (the node's mean: the ring keeps
@@ -309,6 +312,15 @@ function upsertNode(patch, seed) {
   setText(p.shots, `${inFlight.length} shot${inFlight.length === 1 ? "" : "s"} in flight`);
   p.shots.dataset.count = inFlight.length;
   p.shots.title = inFlight.join("\n");
+  // Shared GPUs: how many of its slots each one's jobs take, and which jobs, on hover.
+  const shared = (d.gpus || []).filter((g) => (g.slots || 1) > 1);
+  p.slots.hidden = shared.length === 0;
+  const counts = shared.map((g) => `${(g.jobs || []).length}/${g.slots}`).join(",");
+  if (p.slots.dataset.jobs !== counts) {
+    p.slots.dataset.jobs = counts;
+    setText(p.slots, shared.map((g) => `GPU${g.index} ${(g.jobs || []).length}/${g.slots} slots busy`).join(" · "));
+    p.slots.title = shared.map((g) => `GPU${g.index}: ${(g.jobs || []).join(", ") || "no jobs"}`).join("\n");
+  }
   const blocked = d.blocked_models || [];
   p.blocked.hidden = blocked.length === 0;
   setText(p.blocked, blocked.length ? "Blocklisted: " + blocked.join(", ") : "");

@@ -31,7 +31,7 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
         .gpus
         .iter()
         .map(|g| {
-            json!({
+            let mut gpu = json!({
                 "index": g.index,
                 "model": g.model,
                 "memory_mb": g.memory_mb,
@@ -39,7 +39,14 @@ pub fn node_json(n: &NodeView) -> Map<String, Value> {
                 "source": g.telemetry.as_ref().map(|t| t.source.as_str()),
                 // The fleet view's hover names the shot a GPU runs.
                 "shot": g.telemetry.as_ref().and_then(|t| t.shot.as_ref()),
-            })
+            });
+            // A shared GPU's slots and the jobs on it, only where it has slots: a fleet of
+            // whole GPUs sends nothing more.
+            if g.slots > 1 {
+                gpu["slots"] = json!(g.slots);
+                gpu["jobs"] = json!(g.jobs);
+            }
+            gpu
         })
         .collect();
     let tel: Vec<Value> = n
