@@ -1,4 +1,4 @@
-// What every dashboard driver shares: Debian's headless Chromium launched the same way, one page
+// What every page driver shares: Debian's headless Chromium launched the same way, one page
 // whose uncaught errors fail the run, and the one JSON line of findings the Rust test reads
 // (`{"ok": ..., ...findings}`; the exit code says the same).
 import { chromium } from 'playwright-core';
@@ -11,6 +11,21 @@ export function env(name) {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set`);
   return v;
+}
+
+/// Fails the run with `what` unless `ok`.
+export function expect(ok, what) {
+  if (!ok) throw new Error(`expectation failed: ${what}`);
+}
+
+/// A reader of video `video` as `token` sees it (the video JSON), for the video page drivers.
+export function videoReader(base, video, token) {
+  return async () => {
+    const resp = await fetch(`${base}/api/v1/videos/${video}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    return resp.json();
+  };
 }
 
 /// Headless Chromium (`CHROMIUM`, else Debian's /usr/bin/chromium).

@@ -6,7 +6,7 @@
 // two videos for the owner and passes: SHOTFARM_BASE, SHOTFARM_VIDEO (the page's, the later
 // one), SHOTFARM_AHEAD_OF (the earlier one), SHOTFARM_TOKEN (the owner, on a plan with `high`).
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
-import { env, launchChromium } from './harness.mjs';
+import { env, expect, launchChromium, videoReader } from './harness.mjs';
 
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
@@ -14,16 +14,7 @@ const aheadOf = env('SHOTFARM_AHEAD_OF');
 const token = env('SHOTFARM_TOKEN');
 const TIMEOUT = 60_000;
 
-function expect(ok, what) {
-  if (!ok) throw new Error(`expectation failed: ${what}`);
-}
-
-async function readVideo() {
-  const resp = await fetch(`${base}/api/v1/videos/${video}`, {
-    headers: { Authorization: `Bearer ${token}` },
-  });
-  return resp.json();
-}
+const readVideo = videoReader(base, video, token);
 
 const browser = await launchChromium();
 const findings = {};

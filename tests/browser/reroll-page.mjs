@@ -5,7 +5,7 @@
 // Run by tests/it/reroll.rs, which passes SHOTFARM_BASE, SHOTFARM_VIDEO, SHOTFARM_TOKEN (the
 // owner) and SHOTFARM_OPERATOR_TOKEN. Prints one JSON line of findings; exits non-zero on the
 // first failed expectation.
-import { env, launchChromium } from './harness.mjs';
+import { env, expect, launchChromium, videoReader } from './harness.mjs';
 
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
@@ -13,16 +13,7 @@ const token = env('SHOTFARM_TOKEN');
 const operator = env('SHOTFARM_OPERATOR_TOKEN');
 const TIMEOUT = 60_000;
 
-function expect(ok, what) {
-  if (!ok) throw new Error(`expectation failed: ${what}`);
-}
-
-async function readVideo() {
-  const resp = await fetch(`${base}/api/v1/videos/${video}`, {
-    headers: { Authorization: `Bearer ${token}` },
-  });
-  return resp.json();
-}
+const readVideo = videoReader(base, video, token);
 
 const visibleRerolls = () => [...document.querySelectorAll('#shots li.card')]
   .filter((c) => !c.querySelector('.reroll').hidden).length;

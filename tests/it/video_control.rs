@@ -306,14 +306,33 @@ fn completed(v: &Value) -> usize {
     states(v).iter().filter(|st| *st == "completed").count()
 }
 
+/// Bob's one-shot video holding the one GPU until it is cancelled: its id, once it runs.
+fn hold_the_gpu(s: &Server) -> String {
+    let bob = s.user("bob");
+    let blocker = s.submit(&bob, &shots(1, "holding"));
+    let blocker = blocker["id"].as_str().expect("id").to_owned();
+    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
+    blocker
+}
+
+/// A token of `user` on the `paid` plan (which allows `high`).
+fn paid(s: &Server, user: &str) -> String {
+    s.tokens()
+        .mint_with_plan(
+            user,
+            shotfarm_web::auth::Role::Authenticated,
+            Some("paid"),
+            Duration::from_secs(600),
+        )
+        .expect("mint")
+}
+
 #[test]
 fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_plan() {
     let s = start(&[]);
     let (alice, bob) = (s.user("alice"), s.user("bob"));
     // Bob's video holds the one GPU while Alice queues two videos and reorders them.
-    let blocker = s.submit(&bob, &shots(1, "holding"));
-    let blocker = blocker["id"].as_str().expect("id").to_owned();
-    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
+    let blocker = hold_the_gpu(&s);
     let first = s.submit(&alice, &shots(3, "paced"));
     let second = s.submit(&alice, &shots(2, "paced"));
     let (a, b) = (
@@ -348,15 +367,7 @@ fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_pla
     let (status, problem) = patch(&s, &alice, c, &json!({ "priority": "high" }));
     assert_eq!(status, 400, "{problem:#}");
     assert!(problem.to_string().contains("priority"), "{problem:#}");
-    let paid = s
-        .tokens()
-        .mint_with_plan(
-            "carol",
-            shotfarm_web::auth::Role::Authenticated,
-            Some("paid"),
-            Duration::from_secs(600),
-        )
-        .expect("mint");
+    let paid = paid(&s, "carol");
     let d = s.submit(&paid, &shots(2, "paced"));
     let d = d["id"].as_str().expect("id");
     let (status, raised) = patch(&s, &paid, d, &json!({ "priority": "high" }));
@@ -393,19 +404,8 @@ fn an_owner_moves_a_video_ahead_of_their_own_and_raises_it_only_within_their_pla
 #[test]
 fn a_reorder_whose_move_is_refused_keeps_the_priority_it_asked_for_too() {
     let s = start(&[]);
-    let bob = s.user("bob");
-    let blocker = s.submit(&bob, &shots(1, "holding"));
-    let blocker = blocker["id"].as_str().expect("id").to_owned();
-    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
-    let paid = s
-        .tokens()
-        .mint_with_plan(
-            "carol",
-            shotfarm_web::auth::Role::Authenticated,
-            Some("paid"),
-            Duration::from_secs(600),
-        )
-        .expect("mint");
+    hold_the_gpu(&s);
+    let paid = paid(&s, "carol");
     let waiting = s.submit(&paid, &shots(2, "paced"));
     let waiting = waiting["id"].as_str().expect("id");
     let paused = s.submit(&paid, &shots(1, "paced"));
@@ -517,18 +517,8 @@ fn the_video_page_moves_a_video_ahead_and_changes_its_priority_for_its_owner() {
     support::browser::require_chromium();
     let s = start(&[]);
     let bob = s.user("bob");
-    let blocker = s.submit(&bob, &shots(1, "holding"));
-    let blocker = blocker["id"].as_str().expect("id").to_owned();
-    s.wait_for_shot(&bob, &blocker, |sh| sh["state"] == "running");
-    let paid = s
-        .tokens()
-        .mint_with_plan(
-            "carol",
-            shotfarm_web::auth::Role::Authenticated,
-            Some("paid"),
-            Duration::from_secs(600),
-        )
-        .expect("mint");
+    let blocker = hold_the_gpu(&s);
+    let paid = paid(&s, "carol");
     let first = s.submit(&paid, &shots(3, "paced"));
     let second = s.submit(&paid, &shots(2, "paced"));
     let (a, b) = (
