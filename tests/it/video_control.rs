@@ -257,16 +257,22 @@ fn a_failed_video_is_retried_for_one_credit_and_refused_once_the_allowance_is_sp
     let attempts = failed["shots"][0]["attempt"].as_u64().expect("attempt");
     assert_eq!(credits(&alice), 0, "the failure refunded it");
 
+    // The pool held, the retried shot waits queued: it cannot fail (and be refunded) before
+    // the charge is read.
+    let hold = |action: &str| {
+        let path = format!("/api/v1/pools/video/{action}");
+        let resp = s.post(&path, &ops, &json!({ "reason": "retry test" }));
+        assert_eq!(resp.status(), 200, "{action}");
+    };
+    hold("hold");
     let (status, retried) = control(&s, &alice, &id, "retry", &json!({}));
     assert_eq!(status, 200, "{retried:#}");
-    assert!(
-        matches!(retried["state"].as_str(), Some("queued" | "running")),
-        "{retried:#}"
-    );
+    assert_eq!(retried["shots"][0]["state"], "queued", "{retried:#}");
     assert_eq!(retried["shots"][0]["error"], Value::Null, "{retried:#}");
     assert!(retried["shots"][0]["attempt"].as_u64() > Some(attempts));
     assert_eq!(credits(&alice), 1, "a retry costs one credit");
     assert_eq!(audited(&s, &ops, &id, "retry"), 1);
+    hold("release");
     // The model always fails: it fails again, after a whole fresh failure budget.
     let again = s.wait_final(&alice, &id);
     assert_eq!(again["state"], "failed", "{again:#}");
