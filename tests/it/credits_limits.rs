@@ -355,19 +355,6 @@ fn shotfarm_token_mints_a_plan_and_refuses_an_unknown_one() {
         "{err}"
     );
 
-    let out = std::process::Command::new(bin)
-        .args(["token", "--user", "gina", "--plan", "paid"])
-        .env("SHOTFARM_AUTH__SECRET", support::SECRET)
-        .output()
-        .expect("run shotfarm token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let claims = shotfarm_web::auth::TokenIssuer::new(support::SECRET)
-        .verify(&token)
-        .expect("a valid token");
+    let claims = support::cli_token_claims(&["--plan", "paid"]);
     assert_eq!(claims.plan.as_deref(), Some("paid"));
 }

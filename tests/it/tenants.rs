@@ -229,20 +229,7 @@ fn shotfarm_token_mints_an_org_and_refuses_a_bad_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--org may hold only a-z"), "{err}");
 
-    let out = std::process::Command::new(bin)
-        .args(["token", "--user", "gina", "--org", "acme"])
-        .env("SHOTFARM_AUTH__SECRET", support::SECRET)
-        .output()
-        .expect("run shotfarm token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let claims = shotfarm_web::auth::TokenIssuer::new(support::SECRET)
-        .verify(&token)
-        .expect("a valid token");
+    let claims = support::cli_token_claims(&["--org", "acme"]);
     assert_eq!(claims.org.as_deref(), Some("acme"));
 }
 

@@ -806,6 +806,14 @@ fn check_plan(
     Ok(())
 }
 
+/// Each owner `o{i}`'s GPUs in use, from the generated `used[i]`.
+fn in_use_of(used: &[u32]) -> HashMap<OwnerId, u32> {
+    used.iter()
+        .enumerate()
+        .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(config(128))]
 
@@ -818,11 +826,7 @@ proptest! {
         gates in arb_gates(),
     ) {
         let queue = build_queue(&specs, share);
-        let in_use: HashMap<OwnerId, u32> = used
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
-            .collect();
+        let in_use = in_use_of(&used);
         let out = plan(&queue, &nodes, &in_use, &gates);
         check_plan(&queue, &nodes, &gates, &out)?;
     }
@@ -844,11 +848,7 @@ proptest! {
         for s in queue.iter().filter(|s| !admitted_by_hand(&gates, s)) {
             without.withhold(&s.shot);
         }
-        let in_use: HashMap<OwnerId, u32> = used
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
-            .collect();
+        let in_use = in_use_of(&used);
         let gated = plan(&queue, &nodes, &in_use, &gates);
         prop_assert_eq!(&gated, &plan(&without, &nodes, &in_use, &Gates::open()));
         check_plan(&queue, &nodes, &gates, &gated)?;
@@ -866,11 +866,7 @@ proptest! {
         // exactly as if it had never been held (the budget's gate still on), however long the
         // hold lasted in between.
         let queue = build_queue(&specs, share);
-        let in_use: HashMap<OwnerId, u32> = used
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
-            .collect();
+        let in_use = in_use_of(&used);
         let open = released(&gates);
         let never_held = plan(&queue, &nodes, &in_use, &open);
         let held = plan(&queue, &nodes, &in_use, &gates);
@@ -1314,11 +1310,7 @@ proptest! {
             .map(|n| NodeCapacity { slots_per_gpu: 1, ..n.clone() })
             .collect();
         let queue = build_queue(&specs, true);
-        let in_use: HashMap<OwnerId, u32> = used
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
-            .collect();
+        let in_use = in_use_of(&used);
         let out = plan(&queue, &whole, &in_use, &gates);
         let cleared: Vec<NodeCapacity> = whole
             .iter()
@@ -1381,11 +1373,7 @@ proptest! {
         share in any::<bool>(),
         used in prop::collection::vec(0u32..4, OWNERS),
     ) {
-        let in_use: HashMap<OwnerId, u32> = used
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| (OwnerId(format!("o{i}")), u))
-            .collect();
+        let in_use = in_use_of(&used);
         let gates = Gates::open();
         let is_paused = |i: usize| paused.get(i).copied().unwrap_or(false);
         let never_paused = build_queue(&specs, share);

@@ -510,3 +510,23 @@ pub fn autoscaled(extra: &[(&'static str, &'static str)]) -> Server {
     env.extend_from_slice(extra);
     Server::start(&env)
 }
+
+/// The claims of a token `shotfarm token --user gina <args>` prints (with the tests' secret),
+/// checked as the server checks them; the command must succeed.
+pub fn cli_token_claims(args: &[&str]) -> shotfarm_web::auth::Claims {
+    let out = Command::new(env!("CARGO_BIN_EXE_shotfarm"))
+        .args(["token", "--user", "gina"])
+        .args(args)
+        .env("SHOTFARM_AUTH__SECRET", SECRET)
+        .output()
+        .expect("run shotfarm token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    shotfarm_web::auth::TokenIssuer::new(SECRET)
+        .verify(&token)
+        .expect("a valid token")
+}
