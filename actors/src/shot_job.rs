@@ -461,7 +461,12 @@ impl ShotJob {
     /// event, one seq for all of it). Nothing is published that is not stored: the events a
     /// watcher gets stay gap-free and replayable; they only skip steps. A write made meanwhile
     /// (a state change) takes the progress with it, and the period's write is then skipped.
+    /// A zero period writes it at once.
     fn step_later(&mut self, ctx: &mut Context<Self>) {
+        if self.deps.step_write_period.is_zero() {
+            self.persist(ctx);
+            return;
+        }
         if std::mem::replace(&mut self.step_write_due, true) {
             return;
         }
@@ -587,11 +592,7 @@ impl Handler<ShotReport> for ShotJob {
                     self.watch_progress(ctx);
                     // The node's start is progress, not a decision: the claim before it is
                     // stored, so it goes with the period's write like a step.
-                    if self.deps.step_write_period.is_zero() {
-                        self.persist(ctx);
-                    } else {
-                        self.step_later(ctx);
-                    }
+                    self.step_later(ctx);
                 }
             }
             ExecEvent::Stepped { step, preview, .. } => {
@@ -609,10 +610,7 @@ impl Handler<ShotReport> for ShotJob {
                 self.shot.eta = self.eta_after(step);
                 self.shot.updated_at = Utc::now();
                 self.watch_progress(ctx);
-                let coalesced = preview.is_none()
-                    && self.shot.state == ShotState::Running
-                    && !self.deps.step_write_period.is_zero();
-                if !coalesced {
+                if preview.is_some() || self.shot.state != ShotState::Running {
                     // A preview's step is written at once: a preview rides only on the event of
                     // the step it shows.
                     self.persist_with_preview(ctx, preview);
