@@ -72,7 +72,8 @@ pub enum ExecEvent {
         attempt: u32,
         step: u32,
     },
-    /// Every step is done and the clip is stored.
+    /// Every step is done and the clip is stored. An executor that saved checkpoints has
+    /// dropped the shot's (every attempt's) before reporting this: the shot job does not look.
     Completed {
         shot: ShotId,
         attempt: u32,
