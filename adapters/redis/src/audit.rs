@@ -60,7 +60,11 @@ impl AuditLog for RedisAuditLog {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        pipe.atomic();
+        if records.len() > 1 {
+            // All or none of a batch; one XADD is atomic alone, and MULTI/EXEC around it cost
+            // two more commands on every claim (each claim records its inference).
+            pipe.atomic();
+        }
         for record in &records {
             let json = serde_json::to_string(record)
                 .map_err(|e| StoreError::Unavailable(format!("encoding an audit record: {e}")))?;
