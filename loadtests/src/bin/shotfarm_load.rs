@@ -24,6 +24,11 @@ use shotfarm_load::driver::scenario::Scenario;
 use shotfarm_load::driver::target::{Launch, Target, SEED_SCENARIO_B};
 use shotfarm_load::driver::throughput::{self, ThroughputArgs};
 
+/// jemalloc, as the server: the driver shares the machine with the server it measures, so what
+/// its allocator spends is taken from the server (BENCHMARKS.md, "Throughput of the farm itself").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(name = "shotfarm-load", about = "shotfarm's load-test driver")]
 struct Cli {
