@@ -1,7 +1,8 @@
 //! Step pacing shared by the embedded default's simulated executors (the timing model and the
 //! scene splitter): each step of an attempt takes `seconds_per_step × time_factor` on the async
-//! runtime, is reported and checkpointed, and a stop request is honoured at once. One loop, so
-//! a simulated script job and a simulated shot pace, stop and fail alike.
+//! runtime, on a schedule counted from the attempt's start (so a step shorter than the timer's
+//! tick is not stretched to a tick), is reported and checkpointed, and a stop request is honoured
+//! at once. One loop, so a simulated script job and a simulated shot pace, stop and fail alike.
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub(crate) async fn run_steps(
         shot: shot.clone(),
         attempt,
     });
+    let mut due = tokio::time::Instant::now();
     for step in job.from_step + 1..=job.spec.steps {
         if fate == Fate::HangsAt(step) {
             // A hung model makes no progress until it is stopped.
@@ -60,13 +62,27 @@ pub(crate) async fn run_steps(
             });
             return Paced::Ended;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(step_time) => {}
-            _ = stop.wait_for(|s| *s) => {
-                let checkpoint_step = step - 1;
-                sink.do_send(ExecEvent::Stopped { shot, attempt, checkpoint_step });
-                return Paced::Ended;
+        // Each step is due `step_time` after the one before it, counted from the start rather
+        // than from when the last sleep ended: the timer's 1 ms resolution would otherwise
+        // stretch every step shorter than a tick to a whole tick (a 0.1 ms step to ten times
+        // its time). A step already due when the one before ends runs without a sleep.
+        due += step_time;
+        let stopped = if due > tokio::time::Instant::now() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due) => false,
+                _ = stop.wait_for(|s| *s) => true,
             }
+        } else {
+            *stop.borrow()
+        };
+        if stopped {
+            let checkpoint_step = step - 1;
+            sink.do_send(ExecEvent::Stopped {
+                shot,
+                attempt,
+                checkpoint_step,
+            });
+            return Paced::Ended;
         }
         if fate == Fate::FailsAt(step) {
             let error = format!("simulated model failure at step {step}");

@@ -151,6 +151,31 @@ mod tests {
     }
 
     #[actix_rt::test]
+    async fn steps_shorter_than_the_timers_tick_keep_their_schedule() {
+        // On a paused clock: 5 steps of 0.1 ms are all done 1 ms after the start. Each step
+        // sleeping on its own would round up to the timer's 1 ms tick and take 5 ms.
+        tokio::time::pause();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(Arc::clone(&seen)).start().recipient();
+        let _handle = TimingExecutor::new(0.0001).start(job(0), sink);
+        let settle = || async {
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+            }
+        };
+        settle().await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        settle().await;
+        let events = seen.lock().expect("lock").clone();
+        let steps = events
+            .iter()
+            .filter(|e| matches!(e, ExecEvent::Stepped { .. }))
+            .count();
+        assert_eq!(steps, 5, "{events:?}");
+        assert!(matches!(events.last(), Some(ExecEvent::Completed { .. })));
+    }
+
+    #[actix_rt::test]
     async fn stop_reports_the_last_whole_step() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Collector(Arc::clone(&seen)).start().recipient();
