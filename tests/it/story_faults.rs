@@ -140,9 +140,18 @@ fn an_llm_answering_garbage_once_is_retried_and_the_video_completes() {
 fn an_llm_that_never_answers_a_script_fails_the_video_and_refunds_it() {
     let llm = FakeLlm::start(usize::MAX);
     let s = server_with_llm(&llm.url);
-    let alice = s.user("alice");
+    let (alice, ops) = (s.user("alice"), s.operator());
+    // The llm pool held, the script waits queued: it cannot fail (and be refunded) before the
+    // charge is read.
+    let hold = |action: &str| {
+        let path = format!("/api/v1/pools/llm/{action}");
+        let resp = s.post(&path, &ops, &json!({ "reason": "story fault test" }));
+        assert_eq!(resp.status(), 200, "{action}");
+    };
+    hold("hold");
     let v = s.submit(&alice, &json!({"story": STORY, "shot_count": 2}));
     assert_eq!(used_credits(&s, &alice), 1);
+    hold("release");
     let done = s.wait_final(&alice, v["id"].as_str().expect("id"));
     assert_eq!(done["state"], "failed", "{done:#}");
     let script = script_stage(&done);
