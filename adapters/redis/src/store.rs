@@ -24,7 +24,11 @@ use shotfarm_core::domain::{
 };
 use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 
+mod batch;
 mod rewrite;
+
+/// The fenced shot write (see the script's own header).
+const WRITE_LUA: &str = include_str!("lua/write_shot.lua");
 
 /// Videos loaded per round trip when listing or sweeping.
 const LOAD_BATCH: usize = 256;
@@ -39,6 +43,9 @@ pub struct RedisStore {
     /// Accepted videos wait for the append-only file's fsync where Redis can (7.2+).
     fsync: FsyncWait,
     write: Script,
+    /// Where shot writes go to share pipelines (`None`: made outside a tokio runtime; each write
+    /// then goes alone).
+    batcher: Option<batch::Batcher>,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
     /// The owner's change of a video's priority (`prio`, read over `meta`'s).
@@ -51,11 +58,14 @@ pub struct RedisStore {
 impl RedisStore {
     /// A store on an open connection.
     pub fn new(conn: &RedisConn) -> Self {
+        let mut load = redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(WRITE_LUA);
         Self {
+            batcher: batch::Batcher::spawn(conn.manager.clone(), load),
             conn: conn.manager.clone(),
             create: Script::new(include_str!("lua/create_video.lua")),
             fsync: conn.fsync.clone(),
-            write: Script::new(include_str!("lua/write_shot.lua")),
+            write: Script::new(WRITE_LUA),
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
             set_priority: Script::new(include_str!("lua/set_priority.lua")),
             logged: Arc::clone(&conn.logged),
@@ -124,6 +134,26 @@ impl RedisStore {
             }
             (2, Some(once)) => replay_of(&seen, once).map(Some),
             _ => Err(StoreError::Duplicate(video.id.clone())),
+        }
+    }
+
+    /// Runs one call of the write script: in the batcher's next pipeline, or alone where there
+    /// is no batcher (loading the script first if Redis lost it).
+    async fn run_write(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
+        if let Some(batcher) = self.batcher.as_ref().filter(|b| b.running()) {
+            return batcher.call(cmd).await;
+        }
+        let mut conn = self.conn.clone();
+        match cmd.query_async(&mut conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.write
+                    .prepare_invoke()
+                    .load_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                cmd.query_async(&mut conn).await.map_err(unavailable)
+            }
+            answered => answered.map_err(unavailable),
         }
     }
 
@@ -327,12 +357,13 @@ impl Store for RedisStore {
         let ts = Utc::now();
         let (eta_key, eta_json) = eta_parts(shot.eta)?;
         let event = event_without_seq(&FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts)))?;
-        let reply: Vec<String> = self
-            .write
-            .key(conn::video_key(&video_id))
-            .key(conn::stream_key(&video_id))
-            .key(conn::UNFINISHED)
-            .key(conn::QUEUED)
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.write.get_hash())
+            .arg(4)
+            .arg(conn::video_key(&video_id))
+            .arg(conn::stream_key(&video_id))
+            .arg(conn::UNFINISHED)
+            .arg(conn::QUEUED)
             .arg(shot.index)
             .arg(json(&shot)?)
             .arg(shot.state.as_str())
@@ -351,10 +382,9 @@ impl Store for RedisStore {
             .arg(conn::FEED_CHANNEL)
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .arg(preview_fragment(preview)?)
-            .arg(shot.version)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(unavailable)?;
+            .arg(shot.version);
+        let reply: Vec<String> =
+            redis::from_redis_value(self.run_write(cmd).await?).map_err(corrupt)?;
         match reply.first().map(String::as_str) {
             Some("ok") => {
                 let written = decode_written(&reply)?;

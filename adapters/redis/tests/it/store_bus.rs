@@ -293,3 +293,75 @@ async fn a_preview_rides_the_feed_and_never_the_stream() {
         other => panic!("expected the step's shot event, got {other:?}"),
     }
 }
+
+/// Many writes at once go to Redis in shared pipelines, yet each gets its own answer: 64 claims
+/// all stored, each with a seq of its own in its video, and 64 runs of shots never claimed all fenced. After
+/// Redis loses its scripts (`SCRIPT FLUSH`, as a restart does), writes made at once still land:
+/// the script is loaded again and the writes Redis refused go in the next pipeline.
+#[actix_rt::test]
+async fn writes_made_at_once_share_pipelines_and_each_gets_its_own_answer() {
+    let (h, r) = redis_harness().await;
+    let videos: Vec<_> = (0..16).map(|_| video_of("u", 8)).collect();
+    let (claimed, unclaimed) = videos.split_at(8);
+    for v in &videos {
+        h.a.store.create_video(v.clone()).await.expect("create");
+    }
+    let shots = |videos: &[shotfarm_core::domain::VideoRecord], state| {
+        videos
+            .iter()
+            .flat_map(|v| v.shots.iter().map(move |s| moved(s, state)))
+            .collect::<Vec<_>>()
+    };
+    let claims = shots(claimed, ShotState::Assigned);
+    let runs = shots(unclaimed, ShotState::Running);
+    let answers = join_all(
+        claims
+            .iter()
+            .chain(&runs)
+            .map(|s| h.a.store.write_shot(s.clone())),
+    )
+    .await;
+    let (claim_answers, run_answers) = answers.split_at(claims.len());
+    for v in claimed {
+        let mut seqs: Vec<u64> = claims
+            .iter()
+            .zip(claim_answers)
+            .filter(|(s, _)| s.id.video().as_ref() == Some(&v.id))
+            .map(|(s, a)| {
+                a.as_ref()
+                    .unwrap_or_else(|e| panic!("{}: {e}", s.id))
+                    .shot_seq
+            })
+            .collect();
+        seqs.sort_unstable();
+        // The first claim Redis ran made the video running: its video event took seq 2.
+        let expected: Vec<u64> = [1].into_iter().chain(3..=9).collect();
+        assert_eq!(seqs, expected, "video {}", v.id);
+    }
+    for (s, a) in runs.iter().zip(run_answers) {
+        assert!(
+            matches!(a, Err(StoreError::Fenced { .. })),
+            "{} ran unclaimed: {a:?}",
+            s.id
+        );
+    }
+
+    let client = redis::Client::open(r.url()).expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut raw)
+        .await
+        .expect("flush scripts");
+    let running = claims
+        .iter()
+        .map(|s| moved(s, ShotState::Running))
+        .collect::<Vec<_>>();
+    let answers = join_all(running.iter().map(|s| h.a.store.write_shot(s.clone()))).await;
+    for (s, a) in running.iter().zip(answers) {
+        assert!(a.is_ok(), "{} after the flush: {a:?}", s.id);
+    }
+}
