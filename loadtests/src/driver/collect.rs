@@ -149,7 +149,7 @@ pub async fn poll(
     stop: Arc<std::sync::atomic::AtomicBool>,
     out: Arc<std::sync::Mutex<Vec<Sample>>>,
 ) {
-    let http = reqwest::Client::new();
+    let http = crate::driver::http_client();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         if let Ok(s) = sample(&t.target, &http, start).await {
             if let Ok(mut v) = out.lock() {
@@ -168,7 +168,7 @@ pub async fn preempt_loop(
     mut rng: SmallRng,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> usize {
-    let http = reqwest::Client::new();
+    let http = crate::driver::http_client();
     let mut sent = 0;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         tokio::time::sleep(every).await;

@@ -19,3 +19,17 @@ pub mod svg;
 pub mod target;
 pub mod throughput;
 pub mod watch;
+
+/// How long the driver keeps an idle connection for reuse: under the server's keep-alive
+/// (actix's default, 5 s), so the driver never sends a request on a connection the server is
+/// closing at that moment ("connection closed before message completed": 34 of 91,000 requests
+/// in one 18,000 shots/s throughput run).
+pub const IDLE_CONNECTION_KEPT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The driver's HTTP client (submissions, reads, samples).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(IDLE_CONNECTION_KEPT)
+        .build()
+        .unwrap_or_default()
+}

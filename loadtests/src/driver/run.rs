@@ -54,7 +54,7 @@ pub async fn run_collecting(
     let load = &scenario.load;
     let shared = Arc::new(Shared {
         target,
-        http: reqwest::Client::new(),
+        http: crate::driver::http_client(),
         time_factor: scenario.time_factor,
         shots_per_video: load.shots_per_video,
         stories: load.stories,
@@ -145,7 +145,7 @@ pub async fn run_collecting(
     let elapsed_s = start.elapsed().as_secs_f64();
     let cpu = cpu_used(&shared.target, cpu_at_start);
     // A last sample after the drain, for the final cost.
-    let http = reqwest::Client::new();
+    let http = crate::driver::http_client();
     if let Ok(s) = collect::sample(&shared.target, &http, start).await {
         if let Ok(mut v) = samples.lock() {
             v.push(s);
