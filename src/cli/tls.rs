@@ -62,5 +62,6 @@ mod tests {
             .to_string();
         assert!(missing.contains("cannot read"), "{missing}");
         assert!(client_config(None).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

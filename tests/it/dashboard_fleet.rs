@@ -77,6 +77,9 @@ fn an_operator_finds_nodes_in_a_fleet_of_200() {
     assert!(report["preempt_frames"].as_i64() <= Some(2), "{report}");
     assert_eq!(report["stuck_filter"], json!([stuck_node]), "{report}");
     assert!(report["stuck_off"].as_u64() >= Some(200), "{report}");
+    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
+        let _ = std::fs::remove_dir_all(&shots_dir);
+    }
 }
 
 /// A video pool model whose every attempt hangs at some step (the timing model's injected hang).

@@ -65,4 +65,5 @@ fn the_gpu_check_script_runs_end_to_end_on_the_simulated_device() {
     assert!(ort["cpu_step_us_median"].as_f64() > Some(0.0), "{ort:#}");
     assert!(ort["cuda_step_us_median"].is_null(), "{ort:#}");
     assert!(out.join("agent.log").exists());
+    let _ = std::fs::remove_dir_all(&out);
 }

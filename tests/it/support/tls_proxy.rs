@@ -17,6 +17,15 @@ pub struct TlsProxy {
     pub ca_pem: PathBuf,
 }
 
+impl Drop for TlsProxy {
+    /// The CA file's folder goes with the proxy (the proxy's thread stops with the process).
+    fn drop(&mut self) {
+        if let Some(dir) = self.ca_pem.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl TlsProxy {
     /// Starts a proxy to `backend` (`host:port`) on a thread of its own; it lives as long as the
     /// test process.
