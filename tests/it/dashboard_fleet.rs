@@ -52,12 +52,8 @@ fn an_operator_finds_nodes_in_a_fleet_of_200() {
     let (stuck_node, stuck_shot) = hang_one_shot(&s, &ops);
 
     // As dashboard_page.rs: the README's screenshot only with UPDATE_SCREENSHOTS=1.
-    let shots_dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        browser::root().join("docs/screenshots")
-    } else {
-        std::env::temp_dir().join(format!("shotfarm-fleet-screenshots-{}", std::process::id()))
-    };
-    std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    let screenshots = browser::Screenshots::for_test("fleet-screenshots");
+    let shots_dir = &screenshots.dir;
     let report = browser::run_driver(
         "dashboard-fleet.mjs",
         &[
@@ -77,9 +73,6 @@ fn an_operator_finds_nodes_in_a_fleet_of_200() {
     assert!(report["preempt_frames"].as_i64() <= Some(2), "{report}");
     assert_eq!(report["stuck_filter"], json!([stuck_node]), "{report}");
     assert!(report["stuck_off"].as_u64() >= Some(200), "{report}");
-    if std::env::var_os("UPDATE_SCREENSHOTS").is_none() {
-        let _ = std::fs::remove_dir_all(&shots_dir);
-    }
 }
 
 /// A video pool model whose every attempt hangs at some step (the timing model's injected hang).

@@ -31,12 +31,8 @@ fn an_operator_watches_the_farm_and_acts_on_nodes_and_videos() {
             .collect();
         s.submit(&alice, &json!({ "title": title, "shots": shots }));
     }
-    let shots_dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        browser::root().join("docs/screenshots")
-    } else {
-        std::env::temp_dir().join(format!("shotfarm-screenshots-{}", std::process::id()))
-    };
-    std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    let screenshots = browser::Screenshots::for_test("screenshots");
+    let shots_dir = &screenshots.dir;
     // Three samples of every node (8) and the pool in the history ring before the page opens
     // (the gauge says), so each node's charts are seeded with at least two.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -53,12 +53,8 @@ fn the_page_shows_a_story_videos_stages_script_reference_clips_and_player() {
     );
     let id = v["id"].as_str().expect("id");
 
-    let shots_dir = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
-        browser::root().join("docs/screenshots")
-    } else {
-        std::env::temp_dir().join(format!("shotfarm-story-screenshots-{}", std::process::id()))
-    };
-    std::fs::create_dir_all(&shots_dir).expect("screenshots folder");
+    let screenshots = browser::Screenshots::for_test("story-screenshots");
+    let shots_dir = &screenshots.dir;
     let screenshot = shots_dir.join("story-video.png");
     let report = browser::run_driver(
         "story-page.mjs",

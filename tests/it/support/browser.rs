@@ -57,3 +57,32 @@ pub fn run_driver(script: &str, env: &[(&str, &dyn AsRef<OsStr>)]) -> Value {
         .find_map(|l| serde_json::from_str(l).ok())
         .expect("the driver's JSON line")
 }
+
+/// Where a page test writes its screenshots: the README's `docs/screenshots` with
+/// `UPDATE_SCREENSHOTS=1`, else a scratch folder of the test's own, removed with this guard.
+pub struct Screenshots {
+    pub dir: std::path::PathBuf,
+    scratch: bool,
+}
+
+impl Screenshots {
+    /// The folder for `name`'s screenshots, created.
+    pub fn for_test(name: &str) -> Self {
+        let scratch = std::env::var_os("UPDATE_SCREENSHOTS").is_none();
+        let dir = if scratch {
+            std::env::temp_dir().join(format!("shotfarm-{name}-{}", std::process::id()))
+        } else {
+            root().join("docs/screenshots")
+        };
+        std::fs::create_dir_all(&dir).expect("screenshots folder");
+        Self { dir, scratch }
+    }
+}
+
+impl Drop for Screenshots {
+    fn drop(&mut self) {
+        if self.scratch {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
