@@ -112,10 +112,8 @@ impl Farm {
             )
             .await;
         info!(video_id = %id, "video retried by its owner");
-        let requeued = match self.supervisor.retry_video.send(RetryVideo { video }).await {
-            Ok(answer) => answer,
-            Err(e) => Err(e.into()),
-        };
+        let requeued = (self.supervisor.retry_video.send(RetryVideo { video }).await)
+            .unwrap_or_else(|e| Err(e.into()));
         if let Err(e) = requeued {
             // Nothing was requeued: the credit just taken goes back (the refund is idempotent;
             // one that fails is logged, and the video stays failed and retriable).

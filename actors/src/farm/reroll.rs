@@ -83,7 +83,7 @@ impl Farm {
             }])
             .await;
         info!(video_id = %id, index, version, "shot re-rolled by its owner");
-        let queued = match self
+        let queued = self
             .supervisor
             .reroll_video
             .send(RerollVideo {
@@ -93,10 +93,7 @@ impl Farm {
                 prompt: reroll.prompt,
             })
             .await
-        {
-            Ok(answer) => answer,
-            Err(e) => Err(e.into()),
-        };
+            .unwrap_or_else(|e| Err(e.into()));
         if let Err(e) = queued {
             // Nothing was queued: the re-roll's charge goes back (idempotent; one that fails is
             // refunded by the charges' sweep, which finds no such version stored).

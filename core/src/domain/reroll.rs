@@ -77,22 +77,8 @@ impl ShotRecord {
         prompt: Option<String>,
     ) -> Option<ShotRecord> {
         let kept = self.current_version()?;
-        let mut next = ShotRecord {
-            state: ShotState::Queued,
-            attempt: self.attempt + 1,
-            version: self.version + 1,
-            step: 0,
-            checkpoint_step: 0,
-            failures: 0,
-            preemptions: 0,
-            node: None,
-            artifact: None,
-            error: None,
-            paused_reason: None,
-            eta: None,
-            updated_at: now,
-            ..self.clone()
-        };
+        let mut next = self.started_over(now);
+        next.version = self.version + 1;
         next.versions.push(kept);
         next.spec.seed = seed;
         if let Some(prompt) = prompt {

@@ -210,10 +210,13 @@ impl ShotRecord {
     /// the start (a final shot's checkpoints are dropped), its failures and preemptions
     /// forgotten. `None` for a shot that did not fail.
     pub fn retried(&self, now: DateTime<Utc>) -> Option<ShotRecord> {
-        if self.state != ShotState::Failed {
-            return None;
-        }
-        Some(ShotRecord {
+        (self.state == ShotState::Failed).then(|| self.started_over(now))
+    }
+
+    /// The shot queued at its next attempt from step 0 with fresh budgets and nothing of the
+    /// last attempt (node, clip, output, error, pause, ETA): what a retry and a re-roll share.
+    pub(crate) fn started_over(&self, now: DateTime<Utc>) -> ShotRecord {
+        ShotRecord {
             state: ShotState::Queued,
             attempt: self.attempt + 1,
             step: 0,
@@ -228,7 +231,7 @@ impl ShotRecord {
             eta: None,
             updated_at: now,
             ..self.clone()
-        })
+        }
     }
 
     /// Fraction done, 0..=1: steps over total, 1 once completed.

@@ -371,20 +371,30 @@ mod tests {
         event
     }
 
+    /// The clean run, then `(job, state, step)` of each job's version 2 at attempt 2, then the
+    /// video's end.
+    fn clean_then_version_2(moves: [(usize, ShotState, u32); 6]) -> Vec<FarmEvent> {
+        let mut s = clean();
+        s.extend(
+            moves
+                .into_iter()
+                .map(|(i, state, step)| at_version(job(i, state, step, 2), 2)),
+        );
+        s.push(done());
+        s
+    }
+
     /// The clean run, then shot 0 re-rolled and the stitch run again after it.
     fn rerolled() -> Vec<FarmEvent> {
         use ShotState::*;
-        let mut s = clean();
-        s.extend([
-            at_version(job(0, Queued, 0, 2), 2),
-            at_version(job(4, Queued, 0, 2), 2),
-            at_version(job(0, Assigned, 0, 2), 2),
-            at_version(job(0, Completed, 2, 2), 2),
-            at_version(job(4, Assigned, 0, 2), 2),
-            at_version(job(4, Completed, 1, 2), 2),
-            done(),
-        ]);
-        numbered(s)
+        numbered(clean_then_version_2([
+            (0, Queued, 0),
+            (4, Queued, 0),
+            (0, Assigned, 0),
+            (0, Completed, 2),
+            (4, Assigned, 0),
+            (4, Completed, 1),
+        ]))
     }
 
     #[test]
@@ -407,15 +417,13 @@ mod tests {
     #[test]
     fn a_stitch_rerun_before_the_rerolled_shot_completes_is_caught() {
         use ShotState::*;
-        let mut s = clean();
-        s.extend([
-            at_version(job(0, Queued, 0, 2), 2),
-            at_version(job(4, Queued, 0, 2), 2),
-            at_version(job(4, Assigned, 0, 2), 2),
-            at_version(job(4, Completed, 1, 2), 2),
-            at_version(job(0, Assigned, 0, 2), 2),
-            at_version(job(0, Completed, 2, 2), 2),
-            done(),
+        let s = clean_then_version_2([
+            (0, Queued, 0),
+            (4, Queued, 0),
+            (4, Assigned, 0),
+            (4, Completed, 1),
+            (0, Assigned, 0),
+            (0, Completed, 2),
         ]);
         caught(s.clone(), STITCH_AFTER_SHOTS);
         caught(s, RESTITCH_AFTER_REROLL);
