@@ -6,7 +6,7 @@
 // shots and passes what the script needs in the environment:
 //   SHOTFARM_BASE, SHOTFARM_VIDEO, SHOTFARM_TOKEN (the owner), SHOTFARM_OPERATOR_TOKEN.
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
-import { env, expect, launchChromium, videoReader } from './harness.mjs';
+import { confirmations, drive, env, expect, videoReader } from './harness.mjs';
 
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
@@ -16,11 +16,7 @@ const TIMEOUT = 60_000;
 
 const readVideo = videoReader(base, video, token);
 
-const browser = await launchChromium();
-const findings = {};
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-
+await drive({ width: 1280, height: 900 }, async ({ context, page, findings }) => {
   // An operator watching the same video is shown no controls.
   const ops = await context.newPage();
   await ops.goto(`${base}/videos/${video}?token=${encodeURIComponent(operator)}`);
@@ -30,16 +26,7 @@ try {
   expect(!findings.operatorControls, 'no controls for an operator');
   await ops.close();
 
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const dialogs = [];
-  let accept = false;
-  page.on('dialog', async (d) => {
-    dialogs.push(d.message());
-    if (accept) await d.accept();
-    else await d.dismiss();
-  });
+  const confirm = confirmations(page);
   await page.goto(`${base}/videos/${video}?token=${encodeURIComponent(token)}`);
   await page.waitForFunction(() => !document.getElementById('controls').hidden
     && !document.getElementById('pause').hidden, null, { timeout: TIMEOUT, polling: 50 });
@@ -50,10 +37,10 @@ try {
   const untouched = await readVideo();
   findings.afterDismiss = untouched.paused;
   expect(untouched.paused === false, 'a dismissed confirmation pauses nothing');
-  expect(dialogs.length === 1 && /Pause this video\?/.test(dialogs[0]), `asked first: ${dialogs}`);
+  expect(confirm.asked.length === 1 && /Pause this video\?/.test(confirm.asked[0]), `asked first: ${confirm.asked}`);
 
   // Confirmed: the queued shots are held and the page offers Resume.
-  accept = true;
+  confirm.accept = true;
   await page.click('#pause');
   await page.waitForFunction(() => !document.getElementById('resume').hidden
     && document.getElementById('pause').hidden
@@ -69,11 +56,7 @@ try {
     && document.getElementById('controls').hidden, null, { timeout: TIMEOUT, polling: 50 });
   const done = await readVideo();
   findings.final = done.state;
-  findings.dialogs = dialogs.length;
+  findings.dialogs = confirm.asked.length;
   expect(done.state === 'completed', `completed: ${done.state}`);
-  expect(dialogs.length === 3, `one confirmation per click: ${dialogs.length}`);
-  expect(errors.length === 0, `no page errors: ${errors}`);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
+  expect(confirm.asked.length === 3, `one confirmation per click: ${confirm.asked.length}`);
+});

@@ -28,6 +28,18 @@ export function videoReader(base, video, token) {
   };
 }
 
+/// Records every confirmation `page` asks (`asked`: their messages) and answers it: accepted
+/// while `accept` is true, else dismissed (a driver flips it between clicks).
+export function confirmations(page, accept = false) {
+  const confirm = { asked: [], accept };
+  page.on('dialog', async (d) => {
+    confirm.asked.push(d.message());
+    if (confirm.accept) await d.accept();
+    else await d.dismiss();
+  });
+  return confirm;
+}
+
 /// Headless Chromium (`CHROMIUM`, else Debian's /usr/bin/chromium).
 export function launchChromium() {
   return chromium.launch({

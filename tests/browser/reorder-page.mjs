@@ -6,7 +6,7 @@
 // two videos for the owner and passes: SHOTFARM_BASE, SHOTFARM_VIDEO (the page's, the later
 // one), SHOTFARM_AHEAD_OF (the earlier one), SHOTFARM_TOKEN (the owner, on a plan with `high`).
 // Prints one JSON line of findings; exits non-zero on the first failed expectation.
-import { env, expect, launchChromium, videoReader } from './harness.mjs';
+import { confirmations, drive, env, expect, videoReader } from './harness.mjs';
 
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
@@ -16,18 +16,8 @@ const TIMEOUT = 60_000;
 
 const readVideo = videoReader(base, video, token);
 
-const browser = await launchChromium();
-const findings = {};
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const dialogs = [];
-  page.on('dialog', async (d) => {
-    dialogs.push(d.message());
-    await d.accept();
-  });
+await drive({ width: 1280, height: 900 }, async ({ context, page, findings }) => {
+  const confirm = confirmations(page, true);
   await page.goto(`${base}/videos/${video}?token=${encodeURIComponent(token)}`);
   await page.waitForFunction(() => !document.getElementById('move').hidden
     && !document.getElementById('priority').hidden, null, { timeout: TIMEOUT, polling: 50 });
@@ -41,7 +31,7 @@ try {
   await page.click('#move-button');
   await page.waitForFunction(() => document.body.dataset.lastControl === 'move', null,
     { timeout: TIMEOUT, polling: 50 });
-  expect(/Move this video ahead of/.test(dialogs.at(-1)), `asked first: ${dialogs}`);
+  expect(/Move this video ahead of/.test(confirm.asked.at(-1)), `asked first: ${confirm.asked}`);
 
   // Raise to high, then lower back to standard.
   findings.raiseLabel = await page.textContent('#priority');
@@ -58,14 +48,10 @@ try {
   { timeout: TIMEOUT, polling: 50 });
   findings.lowered = (await readVideo()).priority;
   expect(findings.lowered === 'standard', `lowered: ${findings.lowered}`);
-  findings.dialogs = dialogs.length;
+  findings.dialogs = confirm.asked.length;
   findings.notice = await page.evaluate(() => {
     const n = document.getElementById('notice');
     return n && !n.hidden ? n.textContent : null;
   });
   expect(findings.notice === null, `no error shown: ${findings.notice}`);
-  expect(errors.length === 0, `no page errors: ${errors}`);
-  console.log(JSON.stringify(findings));
-} finally {
-  await browser.close();
-}
+});

@@ -5,7 +5,7 @@
 // Run by tests/it/reroll.rs, which passes SHOTFARM_BASE, SHOTFARM_VIDEO, SHOTFARM_TOKEN (the
 // owner) and SHOTFARM_OPERATOR_TOKEN. Prints one JSON line of findings; exits non-zero on the
 // first failed expectation.
-import { env, expect, launchChromium, videoReader } from './harness.mjs';
+import { confirmations, drive, env, expect, videoReader } from './harness.mjs';
 
 const base = env('SHOTFARM_BASE');
 const video = env('SHOTFARM_VIDEO');
@@ -18,11 +18,7 @@ const readVideo = videoReader(base, video, token);
 const visibleRerolls = () => [...document.querySelectorAll('#shots li.card')]
   .filter((c) => !c.querySelector('.reroll').hidden).length;
 
-const browser = await launchChromium();
-const findings = {};
-try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-
+await drive({ width: 1280, height: 900 }, async ({ context, page, findings }) => {
   const ops = await context.newPage();
   await ops.goto(`${base}/videos/${video}?token=${encodeURIComponent(operator)}`);
   await ops.waitForFunction(() => document.body.dataset.videoState === 'completed'
@@ -32,16 +28,7 @@ try {
   expect(findings.operatorRerolls === 0, 'no re-roll for an operator');
   await ops.close();
 
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  const dialogs = [];
-  let accept = false;
-  page.on('dialog', async (d) => {
-    dialogs.push(d.message());
-    if (accept) await d.accept();
-    else await d.dismiss();
-  });
+  const confirm = confirmations(page);
   await page.goto(`${base}/videos/${video}?token=${encodeURIComponent(token)}`);
   const cards = (await readVideo()).shots.length;
   await page.waitForFunction((n) => [...document.querySelectorAll('#shots li.card')]
@@ -54,10 +41,10 @@ try {
   await page.waitForTimeout(300);
   const untouched = await readVideo();
   expect(untouched.shots[1].version === 1, 'a dismissed confirmation re-rolls nothing');
-  expect(dialogs.length === 1 && /Re-roll shot 2\?/.test(dialogs[0]), `asked first: ${dialogs}`);
+  expect(confirm.asked.length === 1 && /Re-roll shot 2\?/.test(confirm.asked[0]), `asked first: ${confirm.asked}`);
 
   // Confirmed: shot 2 renders again and completes as version 2, both versions listed.
-  accept = true;
+  confirm.accept = true;
   await page.click('#shot-1 .reroll-button');
   await page.waitForFunction(() => {
     const card = document.getElementById('shot-1');
@@ -71,12 +58,8 @@ try {
   const done = await readVideo();
   findings.final = done.state;
   findings.version = done.shots[1].version;
-  findings.dialogs = dialogs.length;
+  findings.dialogs = confirm.asked.length;
   expect(done.shots[1].version === 2, `version 2: ${done.shots[1].version}`);
   expect(done.shots[0].version === 1, 'the other shots are untouched');
-  expect(dialogs.length === 2, `one confirmation per click: ${dialogs.length}`);
-  expect(errors.length === 0, `no page errors: ${errors}`);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
+  expect(confirm.asked.length === 2, `one confirmation per click: ${confirm.asked.length}`);
+});
