@@ -27,9 +27,6 @@ use shotfarm_core::ids::{NodeId, ShotId, VideoId};
 mod batch;
 mod rewrite;
 
-/// The fenced shot write (see the script's own header).
-const WRITE_LUA: &str = include_str!("lua/write_shot.lua");
-
 /// Videos loaded per round trip when listing or sweeping.
 const LOAD_BATCH: usize = 256;
 /// Videos whose last logged seq is remembered; past this the memory is cleared (it only spares
@@ -43,9 +40,8 @@ pub struct RedisStore {
     /// Accepted videos wait for the append-only file's fsync where Redis can (7.2+).
     fsync: FsyncWait,
     write: Script,
-    /// Where shot writes go to share pipelines (`None`: made outside a tokio runtime; each write
-    /// then goes alone).
-    batcher: Option<batch::Batcher>,
+    /// Where shot writes go, to share pipelines.
+    batcher: batch::Batcher,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
     /// The owner's change of a video's priority (`prio`, read over `meta`'s).
@@ -58,14 +54,13 @@ pub struct RedisStore {
 impl RedisStore {
     /// A store on an open connection.
     pub fn new(conn: &RedisConn) -> Self {
-        let mut load = redis::cmd("SCRIPT");
-        load.arg("LOAD").arg(WRITE_LUA);
+        let write = Script::new(include_str!("lua/write_shot.lua"));
         Self {
-            batcher: batch::Batcher::spawn(conn.manager.clone(), load),
+            batcher: batch::Batcher::spawn(conn.manager.clone(), write.clone()),
             conn: conn.manager.clone(),
             create: Script::new(include_str!("lua/create_video.lua")),
             fsync: conn.fsync.clone(),
-            write: Script::new(WRITE_LUA),
+            write,
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
             set_priority: Script::new(include_str!("lua/set_priority.lua")),
             logged: Arc::clone(&conn.logged),
@@ -134,26 +129,6 @@ impl RedisStore {
             }
             (2, Some(once)) => replay_of(&seen, once).map(Some),
             _ => Err(StoreError::Duplicate(video.id.clone())),
-        }
-    }
-
-    /// Runs one call of the write script: in the batcher's next pipeline, or alone where there
-    /// is no batcher (loading the script first if Redis lost it).
-    async fn run_write(&self, cmd: redis::Cmd) -> Result<redis::Value, StoreError> {
-        if let Some(batcher) = self.batcher.as_ref().filter(|b| b.running()) {
-            return batcher.call(cmd).await;
-        }
-        let mut conn = self.conn.clone();
-        match cmd.query_async(&mut conn).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.write
-                    .prepare_invoke()
-                    .load_async(&mut conn)
-                    .await
-                    .map_err(unavailable)?;
-                cmd.query_async(&mut conn).await.map_err(unavailable)
-            }
-            answered => answered.map_err(unavailable),
         }
     }
 
@@ -384,7 +359,7 @@ impl Store for RedisStore {
             .arg(preview_fragment(preview)?)
             .arg(shot.version);
         let reply: Vec<String> =
-            redis::from_redis_value(self.run_write(cmd).await?).map_err(corrupt)?;
+            redis::from_redis_value(self.batcher.call(cmd).await?).map_err(corrupt)?;
         match reply.first().map(String::as_str) {
             Some("ok") => {
                 let written = decode_written(&reply)?;

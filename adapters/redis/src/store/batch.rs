@@ -8,7 +8,7 @@
 //! of the farm itself").
 
 use redis::aio::ConnectionManager;
-use redis::{Cmd, ServerErrorKind, Value};
+use redis::{Cmd, Script, ServerErrorKind, Value};
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
@@ -34,18 +34,12 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// A batcher on `conn` for calls of the script `load` loads (its `SCRIPT LOAD`), running on
-    /// the current tokio runtime until the store drops it; `None` outside a runtime.
-    pub fn spawn(conn: ConnectionManager, load: Cmd) -> Option<Self> {
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
+    /// A batcher on `conn` for calls of `script`, running on the current tokio runtime (the
+    /// connection's) until the store drops it.
+    pub fn spawn(conn: ConnectionManager, script: Script) -> Self {
         let (calls, rx) = mpsc::unbounded_channel();
-        runtime.spawn(run(conn, load, rx));
-        Some(Self { calls })
-    }
-
-    /// Whether calls still reach Redis this way (the runtime it ran on may have ended).
-    pub fn running(&self) -> bool {
-        !self.calls.is_closed()
+        tokio::spawn(run(conn, script, rx));
+        Self { calls }
     }
 
     /// Runs `cmd` (an `EVALSHA` of the loaded script) in the next pipeline and answers what
@@ -62,7 +56,7 @@ impl Batcher {
 }
 
 /// Sends the waiting calls a pipeline at a time until the store is dropped.
-async fn run(mut conn: ConnectionManager, load: Cmd, mut rx: mpsc::UnboundedReceiver<Call>) {
+async fn run(mut conn: ConnectionManager, script: Script, mut rx: mpsc::UnboundedReceiver<Call>) {
     let mut loaded = false;
     let mut waiting: Vec<Call> = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -79,7 +73,7 @@ async fn run(mut conn: ConnectionManager, load: Cmd, mut rx: mpsc::UnboundedRece
         }
         if !loaded {
             // A failed load shows as NOSCRIPT answers or as the pipeline's own failure.
-            loaded = load.query_async::<String>(&mut conn).await.is_ok();
+            loaded = script.prepare_invoke().load_async(&mut conn).await.is_ok();
         }
         let (pipe, answers) = pipeline(std::mem::take(&mut waiting));
         match pipe.query_async::<Vec<Value>>(&mut conn).await {
