@@ -127,33 +127,56 @@ mod tests {
         }
     }
 
-    #[actix_rt::test]
-    async fn runs_every_step_from_the_checkpoint_then_completes() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Collector(Arc::clone(&seen)).start().recipient();
-        let _handle = TimingExecutor::new(0.001).start(job(2), sink);
+    /// The events `seen` holds once its attempt ended (a paused clock runs ahead while idle).
+    async fn ended(seen: &Mutex<Vec<ExecEvent>>) -> Vec<ExecEvent> {
         for _ in 0..200 {
             if seen.lock().expect("lock").iter().any(ExecEvent::is_last) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        let events = seen.lock().expect("lock").clone();
-        let steps: Vec<u32> = events
+        seen.lock().expect("lock").clone()
+    }
+
+    fn stepped(events: &[ExecEvent]) -> Vec<u32> {
+        events
             .iter()
             .filter_map(|e| match e {
                 ExecEvent::Stepped { step, .. } => Some(*step),
                 _ => None,
             })
-            .collect();
-        assert_eq!(steps, vec![3, 4, 5]);
+            .collect()
+    }
+
+    fn checkpointed(events: &[ExecEvent]) -> Vec<u32> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                ExecEvent::Checkpointed { step, .. } => Some(*step),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[actix_rt::test]
+    async fn runs_every_step_from_the_checkpoint_then_completes() {
+        // On a paused clock each 10 ms step falls due on its own (well past the timer's 1 ms
+        // rounding of a wake-up), so each is reported.
+        tokio::time::pause();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(Arc::clone(&seen)).start().recipient();
+        let _handle = TimingExecutor::new(0.01).start(job(2), sink);
+        let events = ended(&seen).await;
+        assert_eq!(stepped(&events), vec![3, 4, 5]);
+        assert_eq!(checkpointed(&events), vec![3, 4, 5]);
         assert!(matches!(events.last(), Some(ExecEvent::Completed { .. })));
     }
 
     #[actix_rt::test]
     async fn steps_shorter_than_the_timers_tick_keep_their_schedule() {
         // On a paused clock: 5 steps of 0.1 ms are all done 1 ms after the start. Each step
-        // sleeping on its own would round up to the timer's 1 ms tick and take 5 ms.
+        // sleeping on its own would round up to the timer's 1 ms tick and take 5 ms. The steps
+        // that fell due together are reported once, as the last and its checkpoint.
         tokio::time::pause();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = Collector(Arc::clone(&seen)).start().recipient();
@@ -167,12 +190,26 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1)).await;
         settle().await;
         let events = seen.lock().expect("lock").clone();
-        let steps = events
-            .iter()
-            .filter(|e| matches!(e, ExecEvent::Stepped { .. }))
-            .count();
-        assert_eq!(steps, 5, "{events:?}");
+        assert_eq!(stepped(&events), vec![5], "{events:?}");
+        assert_eq!(checkpointed(&events), vec![5], "{events:?}");
+        assert!(matches!(events.first(), Some(ExecEvent::Started { .. })));
         assert!(matches!(events.last(), Some(ExecEvent::Completed { .. })));
+    }
+
+    #[actix_rt::test]
+    async fn a_failure_after_steps_due_together_reports_their_checkpoint_first() {
+        // Steps that take no time all fall due at once; the one that fails at step 4 still
+        // reports step 3 and its checkpoint first, where the next attempt resumes.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Collector(Arc::clone(&seen)).start().recipient();
+        let (_handle, mut stop) = ExecHandle::new();
+        let paced =
+            pacing::run_steps(&job(0), Duration::ZERO, Fate::FailsAt(4), &mut stop, &sink).await;
+        assert_eq!(paced, Paced::Ended);
+        let events = ended(&seen).await;
+        assert_eq!(stepped(&events), vec![3], "{events:?}");
+        assert_eq!(checkpointed(&events), vec![3], "{events:?}");
+        assert!(matches!(events.last(), Some(ExecEvent::Failed { .. })));
     }
 
     #[actix_rt::test]
