@@ -66,6 +66,7 @@ end
 
 -- Counter deltas: what the stored shot counted for, and what the written one counts for.
 local nf, nc, nx, ns = tonumber(cur[4]), tonumber(cur[5]), tonumber(cur[6]), tonumber(cur[7])
+local nf0, nc0, nx0, ns0 = nf, nc, nx, ns
 if is_final(cstate) then nf = nf - 1 end
 if is_final(state) then nf = nf + 1 end
 if cstate == 'completed' then nc = nc - 1 end
@@ -89,13 +90,31 @@ else
   vstate = 'queued'
 end
 
+-- A number becomes a string through sprintf, the costliest step of a short script: each one is
+-- made once, and the hash is given only the counters that moved.
 local seq = tonumber(cur[3]) + 1
+local seqs = tostring(seq)
 local changed = vstate ~= cur[2]
 local last = changed and seq + 1 or seq
+local lasts = changed and tostring(last) or seqs
 local summary = state .. '|' .. ARGV[4] .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. ARGV[7] .. '|' .. ARGV[8]
-redis.call('HSET', h, 's:' .. idx, ARGV[2], 'k:' .. idx, summary, 'h:' .. idx, ARGV[17],
-  'upd', ARGV[10],
-  'seq', last, 'state', vstate, 'nf', nf, 'nc', nc, 'nx', nx, 'ns', ns)
+local fields = {'s:' .. idx, ARGV[2], 'k:' .. idx, summary, 'h:' .. idx, ARGV[17],
+  'upd', ARGV[10], 'seq', lasts}
+local function moved(name, now, before)
+  if now ~= before then
+    fields[#fields + 1] = name
+    fields[#fields + 1] = tostring(now)
+  end
+end
+if changed then
+  fields[#fields + 1] = 'state'
+  fields[#fields + 1] = vstate
+end
+moved('nf', nf, nf0)
+moved('nc', nc, nc0)
+moved('nx', nx, nx0)
+moved('ns', ns, ns0)
+redis.call('HSET', h, unpack(fields))
 if state == 'queued' then
   redis.call('SADD', KEYS[4], ARGV[13])
 elseif cstate == 'queued' then
@@ -103,8 +122,8 @@ elseif cstate == 'queued' then
 end
 
 local maxlen = ARGV[14]
-local shot_event = '{"seq":' .. seq .. ',' .. string.sub(ARGV[9], 2)
-redis.call('XADD', stream, 'MAXLEN', '~', maxlen, seq .. '-0', 'e', shot_event)
+local shot_event = '{"seq":' .. seqs .. ',' .. string.sub(ARGV[9], 2)
+redis.call('XADD', stream, 'MAXLEN', '~', maxlen, seqs .. '-0', 'e', shot_event)
 local fed_event = shot_event
 if ARGV[18] ~= '' then
   fed_event = string.sub(shot_event, 1, -2) .. ARGV[18] .. '}'
@@ -112,7 +131,7 @@ end
 local feed = ARGV[12] .. '\n' .. fed_event
 if not changed then
   redis.call('PUBLISH', ARGV[16], feed)
-  return {'ok', tostring(seq), '0'}
+  return {'ok', seqs, '0'}
 end
 
 -- The video changed: its progress (mean of the shots', in index order, as the Rust side
@@ -132,10 +151,10 @@ for i = 1, n do
   end
 end
 local progress = string.format('%.17g', sum / n)
-local video_event = '{"type":"video","seq":' .. last .. ',"video_id":' .. ARGV[11] ..
+local video_event = '{"type":"video","seq":' .. lasts .. ',"video_id":' .. ARGV[11] ..
   ',"state":"' .. vstate .. '","progress":' .. progress .. ',"eta":' .. eta_json ..
   ',"ts":' .. ARGV[10] .. '}'
-redis.call('XADD', stream, 'MAXLEN', '~', maxlen, last .. '-0', 'e', video_event)
+redis.call('XADD', stream, 'MAXLEN', '~', maxlen, lasts .. '-0', 'e', video_event)
 redis.call('PUBLISH', ARGV[16], feed .. '\n' .. video_event)
 if is_final(vstate) then
   redis.call('SREM', KEYS[3], ARGV[12])
@@ -145,4 +164,4 @@ elseif is_final(cur[2]) then
   redis.call('SADD', KEYS[3], ARGV[12])
   redis.call('PERSIST', stream)
 end
-return {'ok', tostring(seq), tostring(last), vstate, progress, eta_json}
+return {'ok', seqs, lasts, vstate, progress, eta_json}
