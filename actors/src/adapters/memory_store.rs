@@ -14,7 +14,7 @@ use crate::ports::store::{shot_write_allowed, ShotWritten, TextField, VideoChang
 use crate::ports::{
     Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
 };
-use shotfarm_core::domain::{ShotRecord, ShotState, VideoRecord};
+use shotfarm_core::domain::{ShotRecord, ShotState, VideoHead, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 /// Remembered keys past which expired ones are dropped (on the next keyed create).
@@ -164,6 +164,10 @@ impl Store for MemoryStore {
 
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError> {
         Ok(self.entry(id).map(|v| v.lock().clone()))
+    }
+
+    async fn video_head(&self, id: &VideoId) -> Result<Option<VideoHead>, StoreError> {
+        Ok(self.entry(id).map(|v| VideoHead::of(&v.lock())))
     }
 
     async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {

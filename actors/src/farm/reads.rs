@@ -12,7 +12,7 @@ use crate::credits::CreditsView;
 use crate::ports::{VideoPage, VideoQuery};
 use crate::rate_limit::Limit;
 use crate::FarmError;
-use shotfarm_core::domain::{VideoRecord, VideoState};
+use shotfarm_core::domain::{VideoHead, VideoRecord, VideoState};
 use shotfarm_core::ids::{OwnerId, VideoId};
 
 /// Who a request comes from, as the web layer authenticated it: the facade decides from this
@@ -34,12 +34,22 @@ impl Identity {
     /// web's JSON views apply the same rule (`web/src/wire.rs`), so a read is a prompt read
     /// exactly when it shows prompts.
     pub fn sees_text_of(&self, video: &VideoRecord) -> bool {
-        video.owner == self.user
+        self.owns(&video.owner)
     }
 
     /// Whether this caller may be shown `video` at all: its owner, or an operator.
     pub fn may_see(&self, video: &VideoRecord) -> bool {
-        self.operator || self.sees_text_of(video)
+        self.may_see_owned_by(&video.owner)
+    }
+
+    /// Whether a video of `owner`'s is this caller's own.
+    pub fn owns(&self, owner: &OwnerId) -> bool {
+        *owner == self.user
+    }
+
+    /// [`Self::may_see`] for a video of `owner`'s, known without reading the video.
+    pub fn may_see_owned_by(&self, owner: &OwnerId) -> bool {
+        self.operator || self.owns(owner)
     }
 }
 
@@ -177,6 +187,19 @@ impl Farm {
     ) -> Result<VideoRecord, FarmError> {
         match self.store.video(id).await? {
             Some(video) if who.may_see(&video) => Ok(video),
+            _ => Err(FarmError::NotFound(format!("video {id}"))),
+        }
+    }
+
+    /// [`Self::visible_video`]'s head only (no shot is read): the same 404 for a video `who`
+    /// may not see.
+    pub(super) async fn visible_head(
+        &self,
+        who: &Identity,
+        id: &VideoId,
+    ) -> Result<VideoHead, FarmError> {
+        match self.store.video_head(id).await? {
+            Some(head) if who.may_see_owned_by(&head.owner) => Ok(head),
             _ => Err(FarmError::NotFound(format!("video {id}"))),
         }
     }

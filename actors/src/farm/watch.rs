@@ -58,12 +58,13 @@ impl Farm {
     /// what the watch reads afterwards (its opening, resyncs) belongs to that one request.
     pub async fn watch(&self, reader: Reader, id: &VideoId) -> Result<VideoWatch, FarmError> {
         let who = reader.into_identity();
-        let video = self.visible_video(&who, id).await?;
+        // Admission needs whose the video is, not its shots: `open` reads what it shows.
+        let head = self.visible_head(&who, id).await?;
         Ok(VideoWatch {
             farm: self.clone(),
-            owner: who.sees_text_of(&video),
+            owner: who.owns(&head.owner),
             who,
-            video: video.id,
+            video: head.id,
         })
     }
 }
@@ -91,36 +92,54 @@ impl VideoWatch {
 
     /// Subscribes first, then reads the store, so that nothing published in between is lost:
     /// the snapshot at `seq` N reflects exactly the events up to N, and the live feed carries
-    /// every event published after subscribing (the session drops those at or below N).
+    /// every event published after subscribing (the session drops those at or below N). A
+    /// `since` replay reads only the video's head for its N (its shots are in the events); a
+    /// snapshot is read when there is no `since`, or the replay cannot bring the client to N.
     pub async fn open(&self, since: Option<u64>) -> Result<(Subscription, Opening), FarmError> {
         let bus = self.farm.bus();
         let subscription = bus.subscribe(&self.video);
-        let snapshot = self
-            .snapshot()
+        let Some(since) = since else {
+            return Ok((subscription, self.snapshot_opening().await?));
+        };
+        let head = self
+            .farm
+            .store
+            .video_head(&self.video)
             .await?
-            .ok_or_else(|| FarmError::NotFound(format!("video {}", self.video)))?;
-        let through = snapshot.video.seq;
-        let opening = match since {
-            // `replay_async` reads a durable log where there is one (Redis), so `since` works
-            // across servers and restarts.
-            Some(since) if since <= through => match bus.replay_async(&self.video, since).await {
-                // The replay must start right after `since`, unless nothing was missed; an
-                // empty tail with events missed means they are no longer kept.
-                Some(events)
-                    if since == through || events.first().is_some_and(|e| e.seq() == since + 1) =>
-                {
-                    Opening::Replay {
-                        since,
-                        events,
-                        through,
-                        finished: snapshot.video.state.is_final(),
-                    }
+            .filter(|h| self.who.may_see_owned_by(&h.owner))
+            .ok_or_else(|| self.not_found())?;
+        let through = head.seq;
+        if since > through {
+            return Ok((subscription, self.snapshot_opening().await?));
+        }
+        // `replay_async` reads a durable log where there is one (Redis), so `since` works across
+        // servers and restarts.
+        let opening = match bus.replay_async(&self.video, since).await {
+            // The replay must start right after `since`, unless nothing was missed; an empty
+            // tail with events missed means they are no longer kept.
+            Some(events)
+                if since == through || events.first().is_some_and(|e| e.seq() == since + 1) =>
+            {
+                Opening::Replay {
+                    since,
+                    events,
+                    through,
+                    finished: head.state.is_final(),
                 }
-                _ => Opening::Snapshot(Box::new(snapshot)),
-            },
-            _ => Opening::Snapshot(Box::new(snapshot)),
+            }
+            _ => self.snapshot_opening().await?,
         };
         Ok((subscription, opening))
+    }
+
+    /// A fresh snapshot to open with.
+    async fn snapshot_opening(&self) -> Result<Opening, FarmError> {
+        let snapshot = self.snapshot().await?.ok_or_else(|| self.not_found())?;
+        Ok(Opening::Snapshot(Box::new(snapshot)))
+    }
+
+    fn not_found(&self) -> FarmError {
+        FarmError::NotFound(format!("video {}", self.video))
     }
 
     /// The video as stored now, for the watcher; `None` once it no longer exists (or, which

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use shotfarm_core::domain::{
-    Priority, ShotPreview, ShotRecord, ShotState, VideoRecord, VideoState,
+    Priority, ShotPreview, ShotRecord, ShotState, VideoHead, VideoRecord, VideoState,
 };
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
@@ -236,6 +236,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// A video with its shots.
     async fn video(&self, id: &VideoId) -> Result<Option<VideoRecord>, StoreError>;
+
+    /// A video's head (owner, state, last `seq`) without its shots: what admitting a watcher
+    /// and opening a `since` replay need. An adapter that can read less than the whole video
+    /// does (a watch would otherwise read every shot's record twice only to discard them).
+    async fn video_head(&self, id: &VideoId) -> Result<Option<VideoHead>, StoreError> {
+        Ok(self.video(id).await?.as_ref().map(VideoHead::of))
+    }
 
     /// Videos, newest first.
     async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError>;

@@ -12,7 +12,7 @@ use dashmap::DashMap;
 
 use crate::ports::store::{ShotWritten, TextField, TextMap, TextRewritten};
 use crate::ports::{Once, Replay, Store, StoreError, VideoPage, VideoQuery};
-use shotfarm_core::domain::{ShotPreview, ShotRecord, VideoRecord};
+use shotfarm_core::domain::{ShotPreview, ShotRecord, VideoHead, VideoRecord};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::keyring::{Keyring, SealError};
 
@@ -193,6 +193,15 @@ impl Store for SealedStore {
             Some(video) => Ok(Some(self.open_video(video)?)),
             None => Ok(None),
         }
+    }
+
+    async fn video_head(&self, id: &VideoId) -> Result<Option<VideoHead>, StoreError> {
+        // No text in a head: nothing to open.
+        let head = self.inner.video_head(id).await?;
+        if let Some(h) = &head {
+            self.remember(&h.id, &h.owner);
+        }
+        Ok(head)
     }
 
     async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {

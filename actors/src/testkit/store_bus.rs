@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::future::join_all;
 use shotfarm_core::domain::{
-    FarmEvent, Priority, ShotPreview, ShotRecord, ShotSpec, ShotState, VideoEvent, VideoRecord,
-    VideoState,
+    FarmEvent, Priority, ShotPreview, ShotRecord, ShotSpec, ShotState, VideoEvent, VideoHead,
+    VideoRecord, VideoState,
 };
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
@@ -100,6 +100,8 @@ pub async fn creates_reads_and_refuses_duplicates(h: Harness) {
     h.a.store.create_video(v.clone()).await.expect("create");
     let read = h.b.store.video(&v.id).await.expect("read").expect("exists");
     assert_eq!(read, v);
+    let head = h.b.store.video_head(&v.id).await.expect("read the head");
+    assert_eq!(head, Some(VideoHead::of(&v)));
     // A tenant's video keeps its tenant, so any server adopting it places it as that tenant's.
     let mut tenanted = video_of("u", 1);
     tenanted.tenant = Some("acme".into());
@@ -120,6 +122,13 @@ pub async fn creates_reads_and_refuses_duplicates(h: Harness) {
         .await
         .expect("read")
         .is_none());
+    assert!(h
+        .a
+        .store
+        .video_head(&VideoId::new_random())
+        .await
+        .expect("read the head")
+        .is_none());
     h.a.store.ping().await.expect("ping");
 }
 
@@ -131,11 +140,26 @@ pub async fn writes_assign_seqs_and_derive_the_video(h: Harness) {
     assert_eq!(w1.shot_seq, 1);
     let change = w1.video.expect("the video starts running");
     assert_eq!((change.seq, change.state), (2, VideoState::Running));
+    // The head follows every write (the Redis script sets `state` only when it changes).
+    let head =
+        h.b.store
+            .video_head(&v.id)
+            .await
+            .expect("head")
+            .expect("exists");
+    assert_eq!((head.seq, head.state), (2, VideoState::Running));
     let mut running = moved(&assigned, ShotState::Running);
     running.step = 2;
     running.eta = Some(Utc::now() + chrono::Duration::seconds(30));
     let w2 = write(&h.a, &running).await.expect("step");
     assert_eq!((w2.shot_seq, w2.video.is_none()), (3, true));
+    let head =
+        h.b.store
+            .video_head(&v.id)
+            .await
+            .expect("head")
+            .expect("exists");
+    assert_eq!((head.seq, head.state), (3, VideoState::Running));
     let mut done = moved(&running, ShotState::Completed);
     done.step = 4;
     done.eta = None;
@@ -150,6 +174,8 @@ pub async fn writes_assign_seqs_and_derive_the_video(h: Harness) {
     assert_eq!(stored.state, VideoState::Cancelled);
     assert_eq!(stored.shots[0], done);
     assert_eq!(stored.progress(), change.progress);
+    let head = h.b.store.video_head(&v.id).await.expect("head");
+    assert_eq!(head, Some(VideoHead::of(&stored)));
 }
 
 pub async fn the_video_change_carries_progress_and_eta(h: Harness) {

@@ -20,9 +20,10 @@ use shotfarm_actors::ports::{
     Once, Replay, Store, StoreError, TextMap, TextRewritten, VideoPage, VideoQuery,
 };
 use shotfarm_core::domain::{
-    FarmEvent, Priority, ShotEvent, ShotPreview, ShotRecord, ShotState, VideoRecord, VideoState,
+    FarmEvent, Priority, ShotEvent, ShotPreview, ShotRecord, ShotState, VideoHead, VideoRecord,
+    VideoState,
 };
-use shotfarm_core::ids::{NodeId, ShotId, VideoId};
+use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 mod batch;
 mod rewrite;
@@ -234,6 +235,36 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
     Ok(Some(video))
 }
 
+/// A video's head from its hash's `meta`, `state` and `seq` (as [`decode_video`] reads them).
+fn decode_head(
+    meta: &str,
+    state: Option<String>,
+    seq: Option<String>,
+) -> Result<VideoHead, StoreError> {
+    /// What a head takes of `meta` (the rest of it, the title above all, is not read).
+    #[derive(serde::Deserialize)]
+    struct Whose {
+        id: VideoId,
+        owner: OwnerId,
+    }
+    let Whose { id, owner } =
+        serde_json::from_str(meta).map_err(|e| corrupt(format!("video meta: {e}")))?;
+    let state = state
+        .as_deref()
+        .and_then(VideoState::parse)
+        .ok_or_else(|| corrupt(format!("video {id} state {state:?}")))?;
+    let seq = seq
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt(format!("video {id} seq {seq:?}")))?;
+    Ok(VideoHead {
+        id,
+        owner,
+        state,
+        seq,
+    })
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
@@ -265,6 +296,21 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         decode_video(h)
+    }
+
+    async fn video_head(&self, id: &VideoId) -> Result<Option<VideoHead>, StoreError> {
+        // Three fields instead of the whole hash: no shot record is sent, parsed or decoded.
+        let (meta, state, seq): (Option<String>, Option<String>, Option<String>) =
+            redis::cmd("HMGET")
+                .arg(conn::video_key(id))
+                .arg(&["meta", "state", "seq"])
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(unavailable)?;
+        let Some(meta) = meta else {
+            return Ok(None);
+        };
+        decode_head(&meta, state, seq).map(Some)
     }
 
     async fn list_videos(&self, query: VideoQuery) -> Result<VideoPage, StoreError> {

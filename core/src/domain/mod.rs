@@ -20,4 +20,4 @@ pub use reroll::ShotVersion;
 pub use shot::{Priority, ShotRecord, ShotSpec, ShotState, TransitionError};
 pub use stage::{blocked_on, readiness, Readiness, Stage};
 pub use stuck::StuckRule;
-pub use video::{VideoRecord, VideoState};
+pub use video::{VideoHead, VideoRecord, VideoState};

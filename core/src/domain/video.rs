@@ -51,6 +51,28 @@ impl VideoState {
     }
 }
 
+/// A video without its shots: whose it is, its state, and the `seq` of its last event. What
+/// admitting a watcher and opening a replay need, read without the shots' records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VideoHead {
+    pub id: VideoId,
+    pub owner: OwnerId,
+    pub state: VideoState,
+    pub seq: u64,
+}
+
+impl VideoHead {
+    /// `video`'s head.
+    pub fn of(video: &VideoRecord) -> Self {
+        Self {
+            id: video.id.clone(),
+            owner: video.owner.clone(),
+            state: video.state,
+            seq: video.seq,
+        }
+    }
+}
+
 /// The stored state of one video and all its shots.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoRecord {
