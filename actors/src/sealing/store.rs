@@ -88,6 +88,27 @@ impl SealedStore {
         video
     }
 
+    /// A new video sealed as [`Self::seal_video`] does, with each shot's prompt and its sealed
+    /// form: kept once the video is stored, so its shots' first writes (the claims) reuse them
+    /// instead of sealing every prompt a second time.
+    fn seal_new_video(&self, video: VideoRecord) -> (VideoRecord, Vec<(ShotId, SealedPrompt)>) {
+        let plain: Vec<_> = video
+            .shots
+            .iter()
+            .map(|s| (s.id.clone(), s.spec.prompt.clone()))
+            .collect();
+        let sealed = self.seal_video(video);
+        let prompts = plain
+            .into_iter()
+            .zip(&sealed.shots)
+            .map(|((id, plain), shot)| {
+                let sealed = shot.spec.prompt.clone();
+                (id, SealedPrompt { plain, sealed })
+            })
+            .collect();
+        (sealed, prompts)
+    }
+
     /// `shot`'s prompt and script (a story's `script` stage output) sealed for `owner`.
     fn seal_shot(&self, owner: &OwnerId, shot: &mut ShotRecord) {
         shot.spec.prompt = self.keys.seal(owner, &shot.spec.prompt);
@@ -120,11 +141,16 @@ impl SealedStore {
     }
 
     fn keep_sealed(&self, shot: ShotId, plain: String, sealed: String) {
-        if self.sealed_prompts.len() >= SEALED_PROMPTS_MAX {
-            self.sealed_prompts.clear();
+        self.keep_all_sealed([(shot, SealedPrompt { plain, sealed })]);
+    }
+
+    fn keep_all_sealed(&self, prompts: impl IntoIterator<Item = (ShotId, SealedPrompt)>) {
+        for (shot, prompt) in prompts {
+            if self.sealed_prompts.len() >= SEALED_PROMPTS_MAX {
+                self.sealed_prompts.clear();
+            }
+            self.sealed_prompts.insert(shot, prompt);
         }
-        self.sealed_prompts
-            .insert(shot, SealedPrompt { plain, sealed });
     }
 
     /// `video` with its text opened; a text that does not open fails the read, naming the video.
@@ -163,8 +189,10 @@ fn open_text(keys: &Keyring, owner: &OwnerId, text: &str) -> Result<String, Seal
 impl Store for SealedStore {
     async fn create_video(&self, video: VideoRecord) -> Result<(), StoreError> {
         let (id, owner) = (video.id.clone(), video.owner.clone());
-        self.inner.create_video(self.seal_video(video)).await?;
+        let (sealed, prompts) = self.seal_new_video(video);
+        self.inner.create_video(sealed).await?;
         self.remember(&id, &owner);
+        self.keep_all_sealed(prompts);
         Ok(())
     }
 
@@ -174,12 +202,11 @@ impl Store for SealedStore {
         once: &Once,
     ) -> Result<Option<Replay>, StoreError> {
         let (id, owner) = (video.id.clone(), video.owner.clone());
-        let replay = self
-            .inner
-            .create_video_once(self.seal_video(video), once)
-            .await?;
+        let (sealed, prompts) = self.seal_new_video(video);
+        let replay = self.inner.create_video_once(sealed, once).await?;
         if replay.is_none() {
             self.remember(&id, &owner);
+            self.keep_all_sealed(prompts);
         }
         Ok(replay)
     }

@@ -116,10 +116,20 @@ async fn a_shots_writes_seal_its_prompt_once_and_a_new_prompt_anew() {
     let v = video(1);
     store.create_video(v.clone()).await.expect("create");
     let stored_prompt = |video: VideoRecord| video.shots[0].spec.prompt.clone();
+    let created = stored_prompt(inner.video(&v.id).await.unwrap().unwrap());
+    assert_eq!(
+        store.kept_prompts(),
+        1,
+        "the creation keeps each sealed prompt"
+    );
     let mut shot = v.shots[0].clone();
     shot.state = ShotState::Assigned;
     store.write_shot(shot.clone()).await.expect("claim");
     let first = stored_prompt(inner.video(&v.id).await.unwrap().unwrap());
+    assert_eq!(
+        first, created,
+        "the claim re-sealed the prompt sealed at creation"
+    );
     shot.state = ShotState::Running;
     for step in 1..=3 {
         shot.step = step;
