@@ -92,6 +92,9 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
         farm.settings().timing.telemetry_period,
     ));
     record_history(farm.clone(), history.clone().into_inner());
+    let workers = settings
+        .server
+        .workers(farm.settings().runtime.job_arbiters());
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))
@@ -112,6 +115,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
     // Progress frames are small and must leave at once: Nagle's algorithm would hold each one
     // until the previous is acknowledged (tens of ms with delayed ACKs).
     .tcp_nodelay(true)
+    .workers(workers)
     .listen(listener)?
     .shutdown_timeout(5)
     .run();
