@@ -81,7 +81,7 @@ pub struct ShotJob {
     owner: OwnerId,
     shot: ShotRecord,
     placement: Option<Placement>,
-    deps: ShotJobDeps,
+    deps: Arc<ShotJobDeps>,
     /// When the current attempt last made progress, for the stuck checks.
     progress_since: Instant,
     /// The stuck checks' one timer, and when it fires.
@@ -113,7 +113,7 @@ impl Actor for ShotJob {
 
 impl ShotJob {
     /// A job actor for a shot as stored.
-    pub fn new(video: VideoId, owner: OwnerId, shot: ShotRecord, deps: ShotJobDeps) -> Self {
+    pub fn new(video: VideoId, owner: OwnerId, shot: ShotRecord, deps: Arc<ShotJobDeps>) -> Self {
         Self {
             video,
             owner,

@@ -5,6 +5,8 @@
 //! ordering) and retry (a failed video's failed jobs get fresh budgets). Every change is a
 //! shot write by a job actor, so it is fenced, sequenced and published like any other.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use futures_util::future::join_all;
 use tracing::{info, warn};
@@ -53,7 +55,7 @@ impl Supervisor {
         &self,
         video: &VideoRecord,
         shot: &ShotRecord,
-        deps: &ShotJobDeps,
+        deps: &Arc<ShotJobDeps>,
     ) -> Addr<ShotJob> {
         self.metrics.shot_adopted(shot.state);
         deps.arbiters.start(ShotJob::new(
@@ -69,7 +71,7 @@ impl Supervisor {
         &self,
         video: &VideoRecord,
         shot: &ShotRecord,
-        deps: &ShotJobDeps,
+        deps: &Arc<ShotJobDeps>,
         reason: String,
     ) {
         self.untracked_job(video, shot, deps).do_send(PauseShot {

@@ -89,7 +89,7 @@ struct RunPlacement;
 pub struct Supervisor {
     settings: Arc<Settings>,
     metrics: Arc<FarmMetrics>,
-    job_deps: Option<ShotJobDeps>,
+    job_deps: Option<Arc<ShotJobDeps>>,
     provider: Option<Arc<LocalProvider>>,
     queue: PlacementQueue,
     registry: Registry,
@@ -130,7 +130,7 @@ impl Supervisor {
         Supervisor::create(move |ctx| Self {
             settings,
             metrics,
-            job_deps: Some(job_deps(JobUplink::from(&ctx.address()))),
+            job_deps: Some(Arc::new(job_deps(JobUplink::from(&ctx.address())))),
             provider,
             queue: PlacementQueue::new(),
             registry: Registry::default(),
@@ -255,7 +255,7 @@ impl Supervisor {
         &mut self,
         video: &shotfarm_core::domain::VideoRecord,
         shot: &shotfarm_core::domain::ShotRecord,
-        deps: &ShotJobDeps,
+        deps: &Arc<ShotJobDeps>,
         at_risk_at: Instant,
         inputs: StageInputs,
     ) -> bool {
