@@ -92,9 +92,7 @@ pub fn serve(farm: Farm, settings: WebSettings, listener: TcpListener) -> std::i
         farm.settings().timing.telemetry_period,
     ));
     record_history(farm.clone(), history.clone().into_inner());
-    let workers = settings
-        .server
-        .workers(farm.settings().runtime.job_arbiters());
+    let workers = settings.server.workers();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::security_headers::add))

@@ -57,8 +57,7 @@ impl WebSettings {
         if let Some(n) = self.server.workers {
             if n == 0 || n > ServerSettings::MAX_WORKERS {
                 return Err(format!(
-                    "server.workers must be 1..={} (or unset: one per core beside the farm's \
-                     threads), not {n}",
+                    "server.workers must be 1..={} (or unset: one per core), not {n}",
                     ServerSettings::MAX_WORKERS
                 ));
             }
@@ -178,7 +177,7 @@ pub struct ServerSettings {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// HTTP worker threads, each an arbiter that also runs the websocket sessions it accepted.
-    /// Unset: one per core beside the farm's own threads (see [`ServerSettings::workers`]).
+    /// Unset: one per core (see [`ServerSettings::workers`]).
     #[serde(default)]
     pub workers: Option<usize>,
 }
@@ -187,20 +186,17 @@ impl ServerSettings {
     /// The most HTTP workers a server starts.
     pub const MAX_WORKERS: usize = 1024;
 
-    /// `workers` resolved on this machine, beside a farm of `farm_threads` arbiters
-    /// (`runtime.job_arbiters`).
-    pub fn workers(&self, farm_threads: usize) -> usize {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        workers_beside(self.workers, cores, farm_threads)
+    /// `workers` resolved on this machine: as configured, or one per core (actix's default).
+    /// Measured on 2 cores (BENCHMARKS.md, "Throughput of the farm itself"): 1 worker beside
+    /// the farm's thread did 7% more shots/s on Redis, but in memory, where the farm's thread
+    /// is the bottleneck, the median event latency went from 6 to 34 ms and the p99 past 50 ms;
+    /// so the default stays one per core, and `workers` is there for a machine measured
+    /// otherwise.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
-}
-
-/// `configured`, or one worker per core the farm's threads leave, at least one. The farm's
-/// arbiters run every actor and store write; HTTP workers on the same cores as well only add
-/// switching: on 2 cores, 1 worker beside the farm's thread did 9% more shots/s on Redis than
-/// actix's default of one per core (BENCHMARKS.md, "Throughput of the farm itself").
-fn workers_beside(configured: Option<usize>, cores: usize, farm_threads: usize) -> usize {
-    configured.unwrap_or_else(|| cores.saturating_sub(farm_threads).max(1))
 }
 
 fn default_max_body_bytes() -> usize {
@@ -272,23 +268,18 @@ mod tests {
     }
 
     #[test]
-    fn workers_default_to_the_cores_the_farm_leaves_and_bounds_are_checked() {
-        assert_eq!(workers_beside(None, 2, 1), 1);
-        assert_eq!(workers_beside(None, 16, 1), 15);
-        assert_eq!(workers_beside(None, 16, 4), 12);
-        assert_eq!(workers_beside(None, 1, 1), 1);
-        assert_eq!(workers_beside(None, 2, 8), 1);
-        assert_eq!(workers_beside(Some(3), 2, 1), 3);
+    fn workers_default_to_one_per_core_and_bounds_are_checked() {
         let unset = WebSettings::load(None, Vec::new()).expect("the embedded default");
-        assert!(unset.server.workers(1) >= 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(unset.server.workers(), cores);
         for bad in ["0", "1025"] {
             let env = vec![("SHOTFARM_SERVER__WORKERS".to_owned(), bad.to_owned())];
             let err = WebSettings::load(None, env).expect_err(bad);
             assert!(err.to_string().contains("server.workers must be"), "{err}");
         }
-        let env = vec![("SHOTFARM_SERVER__WORKERS".to_owned(), "2".to_owned())];
-        let two = WebSettings::load(None, env).expect("2 workers");
-        assert_eq!(two.server.workers(1), 2);
+        let env = vec![("SHOTFARM_SERVER__WORKERS".to_owned(), "3".to_owned())];
+        let three = WebSettings::load(None, env).expect("3 workers");
+        assert_eq!(three.server.workers(), 3);
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 pub fn agent_env(heartbeat_timeout: &'static str) -> Vec<(&'static str, &'static str)> {
     vec![
         ("SHOTFARM_NODE_GROUPS", "[]"),
-        // Two HTTP workers whatever the machine's cores (the default leaves 1 on 2 cores), so
-        // a node's connections and the directory they share are exercised across workers.
+        // Two HTTP workers whatever the machine's cores, so a node's connections and the
+        // directory they share are exercised across workers.
         ("SHOTFARM_SERVER__WORKERS", "2"),
         ("SHOTFARM_AGENTS__HEARTBEAT_INTERVAL", "100ms"),
         ("SHOTFARM_AGENTS__HEARTBEAT_TIMEOUT", heartbeat_timeout),
