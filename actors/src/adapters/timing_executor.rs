@@ -138,21 +138,22 @@ mod tests {
         seen.lock().expect("lock").clone()
     }
 
+    /// The steps `events` report as `Stepped`.
     fn stepped(events: &[ExecEvent]) -> Vec<u32> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                ExecEvent::Stepped { step, .. } => Some(*step),
-                _ => None,
-            })
-            .collect()
+        reported(events, false)
     }
 
+    /// The steps `events` report as `Checkpointed`.
     fn checkpointed(events: &[ExecEvent]) -> Vec<u32> {
+        reported(events, true)
+    }
+
+    fn reported(events: &[ExecEvent], checkpoints: bool) -> Vec<u32> {
         events
             .iter()
-            .filter_map(|e| match e {
-                ExecEvent::Checkpointed { step, .. } => Some(*step),
+            .filter_map(|e| match (e, checkpoints) {
+                (ExecEvent::Stepped { step, .. }, false)
+                | (ExecEvent::Checkpointed { step, .. }, true) => Some(*step),
                 _ => None,
             })
             .collect()

@@ -115,20 +115,10 @@ pub async fn creates_reads_and_refuses_duplicates(h: Harness) {
         h.a.store.create_video(v.clone()).await,
         Err(StoreError::Duplicate(_))
     ));
-    assert!(h
-        .a
-        .store
-        .video(&VideoId::new_random())
-        .await
-        .expect("read")
-        .is_none());
-    assert!(h
-        .a
-        .store
-        .video_head(&VideoId::new_random())
-        .await
-        .expect("read the head")
-        .is_none());
+    let unknown = VideoId::new_random();
+    let store = &h.a.store;
+    assert!(store.video(&unknown).await.expect("read").is_none());
+    assert!(store.video_head(&unknown).await.expect("head").is_none());
     h.a.store.ping().await.expect("ping");
 }
 
@@ -141,25 +131,21 @@ pub async fn writes_assign_seqs_and_derive_the_video(h: Harness) {
     let change = w1.video.expect("the video starts running");
     assert_eq!((change.seq, change.state), (2, VideoState::Running));
     // The head follows every write (the Redis script sets `state` only when it changes).
-    let head =
-        h.b.store
-            .video_head(&v.id)
-            .await
-            .expect("head")
-            .expect("exists");
-    assert_eq!((head.seq, head.state), (2, VideoState::Running));
+    let head = |s: &Server| {
+        let store = Arc::clone(&s.store);
+        let id = v.id.clone();
+        async move {
+            let head = store.video_head(&id).await.expect("head").expect("exists");
+            (head.seq, head.state)
+        }
+    };
+    assert_eq!(head(&h.b).await, (2, VideoState::Running));
     let mut running = moved(&assigned, ShotState::Running);
     running.step = 2;
     running.eta = Some(Utc::now() + chrono::Duration::seconds(30));
     let w2 = write(&h.a, &running).await.expect("step");
     assert_eq!((w2.shot_seq, w2.video.is_none()), (3, true));
-    let head =
-        h.b.store
-            .video_head(&v.id)
-            .await
-            .expect("head")
-            .expect("exists");
-    assert_eq!((head.seq, head.state), (3, VideoState::Running));
+    assert_eq!(head(&h.b).await, (3, VideoState::Running));
     let mut done = moved(&running, ShotState::Completed);
     done.step = 4;
     done.eta = None;
