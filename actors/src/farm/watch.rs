@@ -112,32 +112,23 @@ impl VideoWatch {
         if since > through {
             return Ok((subscription, self.snapshot_opening().await?));
         }
-        let finished = head.state.is_final();
-        if since == through {
+        let events = if since == through {
             // Nothing was missed: no log to read (a new video has none yet).
-            let events = Vec::new();
-            let opening = Opening::Replay {
-                since,
-                events,
-                through,
-                finished,
-            };
-            return Ok((subscription, opening));
-        }
-        // `replay_async` reads a durable log where there is one (Redis), so `since` works across
-        // servers and restarts.
-        let opening = match bus.replay_async(&self.video, since).await {
-            // The replay must start right after `since`: an empty tail with events missed
-            // means they are no longer kept.
-            Some(events) if events.first().is_some_and(|e| e.seq() == since + 1) => {
-                Opening::Replay {
-                    since,
-                    events,
-                    through,
-                    finished,
-                }
+            Vec::new()
+        } else {
+            // `replay_async` reads a durable log where there is one (Redis), so `since` works
+            // across servers and restarts. The replay must start right after `since`: an empty
+            // tail with events missed means they are no longer kept.
+            match bus.replay_async(&self.video, since).await {
+                Some(events) if events.first().is_some_and(|e| e.seq() == since + 1) => events,
+                _ => return Ok((subscription, self.snapshot_opening().await?)),
             }
-            _ => self.snapshot_opening().await?,
+        };
+        let opening = Opening::Replay {
+            since,
+            events,
+            through,
+            finished: head.state.is_final(),
         };
         Ok((subscription, opening))
     }

@@ -216,11 +216,8 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
         video.priority = Priority::parse(prio)
             .ok_or_else(|| corrupt(format!("video {} priority {prio:?}", video.id)))?;
     }
-    video.state = VideoState::parse(&field(&h, "state")?)
-        .ok_or_else(|| corrupt(format!("video {} state", video.id)))?;
-    video.seq = field(&h, "seq")?
-        .parse()
-        .map_err(|e| corrupt(format!("video {} seq: {e}", video.id)))?;
+    video.state = decode_state(&video.id, h.get("state").map(String::as_str))?;
+    video.seq = decode_seq(&video.id, h.get("seq").map(String::as_str))?;
     video.updated_at = serde_json::from_str(&field(&h, "upd")?)
         .map_err(|e| corrupt(format!("video {} updated_at: {e}", video.id)))?;
     let n: usize = field(&h, "n")?
@@ -233,6 +230,19 @@ fn decode_video(mut h: HashMap<String, String>) -> Result<Option<VideoRecord>, S
         })
         .collect::<Result<_, _>>()?;
     Ok(Some(video))
+}
+
+/// A video hash's `state` field.
+fn decode_state(id: &VideoId, state: Option<&str>) -> Result<VideoState, StoreError> {
+    state
+        .and_then(VideoState::parse)
+        .ok_or_else(|| corrupt(format!("video {id} state {state:?}")))
+}
+
+/// A video hash's `seq` field.
+fn decode_seq(id: &VideoId, seq: Option<&str>) -> Result<u64, StoreError> {
+    seq.and_then(|s| s.parse().ok())
+        .ok_or_else(|| corrupt(format!("video {id} seq {seq:?}")))
 }
 
 /// A video's head from its hash's `meta`, `state` and `seq` (as [`decode_video`] reads them).
@@ -249,14 +259,8 @@ fn decode_head(
     }
     let Whose { id, owner } =
         serde_json::from_str(meta).map_err(|e| corrupt(format!("video meta: {e}")))?;
-    let state = state
-        .as_deref()
-        .and_then(VideoState::parse)
-        .ok_or_else(|| corrupt(format!("video {id} state {state:?}")))?;
-    let seq = seq
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| corrupt(format!("video {id} seq {seq:?}")))?;
+    let state = decode_state(&id, state.as_deref())?;
+    let seq = decode_seq(&id, seq.as_deref())?;
     Ok(VideoHead {
         id,
         owner,

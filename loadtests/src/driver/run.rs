@@ -145,8 +145,7 @@ pub async fn run_collecting(
     let elapsed_s = start.elapsed().as_secs_f64();
     let cpu = cpu_used(&shared.target, cpu_at_start);
     // A last sample after the drain, for the final cost.
-    let http = crate::driver::http_client();
-    if let Ok(s) = collect::sample(&shared.target, &http, start).await {
+    if let Ok(s) = collect::sample(&shared.target, &shared.http, start).await {
         if let Ok(mut v) = samples.lock() {
             v.push(s);
         }
@@ -174,7 +173,7 @@ pub async fn run_collecting(
         .unwrap_or_default();
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
     // Which pool each node is in, to put each job's latency under its pool.
-    let pool_of: HashMap<String, String> = collect::nodes(&shared.target, &http)
+    let pool_of: HashMap<String, String> = collect::nodes(&shared.target, &shared.http)
         .await
         .map(|nodes| nodes.into_iter().map(|n| (n.id, n.pool)).collect())
         .unwrap_or_default();
