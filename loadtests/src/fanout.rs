@@ -263,8 +263,8 @@ async fn measure(
 
 /// One watcher: counts what it receives and how late.
 async fn session(url: String, stats: Arc<Stats>, permit: tokio::sync::OwnedSemaphorePermit) {
-    let ws = match tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await {
-        Ok((ws, _)) => ws,
+    let ws = match crate::ws_client::connect(url.as_str(), true).await {
+        Ok(ws) => ws,
         Err(e) => {
             stats.failed.fetch_add(1, Ordering::Relaxed);
             eprintln!("connect: {e}");

@@ -8,3 +8,4 @@ pub mod fanout;
 pub mod hostile;
 pub mod procfs;
 pub mod ws_abuse;
+pub mod ws_client;

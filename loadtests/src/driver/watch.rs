@@ -158,7 +158,7 @@ async fn watch(shared: Arc<Shared>, id: String) -> Watched {
 /// One websocket connection's worth of frames.
 async fn follow(shared: &Shared, id: &str, last: &mut u64, w: &mut Watched) -> anyhow::Result<()> {
     let url = shared.target.progress_url(id, *last);
-    let (ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    let ws = crate::ws_client::connect(url.as_str(), false).await?;
     let (_write, mut read) = ws.split();
     while let Some(msg) = read.next().await {
         let text = match msg? {
