@@ -80,6 +80,10 @@ struct RunArgs {
     /// Override the scenario's time factor.
     #[arg(long)]
     time_factor: Option<f64>,
+    /// Open scenarios: every phase's arrival rate, videos a second (e.g. throughput-rate.toml at
+    /// a target rate).
+    #[arg(long)]
+    videos_per_s: Option<f64>,
     /// Submit stories instead of shots (as `stories = true` under [load]): script, reference,
     /// shots and stitch through the llm, image, video and cpu pools.
     #[arg(long)]
@@ -152,6 +156,9 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
     let mut scenario = Scenario::load(&args.scenario)?;
     if let Some(tf) = args.time_factor {
         scenario.time_factor = tf;
+    }
+    if let Some(rate) = args.videos_per_s {
+        scenario.set_rate(rate)?;
     }
     scenario.load.stories |= args.stories;
     let _ = rlimit::increase_nofile_limit(u64::MAX);

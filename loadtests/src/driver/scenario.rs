@@ -168,6 +168,25 @@ impl Scenario {
         }
         Ok(s)
     }
+
+    /// Sets every phase of an open scenario to `videos_per_s` (one scenario, measured at
+    /// several loads: event latency against arrival rate rather than at saturation).
+    pub fn set_rate(&mut self, videos_per_s: f64) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.load.mode == Mode::Open,
+            "--videos-per-s sets an open scenario's arrival rate; {} is {:?}",
+            self.name,
+            self.load.mode
+        );
+        anyhow::ensure!(
+            videos_per_s.is_finite() && videos_per_s > 0.0,
+            "--videos-per-s must be a positive number, not {videos_per_s}"
+        );
+        for phase in &mut self.load.phases {
+            phase.videos_per_s = videos_per_s;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +210,20 @@ mod tests {
             "{:?}",
             s.load.model
         );
+    }
+
+    #[test]
+    fn an_open_scenarios_rate_is_set_and_a_closed_ones_refused() {
+        let mut open =
+            Scenario::load(&scenarios_dir().join("throughput-rate.toml")).expect("scenario");
+        open.set_rate(500.0).expect("open");
+        assert!(open.load.phases.iter().all(|p| p.videos_per_s == 500.0));
+        assert!(open.set_rate(0.0).is_err());
+        assert!(open.set_rate(f64::NAN).is_err());
+        let mut closed =
+            Scenario::load(&scenarios_dir().join("throughput.toml")).expect("scenario");
+        let err = closed.set_rate(500.0).expect_err("closed").to_string();
+        assert!(err.contains("throughput") && err.contains("Closed"), "{err}");
     }
 
     #[test]
