@@ -223,7 +223,10 @@ mod tests {
         let mut closed =
             Scenario::load(&scenarios_dir().join("throughput.toml")).expect("scenario");
         let err = closed.set_rate(500.0).expect_err("closed").to_string();
-        assert!(err.contains("throughput") && err.contains("Closed"), "{err}");
+        assert!(
+            err.contains("throughput") && err.contains("Closed"),
+            "{err}"
+        );
     }
 
     #[test]

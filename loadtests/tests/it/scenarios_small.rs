@@ -3,7 +3,7 @@
 
 use crate::support;
 
-use support::{assert_clean, run, scenario, shrink};
+use support::{assert_clean, run, run_on_its_config, scenario, shrink};
 
 #[test]
 fn seed_peak_small() {
@@ -57,6 +57,18 @@ fn burst_small() {
     s.load.phases[1].videos_per_s = 10.0;
     let (report, json, md) = run(&s, None);
     assert_clean(&report, &json, &md);
+}
+
+/// The throughput job open loop at a set rate (`--videos-per-s`), on its own cluster.
+#[test]
+fn throughput_rate_small() {
+    let mut s = scenario("throughput-rate");
+    shrink(&mut s);
+    s.set_rate(20.0).expect("an open scenario");
+    s.load.phases[0].seconds = 1.5;
+    let (report, json, md) = run_on_its_config(&s);
+    assert_clean(&report, &json, &md);
+    assert_eq!(json["scenario"]["load"]["phases"][0]["videos_per_s"], 20.0);
 }
 
 #[test]

@@ -101,6 +101,21 @@ pub fn run(s: &Scenario, plant: Option<Plant>) -> (Report, serde_json::Value, St
     } else {
         InProcess::start(s.time_factor)
     };
+    run_against(&server, s, plant)
+}
+
+/// [`run`] against the cluster the scenario's own `config` file describes.
+pub fn run_on_its_config(s: &Scenario) -> (Report, serde_json::Value, String) {
+    let path = s.config.as_ref().expect("the scenario names its config");
+    let toml = std::fs::read_to_string(path).expect("its config reads");
+    run_against(&InProcess::start_config(&toml, s.time_factor), s, None)
+}
+
+fn run_against(
+    server: &InProcess,
+    s: &Scenario,
+    plant: Option<Plant>,
+) -> (Report, serde_json::Value, String) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
