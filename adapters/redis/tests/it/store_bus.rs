@@ -365,3 +365,57 @@ async fn writes_made_at_once_share_pipelines_and_each_gets_its_own_answer() {
         assert!(a.is_ok(), "{} after the flush: {a:?}", s.id);
     }
 }
+
+/// The writing server's own watcher and another server's see the very same events (seq, `ts`,
+/// progress, the live preview), and the stream holds them too (without the preview).
+#[actix_rt::test]
+async fn the_writers_watchers_and_another_servers_see_the_same_events() {
+    let (h, r) = redis_harness().await;
+    let v = video_of("u", 2);
+    h.a.store.create_video(v.clone()).await.expect("create");
+    let (mut here, mut there) = (h.a.bus.subscribe(&v.id), h.b.bus.subscribe(&v.id));
+    let mut first = moved(&v.shots[0], ShotState::Assigned);
+    write(&h.a, &first).await.expect("claim");
+    first.state = ShotState::Running;
+    first.step = 2;
+    let preview = ShotPreview::new(2, "image/png", b"\x89PNG tiny").expect("preview");
+    write_with_preview(&h.a, &first, &preview)
+        .await
+        .expect("step");
+    for shot in [&first, &v.shots[1]] {
+        let claimed = moved(shot, ShotState::Assigned);
+        write(&h.a, &claimed).await.ok();
+        write(&h.a, &moved(&claimed, ShotState::Completed))
+            .await
+            .expect("complete");
+    }
+    let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
+    assert_eq!(stored.state, VideoState::Completed);
+    let mut seen = [Vec::new(), Vec::new()];
+    for (rx, got) in [&mut here, &mut there].into_iter().zip(&mut seen) {
+        while got.last().map(|e: &Arc<FarmEvent>| e.seq()) != Some(stored.seq) {
+            got.push(next_event(rx).await);
+        }
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(
+        seen[0].iter().map(|e| e.seq()).collect::<Vec<_>>(),
+        (1..=stored.seq).collect::<Vec<_>>()
+    );
+    assert!(seen[0].iter().any(|e| matches!(e.as_ref(),
+        FarmEvent::Shot(s) if s.preview.as_ref() == Some(&preview))));
+    let logged = h.b.bus.replay_async(&v.id, 0).await.expect("kept");
+    let without_previews: Vec<FarmEvent> = seen[0]
+        .iter()
+        .map(|e| match e.as_ref() {
+            FarmEvent::Shot(s) => FarmEvent::Shot(shotfarm_core::domain::ShotEvent {
+                preview: None,
+                ..s.clone()
+            }),
+            other => other.clone(),
+        })
+        .collect();
+    let logged: Vec<FarmEvent> = logged.iter().map(|e| e.as_ref().clone()).collect();
+    assert_eq!(logged, without_previews);
+    drop(r);
+}
