@@ -12,6 +12,7 @@
 //! - [`views`]: the serializable snapshots that state queries answer with.
 //! - [`metrics`]: lock-free counters, gauges and the dispatch-latency histogram.
 //! - [`keyring`]: the per-owner sealing keys users' text is stored under.
+//! - [`rfc3339`]: timestamps on the wire as chrono writes them, without chrono's formatter.
 //! - [`tenant`]: tenant names (a token's `org` claim) and the rule of which node serves whom.
 //! - [`settings`]: the farm's own sections of the TOML configuration, and the loader every layer
 //!   takes its sections from.
@@ -23,6 +24,7 @@ pub mod ids;
 pub mod keyring;
 pub mod metrics;
 pub mod placement;
+pub mod rfc3339;
 pub mod settings;
 pub mod story;
 pub mod tenant;

@@ -174,7 +174,9 @@ pub struct ShotRecord {
     /// What those GPU-seconds cost at their nodes' prices.
     pub cost_usd: f64,
     /// When the current attempt is expected to finish, while running.
+    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
     pub eta: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
