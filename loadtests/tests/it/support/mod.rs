@@ -51,7 +51,14 @@ impl InProcess {
         // One user watches every video of a run: lift the per-user session limit.
         config.web.websocket.max_sessions_per_user = Some(1_000_000);
         let secret = config.web.auth.secret.clone();
-        let server = shotfarm::InProcess::spawn(config).expect("server up");
+        let server = match shotfarm::InProcess::spawn(config) {
+            Ok(server) => server,
+            Err(e) => {
+                // No `Self` yet to clean up on drop: a server that never started leaves nothing.
+                let _ = std::fs::remove_dir_all(&data_dir);
+                panic!("server up: {e:?}");
+            }
+        };
         Self {
             base: server.url(),
             secret,
