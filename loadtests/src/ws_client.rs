@@ -14,7 +14,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const READ_BUFFER: usize = 8 * 1024;
 
 /// The config every watcher connects with.
-pub fn config() -> WebSocketConfig {
+fn config() -> WebSocketConfig {
     WebSocketConfig::default().read_buffer_size(READ_BUFFER)
 }
 

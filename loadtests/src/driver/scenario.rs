@@ -174,9 +174,9 @@ impl Scenario {
     pub fn set_rate(&mut self, videos_per_s: f64) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.load.mode == Mode::Open,
-            "--videos-per-s sets an open scenario's arrival rate; {} is {:?}",
+            "--videos-per-s sets an open scenario's arrival rate; {} is not open (mode {})",
             self.name,
-            self.load.mode
+            serde_json::to_value(self.load.mode).unwrap_or_default()
         );
         anyhow::ensure!(
             videos_per_s.is_finite() && videos_per_s > 0.0,
@@ -224,7 +224,7 @@ mod tests {
             Scenario::load(&scenarios_dir().join("throughput.toml")).expect("scenario");
         let err = closed.set_rate(500.0).expect_err("closed").to_string();
         assert!(
-            err.contains("throughput") && err.contains("Closed"),
+            err.contains("throughput") && err.contains("\"closed\""),
             "{err}"
         );
     }

@@ -382,13 +382,14 @@ async fn the_writers_watchers_and_another_servers_see_the_same_events() {
     write_with_preview(&h.a, &first, &preview)
         .await
         .expect("step");
-    for shot in [&first, &v.shots[1]] {
-        let claimed = moved(shot, ShotState::Assigned);
-        write(&h.a, &claimed).await.ok();
-        write(&h.a, &moved(&claimed, ShotState::Completed))
-            .await
-            .expect("complete");
-    }
+    write(&h.a, &moved(&first, ShotState::Completed))
+        .await
+        .expect("complete the first");
+    let second = moved(&v.shots[1], ShotState::Assigned);
+    write(&h.a, &second).await.expect("claim the second");
+    write(&h.a, &moved(&second, ShotState::Completed))
+        .await
+        .expect("complete the second");
     let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
     assert_eq!(stored.state, VideoState::Completed);
     let mut seen = [Vec::new(), Vec::new()];
