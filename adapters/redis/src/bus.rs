@@ -218,6 +218,15 @@ impl EventBus for RedisBus {
     fn publish(&self, event: FarmEvent) {
         let logged = self.inner.logged.get(event.video_id()).map(|s| *s);
         if logged.is_some_and(|last| event.seq() <= last) {
+            // A final video event is the last its writer publishes: the video is forgotten
+            // (unless a retry has logged past it meanwhile).
+            if let FarmEvent::Video(v) = &event {
+                if v.state.is_final() {
+                    self.inner
+                        .logged
+                        .remove_if(event.video_id(), |_, last| *last <= v.seq);
+                }
+            }
             return;
         }
         // The writer task outlives every publisher but a bus being dropped.

@@ -79,8 +79,9 @@ pub fn lease_key(node: &NodeId) -> String {
 pub struct RedisConn {
     pub client: Client,
     pub manager: ConnectionManager,
-    /// Per unfinished video, the last seq the store on this connection logged: the bus on it
-    /// skips publishing those events again (they are in the stream and on the feed already).
+    /// Per video this server is writing, the last seq the store on this connection logged: the
+    /// bus on it skips publishing those events again (they are in the stream and on the feed
+    /// already), and forgets the video when it skips its final video event.
     pub logged: Arc<DashMap<VideoId, u64>>,
     /// Whether accepted videos and charges wait for the append-only file's fsync (set by
     /// [`RedisConn::check_durability`] on a Redis that has `WAITAOF`).

@@ -31,7 +31,8 @@ mod rewrite;
 /// Videos loaded per round trip when listing or sweeping.
 const LOAD_BATCH: usize = 256;
 /// Videos whose last logged seq is remembered; past this the memory is cleared (it only spares
-/// the bus a redundant append, and videos finished by another server are never removed).
+/// the bus a redundant append, and a video whose final events are never published here, or
+/// that another server finished, is never removed).
 const LOGGED_MAX: usize = 100_000;
 
 /// The store over one Redis (or a Sentinel-managed primary).
@@ -413,19 +414,14 @@ impl Store for RedisStore {
         match reply.first().map(String::as_str) {
             Some("ok") => {
                 let written = decode_written(&reply)?;
-                match &written.video {
-                    Some(change) if change.state.is_final() => {
-                        self.logged.remove(&video_id);
-                    }
-                    change => {
-                        let last = change.as_ref().map_or(written.shot_seq, |c| c.seq);
-                        if self.logged.len() >= LOGGED_MAX {
-                            self.logged.clear();
-                        }
-                        let mut seen = self.logged.entry(video_id).or_insert(0);
-                        *seen = (*seen).max(last);
-                    }
+                // Kept for a final write too: the writer publishes its events right after, and
+                // the bus forgets the video when it skips that final video event.
+                let last = written.video.as_ref().map_or(written.shot_seq, |c| c.seq);
+                if self.logged.len() >= LOGGED_MAX {
+                    self.logged.clear();
                 }
+                let mut seen = self.logged.entry(video_id).or_insert(0);
+                *seen = (*seen).max(last);
                 Ok(written)
             }
             Some("fenced") => Err(StoreError::Fenced {

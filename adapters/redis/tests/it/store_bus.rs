@@ -420,3 +420,58 @@ async fn the_writers_watchers_and_another_servers_see_the_same_events() {
     assert_eq!(logged, without_previews);
     drop(r);
 }
+
+/// The events a server's own writes logged are published without a second append, its final
+/// ones included, and the server forgets the finished video once they are published.
+#[actix_rt::test]
+async fn a_servers_own_logged_events_are_not_appended_again() {
+    let r = RedisServer::start();
+    let conn = RedisConn::connect(&r.url())
+        .await
+        .expect("connect to redis");
+    let server = Server {
+        store: Arc::new(RedisStore::new(&conn)),
+        bus: Arc::new(RedisBus::new(&conn)),
+    };
+    let v = video_of("u", 2);
+    server.store.create_video(v.clone()).await.expect("create");
+    let mut rx = server.bus.subscribe(&v.id);
+    for shot in &v.shots {
+        let claimed = moved(shot, ShotState::Assigned);
+        write(&server, &claimed).await.expect("claim");
+        assert!(conn.logged.contains_key(&v.id), "a running video is kept");
+        write(&server, &moved(&claimed, ShotState::Completed))
+            .await
+            .expect("complete");
+    }
+    let stored = server
+        .store
+        .video(&v.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(stored.state, VideoState::Completed);
+    while next_event(&mut rx).await.seq() != stored.seq {}
+    assert!(
+        !conn.logged.contains_key(&v.id),
+        "the finished video is forgotten once its final events are published"
+    );
+
+    // Every XADD so far was a write script's own: none was tried again and refused.
+    let client = redis::Client::open(r.url()).expect("client");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut raw)
+        .await
+        .expect("commandstats");
+    let xadd = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_xadd:"))
+        .expect("XADD ran");
+    assert!(xadd.contains("failed_calls=0"), "{xadd}");
+    assert!(xadd.contains(&format!("calls={},", stored.seq)), "{xadd}");
+}
