@@ -32,10 +32,17 @@ pub struct ShotEvent {
     )]
     pub version: u32,
     pub node: Option<NodeId>,
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub eta: Option<DateTime<Utc>>,
     pub error: Option<String>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize",
+        deserialize_with = "crate::rfc3339::deserialize"
+    )]
     pub ts: DateTime<Utc>,
     /// A live preview of the shot's latent at `step`, on some step events of a model that makes
     /// them (`preview_every_steps`). Ephemeral: never stored (a shot record has none, so the
@@ -75,14 +82,22 @@ pub struct VideoEvent {
     pub video_id: VideoId,
     pub state: VideoState,
     pub progress: f64,
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub eta: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize",
+        deserialize_with = "crate::rfc3339::deserialize"
+    )]
     pub ts: DateTime<Utc>,
 }
 
-/// Anything published on the event bus.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Anything published on the event bus. Read by `event_de` (the same objects serde's derive
+/// reads, without buffering each one first).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum FarmEvent {
     Shot(ShotEvent),

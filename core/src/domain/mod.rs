@@ -2,6 +2,7 @@
 //! the rule of when a running attempt is stuck.
 
 pub mod event;
+mod event_de;
 pub mod node;
 pub mod preview;
 pub mod reroll;

@@ -20,7 +20,10 @@ pub struct ShotVersion {
     pub seed: u64,
     /// Its clip's key, if its executor stored one.
     pub artifact: Option<String>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize",
+        deserialize_with = "crate::rfc3339::deserialize"
+    )]
     pub completed_at: DateTime<Utc>,
     /// GPU-seconds and cost of this version alone (the shot's totals add every version).
     pub gpu_seconds: f64,

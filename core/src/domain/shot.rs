@@ -174,9 +174,16 @@ pub struct ShotRecord {
     /// What those GPU-seconds cost at their nodes' prices.
     pub cost_usd: f64,
     /// When the current attempt is expected to finish, while running.
-    #[serde(serialize_with = "crate::rfc3339::serialize_option")]
+    #[serde(
+        default,
+        serialize_with = "crate::rfc3339::serialize_option",
+        deserialize_with = "crate::rfc3339::deserialize_option"
+    )]
     pub eta: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "crate::rfc3339::serialize")]
+    #[serde(
+        serialize_with = "crate::rfc3339::serialize",
+        deserialize_with = "crate::rfc3339::deserialize"
+    )]
     pub updated_at: DateTime<Utc>,
 }
 
