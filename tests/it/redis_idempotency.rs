@@ -62,7 +62,12 @@ fn a_retry_after_a_timed_out_submission_finds_one_video_and_one_charge() {
     );
     redis_command(&redis, &["CLIENT", "UNPAUSE"]);
 
-    let retry = submit_with_key(&s, &alice, "order-42", &body);
+    // Under load a retry can itself be slower than the charge grace: its charge is refunded and
+    // its create refused (503, nothing stored), and it is retried as a client retries any 503.
+    let retry = (0..5)
+        .map(|_| submit_with_key(&s, &alice, "order-42", &body))
+        .find(|r| r.status() != 503)
+        .expect("a retry is answered");
     let status = retry.status().as_u16();
     assert!(status == 201 || status == 200, "retry: {status}");
     let first: Value = retry.json().expect("video");

@@ -70,7 +70,9 @@ impl RedisStore {
     }
 
     /// Runs the create script: `Ok(None)` when it stored `video`, `Some` with the earlier video
-    /// when `once`'s key created one, [`StoreError::Duplicate`] when `video`'s id exists.
+    /// when `once`'s key created one, [`StoreError::Duplicate`] when `video`'s id exists, and
+    /// [`StoreError::Unavailable`] when the sweep refunded its charge before it came (the caller
+    /// submits again, as after any 503).
     async fn run_create(
         &self,
         video: &VideoRecord,
@@ -86,6 +88,7 @@ impl RedisStore {
             .key(conn::QUEUED)
             .key(conn::INDEX_ALL)
             .key(conn::owner_index(&video.owner))
+            .key(crate::accounts::charge_key(&video.id))
             .arg(video.id.as_str())
             .arg(json(&meta)?)
             .arg(video.state.as_str())
@@ -130,6 +133,11 @@ impl RedisStore {
                 Ok(None)
             }
             (2, Some(once)) => replay_of(&seen, once).map(Some),
+            (3, _) => Err(StoreError::Unavailable(format!(
+                "video {} was not stored: its charge was refunded first (the store took longer \
+                 than store.charge_grace to create it); submit it again",
+                video.id
+            ))),
             _ => Err(StoreError::Duplicate(video.id.clone())),
         }
     }
