@@ -27,6 +27,16 @@ async fn redis_server(url: &str) -> Server {
     }
 }
 
+/// A plain connection to the test's redis-server, for what no adapter does (commands a test sets
+/// up or inspects with).
+async fn raw_connection(r: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(r.url())
+        .expect("client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect")
+}
+
 /// Two servers on one redis-server, which lives as long as the harness.
 async fn redis_harness() -> (Harness, RedisServer) {
     let r = RedisServer::start();
@@ -180,11 +190,7 @@ async fn a_claim_lost_in_a_rollback_and_granted_again_is_run_by_one_holder() {
     let (h, r) = redis_harness().await;
     let v = video_of("u", 1);
     h.a.store.create_video(v.clone()).await.expect("create");
-    let client = redis::Client::open(r.url()).expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut raw = raw_connection(&r).await;
     let key = format!("sf:v:{{{}}}", v.id);
     let before: Vec<(String, String)> = redis::cmd("HGETALL")
         .arg(&key)
@@ -256,11 +262,7 @@ async fn a_preview_rides_the_feed_and_never_the_stream() {
         other => panic!("expected the step's shot event, got {other:?}"),
     }
 
-    let client = redis::Client::open(r.url()).expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut raw = raw_connection(&r).await;
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg(format!("sf:e:{{{}}}", v.id))
         .arg("-")
@@ -346,11 +348,7 @@ async fn writes_made_at_once_share_pipelines_and_each_gets_its_own_answer() {
         );
     }
 
-    let client = redis::Client::open(r.url()).expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut raw = raw_connection(&r).await;
     let () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async(&mut raw)
@@ -458,11 +456,7 @@ async fn a_servers_own_logged_events_are_not_appended_again() {
     );
 
     // Every XADD so far was a write script's own: none was tried again and refused.
-    let client = redis::Client::open(r.url()).expect("client");
-    let mut raw = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
+    let mut raw = raw_connection(&r).await;
     let stats: String = redis::cmd("INFO")
         .arg("commandstats")
         .query_async(&mut raw)
