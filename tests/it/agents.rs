@@ -441,11 +441,13 @@ fn a_cloud_metadata_notice_moves_the_shot_and_its_clip_equals_an_uninterrupted_o
     let v = s.submit(&alice, &body);
     let id = v["id"].as_str().expect("id").to_owned();
     let shot_id = wait_running_on(&s, &alice, &id, "spot-agent", 3);
+    // The reclaim at once, while the shot is surely mid-way (starting the other agent first let
+    // a loaded machine finish the shot on the spot node before the notice came); the shot waits
+    // queued for the on-demand agent, as no work goes to a node being reclaimed.
+    fake.preempt();
     let od_token = s.node_token("od-agent");
     let _od = start_agent_with_args(&s.base, &od_token, "0.02", &[], Some(s.data_dir()));
     s.wait_node("od-agent", "ready");
-
-    fake.preempt();
     let done = s.wait_final(&alice, &id);
     assert_eq!(
         done["state"],
