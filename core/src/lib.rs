@@ -12,7 +12,8 @@
 //! - [`views`]: the serializable snapshots that state queries answer with.
 //! - [`metrics`]: lock-free counters, gauges and the dispatch-latency histogram.
 //! - [`keyring`]: the per-owner sealing keys users' text is stored under.
-//! - [`rfc3339`]: timestamps on the wire as chrono writes them, without chrono's formatter.
+//! - [`rfc3339`]: timestamps on the wire as chrono writes and reads them, without chrono's
+//!   formatter and general parser.
 //! - [`tenant`]: tenant names (a token's `org` claim) and the rule of which node serves whom.
 //! - [`settings`]: the farm's own sections of the TOML configuration, and the loader every layer
 //!   takes its sections from.

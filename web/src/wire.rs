@@ -31,7 +31,7 @@ pub struct ShotJson {
     pub error: Option<String>,
     /// Why a `paused` shot waits (its owner paused the video); `null` otherwise.
     pub paused_reason: Option<String>,
-    #[serde(serialize_with = "shotfarm_core::rfc3339::serialize_option")]
+    #[serde(with = "shotfarm_core::rfc3339::option")]
     pub eta: Option<DateTime<Utc>>,
     /// The owner's prompt; `null` for anyone else (an operator): prompts are the owner's alone.
     pub prompt: Option<String>,
@@ -65,7 +65,7 @@ pub struct ShotVersionJson {
     pub attempt: u32,
     #[schema(format = "uint64")]
     pub seed: u64,
-    #[serde(serialize_with = "shotfarm_core::rfc3339::serialize")]
+    #[serde(with = "shotfarm_core::rfc3339")]
     pub completed_at: DateTime<Utc>,
     /// Its own GPU-seconds and cost.
     pub gpu_seconds: f64,
@@ -124,12 +124,12 @@ pub struct VideoJson {
     /// <reason>`, for its owner or for a pool its work needs); `null` when nothing holds it.
     /// What is already running keeps running.
     pub held: Option<String>,
-    #[serde(serialize_with = "shotfarm_core::rfc3339::serialize")]
+    #[serde(with = "shotfarm_core::rfc3339")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "shotfarm_core::rfc3339::serialize")]
+    #[serde(with = "shotfarm_core::rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub progress: f64,
-    #[serde(serialize_with = "shotfarm_core::rfc3339::serialize_option")]
+    #[serde(with = "shotfarm_core::rfc3339::option")]
     pub eta: Option<DateTime<Utc>>,
     pub cost_usd: f64,
     /// The sequence number of the last event this view reflects.

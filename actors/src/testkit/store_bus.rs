@@ -66,6 +66,16 @@ pub async fn write(s: &Server, shot: &ShotRecord) -> Result<ShotWritten, StoreEr
     Ok(written)
 }
 
+/// Claims `shot` (queued, at its attempt) on `s` and completes it there: two writes, each
+/// published.
+pub async fn claim_and_complete(s: &Server, shot: &ShotRecord) {
+    let claimed = moved(shot, ShotState::Assigned);
+    write(s, &claimed).await.expect("claim");
+    write(s, &moved(&claimed, ShotState::Completed))
+        .await
+        .expect("complete");
+}
+
 pub fn moved(shot: &ShotRecord, state: ShotState) -> ShotRecord {
     let mut s = shot.clone();
     s.state = state;
@@ -315,18 +325,14 @@ pub async fn fencing_refuses_stale_and_second_completions(h: Harness) {
         .write_shot(moved(&requeued, ShotState::Running))
         .await
         .is_err());
-    let claimed = moved(&requeued, ShotState::Assigned);
-    write(&h.b, &claimed).await.expect("claim attempt 2");
-    write(&h.b, &moved(&claimed, ShotState::Completed))
-        .await
-        .expect("complete");
+    claim_and_complete(&h.b, &requeued).await;
     // Exactly once: a second completion of the same attempt is refused, and so is anything else.
     for state in [
         ShotState::Completed,
         ShotState::Cancelled,
         ShotState::Queued,
     ] {
-        let again = moved(&claimed, state);
+        let again = moved(&requeued, state);
         assert!(
             matches!(
                 h.a.store.write_shot(again).await,
@@ -680,11 +686,7 @@ pub async fn text_rewrites_reach_titles_and_every_prompt_once(h: Harness) {
     let v = video_of("u", 3);
     h.a.store.create_video(v.clone()).await.expect("create");
     // A finished shot is rewritten like the others.
-    let claimed = moved(&v.shots[0], ShotState::Assigned);
-    write(&h.a, &claimed).await.expect("claim");
-    write(&h.a, &moved(&claimed, ShotState::Completed))
-        .await
-        .expect("complete");
+    claim_and_complete(&h.a, &v.shots[0]).await;
     let before = h.a.store.video(&v.id).await.expect("read").expect("exists");
     let done =
         h.a.store

@@ -32,17 +32,10 @@ pub struct ShotEvent {
     )]
     pub version: u32,
     pub node: Option<NodeId>,
-    #[serde(
-        default,
-        serialize_with = "crate::rfc3339::serialize_option",
-        deserialize_with = "crate::rfc3339::deserialize_option"
-    )]
+    #[serde(default, with = "crate::rfc3339::option")]
     pub eta: Option<DateTime<Utc>>,
     pub error: Option<String>,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub ts: DateTime<Utc>,
     /// A live preview of the shot's latent at `step`, on some step events of a model that makes
     /// them (`preview_every_steps`). Ephemeral: never stored (a shot record has none, so the
@@ -82,16 +75,9 @@ pub struct VideoEvent {
     pub video_id: VideoId,
     pub state: VideoState,
     pub progress: f64,
-    #[serde(
-        default,
-        serialize_with = "crate::rfc3339::serialize_option",
-        deserialize_with = "crate::rfc3339::deserialize_option"
-    )]
+    #[serde(default, with = "crate::rfc3339::option")]
     pub eta: Option<DateTime<Utc>>,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub ts: DateTime<Utc>,
 }
 

@@ -16,8 +16,6 @@ use serde::Deserialize;
 
 use super::event::{FarmEvent, ShotEvent, VideoEvent};
 
-const VARIANTS: &[&str] = &["shot", "video"];
-
 impl<'de> Deserialize<'de> for FarmEvent {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EventVisitor)
@@ -25,57 +23,20 @@ impl<'de> Deserialize<'de> for FarmEvent {
 }
 
 /// A member name: the two the tag is looked for among, without allocating for them.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
 enum Key {
     Type,
     Seq,
     Other(String),
 }
 
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = Key;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a member name")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(match v {
-                    "type" => Key::Type,
-                    "seq" => Key::Seq,
-                    other => Key::Other(other.to_owned()),
-                })
-            }
-        }
-        d.deserialize_identifier(KeyVisitor)
-    }
-}
-
 /// The tag's value.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum Kind {
     Shot,
     Video,
-}
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KindVisitor;
-        impl Visitor<'_> for KindVisitor {
-            type Value = Kind;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"shot\" or \"video\"")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
-                match v {
-                    "shot" => Ok(Kind::Shot),
-                    "video" => Ok(Kind::Video),
-                    other => Err(E::unknown_variant(other, VARIANTS)),
-                }
-            }
-        }
-        d.deserialize_str(KindVisitor)
-    }
 }
 
 impl Kind {

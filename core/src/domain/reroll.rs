@@ -20,10 +20,7 @@ pub struct ShotVersion {
     pub seed: u64,
     /// Its clip's key, if its executor stored one.
     pub artifact: Option<String>,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub completed_at: DateTime<Utc>,
     /// GPU-seconds and cost of this version alone (the shot's totals add every version).
     pub gpu_seconds: f64,

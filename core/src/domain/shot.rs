@@ -174,16 +174,9 @@ pub struct ShotRecord {
     /// What those GPU-seconds cost at their nodes' prices.
     pub cost_usd: f64,
     /// When the current attempt is expected to finish, while running.
-    #[serde(
-        default,
-        serialize_with = "crate::rfc3339::serialize_option",
-        deserialize_with = "crate::rfc3339::deserialize_option"
-    )]
+    #[serde(default, with = "crate::rfc3339::option")]
     pub eta: Option<DateTime<Utc>>,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -85,15 +85,9 @@ pub struct VideoRecord {
     /// The sequence number of the last event published for this video; a snapshot at `seq`
     /// reflects every event up to and including it.
     pub seq: u64,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub created_at: DateTime<Utc>,
-    #[serde(
-        serialize_with = "crate::rfc3339::serialize",
-        deserialize_with = "crate::rfc3339::deserialize"
-    )]
+    #[serde(with = "crate::rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// The owner's tenant at submission (their token's `org` claim): its jobs may run on nodes
     /// reserved for it. Records stored before tenants existed read as none.

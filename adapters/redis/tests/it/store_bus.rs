@@ -9,7 +9,8 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use shotfarm_actors::ports::StoreError;
 use shotfarm_actors::testkit::store_bus::{
-    eventually, moved, next_event, video_of, write, write_with_preview, Harness, Server,
+    claim_and_complete, eventually, moved, next_event, video_of, write, write_with_preview,
+    Harness, Server,
 };
 use shotfarm_core::domain::{FarmEvent, ShotPreview, ShotState, VideoState};
 use shotfarm_core::ids::VideoId;
@@ -383,11 +384,7 @@ async fn the_writers_watchers_and_another_servers_see_the_same_events() {
     write(&h.a, &moved(&first, ShotState::Completed))
         .await
         .expect("complete the first");
-    let second = moved(&v.shots[1], ShotState::Assigned);
-    write(&h.a, &second).await.expect("claim the second");
-    write(&h.a, &moved(&second, ShotState::Completed))
-        .await
-        .expect("complete the second");
+    claim_and_complete(&h.a, &v.shots[1]).await;
     let stored = h.a.store.video(&v.id).await.expect("read").expect("exists");
     assert_eq!(stored.state, VideoState::Completed);
     let mut seen = [Vec::new(), Vec::new()];
@@ -434,14 +431,9 @@ async fn a_servers_own_logged_events_are_not_appended_again() {
     let v = video_of("u", 2);
     server.store.create_video(v.clone()).await.expect("create");
     let mut rx = server.bus.subscribe(&v.id);
-    for shot in &v.shots {
-        let claimed = moved(shot, ShotState::Assigned);
-        write(&server, &claimed).await.expect("claim");
-        assert!(conn.logged.contains_key(&v.id), "a running video is kept");
-        write(&server, &moved(&claimed, ShotState::Completed))
-            .await
-            .expect("complete");
-    }
+    claim_and_complete(&server, &v.shots[0]).await;
+    assert!(conn.logged.contains_key(&v.id), "a running video is kept");
+    claim_and_complete(&server, &v.shots[1]).await;
     let stored = server
         .store
         .video(&v.id)
