@@ -19,10 +19,15 @@ use shotfarm_redis::{RedisBus, RedisConn, RedisStore};
 
 async fn redis_server(url: &str) -> Server {
     let conn = RedisConn::connect(url).await.expect("connect to redis");
+    server_on(&conn)
+}
+
+/// A server's store and bus on `conn` (a test that looks at the connection's own state keeps it).
+fn server_on(conn: &RedisConn) -> Server {
     Server {
-        store: Arc::new(RedisStore::new(&conn)),
+        store: Arc::new(RedisStore::new(conn)),
         bus: Arc::new(RedisBus::with_retire_after(
-            &conn,
+            conn,
             shotfarm_actors::testkit::store_bus::RETIRE_AFTER_IN_TESTS,
         )),
     }
@@ -424,10 +429,7 @@ async fn a_servers_own_logged_events_are_not_appended_again() {
     let conn = RedisConn::connect(&r.url())
         .await
         .expect("connect to redis");
-    let server = Server {
-        store: Arc::new(RedisStore::new(&conn)),
-        bus: Arc::new(RedisBus::new(&conn)),
-    };
+    let server = server_on(&conn);
     let v = video_of("u", 2);
     server.store.create_video(v.clone()).await.expect("create");
     let mut rx = server.bus.subscribe(&v.id);
