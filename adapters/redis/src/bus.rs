@@ -1,5 +1,5 @@
 //! The event bus over Redis. Every event is logged in its video's stream by the Redis store's
-//! write script, in seq order and atomically with the change (see `lua/write_shot.lua`),
+//! write script, in seq order and atomically with the change (see `lua/write_shots.lua`),
 //! and announced on one feed channel that every server listens to. A server delivers the feed
 //! to its local watchers through per-video broadcast channels, skipping what it already
 //! delivered and filling any gap from the stream, so a watcher on one server sees the events of
@@ -370,7 +370,7 @@ async fn catch_up(inner: Arc<Inner>, video: VideoId) {
 }
 
 /// One feed message: `<video id>\n<event json>[\n<event json>...]`; a step's shot event may carry
-/// its live preview there, which the stream's copy never has (`lua/write_shot.lua`).
+/// its live preview there, which the stream's copy never has (`lua/write_shots.lua`).
 fn on_feed(inner: &Arc<Inner>, payload: &str) {
     inner.sweep();
     let mut lines = payload.split('\n');

@@ -41,8 +41,7 @@ pub struct RedisStore {
     create: Script,
     /// Accepted videos wait for the append-only file's fsync where Redis can (7.2+).
     fsync: FsyncWait,
-    write: Script,
-    /// Where shot writes go, to share pipelines.
+    /// Where shot writes go, to share pipelines and a video's script call.
     batcher: batch::Batcher,
     /// The compare-and-set of [`Store::rewrite_text`] (hashed once, not per video rekeyed).
     rewrite: Script,
@@ -56,13 +55,12 @@ pub struct RedisStore {
 impl RedisStore {
     /// A store on an open connection.
     pub fn new(conn: &RedisConn) -> Self {
-        let write = Script::new(include_str!("lua/write_shot.lua"));
+        let write = Script::new(include_str!("lua/write_shots.lua"));
         Self {
-            batcher: batch::Batcher::spawn(conn.manager.clone(), write.clone()),
+            batcher: batch::Batcher::spawn(conn.manager.clone(), write),
             conn: conn.manager.clone(),
             create: Script::new(include_str!("lua/create_video.lua")),
             fsync: conn.fsync.clone(),
-            write,
             rewrite: Script::new(include_str!("lua/rewrite_text.lua")),
             set_priority: Script::new(include_str!("lua/set_priority.lua")),
             logged: Arc::clone(&conn.logged),
@@ -391,14 +389,8 @@ impl Store for RedisStore {
         let ts = Utc::now();
         let (eta_key, eta_json) = eta_parts(shot.eta)?;
         let event = event_without_seq(&FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts)))?;
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(self.write.get_hash())
-            .arg(4)
-            .arg(conn::video_key(&video_id))
-            .arg(conn::stream_key(&video_id))
-            .arg(conn::UNFINISHED)
-            .arg(conn::QUEUED)
-            .arg(shot.index)
+        let mut args = redis::Cmd::new();
+        args.arg(shot.index)
             .arg(json(&shot)?)
             .arg(shot.state.as_str())
             .arg(shot.attempt)
@@ -408,17 +400,16 @@ impl Store for RedisStore {
             .arg(eta_json)
             .arg(event)
             .arg(json(&ts)?)
-            .arg(json(&video_id)?)
-            .arg(video_id.as_str())
             .arg(shot.id.as_str())
-            .arg(conn::STREAM_KEPT)
-            .arg(conn::FINAL_STREAM_TTL_S)
-            .arg(conn::FEED_CHANNEL)
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .arg(preview_fragment(preview)?)
             .arg(shot.version);
+        let write = batch::ShotWrite {
+            video: video_id.clone(),
+            args,
+        };
         let reply: Vec<String> =
-            redis::from_redis_value(self.batcher.call(cmd).await?).map_err(corrupt)?;
+            redis::from_redis_value(self.batcher.call(write).await?).map_err(corrupt)?;
         match reply.first().map(String::as_str) {
             Some("ok") => {
                 let written = decode_written(&reply)?;

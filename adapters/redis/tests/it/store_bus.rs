@@ -13,7 +13,7 @@ use shotfarm_actors::testkit::store_bus::{
     Harness, Server,
 };
 use shotfarm_core::domain::{FarmEvent, ShotPreview, ShotState, VideoState};
-use shotfarm_core::ids::VideoId;
+use shotfarm_core::ids::{NodeId, VideoId};
 use shotfarm_redis::testkit::RedisServer;
 use shotfarm_redis::{RedisBus, RedisConn, RedisStore};
 
@@ -41,6 +41,21 @@ async fn raw_connection(r: &RedisServer) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("connect")
+}
+
+/// How many times `command` ran on the test's redis-server so far (`INFO commandstats`).
+async fn calls_of(r: &RedisServer, command: &str) -> u64 {
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut raw_connection(r).await)
+        .await
+        .expect("commandstats");
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Two servers on one redis-server, which lives as long as the harness.
@@ -368,6 +383,93 @@ async fn writes_made_at_once_share_pipelines_and_each_gets_its_own_answer() {
     for (s, a) in running.iter().zip(answers) {
         assert!(a.is_ok(), "{} after the flush: {a:?}", s.id);
     }
+}
+
+/// A video's writes sent at once go in one call of the write script; each is checked against
+/// the one before it in that call (a claim then its run, a second holder refused, a final write
+/// that ends the video), and the answers and the logged events are those of the same writes made
+/// one at a time on a twin video.
+#[actix_rt::test]
+async fn a_videos_writes_sent_at_once_answer_and_log_as_one_at_a_time() {
+    let (h, r) = redis_harness().await;
+    let (together, apart) = (video_of("u", 2), video_of("u", 2));
+    let writes = |v: &shotfarm_core::domain::VideoRecord| {
+        let on = |i: usize, state, node: &str| {
+            let mut s = moved(&v.shots[i], state);
+            s.node = Some(NodeId(node.into()));
+            s.step = if state == ShotState::Completed {
+                s.spec.steps
+            } else {
+                0
+            };
+            s
+        };
+        vec![
+            on(0, ShotState::Assigned, "n-a"),
+            on(0, ShotState::Running, "n-a"),
+            on(1, ShotState::Assigned, "n-a"),
+            // Not the holder: refused, and the holder's next write still lands.
+            on(1, ShotState::Running, "n-b"),
+            on(0, ShotState::Completed, "n-a"),
+            on(1, ShotState::Completed, "n-a"),
+        ]
+    };
+    for v in [&together, &apart] {
+        h.a.store.create_video(v.clone()).await.expect("create");
+    }
+    let before = calls_of(&r, "evalsha").await;
+    let at_once = join_all(
+        writes(&together)
+            .into_iter()
+            .map(|s| h.a.store.write_shot(s)),
+    )
+    .await;
+    // One script call for the six (the batcher runs on this test's one thread: it wakes to find
+    // them all waiting).
+    assert_eq!(calls_of(&r, "evalsha").await - before, 1);
+    let mut one_by_one = Vec::new();
+    for s in writes(&apart) {
+        one_by_one.push(h.a.store.write_shot(s).await);
+    }
+    let outcome = |a: &Result<shotfarm_actors::ports::store::ShotWritten, StoreError>| match a {
+        Ok(w) => format!(
+            "ok {} {:?}",
+            w.shot_seq,
+            w.video.as_ref().map(|c| (c.seq, c.state))
+        ),
+        Err(StoreError::Fenced { current, .. }) => format!("fenced at {current}"),
+        Err(e) => format!("error {e}"),
+    };
+    let at_once: Vec<_> = at_once.iter().map(outcome).collect();
+    assert_eq!(at_once, one_by_one.iter().map(outcome).collect::<Vec<_>>());
+    assert_eq!(at_once[3], "fenced at 1");
+    assert!(at_once[5].ends_with("Some((7, Completed))"), "{at_once:?}");
+
+    // The same events, seq for seq (ids and times aside), in both videos' streams.
+    let logged = |v: VideoId| {
+        let bus = Arc::clone(&h.b.bus);
+        async move {
+            let events = bus.replay_async(&v, 0).await.expect("the stream");
+            events
+                .iter()
+                .map(|e| match e.as_ref() {
+                    FarmEvent::Shot(s) => format!("{} shot {} {:?}", s.seq, s.index, s.state),
+                    FarmEvent::Video(c) => format!("{} video {:?} {}", c.seq, c.state, c.progress),
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let log = logged(together.id.clone()).await;
+    assert_eq!(log, logged(apart.id.clone()).await);
+    assert_eq!(log.len(), 7, "{log:?}");
+    let stored =
+        h.a.store
+            .video(&together.id)
+            .await
+            .expect("read")
+            .expect("stored");
+    assert_eq!(stored.state, VideoState::Completed);
+    assert_eq!(stored.shots[1].node, Some(NodeId("n-a".into())));
 }
 
 /// The writing server's own watcher and another server's see the very same events (seq, `ts`,
