@@ -4,6 +4,9 @@
 //! (`MAXLEN ~`, Redis drops the oldest); unset, nothing is ever trimmed.
 //!
 //! `Farm::open` puts the log on the store's connection; `shotfarm audit export` opens its own.
+//! Single records appended at once share a pipeline (`audit/batch.rs`).
+
+mod batch;
 
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
@@ -25,14 +28,17 @@ const CHUNK: usize = 500;
 pub struct RedisAuditLog {
     conn: ConnectionManager,
     max_len: Option<usize>,
+    /// Where single records go, to share pipelines.
+    appender: batch::Appender,
 }
 
 impl RedisAuditLog {
-    /// A log on an open connection.
+    /// A log on an open connection (on the current tokio runtime, where its appender runs).
     pub fn new(conn: &RedisConn, max_len: Option<usize>) -> Self {
         Self {
             conn: conn.manager.clone(),
             max_len,
+            appender: batch::Appender::spawn(conn.manager.clone(), max_len),
         }
     }
 }
@@ -53,21 +59,30 @@ fn decode(reply: &StreamRangeReply) -> Result<Vec<AuditEntry>, StoreError> {
         .collect()
 }
 
+fn encode(record: &AuditRecord) -> Result<String, StoreError> {
+    serde_json::to_string(record)
+        .map_err(|e| StoreError::Unavailable(format!("encoding an audit record: {e}")))
+}
+
 #[async_trait]
 impl AuditLog for RedisAuditLog {
     async fn append_all(&self, records: Vec<AuditRecord>) -> Result<Vec<AuditEntry>, StoreError> {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        if records.len() > 1 {
-            // All or none of a batch; one XADD is atomic alone, and MULTI/EXEC around it cost
-            // two more commands on every claim (each claim records its inference).
-            pipe.atomic();
+        if let [record] = records.as_slice() {
+            let id = self.appender.append(encode(record)?).await?;
+            let id: AuditId = id.parse().map_err(|_| corrupt(&id))?;
+            return Ok(records
+                .into_iter()
+                .map(|r| AuditEntry::new(id, r))
+                .collect());
         }
+        let mut pipe = redis::pipe();
+        // All or none of a batch (a single record goes alone above: one XADD is atomic).
+        pipe.atomic();
         for record in &records {
-            let json = serde_json::to_string(record)
-                .map_err(|e| StoreError::Unavailable(format!("encoding an audit record: {e}")))?;
+            let json = encode(record)?;
             let cmd = pipe.cmd("XADD").arg(AUDIT_STREAM);
             if let Some(max) = self.max_len {
                 cmd.arg("MAXLEN").arg("~").arg(max);

@@ -85,3 +85,28 @@ async fn a_redis_log_fails_while_redis_is_down_and_recovers_once_it_is_back() {
     };
     assert_eq!(log.list(&all(10)).await.expect("list").entries, vec![e]);
 }
+
+/// Records appended one at a time by many tasks at once share pipelines, and each append answers
+/// the entry of its own record: the log holds each once, under the id its append answered.
+#[tokio::test]
+async fn single_records_appended_at_once_each_get_their_own_entry() {
+    let r = RedisServer::start();
+    let conn = RedisConn::connect(&r.url()).await.expect("connect");
+    let log = Arc::new(RedisAuditLog::new(&conn, None));
+    let appends = (0..200u32).map(|i| {
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            let node = format!("n{i}");
+            let rec = record(AuditAction::Inference, "carol", "vid_c", Some(&node), i);
+            (rec.clone(), log.append(rec).await.expect("append"))
+        })
+    });
+    let mut answered = Vec::new();
+    for task in appends.collect::<Vec<_>>() {
+        let (rec, entry) = task.await.expect("task");
+        assert_eq!(entry.record, rec);
+        answered.push(entry);
+    }
+    answered.sort_by_key(|e| e.id);
+    assert_eq!(drain(log.as_ref(), all(1000)).await, answered);
+}
