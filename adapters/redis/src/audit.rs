@@ -38,7 +38,7 @@ impl RedisAuditLog {
         Self {
             conn: conn.manager.clone(),
             max_len,
-            appender: batch::Appender::spawn(conn.manager.clone(), max_len),
+            appender: batch::Appender::spawn(conn.manager.clone(), AUDIT_STREAM, max_len),
         }
     }
 }

@@ -9,7 +9,6 @@ use redis::aio::ConnectionManager;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::AUDIT_STREAM;
 use crate::conn::{corrupt, unavailable};
 use shotfarm_actors::ports::StoreError;
 
@@ -28,11 +27,11 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// An appender to the audit stream on `conn` (capped at `max_len` entries when set), running
-    /// on the current tokio runtime until the log drops it.
-    pub fn spawn(conn: ConnectionManager, max_len: Option<usize>) -> Self {
+    /// An appender to `stream` on `conn` (capped at `max_len` entries when set), running on the
+    /// current tokio runtime until the log drops it.
+    pub fn spawn(conn: ConnectionManager, stream: &'static str, max_len: Option<usize>) -> Self {
         let (pending, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(conn, max_len, rx));
+        tokio::spawn(run(conn, stream, max_len, rx));
         Self { pending }
     }
 
@@ -50,6 +49,7 @@ impl Appender {
 /// Sends the waiting records a pipeline at a time until the log is dropped.
 async fn run(
     mut conn: ConnectionManager,
+    stream: &'static str,
     max_len: Option<usize>,
     mut rx: mpsc::UnboundedReceiver<Pending>,
 ) {
@@ -58,7 +58,7 @@ async fn run(
         let mut pipe = redis::Pipeline::with_capacity(waiting.len());
         pipe.ignore_errors();
         for p in &waiting {
-            let cmd = pipe.cmd("XADD").arg(AUDIT_STREAM);
+            let cmd = pipe.cmd("XADD").arg(stream);
             if let Some(max) = max_len {
                 cmd.arg("MAXLEN").arg("~").arg(max);
             }
