@@ -8,8 +8,14 @@ use serde_json::{json, Value};
 use support::{PreemptedOnSpot, Server, ONE_NODE};
 
 fn model(faults: &str) -> String {
+    model_of(6, 2.0, faults)
+}
+
+/// A model of `steps` steps of `seconds_per_step` on the test node's A100 (times the tests'
+/// time factor) with `faults`.
+fn model_of(steps: u32, seconds_per_step: f64, faults: &str) -> String {
     format!(
-        r#"{{ pool = "video", steps = 6, clip_seconds = 8, gpus = 1, gpu_memory_mb = 1024, seconds_per_step = {{ "A100-80GB" = 2.0 }}, simulated_faults = {{ {faults} }} }}"#
+        r#"{{ pool = "video", steps = {steps}, clip_seconds = 8, gpus = 1, gpu_memory_mb = 1024, seconds_per_step = {{ "A100-80GB" = {seconds_per_step:.1} }}, simulated_faults = {{ {faults} }} }}"#
     )
 }
 
@@ -64,9 +70,15 @@ fn a_model_that_always_fails_uses_its_failure_budget_and_gets_blocklisted() {
 #[test]
 fn a_stuck_shot_is_cancelled_on_its_node_and_retried_until_its_budget() {
     let hung = model("hang_rate = 1.0");
+    // The shot run after it to show the node free again: steps of 0.3 s (at the tests' time
+    // factor), so its own stuck limit (10 steps: 3 s) outlasts a loaded machine's stalls, which
+    // the 150 ms `stuck_min` the hung model is caught by does not (a full suite beside a fresh
+    // clone's build once had it stuck three times, failed).
+    let patient = model_of(2, 60.0, "");
     let s = Server::start(&[
         ("SHOTFARM_NODE_GROUPS", ONE_NODE),
         ("SHOTFARM_MODELS__HUNG", &hung),
+        ("SHOTFARM_MODELS__PATIENT", &patient),
         ("SHOTFARM_TIMING__STUCK_MIN", "150ms"),
     ]);
     let alice = s.user("alice");
@@ -80,7 +92,10 @@ fn a_stuck_shot_is_cancelled_on_its_node_and_retried_until_its_budget() {
     );
     assert_eq!(shot["attempt"], 3);
     // The node is free again.
-    let fine = s.submit(&alice, &json!({ "shots": [{ "prompt": "a calm sea" }] }));
+    let fine = s.submit(
+        &alice,
+        &json!({ "shots": [{ "prompt": "a calm sea", "model": "patient" }] }),
+    );
     assert_eq!(
         s.wait_final(&alice, fine["id"].as_str().expect("id"))["state"],
         "completed"
