@@ -73,6 +73,8 @@ pub struct FarmMetrics {
     pub audit_appended: AtomicU64,
     pub audit_failures: AtomicU64,
     pub websocket_sessions: AtomicI64,
+    /// Websocket sessions whose close is queued, waiting for the client's answer (or end).
+    pub websocket_closing: AtomicI64,
     /// Events published on the bus (every shot and video change a watcher can see).
     pub events_published: AtomicU64,
     /// Bytes queued in websocket sessions' outboxes, all sessions together, and the most one

@@ -141,14 +141,22 @@ impl Conn {
         false
     }
 
-    /// Reads until the server's close frame arrives (then to the end of the connection); how
-    /// long after `start` the close frame came, if it did within `WAIT`.
+    /// Reads until the server's close frame arrives, answers it as a client must (a closing
+    /// server waits for the answer), then reads to the end of the connection; how long after
+    /// `start` the close frame came, if it did within `WAIT`.
     fn close_after(&mut self, start: Instant) -> Option<Duration> {
         let deadline = Instant::now() + WAIT;
         while last_close(&self.buf).is_none() && !self.eof && Instant::now() < deadline {
             self.read_for(Duration::from_millis(50), 64 * 1024);
         }
-        let at = last_close(&self.buf).map(|_| start.elapsed());
+        let code = last_close(&self.buf);
+        let at = code.map(|_| start.elapsed());
+        if let Some(code) = code {
+            // The server may already be gone (it need not wait after a protocol error).
+            let _ = self
+                .stream
+                .write_all(&frame(true, CLOSE, &code.to_be_bytes()));
+        }
         self.read_to_eof(WAIT);
         at
     }
@@ -290,7 +298,7 @@ fn ping_flood(
             start.elapsed().as_millis()
         )
     };
-    conn.read_to_eof(WAIT);
+    conn.close_after(start);
     if open || last_close(&conn.buf) != Some(1008) {
         row.finding = Some("a ping flood without reading was not closed with 1008".into());
     }

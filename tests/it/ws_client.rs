@@ -180,11 +180,15 @@ impl Watcher {
     }
 }
 
-/// A websocket spoken by hand over a plain socket: it answers nothing (no pongs) and reads only
-/// when told to, so it can play a stalled or a silent client.
+/// A websocket spoken by hand over a plain socket: it answers nothing but the server's close
+/// (no pongs) and reads only when told to, so it can play a stalled or a silent client.
 pub struct RawClient {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// How far `buf` has been checked for the server's close frame, and whether it came (and
+    /// was answered).
+    scanned: usize,
+    close_answered: bool,
     pub bytes_read: usize,
 }
 
@@ -232,6 +236,8 @@ impl RawClient {
             stream,
             bytes_read: buf.len(),
             buf,
+            scanned: 0,
+            close_answered: false,
         }
     }
 
@@ -243,7 +249,8 @@ impl RawClient {
         self.stream.write_all(&PING.repeat(count))
     }
 
-    /// Reads everything until the server closes the connection (or `wait` passes).
+    /// Reads everything until the server closes the connection (or `wait` passes), answering
+    /// the server's close frame with one as a client must: a closing server waits for it.
     pub fn read_to_eof(&mut self, wait: Duration) -> Vec<RawFrame> {
         let deadline = Instant::now() + wait;
         let mut chunk = vec![0u8; 64 * 1024];
@@ -256,6 +263,7 @@ impl RawClient {
                 Ok(n) => {
                     self.bytes_read += n;
                     self.buf.extend_from_slice(&chunk[..n]);
+                    self.answer_close();
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
@@ -264,33 +272,57 @@ impl RawClient {
         }
         parse_frames(&self.buf)
     }
+
+    /// Echoes the server's close frame (its code, masked with a zero mask) once it has come
+    /// whole; frames read before it are only skipped.
+    fn answer_close(&mut self) {
+        while !self.close_answered {
+            let Some((opcode, payload, len)) = next_frame(&self.buf[self.scanned..]) else {
+                return;
+            };
+            self.scanned += len;
+            if opcode == 8 {
+                let code = payload.get(..2).unwrap_or_default();
+                let mut answer = vec![0x88, 0x80 | code.len() as u8, 0, 0, 0, 0];
+                answer.extend_from_slice(code);
+                // The server may already be gone; what matters is that it was offered.
+                let _ = self.stream.write_all(&answer);
+                self.close_answered = true;
+            }
+        }
+    }
 }
 
 /// Splits unmasked server frames (a trailing partial frame is left out).
 pub fn parse_frames(mut buf: &[u8]) -> Vec<RawFrame> {
     let mut frames = Vec::new();
-    while buf.len() >= 2 {
-        let opcode = buf[0] & 0x0F;
-        let (len, header) = match buf[1] & 0x7F {
-            126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
-            127 if buf.len() >= 10 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&buf[2..10]);
-                (u64::from_be_bytes(b) as usize, 10)
-            }
-            126 | 127 => break,
-            n => (usize::from(n), 2),
-        };
-        if buf.len() < header + len {
-            break;
-        }
+    while let Some((opcode, payload, len)) = next_frame(buf) {
         frames.push(RawFrame {
             opcode,
-            payload: buf[header..header + len].to_vec(),
+            payload: payload.to_vec(),
         });
-        buf = &buf[header + len..];
+        buf = &buf[len..];
     }
     frames
+}
+
+/// The first whole unmasked frame of `buf`: its opcode, payload and length in all.
+fn next_frame(buf: &[u8]) -> Option<(u8, &[u8], usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, header) = match buf[1] & 0x7F {
+        126 if buf.len() >= 4 => (usize::from(u16::from_be_bytes([buf[2], buf[3]])), 4),
+        127 if buf.len() >= 10 => {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(b) as usize, 10)
+        }
+        126 | 127 => return None,
+        n => (usize::from(n), 2),
+    };
+    let end = len.checked_add(header)?;
+    (buf.len() >= end).then(|| (buf[0] & 0x0F, &buf[header..end], end))
 }
 
 /// What a shot looks like to a watcher.

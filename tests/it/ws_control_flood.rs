@@ -101,6 +101,12 @@ fn a_pinging_non_reader_is_closed_within_bounds(s: &Server, path: &str, bound: u
         "an outbox held {peak} bytes"
     );
     assert_eq!(queued, 0.0, "nothing stays queued once the session ended");
+    // The session lingered after its close until the client answered it, not past that.
+    assert_eq!(
+        gauge(s, "shotfarm_websocket_closing"),
+        0.0,
+        "the closing session ended with the connection"
+    );
     // What was written for it at all (the kernel's buffers included): a window of data, then
     // control frames up to two windows, and the outbox that drained into the socket.
     let window = FLOW_WINDOW.max(bound as u64) as usize;

@@ -192,6 +192,17 @@ pub fn render(
     );
     Family::new(
         o,
+        "shotfarm_websocket_closing",
+        "gauge",
+        "Websocket sessions that sent their close and wait for the client's answer (or end).",
+    )
+    .sample(
+        "shotfarm_websocket_closing",
+        &[],
+        m.websocket_closing.load(Ordering::Relaxed) as f64,
+    );
+    Family::new(
+        o,
         "shotfarm_websocket_outbox_bytes",
         "gauge",
         "Bytes queued for websocket clients in sessions' outboxes, all sessions together.",

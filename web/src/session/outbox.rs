@@ -46,6 +46,9 @@ struct Shared {
     control: usize,
     /// The farm's gauges of queued bytes (all sessions') and the largest one queue has held.
     metrics: Arc<FarmMetrics>,
+    /// The close frame is queued: nothing after it is taken, but the body stays open (the
+    /// session reads the client's answer) until [`Outbox::finish`].
+    closed: bool,
     /// No more frames will come: the body ends once drained.
     finished: bool,
     /// The body was dropped (the connection is gone).
@@ -80,6 +83,7 @@ impl Shared {
             bytes: 0,
             control: 0,
             metrics,
+            closed: false,
             finished: false,
             reader_gone: false,
             reader: None,
@@ -148,19 +152,21 @@ impl Outbox {
 
     /// Queues the close frame whatever the queue holds, and nothing after it. With `abandon`
     /// the frames not yet handed to the socket are dropped first: for a client that is not
-    /// reading them, they would only hold memory until it goes.
+    /// reading them, they would only hold memory until it goes. The body stays open until
+    /// [`Self::finish`]: ending it at once closes the connection while the client may still be
+    /// sending, and a socket closed with unread input is reset, which loses the close frame
+    /// still waiting in the kernel for a client that has not read that far.
     pub fn push_close(&self, frame: Bytes, abandon: bool) {
         let mut s = self.shared.borrow_mut();
         if abandon {
             s.clear();
         }
         Self::enqueue(&mut s, frame, false);
-        drop(s);
-        self.finish();
+        s.closed = true;
     }
 
     fn enqueue(s: &mut Shared, frame: Bytes, control: bool) {
-        if s.finished {
+        if s.closed || s.finished {
             return;
         }
         s.bytes += frame.len();
@@ -326,8 +332,8 @@ mod tests {
     }
 
     #[actix_rt::test]
-    async fn an_abandoning_close_drops_the_backlog_and_ends_the_stream() {
-        let (outbox, body, metrics) = outbox(100);
+    async fn an_abandoning_close_drops_the_backlog_and_the_stream_ends_once_finished() {
+        let (outbox, mut body, metrics) = outbox(100);
         outbox.push(frame(60)).unwrap();
         for _ in 0..MAX_QUEUED_CONTROL {
             outbox.push_control(frame(2)).unwrap();
@@ -341,8 +347,19 @@ mod tests {
             4,
             "nothing is queued after the close"
         );
+        assert_eq!(
+            body.next().await.unwrap().unwrap().len(),
+            4,
+            "the close frame"
+        );
+        // The body stays open (the session still reads the client's answer) until finished.
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(Pin::new(&mut body).poll_next(&mut cx).is_pending());
+        let _ = outbox.push(frame(1));
+        outbox.finish();
         let rest: Vec<usize> = body.map(|f| f.unwrap().len()).collect().await;
-        assert_eq!(rest, vec![4], "only the close frame goes out");
+        assert!(rest.is_empty(), "only the close frame goes out: {rest:?}");
         assert_eq!(metrics.websocket_outbox_bytes.load(Ordering::Relaxed), 0);
     }
 

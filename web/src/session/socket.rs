@@ -9,6 +9,13 @@
 //! pongs fills one or the other and is closed with 1008, its unsent backlog dropped; its pings
 //! keep it alive at most once a heartbeat, and not at all while it leaves the server's pings
 //! unanswered.
+//!
+//! A closing session lingers: once its close frame is queued it no longer counts as a session
+//! (`shotfarm_websocket_sessions`) but as a closing one (`shotfarm_websocket_closing`), writes
+//! nothing more, and keeps reading (and discarding) the client's frames until the client answers
+//! the close or goes, or a bound passes. Ending the connection at once reset it whenever the
+//! client was still sending (a socket closed with unread input is reset), and the reset lost the
+//! close frame the kernel still held for a client that had not read that far.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,7 +53,9 @@ pub const MAX_CLIENT_FRAME: usize = 64 * 1024;
 /// client broke the rule that whoever pings reads the pong, and coming back to do the same
 /// would get the same answer.
 const CLOSE_UNREAD_CONTROL: CloseCode = CloseCode::Policy;
-/// How long a closing session waits for the client's close frame.
+/// How long a closing session waits for the client's close frame (a client that reads answers
+/// at once). A client closed for not reading lingers up to its client timeout instead: it reads
+/// the close only once it reads at all.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// Token expiry timers further out than this are capped (the session is long gone by then).
 const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(366 * 24 * 3600);
@@ -184,10 +193,16 @@ impl Socket {
     }
 
     /// Queues the close frame, the last one; with `abandon`, what the client has not been
-    /// handed yet is dropped first.
+    /// handed yet is dropped first. From here the session counts as closing, not open.
     fn queue_close(&mut self, code: CloseCode, reason: &str, abandon: bool) {
         self.closing = true;
         self.outbox.push_close(frames::close(code, reason), abandon);
+        self.metrics
+            .websocket_sessions
+            .fetch_sub(1, Ordering::Relaxed);
+        self.metrics
+            .websocket_closing
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -227,21 +242,27 @@ pub trait SocketSession:
         });
     }
 
-    /// Ends the body and uncounts the session (from `Actor::stopped`).
+    /// Ends the body and uncounts the session, open or closing (from `Actor::stopped`).
     fn shut(&mut self) {
         let socket = self.socket();
         socket.outbox.finish();
-        socket
-            .metrics
-            .websocket_sessions
-            .fetch_sub(1, Ordering::Relaxed);
+        let gauge = if socket.closing {
+            &socket.metrics.websocket_closing
+        } else {
+            &socket.metrics.websocket_sessions
+        };
+        gauge.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Pings, or drops a client that has been silent too long or is gone.
+    /// Pings, or drops a client that has been silent too long or is gone. A closing session
+    /// only watches for the client going; its linger bound ends it otherwise.
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let socket = self.socket();
         if socket.outbox.reader_gone() {
             ctx.stop();
+            return;
+        }
+        if socket.closing {
             return;
         }
         if socket.heard.elapsed() > socket.limits.client_timeout {
@@ -261,16 +282,20 @@ pub trait SocketSession:
     }
 
     /// The client provokes control frames and does not read them: drop what it was never
-    /// handed, queue a 1008 close and stop reading it at once (it would not read a close
-    /// handshake either), so it costs no more memory whatever it keeps sending.
+    /// handed and queue a 1008 close. Nothing more is written or answered, so it costs no more
+    /// memory whatever it keeps sending; what it sends is read and discarded until it answers
+    /// the close or goes, for at most its client timeout (it reads the close only once it
+    /// reads at all, and its pings are still arriving).
     fn close_unread(&mut self, ctx: &mut Context<Self>) {
-        debug!("client leaves control frames unread, closed");
-        if !self.socket().closing {
-            self.on_closing();
-            self.socket()
-                .queue_close(CLOSE_UNREAD_CONTROL, "control frames not read", true);
+        if self.socket().closing {
+            return;
         }
-        ctx.stop();
+        debug!("client leaves control frames unread, closed");
+        self.on_closing();
+        self.socket()
+            .queue_close(CLOSE_UNREAD_CONTROL, "control frames not read", true);
+        let linger = self.socket().limits.client_timeout;
+        ctx.run_later(linger, |_, ctx| ctx.stop());
     }
 
     /// Queues a close frame, writes nothing more, and stops once the client answers (or after
