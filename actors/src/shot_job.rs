@@ -622,8 +622,18 @@ impl Handler<ShotReport> for ShotJob {
                 }
             }
             ExecEvent::Checkpointed { step, .. } => {
-                // Saved with the next write (the step's, or the period's for a coalesced step).
+                // Saved with the next write: the period's, which the step before it started. A
+                // checkpoint that comes after its step was written at once (a preview's step)
+                // starts the period's write itself, so it is stored within a period like any
+                // progress, not a step later (with a zero period it rides the next step's write).
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
+                let unwritten = self.shot.checkpoint_step > self.written.2;
+                if unwritten
+                    && self.shot.state == ShotState::Running
+                    && !self.deps.step_write_period.is_zero()
+                {
+                    self.step_later(ctx);
+                }
             }
             ExecEvent::Completed {
                 artifact, output, ..

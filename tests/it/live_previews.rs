@@ -59,17 +59,29 @@ fn png_of(preview: &Value) -> Vec<u8> {
 }
 
 /// Checks an owner's frames (a snapshot, then events to the video's end): gap-free `seq`, and a
-/// PNG preview of at most 4 KiB on each running shot's every [`EVERY`]th step after the step the
-/// snapshot showed, on no other event. Returns the events.
+/// PNG preview of at most 4 KiB on the event that brings each running shot to its every
+/// [`EVERY`]th step after the step the snapshot showed, on no other event. A later write at the
+/// same step (its checkpoint, stored by the period's write when it came after the preview's
+/// write) is an event of no new step and carries none. Returns the events.
 fn assert_previews_every_n_steps(frames: &[Value]) -> Vec<&Value> {
     let seen = events(frames);
     let after = frames[0]["seq"].as_u64().expect("snapshot seq");
     assert_gap_free(&seen, after);
     let mut previewed = Vec::new();
+    // Each shot's step as last shown: the snapshot's, then its events'.
+    let mut shown: BTreeMap<String, u64> = frames[0]["video"]["shots"]
+        .as_array()
+        .expect("shots")
+        .iter()
+        .map(|s| (s["id"].to_string(), s["step"].as_u64().expect("step")))
+        .collect();
     for f in &seen {
         let step = f["step"].as_u64().unwrap_or(0);
         let preview = &f["preview"];
-        if f["type"] == "shot" && f["state"] == "running" && step % EVERY == 0 && step > 0 {
+        let is_shot = f["type"] == "shot";
+        let before = is_shot.then(|| shown.insert(f["shot_id"].to_string(), step));
+        let new_step = before.is_some_and(|b| step > b.unwrap_or(0));
+        if is_shot && f["state"] == "running" && new_step && step % EVERY == 0 && step > 0 {
             assert_eq!(preview["step"], json!(step), "{f}");
             let png = png_of(preview);
             assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");

@@ -12,7 +12,7 @@ use shotfarm_actors::adapters::{MemoryBus, MemoryStore, TimingExecutor};
 use shotfarm_actors::messages::ShotReport;
 use shotfarm_actors::ports::{EventBus, ExecEvent, Store};
 use shotfarm_actors::Farm;
-use shotfarm_core::domain::{FarmEvent, ShotRecord, ShotState};
+use shotfarm_core::domain::{FarmEvent, ShotPreview, ShotRecord, ShotState};
 use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 use shotfarm_core::settings::Settings;
 
@@ -193,5 +193,51 @@ async fn a_state_change_takes_the_unwritten_steps_with_it() {
         events[..2],
         [(ShotState::Assigned, 1, 0), (ShotState::Queued, 2, 4)],
         "no step write within the period; the requeue resumes from the checkpoint"
+    );
+}
+
+#[actix_rt::test]
+async fn a_checkpoint_after_a_previews_step_is_stored_within_the_period() {
+    let farm = one_shot(Duration::from_millis(30)).await;
+    (farm.report)(ExecEvent::Started {
+        shot: farm.shot.clone(),
+        attempt: 1,
+    });
+    farm.steps(1, 3);
+    // Steps 1-3 are written by their period's write; none is due after it.
+    farm.until_stored("step 3 stored", |s| s.step == 3).await;
+    // A preview's step is written at once; its checkpoint, saved before the step and reported
+    // after it, comes once that write is made.
+    let preview = ShotPreview::new(4, "image/png", b"\x89PNG\r\n\x1a\n").expect("preview");
+    (farm.report)(ExecEvent::Stepped {
+        shot: farm.shot.clone(),
+        attempt: 1,
+        step: 4,
+        preview: Some(preview.clone()),
+    });
+    (farm.report)(ExecEvent::Checkpointed {
+        shot: farm.shot.clone(),
+        attempt: 1,
+        step: 4,
+    });
+    // No further report: the period's write stores it.
+    farm.until_stored("checkpoint 4 stored", |s| s.checkpoint_step == 4)
+        .await;
+    let events = until("both writes of step 4 published", || {
+        let events = farm.bus.replay(&farm.video, 0).expect("replay");
+        let at_4: Vec<Option<ShotPreview>> = events
+            .iter()
+            .filter_map(|e| match e.as_ref() {
+                FarmEvent::Shot(s) if s.step == 4 => Some(s.preview.clone()),
+                _ => None,
+            })
+            .collect();
+        Some(at_4).filter(|a| a.len() == 2)
+    })
+    .await;
+    assert_eq!(
+        events,
+        [Some(preview), None],
+        "the preview rides only the event that brought its step"
     );
 }
