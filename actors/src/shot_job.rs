@@ -257,6 +257,17 @@ impl ShotJob {
     /// `preempted → queued` (or `running → queued` after a failure within budget): a new attempt
     /// resumes from the last checkpoint.
     fn requeue(&mut self, result: AttemptResult, ctx: &mut Context<Self>) {
+        if self.shot.state == ShotState::Running && self.progress() != self.written {
+            // Steps reached but not written yet (waiting for the period's write) are written
+            // first: the next attempt resumes from the checkpoint, and a watcher must have seen
+            // the shot reach it (a requeue never shows progress its events skipped).
+            let write = self.persist_future().into_actor(self);
+            ctx.wait(write.map(move |written, act, ctx| match written {
+                Ok(()) => act.requeue(result, ctx),
+                Err(e) => act.resync(e, ctx),
+            }));
+            return;
+        }
         if self.pausing.is_some() {
             self.hold(result, ctx);
             return;

@@ -1,7 +1,7 @@
 //! Actor-level tests of coalesced step writes (`timing.step_write_period`): the steps a node
-//! reports within one period are one write of the latest step and checkpoint, never lost, and a
-//! state change meanwhile takes them with it; every event published is a stored one, with
-//! gap-free seqs.
+//! reports within one period are one write of the latest step and checkpoint, never lost; a
+//! requeue meanwhile writes them first; every event published is a stored one, with gap-free
+//! seqs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -165,8 +165,8 @@ async fn steps_within_a_period_are_one_write_of_the_latest() {
 }
 
 #[actix_rt::test]
-async fn a_state_change_takes_the_unwritten_steps_with_it() {
-    // A period no test outlasts: only the state change writes.
+async fn a_requeue_writes_the_unwritten_steps_before_it() {
+    // A period no test outlasts: only the requeue writes.
     let farm = one_shot(Duration::from_secs(3600)).await;
     (farm.report)(ExecEvent::Started {
         shot: farm.shot.clone(),
@@ -185,14 +185,19 @@ async fn a_state_change_takes_the_unwritten_steps_with_it() {
     });
     let requeued = farm.until_stored("the requeue", |s| s.attempt == 2).await;
     assert_eq!(requeued.checkpoint_step, 4);
-    // The next attempt may be claimed on the puppet again by now: only the first two count.
+    // The next attempt may be claimed on the puppet again by now: only the first three count.
     let events = farm
-        .until_events("the requeue published", |e| e.len() >= 2)
+        .until_events("the requeue published", |e| e.len() >= 3)
         .await;
     assert_eq!(
-        events[..2],
-        [(ShotState::Assigned, 1, 0), (ShotState::Queued, 2, 4)],
-        "no step write within the period; the requeue resumes from the checkpoint"
+        events[..3],
+        [
+            (ShotState::Assigned, 1, 0),
+            (ShotState::Running, 1, 5),
+            (ShotState::Queued, 2, 4)
+        ],
+        "the steps reached are written before the requeue, which resumes from the checkpoint: \
+         a watcher never sees a shot resume past the steps it saw"
     );
 }
 
