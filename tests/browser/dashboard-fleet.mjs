@@ -192,21 +192,27 @@ await drive({ width: 1440, height: 900 }, async ({ context, page, findings }) =>
   // Utilization over 15 minutes from the first frame on (the server's history).
   findings.pool_chart_points = await page.$eval('.pool-panel[data-pool="video"] canvas', (c) => Number(c.dataset.points));
   if (!(findings.pool_chart_points >= 2)) throw new Error(`the video pool's chart has ${findings.pool_chart_points} points`);
-  // GPUs and burn of the nodes up, by pool, as the REST API counts them.
-  const up = (await apiNodes()).filter((n) => ['ready', 'draining', 'joining'].includes(n.state));
+  // GPUs and burn of the nodes up, by pool, as the REST API counts them. Both are read afresh
+  // until they agree: the preempted node comes back (`replace_preempted_after`) while a loaded
+  // machine is still waiting, so a count taken once can be out of date by the time the panel is.
   for (const pool of ['image', 'video']) {
-    const mine = up.filter((n) => n.pool === pool);
-    const want = { total: mine.reduce((k, n) => k + n.gpus.length, 0), usd: mine.reduce((k, n) => k + n.price_per_hour, 0).toFixed(2) };
-    try {
-      await page.waitForFunction(([p, w]) => {
-        const box = document.querySelector(`.pool-panel[data-pool="${p}"]`);
-        return box && box.querySelector('[data-k=gpus]').dataset.total === String(w.total)
-          && box.querySelector('[data-k=burn]').dataset.usd === w.usd;
-      }, [pool, want], { timeout: 10000 });
-    } catch (e) {
-      throw new Error(`pool ${pool}: wanted ${JSON.stringify(want)}, panel says ${await page.$eval(`.pool-panel[data-pool="${pool}"]`, (b) => b.textContent)}`);
+    const deadline = Date.now() + 10000;
+    for (;;) {
+      const mine = (await apiNodes()).filter((n) => n.pool === pool && ['ready', 'draining', 'joining'].includes(n.state));
+      const want = { total: mine.reduce((k, n) => k + n.gpus.length, 0), usd: mine.reduce((k, n) => k + n.price_per_hour, 0).toFixed(2) };
+      const shown = await page.$eval(`.pool-panel[data-pool="${pool}"]`, (b) => ({
+        total: b.querySelector('[data-k=gpus]').dataset.total,
+        usd: b.querySelector('[data-k=burn]').dataset.usd,
+      }));
+      if (shown.total === String(want.total) && shown.usd === want.usd) {
+        findings[`panel_${pool}`] = want;
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`pool ${pool}: wanted ${JSON.stringify(want)}, panel says ${await page.$eval(`.pool-panel[data-pool="${pool}"]`, (b) => b.textContent)}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
     }
-    findings[`panel_${pool}`] = want;
   }
   // The reclaim made while watching counts in its pool's panel, not in the other's.
   await page.waitForFunction(() => Number(document.querySelector('.pool-panel[data-pool="video"] [data-k=reclaims]').dataset.n) >= 1);

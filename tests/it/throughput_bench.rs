@@ -43,12 +43,11 @@ fn the_scenario_runs_in_memory_and_on_its_own_redis_with_cpu_per_shot() {
             s.name
         );
     }
-    // Redis's CPU only where the driver started a redis-server.
+    // Redis's CPU only where the driver started a redis-server. /proc counts it in clock ticks
+    // (10 ms), and a loaded machine's tiny run can cost redis-server less than one: stated, maybe 0.
     assert_eq!(c.systems[0].median.redis_cpu_s_per_1000_shots, None);
-    assert!(c.systems[1]
-        .median
-        .redis_cpu_s_per_1000_shots
-        .is_some_and(|c| c > 0.0));
+    let redis = c.systems[1].median.redis_cpu_s_per_1000_shots;
+    assert!(redis.is_some_and(|c| c >= 0.0), "{redis:?}");
     assert!(c.memory_over_redis.is_some() && c.redis_over_celery.is_none());
     // Every run's own report says its store and CPU, and the table is written.
     let report = std::fs::read_to_string(out.join("shotfarm-redis-1/report.md")).expect("report");
