@@ -147,7 +147,9 @@ impl RawAgent {
     }
 
     /// Writes empty pings and reads nothing, until a write stays blocked for `stall` (the
-    /// server stopped taking them) or `max_bytes` are written; returns the bytes written.
+    /// server stopped taking them), the server drops the connection (it reads nothing more
+    /// then either; seen once on a machine running two suites at once) or `max_bytes` are
+    /// written; returns the bytes written.
     pub fn ping_without_reading(&mut self, max_bytes: usize, stall: Duration) -> usize {
         // FIN + ping, masked and empty, with an all-zero mask.
         const PING: [u8; 6] = [0x89, 0x80, 0, 0, 0, 0];
@@ -171,6 +173,15 @@ impl RawAgent {
                     ) =>
                 {
                     break
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    eprintln!("{}: the server dropped the connection: {e}", self.node);
+                    break;
                 }
                 Err(e) => panic!("{}: ping write failed: {e}", self.node),
             }
