@@ -638,7 +638,7 @@ impl Handler<ShotReport> for ShotJob {
                 // starts the period's write itself, so it is stored within a period like any
                 // progress, not a step later (with a zero period it rides the next step's write).
                 self.shot.checkpoint_step = self.shot.checkpoint_step.max(step);
-                let unwritten = self.shot.checkpoint_step > self.written.2;
+                let unwritten = self.progress() != self.written;
                 if unwritten
                     && self.shot.state == ShotState::Running
                     && !self.deps.step_write_period.is_zero()

@@ -183,6 +183,11 @@ impl Outbox {
         }
     }
 
+    /// Whether the close frame is queued (nothing more is taken).
+    pub fn closed(&self) -> bool {
+        self.shared.borrow().closed
+    }
+
     /// Bytes queued and not yet taken by the body.
     pub fn queued_bytes(&self) -> usize {
         self.shared.borrow().bytes

@@ -88,8 +88,6 @@ pub struct Socket {
     expires_at: DateTime<Utc>,
     /// Taken when the actor starts.
     inbound: Option<Inbound<Payload>>,
-    /// The close frame is queued; nothing more is written.
-    closing: bool,
     /// When the client last showed it is alive (see [`SocketSession::client_frame`]).
     heard: Instant,
     /// When a client's ping last counted as a sign of life.
@@ -117,7 +115,6 @@ impl Socket {
             metrics,
             expires_at,
             inbound: Some(Inbound::new(payload, MAX_CLIENT_FRAME)),
-            closing: false,
             heard: Instant::now(),
             ping_credited: Instant::now(),
         };
@@ -126,7 +123,7 @@ impl Socket {
 
     /// Whether the close frame is queued (nothing more is written).
     pub fn closing(&self) -> bool {
-        self.closing
+        self.outbox.closed()
     }
 
     /// Queues a data frame unless the outbox is full or the client a window behind; pings
@@ -195,7 +192,6 @@ impl Socket {
     /// Queues the close frame, the last one; with `abandon`, what the client has not been
     /// handed yet is dropped first. From here the session counts as closing, not open.
     fn queue_close(&mut self, code: CloseCode, reason: &str, abandon: bool) {
-        self.closing = true;
         self.outbox.push_close(frames::close(code, reason), abandon);
         self.metrics
             .websocket_sessions
@@ -246,7 +242,7 @@ pub trait SocketSession:
     fn shut(&mut self) {
         let socket = self.socket();
         socket.outbox.finish();
-        let gauge = if socket.closing {
+        let gauge = if socket.closing() {
             &socket.metrics.websocket_closing
         } else {
             &socket.metrics.websocket_sessions
@@ -262,7 +258,7 @@ pub trait SocketSession:
             ctx.stop();
             return;
         }
-        if socket.closing {
+        if socket.closing() {
             return;
         }
         if socket.heard.elapsed() > socket.limits.client_timeout {
@@ -287,26 +283,41 @@ pub trait SocketSession:
     /// the close or goes, for at most its client timeout (it reads the close only once it
     /// reads at all, and its pings are still arriving).
     fn close_unread(&mut self, ctx: &mut Context<Self>) {
-        if self.socket().closing {
-            return;
+        if !self.socket().closing() {
+            debug!("client leaves control frames unread, closed");
         }
-        debug!("client leaves control frames unread, closed");
-        self.on_closing();
-        self.socket()
-            .queue_close(CLOSE_UNREAD_CONTROL, "control frames not read", true);
         let linger = self.socket().limits.client_timeout;
-        ctx.run_later(linger, |_, ctx| ctx.stop());
+        self.linger_close(
+            ctx,
+            CLOSE_UNREAD_CONTROL,
+            "control frames not read",
+            true,
+            linger,
+        );
     }
 
     /// Queues a close frame, writes nothing more, and stops once the client answers (or after
     /// a short grace).
     fn close(&mut self, ctx: &mut Context<Self>, code: CloseCode, reason: &str) {
-        if self.socket().closing {
+        self.linger_close(ctx, code, reason, false, CLOSE_GRACE);
+    }
+
+    /// Queues the close frame (once; `abandon` drops the unsent backlog first) and stops after
+    /// `linger` unless the client's answer or end stops the session sooner.
+    fn linger_close(
+        &mut self,
+        ctx: &mut Context<Self>,
+        code: CloseCode,
+        reason: &str,
+        abandon: bool,
+        linger: Duration,
+    ) {
+        if self.socket().closing() {
             return;
         }
         self.on_closing();
-        self.socket().queue_close(code, reason, false);
-        ctx.run_later(CLOSE_GRACE, |_, ctx| ctx.stop());
+        self.socket().queue_close(code, reason, abandon);
+        ctx.run_later(linger, |_, ctx| ctx.stop());
     }
 
     /// What the client sent: pings are answered, pongs acknowledge bytes, a close is echoed
@@ -318,7 +329,7 @@ pub trait SocketSession:
         }
         match item {
             Ok(ClientFrame::Ping(payload)) => {
-                if !self.socket().closing && !self.socket().pong(&payload) {
+                if !self.socket().closing() && !self.socket().pong(&payload) {
                     self.close_unread(ctx);
                 }
             }
@@ -330,7 +341,7 @@ pub trait SocketSession:
             Ok(ClientFrame::Data) => {}
             Ok(ClientFrame::Close(reason)) => {
                 let code = reason.map_or(CloseCode::Normal, |r| r.code);
-                if !self.socket().closing {
+                if !self.socket().closing() {
                     self.on_closing();
                     self.socket().queue_close(code, "", false);
                 }
