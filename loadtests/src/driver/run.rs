@@ -74,7 +74,7 @@ pub async fn run_collecting(
     let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
     let poller = tokio::spawn(collect::poll(
         Arc::clone(&shared),
-        Duration::from_millis(250),
+        Duration::from_secs_f64(load.sample_every_s),
         start,
         Arc::clone(&stop),
         Arc::clone(&samples),
