@@ -281,11 +281,10 @@ pub trait SocketSession:
     /// handed and queue a 1008 close. Nothing more is written or answered, so it costs no more
     /// memory whatever it keeps sending; what it sends is read and discarded until it answers
     /// the close or goes, for at most its client timeout (it reads the close only once it
-    /// reads at all, and its pings are still arriving).
+    /// reads at all, and its pings are still arriving). Called only while open: a closing
+    /// session answers no ping.
     fn close_unread(&mut self, ctx: &mut Context<Self>) {
-        if !self.socket().closing() {
-            debug!("client leaves control frames unread, closed");
-        }
+        debug!("client leaves control frames unread, closed");
         let linger = self.socket().limits.client_timeout;
         self.linger_close(
             ctx,
