@@ -177,10 +177,7 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<bool> {
             stories: scenario.load.stories,
         })?,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = shotfarm_load::driver::runtime()?;
     let (report, latencies) = runtime.block_on(run::run_collecting(
         target,
         &scenario,

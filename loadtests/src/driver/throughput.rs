@@ -180,10 +180,7 @@ pub fn run_shotfarm(
         time_factor: s.time_factor,
         stories: false,
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let runtime = super::runtime()?;
     let (report, latencies) = runtime.block_on(run::run_collecting(target, s, None, false))?;
     super::report::write(&report, &latencies, out)?;
     if !report.errors.is_empty() {

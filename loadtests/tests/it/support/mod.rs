@@ -123,11 +123,8 @@ fn run_against(
     s: &Scenario,
     plant: Option<Plant>,
 ) -> (Report, serde_json::Value, String) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The runtime `shotfarm-load run` uses, so the tests drive a scenario as the binary does.
+    let runtime = shotfarm_load::driver::runtime().expect("runtime");
     let (report, latencies) = runtime
         .block_on(run::run_collecting(server.target(), s, plant, false))
         .expect("run");
