@@ -57,7 +57,7 @@ impl WebSettings {
         if let Some(n) = self.server.workers {
             if n == 0 || n > ServerSettings::MAX_WORKERS {
                 return Err(format!(
-                    "server.workers must be 1..={} (or unset: one per core), not {n}",
+                    "server.workers must be 1..={} (or unset: one per core but one), not {n}",
                     ServerSettings::MAX_WORKERS
                 ));
             }
@@ -177,7 +177,7 @@ pub struct ServerSettings {
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// HTTP worker threads, each an arbiter that also runs the websocket sessions it accepted.
-    /// Unset: one per core (see [`ServerSettings::workers`]).
+    /// Unset: one per core but one (see [`ServerSettings::workers`]).
     #[serde(default)]
     pub workers: Option<usize>,
 }
@@ -186,17 +186,27 @@ impl ServerSettings {
     /// The most HTTP workers a server starts.
     pub const MAX_WORKERS: usize = 1024;
 
-    /// `workers` resolved on this machine: as configured, or one per core (actix's default).
-    /// Measured on 2 cores (BENCHMARKS.md, "Throughput of the farm itself"): 1 worker beside
-    /// the farm's thread did 7% more shots/s on Redis, but in memory, where the farm's thread
-    /// is the bottleneck, the median event latency went from 6 to 34 ms and the p99 past 50 ms;
-    /// so the default stays one per core, and `workers` is there for a machine measured
-    /// otherwise.
+    /// `workers` resolved on this machine: as configured, or one fewer than the cores (at least
+    /// one), because the farm's actors (supervisor, nodes, shot jobs) keep a busy thread of their
+    /// own, and the server's busy threads then match the cores. Measured on 2 cores
+    /// (BENCHMARKS.md, "Throughput of the farm itself", session 13): one worker beside the farm's
+    /// thread did 8–18% more shots/s on Redis in every pair, with the same event latency, and 5%
+    /// more in memory, where the one worker, saturated in a closed loop, raised the median event
+    /// latency 15 → 39 ms (p99 60 → 80 ms); at a set 15,000 shots/s its p99 was no worse.
     pub fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-        })
+        self.workers
+            .unwrap_or_else(|| Self::default_workers(cores()))
     }
+
+    /// The default for a machine of `cores`: one per core besides the farm's own thread.
+    fn default_workers(cores: usize) -> usize {
+        cores.saturating_sub(1).max(1)
+    }
+}
+
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 fn default_max_body_bytes() -> usize {
@@ -268,10 +278,19 @@ mod tests {
     }
 
     #[test]
-    fn workers_default_to_one_per_core_and_bounds_are_checked() {
+    fn workers_default_to_one_per_core_but_the_farms_own_and_bounds_are_checked() {
         let unset = WebSettings::load(None, Vec::new()).expect("the embedded default");
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(unset.server.workers(), cores);
+        assert_eq!(
+            unset.server.workers(),
+            ServerSettings::default_workers(cores())
+        );
+        for (cores, workers) in [(1, 1), (2, 1), (4, 3), (16, 15)] {
+            assert_eq!(
+                ServerSettings::default_workers(cores),
+                workers,
+                "{cores} cores"
+            );
+        }
         for bad in ["0", "1025"] {
             let env = vec![("SHOTFARM_SERVER__WORKERS".to_owned(), bad.to_owned())];
             let err = WebSettings::load(None, env).expect_err(bad);
