@@ -243,15 +243,24 @@ mod tests {
         );
     }
 
+    /// The smallest closed scenario, with `top` among its top-level keys and `load` appended
+    /// to its `[load]` table.
+    fn small_closed(top: &str, load: &str) -> String {
+        format!(
+            "name = \"s\"\ntime_factor = 0.01\n{top}[load]\nmode = \"closed\"\n\
+             concurrency = 1\nduration_s = 1\nshots_per_video = 1\nmodel = \"m\"\n{load}"
+        )
+    }
+
     #[test]
     fn the_sample_period_defaults_to_a_quarter_second_and_a_bad_one_is_named() {
-        let base = "name = \"s\"\ntime_factor = 0.01\n[load]\nmode = \"closed\"\n\
-                    concurrency = 1\nduration_s = 1\nshots_per_video = 1\nmodel = \"m\"\n";
+        let base = small_closed("", "");
         assert_eq!(
-            Scenario::parse(base).expect("default").load.sample_every_s,
+            Scenario::parse(&base).expect("default").load.sample_every_s,
             0.25
         );
-        let every = |v: &str| Scenario::parse(&format!("{base}sample_every_s = {v}\n"));
+        let every =
+            |v: &str| Scenario::parse(&small_closed("", &format!("sample_every_s = {v}\n")));
         assert_eq!(every("1.0").expect("1 s").load.sample_every_s, 1.0);
         for bad in ["0", "-1", "nan", "inf"] {
             let err = every(bad).expect_err(bad).to_string();
@@ -267,12 +276,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("scenario-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         let path = dir.join("s.toml");
-        std::fs::write(
-            &path,
-            "name = \"s\"\ntime_factor = 0.01\nconfig = \"nowhere.toml\"\n[load]\nmode = \"closed\"\n\
-             concurrency = 1\nduration_s = 1\nshots_per_video = 1\nmodel = \"m\"\n",
-        )
-        .expect("write");
+        std::fs::write(&path, small_closed("config = \"nowhere.toml\"\n", "")).expect("write");
         let err = format!("{:#}", Scenario::load(&path).expect_err("missing config"));
         let _ = std::fs::remove_dir_all(&dir);
         assert!(
