@@ -387,18 +387,15 @@ impl Store for RedisStore {
             .video()
             .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
         let ts = Utc::now();
-        let (eta_key, eta_json) = eta_parts(shot.eta)?;
-        let event = event_without_seq(&FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts)))?;
+        let event = FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts));
         let mut args = redis::Cmd::new();
         args.arg(shot.index)
             .arg(json(&shot)?)
             .arg(shot.state.as_str())
             .arg(shot.attempt)
             .arg(shot.step)
-            .arg(shot.progress().to_string())
-            .arg(eta_key)
-            .arg(eta_json)
-            .arg(event)
+            .arg(summary(&shot)?)
+            .arg(event_members_without_seq(&event)?)
             .arg(json(&ts)?)
             .arg(shot.id.as_str())
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
@@ -563,21 +560,27 @@ impl Store for RedisStore {
     }
 }
 
-/// An event's JSON without its `seq` (the write script prepends the seq it assigns). Cheap on the
-/// hot path: the tag and `seq` lead the text as serde writes them; anything else goes the slow way.
-fn event_without_seq(event: &FarmEvent) -> Result<String, StoreError> {
+/// An event's JSON members without its `seq` and without the braces around them
+/// (`"type":"shot",...`): the write script wraps them with the seq it assigns in one
+/// concatenation. Cheap on the hot path: the tag and `seq` lead the text as serde writes them;
+/// anything else goes the slow way.
+fn event_members_without_seq(event: &FarmEvent) -> Result<String, StoreError> {
     let text = json(event)?;
     for tag in ["shot", "video"] {
         let prefix = format!("{{\"type\":\"{tag}\",\"seq\":0,");
-        if let Some(rest) = text.strip_prefix(&prefix) {
-            return Ok(format!("{{\"type\":\"{tag}\",{rest}"));
+        if let Some(rest) = text.strip_prefix(&prefix).and_then(|r| r.strip_suffix('}')) {
+            return Ok(format!("\"type\":\"{tag}\",{rest}"));
         }
     }
     let mut value = serde_json::to_value(event).map_err(|e| corrupt(format!("encode: {e}")))?;
     if let Some(fields) = value.as_object_mut() {
         fields.remove("seq");
     }
-    Ok(value.to_string())
+    let text = value.to_string();
+    text.strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .map(str::to_owned)
+        .ok_or_else(|| corrupt(format!("an event is not a JSON object: {text}")))
 }
 
 /// The write script's last argument: `,"preview":{...}`, which it splices into the feed's copy
@@ -633,9 +636,10 @@ mod tests {
         };
         let shot = ShotRecord::new(ShotId::for_video(&video, 0), 0, spec, Utc::now());
         let event = FarmEvent::Shot(ShotEvent::of(0, &video, &shot, Utc::now()));
-        let text = event_without_seq(&event).expect("encode");
+        let text = event_members_without_seq(&event).expect("encode");
         assert!(!text.contains("\"seq\""), "{text}");
-        let with_seq = format!("{{\"seq\":9,{}", &text[1..]);
+        assert!(!text.starts_with('{') && !text.ends_with('}'), "{text}");
+        let with_seq = format!("{{\"seq\":9,{text}}}");
         let back: FarmEvent = serde_json::from_str(&with_seq).expect("decode");
         match (back, event) {
             (FarmEvent::Shot(b), FarmEvent::Shot(e)) => {
@@ -659,10 +663,10 @@ mod tests {
         let shot = ShotRecord::new(ShotId::for_video(&video, 0), 0, spec, Utc::now());
         let event = ShotEvent::of(3, &video, &shot, Utc::now());
         let preview = ShotPreview::new(4, "image/png", b"\x89PNG").expect("preview");
-        // As the write script does it: the stored text, then the feed's copy with the fragment.
-        let stored = json(&FarmEvent::Shot(event.clone())).expect("encode");
+        // As the write script does it: the seq, the event's members, then the fragment.
+        let members = event_members_without_seq(&FarmEvent::Shot(event.clone())).expect("encode");
         let fragment = preview_fragment(Some(&preview)).expect("fragment");
-        let fed = format!("{}{fragment}}}", &stored[..stored.len() - 1]);
+        let fed = format!("{{\"seq\":3,{members}{fragment}}}");
         let back: FarmEvent = serde_json::from_str(&fed).expect("decode");
         assert_eq!(
             back,

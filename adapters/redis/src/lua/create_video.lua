@@ -26,6 +26,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local fields = {'meta', ARGV[2], 'state', ARGV[3], 'seq', ARGV[4], 'upd', ARGV[5], 'n', ARGV[6],
   'nf', ARGV[8], 'nc', ARGV[9], 'nx', ARGV[10], 'ns', ARGV[11]}
+-- The queued shots join the queued set in one command, not one each.
+local queued = {}
 for i = 0, n - 1 do
   local b = 12 + 3 * i
   fields[#fields + 1] = 's:' .. i
@@ -33,8 +35,11 @@ for i = 0, n - 1 do
   fields[#fields + 1] = 'k:' .. i
   fields[#fields + 1] = ARGV[b + 1]
   if ARGV[b + 2] ~= '' then
-    redis.call('SADD', KEYS[3], ARGV[b + 2])
+    queued[#queued + 1] = ARGV[b + 2]
   end
+end
+if #queued > 0 then
+  redis.call('SADD', KEYS[3], unpack(queued))
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 local final = {completed = true, failed = true, cancelled = true}

@@ -10,10 +10,14 @@
 -- read once, the hash written once, the feed told once; each write still gets its own answer.
 -- KEYS: video hash, event stream, unfinished set, queued set
 -- ARGV: 1 video id json, 2 video id, 3 stream length kept, 4 seconds a final video's stream is
---       kept, 5 feed channel, then 14 per write: shot index, shot json, state, attempt, step,
---       progress, eta sort key (empty: none), eta json, shot event json without seq, ts json,
---       shot id, the written shot's node (empty: none), the step's live preview as a JSON member
+--       kept, 5 feed channel, then 12 per write: shot index, shot json, state, attempt, step,
+--       its summary `state|attempt|step|progress|eta sort key (empty: none)|eta json`, the shot
+--       event's members without seq and braces (`"type":"shot",...`), ts json, shot id, the
+--       written shot's node (empty: none), the step's live preview as a JSON member
 --       `,"preview":{...}` (empty: none), the written shot's version
+-- The caller builds the summary and the event's body so that each write makes only the strings
+-- it must here: every new Lua string is hashed byte by byte when made (interned), and that was
+-- a third of this script's time (BENCHMARKS.md, "Throughput of the farm itself").
 -- Answers one array per write: {'ok', shot seq, video seq or '0' (unchanged), and when changed
 -- the video's state, progress and eta json}, {'fenced', stored attempt}, {'novideo'} or
 -- {'noshot'}.
@@ -24,7 +28,7 @@
 -- Counters in the hash: nf final shots, nc completed, nx failed, ns started (not a fresh
 -- queued shot: left the queue once, or has a later attempt or a step).
 local h, stream = KEYS[1], KEYS[2]
-local BASE, W = 5, 14
+local BASE, W = 5, 12
 local count = (#ARGV - BASE) / W
 
 -- One read: the video's counters, then each write's shot summary and holder.
@@ -82,7 +86,7 @@ for j = 1, count do
     local cstate, catt, cstep = string.match(stored, '^([^|]*)|([^|]*)|([^|]*)|')
     catt = tonumber(catt)
     local state, att, step = ARGV[a + 3], tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
-    local holder, node = holders[idx], ARGV[a + 12]
+    local holder, node = holders[idx], ARGV[a + 10]
     local ok
     if cstate == 'failed' and state == 'queued' and att == catt + 1 then
       -- The owner's retry: a failed shot requeued with fresh budgets.
@@ -91,7 +95,7 @@ for j = 1, count do
       -- The owner's re-roll: a completed shot queued again as its next version (read from the
       -- stored record only here, where it decides), so a stale requeue is still refused.
       local record = cjson.decode(records[idx] or redis.call('HGET', h, 's:' .. idx))
-      ok = tonumber(ARGV[a + 14]) == (tonumber(record.version) or 1) + 1
+      ok = tonumber(ARGV[a + 12]) == (tonumber(record.version) or 1) + 1
     elseif is_final(cstate) or att < catt then
       ok = false
     elseif att > catt then
@@ -135,8 +139,7 @@ for j = 1, count do
         vstate = 'queued'
       end
 
-      local summary = state .. '|' .. ARGV[a + 4] .. '|' .. ARGV[a + 5] .. '|' .. ARGV[a + 6] ..
-        '|' .. ARGV[a + 7] .. '|' .. ARGV[a + 8]
+      local summary = ARGV[a + 6]
       summaries[idx], holders[idx], records[idx] = summary, node, ARGV[a + 2]
       if all then
         all[tonumber(idx) + 1] = summary
@@ -148,8 +151,8 @@ for j = 1, count do
       fields[#fields + 1] = summary
       fields[#fields + 1] = 'h:' .. idx
       fields[#fields + 1] = node
-      upd = ARGV[a + 10]
-      local shot_id = ARGV[a + 11]
+      upd = ARGV[a + 8]
+      local shot_id = ARGV[a + 9]
       local op
       if state == 'queued' then
         op = 'add'
@@ -167,11 +170,12 @@ for j = 1, count do
       -- one is made once.
       seq = seq + 1
       local seqs = tostring(seq)
-      local shot_event = '{"seq":' .. seqs .. ',' .. string.sub(ARGV[a + 9], 2)
+      -- Each copy made in one concatenation: no intermediate string to intern.
+      local shot_event = '{"seq":' .. seqs .. ',' .. ARGV[a + 7] .. '}'
       events[#events + 1] = seqs
       events[#events + 1] = shot_event
-      if ARGV[a + 13] ~= '' then
-        feed[#feed + 1] = string.sub(shot_event, 1, -2) .. ARGV[a + 13] .. '}'
+      if ARGV[a + 11] ~= '' then
+        feed[#feed + 1] = '{"seq":' .. seqs .. ',' .. ARGV[a + 7] .. ARGV[a + 11] .. '}'
       else
         feed[#feed + 1] = shot_event
       end
@@ -207,7 +211,7 @@ for j = 1, count do
         local lasts = tostring(seq)
         local video_event = '{"type":"video","seq":' .. lasts .. ',"video_id":' .. ARGV[1] ..
           ',"state":"' .. vstate .. '","progress":' .. progress .. ',"eta":' .. eta_json ..
-          ',"ts":' .. ARGV[a + 10] .. '}'
+          ',"ts":' .. ARGV[a + 8] .. '}'
         events[#events + 1] = lasts
         events[#events + 1] = video_event
         feed[#feed + 1] = video_event

@@ -23,7 +23,7 @@ use shotfarm_core::ids::VideoId;
 /// the first write of a pipeline waits for the last one's answer.
 pub const MAX_BATCH: usize = 256;
 
-/// One shot write: its video and its own arguments to the write script (14, in the script's
+/// One shot write: its video and its own arguments to the write script (12, in the script's
 /// order), held in a `Cmd` only as an argument buffer.
 pub struct ShotWrite {
     pub video: VideoId,
