@@ -28,6 +28,9 @@
 -- Counters in the hash: nf final shots, nc completed, nx failed, ns started (not a fresh
 -- queued shot: left the queue once, or has a later attempt or a step).
 local h, stream = KEYS[1], KEYS[2]
+-- Numbers become strings through string.format's '%d': tostring and `..` format with '%.14g',
+-- which took 2.5 times as long here (and this script makes a few dozen a video).
+local fmt = string.format
 local BASE, W = 5, 12
 local count = (#ARGV - BASE) / W
 
@@ -113,7 +116,7 @@ for j = 1, count do
     end
 
     if not ok then
-      answers[j] = {'fenced', tostring(catt)}
+      answers[j] = {'fenced', fmt('%d', catt)}
     else
       -- Counter deltas: what the stored shot counted for, and what the written one counts for.
       if is_final(cstate) then nf = nf - 1 end
@@ -169,7 +172,7 @@ for j = 1, count do
       -- A number becomes a string through sprintf, the costliest step of a short script: each
       -- one is made once.
       seq = seq + 1
-      local seqs = tostring(seq)
+      local seqs = fmt('%d', seq)
       -- Each copy made in one concatenation: no intermediate string to intern.
       local shot_event = '{"seq":' .. seqs .. ',' .. ARGV[a + 7] .. '}'
       events[#events + 1] = seqs
@@ -187,11 +190,11 @@ for j = 1, count do
         if not all then
           local keys = {}
           for i = 0, n - 1 do
-            keys[#keys + 1] = 'k:' .. i
+            keys[#keys + 1] = fmt('k:%d', i)
           end
           all = redis.call('HMGET', h, unpack(keys))
           for i = 0, n - 1 do
-            local written = summaries[tostring(i)]
+            local written = summaries[fmt('%d', i)]
             if written then
               all[i + 1] = written
             end
@@ -208,7 +211,7 @@ for j = 1, count do
         end
         local progress = string.format('%.17g', sum / n)
         seq = seq + 1
-        local lasts = tostring(seq)
+        local lasts = fmt('%d', seq)
         local video_event = '{"type":"video","seq":' .. lasts .. ',"video_id":' .. ARGV[1] ..
           ',"state":"' .. vstate .. '","progress":' .. progress .. ',"eta":' .. eta_json ..
           ',"ts":' .. ARGV[a + 8] .. '}'
@@ -233,7 +236,7 @@ end
 fields[#fields + 1] = 'upd'
 fields[#fields + 1] = upd
 fields[#fields + 1] = 'seq'
-fields[#fields + 1] = tostring(seq)
+fields[#fields + 1] = fmt('%d', seq)
 if vstate ~= vstate0 then
   fields[#fields + 1] = 'state'
   fields[#fields + 1] = vstate
@@ -241,7 +244,7 @@ end
 local function moved(name, now, before)
   if now ~= before then
     fields[#fields + 1] = name
-    fields[#fields + 1] = tostring(now)
+    fields[#fields + 1] = fmt('%d', now)
   end
 end
 moved('nf', nf, nf0)
