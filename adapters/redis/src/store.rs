@@ -387,7 +387,6 @@ impl Store for RedisStore {
             .video()
             .ok_or_else(|| StoreError::NoSuchShot(shot.id.clone()))?;
         let ts = Utc::now();
-        let event = FarmEvent::Shot(ShotEvent::of(0, &video_id, &shot, ts));
         let mut args = redis::Cmd::new();
         args.arg(shot.index)
             .arg(json(&shot)?)
@@ -395,7 +394,7 @@ impl Store for RedisStore {
             .arg(shot.attempt)
             .arg(shot.step)
             .arg(summary(&shot)?)
-            .arg(event_members_without_seq(&event)?)
+            .arg(shot_event_members(ShotEvent::of(0, &video_id, &shot, ts))?)
             .arg(json(&ts)?)
             .arg(shot.id.as_str())
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
@@ -560,27 +559,22 @@ impl Store for RedisStore {
     }
 }
 
-/// An event's JSON members without its `seq` and without the braces around them
+/// A shot event's JSON members without its `seq` and without the braces around them
 /// (`"type":"shot",...`): the write script wraps them with the seq it assigns in one
-/// concatenation. Cheap on the hot path: the tag and `seq` lead the text as serde writes them;
-/// anything else goes the slow way.
-fn event_members_without_seq(event: &FarmEvent) -> Result<String, StoreError> {
-    let text = json(event)?;
-    for tag in ["shot", "video"] {
-        let prefix = format!("{{\"type\":\"{tag}\",\"seq\":0,");
-        if let Some(rest) = text.strip_prefix(&prefix).and_then(|r| r.strip_suffix('}')) {
-            return Ok(format!("\"type\":\"{tag}\",{rest}"));
-        }
+/// concatenation. `event` has seq 0, which serde writes right after the tag, so one cut of the
+/// serialized text removes it.
+fn shot_event_members(event: ShotEvent) -> Result<String, StoreError> {
+    const LEAD: &str = "{\"type\":\"shot\",\"seq\":0,";
+    let text = json(&FarmEvent::Shot(event))?;
+    match text
+        .strip_prefix(LEAD)
+        .and_then(|rest| rest.strip_suffix('}'))
+    {
+        Some(rest) => Ok(format!("\"type\":\"shot\",{rest}")),
+        None => Err(corrupt(format!(
+            "a shot event to write must lead with its tag and seq 0: {text}"
+        ))),
     }
-    let mut value = serde_json::to_value(event).map_err(|e| corrupt(format!("encode: {e}")))?;
-    if let Some(fields) = value.as_object_mut() {
-        fields.remove("seq");
-    }
-    let text = value.to_string();
-    text.strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-        .map(str::to_owned)
-        .ok_or_else(|| corrupt(format!("an event is not a JSON object: {text}")))
 }
 
 /// The write script's last argument: `,"preview":{...}`, which it splices into the feed's copy
@@ -635,19 +629,22 @@ mod tests {
             steps: 4,
         };
         let shot = ShotRecord::new(ShotId::for_video(&video, 0), 0, spec, Utc::now());
-        let event = FarmEvent::Shot(ShotEvent::of(0, &video, &shot, Utc::now()));
-        let text = event_members_without_seq(&event).expect("encode");
+        let event = ShotEvent::of(0, &video, &shot, Utc::now());
+        let text = shot_event_members(event.clone()).expect("encode");
         assert!(!text.contains("\"seq\""), "{text}");
         assert!(!text.starts_with('{') && !text.ends_with('}'), "{text}");
         let with_seq = format!("{{\"seq\":9,{text}}}");
         let back: FarmEvent = serde_json::from_str(&with_seq).expect("decode");
-        match (back, event) {
-            (FarmEvent::Shot(b), FarmEvent::Shot(e)) => {
+        match back {
+            FarmEvent::Shot(b) => {
                 assert_eq!(b.seq, 9);
-                assert_eq!(ShotEvent { seq: 0, ..b }, e);
+                assert_eq!(ShotEvent { seq: 0, ..b }, event);
             }
-            _ => panic!("kind changed"),
+            other => panic!("kind changed: {other:?}"),
         }
+        // A seq already set would be written twice: refused, naming the event.
+        let err = shot_event_members(ShotEvent { seq: 4, ..event }).expect_err("seq 4");
+        assert!(err.to_string().contains("seq 0"), "{err}");
     }
 
     #[test]
@@ -664,7 +661,11 @@ mod tests {
         let event = ShotEvent::of(3, &video, &shot, Utc::now());
         let preview = ShotPreview::new(4, "image/png", b"\x89PNG").expect("preview");
         // As the write script does it: the seq, the event's members, then the fragment.
-        let members = event_members_without_seq(&FarmEvent::Shot(event.clone())).expect("encode");
+        let members = shot_event_members(ShotEvent {
+            seq: 0,
+            ..event.clone()
+        })
+        .expect("encode");
         let fragment = preview_fragment(Some(&preview)).expect("fragment");
         let fed = format!("{{\"seq\":3,{members}{fragment}}}");
         let back: FarmEvent = serde_json::from_str(&fed).expect("decode");

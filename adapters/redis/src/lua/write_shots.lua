@@ -169,8 +169,7 @@ for j = 1, count do
         queued_ops[shot_id] = op
       end
 
-      -- A number becomes a string through sprintf, the costliest step of a short script: each
-      -- one is made once.
+      -- Each number becomes a string once (through `fmt`, above).
       seq = seq + 1
       local seqs = fmt('%d', seq)
       -- Each copy made in one concatenation: no intermediate string to intern.
@@ -209,7 +208,7 @@ for j = 1, count do
             eta_json = ej
           end
         end
-        local progress = string.format('%.17g', sum / n)
+        local progress = fmt('%.17g', sum / n)
         seq = seq + 1
         local lasts = fmt('%d', seq)
         local video_event = '{"type":"video","seq":' .. lasts .. ',"video_id":' .. ARGV[1] ..
