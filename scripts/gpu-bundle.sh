@@ -13,7 +13,7 @@ lib="$(bash scripts/ensure-onnxruntime.sh | tail -n 1)"
 
 rm -rf gpu-bundle
 mkdir -p gpu-bundle/lib
-cp target/release/shotfarm gpu-bundle/shotfarm
+cp "${CARGO_TARGET_DIR:-target}/release/shotfarm" gpu-bundle/shotfarm
 strip gpu-bundle/shotfarm 2>/dev/null || echo "gpu-bundle: strip is missing; the binary stays unstripped" >&2
 cp "$lib" gpu-bundle/lib/
 shared="$(dirname "$lib")/libonnxruntime_providers_shared.so"

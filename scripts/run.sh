@@ -12,4 +12,5 @@ for s in scripts/ensure-onnxruntime.sh scripts/ensure-ffmpeg.sh; do
   if [ -f "$s" ]; then bash "$s" >/dev/null; fi
 done
 cargo build --release --bin shotfarm
-exec target/release/shotfarm serve "$@"
+# Where cargo put it: CARGO_TARGET_DIR when set (as scripts/throughput.sh reads it), else target/.
+exec "${CARGO_TARGET_DIR:-target}/release/shotfarm" serve "$@"
