@@ -8,9 +8,11 @@
 
 pub mod enroll;
 pub mod node;
+mod verified;
 
 use std::fmt;
 use std::future::{ready, Ready};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use shotfarm_core::ids::{NodeId, OwnerId};
 
 use crate::problem::ApiError;
+use verified::VerifiedTokens;
 
 /// What a token lets its bearer be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -127,6 +130,8 @@ pub struct TokenIssuer {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// User tokens verified already (shared by the issuer's clones, which hold the same secret).
+    verified: Arc<VerifiedTokens>,
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -150,6 +155,7 @@ impl TokenIssuer {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            verified: Arc::default(),
         }
     }
 
@@ -201,11 +207,16 @@ impl TokenIssuer {
     }
 
     /// Checks signature, algorithm, expiry and the `org` claim's form, and returns the claims.
+    /// A token that passed before is taken from memory with its expiry checked again.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        if let Some(claims) = self.verified.get(token, now_unix()) {
+            return Ok(claims);
+        }
         let claims = self.decode::<Claims>(token)?;
         if let Some(org) = &claims.org {
             check_org(org)?;
         }
+        self.verified.keep(token, &claims);
         Ok(claims)
     }
 
@@ -450,11 +461,10 @@ mod tests {
         assert!(!claims.is_expired_at(now_unix()));
     }
 
-    #[test]
-    fn expired_tokens_are_refused() {
-        let issuer = issuer();
+    /// A user token of `issuer`'s that expired a second ago.
+    fn expired(issuer: &TokenIssuer) -> String {
         let now = now_unix();
-        let token = issuer
+        issuer
             .mint_claims(&Claims {
                 sub: "u".into(),
                 exp: now - 1,
@@ -463,8 +473,43 @@ mod tests {
                 plan: None,
                 org: None,
             })
-            .unwrap();
-        assert_eq!(issuer.verify(&token), Err(AuthError::Expired));
+            .unwrap()
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let issuer = issuer();
+        assert_eq!(issuer.verify(&expired(&issuer)), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn only_tokens_that_pass_are_remembered_and_a_remembered_one_still_expires() {
+        let issuer = issuer();
+        let token = issuer.mint("user-1", Role::Authenticated, HOUR).unwrap();
+        let first = issuer.verify(&token).unwrap();
+        assert_eq!(issuer.verify(&token).unwrap(), first);
+        assert_eq!(issuer.verified.len(), 1);
+        // A clone (each worker's app data) shares what its original verified.
+        assert_eq!(issuer.clone().verified.len(), 1);
+
+        // Refused tokens are never kept: a bad signature, another secret, an expired token.
+        let other = TokenIssuer::new("another-secret-of-enough-length");
+        let foreign = other.mint("user-1", Role::Operator, HOUR).unwrap();
+        assert_eq!(issuer.verify(&foreign), Err(AuthError::BadSignature));
+        assert_eq!(issuer.verify(&expired(&issuer)), Err(AuthError::Expired));
+        assert_eq!(issuer.verified.len(), 1);
+
+        // A kept token is judged by the verifier's expiry rule on every hit: valid through
+        // `exp`, gone the second after, and then sent through full verification again.
+        let kept = VerifiedTokens::default();
+        let claims = Claims {
+            exp: 1_000,
+            ..first
+        };
+        kept.keep("t", &claims);
+        assert_eq!(kept.get("t", 1_000), Some(claims));
+        assert_eq!(kept.get("t", 1_001), None);
+        assert_eq!(kept.get("another", 10), None);
     }
 
     #[test]
