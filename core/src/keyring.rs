@@ -23,6 +23,9 @@ use ring::hkdf::{Prk, Salt, HKDF_SHA256};
 use ring::hmac;
 
 use crate::ids::OwnerId;
+use digests::PromptDigests;
+
+mod digests;
 
 /// The version tag every sealed string starts with.
 const TAG: &str = "sf1";
@@ -112,6 +115,8 @@ impl MasterKey {
 pub struct Keyring {
     keys: Vec<MasterKey>,
     digest: hmac::Key,
+    /// Digests already made under `digest` (the key never changes while the keyring lives).
+    digests: PromptDigests,
 }
 
 impl fmt::Debug for Keyring {
@@ -135,6 +140,7 @@ impl Keyring {
         expand(&keys[0].prk, &[DIGEST_KEY_INFO], &mut digest);
         Ok(Self {
             digest: hmac::Key::new(hmac::HMAC_SHA256, &digest),
+            digests: PromptDigests::default(),
             keys,
         })
     }
@@ -205,9 +211,12 @@ impl Keyring {
 
     /// A keyed digest of a prompt for the audit log: equal prompts give equal digests under
     /// one master key, and without the key a digest cannot be matched against guesses.
+    /// Each prompt is digested once (kept in memory, bounded: [`digests`]).
     pub fn prompt_digest(&self, prompt: &str) -> String {
-        let tag = hmac::sign(&self.digest, prompt.as_bytes());
-        format!("hmac-sha256:{}", hex(tag.as_ref()))
+        self.digests.get_or_make(prompt, || {
+            let tag = hmac::sign(&self.digest, prompt.as_bytes());
+            format!("hmac-sha256:{}", hex(tag.as_ref()))
+        })
     }
 
     /// The seed of `owner`'s shot that names none: the first 8 bytes of HMAC-SHA256 of the

@@ -90,6 +90,8 @@ fn digests_are_keyed_and_stable() {
     assert_ne!(a.prompt_digest("p"), a.prompt_digest("q"));
     assert_ne!(a.prompt_digest("p"), b.prompt_digest("p"));
     assert!(a.prompt_digest("p").starts_with("hmac-sha256:"));
+    // A remembered digest is the one a keyring with the same key computes afresh.
+    assert_eq!(a.prompt_digest("p"), ring(KEY_A, &[]).prompt_digest("p"));
 }
 
 #[test]
