@@ -79,6 +79,25 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
+/// `t` as its JSON string, quotes included, exactly as [`serialize`] writes it, without a
+/// serializer: the Redis store sends each write's timestamps as ready JSON, and chrono's own
+/// path there (`serde_json::to_string` of a `DateTime`, through `collect_str`) cost about 2,400
+/// instructions a timestamp, a tenth of a shot write's.
+pub fn json(t: &DateTime<Utc>) -> String {
+    let mut buf = [0u8; MAX_LEN];
+    match format(t, &mut buf) {
+        Some(len) => {
+            let mut text = String::with_capacity(len + 2);
+            text.push('"');
+            // ASCII digits and separators only.
+            text.push_str(std::str::from_utf8(&buf[..len]).expect("ASCII"));
+            text.push('"');
+            text
+        }
+        None => serde_json::to_string(t).expect("a timestamp always serialises"),
+    }
+}
+
 /// `text` if it is in the form [`format`] writes (any number of fraction digits up to 9), else
 /// `None`.
 fn parse(text: &str) -> Option<DateTime<Utc>> {
@@ -202,6 +221,23 @@ mod tests {
     }
 
     #[test]
+    fn json_is_what_serde_json_writes_for_every_form() {
+        for t in [
+            Utc.with_ymd_and_hms(2026, 12, 5, 7, 47, 0).unwrap(),
+            Utc.timestamp_nanos(1_765_000_000_123_000_000),
+            Utc.timestamp_nanos(1_765_000_000_123_456_000),
+            Utc.timestamp_nanos(1_765_000_000_123_456_789),
+            NaiveDate::from_ymd_opt(12_345, 1, 2)
+                .unwrap()
+                .and_hms_opt(3, 4, 5)
+                .unwrap()
+                .and_utc(),
+        ] {
+            assert_eq!(json(&t), serde_json::to_string(&t).unwrap());
+        }
+    }
+
+    #[test]
     fn an_absent_timestamp_is_null() {
         let mut out = Vec::new();
         option::serialize(&None, &mut serde_json::Serializer::new(&mut out)).expect("serialize");
@@ -280,6 +316,7 @@ mod tests {
         ) {
             let t = Utc.timestamp_opt(secs, nanos).single().expect("in range");
             prop_assert_eq!(ours(t), chronos(t));
+            prop_assert_eq!(json(&t), chronos(t));
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use dashmap::DashMap;
 use redis::aio::ConnectionManager;
 use redis::Script;
@@ -27,6 +27,9 @@ use shotfarm_core::ids::{NodeId, OwnerId, ShotId, VideoId};
 
 mod batch;
 mod rewrite;
+mod summary;
+
+use summary::summary;
 
 /// Videos loaded per round trip when listing or sweeping.
 const LOAD_BATCH: usize = 256;
@@ -110,7 +113,7 @@ impl RedisStore {
             } else {
                 ""
             };
-            call.arg(json(shot)?).arg(summary(shot)?).arg(queued);
+            call.arg(json(shot)?).arg(summary(shot)).arg(queued);
         }
         if let Some(once) = once {
             call.key(conn::once_key(&once.owner, &once.key))
@@ -170,31 +173,6 @@ fn replay_of(record: &str, once: &Once) -> Result<Replay, StoreError> {
     Ok(Replay {
         video: VideoId::from(video),
         same_request: fingerprint == once.fingerprint,
-    })
-}
-
-/// The summary the write script derives the video from: `state|attempt|step|progress|eta key|eta`.
-fn summary(shot: &ShotRecord) -> Result<String, StoreError> {
-    let (eta_key, eta_json) = eta_parts(shot.eta)?;
-    Ok(format!(
-        "{}|{}|{}|{}|{}|{}",
-        shot.state.as_str(),
-        shot.attempt,
-        shot.step,
-        shot.progress(),
-        eta_key,
-        eta_json
-    ))
-}
-
-/// An ETA as a key that sorts lexically (zero-padded nanoseconds) and as its JSON.
-fn eta_parts(eta: Option<DateTime<Utc>>) -> Result<(String, String), StoreError> {
-    Ok(match eta {
-        None => (String::new(), "null".to_owned()),
-        Some(t) => (
-            format!("{:020}", t.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0)),
-            json(&t)?,
-        ),
     })
 }
 
@@ -393,9 +371,9 @@ impl Store for RedisStore {
             .arg(shot.state.as_str())
             .arg(shot.attempt)
             .arg(shot.step)
-            .arg(summary(&shot)?)
+            .arg(summary(&shot))
             .arg(shot_event_members(ShotEvent::of(0, &video_id, &shot, ts))?)
-            .arg(json(&ts)?)
+            .arg(shotfarm_core::rfc3339::json(&ts))
             .arg(shot.id.as_str())
             .arg(shot.node.as_ref().map_or("", |n| n.as_str()))
             .arg(preview_fragment(preview)?)
@@ -607,16 +585,6 @@ fn decode_written(reply: &[String]) -> Result<ShotWritten, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn eta_keys_sort_like_the_times_they_encode() {
-        let early = DateTime::from_timestamp(1_700_000_000, 5).expect("time");
-        let late = DateTime::from_timestamp(1_800_000_000, 0).expect("time");
-        let (a, _) = eta_parts(Some(early)).expect("parts");
-        let (b, _) = eta_parts(Some(late)).expect("parts");
-        assert!(a < b);
-        assert_eq!(a.len(), b.len());
-    }
 
     #[test]
     fn events_lose_only_their_seq() {
