@@ -211,7 +211,7 @@ impl Keyring {
 
     /// A keyed digest of a prompt for the audit log: equal prompts give equal digests under
     /// one master key, and without the key a digest cannot be matched against guesses.
-    /// Each prompt is digested once (kept in memory, bounded: [`digests`]).
+    /// Each prompt is digested once (kept in memory, bounded by bytes: `keyring/digests.rs`).
     pub fn prompt_digest(&self, prompt: &str) -> String {
         self.digests.get_or_make(prompt, || {
             let tag = hmac::sign(&self.digest, prompt.as_bytes());
