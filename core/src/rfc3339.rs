@@ -22,9 +22,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// The longest text: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 const MAX_LEN: usize = 30;
 
-/// `t` as chrono writes it, or `None` where chrono writes it another way (a year outside
-/// 0..=9999, a leap second).
-fn format(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
+/// `t` as chrono writes it, in `buf`, or `None` where chrono writes it another way (a year
+/// outside 0..=9999, a leap second).
+fn format<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; MAX_LEN]) -> Option<&'b str> {
     let year = t.year();
     let nano = t.nanosecond();
     if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
@@ -66,15 +66,15 @@ fn format(t: &DateTime<Utc>, buf: &mut [u8; MAX_LEN]) -> Option<usize> {
         len += 1 + digits;
     }
     buf[len] = b'Z';
-    Some(len + 1)
+    // ASCII digits and separators only.
+    Some(std::str::from_utf8(&buf[..=len]).expect("ASCII"))
 }
 
 /// Serialises `t` as chrono does (`#[serde(with = "crate::rfc3339")]`).
 pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     let mut buf = [0u8; MAX_LEN];
     match format(t, &mut buf) {
-        // ASCII digits and separators only.
-        Some(len) => s.serialize_str(std::str::from_utf8(&buf[..len]).expect("ASCII")),
+        Some(text) => s.serialize_str(text),
         None => t.serialize(s),
     }
 }
@@ -84,17 +84,22 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
 /// path there (`serde_json::to_string` of a `DateTime`, through `collect_str`) cost about 2,400
 /// instructions a timestamp, a tenth of a shot write's.
 pub fn json(t: &DateTime<Utc>) -> String {
+    let mut text = String::with_capacity(MAX_LEN + 2);
+    push_json(&mut text, t);
+    text
+}
+
+/// [`json`], appended to `text` (no string of its own).
+pub fn push_json(text: &mut String, t: &DateTime<Utc>) {
     let mut buf = [0u8; MAX_LEN];
     match format(t, &mut buf) {
-        Some(len) => {
-            let mut text = String::with_capacity(len + 2);
+        // No character of it needs escaping.
+        Some(written) => {
             text.push('"');
-            // ASCII digits and separators only.
-            text.push_str(std::str::from_utf8(&buf[..len]).expect("ASCII"));
+            text.push_str(written);
             text.push('"');
-            text
         }
-        None => serde_json::to_string(t).expect("a timestamp always serialises"),
+        None => text.push_str(&serde_json::to_string(t).expect("a timestamp always serialises")),
     }
 }
 

@@ -23,16 +23,16 @@ pub(crate) fn summary(shot: &ShotRecord) -> String {
     match shot.eta {
         None => text.push_str("|null"),
         Some(t) => {
-            text.push_str(&eta_key(t));
+            push_eta_key(&mut text, t);
             text.push('|');
-            text.push_str(&shotfarm_core::rfc3339::json(&t));
+            shotfarm_core::rfc3339::push_json(&mut text, &t);
         }
     }
     text
 }
 
 /// `progress` as `{}` writes an `f64`; the two values most writes carry (a fresh claim's 0, a
-/// completion's 1) without the float formatter.
+/// completion's 1) without the float formatter (~390 instructions each, callgrind).
 fn push_progress(text: &mut String, progress: f64) {
     use std::fmt::Write;
     if progress == 0.0 && progress.is_sign_positive() {
@@ -44,19 +44,17 @@ fn push_progress(text: &mut String, progress: f64) {
     }
 }
 
-/// An ETA as a key that sorts lexically: its nanoseconds since the epoch, zero-padded to 20
-/// digits (what `{:020}` writes for a non-negative number).
-pub(crate) fn eta_key(t: DateTime<Utc>) -> String {
+/// An ETA as a key that sorts lexically, appended to `text`: its nanoseconds since the epoch,
+/// zero-padded to 20 digits (what `{:020}` writes for a non-negative number).
+fn push_eta_key(text: &mut String, t: DateTime<Utc>) {
     let nanos = t.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
     let mut digits = itoa::Buffer::new();
     let digits = digits.format(nanos);
-    let mut key = String::with_capacity(20);
-    key.extend(std::iter::repeat_n(
+    text.extend(std::iter::repeat_n(
         '0',
         20usize.saturating_sub(digits.len()),
     ));
-    key.push_str(digits);
-    key
+    text.push_str(digits);
 }
 
 #[cfg(test)]
@@ -121,6 +119,12 @@ mod tests {
             shot.eta = Some(*eta);
             assert_eq!(summary(&shot), formatted(&shot));
         }
+    }
+
+    fn eta_key(t: DateTime<Utc>) -> String {
+        let mut key = String::new();
+        push_eta_key(&mut key, t);
+        key
     }
 
     #[test]
